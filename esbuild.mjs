@@ -1,0 +1,37 @@
+// Bundles the language server, the CLI, the benchmarks and the VS Code client.
+// web-tree-sitter is aliased to its CommonJS build: esbuild would otherwise pick
+// the ESM build, whose import.meta.url becomes {} in CJS output and makes
+// Parser.init() fail at run time without any build warning.
+import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const production = process.argv.includes('--production');
+// web-tree-sitter's exports map hides package.json; find its folder from node_modules.
+const wtsDir = path.resolve('node_modules/web-tree-sitter');
+const tscDir = path.dirname(require.resolve('tree-sitter-c/package.json'));
+
+mkdirSync('dist', { recursive: true });
+// The runtime wasm must come from the same web-tree-sitter version as its JS glue.
+copyFileSync(path.join(wtsDir, 'tree-sitter.wasm'), 'dist/tree-sitter.wasm');
+copyFileSync(path.join(tscDir, 'tree-sitter-c.wasm'), 'dist/tree-sitter-c.wasm');
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: !production,
+  minify: production,
+  keepNames: true,
+  logLevel: 'warning',
+  alias: { 'web-tree-sitter': path.join(wtsDir, 'tree-sitter.cjs') },
+  // The native binding is optional (benchmarks); never bundle a .node file.
+  external: ['vscode', 'tree-sitter', 'tree-sitter-c'],
+};
+
+await Promise.all([
+  esbuild.build({ ...common, entryPoints: { 'livepatch-check': 'server/src/cli/livepatch-check.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }),
+]);

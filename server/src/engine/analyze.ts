@@ -1,0 +1,202 @@
+// The analysis driver: patches in, findings out. Reads and validates every
+// patch before touching the tree, rebuilds pre/post images, indexes and pairs
+// definitions, then runs each rule and maps findings back to patch lines.
+
+import type { Finding, FileIndex } from './model';
+import { readPatch, PatchError, type ParsedPatch } from './diff/readPatch';
+import { buildImages, hunkOnlyImages, type Images } from './diff/images';
+import { createParser, type Backend, type CParser } from './parse/parser';
+import { indexSource } from './index/indexer';
+import { pairFile } from './compare/pair';
+import { KernelTree } from './tree/kernelTree';
+import type { FileChange, Rule, RuleContext } from './rules/rule';
+import { allRules } from './rules';
+
+export interface PatchInput {
+  name: string;
+  text: string | Buffer;
+}
+
+export interface AnalyzeOptions {
+  /** Kernel tree directory; null/undefined: hunk-only analysis. */
+  tree?: string | null;
+  /** Kernel .config for module decisions (default: the tree's .config). */
+  config?: string | null;
+  parser?: CParser;
+  backend?: Backend;
+  rules?: Rule[];
+  /** Files bigger than this are not indexed (a note says so). */
+  maxFileBytes?: number;
+}
+
+export interface AnalysisResult {
+  tree: string | null;
+  patches: { name: string; files: string[] }[];
+  findings: Finding[];
+  /** Things the user should know about the analysis itself (missing tree, skipped rules, fuzz). */
+  notes: string[];
+}
+
+const C_FILE = /\.[ch]$/;
+const DEFAULT_MAX_FILE = 4 * 1024 * 1024;
+
+export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions = {}): Promise<AnalysisResult> {
+  // 1. Read every patch and check every path before reading the tree.
+  const parsed: ParsedPatch[] = inputs.map((i) => readPatch(i.text, i.name));
+  const tree = opts.tree ? KernelTree.open(opts.tree, opts.config ?? null) : null;
+  for (const p of parsed) {
+    for (const f of p.files) {
+      if (f.oldPath) tree?.check(f.oldPath);
+      if (f.newPath) tree?.check(f.newPath);
+    }
+  }
+  const parser = opts.parser ?? (await createParser(opts.backend ?? 'wasm'));
+  const rules = opts.rules ?? allRules;
+  const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE;
+  const notes: string[] = [];
+  if (!tree) {
+    notes.push('no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
+      rules.filter((r) => r.needsTree).map((r) => r.id).join(', '));
+  }
+
+  const treeCache = new Map<string, FileIndex | null>();
+  const indexText = (path: string, text: string | null): FileIndex | null => {
+    if (text === null) return null;
+    if (text.length > maxFile) {
+      notes.push(`${path}: ${(text.length / 1048576).toFixed(1)} MB is over the ${(maxFile / 1048576).toFixed(0)} MB limit; not analysed`);
+      return null;
+    }
+    return indexSource(parser, path, text);
+  };
+
+  const findings: Finding[] = [];
+  for (let pi = 0; pi < parsed.length; pi++) {
+    const patch = parsed[pi];
+    const files: FileChange[] = [];
+    for (const fp of patch.files) {
+      const path = (fp.newPath ?? fp.oldPath)!;
+      const isC = C_FILE.test(path);
+      let images: Images;
+      if (tree) {
+        const preText = fp.oldPath ? tree.readFile(fp.oldPath) : null;
+        if (fp.oldPath && preText === null) throw new PatchError(`${patch.name}: ${fp.oldPath} does not exist in the tree ${tree.root}`);
+        images = buildImages(fp, preText);
+        if (images.fuzz > 0) notes.push(`${patch.name}: ${path}: applied with fuzz ${images.fuzz} (context lines ignored)`);
+      } else {
+        images = hunkOnlyImages(fp);
+      }
+      const pre = isC ? indexText(fp.oldPath ?? path, images.pre) : null;
+      const post = isC ? indexText(path, images.post) : null;
+      files.push(makeFileChange(path, fp, isC, pre, post, images));
+    }
+    const ctx: RuleContext = {
+      files,
+      tree,
+      parser,
+      indexTreeFile(path) {
+        if (!tree) return null;
+        if (!treeCache.has(path)) {
+          let idx: FileIndex | null = null;
+          try {
+            idx = indexText(path, tree.readFile(path));
+          } catch {
+            idx = null;
+          }
+          treeCache.set(path, idx);
+        }
+        return treeCache.get(path)!;
+      },
+      report: () => {},
+    };
+    for (const rule of rules) {
+      if (rule.needsTree && !tree) continue;
+      ctx.report = (f) => {
+        const finding: Finding = {
+          rule: rule.id,
+          severity: f.severity ?? rule.severity,
+          file: f.file,
+          line: f.line,
+          endLine: f.endLine ?? f.line,
+          image: f.image ?? 'post',
+          function: f.function ?? null,
+          symbol: f.symbol ?? null,
+          message: f.message,
+          related: f.related ?? [],
+          patchIndex: pi,
+        };
+        finding.patchLine = patchLineOf(finding, files);
+        findings.push(finding);
+      };
+      rule.check(ctx);
+    }
+  }
+  return {
+    tree: tree?.root ?? null,
+    patches: parsed.map((p) => ({ name: p.name, files: p.files.map((f) => (f.newPath ?? f.oldPath)!) })),
+    findings: dedupe(findings).sort(compareFindings),
+    notes: [...new Set(notes)],
+  };
+}
+
+function makeFileChange(path: string, fp: FileChange['patch'], isC: boolean, pre: FileIndex | null, post: FileIndex | null, images: Images): FileChange {
+  const postToPre: (number | null)[] = [];
+  let p = 0;
+  let q = 0;
+  for (const pl of images.maps.placements) {
+    while (p < pl.preStart) postToPre[q++] = p++;
+    for (const l of pl.hunk.lines) {
+      if (l.op === ' ') postToPre[q++] = p++;
+      else if (l.op === '-') p++;
+      else postToPre[q++] = null;
+    }
+  }
+  const postLen = images.post ? images.post.split('\n').length : 0;
+  while (q < postLen) postToPre[q++] = p++;
+  return {
+    path, patch: fp, isC, pre, post,
+    pairing: pairFile(pre, post),
+    maps: images.maps,
+    postToPre: (line) => postToPre[line] ?? null,
+  };
+}
+
+/** The patch line a finding belongs on: its own line if the patch shows it, else the nearest hunk line inside its range, else the file header. */
+function patchLineOf(f: Finding, files: FileChange[]): number | undefined {
+  const fc = files.find((x) => x.path === f.file);
+  if (!fc) return undefined;
+  const map = f.image === 'pre' ? fc.maps.preToPatch : fc.maps.postToPatch;
+  const changed = f.image === 'pre' ? fc.maps.removed : fc.maps.added;
+  // Prefer a changed line in the range, then any shown line, then the nearest hunk header.
+  for (let l = f.line; l <= f.endLine; l++) if (changed.has(l) && map.has(l)) return map.get(l);
+  for (let l = f.line; l <= f.endLine; l++) if (map.has(l)) return map.get(l);
+  let best: number | undefined;
+  let bestDist = Infinity;
+  for (const pl of fc.maps.placements) {
+    const start = f.image === 'pre' ? pl.preStart : pl.postStart;
+    const d = Math.abs(start - f.line);
+    if (d < bestDist) {
+      bestDist = d;
+      best = pl.hunk.patchLine;
+    }
+  }
+  return best ?? fc.patch.headerLine;
+}
+
+function dedupe(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const k = `${f.patchIndex}|${f.rule}|${f.file}|${f.line}|${f.symbol}|${f.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 } as const;
+
+function compareFindings(a: Finding, b: Finding): number {
+  return (a.patchIndex ?? 0) - (b.patchIndex ?? 0) || a.file.localeCompare(b.file) || a.line - b.line ||
+    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.rule.localeCompare(b.rule);
+}
+
+export { PatchError };

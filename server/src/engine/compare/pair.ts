@@ -1,0 +1,97 @@
+// Pairs old and new definitions of one file and says how each changed.
+
+import type { FileIndex, FunctionDef, MacroDef, TypeDef, VariableDef } from '../model';
+
+export type ChangeKind =
+  | 'added'
+  | 'removed'
+  /** Same head, different body. */
+  | 'body'
+  /** Different head (return type, parameters, storage, attributes). */
+  | 'signature'
+  /** Same text, only moved to other lines by a line shift. */
+  | 'moved'
+  /** Only whitespace or comments differ. */
+  | 'cosmetic'
+  | 'unchanged';
+
+export interface DefChange<T> {
+  kind: ChangeKind;
+  name: string;
+  old: T | null;
+  new: T | null;
+}
+
+function key(name: string, seen: Map<string, number>): string {
+  const n = seen.get(name) ?? 0;
+  seen.set(name, n + 1);
+  return n ? `${name}#${n}` : name;
+}
+
+function pairBy<T extends { name: string }>(
+  olds: readonly T[], news: readonly T[],
+  classify: (a: T, b: T) => ChangeKind,
+  keyOf: (d: T) => string = (d) => d.name,
+): DefChange<T>[] {
+  const oldMap = new Map<string, T>();
+  const seenOld = new Map<string, number>();
+  for (const d of olds) oldMap.set(key(keyOf(d), seenOld), d);
+  const out: DefChange<T>[] = [];
+  const seenNew = new Map<string, number>();
+  const matched = new Set<string>();
+  for (const d of news) {
+    const k = key(keyOf(d), seenNew);
+    const o = oldMap.get(k);
+    if (o) {
+      matched.add(k);
+      out.push({ kind: classify(o, d), name: d.name, old: o, new: d });
+    } else {
+      out.push({ kind: 'added', name: d.name, old: null, new: d });
+    }
+  }
+  for (const [k, o] of oldMap) if (!matched.has(k)) out.push({ kind: 'removed', name: o.name, old: o, new: null });
+  return out;
+}
+
+function rawText(index: FileIndex, start: number, end: number): string {
+  return index.lines.slice(start, end + 1).join('\n');
+}
+
+export interface FilePairing {
+  functions: DefChange<FunctionDef>[];
+  types: DefChange<TypeDef>[];
+  variables: DefChange<VariableDef>[];
+  macros: DefChange<MacroDef>[];
+}
+
+export function pairFile(pre: FileIndex | null, post: FileIndex | null): FilePairing {
+  const empty = { functions: [] as FunctionDef[], types: [] as TypeDef[], variables: [] as VariableDef[], macros: [] as MacroDef[] };
+  const a = pre ?? empty;
+  const b = post ?? empty;
+  const textOf = (idx: FileIndex | null, s: number, e: number) => (idx ? rawText(idx, s, e) : '');
+  return {
+    functions: pairBy(a.functions, b.functions, (o, n) => {
+      if (o.signature !== n.signature) return 'signature';
+      if (o.normBody !== n.normBody) return 'body';
+      if (textOf(pre, o.span.start, o.span.end) !== textOf(post, n.span.start, n.span.end)) return 'cosmetic';
+      return o.span.start !== n.span.start ? 'moved' : 'unchanged';
+    }),
+    types: pairBy(
+      a.types, b.types,
+      (o, n) => (o.norm !== n.norm ? 'body' : o.span.start !== n.span.start ? 'moved' : 'unchanged'),
+      (t) => `${t.kind} ${t.name}`,
+    ),
+    variables: pairBy(a.variables, b.variables, (o, n) => {
+      if (o.type !== n.type || o.dims !== n.dims) return 'signature';
+      if (o.norm !== n.norm) return 'body';
+      return o.span.start !== n.span.start ? 'moved' : 'unchanged';
+    }),
+    macros: pairBy(a.macros, b.macros, (o, n) =>
+      o.body !== n.body || o.params !== n.params ? 'body' : o.span.start !== n.span.start ? 'moved' : 'unchanged'),
+  };
+}
+
+/** Functions whose compiled code changes because their text changed. */
+export function changedFunctions(p: FilePairing): DefChange<FunctionDef>[] {
+  return p.functions.filter((c) => c.kind === 'body' || c.kind === 'signature');
+}

@@ -1,0 +1,149 @@
+// Reads unified diffs (plain, `git diff`, `git format-patch` mails, kpatch's
+// `diff -Nupr src.orig/ src/`). jsdiff parses the hunks and git's extended
+// headers; this module adds what the engine needs on top: tree-relative paths
+// that are proven not to escape the tree, the patch line of every hunk line,
+// and clear errors for binary or malformed input.
+
+import { parsePatch } from 'diff';
+
+/** Bad input: the CLI exits 2 with this message. */
+export class PatchError extends Error {}
+
+export type FileStatus = 'modified' | 'added' | 'deleted' | 'renamed' | 'copied';
+
+export interface HunkLine {
+  /** ' ', '+' or '-'. */
+  op: ' ' | '+' | '-';
+  text: string;
+  /** 0-based line of this line in the patch text. */
+  patchLine: number;
+}
+
+export interface Hunk {
+  oldStart: number;
+  oldLines: number;
+  newStart: number;
+  newLines: number;
+  /** 0-based patch line of the `@@` header. */
+  patchLine: number;
+  /** Function context git printed after the `@@`, if any. */
+  section: string;
+  lines: HunkLine[];
+}
+
+export interface FilePatch {
+  /** Tree-relative path before the change; null for new files. */
+  oldPath: string | null;
+  /** Tree-relative path after the change; null for deleted files. */
+  newPath: string | null;
+  status: FileStatus;
+  hunks: Hunk[];
+  /** 0-based patch line where this file's header starts. */
+  headerLine: number;
+}
+
+export interface ParsedPatch {
+  name: string;
+  text: string;
+  files: FilePatch[];
+}
+
+const MAX_PATCH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Strips the first path component (`a/`, `b/`, `src.orig/`...), as `patch -p1`
+ * does, and refuses anything that could leave the tree.
+ */
+export function treePath(raw: string | undefined, what: string): string | null {
+  if (raw === undefined) throw new PatchError(`${what}: missing file name`);
+  let p = raw.trim();
+  // "--- a/x.c\t2024-01-01 ..." : jsdiff keeps the name before the tab; quoted git names too.
+  if (p.startsWith('"') && p.endsWith('"')) p = p.slice(1, -1);
+  if (p === '/dev/null') return null;
+  if (p.includes('\0')) throw new PatchError(`${what}: file name contains a NUL byte`);
+  if (p.startsWith('/')) throw new PatchError(`${what}: absolute path '${p}' escapes the tree`);
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  if (parts.length > 1) parts.shift();
+  if (parts.includes('..')) throw new PatchError(`${what}: path '${p}' escapes the tree`);
+  if (!parts.length) throw new PatchError(`${what}: empty file name`);
+  return parts.join('/');
+}
+
+export function readPatch(input: string | Buffer, name: string): ParsedPatch {
+  const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  if (buf.length > MAX_PATCH_BYTES) {
+    throw new PatchError(`${name}: patch is ${(buf.length / 1048576).toFixed(1)} MB; the limit is ${MAX_PATCH_BYTES / 1048576} MB`);
+  }
+  if (buf.includes(0)) throw new PatchError(`${name}: binary data (NUL byte) in the patch`);
+  let text = buf.toString('utf8');
+  if (text.includes('\uFFFD') && !Buffer.from(text, 'utf8').equals(buf)) {
+    throw new PatchError(`${name}: the patch is not valid UTF-8 text`);
+  }
+  // CRLF patches (mailers, Windows editors): normalise once, line numbers are unchanged.
+  if (text.includes('\r\n')) text = text.replace(/\r\n/g, '\n');
+  if (/^GIT binary patch$/m.test(text)) throw new PatchError(`${name}: binary patch (GIT binary patch) is not supported`);
+
+  let structured;
+  try {
+    structured = parsePatch(text);
+  } catch (err) {
+    throw new PatchError(`${name}: malformed patch: ${(err as Error).message}`);
+  }
+  const lines = text.split('\n');
+  const hunkHeaders: number[] = [];
+  const fileHeaders: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].startsWith('@@ -')) hunkHeaders.push(i);
+    else if (lines[i].startsWith('diff ') || (lines[i].startsWith('--- ') && !lines[i - 1]?.startsWith('diff ') && lines[i + 1]?.startsWith('+++ '))) {
+      fileHeaders.push(i);
+    }
+  }
+  let h = 0;
+  const files: FilePatch[] = [];
+  structured.forEach((sp, fi) => {
+    if (sp.isBinary) throw new PatchError(`${name}: binary change to ${sp.newFileName ?? sp.oldFileName} is not supported`);
+    if (!sp.hunks.length && !sp.isRename && !sp.isCopy && !sp.isCreate && !sp.isDelete && !sp.oldMode && !sp.newMode) {
+      // jsdiff returns one empty entry for text without any diff: not a patch.
+      if (structured.length === 1 && sp.oldFileName === undefined) return;
+    }
+    let oldPath = treePath(sp.oldFileName, name);
+    let newPath = treePath(sp.newFileName, name);
+    let status: FileStatus = 'modified';
+    if (sp.isCreate || oldPath === null) status = 'added';
+    else if (sp.isDelete || newPath === null) status = 'deleted';
+    else if (sp.isRename) status = 'renamed';
+    else if (sp.isCopy) status = 'copied';
+    if (status === 'added') oldPath = null;
+    if (status === 'deleted') newPath = null;
+    const hunks: Hunk[] = sp.hunks.map((hk) => {
+      const header = hunkHeaders[h++];
+      if (header === undefined) throw new PatchError(`${name}: could not locate hunk ${h} in the patch text`);
+      const section = /^@@ [^@]*@@ ?(.*)$/.exec(lines[header])?.[1] ?? '';
+      const out: HunkLine[] = [];
+      let at = header + 1;
+      let oldCount = 0;
+      let newCount = 0;
+      for (const l of hk.lines) {
+        const op = l[0];
+        if (op === '\\') {
+          at++;
+          continue;
+        }
+        if (op !== ' ' && op !== '+' && op !== '-') {
+          throw new PatchError(`${name}:${at + 1}: malformed hunk line`);
+        }
+        if (op !== '+') oldCount++;
+        if (op !== '-') newCount++;
+        out.push({ op, text: l.slice(1), patchLine: at });
+        at++;
+      }
+      if (oldCount !== hk.oldLines || newCount !== hk.newLines) {
+        throw new PatchError(`${name}:${header + 1}: malformed hunk: header says -${hk.oldLines} +${hk.newLines}, body has -${oldCount} +${newCount}`);
+      }
+      return { oldStart: hk.oldStart, oldLines: hk.oldLines, newStart: hk.newStart, newLines: hk.newLines, patchLine: header, section, lines: out };
+    });
+    files.push({ oldPath, newPath, status, hunks, headerLine: fileHeaders[fi] ?? (hunks[0]?.patchLine ?? 0) });
+  });
+  if (!files.length) throw new PatchError(`${name}: no diff found in the input`);
+  return { name, text, files };
+}

@@ -1,0 +1,401 @@
+// Builds the FileIndex of one image of one file: functions, types, variables,
+// macros, exports, includes. Structure comes from tree-sitter; names of kernel
+// macros that tree-sitter cannot see (SYSCALL_DEFINEn, EXPORT_SYMBOL, initcalls)
+// come from the original text, which the blanked parse maps onto 1:1.
+
+import type { CParser, SyntaxNode } from '../parse/parser';
+import type {
+  CallSite, ExportDef, FileIndex, FunctionDef, IncludeDef, MacroDef, Member, Span, StaticLocal, StorageClass,
+  TypeDef, VariableDef,
+} from '../model';
+import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
+import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
+
+const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL_DEFINE[0-6]|BPF_CALL_[0-5])\s*\(\s*(\w+)/;
+const EXPORT_RE = /^\s*(EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*)\s*\(\s*(\w+)\s*(?:,\s*"?(\w+)"?\s*)?\)/;
+const INITCALL_RE =
+  /^\s*(module_init|module_exit|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|__initcall|late_initcall_sync|subsys_initcall_sync|module_platform_driver_probe|__exitcall)\s*\(\s*(\w+)\s*\)/;
+const HATCH_RE =
+  /^\s*(KPATCH_IGNORE_FUNCTION|KPATCH_IGNORE_SECTION|KPATCH_(?:PRE|POST)_(?:PATCH|UNPATCH)_CALLBACK|KLP_(?:PRE|POST)_(?:PATCH|UNPATCH)_CALLBACK|KPATCH_FORCE_UNSAFE)\s*\(\s*"?([\w.]+)"?\s*\)/;
+const INCLUDE_RE = /^\s*#\s*include\s*([<"][^>"]+[>"])/;
+const MACRO_VAR_RE = /^(DEFINE_[A-Z0-9_]+|DECLARE_[A-Z0-9_]+|LIST_HEAD|HLIST_HEAD|LLIST_HEAD|static_assert)$/;
+
+const CONTAINERS = new Set([
+  'translation_unit', 'preproc_if', 'preproc_ifdef', 'preproc_else', 'preproc_elif', 'preproc_elifdef',
+  'ERROR', 'linkage_specification', 'declaration_list',
+]);
+
+interface Ctx {
+  text: string;
+  starts: number[];
+  index: FileIndex;
+}
+
+export function indexSource(parser: CParser, path: string, text: string): FileIndex {
+  const tree = parser.parse(text);
+  try {
+    return indexTree(tree.rootNode, path, text);
+  } finally {
+    tree.delete();
+  }
+}
+
+export function indexTree(root: SyntaxNode, path: string, text: string): FileIndex {
+  const lines = splitLines(text);
+  const index: FileIndex = {
+    path, text, lines, functions: [], types: [], variables: [], macros: [], exports: [], includes: [],
+    initTargets: new Map(), escapeHatches: new Map(), opaqueLines: [],
+  };
+  const ctx: Ctx = { text, starts: lineStarts(text), index };
+  walkTop(ctx, root);
+  scanLines(index);
+  return index;
+}
+
+function src(ctx: Ctx, n: SyntaxNode): string {
+  return ctx.text.slice(n.startIndex, n.endIndex);
+}
+
+function spanOf(ctx: Ctx, startByte: number, endByte: number): Span {
+  return {
+    start: lineAt(ctx.starts, startByte),
+    end: lineAt(ctx.starts, Math.max(startByte, endByte - 1)),
+    startByte,
+    endByte,
+  };
+}
+
+function children(n: SyntaxNode): SyntaxNode[] {
+  const out: SyntaxNode[] = [];
+  for (let i = 0; i < n.childCount; i++) {
+    const c = n.child(i);
+    if (c) out.push(c);
+  }
+  return out;
+}
+
+function walkTop(ctx: Ctx, node: SyntaxNode): void {
+  for (const child of children(node)) {
+    switch (child.type) {
+      case 'function_definition':
+        addFunction(ctx, child);
+        break;
+      case 'declaration':
+      case 'type_definition':
+        addDeclaration(ctx, child);
+        break;
+      case 'struct_specifier':
+      case 'union_specifier':
+      case 'enum_specifier':
+        addType(ctx, child, null);
+        break;
+      case 'preproc_def':
+      case 'preproc_function_def':
+        addMacro(ctx, child);
+        break;
+      case 'expression_statement':
+        // `struct foo {...};` sometimes lands here after an ERROR.
+        for (const g of children(child)) if (/^(struct|union|enum)_specifier$/.test(g.type)) addType(ctx, g, null);
+        break;
+      default:
+        if (CONTAINERS.has(child.type)) walkTop(ctx, child);
+    }
+  }
+}
+
+/** The identifier a declarator declares, walking pointer/array/function/parenthesized layers. */
+function declaratorName(ctx: Ctx, d: SyntaxNode | null): { name: string; fn: SyntaxNode | null; dims: string[] } {
+  const dims: string[] = [];
+  let fn: SyntaxNode | null = null;
+  let cur = d;
+  while (cur) {
+    switch (cur.type) {
+      case 'identifier':
+      case 'field_identifier':
+      case 'type_identifier':
+        return { name: src(ctx, cur), fn, dims };
+      case 'function_declarator':
+        fn ??= cur;
+        cur = cur.childForFieldName('declarator');
+        break;
+      case 'array_declarator': {
+        const size = cur.childForFieldName('size');
+        dims.unshift(size ? `[${normalizeC(src(ctx, size))}]` : '[]');
+        cur = cur.childForFieldName('declarator');
+        break;
+      }
+      case 'pointer_declarator':
+      case 'init_declarator':
+      case 'attributed_declarator':
+        cur = cur.childForFieldName('declarator') ?? cur.namedChild(0);
+        break;
+      case 'parenthesized_declarator':
+        cur = cur.namedChild(0);
+        break;
+      default:
+        return { name: '', fn, dims };
+    }
+  }
+  return { name: '', fn, dims };
+}
+
+function tokensOf(text: string): string[] {
+  return identifiersOf(text);
+}
+
+function storageOf(tokens: string[]): StorageClass {
+  if (tokens.includes('static')) return 'static';
+  if (tokens.includes('extern')) return 'extern';
+  return 'none';
+}
+
+function addFunction(ctx: Ctx, node: SyntaxNode): void {
+  const body = node.childForFieldName('body');
+  if (!body) return;
+  // Attributes may sit before the node's start on the same line (blanked text starts later).
+  const lineStart = ctx.starts[lineAt(ctx.starts, node.startIndex)];
+  const headStart = Math.min(lineStart, node.startIndex);
+  const headText = ctx.text.slice(headStart, body.startIndex);
+  const tokens = tokensOf(headText);
+  let name = declaratorName(ctx, node.childForFieldName('declarator')).name;
+  let syscallMacro: string | null = null;
+  const sys = SYSCALL_HEAD_RE.exec(headText);
+  if (sys) {
+    syscallMacro = sys[1];
+    name = sys[2];
+  }
+  if (!name || name === 'void' || (/^[A-Z0-9_]+$/.test(name) && !syscallMacro)) {
+    const fallback = fallbackName(headText);
+    if (!fallback) {
+      ctx.index.opaqueLines.push(lineAt(ctx.starts, node.startIndex));
+      return;
+    }
+    name = fallback;
+  }
+  const attributes = tokens.filter((t) => FUNCTION_ATTRIBUTES.has(t));
+  const inline = tokens.includes('__always_inline')
+    ? 'always'
+    : tokens.some((t) => t === 'inline' || t === '__inline' || t === '__inline__')
+      ? 'inline'
+      : 'none';
+  const fn: FunctionDef = {
+    kind: 'function',
+    name,
+    syscallMacro,
+    storage: storageOf(tokens),
+    inline,
+    attributes: [...new Set(attributes)],
+    signature: normalizeC(headText),
+    span: spanOf(ctx, headStart, node.endIndex),
+    bodySpan: spanOf(ctx, body.startIndex, body.endIndex),
+    normBody: normalizeC(src(ctx, body)),
+    staticLocals: [],
+    calls: [],
+    identifiers: new Set(),
+    lineMacroUses: [],
+  };
+  scanBody(ctx, body, fn);
+  ctx.index.functions.push(fn);
+}
+
+/** The identifier before the first top-level `(` that is not an attribute-like macro. */
+function fallbackName(head: string): string | null {
+  const norm = normalizeC(head);
+  const re = /([A-Za-z_]\w*)\s*\(/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(norm))) {
+    const w = m[1];
+    if (/^__attribute__$|^__printf$|^__section$|^__aligned$|^__acquires$|^__releases$|^__must_hold$/.test(w)) continue;
+    return w;
+  }
+  return null;
+}
+
+function scanBody(ctx: Ctx, body: SyntaxNode, fn: FunctionDef): void {
+  const stack: SyntaxNode[] = [body];
+  while (stack.length) {
+    const n = stack.pop()!;
+    switch (n.type) {
+      case 'declaration': {
+        const kids = children(n);
+        const isStatic = kids.some((k) => k.type === 'storage_class_specifier' && src(ctx, k) === 'static');
+        if (isStatic) {
+          for (const k of kids) {
+            if (k.type === 'init_declarator' || k.type.endsWith('declarator') || k.type === 'identifier') {
+              const { name } = declaratorName(ctx, k);
+              if (name) {
+                const sl: StaticLocal = { name, decl: normalizeC(src(ctx, n)), line: lineAt(ctx.starts, n.startIndex) };
+                fn.staticLocals.push(sl);
+              }
+            }
+          }
+        }
+        break;
+      }
+      case 'call_expression': {
+        const callee = n.childForFieldName('function');
+        if (callee && callee.type === 'identifier') {
+          const name = src(ctx, callee);
+          const site: CallSite = { name, line: lineAt(ctx.starts, callee.startIndex) };
+          fn.calls.push(site);
+          if (LINE_MACROS.has(name)) fn.lineMacroUses.push(site);
+        }
+        break;
+      }
+      case 'identifier': {
+        const name = src(ctx, n);
+        fn.identifiers.add(name);
+        if (name === '__LINE__') fn.lineMacroUses.push({ name, line: lineAt(ctx.starts, n.startIndex) });
+        break;
+      }
+      case 'field_identifier':
+        fn.identifiers.add(src(ctx, n));
+        break;
+    }
+    for (let i = n.childCount - 1; i >= 0; i--) {
+      const c = n.child(i);
+      if (c) stack.push(c);
+    }
+  }
+  fn.calls.sort((a, b) => a.line - b.line);
+  fn.lineMacroUses.sort((a, b) => a.line - b.line);
+}
+
+function addDeclaration(ctx: Ctx, node: SyntaxNode): void {
+  const kids = children(node);
+  const typeNode = node.childForFieldName('type');
+  // Named struct/union/enum bodies declared here.
+  if (typeNode && /^(struct|union|enum)_specifier$/.test(typeNode.type) && typeNode.childForFieldName('body')) {
+    let typedefName: string | null = null;
+    if (node.type === 'type_definition') {
+      const d = node.childForFieldName('declarator');
+      typedefName = d ? declaratorName(ctx, d).name : null;
+    }
+    addType(ctx, typeNode, typedefName);
+  }
+  if (node.type === 'type_definition') return;
+  const declText = ctx.text.slice(ctx.starts[lineAt(ctx.starts, node.startIndex)], node.endIndex);
+  const tokens = tokensOf(declText);
+  const attributes = [...new Set(tokens.filter((t) => DATA_ATTRIBUTES.has(t) || /^DEFINE_PER_CPU/.test(t)))];
+  const storage = storageOf(tokens);
+  const typeText = typeNode ? normalizeC(src(ctx, typeNode)) : '';
+  const qualifiers = kids.filter((k) => k.type === 'type_qualifier').map((k) => src(ctx, k));
+  for (const k of kids) {
+    if (!(k.type === 'init_declarator' || k.type.endsWith('declarator') || k.type === 'identifier')) continue;
+    if (k === typeNode) continue;
+    const { name, fn, dims } = declaratorName(ctx, k);
+    if (!name) continue;
+    if (fn) {
+      // A prototype, or a DEFINE_MUTEX(x)-style macro instance that defines a variable.
+      if (MACRO_VAR_RE.test(name)) {
+        const args = fn.childForFieldName('parameters');
+        const argText = args ? src(ctx, args).slice(1, -1) : '';
+        const first = /^\s*(?:\w+\s*,\s*)?\s*([A-Za-z_]\w*)/.exec(argText.split(',')[0] ?? '');
+        const varName = /^DEFINE_PER_CPU/.test(name) ? argText.split(',').pop()?.trim() : first?.[1];
+        if (varName) {
+          ctx.index.variables.push({
+            kind: 'variable', name: varName, storage, type: name, dims: '', init: normalizeC(argText),
+            attributes: [...attributes, name], span: spanOf(ctx, node.startIndex, node.endIndex),
+            norm: normalizeC(src(ctx, node)),
+          });
+        }
+      }
+      continue;
+    }
+    if (tokens.includes('typedef')) continue;
+    const value = k.type === 'init_declarator' ? k.childForFieldName('value') : null;
+    const pointer = /\*/.test(src(ctx, k).split('=')[0]) ? ' *' : '';
+    const v: VariableDef = {
+      kind: 'variable',
+      name,
+      storage,
+      type: normalizeC([...qualifiers, typeText].join(' ')) + pointer,
+      dims: dims.join(''),
+      init: value ? normalizeC(src(ctx, value)) : null,
+      attributes,
+      span: spanOf(ctx, node.startIndex, node.endIndex),
+      norm: normalizeC(src(ctx, node)),
+    };
+    ctx.index.variables.push(v);
+  }
+}
+
+function addType(ctx: Ctx, node: SyntaxNode, typedefName: string | null): void {
+  const body = node.childForFieldName('body');
+  if (!body) return;
+  const nameNode = node.childForFieldName('name');
+  const kind = node.type.replace('_specifier', '') as TypeDef['kind'];
+  const name = nameNode ? src(ctx, nameNode) : typedefName;
+  if (!name) return;
+  const members: Member[] = [];
+  for (const m of children(body)) {
+    if (m.type === 'field_declaration') {
+      const decls: string[] = [];
+      for (const d of children(m)) {
+        if (d.type.endsWith('declarator') || d.type === 'field_identifier') {
+          const dn = declaratorName(ctx, d).name;
+          if (dn) decls.push(dn);
+        }
+      }
+      const decl = normalizeC(src(ctx, m));
+      const line = lineAt(ctx.starts, m.startIndex);
+      if (decls.length === 0) members.push({ name: `<anonymous@${members.length}>`, decl, line });
+      for (const dn of decls) members.push({ name: dn, decl, line });
+    } else if (m.type === 'enumerator') {
+      const n = m.childForFieldName('name');
+      members.push({ name: n ? src(ctx, n) : src(ctx, m), decl: normalizeC(src(ctx, m)), line: lineAt(ctx.starts, m.startIndex) });
+    } else if (m.type.startsWith('preproc_')) {
+      // Members under #ifdef: record the conditional block as one opaque member.
+      members.push({ name: `<${m.type}@${members.length}>`, decl: normalizeC(src(ctx, m)), line: lineAt(ctx.starts, m.startIndex) });
+    }
+  }
+  ctx.index.types.push({
+    kind,
+    name,
+    members,
+    span: spanOf(ctx, node.startIndex, node.endIndex),
+    norm: normalizeC(src(ctx, node)),
+  });
+}
+
+function addMacro(ctx: Ctx, node: SyntaxNode): void {
+  const nameNode = node.childForFieldName('name');
+  if (!nameNode) return;
+  const params = node.childForFieldName('parameters');
+  const value = node.childForFieldName('value');
+  const m: MacroDef = {
+    kind: 'macro',
+    name: src(ctx, nameNode),
+    params: params ? src(ctx, params) : null,
+    body: value ? normalizeC(src(ctx, value)) : '',
+    span: spanOf(ctx, node.startIndex, node.endIndex),
+  };
+  ctx.index.macros.push(m);
+}
+
+/** Line-oriented facts: exports, initcalls, includes, escape hatches. */
+function scanLines(index: FileIndex): void {
+  index.lines.forEach((line, i) => {
+    let m = EXPORT_RE.exec(line);
+    if (m) {
+      const e: ExportDef = { symbol: m[2], macro: m[1], namespace: m[3] ?? null, line: i };
+      index.exports.push(e);
+      return;
+    }
+    m = INITCALL_RE.exec(line);
+    if (m) {
+      index.initTargets.set(m[2], m[1]);
+      return;
+    }
+    m = HATCH_RE.exec(line);
+    if (m) {
+      index.escapeHatches.set(m[2], m[1]);
+      return;
+    }
+    m = INCLUDE_RE.exec(line);
+    if (m) {
+      const inc: IncludeDef = { path: m[1], line: i };
+      index.includes.push(inc);
+    }
+  });
+}

@@ -1,0 +1,125 @@
+// One parser interface over two tree-sitter runtimes: web-tree-sitter (wasm,
+// used by the extension and by default everywhere) and the native `tree-sitter`
+// binding (optional, measured by `npm run bench`). Both produce identical trees
+// for the pinned versions; callers only see the small node surface below.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { blank } from './blank';
+
+export interface Point {
+  row: number;
+  column: number;
+}
+
+/** The part of a tree-sitter node the engine uses; both runtimes provide it. */
+export interface SyntaxNode {
+  type: string;
+  startIndex: number;
+  endIndex: number;
+  startPosition: Point;
+  endPosition: Point;
+  childCount: number;
+  namedChildCount: number;
+  child(i: number): SyntaxNode | null;
+  namedChild(i: number): SyntaxNode | null;
+  childForFieldName(name: string): SyntaxNode | null;
+  isMissing: boolean;
+  hasError: boolean;
+}
+
+export interface SyntaxTree {
+  rootNode: SyntaxNode;
+  /** Frees the wasm heap memory of a web-tree-sitter tree (no-op for native). */
+  delete(): void;
+}
+
+export interface TextEdit {
+  startIndex: number;
+  oldEndIndex: number;
+  newEndIndex: number;
+  startPosition: Point;
+  oldEndPosition: Point;
+  newEndPosition: Point;
+}
+
+export type Backend = 'wasm' | 'native';
+
+export interface CParser {
+  readonly backend: Backend;
+  /** Parses kernel C; the text is blanked first (same length), see blank.ts. */
+  parse(text: string, previous?: SyntaxTree): SyntaxTree;
+  /** Parses text as given, without the kernel rewrite (benchmarks, tests). */
+  parseRaw(text: string, previous?: SyntaxTree): SyntaxTree;
+  /** Applies an edit to a previous tree so the next parse can reuse it. */
+  edit(tree: SyntaxTree, edit: TextEdit): void;
+}
+
+/** Where dist/ keeps the wasm files; the source tree falls back to node_modules. */
+function wasmPath(file: string): string {
+  const candidates = [
+    path.join(__dirname, file),
+    path.join(__dirname, '..', 'dist', file),
+    path.join(process.cwd(), 'dist', file),
+  ];
+  for (const c of candidates) if (fs.existsSync(c)) return c;
+  const pkg = file === 'tree-sitter-c.wasm' ? 'tree-sitter-c/package.json' : 'web-tree-sitter/package.json';
+  return path.join(process.cwd(), 'node_modules', pkg.split('/')[0], file);
+}
+
+let wasmParser: Promise<CParser> | undefined;
+
+export function createParser(backend: Backend = 'wasm'): Promise<CParser> {
+  if (backend === 'native') return createNativeParser();
+  wasmParser ??= createWasmParser();
+  return wasmParser;
+}
+
+async function createWasmParser(): Promise<CParser> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const wts = require('web-tree-sitter') as typeof import('web-tree-sitter');
+  const runtime = wasmPath('tree-sitter.wasm');
+  await wts.Parser.init({ locateFile: () => runtime });
+  // Loading the grammar from bytes avoids fetch() and file-URL handling.
+  const language = await wts.Language.load(fs.readFileSync(wasmPath('tree-sitter-c.wasm')));
+  if (language.abiVersion < 13 || language.abiVersion > 15) {
+    throw new Error(`tree-sitter-c.wasm has ABI ${language.abiVersion}; this runtime loads 13-15`);
+  }
+  const parser = new wts.Parser();
+  parser.setLanguage(language);
+  const run = (text: string, previous?: SyntaxTree): SyntaxTree => {
+    const tree = parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined);
+    if (!tree) throw new Error('tree-sitter returned no tree');
+    return tree as unknown as SyntaxTree;
+  };
+  return {
+    backend: 'wasm',
+    parse: (text, previous) => run(blank(text), previous),
+    parseRaw: run,
+    edit: (tree, e) => (tree as unknown as import('web-tree-sitter').Tree).edit(e),
+  };
+}
+
+async function createNativeParser(): Promise<CParser> {
+  let Parser: any;
+  let C: any;
+  try {
+    Parser = require('tree-sitter');
+    C = require('tree-sitter-c');
+  } catch (err) {
+    throw new Error(`the native tree-sitter binding is not installed: ${(err as Error).message}`);
+  }
+  const parser = new Parser();
+  parser.setLanguage(C);
+  const run = (text: string, previous?: SyntaxTree): SyntaxTree => {
+    // The native binding reads the string in chunks; give it room for big files.
+    const tree = parser.parse(text, previous, { bufferSize: Math.max(32 * 1024, text.length * 2 + 16) });
+    return { rootNode: tree.rootNode, delete() {}, _tree: tree } as unknown as SyntaxTree;
+  };
+  return {
+    backend: 'native',
+    parse: (text, previous) => run(blank(text), (previous as any)?._tree),
+    parseRaw: (text, previous) => run(text, (previous as any)?._tree),
+    edit: (tree, e) => (tree as any)._tree.edit(e),
+  };
+}

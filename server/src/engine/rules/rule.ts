@@ -1,0 +1,55 @@
+// The contract between the analysis driver and the rules. A rule is a pure
+// function of the analysed patch (and, when present, the kernel tree): it reads
+// FileChange records and reports findings. One rule, one file, one id from
+// the catalog (shared/docs/livepatch-rules.md).
+
+import type { CParser } from '../parse/parser';
+import type { FileIndex, Finding, Severity } from '../model';
+import type { FilePairing } from '../compare/pair';
+import type { LineMaps } from '../diff/images';
+import type { FilePatch } from '../diff/readPatch';
+import type { KernelTree } from '../tree/kernelTree';
+
+export interface FileChange {
+  /** Tree-relative path of the post-image (pre-image for deletions). */
+  path: string;
+  patch: FilePatch;
+  /** True for .c/.h files, which are indexed; other files only have hunks. */
+  isC: boolean;
+  pre: FileIndex | null;
+  post: FileIndex | null;
+  pairing: FilePairing;
+  maps: LineMaps;
+  /** post line -> pre line for unchanged lines (line shift = post - pre). */
+  postToPre(line: number): number | null;
+}
+
+export type NewFinding = Omit<Finding, 'rule' | 'severity' | 'patchLine' | 'patchIndex' | 'image' | 'related' | 'endLine' | 'function' | 'symbol'> & {
+  severity?: Severity;
+  image?: 'pre' | 'post';
+  endLine?: number;
+  function?: string | null;
+  symbol?: string | null;
+  related?: Finding['related'];
+};
+
+export interface RuleContext {
+  files: FileChange[];
+  /** Null when no tree was given: hunk-only analysis. */
+  tree: KernelTree | null;
+  parser: CParser;
+  /** Indexes another tree file (callers, headers); cached; null when unreadable. */
+  indexTreeFile(path: string): FileIndex | null;
+  report(f: NewFinding): void;
+}
+
+export interface Rule {
+  id: string;
+  /** Severity findings get unless the rule says otherwise per finding. */
+  severity: Severity;
+  /** One-line summary, shown in docs and hovers. */
+  title: string;
+  /** The rule cannot run without the kernel tree. */
+  needsTree?: boolean;
+  check(ctx: RuleContext): void;
+}

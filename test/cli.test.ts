@@ -1,0 +1,128 @@
+// The livepatch-check contract other tools depend on: formats and exit codes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.join(__dirname, '..');
+const cli = path.join(root, 'dist', 'livepatch-check.js');
+const demoTree = path.join(root, 'examples', 'demo', 'tree');
+const demoPatch = path.join(root, 'examples', 'demo', 'fix-proc-stats.patch');
+
+function run(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', input });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-'));
+}
+
+test('text output is gcc-style with rule ids and a summary, exit 1 on errors', () => {
+  const r = run(['--tree', demoTree, demoPatch]);
+  assert.equal(r.code, 1, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.ok(lines.some((l) => /^fs\/proc\/procstats\.c:\d+:\d+: error: .* \[init-section\]$/.test(l)), r.stdout);
+  assert.ok(lines.some((l) => /^include\/linux\/procstats\.h:\d+:\d+: error: .* \[struct-layout\]$/.test(l)), r.stdout);
+  assert.match(lines[lines.length - 1], /^livepatch-check: 1 patch\(es\), 2 file\(s\): \d+ error\(s\)/);
+});
+
+test('json output follows the version 1 contract with 1-based post-image lines', () => {
+  const r = run(['--tree', demoTree, '--format', 'json', demoPatch]);
+  assert.equal(r.code, 1);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.version, 1);
+  assert.equal(j.tree, fs.realpathSync(demoTree));
+  assert.deepEqual(j.patches[0].files, ['fs/proc/procstats.c', 'include/linux/procstats.h']);
+  const s = j.findings.find((f: any) => f.rule === 'struct-layout');
+  assert.equal(s.severity, 'error');
+  assert.equal(s.file, 'include/linux/procstats.h');
+  const post = fs.readFileSync(demoPatch, 'utf8');
+  assert.ok(post.includes('+\tunsigned long nr_stalled;'));
+  assert.equal(s.line, 11); // the added member, 1-based, in the post-image
+  assert.equal(s.symbol, 'struct procstats_sample');
+  assert.ok(Array.isArray(s.related) && s.related[0].file === 'include/linux/procstats.h');
+  for (const f of j.findings) for (const k of ['rule', 'severity', 'file', 'line', 'endLine', 'function', 'symbol', 'message', 'related']) assert.ok(k in f, k);
+});
+
+test('sarif output is SARIF 2.1.0 with rules and results', () => {
+  const r = run(['--tree', demoTree, '--format', 'sarif', demoPatch]);
+  const s = JSON.parse(r.stdout);
+  assert.equal(s.version, '2.1.0');
+  const run0 = s.runs[0];
+  assert.equal(run0.tool.driver.name, 'livepatch-check');
+  const res = run0.results.find((x: any) => x.ruleId === 'init-section');
+  assert.equal(res.level, 'error');
+  assert.equal(run0.tool.driver.rules[res.ruleIndex].id, 'init-section');
+  assert.equal(res.locations[0].physicalLocation.artifactLocation.uri, 'fs/proc/procstats.c');
+});
+
+test('exit 0 when nothing is error-level', () => {
+  const dir = tmp();
+  const p = path.join(dir, 'ok.patch');
+  fs.writeFileSync(p, `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n`);
+  const r = run(['--tree', demoTree, p]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+});
+
+test('exit 2 with a one-line reason for bad input', () => {
+  const dir = tmp();
+  const cases: [string, string | Buffer, RegExp][] = [
+    ['escape.patch', `--- a/x.c\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n`, /escapes the tree/],
+    ['abs.patch', `--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n`, /escapes the tree/],
+    ['count.patch', `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -1,5 +1,5 @@\n-a\n+b\n`, /malformed/],
+    ['binary.patch', `diff --git a/x.bin b/x.bin\nindex 1..2 100644\nGIT binary patch\nliteral 1\nIcmZpd00001\n`, /binary/],
+    ['nul.patch', Buffer.from('--- a/x\n+++ b/x\n\0\0\0'), /binary|NUL/],
+    ['empty.patch', 'just some text\n', /no diff/],
+  ];
+  for (const [name, body, re] of cases) {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, body);
+    const r = run(['--tree', demoTree, p]);
+    assert.equal(r.code, 2, `${name}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, re, name);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${name}: one line: ${r.stderr}`);
+    assert.equal(r.stdout, '', name);
+  }
+  assert.equal(run(['--tree', path.join(dir, 'nope'), demoPatch]).code, 2);
+  assert.equal(run(['--tree', demoTree, path.join(dir, 'missing.patch')]).code, 2);
+  assert.equal(run([]).code, 2);
+  assert.equal(run(['--format', 'xml', demoPatch]).code, 2);
+});
+
+test('a hunk that does not apply to the tree is bad input, not a crash', () => {
+  const dir = tmp();
+  const p = path.join(dir, 'stale.patch');
+  fs.writeFileSync(p, `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -1,1 +1,1 @@\n-this line is not in the file\n+nor is this one\n`);
+  const r = run(['--tree', demoTree, p]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /does not apply/);
+});
+
+test('without --tree the analysis runs on the hunks and says so', () => {
+  const r = run(['--format', 'json', demoPatch]);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.tree, null);
+  assert.match(j.notes.join('\n'), /no kernel tree/);
+  assert.ok(j.findings.some((f: any) => f.rule === 'init-section'));
+});
+
+test('a symlink inside the tree pointing outside is refused before reading', () => {
+  const dir = tmp();
+  const tree = path.join(dir, 'tree');
+  const outside = path.join(dir, 'outside');
+  fs.mkdirSync(path.join(tree, 'fs'), { recursive: true });
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'canary.c'), 'int canary;\n');
+  fs.symlinkSync(outside, path.join(tree, 'fs', 'link'));
+  const p = path.join(dir, 'link.patch');
+  fs.writeFileSync(p, `--- a/fs/link/canary.c\n+++ b/fs/link/canary.c\n@@ -1 +1 @@\n-int canary;\n+int canary = 1;\n`);
+  const before = fs.statSync(path.join(outside, 'canary.c')).atimeMs;
+  const r = run(['--tree', tree, p]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /escapes the kernel tree through a symlink/);
+  // Not even opened: its access time is untouched.
+  assert.equal(fs.statSync(path.join(outside, 'canary.c')).atimeMs, before);
+});
