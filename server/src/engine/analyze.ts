@@ -27,6 +27,19 @@ export interface AnalyzeOptions {
   rules?: Rule[];
   /** Files bigger than this are not indexed (a note says so). */
   maxFileBytes?: number;
+  /** Reads a pre-image instead of the tree's working copy (the server reads the base ref with git). */
+  readPreImage?: (path: string) => string | null;
+  /** Indexes a text; lets the server reuse cached, incrementally parsed trees. */
+  indexFile?: (path: string, text: string, image: 'pre' | 'post' | 'tree') => FileIndex;
+  /** Polled between files and rules; when it returns true the analysis stops with AnalysisCancelled. */
+  isCancelled?: () => boolean;
+}
+
+/** Thrown when AnalyzeOptions.isCancelled() turned true. */
+export class AnalysisCancelled extends Error {
+  constructor() {
+    super('analysis cancelled');
+  }
 }
 
 export interface AnalysisResult {
@@ -35,6 +48,8 @@ export interface AnalysisResult {
   findings: Finding[];
   /** Things the user should know about the analysis itself (missing tree, skipped rules, fuzz). */
   notes: string[];
+  /** Per patch, the analysed files (indexes, pairing, line maps); quick fixes build on them. */
+  changes: FileChange[][];
 }
 
 const C_FILE = /\.[ch]$/;
@@ -60,35 +75,44 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   }
 
   const treeCache = new Map<string, FileIndex | null>();
-  const indexText = (path: string, text: string | null): FileIndex | null => {
+  const checkCancelled = () => {
+    if (opts.isCancelled?.()) throw new AnalysisCancelled();
+  };
+  const indexText = (path: string, text: string | null, image: 'pre' | 'post' | 'tree' = 'tree'): FileIndex | null => {
     if (text === null) return null;
     if (text.length > maxFile) {
       notes.push(`${path}: ${(text.length / 1048576).toFixed(1)} MB is over the ${(maxFile / 1048576).toFixed(0)} MB limit; not analysed`);
       return null;
     }
-    return indexSource(parser, path, text);
+    checkCancelled();
+    return opts.indexFile ? opts.indexFile(path, text, image) : indexSource(parser, path, text);
   };
 
   const findings: Finding[] = [];
+  const changes: FileChange[][] = [];
   for (let pi = 0; pi < parsed.length; pi++) {
     const patch = parsed[pi];
     const files: FileChange[] = [];
     for (const fp of patch.files) {
+      // Let an editor's next keystroke in (and cancel us) between files.
+      if (opts.isCancelled) await yieldToEventLoop();
+      checkCancelled();
       const path = (fp.newPath ?? fp.oldPath)!;
       const isC = C_FILE.test(path);
       let images: Images;
       if (tree) {
-        const preText = fp.oldPath ? tree.readFile(fp.oldPath) : null;
+        const preText = fp.oldPath ? (opts.readPreImage ? opts.readPreImage(fp.oldPath) : tree.readFile(fp.oldPath)) : null;
         if (fp.oldPath && preText === null) throw new PatchError(`${patch.name}: ${fp.oldPath} does not exist in the tree ${tree.root}`);
         images = buildImages(fp, preText);
         if (images.fuzz > 0) notes.push(`${patch.name}: ${path}: applied with fuzz ${images.fuzz} (context lines ignored)`);
       } else {
         images = hunkOnlyImages(fp);
       }
-      const pre = isC ? indexText(fp.oldPath ?? path, images.pre) : null;
-      const post = isC ? indexText(path, images.post) : null;
+      const pre = isC ? indexText(fp.oldPath ?? path, images.pre, 'pre') : null;
+      const post = isC ? indexText(path, images.post, 'post') : null;
       files.push(makeFileChange(path, fp, isC, pre, post, images));
     }
+    changes.push(files);
     const ctx: RuleContext = {
       files,
       tree,
@@ -110,6 +134,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     };
     for (const rule of rules) {
       if (rule.needsTree && !tree) continue;
+      checkCancelled();
       ctx.report = (f) => {
         const finding: Finding = {
           rule: rule.id,
@@ -135,7 +160,12 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     patches: parsed.map((p) => ({ name: p.name, files: p.files.map((f) => (f.newPath ?? f.oldPath)!) })),
     findings: dedupe(findings).sort(compareFindings),
     notes: [...new Set(notes)],
+    changes,
   };
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function makeFileChange(path: string, fp: FileChange['patch'], isC: boolean, pre: FileIndex | null, post: FileIndex | null, images: Images): FileChange {

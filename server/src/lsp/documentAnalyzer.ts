@@ -1,0 +1,215 @@
+// Turns an open document into engine input and engine findings into LSP
+// diagnostics. Two kinds of documents:
+//  - patches (.patch/.diff): analysed as they are, against the kernel tree they
+//    sit in (or the first kernel-tree workspace folder); diagnostics go on
+//    patch lines;
+//  - kernel sources (.c/.h in a kernel tree): the live buffer is diffed against
+//    the base ref (git), diagnostics go on buffer lines.
+// No connection here: the glue in livepatchServer.ts feeds it and publishes.
+
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createTwoFilesPatch } from 'diff';
+import type { Diagnostic, DiagnosticRelatedInformation } from 'vscode-languageserver';
+import { DiagnosticSeverity } from 'vscode-languageserver';
+import { analyzePatches, PatchError, type AnalysisResult } from '../engine/analyze';
+import type { CParser } from '../engine/parse/parser';
+import type { Finding } from '../engine/model';
+import { indexSource } from '../engine/index/indexer';
+import { BaseReader, findKernelTree } from './kernelTrees';
+import { DocumentTrees, IndexCache } from './parseCache';
+import { effectiveSeverity, type Settings } from './settings';
+
+export interface Doc {
+  uri: string;
+  languageId: string;
+  version: number;
+  text: string;
+}
+
+export type DocKind = 'patch' | 'source' | 'other';
+
+export interface DocAnalysis {
+  kind: DocKind;
+  tree: string | null;
+  /** Tree-relative path, for sources. */
+  rel: string | null;
+  result: AnalysisResult | null;
+  diagnostics: Diagnostic[];
+  /** Diagnostic index -> finding, for hovers and code actions. */
+  findings: Finding[];
+  /** The patch that was analysed (the document itself, or buffer vs base). */
+  patchText: string | null;
+}
+
+const SEVERITY: Record<string, DiagnosticSeverity> = {
+  error: DiagnosticSeverity.Error,
+  warning: DiagnosticSeverity.Warning,
+  information: DiagnosticSeverity.Information,
+  hint: DiagnosticSeverity.Hint,
+};
+
+export function docKind(doc: { uri: string; languageId: string }): DocKind {
+  if (doc.languageId === 'diff' || /\.(patch|diff)$/.test(doc.uri)) return 'patch';
+  if (/\.[ch]$/.test(doc.uri) && (doc.languageId === 'c' || doc.languageId === 'cpp' || doc.languageId === '')) return 'source';
+  return 'other';
+}
+
+function fsPath(uri: string): string | null {
+  try {
+    return uri.startsWith('file:') ? fileURLToPath(uri) : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface AnalyzerOptions {
+  parser: CParser;
+  /** Kernel-tree workspace folders, used for patches that live outside any tree. */
+  workspaceTrees: () => string[];
+  /** Where the rule docs live (docs/rules/<id>.md), for codeDescription links. */
+  docsDir: string | null;
+}
+
+export class DocumentAnalyzer {
+  readonly trees: DocumentTrees;
+  private readonly indexes = new IndexCache(96);
+  private readonly base = new BaseReader();
+
+  constructor(private readonly opts: AnalyzerOptions) {
+    this.trees = new DocumentTrees(opts.parser);
+  }
+
+  treeFor(doc: Doc): string | null {
+    const p = fsPath(doc.uri);
+    const own = p ? findKernelTree(p) : null;
+    if (own) return own;
+    return docKind(doc) === 'patch' ? this.opts.workspaceTrees()[0] ?? null : null;
+  }
+
+  async analyze(doc: Doc, settings: Settings, isCancelled: () => boolean): Promise<DocAnalysis> {
+    const kind = docKind(doc);
+    const empty: DocAnalysis = { kind, tree: null, rel: null, result: null, diagnostics: [], findings: [], patchText: null };
+    if (kind === 'other') return empty;
+    if (doc.text.length > settings.maxFileBytes) {
+      return {
+        ...empty,
+        diagnostics: [{
+          range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+          severity: DiagnosticSeverity.Information,
+          source: 'livepatch',
+          message: `Not analysed: ${(doc.text.length / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(0)} MB limit (livepatch.maxFileBytes).`,
+        }],
+      };
+    }
+    const tree = this.treeFor(doc);
+    const indexFile = (p: string, text: string) => this.indexes.get(p, text, () => indexSource(this.opts.parser, p, text));
+    if (kind === 'patch') {
+      try {
+        const result = await analyzePatches([{ name: doc.uri, text: doc.text }], {
+          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile,
+        });
+        return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
+      } catch (err) {
+        if (err instanceof PatchError) return { ...empty, tree, diagnostics: [patchErrorDiagnostic(err)] };
+        throw err;
+      }
+    }
+    // A kernel source: buffer vs base ref.
+    const file = fsPath(doc.uri);
+    if (!tree || !file) return empty;
+    const rel = path.relative(tree, file).split(path.sep).join('/');
+    let baseText: string | null;
+    try {
+      baseText = await this.base.read(tree, settings.baseRef, rel);
+    } catch (err) {
+      return {
+        ...empty, tree, rel,
+        diagnostics: [{
+          range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+          severity: DiagnosticSeverity.Information,
+          source: 'livepatch',
+          message: `Cannot read the base '${settings.baseRef}' with git: ${(err as Error).message}`,
+        }],
+      };
+    }
+    if (baseText === doc.text) return { ...empty, tree, rel };
+    const patchText = createTwoFilesPatch(baseText === null ? '/dev/null' : `a/${rel}`, `b/${rel}`, baseText ?? '', doc.text, '', '', { context: 3 })
+      .replace(/^Index: .*\n=+\n/, '');
+    if (!/^@@/m.test(patchText)) return { ...empty, tree, rel };
+    const uri = doc.uri;
+    const result = await analyzePatches([{ name: rel, text: patchText }], {
+      tree,
+      config: settings.kernelConfig || null,
+      parser: this.opts.parser,
+      isCancelled,
+      readPreImage: (p) => (p === rel ? baseText : null),
+      indexFile: (p, text, image) => (image === 'post' && p === rel && text === doc.text ? this.trees.index(uri, p, text) : indexFile(p, text)),
+    });
+    return this.toDiagnostics({ ...empty, tree, rel, result, patchText }, settings, doc.text.split('\n'));
+  }
+
+  private toDiagnostics(a: DocAnalysis, settings: Settings, lines: string[]): DocAnalysis {
+    const result = a.result!;
+    for (const f of result.findings) {
+      const sev = effectiveSeverity(settings, f.rule, f.severity);
+      if (!sev) continue;
+      let line: number;
+      let endLine: number;
+      if (a.kind === 'patch') {
+        line = f.patchLine ?? 0;
+        endLine = line;
+      } else {
+        if (f.file !== a.rel) continue;
+        line = f.image === 'pre' ? 0 : f.line;
+        endLine = f.image === 'pre' ? 0 : Math.min(f.endLine, f.line); // squiggle the trigger line, not the whole function
+      }
+      line = Math.min(line, Math.max(0, lines.length - 1));
+      const text = lines[line] ?? '';
+      const first = Math.max(0, text.search(/\S/));
+      const related: DiagnosticRelatedInformation[] = f.related
+        .filter(() => !!a.tree)
+        .map((r) => ({
+          location: {
+            uri: pathToFileURL(path.join(a.tree!, r.file)).toString(),
+            range: { start: { line: r.line, character: 0 }, end: { line: r.line, character: 0 } },
+          },
+          message: r.image === 'pre' ? `${r.message} (before the change)` : r.message,
+        }));
+      const d: Diagnostic = {
+        range: { start: { line, character: first }, end: { line: Math.max(line, endLine), character: (lines[Math.max(line, endLine)] ?? '').length } },
+        severity: SEVERITY[sev],
+        code: f.rule,
+        source: 'livepatch',
+        message: f.message,
+        relatedInformation: related.length ? related : undefined,
+        data: { finding: a.findings.length },
+      };
+      if (this.opts.docsDir) d.codeDescription = { href: pathToFileURL(path.join(this.opts.docsDir, `${f.rule}.md`)).toString() };
+      a.diagnostics.push(d);
+      a.findings.push(f);
+    }
+    if (!a.tree && a.kind === 'patch' && result.notes.length) {
+      a.diagnostics.push({
+        range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+        severity: DiagnosticSeverity.Hint,
+        source: 'livepatch',
+        message: 'No kernel tree found for this patch (open it inside a kernel tree or open the tree as a workspace folder): only the hunks were analysed.',
+      });
+    }
+    return a;
+  }
+}
+
+function patchErrorDiagnostic(err: Error): Diagnostic {
+  const m = /:(\d+):/.exec(err.message);
+  const line = m ? Math.max(0, Number(m[1]) - 1) : 0;
+  const msg = err.message.replace(/^file:\/\/\S+?: /, '');
+  return {
+    range: { start: { line, character: 0 }, end: { line, character: 1000 } },
+    severity: DiagnosticSeverity.Error,
+    source: 'livepatch',
+    code: 'patch-error',
+    message: `Cannot analyse this patch: ${msg}`,
+  };
+}

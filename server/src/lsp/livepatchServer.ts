@@ -1,0 +1,190 @@
+// LSP glue: wires the connection to the DocumentAnalyzer, the validation queue,
+// hovers, quick fixes and the custom request. Everything that decides anything
+// lives in the engine or in the modules next to this one.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTwoFilesPatch } from 'diff';
+import {
+  type Connection, TextDocuments, TextDocumentSyncKind, type InitializeParams, type InitializeResult,
+  DidChangeConfigurationNotification, CodeActionKind,
+} from 'vscode-languageserver';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { createParser, type CParser } from '../engine/parse/parser';
+import { analyzePatches, AnalysisCancelled } from '../engine/analyze';
+import { DocumentAnalyzer, docKind, type DocAnalysis } from './documentAnalyzer';
+import { defaultSettings, readSettings, type Settings } from './settings';
+import { ValidationQueue } from './validation';
+import { hoverAt } from './hover';
+import { quickFixes } from './codeActions';
+import { BaseReader, git, isKernelTree } from './kernelTrees';
+import {
+  AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
+} from './protocol';
+
+export function docsDirFor(base: string): string | null {
+  for (const c of [path.join(base, 'docs', 'rules'), path.join(base, '..', 'docs', 'rules')]) {
+    if (fs.existsSync(c)) return c;
+  }
+  return null;
+}
+
+export class LivepatchServer {
+  private readonly documents = new TextDocuments(TextDocument);
+  private parser!: CParser;
+  private analyzer!: DocumentAnalyzer;
+  private queue!: ValidationQueue;
+  private analyses = new Map<string, DocAnalysis>();
+  private settingsCache = new Map<string, Promise<Settings>>();
+  private hasConfiguration = false;
+  private hasDynamicConfiguration = false;
+  private workspaceFolders: string[] = [];
+  private readonly docsDir = docsDirFor(__dirname);
+  private readonly base = new BaseReader();
+
+  constructor(private readonly connection: Connection) {}
+
+  register(): void {
+    const c = this.connection;
+    c.onInitialize((p) => this.onInitialize(p));
+    c.onInitialized(() => {
+      if (this.hasDynamicConfiguration) {
+        c.client.register(DidChangeConfigurationNotification.type, { section: 'livepatch' }).catch(() => undefined);
+      }
+    });
+    c.onDidChangeConfiguration(() => {
+      this.settingsCache.clear();
+      for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
+    });
+    this.documents.onDidOpen((e) => this.queue.schedule(e.document.uri, e.document.version, true));
+    this.documents.onDidChangeContent((e) => this.queue.schedule(e.document.uri, e.document.version));
+    this.documents.onDidClose((e) => {
+      this.queue.cancel(e.document.uri);
+      this.analyses.delete(e.document.uri);
+      this.analyzer.trees.drop(e.document.uri);
+      this.settingsCache.delete(e.document.uri);
+      void c.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+    });
+    c.onHover((p) => {
+      const a = this.analyses.get(p.textDocument.uri);
+      return a ? hoverAt(a, p.position, this.docsDir) : null;
+    });
+    c.onCodeAction((p) => {
+      const a = this.analyses.get(p.textDocument.uri);
+      const doc = this.documents.get(p.textDocument.uri);
+      if (!a || !doc) return [];
+      return quickFixes({ uri: doc.uri, lines: doc.getText().split('\n'), analysis: a }, p.context.diagnostics);
+    });
+    c.onRequest(AnalyzeWorkspaceChangesRequest, (p: AnalyzeWorkspaceChangesParams) => this.analyzeWorkspaceChanges(p));
+    this.documents.listen(c);
+  }
+
+  private async onInitialize(params: InitializeParams): Promise<InitializeResult> {
+    this.parser = await createParser('wasm');
+    this.hasConfiguration = !!params.capabilities.workspace?.configuration;
+    this.hasDynamicConfiguration = !!params.capabilities.workspace?.didChangeConfiguration?.dynamicRegistration;
+    this.workspaceFolders = (params.workspaceFolders ?? [])
+      .map((f) => (f.uri.startsWith('file:') ? fileURLToPath(f.uri) : ''))
+      .filter(Boolean);
+    if (!this.workspaceFolders.length && params.rootUri?.startsWith('file:')) this.workspaceFolders.push(fileURLToPath(params.rootUri));
+    this.analyzer = new DocumentAnalyzer({
+      parser: this.parser,
+      workspaceTrees: () => this.workspaceFolders.filter(isKernelTree),
+      docsDir: this.docsDir,
+    });
+    this.queue = new ValidationQueue((uri, version, cancelled) => this.validate(uri, version, cancelled), () => defaultSettings.debounceMs);
+    const override = (params.initializationOptions as { debounceMs?: number } | undefined)?.debounceMs;
+    if (typeof override === 'number') this.queue = new ValidationQueue((u, v, c) => this.validate(u, v, c), () => override);
+    return {
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        hoverProvider: true,
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
+      },
+      serverInfo: { name: 'livepatch-language-server', version: '0.1.0' },
+    };
+  }
+
+  private settings(uri: string): Promise<Settings> {
+    if (!this.hasConfiguration) return Promise.resolve(defaultSettings);
+    let s = this.settingsCache.get(uri);
+    if (!s) {
+      s = this.connection.workspace.getConfiguration({ scopeUri: uri, section: 'livepatch' }).then(readSettings, () => defaultSettings);
+      this.settingsCache.set(uri, s);
+    }
+    return s;
+  }
+
+  private async validate(uri: string, version: number, isCancelled: () => boolean): Promise<void> {
+    const doc = this.documents.get(uri);
+    if (!doc || doc.version !== version || docKind(doc) === 'other') return;
+    const settings = await this.settings(uri);
+    const started = Date.now();
+    try {
+      const a = await this.analyzer.analyze({ uri, languageId: doc.languageId, version, text: doc.getText() }, settings, isCancelled);
+      // Stale: the document moved on while we worked.
+      const now = this.documents.get(uri);
+      if (isCancelled() || !now || now.version !== version) return;
+      this.analyses.set(uri, a);
+      await this.connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics });
+      this.connection.console.log(`${path.basename(uri)} v${version}: ${a.diagnostics.length} diagnostic(s) in ${Date.now() - started} ms`);
+    } catch (err) {
+      if (err instanceof AnalysisCancelled) return;
+      this.connection.console.error(`analysis of ${uri} failed: ${(err as Error).stack ?? err}`);
+    }
+  }
+
+  /** All findings for the working tree (and unsaved open buffers) against the base ref. */
+  private async analyzeWorkspaceChanges(p: AnalyzeWorkspaceChangesParams): Promise<AnalyzeWorkspaceChangesResult> {
+    const start = p.uri?.startsWith('file:') ? fileURLToPath(p.uri) : this.workspaceFolders.find(isKernelTree);
+    const tree = start ? (isKernelTree(start) ? start : this.analyzer.treeFor({ uri: `file://${start}/x.c`, languageId: 'c', version: 0, text: '' })) : null;
+    const settings = await this.settings(p.uri ?? '');
+    const baseRef = p.baseRef ?? settings.baseRef;
+    if (!tree) return { tree: null, baseRef, diff: '', files: [], findings: [], notes: ['no kernel tree found in the workspace'] };
+    const changed = new Set(
+      (await git(tree, ['diff', '--name-only', '--no-renames', baseRef, '--', '*.c', '*.h'])).split('\n').filter(Boolean),
+    );
+    const open = new Map<string, string>();
+    for (const d of this.documents.all()) {
+      if (!d.uri.startsWith('file:') || docKind(d) !== 'source') continue;
+      const f = fileURLToPath(d.uri);
+      if (!f.startsWith(tree + path.sep)) continue;
+      const rel = path.relative(tree, f).split(path.sep).join('/');
+      open.set(rel, d.getText());
+      changed.add(rel);
+    }
+    const bases = new Map<string, string | null>();
+    let diff = '';
+    for (const rel of [...changed].sort()) {
+      const baseText = await this.base.read(tree, baseRef, rel);
+      let cur: string | null = open.get(rel) ?? null;
+      if (cur === null) {
+        try {
+          cur = fs.readFileSync(path.join(tree, rel), 'utf8');
+        } catch {
+          cur = null;
+        }
+      }
+      if (cur === baseText) continue;
+      bases.set(rel, baseText);
+      diff += createTwoFilesPatch(baseText === null ? '/dev/null' : `a/${rel}`, cur === null ? '/dev/null' : `b/${rel}`, baseText ?? '', cur ?? '', '', '')
+        .replace(/^Index: .*\n=+\n/, '')
+        .replace(/^(---|\+\+\+) (.*?)\t$/gm, '$1 $2');
+    }
+    if (!diff) return { tree, baseRef, diff: '', files: [], findings: [], notes: [`no changes against ${baseRef}`] };
+    const r = await analyzePatches([{ name: `working tree vs ${baseRef}`, text: diff }], {
+      tree, parser: this.parser, config: settings.kernelConfig || null, readPreImage: (rel) => bases.get(rel) ?? null,
+    });
+    return {
+      tree, baseRef, diff,
+      files: r.patches[0]?.files ?? [],
+      notes: r.notes,
+      findings: r.findings.map((f) => ({
+        rule: f.rule, severity: f.severity, file: f.file, line: f.line + 1, endLine: f.endLine + 1,
+        function: f.function, symbol: f.symbol, message: f.message,
+        related: f.related.map((x) => ({ file: x.file, line: x.line + 1, message: x.message })),
+      })),
+    };
+  }
+}

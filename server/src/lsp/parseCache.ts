@@ -1,0 +1,135 @@
+// Parse trees of open documents, kept per URI and reparsed incrementally.
+// tree-sitter reuses the old tree for everything outside the edited range, so
+// the edit we give it must cover every byte that changed in the *blanked* text
+// (blanking can change a little around an edit); we find that range by
+// comparing the old and new blanked texts from both ends.
+
+import type { CParser, SyntaxTree, Point } from '../engine/parse/parser';
+import { blank } from '../engine/parse/blank';
+import { indexTree } from '../engine/index/indexer';
+import type { FileIndex } from '../engine/model';
+import { createHash } from 'node:crypto';
+
+interface Entry {
+  blanked: string;
+  text: string;
+  tree: SyntaxTree;
+  index: FileIndex | null;
+  path: string;
+}
+
+function pointAt(text: string, offset: number): Point {
+  let row = 0;
+  let last = -1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    row++;
+    last = i;
+  }
+  return { row, column: offset - last - 1 };
+}
+
+export interface ParseStats {
+  full: number;
+  incremental: number;
+}
+
+export class DocumentTrees {
+  private entries = new Map<string, Entry>();
+  readonly stats: ParseStats = { full: 0, incremental: 0 };
+
+  constructor(private readonly parser: CParser, private readonly capacity = 20) {}
+
+  /** The tree for the document's current text, reusing the previous tree when there is one. */
+  update(uri: string, path: string, text: string): Entry {
+    const old = this.entries.get(uri);
+    if (old && old.text === text) {
+      this.touch(uri, old);
+      return old;
+    }
+    const blanked = blank(text);
+    let tree: SyntaxTree;
+    if (old) {
+      const a = old.blanked;
+      const b = blanked;
+      let start = 0;
+      const max = Math.min(a.length, b.length);
+      while (start < max && a.charCodeAt(start) === b.charCodeAt(start)) start++;
+      let endA = a.length;
+      let endB = b.length;
+      while (endA > start && endB > start && a.charCodeAt(endA - 1) === b.charCodeAt(endB - 1)) {
+        endA--;
+        endB--;
+      }
+      this.parser.edit(old.tree, {
+        startIndex: start,
+        oldEndIndex: endA,
+        newEndIndex: endB,
+        startPosition: pointAt(a, start),
+        oldEndPosition: pointAt(a, endA),
+        newEndPosition: pointAt(b, endB),
+      });
+      tree = this.parser.parseRaw(blanked, old.tree);
+      old.tree.delete();
+      this.stats.incremental++;
+    } else {
+      tree = this.parser.parseRaw(blanked);
+      this.stats.full++;
+    }
+    const entry: Entry = { blanked, text, tree, index: null, path };
+    this.touch(uri, entry);
+    return entry;
+  }
+
+  /** The FileIndex of the document's current text (cached until the text changes). */
+  index(uri: string, path: string, text: string): FileIndex {
+    const e = this.update(uri, path, text);
+    e.index ??= indexTree(e.tree.rootNode, path, text);
+    return e.index;
+  }
+
+  has(uri: string): boolean {
+    return this.entries.has(uri);
+  }
+
+  drop(uri: string): void {
+    const e = this.entries.get(uri);
+    if (e) {
+      e.tree.delete();
+      this.entries.delete(uri);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private touch(uri: string, e: Entry): void {
+    this.entries.delete(uri);
+    this.entries.set(uri, e);
+    // LRU: evict the least recently used tree and free its wasm memory.
+    while (this.entries.size > this.capacity) {
+      const [k, v] = this.entries.entries().next().value!;
+      v.tree.delete();
+      this.entries.delete(k);
+    }
+  }
+}
+
+/** FileIndex cache for texts that are not open documents (base blobs, tree files), by content hash. */
+export class IndexCache {
+  private map = new Map<string, FileIndex>();
+  constructor(private readonly capacity = 64) {}
+
+  get(path: string, text: string, make: () => FileIndex): FileIndex {
+    const key = path + '\0' + createHash('sha1').update(text).digest('hex');
+    let hit = this.map.get(key);
+    if (hit) {
+      this.map.delete(key);
+    } else {
+      hit = make();
+    }
+    this.map.set(key, hit);
+    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
+    return hit;
+  }
+}

@@ -1,0 +1,36 @@
+// Custom LSP requests shared by the server and the VS Code client. Kept free of
+// runtime imports from either side so both bundles can include it.
+
+export interface AnalyzeWorkspaceChangesParams {
+  /** A file or folder inside the kernel tree; defaults to the first kernel-tree workspace folder. */
+  uri?: string;
+  /** Base ref to diff against; defaults to the `livepatch.baseRef` setting. */
+  baseRef?: string;
+}
+
+export interface WireFinding {
+  rule: string;
+  severity: 'error' | 'warning' | 'info';
+  /** Tree-relative path. */
+  file: string;
+  /** 1-based post-image (working tree) lines. */
+  line: number;
+  endLine: number;
+  function: string | null;
+  symbol: string | null;
+  message: string;
+  related: { file: string; line: number; message: string }[];
+}
+
+export interface AnalyzeWorkspaceChangesResult {
+  /** Absolute path of the kernel tree, or null when none was found. */
+  tree: string | null;
+  baseRef: string;
+  /** The unified diff that was analysed (working tree and open buffers vs the base). */
+  diff: string;
+  files: string[];
+  findings: WireFinding[];
+  notes: string[];
+}
+
+export const AnalyzeWorkspaceChangesRequest = 'livepatch/analyzeWorkspaceChanges';
