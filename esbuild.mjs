@@ -33,6 +33,7 @@ const common = {
 };
 
 await Promise.all([
+  esbuild.build({ ...common, entryPoints: { client: 'client/src/extension.ts' }, outdir: 'dist' }),
   esbuild.build({ ...common, entryPoints: { server: 'server/src/server.ts' }, outdir: 'dist' }),
   esbuild.build({ ...common, entryPoints: { 'livepatch-check': 'server/src/cli/livepatch-check.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }),
   esbuild.build({

@@ -1,0 +1,47 @@
+// VS Code entry point: starts the livepatch language server and wires the
+// client-side features (commands, status bar, the Livepatch view). Each
+// feature lives in its own module; this file only connects them.
+
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { Log } from './log';
+import { registerCheckCommand } from './commands/checkPatch';
+
+let client: LanguageClient | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = new Log();
+  context.subscriptions.push(log);
+  const serverModule = context.asAbsolutePath(path.join('dist', 'server.js'));
+  const serverOptions: ServerOptions = {
+    run: { module: serverModule, transport: TransportKind.ipc },
+    debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: 'file', language: 'diff' },
+      { scheme: 'file', pattern: '**/*.{patch,diff}' },
+      { scheme: 'file', language: 'c' },
+    ],
+    synchronize: { configurationSection: 'livepatch' },
+    outputChannel: log.serverChannel,
+  };
+  client = new LanguageClient('livepatch', 'Livepatch Language Server', serverOptions, clientOptions);
+  try {
+    await client.start();
+  } catch (err) {
+    // VS Code does not surface activation failures by itself.
+    void vscode.window.showErrorMessage(`Livepatch: cannot start the language server: ${(err as Error).message}`);
+    log.error(`language server failed to start: ${(err as Error).stack ?? err}`);
+    throw err;
+  }
+  void vscode.commands.executeCommand('setContext', 'livepatch.serverRunning', true);
+  registerCheckCommand(context, client, log);
+  log.info('Livepatch extension activated');
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+  client = undefined;
+}
