@@ -72,7 +72,10 @@ export function pairFile(pre: FileIndex | null, post: FileIndex | null): FilePai
   return {
     functions: pairBy(a.functions, b.functions, (o, n) => {
       if (o.signature !== n.signature) return 'signature';
-      if (o.normBody !== n.normBody) return 'body';
+      // Identical raw bodies need no normalisation (the common case for untouched functions).
+      const sameRaw = !!pre && !!post &&
+        pre.text.slice(o.bodySpan.startByte, o.bodySpan.endByte) === post.text.slice(n.bodySpan.startByte, n.bodySpan.endByte);
+      if (!sameRaw && o.normBody !== n.normBody) return 'body';
       if (textOf(pre, o.span.start, o.span.end) !== textOf(post, n.span.start, n.span.end)) return 'cosmetic';
       return o.span.start !== n.span.start ? 'moved' : 'unchanged';
     }),

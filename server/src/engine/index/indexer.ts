@@ -178,7 +178,7 @@ function addFunction(ctx: Ctx, node: SyntaxNode): void {
     : tokens.some((t) => t === 'inline' || t === '__inline' || t === '__inline__')
       ? 'inline'
       : 'none';
-  const fn: FunctionDef = {
+  const fn = {
     kind: 'function',
     name,
     syscallMacro,
@@ -188,13 +188,8 @@ function addFunction(ctx: Ctx, node: SyntaxNode): void {
     signature: normalizeC(headText),
     span: spanOf(ctx, headStart, node.endIndex),
     bodySpan: spanOf(ctx, body.startIndex, body.endIndex),
-    normBody: normalizeC(src(ctx, body)),
-    staticLocals: [],
-    calls: [],
-    identifiers: new Set(),
-    lineMacroUses: [],
-  };
-  scanBody(ctx, body, fn);
+  } as FunctionDef;
+  lazyBody(fn, ctx.text, body.startIndex, body.endIndex, ctx.starts);
   ctx.index.functions.push(fn);
 }
 
@@ -211,54 +206,76 @@ function fallbackName(head: string): string | null {
   return null;
 }
 
-function scanBody(ctx: Ctx, body: SyntaxNode, fn: FunctionDef): void {
-  const stack: SyntaxNode[] = [body];
-  while (stack.length) {
-    const n = stack.pop()!;
-    switch (n.type) {
-      case 'declaration': {
-        const kids = children(n);
-        const isStatic = kids.some((k) => k.type === 'storage_class_specifier' && src(ctx, k) === 'static');
-        if (isStatic) {
-          for (const k of kids) {
-            if (k.type === 'init_declarator' || k.type.endsWith('declarator') || k.type === 'identifier') {
-              const { name } = declaratorName(ctx, k);
-              if (name) {
-                const sl: StaticLocal = { name, decl: normalizeC(src(ctx, n)), line: lineAt(ctx.starts, n.startIndex) };
-                fn.staticLocals.push(sl);
-              }
-            }
-          }
-        }
-        break;
-      }
-      case 'call_expression': {
-        const callee = n.childForFieldName('function');
-        if (callee && callee.type === 'identifier') {
-          const name = src(ctx, callee);
-          const site: CallSite = { name, line: lineAt(ctx.starts, callee.startIndex) };
-          fn.calls.push(site);
-          if (LINE_MACROS.has(name)) fn.lineMacroUses.push(site);
-        }
-        break;
-      }
-      case 'identifier': {
-        const name = src(ctx, n);
-        fn.identifiers.add(name);
-        if (name === '__LINE__') fn.lineMacroUses.push({ name, line: lineAt(ctx.starts, n.startIndex) });
-        break;
-      }
-      case 'field_identifier':
-        fn.identifiers.add(src(ctx, n));
-        break;
+const NOT_CALLS = new Set([
+  'if', 'for', 'while', 'switch', 'return', 'sizeof', 'typeof', '__typeof__', '__typeof', 'alignof', '_Alignof',
+  '__alignof__', 'do', 'else', 'case', 'goto', '__attribute__', 'asm', '__asm__', 'asm_inline', 'volatile',
+  '__volatile__', 'defined', '_Static_assert', '_Generic', '__builtin_expect',
+]);
+const BODY_TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*/g;
+
+interface BodyFacts {
+  staticLocals: StaticLocal[];
+  calls: CallSite[];
+  identifiers: Set<string>;
+  lineMacroUses: CallSite[];
+}
+
+/**
+ * Calls, identifiers and static locals of a body, read lexically from the
+ * original text. This is much cheaper than walking every wasm node, so the
+ * indexer can afford to do it lazily, only for the functions a rule looks at.
+ */
+function scanBodyText(text: string, start: number, end: number, starts: number[]): BodyFacts {
+  const facts: BodyFacts = { staticLocals: [], calls: [], identifiers: new Set(), lineMacroUses: [] };
+  const re = new RegExp(BODY_TOKEN_RE.source, 'g');
+  re.lastIndex = start;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) && m.index < end) {
+    const w = m[0];
+    const c = w.charCodeAt(0);
+    if (c === 47 || c === 34 || c === 39) continue;
+    if (m.index > 0 && /\w/.test(text[m.index - 1])) continue;
+    const line = lineAt(starts, m.index);
+    let k = m.index + w.length;
+    while (k < end && (text[k] === ' ' || text[k] === '\t' || text[k] === '\n')) k++;
+    const prev = text.slice(Math.max(start, m.index - 2), m.index);
+    const member = prev.endsWith('.') || prev.endsWith('->');
+    if (text[k] === '(' && !NOT_CALLS.has(w) && !member) {
+      const site: CallSite = { name: w, line };
+      facts.calls.push(site);
+      if (LINE_MACROS.has(w)) facts.lineMacroUses.push(site);
+    } else {
+      facts.identifiers.add(w);
+      if (w === '__LINE__') facts.lineMacroUses.push({ name: w, line });
     }
-    for (let i = n.childCount - 1; i >= 0; i--) {
-      const c = n.child(i);
-      if (c) stack.push(c);
+    if (w === 'static') {
+      const semi = text.indexOf(';', k);
+      if (semi < 0 || semi > end) continue;
+      const decl = text.slice(m.index, semi + 1);
+      const head = decl.split('=')[0];
+      if (head.includes('(') && !/\(\s*\*/.test(head)) continue; // a macro such as DEFINE_RATELIMIT_STATE(...)
+      for (const part of head.replace(/\[[^\]]*\]/g, '').split(',')) {
+        const names = part.match(/[A-Za-z_]\w*/g);
+        const name = names?.[names.length - 1];
+        if (name && name !== 'static') facts.staticLocals.push({ name, decl: normalizeC(decl), line });
+      }
     }
   }
-  fn.calls.sort((a, b) => a.line - b.line);
-  fn.lineMacroUses.sort((a, b) => a.line - b.line);
+  return facts;
+}
+
+/** Defines the body facts of `fn` as lazily computed properties. */
+function lazyBody(fn: FunctionDef, text: string, start: number, end: number, starts: number[]): void {
+  let facts: BodyFacts | null = null;
+  const get = () => (facts ??= scanBodyText(text, start, end, starts));
+  let norm: string | null = null;
+  Object.defineProperties(fn, {
+    staticLocals: { get: () => get().staticLocals, enumerable: true },
+    calls: { get: () => get().calls, enumerable: true },
+    identifiers: { get: () => get().identifiers, enumerable: true },
+    lineMacroUses: { get: () => get().lineMacroUses, enumerable: true },
+    normBody: { get: () => (norm ??= normalizeC(text.slice(start, end))), enumerable: true },
+  });
 }
 
 function addDeclaration(ctx: Ctx, node: SyntaxNode): void {

@@ -44,8 +44,12 @@ const annotationFnSet = new Set(ANNOTATION_FUNCTION_MACROS);
 
 /** `list_for_each_entry(...)`, `for_each_online_cpu(...)`, `hash_for_each_possible(...)`... */
 const ITERATOR_RE = /^(?:[a-z0-9_]*for_each[a-z0-9_]*|radix_tree_for_each_\w+|xa_for_each\w*|idr_for_each_entry\w*)$/;
-const SYSCALL_RE = /^(?:(?:COMPAT_|KPATCH_|KLP_)?SYSCALL_DEFINE([0-6])|BPF_CALL_([0-5]))$/;
+const SYSCALL_RE = /^(?:(?:COMPAT_|KPATCH_|KLP_)?SYSCALL_DEFINE([0-6])|(?:NOTRACE_)?BPF_CALL_([0-5]))$/;
 const PER_CPU_RE = /^DEFINE_PER_CPU(?:_[A-Z_]+)?$/;
+/** `do_each_thread(g, t) { ... } while_each_thread(g, t);` and the pid/subsys variants. */
+const DO_EACH_RE = /^do_each_\w+$/;
+const WHILE_EACH_RE = /^while_each_\w+$/;
+const CONDITIONAL_RE = /^#\s*(?:if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b/;
 
 function isIdentChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
@@ -99,12 +103,33 @@ function topLevelCommas(text: string, open: number, close: number): number[] {
   return out;
 }
 
-function spaces(chars: string[], from: number, to: number): void {
-  for (let i = from; i < to; i++) if (chars[i] !== '\n') chars[i] = ' ';
-}
+/** Comments, literals and identifiers, in one pass (the regex engine is much faster than a char loop). */
+const TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*/g;
 
-function put(chars: string[], at: number, s: string): void {
-  for (let i = 0; i < s.length; i++) chars[at + i] = s[i];
+/** Same-length replacements collected during the scan, applied at the end. */
+class Rewrites {
+  readonly list: { start: number; end: number; text: string }[] = [];
+  constructor(private readonly text: string) {}
+  /** Replaces [from, to) with spaces, keeping newlines. */
+  spaces(from: number, to: number): void {
+    this.list.push({ start: from, end: to, text: this.text.slice(from, to).replace(/[^\n]/g, ' ') });
+  }
+  /** Replaces [from, from + s.length) with s. */
+  put(from: number, s: string): void {
+    this.list.push({ start: from, end: from + s.length, text: s });
+  }
+  apply(): string {
+    if (!this.list.length) return this.text;
+    this.list.sort((a, b) => a.start - b.start);
+    let out = '';
+    let at = 0;
+    for (const r of this.list) {
+      if (r.start < at) continue; // overlapping rewrite: the first one wins
+      out += this.text.slice(at, r.start) + r.text;
+      at = r.end;
+    }
+    return out + this.text.slice(at);
+  }
 }
 
 /** True when only whitespace precedes `pos` on its line. */
@@ -122,87 +147,70 @@ function atLineStart(text: string, pos: number): boolean {
  * exactly the length and the newlines of the input.
  */
 export function blank(text: string): string {
-  const chars = text.split('');
+  const rw = new Rewrites(text);
   const n = text.length;
-  let i = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    // Skip comments and literals: macros named inside them are not code.
-    if (c === 47 /* / */ && text[i + 1] === '*') {
-      const e = text.indexOf('*/', i + 2);
-      i = e < 0 ? n : e + 2;
-      continue;
-    }
-    if (c === 47 && text[i + 1] === '/') {
-      const e = text.indexOf('\n', i);
-      i = e < 0 ? n : e;
-      continue;
-    }
-    if (c === 34 || c === 39) {
-      i = skipQuoted(text, i) + 1;
-      continue;
-    }
-    if (!isIdentChar(c) || (i > 0 && isIdentChar(text.charCodeAt(i - 1)))) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < n && isIdentChar(text.charCodeAt(j))) j++;
-    const word = text.slice(i, j);
-    if (word.charCodeAt(0) >= 48 && word.charCodeAt(0) <= 57) {
-      i = j;
-      continue;
-    }
+  const re = new RegExp(TOKEN_RE.source, 'g');
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    const word = m[0];
+    const c = word.charCodeAt(0);
+    if (c === 47 /* / */ || c === 34 /* " */ || c === 39 /* ' */) continue;
+    const i = m.index;
+    if (i > 0 && isIdentChar(text.charCodeAt(i - 1))) continue; // inside a number like 0x1fUL
+    const j = i + word.length;
     if (annotationSet.has(word)) {
-      spaces(chars, i, j);
-      i = j;
+      rw.spaces(i, j);
       continue;
     }
-    // Look past spaces for an argument list.
     let k = j;
     while (k < n && (text[k] === ' ' || text[k] === '\t')) k++;
-    const hasArgs = text[k] === '(';
-    if (hasArgs && annotationFnSet.has(word)) {
+    if (text[k] !== '(') continue;
+    if (annotationFnSet.has(word)) {
       const close = matchParen(text, k);
       if (close > 0) {
-        spaces(chars, i, close + 1);
-        i = close + 1;
-        continue;
+        rw.spaces(i, close + 1);
+        re.lastIndex = close + 1;
       }
+      continue;
     }
-    if (hasArgs && ITERATOR_RE.test(word) && atLineStart(text, i)) {
+    if (word.length >= 5 && ITERATOR_RE.test(word) && atLineStart(text, i)) {
       const close = matchParen(text, k);
       // A loop, not a call statement: what follows the `)` is not `;`.
-      let m = close + 1;
-      while (m > 0 && m < n && /\s/.test(text[m])) m++;
-      if (close > 0 && text[m] !== ';' && word.length >= 5) {
-        spaces(chars, i, j);
-        put(chars, i, 'while');
-        i = j;
-        continue;
-      }
+      let q = close + 1;
+      while (q > 0 && q < n && (text[q] === ' ' || text[q] === '\t' || text[q] === '\n' || text[q] === '\r')) q++;
+      if (close > 0 && text[q] !== ';') rw.put(i, 'while' + ' '.repeat(word.length - 5));
+      continue;
     }
-    if (hasArgs && SYSCALL_RE.test(word) && atLineStart(text, i)) {
-      if (rewriteSyscall(text, chars, i, k)) {
-        i = k + 1;
-        continue;
+    if (DO_EACH_RE.test(word) && atLineStart(text, i)) {
+      // do_each_thread(g, t) { ... } while_each_thread(g, t);  ->  do { ... } while (g, t);
+      const close = matchParen(text, k);
+      if (close > 0) {
+        rw.put(i, 'do' + ' '.repeat(word.length - 2));
+        rw.spaces(k, close + 1);
+        re.lastIndex = close + 1;
       }
+      continue;
     }
-    if (hasArgs && PER_CPU_RE.test(word)) {
+    if (WHILE_EACH_RE.test(word)) {
+      rw.put(i, 'while' + ' '.repeat(word.length - 5));
+      continue;
+    }
+    if (SYSCALL_RE.test(word) && atLineStart(text, i)) {
+      rewriteSyscall(text, rw, i, k);
+      continue;
+    }
+    if (PER_CPU_RE.test(word)) {
       // DEFINE_PER_CPU(type, name) -> type  name
       const close = matchParen(text, k);
       const commas = close > 0 ? topLevelCommas(text, k, close) : [];
       if (commas.length === 1) {
-        spaces(chars, i, k + 1);
-        chars[commas[0]] = ' ';
-        chars[close] = ' ';
-        i = k + 1;
-        continue;
+        rw.spaces(i, k + 1);
+        rw.put(commas[0], ' ');
+        rw.put(close, ' ');
       }
     }
-    i = j;
   }
-  return chars.join('');
+  return rw.apply();
 }
 
 /**
@@ -210,15 +218,27 @@ export function blank(text: string): string {
  * becomes
  * long            open(const char        *  filename, int  flags, umode_t  mode)
  */
-function rewriteSyscall(text: string, chars: string[], start: number, open: number): boolean {
+function rewriteSyscall(text: string, rw: Rewrites, start: number, open: number): boolean {
   const close = matchParen(text, open);
   if (close < 0) return false;
   const commas = topLevelCommas(text, open, close);
-  // Name, then type/argument pairs.
-  if (commas.length % 2 !== 0) return false;
   const nameEnd = commas.length ? commas[0] : close;
   const name = text.slice(open + 1, nameEnd).trim();
   if (!/^\w+$/.test(name)) return false;
+  // Then type/argument pairs; an argument that is itself a macro call
+  // (`compat_arg_u64_dual(offset)`) stands for whole parameters on its own.
+  const bounds = [...commas, close];
+  const joins: number[] = [];
+  for (let a = 0; a + 1 < bounds.length; ) {
+    const seg = text.slice(bounds[a] + 1, bounds[a + 1]);
+    if (seg.includes('(')) {
+      a++;
+      continue;
+    }
+    if (a + 2 >= bounds.length) return false;
+    joins.push(bounds[a + 1]);
+    a += 2;
+  }
   // Overwrite "MACRO(name," with "long<spaces>name(".
   const head = nameEnd + (commas.length ? 1 : 0) - start;
   const replacement = 'long' + ' '.repeat(Math.max(1, head - 4 - name.length - 1)) + name + '(';
@@ -226,12 +246,8 @@ function rewriteSyscall(text: string, chars: string[], start: number, open: numb
     // Too short a macro/name combination to rewrite in place (cannot happen for real names).
     return false;
   }
-  spaces(chars, start, start + head);
-  put(chars, start, replacement);
-  if (!commas.length) {
-    // SYSCALL_DEFINE0(name) -> long name() : the ")" stays.
-    return true;
-  }
-  for (let p = 1; p < commas.length; p += 2) chars[commas[p]] = ' ';
+  rw.put(start, replacement);
+  // SYSCALL_DEFINE0(name) -> long name() : the ")" stays.
+  for (const p of joins) rw.put(p, " ");
   return true;
 }

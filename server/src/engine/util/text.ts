@@ -23,53 +23,22 @@ export function lineAt(starts: number[], offset: number): number {
   return lo;
 }
 
+const NORM_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|("(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?)|(?:\s|\\\r?\n)+/g;
+const WORD_CHAR = /[A-Za-z0-9_]/;
+
 /**
  * C text with comments removed and whitespace collapsed, and no space kept next
  * to punctuation. Two fragments with equal normal forms compile to the same code
  * (up to __LINE__), which is how whitespace- and comment-only edits are told apart.
  */
 export function normalizeC(text: string): string {
-  let out = '';
-  let pendingSpace = false;
-  const n = text.length;
-  const isWord = (c: string) => /[A-Za-z0-9_]/.test(c);
-  for (let i = 0; i < n; i++) {
-    const ch = text[i];
-    if (ch === '/' && text[i + 1] === '*') {
-      const e = text.indexOf('*/', i + 2);
-      i = e < 0 ? n : e + 1;
-      pendingSpace = true;
-      continue;
-    }
-    if (ch === '/' && text[i + 1] === '/') {
-      const e = text.indexOf('\n', i);
-      i = e < 0 ? n : e - 1;
-      pendingSpace = true;
-      continue;
-    }
-    if (ch === '\\' && (text[i + 1] === '\n' || (text[i + 1] === '\r' && text[i + 2] === '\n'))) {
-      // Line continuation in a macro.
-      pendingSpace = true;
-      i += text[i + 1] === '\r' ? 2 : 1;
-      continue;
-    }
-    if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\f' || ch === '\v') {
-      pendingSpace = true;
-      continue;
-    }
-    if (ch === '"' || ch === "'") {
-      let j = i + 1;
-      while (j < n && text[j] !== ch && text[j] !== '\n') j += text[j] === '\\' ? 2 : 1;
-      if (pendingSpace && out.length && isWord(out[out.length - 1])) out += ' ';
-      pendingSpace = false;
-      out += text.slice(i, Math.min(j + 1, n));
-      i = j;
-      continue;
-    }
-    if (pendingSpace && out.length && isWord(out[out.length - 1]) && isWord(ch)) out += ' ';
-    pendingSpace = false;
-    out += ch;
-  }
+  const out = text.replace(NORM_RE, (m: string, literal: string | undefined, offset: number) => {
+    if (literal !== undefined) return literal;
+    // A separator survives only between two word characters ("unsigned long").
+    const before = text[offset - 1];
+    const after = text[offset + m.length];
+    return before !== undefined && after !== undefined && WORD_CHAR.test(before) && WORD_CHAR.test(after) ? ' ' : '';
+  });
   return out;
 }
 

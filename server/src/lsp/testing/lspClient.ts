@@ -13,7 +13,12 @@ import {
   ConfigurationRequest, type TextEdit,
 } from 'vscode-languageserver-protocol/node';
 
-export const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+/** The repository root: the nearest folder above this file with our package.json (works from src and dist). */
+export const ROOT = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 export interface TestServer {
   conn: ProtocolConnection;
@@ -26,7 +31,7 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(workspace: string, opts: { settings?: Record<string, unknown> } = {}): Promise<TestServer> {
+export async function startServer(workspace: string, opts: { settings?: Record<string, unknown>; debounceMs?: number } = {}): Promise<TestServer> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const conn = createProtocolConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
   const waiting: { uri: string; version?: number; resolve: (p: PublishDiagnosticsParams) => void }[] = [];
@@ -66,7 +71,7 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
     rootUri: pathToFileURL(workspace).toString(),
     workspaceFolders: [{ uri: pathToFileURL(workspace).toString(), name: 'kernel' }],
     capabilities: { workspace: { configuration: true }, textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } } },
-    initializationOptions: { debounceMs: 0 },
+    initializationOptions: { debounceMs: opts.debounceMs ?? 0 },
   });
   void conn.sendNotification(InitializedNotification.type, {});
   return server;
