@@ -9,7 +9,7 @@
 
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createTwoFilesPatch } from 'diff';
+import { bufferPatch } from './bufferDiff';
 import type { Diagnostic, DiagnosticRelatedInformation } from 'vscode-languageserver';
 import { DiagnosticSeverity } from 'vscode-languageserver';
 import { analyzePatches, PatchError, type AnalysisResult } from '../engine/analyze';
@@ -134,8 +134,7 @@ export class DocumentAnalyzer {
       };
     }
     if (baseText === doc.text) return { ...empty, tree, rel };
-    const patchText = createTwoFilesPatch(baseText === null ? '/dev/null' : `a/${rel}`, `b/${rel}`, baseText ?? '', doc.text, '', '', { context: 3 })
-      .replace(/^Index: .*\n=+\n/, '');
+    const patchText = bufferPatch(rel, baseText, doc.text);
     if (!/^@@/m.test(patchText)) return { ...empty, tree, rel };
     const uri = doc.uri;
     const result = await analyzePatches([{ name: rel, text: patchText }], {

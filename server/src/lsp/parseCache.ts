@@ -6,7 +6,7 @@
 
 import type { CParser, SyntaxTree, Point } from '../engine/parse/parser';
 import { blank } from '../engine/parse/blank';
-import { indexTree } from '../engine/index/indexer';
+import { indexTree, reindexTree, type EditRegion } from '../engine/index/indexer';
 import type { FileIndex } from '../engine/model';
 import { createHash } from 'node:crypto';
 
@@ -16,6 +16,29 @@ interface Entry {
   tree: SyntaxTree;
   index: FileIndex | null;
   path: string;
+  /** The previous index and the region that changed since, for incremental re-indexing. */
+  previous: { index: FileIndex; region: EditRegion } | null;
+}
+
+/** The smallest region outside which `a` and `b` are equal. */
+export function editRegion(a: string, b: string): EditRegion {
+  let start = 0;
+  const max = Math.min(a.length, b.length);
+  while (start < max && a.charCodeAt(start) === b.charCodeAt(start)) start++;
+  let endA = a.length;
+  let endB = b.length;
+  while (endA > start && endB > start && a.charCodeAt(endA - 1) === b.charCodeAt(endB - 1)) {
+    endA--;
+    endB--;
+  }
+  return { start, oldEnd: endA, newEnd: endB };
+}
+
+/** Two successive edit regions (old->mid, mid->new) as one old->new region. */
+export function mergeRegions(a: EditRegion, b: EditRegion): EditRegion {
+  const start = Math.min(a.start, b.start);
+  const midEnd = Math.max(a.newEnd, b.oldEnd);
+  return { start, oldEnd: midEnd - (a.newEnd - a.oldEnd), newEnd: midEnd + (b.newEnd - b.oldEnd) };
 }
 
 function pointAt(text: string, offset: number): Point {
@@ -48,6 +71,7 @@ export class DocumentTrees {
     }
     const blanked = blank(text);
     let tree: SyntaxTree;
+    let previous: Entry['previous'] = null;
     if (old) {
       const a = old.blanked;
       const b = blanked;
@@ -69,13 +93,31 @@ export class DocumentTrees {
         newEndPosition: pointAt(b, endB),
       });
       tree = this.parser.parseRaw(blanked, old.tree);
+      // Structure can change outside the typed range (an unclosed brace): widen the region to cover it.
+      const region: EditRegion = { start, oldEnd: endA, newEnd: endB };
+      // The index reads names and attributes from the original text, which blanking hides
+      // (`__init` -> `__exit` leaves the blanked text unchanged): cover the original edit too.
+      const raw = editRegion(old.text, text);
+      region.start = Math.min(region.start, raw.start);
+      if (raw.newEnd > region.newEnd) {
+        region.oldEnd += raw.newEnd - region.newEnd;
+        region.newEnd = raw.newEnd;
+      }
+      for (const r of old.tree.getChangedRanges?.(tree) ?? []) {
+        region.start = Math.min(region.start, r.startIndex);
+        const end = Math.max(region.newEnd, r.endIndex);
+        region.oldEnd += end - region.newEnd;
+        region.newEnd = end;
+      }
       old.tree.delete();
       this.stats.incremental++;
+      if (old.index) previous = { index: old.index, region };
+      else if (old.previous) previous = { index: old.previous.index, region: mergeRegions(old.previous.region, region) };
     } else {
       tree = this.parser.parseRaw(blanked);
       this.stats.full++;
     }
-    const entry: Entry = { blanked, text, tree, index: null, path };
+    const entry: Entry = { blanked, text, tree, index: null, path, previous };
     this.touch(uri, entry);
     return entry;
   }
@@ -83,7 +125,10 @@ export class DocumentTrees {
   /** The FileIndex of the document's current text (cached until the text changes). */
   index(uri: string, path: string, text: string): FileIndex {
     const e = this.update(uri, path, text);
-    e.index ??= indexTree(e.tree.rootNode, path, text);
+    if (!e.index) {
+      e.index = e.previous ? reindexTree(e.tree.rootNode, path, text, e.previous.index, e.previous.region) : indexTree(e.tree.rootNode, path, text);
+      e.previous = null;
+    }
     return e.index;
   }
 

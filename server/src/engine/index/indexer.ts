@@ -75,32 +75,140 @@ function children(n: SyntaxNode): SyntaxNode[] {
 }
 
 function walkTop(ctx: Ctx, node: SyntaxNode): void {
-  for (const child of children(node)) {
-    switch (child.type) {
-      case 'function_definition':
-        addFunction(ctx, child);
-        break;
-      case 'declaration':
-      case 'type_definition':
-        addDeclaration(ctx, child);
-        break;
-      case 'struct_specifier':
-      case 'union_specifier':
-      case 'enum_specifier':
-        addType(ctx, child, null);
-        break;
-      case 'preproc_def':
-      case 'preproc_function_def':
-        addMacro(ctx, child);
-        break;
-      case 'expression_statement':
-        // `struct foo {...};` sometimes lands here after an ERROR.
-        for (const g of children(child)) if (/^(struct|union|enum)_specifier$/.test(g.type)) addType(ctx, g, null);
-        break;
-      default:
-        if (CONTAINERS.has(child.type)) walkTop(ctx, child);
+  for (const child of children(node)) indexTopLevel(ctx, child);
+}
+
+function indexTopLevel(ctx: Ctx, child: SyntaxNode): void {
+  switch (child.type) {
+    case 'function_definition':
+      addFunction(ctx, child);
+      break;
+    case 'declaration':
+    case 'type_definition':
+      addDeclaration(ctx, child);
+      break;
+    case 'struct_specifier':
+    case 'union_specifier':
+    case 'enum_specifier':
+      addType(ctx, child, null);
+      break;
+    case 'preproc_def':
+    case 'preproc_function_def':
+      addMacro(ctx, child);
+      break;
+    case 'expression_statement':
+      // `struct foo {...};` sometimes lands here after an ERROR.
+      for (const g of children(child)) if (/^(struct|union|enum)_specifier$/.test(g.type)) addType(ctx, g, null);
+      break;
+    default:
+      if (CONTAINERS.has(child.type)) walkTop(ctx, child);
+  }
+}
+
+/** A byte range of an edit: [start, oldEnd) in the old text became [start, newEnd) in the new one. */
+export interface EditRegion {
+  start: number;
+  oldEnd: number;
+  newEnd: number;
+}
+
+function shiftSpan(sp: Span, db: number, dl: number): Span {
+  return { start: sp.start + dl, end: sp.end + dl, startByte: sp.startByte + db, endByte: sp.endByte + db };
+}
+
+/**
+ * The index of an edited text, from the index of the text before the edit:
+ * definitions before the edited region are kept, those after it are shifted,
+ * and only the top-level nodes of the new tree that touch the region are
+ * indexed again. This keeps per-keystroke cost proportional to the edit, not
+ * to the file.
+ */
+export function reindexTree(root: SyntaxNode, path: string, text: string, old: FileIndex, edit: EditRegion): FileIndex {
+  const db = edit.newEnd - edit.oldEnd;
+  const count = (t: string, a: number, b: number) => {
+    let n = 0;
+    for (let i = t.indexOf('\n', a); i !== -1 && i < b; i = t.indexOf('\n', i + 1)) n++;
+    return n;
+  };
+  const dl = count(text, edit.start, edit.newEnd) - count(old.text, edit.start, edit.oldEnd);
+  // Grow the region over every old definition it touches.
+  let rs = edit.start;
+  let reOld = edit.oldEnd;
+  const all: { span: Span }[] = [...old.functions, ...old.types, ...old.variables, ...old.macros];
+  for (const d of all) {
+    if (d.span.endByte > edit.start && d.span.startByte < edit.oldEnd) {
+      rs = Math.min(rs, d.span.startByte);
+      reOld = Math.max(reOld, d.span.endByte);
     }
   }
+  const reNew = reOld + db;
+  const before = (sp: Span) => sp.endByte <= rs;
+  const after = (sp: Span) => sp.startByte >= reOld;
+  const lines = splitLines(text);
+  const index: FileIndex = {
+    path, text, lines, functions: [], types: [], variables: [], macros: [], exports: [], includes: [],
+    initTargets: new Map(), escapeHatches: new Map(), opaqueLines: [],
+  };
+  const ctx: Ctx = { text, starts: lineStarts(text), index };
+  // Re-index the top-level nodes of the new tree that overlap the region.
+  const fresh: Ctx = { text, starts: ctx.starts, index: { ...index, functions: [], types: [], variables: [], macros: [], opaqueLines: [] } };
+  let node: SyntaxNode | null = root.descendantForIndex ? root.descendantForIndex(Math.min(rs, Math.max(0, text.length - 1))) : null;
+  if (node) {
+    while (node.parent && node.parent.type !== 'translation_unit') node = node.parent;
+    for (let n: SyntaxNode | null = node; n && n.startIndex < Math.max(reNew, rs + 1); n = n.nextSibling) indexTopLevel(fresh, n);
+  } else {
+    walkTop(fresh, root);
+  }
+  const inRegion = (sp: Span) => sp.endByte > rs && sp.startByte < reNew;
+  for (const f of old.functions) {
+    if (before(f.span)) index.functions.push(f);
+    else if (after(f.span)) index.functions.push(shiftFunction(ctx, f, db, dl));
+  }
+  for (const t of old.types) {
+    if (before(t.span)) index.types.push(t);
+    else if (after(t.span)) index.types.push({ ...t, span: shiftSpan(t.span, db, dl), members: t.members.map((m) => ({ ...m, line: m.line + dl })) });
+  }
+  for (const v of old.variables) {
+    if (before(v.span)) index.variables.push(v);
+    else if (after(v.span)) index.variables.push({ ...v, span: shiftSpan(v.span, db, dl) });
+  }
+  for (const m of old.macros) {
+    if (before(m.span)) index.macros.push(m);
+    else if (after(m.span)) index.macros.push({ ...m, span: shiftSpan(m.span, db, dl) });
+  }
+  index.functions.push(...fresh.index.functions.filter((f) => inRegion(f.span)));
+  index.types.push(...fresh.index.types.filter((t) => inRegion(t.span)));
+  index.variables.push(...fresh.index.variables.filter((v) => inRegion(v.span)));
+  index.macros.push(...fresh.index.macros.filter((m) => inRegion(m.span)));
+  const byStart = (a: { span: Span }, b: { span: Span }) => a.span.startByte - b.span.startByte;
+  index.functions.sort(byStart);
+  index.types.sort(byStart);
+  index.variables.sort(byStart);
+  index.macros.sort(byStart);
+  const rsLine = lineAt(ctx.starts, rs);
+  index.opaqueLines = [
+    ...old.opaqueLines.filter((l) => l < rsLine),
+    ...fresh.index.opaqueLines,
+    ...old.opaqueLines.filter((l) => l > lineAt(lineStarts(old.text), reOld)).map((l) => l + dl),
+  ];
+  scanLines(index);
+  return index;
+}
+
+function shiftFunction(ctx: Ctx, f: FunctionDef, db: number, dl: number): FunctionDef {
+  const fn = {
+    kind: 'function',
+    name: f.name,
+    syscallMacro: f.syscallMacro,
+    storage: f.storage,
+    inline: f.inline,
+    attributes: f.attributes,
+    signature: f.signature,
+    span: shiftSpan(f.span, db, dl),
+    bodySpan: shiftSpan(f.bodySpan, db, dl),
+  } as FunctionDef;
+  lazyBody(fn, ctx.text, fn.bodySpan.startByte, fn.bodySpan.endByte, ctx.starts);
+  return fn;
 }
 
 /** The identifier a declarator declares, walking pointer/array/function/parenthesized layers. */
@@ -114,10 +222,13 @@ function declaratorName(ctx: Ctx, d: SyntaxNode | null): { name: string; fn: Syn
       case 'field_identifier':
       case 'type_identifier':
         return { name: src(ctx, cur), fn, dims };
-      case 'function_declarator':
-        fn ??= cur;
-        cur = cur.childForFieldName('declarator');
+      case 'function_declarator': {
+        const inner = cur.childForFieldName('declarator');
+        // `int (*fp)(void)` declares a pointer to a function: a variable, not a prototype.
+        if (!(inner?.type === 'parenthesized_declarator' && inner.namedChild(0)?.type === 'pointer_declarator')) fn ??= cur;
+        cur = inner;
         break;
+      }
       case 'array_declarator': {
         const size = cur.childForFieldName('size');
         dims.unshift(size ? `[${normalizeC(src(ctx, size))}]` : '[]');

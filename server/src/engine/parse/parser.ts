@@ -26,12 +26,17 @@ export interface SyntaxNode {
   childForFieldName(name: string): SyntaxNode | null;
   isMissing: boolean;
   hasError: boolean;
+  parent: SyntaxNode | null;
+  nextSibling: SyntaxNode | null;
+  descendantForIndex?(index: number): SyntaxNode | null;
 }
 
 export interface SyntaxTree {
   rootNode: SyntaxNode;
   /** Frees the wasm heap memory of a web-tree-sitter tree (no-op for native). */
   delete(): void;
+  /** Ranges whose syntax changed; the receiver is the edited old tree. */
+  getChangedRanges?(other: SyntaxTree): { startIndex: number; endIndex: number }[];
 }
 
 export interface TextEdit {
