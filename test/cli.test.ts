@@ -126,3 +126,21 @@ test('a symlink inside the tree pointing outside is refused before reading', () 
   // Not even opened: its access time is untouched.
   assert.equal(fs.statSync(path.join(outside, 'canary.c')).atimeMs, before);
 });
+
+test('--generate-module writes a kbuild livepatch module, and refuses with the reasons on errors', () => {
+  const dir = tmp();
+  const p = path.join(dir, 'ok.patch');
+  fs.writeFileSync(p, `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n`);
+  const out = path.join(dir, 'mod');
+  const r = run(['--tree', demoTree, '--generate-module', out, '--module-name', 'livepatch_ts', p]);
+  assert.equal(r.code, 0, r.stderr);
+  const c = fs.readFileSync(path.join(out, 'livepatch_ts.c'), 'utf8');
+  assert.match(c, /static void livepatch_procstats_fill\(struct procstats_sample \*s\)/);
+  assert.match(c, /ktime_get_boottime_ns/);
+  assert.equal(fs.readFileSync(path.join(out, 'Kbuild'), 'utf8'), 'obj-m += livepatch_ts.o\n');
+  const bad = run(['--tree', demoTree, '--generate-module', path.join(dir, 'bad'), demoPatch]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /cannot generate a livepatch module/);
+  assert.match(bad.stderr, /init-section/);
+  assert.ok(!fs.existsSync(path.join(dir, 'bad')));
+});

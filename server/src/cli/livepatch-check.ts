@@ -9,17 +9,31 @@ import { analyzePatches, PatchError, type PatchInput } from '../engine/analyze';
 import { formatText } from './format/text';
 import { formatJson } from './format/json';
 import { formatSarif } from './format/sarif';
+import * as path from 'node:path';
+import { generateModule, GenerateError, moduleNameFrom, parseSymvers } from '../engine/generate/moduleGenerator';
+import { KernelTree } from '../engine/tree/kernelTree';
 
 const VERSION = '0.1.0';
 const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] PATCH...
+       livepatch-check --tree DIR --generate-module OUTDIR [--module-name NAME] [--symvers FILE]
+                       [--kallsyms FILE] [--no-replace] PATCH...
   --tree DIR      kernel source tree the patches apply to (without it: hunk-only analysis)
   --config FILE   kernel .config for module decisions (default: DIR/.config)
   --format FMT    text (default, gcc-style), json, or sarif (SARIF 2.1.0)
+  --generate-module OUTDIR
+                  write a kbuild livepatch module (klp_patch) for the patch into OUTDIR
+  --symvers FILE  the target's Module.symvers, to refuse references to symbols that are not exported
+  --kallsyms FILE the target's /proc/kallsyms, to find non-unique names and kernel variables
   -               read a patch from standard input`;
 
 class UsageError extends Error {}
 
 interface Args {
+  generate: string | null;
+  moduleName: string | null;
+  symvers: string | null;
+  kallsyms: string | null;
+  replace: boolean;
   tree: string | null;
   config: string | null;
   format: 'text' | 'json' | 'sarif';
@@ -27,7 +41,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { tree: null, config: null, format: 'text', patches: [] };
+  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, replace: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -40,6 +54,11 @@ function parseArgs(argv: string[]): Args {
     const name = arg.split('=')[0];
     if (name === '--tree') a.tree = value();
     else if (name === '--config') a.config = value();
+    else if (name === '--generate-module') a.generate = value();
+    else if (name === '--module-name') a.moduleName = value();
+    else if (name === '--symvers') a.symvers = value();
+    else if (name === '--kallsyms') a.kallsyms = value();
+    else if (arg === '--no-replace') a.replace = false;
     else if (name === '--format') {
       const f = value();
       if (f !== 'text' && f !== 'json' && f !== 'sarif') throw new UsageError(`unknown format '${f}'`);
@@ -55,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     else a.patches.push(arg);
   }
   if (!a.patches.length) throw new UsageError('no patch given');
+  if (a.generate !== null && a.tree === null) throw new UsageError('--generate-module needs --tree');
   return a;
 }
 
@@ -79,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     if (args.config !== null && !fs.existsSync(args.config)) throw new PatchError(`config '${args.config}' does not exist`);
     const inputs = args.patches.map(readInput);
     const result = await analyzePatches(inputs, { tree: args.tree, config: args.config });
+    if (args.generate !== null) return writeModule(args, result);
     const out = args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result);
     process.stdout.write(out);
     return result.findings.some((f) => f.severity === 'error') ? 1 : 0;
@@ -89,6 +110,38 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`livepatch-check: internal error: ${(err as Error).stack ?? err}\n`);
     return 2;
+  }
+}
+
+function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatches>>): number {
+  const read = (f: string | null) => {
+    if (f === null) return null;
+    try {
+      return fs.readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new PatchError(`cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const symvers = read(args.symvers);
+  try {
+    const m = generateModule(result, {
+      name: args.moduleName ?? moduleNameFrom(args.patches[0] === '-' ? 'stdin' : args.patches[0]),
+      replace: args.replace,
+      exported: symvers === null ? null : parseSymvers(symvers),
+      kallsyms: read(args.kallsyms),
+      tree: KernelTree.open(args.tree!, args.config),
+    });
+    fs.mkdirSync(args.generate!, { recursive: true });
+    for (const [f, text] of Object.entries(m.files)) fs.writeFileSync(path.join(args.generate!, f), text);
+    process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${args.generate}\n`);
+    if (m.unverified.length) process.stdout.write(`livepatch-check: note: not verified as exported (no --symvers): ${m.unverified.join(', ')}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof GenerateError) {
+      process.stderr.write(`livepatch-check: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
   }
 }
 

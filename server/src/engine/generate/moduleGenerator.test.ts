@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCase } from '../testing/fixtures';
+import { KernelTree } from '../tree/kernelTree';
+import { createParser } from '../parse/parser';
+import { indexSource } from '../index/indexer';
+import { generateModule, GenerateError, freeIdentifiers, moduleNameFrom, parseSymvers } from './moduleGenerator';
+
+const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
+
+async function generate(name: string, opts: { exported?: Set<string>; kallsyms?: string } = {}) {
+  const dir = fixture(name);
+  const r = await runCase(dir);
+  return generateModule(r, { name: 'livepatch_test', tree: KernelTree.open(path.join(dir, 'before')), ...opts });
+}
+
+test('a body change becomes a renamed copy with the static helpers, types and macros it needs', async () => {
+  const m = await generate('body-change-with-helper');
+  const c = m.files['livepatch_test.c'];
+  assert.match(c, /static int livepatch_klpdemo_show\(struct seq_file \*m, void \*v\)/);
+  assert.match(c, /seq_puts\(m, " klp_marker=1"\);/);
+  assert.match(c, /static void klpdemo_put\(/, 'the static helper is copied');
+  assert.match(c, /struct klpdemo_line \{/, 'the file-local type is copied');
+  assert.match(c, /#define KLPDEMO_GREETING/, 'the macro is copied');
+  assert.match(c, /static const struct klpdemo_line klpdemo_default/, 'const static data is copied');
+  assert.doesNotMatch(c, /klpdemo_unused/, 'untouched functions are left out');
+  assert.match(c, /\.old_name = "klpdemo_show",\s*\n\s*\.new_func = livepatch_klpdemo_show,/);
+  assert.match(c, /MODULE_INFO\(livepatch, "Y"\);/);
+  assert.match(c, /\.replace = true,/);
+  assert.equal(m.files.Kbuild, 'obj-m += livepatch_test.o\n');
+  assert.deepEqual(m.functions.map((f) => [f.object, f.oldName]), [['vmlinux', 'klpdemo_show']]);
+  // The generated C is clean C for the parser too.
+  const ix = indexSource(await createParser(), 'gen.c', c);
+  assert.ok(ix.functions.some((f) => f.name === 'livepatch_klpdemo_show'));
+});
+
+test('a function using static data is refused, naming the variable', async () => {
+  await assert.rejects(generate('static-data-reference'), (e: GenerateError) => {
+    assert.ok(e instanceof GenerateError);
+    assert.deepEqual(e.refusals.map((r) => r.symbol), ['counter_hits']);
+    assert.match(e.message, /static variable 'counter_hits'/);
+    return true;
+  });
+});
+
+test('calls to symbols that are not exported are refused when Module.symvers is known', async () => {
+  const exported = parseSymvers('0x12345678\tseq_puts\tvmlinux\tEXPORT_SYMBOL\t\n');
+  await assert.rejects(generate('body-change-with-helper', { exported }), (e: GenerateError) => {
+    assert.deepEqual(e.refusals.map((r) => r.symbol), ['seq_putc']);
+    return true;
+  });
+});
+
+test('a kernel variable that is not exported is refused (from kallsyms)', () => {
+  assert.deepEqual([...freeIdentifiers('static int f(struct seq_file *m, void *v)\n{\n\tint i = 0;\n\tseq_puts(m, saved_command_line);\n\treturn m->count + i;\n}')], ['saved_command_line']);
+});
+
+test('an object built as a module gets a named klp_object', async () => {
+  const m = await generate('module-object');
+  assert.match(m.files['livepatch_test.c'], /\.name = "demo_drv",/);
+  assert.equal(m.functions[0].object, 'demo_drv');
+});
+
+test('engine errors refuse generation', async () => {
+  const r = await runCase(path.join(__dirname, '..', 'rules', 'fixtures', 'init-section', 'changed-init-function'));
+  assert.throws(() => generateModule(r, { name: 'x' }), /init-section/);
+});
+
+test('ambiguous names need old_sympos', async () => {
+  const kallsyms = 'ffffffff81000000 t klpdemo_show\nffffffff81000100 t klpdemo_show\n';
+  await assert.rejects(generate('body-change-with-helper', { kallsyms }), /not unique/);
+});
+
+test('module names are kernel-safe', () => {
+  assert.equal(moduleNameFrom('fix CVE-2024-1.patch'), 'livepatch_fix_cve_2024_1');
+});
+
+// Compiles the generated module against Debian's 6.1 headers when they are installed
+// (CI installs them: .ci/run); KLP_REQUIRE_KERNEL_HEADERS=1 makes their absence a failure.
+const headers = fs.existsSync('/usr/src') ? fs.readdirSync('/usr/src').filter((d) => /^linux-headers-6\.1\.\d+-\d+-amd64$/.test(d)).sort().pop() : undefined;
+test('the generated module builds against the 6.1 headers', { skip: !headers && !process.env.KLP_REQUIRE_KERNEL_HEADERS ? 'no linux-headers-6.1 installed' : false }, async () => {
+  assert.ok(headers, 'linux-headers-6.1.0-*-amd64 is required');
+  const kdir = path.join('/usr/src', headers);
+  const m = await generate('body-change-with-helper', { exported: parseSymvers(fs.readFileSync(path.join(kdir, 'Module.symvers'), 'utf8')) });
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-gen-'));
+  for (const [f, text] of Object.entries(m.files)) fs.writeFileSync(path.join(out, f), text);
+  execFileSync('make', ['-C', kdir, `M=${out}`, 'modules'], { stdio: 'pipe' });
+  // The .modinfo section is what modinfo prints (objcopy comes with the compiler; kmod may be absent).
+  execFileSync('objcopy', ['-O', 'binary', '--only-section=.modinfo', path.join(out, 'livepatch_test.ko'), path.join(out, 'modinfo.bin')]);
+  const info = fs.readFileSync(path.join(out, 'modinfo.bin'), 'latin1').split('\0');
+  assert.ok(info.includes('livepatch=Y'), info.join(' | '));
+  assert.ok(info.some((l) => /^vermagic=6\.1\./.test(l)), info.join(' | '));
+  fs.rmSync(out, { recursive: true, force: true });
+});
