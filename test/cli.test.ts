@@ -144,3 +144,12 @@ test('--generate-module writes a kbuild livepatch module, and refuses with the r
   assert.match(bad.stderr, /init-section/);
   assert.ok(!fs.existsSync(path.join(dir, 'bad')));
 });
+
+test('git format-patch mails (message, diffstat, signature) are read', () => {
+  const dir = tmp();
+  const p = path.join(dir, '0001-fix.patch');
+  fs.writeFileSync(p, `From 1234567890abcdef Mon Sep 17 00:00:00 2001\nFrom: A Developer <a@example.org>\nSubject: [PATCH] procstats: use boot time\n\n---\n fs/proc/procstats.c | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n\ndiff --git a/fs/proc/procstats.c b/fs/proc/procstats.c\nindex 1111111..2222222 100644\n--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n-- \n2.39.5\n\n`);
+  const r = run(['--tree', demoTree, '--format', 'json', p]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).patches[0].files, ['fs/proc/procstats.c']);
+});

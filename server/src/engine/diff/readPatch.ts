@@ -69,6 +69,16 @@ export function treePath(raw: string | undefined, what: string): string | null {
   return parts.join('/');
 }
 
+/**
+ * `git format-patch` ends a mail with "-- " and the git version; jsdiff would
+ * read that line as a removed line of the last hunk. Cut the signature when
+ * nothing diff-like follows it.
+ */
+function stripMailSignature(text: string): string {
+  const m = /^-- \n(?![\s\S]*^(?:@@ |diff |--- |\+\+\+ ))/m.exec(text);
+  return m ? text.slice(0, m.index) : text;
+}
+
 export function readPatch(input: string | Buffer, name: string): ParsedPatch {
   const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   if (buf.length > MAX_PATCH_BYTES) {
@@ -82,6 +92,7 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
   // CRLF patches (mailers, Windows editors): normalise once, line numbers are unchanged.
   if (text.includes('\r\n')) text = text.replace(/\r\n/g, '\n');
   if (/^GIT binary patch$/m.test(text)) throw new PatchError(`${name}: binary patch (GIT binary patch) is not supported`);
+  text = stripMailSignature(text);
 
   let structured;
   try {

@@ -11,7 +11,7 @@ import type {
 import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
 
-const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL_DEFINE[0-6]|BPF_CALL_[0-5])\s*\(\s*(\w+)/;
+const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE[0-6]|(?:NOTRACE_)?BPF_CALL_[0-5])\s*\(\s*(\w+)/;
 const EXPORT_RE = /^\s*(EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*)\s*\(\s*(\w+)\s*(?:,\s*"?(\w+)"?\s*)?\)/;
 const INITCALL_RE =
   /^\s*(module_init|module_exit|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|__initcall|late_initcall_sync|subsys_initcall_sync|module_platform_driver_probe|__exitcall)\s*\(\s*(\w+)\s*\)/;

@@ -44,7 +44,7 @@ const annotationFnSet = new Set(ANNOTATION_FUNCTION_MACROS);
 
 /** `list_for_each_entry(...)`, `for_each_online_cpu(...)`, `hash_for_each_possible(...)`... */
 const ITERATOR_RE = /^(?:[a-z0-9_]*for_each[a-z0-9_]*|radix_tree_for_each_\w+|xa_for_each\w*|idr_for_each_entry\w*)$/;
-const SYSCALL_RE = /^(?:(?:COMPAT_|KPATCH_|KLP_)?SYSCALL_DEFINE([0-6])|(?:NOTRACE_)?BPF_CALL_([0-5]))$/;
+const SYSCALL_RE = /^(?:(?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE([0-6])|(?:NOTRACE_)?BPF_CALL_([0-5]))$/;
 const PER_CPU_RE = /^DEFINE_PER_CPU(?:_[A-Z_]+)?$/;
 /** `do_each_thread(g, t) { ... } while_each_thread(g, t);` and the pid/subsys variants. */
 const DO_EACH_RE = /^do_each_\w+$/;
@@ -104,7 +104,7 @@ function topLevelCommas(text: string, open: number, close: number): number[] {
 }
 
 /** Comments, literals and identifiers, in one pass (the regex engine is much faster than a char loop). */
-const TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*/g;
+const TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*|\n[ \t]*#|\n[{}]|[()]/g;
 
 /** Same-length replacements collected during the scan, applied at the end. */
 class Rewrites {
@@ -142,6 +142,110 @@ function atLineStart(text: string, pos: number): boolean {
   return true;
 }
 
+/** Whitespace characters before `pos` on its line, or -1 when something else precedes it. */
+function indentOf(text: string, pos: number): number {
+  let n = 0;
+  for (let i = pos - 1; i >= 0; i--) {
+    const c = text[i];
+    if (c === '\n') return n;
+    if (c !== ' ' && c !== '\t') return -1;
+    n++;
+  }
+  return n;
+}
+
+/** The first index at or after `pos` that is not a space, tab or line break. */
+function skipSpace(text: string, pos: number): number {
+  let q = pos;
+  while (q < text.length && (text[q] === ' ' || text[q] === '\t' || text[q] === '\n' || text[q] === '\r')) q++;
+  return q;
+}
+
+/** True when only spaces, tabs and a comment follow `pos` up to the end of its line. */
+function restOfLineEmpty(text: string, pos: number): boolean {
+  let i = pos;
+  while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\r')) i++;
+  if (i >= text.length || text[i] === '\n') return true;
+  if (text[i] === '/' && text[i + 1] === '/') return true;
+  if (text[i] === '/' && text[i + 1] === '*') {
+    const e = text.indexOf('*/', i + 2);
+    const nl = text.indexOf('\n', i);
+    return e >= 0 && (nl < 0 || e < nl) && restOfLineEmpty(text, e + 2);
+  }
+  return false;
+}
+
+/**
+ * A column-0 macro call used as a top-level statement without `;`, e.g.
+ * `NOKPROBE_SYMBOL(f)`, `BTF_SET_END(ids)`, `postcore_initcall(f)`: tree-sitter
+ * glues it onto the next definition. Returns the index of its `)`, or -1. It
+ * must end its line and be followed by a blank line, a comment, a preprocessor
+ * line, the end of the text or another such call, so a macro that is part of a
+ * function head (`MACRO(x)` then `name(args)` then `{`) is never taken.
+ */
+function statementMacroAt(text: string, lineStart: number, memo: Map<number, number>): number {
+  const cached = memo.get(lineStart);
+  if (cached !== undefined) return cached;
+  memo.set(lineStart, -1);
+  let j = lineStart;
+  while (j < text.length && isIdentChar(text.charCodeAt(j))) j++;
+  if (j === lineStart || (text.charCodeAt(lineStart) >= 48 && text.charCodeAt(lineStart) <= 57)) return -1;
+  let k = j;
+  while (text[k] === ' ' || text[k] === '\t') k++;
+  if (text[k] !== '(') return -1;
+  // Not the last line of a multi-line #define (the previous line ends with `\`).
+  if (lineStart >= 2) {
+    let p = lineStart - 2;
+    if (text[p] === '\r') p--;
+    if (text[p] === '\\') return -1;
+  }
+  const close = matchParen(text, k);
+  if (close < 0 || !restOfLineEmpty(text, close + 1)) return -1;
+  const nl = text.indexOf('\n', close);
+  const next = nl < 0 ? text.length : nl + 1;
+  let ok = false;
+  if (next >= text.length) ok = true;
+  else {
+    let q = next;
+    while (q < text.length && (text[q] === ' ' || text[q] === '\t' || text[q] === '\r')) q++;
+    const c = text[q];
+    if (q >= text.length || c === '\n' || c === '#' || (c === '/' && (text[q + 1] === '*' || text[q + 1] === '/'))) ok = true;
+    else if (q === next && isIdentChar(text.charCodeAt(q))) ok = statementMacroAt(text, next, memo) >= 0;
+  }
+  const result = ok ? close : -1;
+  memo.set(lineStart, result);
+  return result;
+}
+
+/**
+ * The end (index of the newline, or text.length) of the preprocessor line at
+ * `pos`, following `\` continuations and comments that span lines. `comments`
+ * receives the [start, end) ranges of the block comments inside it.
+ */
+function directiveEnd(text: string, pos: number, comments: [number, number][]): number {
+  const n = text.length;
+  for (let i = pos; i < n; i++) {
+    const ch = text[i];
+    if (ch === '\n') return i;
+    if (ch === '\\' && (text[i + 1] === '\n' || (text[i + 1] === '\r' && text[i + 2] === '\n'))) {
+      i += text[i + 1] === '\r' ? 2 : 1;
+    } else if (ch === '/' && text[i + 1] === '*') {
+      const e = text.indexOf('*/', i + 2);
+      const end = e < 0 ? n : e + 2;
+      comments.push([i, end]);
+      i = end - 1;
+    } else if (ch === '/' && text[i + 1] === '/') {
+      const e = text.indexOf('\n', i);
+      return e < 0 ? n : e;
+    } else if (ch === '"' || ch === "'") {
+      const e = skipQuoted(text, i);
+      if (text[e] === '\n') return e;
+      i = e;
+    }
+  }
+  return n;
+}
+
 /**
  * Rewrite kernel C so tree-sitter-c parses definitions correctly. The result has
  * exactly the length and the newlines of the input.
@@ -149,23 +253,56 @@ function atLineStart(text: string, pos: number): boolean {
 export function blank(text: string): string {
   const rw = new Rewrites(text);
   const n = text.length;
+  const memo = new Map<number, number>();
   const re = new RegExp(TOKEN_RE.source, 'g');
+  // Parenthesis depth of the code scanned so far (comments, literals and preprocessor lines excluded).
+  let depth = 0;
   let m: RegExpExecArray | null;
+  // A directive on the first line has no newline before it.
+  const first = /^[ \t]*#/.exec(text);
+  if (first) re.lastIndex = directive(first[0].length - 1);
+
+  /** Handles the preprocessor line whose `#` is at `at`; returns where the scan resumes. */
+  function directive(at: number): number {
+    const comments: [number, number][] = [];
+    const e = directiveEnd(text, at, comments);
+    if (depth > 0 && CONDITIONAL_RE.test(text.slice(at, Math.min(e, at + 16)))) {
+      // A conditional inside parentheses (`if (a &&\n#ifdef X\n b &&\n#endif\n c)`) is
+      // something tree-sitter cannot place: blanking the directive keeps every branch as code.
+      rw.spaces(at, e);
+    } else if (comments.length && text.lastIndexOf('\n', e - 1) > at) {
+      // tree-sitter ends a multi-line #define early at a comment before a `\`; comments are not code.
+      for (const [a, b] of comments) rw.spaces(a, b);
+    }
+    return e;
+  }
+
   while ((m = re.exec(text))) {
     const word = m[0];
     const c = word.charCodeAt(0);
+    if (c === 40 /* ( */) {
+      depth++;
+      continue;
+    }
+    if (c === 41 /* ) */) {
+      if (depth > 0) depth--;
+      continue;
+    }
+    if (c === 10 /* \n */) {
+      if (word.endsWith('#')) re.lastIndex = directive(m.index + word.length - 1);
+      // A brace in column 0 starts or ends a top-level body: resynchronise.
+      else depth = 0;
+      continue;
+    }
     if (c === 47 /* / */ || c === 34 /* " */ || c === 39 /* ' */) continue;
     const i = m.index;
     if (i > 0 && isIdentChar(text.charCodeAt(i - 1))) continue; // inside a number like 0x1fUL
     const j = i + word.length;
-    if (annotationSet.has(word)) {
-      rw.spaces(i, j);
-      continue;
-    }
     let k = j;
     while (k < n && (text[k] === ' ' || text[k] === '\t')) k++;
-    if (text[k] !== '(') continue;
-    if (annotationFnSet.has(word)) {
+    const hasArgs = text[k] === '(';
+    if (hasArgs && annotationFnSet.has(word)) {
+      // Before the object-like check: `__must_hold(x)` is in both lists.
       const close = matchParen(text, k);
       if (close > 0) {
         rw.spaces(i, close + 1);
@@ -173,44 +310,67 @@ export function blank(text: string): string {
       }
       continue;
     }
-    if (word.length >= 5 && ITERATOR_RE.test(word) && atLineStart(text, i)) {
-      const close = matchParen(text, k);
-      // A loop, not a call statement: what follows the `)` is not `;`.
-      let q = close + 1;
-      while (q > 0 && q < n && (text[q] === ' ' || text[q] === '\t' || text[q] === '\n' || text[q] === '\r')) q++;
-      if (close > 0 && text[q] !== ';') rw.put(i, 'while' + ' '.repeat(word.length - 5));
+    if (annotationSet.has(word)) {
+      rw.spaces(i, j);
       continue;
     }
-    if (DO_EACH_RE.test(word) && atLineStart(text, i)) {
-      // do_each_thread(g, t) { ... } while_each_thread(g, t);  ->  do { ... } while (g, t);
-      const close = matchParen(text, k);
+    if (!hasArgs) continue;
+    const indent = indentOf(text, i);
+    if (indent < 0) {
+      if (PER_CPU_RE.test(word)) perCpu(i, k);
+      else if (WHILE_EACH_RE.test(word)) whileEach(i, j, k);
+      continue;
+    }
+    if (SYSCALL_RE.test(word) && rewriteSyscall(text, rw, i, k)) continue;
+    if (indent === 0) {
+      const close = statementMacroAt(text, i, memo);
       if (close > 0) {
-        rw.put(i, 'do' + ' '.repeat(word.length - 2));
-        rw.spaces(k, close + 1);
+        rw.spaces(i, close + 1);
+        re.lastIndex = close + 1;
+        continue;
+      }
+    } else if (word.length >= 5 && ITERATOR_RE.test(word)) {
+      // An indented loop, not a call statement: what follows the `)` is not `;`.
+      const close = matchParen(text, k);
+      if (close > 0 && text[skipSpace(text, close + 1)] !== ';') rw.put(i, 'while' + ' '.repeat(word.length - 5));
+      continue;
+    } else if (DO_EACH_RE.test(word)) {
+      // do_each_thread(g, t) {  ->  do                   {
+      const close = matchParen(text, k);
+      if (close > 0 && text[skipSpace(text, close + 1)] === '{') {
+        rw.put(i, 'do' + text.slice(i + 2, close + 1).replace(/[^\n]/g, ' '));
         re.lastIndex = close + 1;
       }
       continue;
     }
-    if (WHILE_EACH_RE.test(word)) {
-      rw.put(i, 'while' + ' '.repeat(word.length - 5));
-      continue;
-    }
-    if (SYSCALL_RE.test(word) && atLineStart(text, i)) {
-      rewriteSyscall(text, rw, i, k);
-      continue;
-    }
-    if (PER_CPU_RE.test(word)) {
-      // DEFINE_PER_CPU(type, name) -> type  name
-      const close = matchParen(text, k);
-      const commas = close > 0 ? topLevelCommas(text, k, close) : [];
-      if (commas.length === 1) {
-        rw.spaces(i, k + 1);
-        rw.put(commas[0], ' ');
-        rw.put(close, ' ');
-      }
-    }
+    if (PER_CPU_RE.test(word)) perCpu(i, k);
   }
   return rw.apply();
+
+  /** DEFINE_PER_CPU(type, name) -> type  name */
+  function perCpu(i: number, k: number): void {
+    const close = matchParen(text, k);
+    const commas = close > 0 ? topLevelCommas(text, k, close) : [];
+    if (commas.length === 1) {
+      rw.spaces(i, k + 1);
+      rw.put(commas[0], ' ');
+      rw.put(close, ' ');
+    }
+  }
+
+  /** } while_each_thread(g, t);  ->  } while             (g, t);   (`while(0)` without arguments) */
+  function whileEach(i: number, j: number, k: number): void {
+    let p = i - 1;
+    while (p >= 0 && (text[p] === ' ' || text[p] === '\t')) p--;
+    const close = matchParen(text, k);
+    if (p < 0 || text[p] !== '}' || close < 0) return;
+    if (text.slice(k + 1, close).trim() === '') {
+      if (close + 1 - i >= 8) rw.put(i, 'while(0)' + text.slice(i + 8, close + 1).replace(/[^\n]/g, ' '));
+      re.lastIndex = close + 1;
+    } else {
+      rw.put(i, 'while' + ' '.repeat(j - i - 5));
+    }
+  }
 }
 
 /**
