@@ -7,6 +7,9 @@ import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { Log } from './log';
 import { registerCheckCommand } from './commands/checkPatch';
+import { registerRemoteCommands } from './commands/remote';
+import { Targets } from './targets';
+import { StateView } from './views/stateTree';
 
 let client: LanguageClient | undefined;
 
@@ -38,6 +41,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }
   void vscode.commands.executeCommand('setContext', 'livepatch.serverRunning', true);
   registerCheckCommand(context, client, log);
+
+  const targets = new Targets(path.join(context.globalStorageUri.fsPath, 'ssh'));
+  const view = new StateView(targets, log);
+  const buildDiagnostics = vscode.languages.createDiagnosticCollection('livepatch-build');
+  context.subscriptions.push(targets, view, buildDiagnostics, vscode.window.registerTreeDataProvider('livepatch.state', view));
+  registerRemoteCommands({ context, client, targets, view, log, buildDiagnostics });
+  context.subscriptions.push(
+    targets.onDidChange(() => void view.refresh()),
+    // Trust granted later: the view can now talk to the target.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void view.refresh()),
+  );
+  void view.refresh();
   log.info('Livepatch extension activated');
 }
 

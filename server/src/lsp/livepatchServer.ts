@@ -21,7 +21,10 @@ import { quickFixes } from './codeActions';
 import { BaseReader, git, isKernelTree } from './kernelTrees';
 import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
+  GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
 } from './protocol';
+import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
+import { KernelTree } from '../engine/tree/kernelTree';
 
 export function docsDirFor(base: string): string | null {
   for (const c of [path.join(base, 'docs', 'rules'), path.join(base, '..', 'docs', 'rules')]) {
@@ -77,6 +80,7 @@ export class LivepatchServer {
       return quickFixes({ uri: doc.uri, lines: doc.getText().split('\n'), analysis: a }, p.context.diagnostics);
     });
     c.onRequest(AnalyzeWorkspaceChangesRequest, (p: AnalyzeWorkspaceChangesParams) => this.analyzeWorkspaceChanges(p));
+    c.onRequest(GenerateModuleRequest, (p: GenerateModuleParams) => this.generateModule(p));
     this.documents.listen(c);
   }
 
@@ -132,6 +136,28 @@ export class LivepatchServer {
     } catch (err) {
       if (err instanceof AnalysisCancelled) return;
       this.connection.console.error(`analysis of ${uri} failed: ${(err as Error).stack ?? err}`);
+    }
+  }
+
+  /** A kbuild livepatch module for a patch, or the reasons it cannot be generated. */
+  private async generateModule(p: GenerateModuleParams): Promise<GenerateModuleResult> {
+    const start = p.uri?.startsWith('file:') ? fileURLToPath(p.uri) : this.workspaceFolders.find(isKernelTree);
+    const tree = start ? (isKernelTree(start) ? start : this.analyzer.treeFor({ uri: `file://${start}`, languageId: 'diff', version: 0, text: '' })) : null;
+    if (!tree) return { ok: false, refusals: [{ symbol: '(tree)', file: null, line: null, message: 'no kernel tree found for this patch' }] };
+    const settings = await this.settings(p.uri ?? '');
+    const r = await analyzePatches([{ name: `${p.name}.patch`, text: p.patch }], { tree, parser: this.parser, config: settings.kernelConfig || null });
+    try {
+      const m = generateModule(r, {
+        name: p.name,
+        replace: p.replace,
+        exported: p.symvers ? parseSymvers(p.symvers) : null,
+        kallsyms: p.kallsyms ?? null,
+        tree: KernelTree.open(tree, settings.kernelConfig || null),
+      });
+      return { ok: true, name: m.name, files: m.files, functions: m.functions, unverified: m.unverified };
+    } catch (err) {
+      if (err instanceof GenerateError) return { ok: false, refusals: err.refusals };
+      throw err;
     }
   }
 

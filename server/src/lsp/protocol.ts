@@ -34,3 +34,21 @@ export interface AnalyzeWorkspaceChangesResult {
 }
 
 export const AnalyzeWorkspaceChangesRequest = 'livepatch/analyzeWorkspaceChanges';
+
+export interface GenerateModuleParams {
+  /** The patch text to turn into a module (a .patch document, or the working-tree diff). */
+  patch: string;
+  /** A file or folder inside the kernel tree the patch applies to. */
+  uri?: string;
+  name: string;
+  replace?: boolean;
+  /** The target's Module.symvers and /proc/kallsyms, when the client could read them. */
+  symvers?: string;
+  kallsyms?: string;
+}
+
+export type GenerateModuleResult =
+  | { ok: true; name: string; files: Record<string, string>; functions: { object: string; oldName: string; newName: string }[]; unverified: string[] }
+  | { ok: false; refusals: { symbol: string; file: string | null; line: number | null; message: string }[] };
+
+export const GenerateModuleRequest = 'livepatch/generateModule';

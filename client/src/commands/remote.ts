@@ -1,0 +1,312 @@
+// Commands that act on the test VM: build, load, unload, enable, disable,
+// force, kernel log, target selection and verification. Each one checks
+// workspace trust first, runs in a cancellable progress notification, streams
+// remote output to the log, and refreshes the Patch State view afterwards.
+
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import {
+  AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
+} from '../../../server/src/lsp/protocol';
+import {
+  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, unloadModule,
+  type BuiltModule, type Progress,
+} from '../deploy/operations';
+import type { BuildEvent } from '../remote/buildMessages';
+import { SshError } from '../remote/ssh';
+import type { Targets, Target } from '../targets';
+import type { StateView } from '../views/stateTree';
+import type { StateNode } from '../views/stateNodes';
+import type { Log } from '../log';
+
+interface Ctx {
+  context: vscode.ExtensionContext;
+  client: LanguageClient;
+  targets: Targets;
+  view: StateView;
+  log: Log;
+  buildDiagnostics: vscode.DiagnosticCollection;
+}
+
+const BUILT_KEY = 'livepatch.builtModules';
+
+function trusted(): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showWarningMessage(
+    'Livepatch: building and loading patches runs commands on the test VM, so it needs a trusted workspace. Diagnostics keep working.',
+    'Manage Workspace Trust',
+  ).then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
+  return false;
+}
+
+async function target(c: Ctx): Promise<Target | undefined> {
+  let t: Target | undefined;
+  try {
+    t = c.targets.active();
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Livepatch: invalid target configuration: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (!t) {
+    const a = await vscode.window.showWarningMessage('Livepatch: no test VM is configured (livepatch.targets).', 'Select Test VM', 'Create Local Test VM');
+    if (a === 'Select Test VM') await vscode.commands.executeCommand('livepatch.selectTarget');
+    if (a === 'Create Local Test VM') await vscode.commands.executeCommand('livepatch.createTestVm');
+    return undefined;
+  }
+  return t;
+}
+
+/** Runs `fn` in a cancellable notification; failures become one clear message with a way to the log. */
+async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>): Promise<T | undefined> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Livepatch: ${title}`, cancellable: true }, async (progress, token) => {
+    const abort = new AbortController();
+    const sub = token.onCancellationRequested(() => abort.abort());
+    c.log.info(`${title}…`);
+    try {
+      return await fn({
+        signal: abort.signal,
+        onStep: (step) => (progress.report({ message: step }), c.log.info(step)),
+        onOutput: (text) => c.log.append(text),
+      });
+    } catch (err) {
+      if (abort.signal.aborted || (err instanceof SshError && err.kind === 'cancelled')) {
+        c.log.info(`${title}: cancelled`);
+        void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.`);
+        return undefined;
+      }
+      const msg = (err as Error).message;
+      c.log.error(`${title} failed: ${msg}`);
+      const detail = err instanceof SshError && err.detail.terminalCommand ? ` Verify in a terminal: ${err.detail.terminalCommand}` : '';
+      void vscode.window.showErrorMessage(`Livepatch: ${title} failed: ${msg}${detail}`, 'Show Log').then((a) => a && c.log.channel.show(true));
+      return undefined;
+    } finally {
+      sub.dispose();
+      void c.view.refresh();
+    }
+  });
+}
+
+/** The patch to build: the active .patch document, or the working tree against the base ref. */
+async function currentPatch(c: Ctx): Promise<{ text: string; name: string; uri?: vscode.Uri; check: AnalyzeWorkspaceChangesResult | null } | undefined> {
+  const doc = vscode.window.activeTextEditor?.document;
+  if (doc && (doc.languageId === 'diff' || /\.(patch|diff)$/.test(doc.fileName))) {
+    return { text: doc.getText(), name: path.basename(doc.fileName), uri: doc.uri, check: null };
+  }
+  const r: AnalyzeWorkspaceChangesResult = await c.client.sendRequest(AnalyzeWorkspaceChangesRequest, { uri: doc?.uri.toString() });
+  if (!r.diff) {
+    void vscode.window.showWarningMessage(`Livepatch: nothing to build: ${r.notes.join('; ') || 'no changes'}.`);
+    return undefined;
+  }
+  return { text: r.diff, name: `working-tree-${r.baseRef}`, uri: r.tree ? vscode.Uri.file(r.tree) : undefined, check: r };
+}
+
+function moduleName(patchName: string): string {
+  return ('livepatch_' + patchName.replace(/\.(patch|diff)$/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_')).replace(/_+/g, '_').slice(0, 55);
+}
+
+/** kpatch-build names functions, not lines: find each function's definition in the touched files. */
+async function showBuildDiagnostics(c: Ctx, events: BuildEvent[], tree: vscode.Uri | undefined, files: string[]): Promise<void> {
+  c.buildDiagnostics.clear();
+  if (!tree) return;
+  const byFile = new Map<string, vscode.Diagnostic[]>();
+  for (const e of events) {
+    if (e.kind !== 'error' && e.kind !== 'warning') continue;
+    const fn = e.function;
+    let placed = false;
+    for (const f of files) {
+      const uri = vscode.Uri.joinPath(tree, f);
+      let text: string;
+      try {
+        text = Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8');
+      } catch {
+        continue;
+      }
+      const lines = text.split('\n');
+      const line = fn ? lines.findIndex((l) => new RegExp(`^\\S.*\\b${fn}\\s*\\(`).test(l)) : -1;
+      if (fn && line < 0) continue;
+      const d = new vscode.Diagnostic(new vscode.Range(Math.max(0, line), 0, Math.max(0, line), 1000), e.message, e.kind === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning);
+      d.source = 'livepatch-build';
+      if (e.rule) d.code = e.rule;
+      byFile.set(uri.toString(), [...(byFile.get(uri.toString()) ?? []), d]);
+      placed = true;
+      break;
+    }
+    if (!placed) c.log.warn(`build: ${e.message}`);
+  }
+  for (const [u, ds] of byFile) c.buildDiagnostics.set(vscode.Uri.parse(u), ds);
+}
+
+function remembered(c: Ctx, target: string): BuiltModule & { diffHash?: string } | undefined {
+  return c.context.workspaceState.get<Record<string, BuiltModule & { diffHash?: string }>>(BUILT_KEY)?.[target];
+}
+
+async function remember(c: Ctx, target: string, m: BuiltModule & { diffHash: string }): Promise<void> {
+  const all = c.context.workspaceState.get<Record<string, BuiltModule>>(BUILT_KEY) ?? {};
+  all[target] = m;
+  await c.context.workspaceState.update(BUILT_KEY, all);
+}
+
+async function pickPatch(c: Ctx, node: StateNode | undefined, what: string, filter: (ctx: string) => boolean): Promise<string | undefined> {
+  if (node?.subject) return node.subject;
+  await c.view.refresh();
+  const names = [
+    ...(c.view.state?.patches ?? []).filter((p) => filter(p.transition ? 'patch.transition' : p.enabled ? 'patch.enabled' : 'patch.disabled')).map((p) => p.name),
+    ...(c.view.state?.livepatchModules ?? []).filter((m) => !m.hasPatchDir && filter('module.loaded')).map((m) => m.name),
+  ];
+  if (!names.length) {
+    void vscode.window.showInformationMessage(`Livepatch: no patch to ${what} on the target.`);
+    return undefined;
+  }
+  return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title: `Patch to ${what}` });
+}
+
+export function registerRemoteCommands(c: Ctx): void {
+  const reg = (id: string, fn: (...args: any[]) => unknown) => c.context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+
+  reg('livepatch.refresh', () => c.view.refresh());
+  reg('livepatch.showLog', () => c.log.channel.show());
+
+  reg('livepatch.selectTarget', async () => {
+    const list = c.targets.list();
+    if (!list.length) {
+      await vscode.commands.executeCommand('workbench.action.openSettings', 'livepatch.targets');
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(list.map((t) => ({ label: t.name ?? t.destination!, description: `${t.destination} · ${t.backend ?? 'kpatch-build'}` })), { title: 'Livepatch test VM' });
+    if (pick) await vscode.workspace.getConfiguration('livepatch').update('activeTarget', pick.label, vscode.ConfigurationTarget.Global);
+    await c.view.refresh();
+  });
+
+  reg('livepatch.verifyTarget', async () => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const s = await remote(c, `verifying ${t.settings.name}`, async (p) => {
+      p.onStep?.('Connecting');
+      await c.view.refresh();
+      if (c.view.error) throw new Error(c.view.error);
+      return c.view.state!;
+    });
+    if (s) {
+      const k = s.taint.livepatch ? ' (K: a livepatch was loaded since boot)' : '';
+      void vscode.window.showInformationMessage(`Livepatch: ${t.settings.name}: ${s.kernelRelease}, livepatch ${s.livepatchSupported ? 'supported' : 'NOT supported'}, taint ${s.taint.value ?? '?'}${k}.`);
+    }
+  });
+
+  reg('livepatch.buildModule', async () => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const patch = await currentPatch(c);
+    if (!patch) return;
+    // Refuse (unless confirmed) to build what the engine already knows is wrong.
+    const errors = patch.check
+      ? patch.check.findings.filter((f) => f.severity === 'error').length
+      : vscode.languages.getDiagnostics(patch.uri!).filter((d) => d.source === 'livepatch' && d.severity === vscode.DiagnosticSeverity.Error).length;
+    if (errors) {
+      const go = await vscode.window.showWarningMessage(`Livepatch: the patch has ${errors} error-level finding(s). Build anyway?`, { modal: true }, 'Build Anyway');
+      if (go !== 'Build Anyway') return;
+    }
+    const name = moduleName(patch.name);
+    const diffHash = crypto.createHash('sha256').update(patch.text).digest('hex').slice(0, 16);
+    const built = await remote(c, `building ${name} on ${t.settings.name}`, async (p) => {
+      try {
+        if (t.settings.backend === 'kbuild') {
+          p.onStep?.('Reading the target kernel symbols');
+          const rel = (await t.ssh.runChecked(['uname', '-r'], { signal: p.signal })).stdout.trim();
+          const symvers = (await t.ssh.run(['cat', `/lib/modules/${rel}/build/Module.symvers`], { signal: p.signal, maxBuffer: 64 << 20 })).stdout;
+          const kallsyms = (await t.ssh.run(['cat', '/proc/kallsyms'], { signal: p.signal, maxBuffer: 64 << 20 })).stdout;
+          p.onStep?.('Generating the livepatch module');
+          const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, {
+            patch: patch.text, uri: patch.uri?.toString(), name, symvers: symvers || undefined, kallsyms: kallsyms || undefined,
+          });
+          if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map((r) => `${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n')}`);
+          return await buildKbuildModule(t.ssh, t.settings, g.name, g.files, p);
+        }
+        return await buildWithTool(t.ssh, t.settings, name, patch.text, p);
+      } catch (err) {
+        if (err instanceof BuildFailed) {
+          await showBuildDiagnostics(c, err.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
+          c.log.append(err.output.split('\n').slice(-40).join('\n'));
+        }
+        throw err;
+      }
+    });
+    if (built) {
+      await remember(c, t.settings.name, { ...built, diffHash });
+      await showBuildDiagnostics(c, built.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
+      const load = await vscode.window.showInformationMessage(`Livepatch: built ${path.posix.basename(built.path)} on ${t.settings.name}.`, 'Load');
+      if (load) await vscode.commands.executeCommand('livepatch.load');
+    }
+  });
+
+  reg('livepatch.load', async () => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const m = remembered(c, t.settings.name);
+    const ko = m?.path ?? (await vscode.window.showInputBox({ title: 'Remote path of the livepatch .ko', prompt: `on ${t.settings.destination}`, validateInput: (v) => (/\.ko$/.test(v) ? undefined : 'a .ko path') }));
+    if (!ko) return;
+    const name = m?.name ?? path.posix.basename(ko, '.ko').replace(/-/g, '_');
+    await remote(c, `loading ${name} on ${t.settings.name}`, (p) => loadModule(t.ssh, t.settings, ko, name.replace(/-/g, '_'), p));
+  });
+
+  reg('livepatch.enable', async () => {
+    // The kernel does not re-enable a disabled patch: enabling means loading the module again.
+    if (!trusted()) return;
+    const t = await target(c);
+    const m = t && remembered(c, t.settings.name);
+    if (!t || !m) {
+      void vscode.window.showInformationMessage('Livepatch: build a patch module first; a disabled patch cannot be re-enabled, only loaded again.');
+      return;
+    }
+    await remote(c, `enabling ${m.name}`, async (p) => {
+      const s = c.view.state;
+      if (s?.livepatchModules.some((x) => x.name === m.name) || s?.patches.some((x) => x.name === m.name)) await unloadModule(t.ssh, t.settings, m.name, p);
+      return loadModule(t.ssh, t.settings, m.path, m.name, p);
+    });
+  });
+
+  reg('livepatch.disable', async (node?: StateNode) => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const name = await pickPatch(c, node, 'disable', (x) => x === 'patch.enabled' || x === 'patch.transition');
+    if (name) await remote(c, `disabling ${name}`, (p) => disablePatch(t.ssh, t.settings, name, p));
+  });
+
+  reg('livepatch.unload', async (node?: StateNode) => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const name = await pickPatch(c, node, 'unload', () => true);
+    if (!name) return;
+    const ok = await vscode.window.showWarningMessage(`Livepatch: disable and remove ${name} from ${t.settings.name}?`, { modal: true }, 'Unload');
+    if (ok === 'Unload') await remote(c, `unloading ${name}`, (p) => unloadModule(t.ssh, t.settings, name, p));
+  });
+
+  reg('livepatch.forceTransition', async (node?: StateNode) => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const name = await pickPatch(c, node, 'force', (x) => x === 'patch.transition');
+    if (!name) return;
+    const ok = await vscode.window.showWarningMessage(
+      `Force the transition of ${name}? Tasks still running old code are switched without the consistency check, which can crash the kernel, and the module can never be removed afterwards: plan a reboot.`,
+      { modal: true }, 'Force Transition');
+    if (ok === 'Force Transition') await remote(c, `forcing ${name}`, (p) => forceTransition(t.ssh, t.settings, name, p));
+  });
+
+  reg('livepatch.showKernelLog', async () => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const text = await remote(c, `reading the kernel log of ${t.settings.name}`, (p) => kernelLog(t.ssh, p));
+    if (text !== undefined) {
+      const doc = await vscode.workspace.openTextDocument({ content: text || '(no livepatch messages)', language: 'log' });
+      await vscode.window.showTextDocument(doc, { preview: true });
+    }
+  });
+}

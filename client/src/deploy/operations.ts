@@ -1,0 +1,188 @@
+// What the client does on a test VM, as plain functions over an SshTarget:
+// upload, build (kbuild module, kpatch-build, klp-build), load, disable,
+// unload, force, kernel log. No vscode import: the commands call these, and
+// the tests run them against a real sshd (and, in the VM test, a real kernel).
+
+import * as path from 'node:path';
+import { assertModuleName, assertRemotePath, SshError, type SshTarget } from '../remote/ssh';
+import { readLivepatchState, type LivepatchState } from '../remote/state';
+import { BuildOutputParser, type BuildEvent } from '../remote/buildMessages';
+
+export interface TargetSettings {
+  name: string;
+  destination: string;
+  workDir: string;
+  backend: 'kpatch-build' | 'klp-build' | 'kbuild';
+  kernelSource?: string;
+  kernelConfig?: string;
+  vmlinux?: string;
+  kpatchBuildArgs?: string[];
+  /** Where sysfs is mounted (tests point it at a fixture). */
+  sysfsRoot: string;
+  procRoot: string;
+}
+
+export interface Progress {
+  signal?: AbortSignal;
+  /** Streamed remote output. */
+  onOutput?: (text: string) => void;
+  /** A step started ("Uploading", "Building"...). */
+  onStep?: (step: string) => void;
+}
+
+export interface BuiltModule {
+  name: string;
+  /** Remote path of the .ko. */
+  path: string;
+  backend: TargetSettings['backend'];
+  builtAt: string;
+  /** Build output events (changed functions, errors mapped to rules). */
+  events: BuildEvent[];
+}
+
+export class BuildFailed extends Error {
+  constructor(message: string, readonly events: BuildEvent[], readonly output: string) {
+    super(message);
+  }
+}
+
+const livepatchDir = (t: TargetSettings, name: string) => `${t.sysfsRoot.replace(/\/$/, '')}/kernel/livepatch/${assertModuleName(name)}`;
+
+/** Writes `value` to a sysfs attribute (via tee: no remote shell redirection). */
+async function writeAttr(ssh: SshTarget, file: string, value: string, p: Progress = {}): Promise<void> {
+  await ssh.runChecked(['tee', assertRemotePath(file)], { input: `${value}\n`, signal: p.signal, timeoutMs: 15000 });
+}
+
+export async function readState(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<LivepatchState> {
+  return readLivepatchState(ssh, { sysfsRoot: t.sysfsRoot, procRoot: t.procRoot }, { signal: p.signal, timeoutMs: 20000 });
+}
+
+/** Uploads files into `${workDir}/${dir}` (created), returns the remote directory. */
+export async function uploadFiles(ssh: SshTarget, t: TargetSettings, dir: string, files: Record<string, string>, p: Progress = {}): Promise<string> {
+  const remoteDir = assertRemotePath(path.posix.join(t.workDir, dir));
+  p.onStep?.(`Uploading ${Object.keys(files).length} file(s) to ${remoteDir}`);
+  for (const [name, text] of Object.entries(files)) {
+    await ssh.upload(Buffer.from(text, 'utf8'), path.posix.join(remoteDir, name), { mkdirs: true, mode: 0o644, signal: p.signal });
+  }
+  return remoteDir;
+}
+
+/** Builds a generated kbuild livepatch module against the running kernel's headers. */
+export async function buildKbuildModule(ssh: SshTarget, t: TargetSettings, name: string, files: Record<string, string>, p: Progress = {}): Promise<BuiltModule> {
+  assertModuleName(name);
+  const dir = await uploadFiles(ssh, t, name, files, p);
+  const release = (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
+  p.onStep?.(`Building ${name}.ko against ${release}`);
+  const parser = new BuildOutputParser();
+  let output = '';
+  const r = await ssh.run(['make', '-C', `/lib/modules/${release}/build`, `M=${dir}`, 'modules'], {
+    signal: p.signal,
+    timeoutMs: 30 * 60 * 1000,
+    onStdout: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
+    onStderr: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
+  });
+  parser.end();
+  const events = parser.events;
+  if (r.code !== 0) throw new BuildFailed(`building ${name}.ko failed (make exit ${r.code})`, events, output);
+  return { name, path: `${dir}/${name}.ko`, backend: 'kbuild', builtAt: new Date().toISOString(), events };
+}
+
+/** Runs kpatch-build (or klp-build) on an uploaded patch. */
+export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}): Promise<BuiltModule> {
+  assertModuleName(name);
+  const dir = await uploadFiles(ssh, t, name, { [`${name}.patch`]: patchText }, p);
+  const patchPath = `${dir}/${name}.patch`;
+  let argv: string[];
+  let cwd: string | undefined;
+  if (t.backend === 'kpatch-build') {
+    argv = ['kpatch-build', '-n', name, '-o', dir];
+    if (t.kernelSource) argv.push('-s', assertRemotePath(t.kernelSource));
+    if (t.kernelConfig) argv.push('-c', assertRemotePath(t.kernelConfig));
+    if (t.vmlinux) argv.push('-v', assertRemotePath(t.vmlinux));
+    argv.push(...(t.kpatchBuildArgs ?? []), patchPath);
+  } else {
+    if (!t.kernelSource) throw new Error('klp-build runs in the kernel source tree: set kernelSource for this target');
+    cwd = assertRemotePath(t.kernelSource);
+    argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, patchPath];
+  }
+  p.onStep?.(`Running ${t.backend}`);
+  const parser = new BuildOutputParser();
+  let output = '';
+  const r = await ssh.run(argv, {
+    signal: p.signal,
+    timeoutMs: 2 * 60 * 60 * 1000,
+    onStdout: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
+    onStderr: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
+  });
+  parser.end();
+  const events = parser.events;
+  if (r.code !== 0) throw new BuildFailed(`${t.backend} failed (exit ${r.code})`, events, output);
+  const ko = t.backend === 'kpatch-build' ? `${dir}/${name.startsWith('livepatch-') ? name : `livepatch-${name}`}.ko` : `${dir}/${name}.ko`;
+  return { name, path: ko, backend: t.backend, builtAt: new Date().toISOString(), events };
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, p: Progress, intervalMs = 500): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (p.signal?.aborted) throw new SshError('cancelled', `cancelled while waiting for ${what}`);
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** insmod, then wait for the patching transition to finish. */
+export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, transitionTimeoutMs = 60000): Promise<LivepatchState> {
+  p.onStep?.(`Loading ${path.posix.basename(koPath)}`);
+  const r = await ssh.run(['insmod', assertRemotePath(koPath)], { signal: p.signal, timeoutMs: 60000 });
+  if (r.code !== 0) throw new Error(`insmod ${path.posix.basename(koPath)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  p.onStep?.('Waiting for the patching transition');
+  let last: LivepatchState | null = null;
+  await waitFor(async () => {
+    last = await readState(ssh, t, p);
+    const patch = last.patches.find((x) => x.name === name);
+    return !!patch && !patch.transition;
+  }, transitionTimeoutMs, `the transition of ${name}`, p);
+  return last!;
+}
+
+/** Writes 0 to enabled and waits until the unpatching transition is over (the sysfs directory goes away). */
+export async function disablePatch(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}, timeoutMs = 60000): Promise<LivepatchState> {
+  p.onStep?.(`Disabling ${name}`);
+  await writeAttr(ssh, `${livepatchDir(t, name)}/enabled`, '0', p);
+  let last: LivepatchState | null = null;
+  await waitFor(async () => {
+    last = await readState(ssh, t, p);
+    const patch = last.patches.find((x) => x.name === name);
+    return !patch || (!patch.enabled && !patch.transition);
+  }, timeoutMs, `the unpatching transition of ${name}`, p);
+  return last!;
+}
+
+/** Disable (if needed) and rmmod. */
+export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<LivepatchState> {
+  let state = await readState(ssh, t, p);
+  const patch = state.patches.find((x) => x.name === name);
+  if (patch?.enabled || patch?.transition) state = await disablePatch(ssh, t, name, p);
+  p.onStep?.(`Removing module ${name}`);
+  // The module refcount drops once the patch is freed; rmmod may need a moment.
+  let lastErr = '';
+  await waitFor(async () => {
+    const r = await ssh.run(['rmmod', assertModuleName(name)], { signal: p.signal, timeoutMs: 30000 });
+    lastErr = r.stderr.trim();
+    return r.code === 0 || /not currently loaded|is not loaded/.test(lastErr);
+  }, 30000, `rmmod ${name} (${lastErr || 'busy'})`, p, 1000);
+  return readState(ssh, t, p);
+}
+
+/** Writes 1 to force: completes a stuck transition; the module can never be removed afterwards. */
+export async function forceTransition(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<void> {
+  await writeAttr(ssh, `${livepatchDir(t, name)}/force`, '1', p);
+}
+
+/** Livepatch-related kernel log lines. */
+export async function kernelLog(ssh: SshTarget, p: Progress = {}, lines = 400): Promise<string> {
+  const r = await ssh.runChecked(['dmesg', '--color=never'], { signal: p.signal, timeoutMs: 20000 });
+  const wanted = /livepatch|klp|patching|transition|TAINT_LIVEPATCH|taint/i;
+  return r.stdout.split('\n').filter((l) => wanted.test(l)).slice(-lines).join('\n');
+}

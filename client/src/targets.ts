@@ -1,0 +1,91 @@
+// Test-VM targets from the `livepatch.targets` settings (machine scope,
+// restricted in untrusted workspaces), and the SshTarget for the active one.
+
+import * as fs from 'node:fs';
+import * as vscode from 'vscode';
+import { SshTarget, prepareControlDir } from './remote/ssh';
+import type { TargetSettings } from './deploy/operations';
+
+interface RawTarget {
+  name?: string;
+  destination?: string;
+  sshConfigFile?: string;
+  workDir?: string;
+  backend?: TargetSettings['backend'];
+  privilege?: 'root' | 'sudo';
+  kernelSource?: string;
+  kernelConfig?: string;
+  vmlinux?: string;
+  kpatchBuildArgs?: string[];
+  acceptNewHostKey?: boolean;
+  sysfsRoot?: string;
+  procRoot?: string;
+}
+
+export interface Target {
+  settings: TargetSettings;
+  ssh: SshTarget;
+}
+
+export class Targets implements vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.emitter.event;
+  private readonly sub: vscode.Disposable;
+  private cache = new Map<string, SshTarget>();
+
+  constructor(private readonly storageDir: string) {
+    this.sub = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('livepatch')) {
+        this.cache.clear();
+        this.emitter.fire();
+      }
+    });
+  }
+
+  list(): RawTarget[] {
+    const raw = vscode.workspace.getConfiguration('livepatch').get<RawTarget[]>('targets') ?? [];
+    return raw.filter((t) => t && typeof t.destination === 'string' && t.destination.trim());
+  }
+
+  /** The active target, or undefined when none is configured. Throws on an invalid configuration. */
+  active(): Target | undefined {
+    const cfg = vscode.workspace.getConfiguration('livepatch');
+    const list = this.list();
+    if (!list.length) return undefined;
+    const wanted = cfg.get<string>('activeTarget') ?? '';
+    const raw = list.find((t) => (t.name ?? t.destination) === wanted) ?? list[0];
+    const name = raw.name ?? raw.destination!;
+    const settings: TargetSettings = {
+      name,
+      destination: raw.destination!,
+      workDir: raw.workDir ?? '/root/livepatch',
+      backend: raw.backend ?? 'kpatch-build',
+      kernelSource: raw.kernelSource,
+      kernelConfig: raw.kernelConfig,
+      vmlinux: raw.vmlinux,
+      kpatchBuildArgs: raw.kpatchBuildArgs,
+      sysfsRoot: raw.sysfsRoot ?? '/sys',
+      procRoot: raw.procRoot ?? '/proc',
+    };
+    const key = JSON.stringify(raw);
+    let ssh = this.cache.get(key);
+    if (!ssh) {
+      fs.mkdirSync(this.storageDir, { recursive: true });
+      ssh = new SshTarget({
+        destination: raw.destination!,
+        sshPath: cfg.get<string>('ssh.path') || 'ssh',
+        configFile: raw.sshConfigFile || undefined,
+        strictHostKeyChecking: raw.acceptNewHostKey ? 'accept-new' : 'yes',
+        controlDir: prepareControlDir(this.storageDir),
+        sudo: raw.privilege === 'sudo' ? 'sudo' : 'root',
+      });
+      this.cache.set(key, ssh);
+    }
+    return { settings, ssh };
+  }
+
+  dispose(): void {
+    this.sub.dispose();
+    this.emitter.dispose();
+  }
+}
