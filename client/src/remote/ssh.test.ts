@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  classifyFailure,
+  configFromSetting,
   assertModuleName,
   assertRemotePath,
   buildSshArgs,
@@ -77,7 +79,7 @@ test('shQuote: every word survives a real POSIX shell verbatim', () => {
 
 test('names and paths that reach the remote shell are validated', () => {
   assert.equal(assertModuleName('livepatch-fix_1'), 'livepatch-fix_1');
-  for (const bad of ['foo;rm', 'a b', '', '../x', 'x$y', 'a\nb']) assert.throws(() => assertModuleName(bad), /module name/);
+  for (const bad of ['foo;rm', 'a b', '', '../x', 'x$y', 'a\nb', 'x'.repeat(56)]) assert.throws(() => assertModuleName(bad), /module name/);
   assert.equal(assertRemotePath('/root/work dir/a.patch'), '/root/work dir/a.patch');
   for (const bad of ['', 'a\nb', 'a\0b', '-rf']) assert.throws(() => assertRemotePath(bad), /remote path/);
   assert.throws(() => remoteRunCommand(['echo', 'a\0b'], { sudo: false, inputBytes: 0 }), /NUL/);
@@ -109,6 +111,21 @@ test('argv: safe defaults, host keys always verified, multiplexing only off Wind
   assert.ok(buildSshArgs({ destination: 'vm', knownHostsFile: '/a%b' }).includes('UserKnownHostsFile=/a%%b'));
 });
 
+test('a livepatch.targets entry maps to a transport config; accept-new only when opted in', () => {
+  assert.deepEqual(configFromSetting({ destination: 'testvm' }, { sshPath: '/usr/bin/ssh', controlDir: '/tmp/cm' }), {
+    destination: 'testvm',
+    sshPath: '/usr/bin/ssh',
+    configFile: undefined,
+    sudo: 'root',
+    strictHostKeyChecking: 'yes',
+    controlDir: '/tmp/cm',
+    platform: undefined,
+  });
+  const c = configFromSetting({ destination: 'u@vm:2222', sshConfigFile: '/x/ssh_config', privilege: 'sudo', acceptNewHostKey: true });
+  assert.deepEqual([c.configFile, c.sudo, c.strictHostKeyChecking], ['/x/ssh_config', 'sudo', 'accept-new']);
+  assert.ok(buildSshArgs(c).includes('/x/ssh_config'));
+});
+
 test('prepareControlDir: private 0700 dir, short enough for a socket path, none on Windows', () => {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-cd-'));
   try {
@@ -125,6 +142,16 @@ test('prepareControlDir: private 0700 dir, short enough for a socket path, none 
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }
+});
+
+test('sudo failures are recognised from their messages; other exits stay the command\'s own', () => {
+  const ctx = { destination: 'vm', sudo: true };
+  assert.equal(classifyFailure('sudo: a password is required\n', 1, ctx)?.kind, 'sudo-password');
+  assert.equal(classifyFailure("env: 'sudo': No such file or directory\n", 127, ctx)?.kind, 'sudo-missing');
+  assert.equal(classifyFailure('sudo: a password is required\n', 1, { ...ctx, sudo: false }), undefined);
+  assert.equal(classifyFailure('make: *** [all] Error 2\n', 2, ctx), undefined);
+  assert.equal(classifyFailure('ssh: connect to host vm port 22: No route to host\r\n', 255, ctx)?.kind, 'unreachable');
+  assert.equal(classifyFailure('Timeout, server vm not responding.\r\n', 255, ctx)?.kind, 'connection-lost');
 });
 
 test('a missing ssh binary is a clear error', async () => {
@@ -161,7 +188,8 @@ test('per-target lock: a second action is refused by default, queued with wait, 
 // ---------------------------------------------------------------------------
 // Against a real sshd on 127.0.0.1
 
-describe('SshTarget against a real sshd', { skip: sshdUnavailable() }, () => {
+// Timeouts: a regression that leaves a remote process behind must fail, not hang CI.
+describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
   let sshd: TestSshd;
   let controlDir: string;
   let target: SshTarget;
@@ -180,7 +208,7 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable() }, () => {
     if (controlDir) fs.rmSync(controlDir, { recursive: true, force: true });
   });
 
-  describe('independent checks, run concurrently', { concurrency: true }, () => {
+  describe('independent checks, run concurrently', { concurrency: true, timeout: 90_000 }, () => {
     test('check: connects and reads uname -r', async () => {
       const r = await target.check();
       assert.equal(r.kernelRelease, os.release());
@@ -258,6 +286,26 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable() }, () => {
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
         fs.rmSync(local, { force: true });
+      }
+    });
+
+    test('a cancelled upload leaves neither the file nor its temp file behind', async () => {
+      const dir = `/tmp/klp-upload-${randomBytes(4).toString('hex')}`;
+      fs.mkdirSync(dir, { mode: 0o777 });
+      fs.chmodSync(dir, 0o777);
+      try {
+        const ac = new AbortController();
+        const p = target.upload(Buffer.alloc(512 * 1024 * 1024), `${dir}/big.bin`, { signal: ac.signal });
+        const t0 = Date.now();
+        while (!fs.readdirSync(dir).some((f) => f.includes('.klp-upload.')) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(fs.readdirSync(dir).length > 0, 'the upload started');
+        ac.abort();
+        await rejectsWith(p, 'cancelled');
+        const t1 = Date.now();
+        while (fs.readdirSync(dir).length && Date.now() - t1 < 8000) await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(fs.readdirSync(dir), []);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
 

@@ -89,6 +89,7 @@ export type SshErrorKind =
   | 'connection-lost'
   | 'ssh-failed'
   | 'sudo-password'
+  | 'sudo-missing'
   | 'timeout'
   | 'cancelled'
   | 'remote-failed'
@@ -148,8 +149,9 @@ const MODULE_NAME = /^[A-Za-z0-9_-]+$/;
 
 /** A kernel module name that may reach the remote shell: `[A-Za-z0-9_-]+`. */
 export function assertModuleName(name: string): string {
-  if (!MODULE_NAME.test(name) || name.length > 55 + 10) {
-    throw new SshError('invalid-argument', `Not a valid module name: ${JSON.stringify(name)} (only letters, digits, '_' and '-').`);
+  // MODULE_NAME_LEN is 56 with the NUL on 64-bit kernels.
+  if (!MODULE_NAME.test(name) || name.length > 55) {
+    throw new SshError('invalid-argument', `Not a valid module name: ${JSON.stringify(name)} (1-55 letters, digits, '_' or '-').`);
   }
   return name;
 }
@@ -160,6 +162,27 @@ export function assertRemotePath(p: string): string {
     throw new SshError('invalid-argument', `Not a usable remote path: ${JSON.stringify(p)}.`);
   }
   return p;
+}
+
+/** A `livepatch.targets` entry, as far as the transport is concerned. */
+export interface TargetSetting {
+  destination: string;
+  sshConfigFile?: string;
+  privilege?: 'root' | 'sudo';
+  acceptNewHostKey?: boolean;
+}
+
+/** Map a `livepatch.targets` entry plus machine-level settings to a transport config. */
+export function configFromSetting(t: TargetSetting, machine: { sshPath?: string; controlDir?: string; platform?: NodeJS.Platform } = {}): SshTargetConfig {
+  return {
+    destination: t.destination,
+    sshPath: machine.sshPath || undefined,
+    configFile: t.sshConfigFile || undefined,
+    sudo: t.privilege === 'sudo' ? 'sudo' : 'root',
+    strictHostKeyChecking: t.acceptNewHostKey ? 'accept-new' : 'yes',
+    controlDir: machine.controlDir,
+    platform: machine.platform,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -294,9 +317,9 @@ const RUN_WRAPPER = [
   'else exec 4</dev/null; fi',
   // The watcher: on EOF, TERM the group, give it up to 5 s (while this shell still waits
   // for the command), then KILL whatever is left, itself included.
-  "( trap '' TERM; while read -r _ <&3; do :; done; i=0",
+  "( trap '' TERM; while read -r _ <&3; do :; done; kill -TERM 0; i=0",
   '  while kill -0 $$ 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done',
-  '  : ) >/dev/null 2>&1 4<&- &',
+  '  kill -KILL 0 ) >/dev/null 2>&1 4<&- &',
   'w=$!',
   // Trapped, so this shell outlives the command on TERM (the command still gets TERM).
   "trap 'exit 143' TERM",
@@ -354,6 +377,9 @@ export function classifyFailure(stderr: string, code: number, ctx: { destination
         base,
       );
     }
+  }
+  if (ctx.sudo && code === 127 && /sudo'?: (No such file or directory|not found|command not found)/.test(stderr)) {
+    return new SshError('sudo-missing', `sudo is not installed on ${dest}. Install it (with a NOPASSWD rule for this user) or set the target's privilege to "root" and log in as root.`, base);
   }
   if (code !== 255) return undefined;
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|POSSIBLE DNS SPOOFING DETECTED|REVOKED HOST KEY/.test(stderr)) {
@@ -545,7 +571,9 @@ export class SshTarget {
     const r = await this.run(argv, opts);
     if (r.code !== 0) {
       const t = tail(r.stderr, 8);
-      throw new SshError('remote-failed', `\`${argv.join(' ')}\` failed on ${this.destination} with exit code ${r.code}${t ? `:\n${t}` : '.'}`, {
+      const shown = argv.join(' ').replace(/\s+/g, ' ');
+      const cmd = shown.length > 120 ? `${shown.slice(0, 117)}...` : shown;
+      throw new SshError('remote-failed', `\`${cmd}\` failed on ${this.destination} with exit code ${r.code}${t ? `:\n${t}` : '.'}`, {
         destination: this.destination,
         exitCode: r.code,
         stderrTail: t,
@@ -705,9 +733,22 @@ export class SshTarget {
           break;
       }
 
+      // A multiplexing client hands its stdio to the master, which keeps the pipes open as
+      // long as the remote channel lives: after our ssh exits, give output a moment to
+      // drain, then stop waiting for EOF so a stuck remote can never hang us.
+      let drainTimer: NodeJS.Timeout | undefined;
+      child.on('exit', () => {
+        drainTimer = setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, ended ? 300 : 2000);
+        drainTimer.unref();
+      });
       child.on('close', (code, sig) => {
         if (timer) clearTimeout(timer);
         if (killTimer) clearTimeout(killTimer);
+        if (drainTimer) clearTimeout(drainTimer);
+        child.stdin.destroy();
         spec.signal?.removeEventListener('abort', onAbort);
         const stdout = out.end();
         const stderr = err.end();

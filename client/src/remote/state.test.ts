@@ -135,7 +135,7 @@ function assertFixtureState(s: ReturnType<typeof parseStateSnapshot>): void {
 
 // ---------------------------------------------------------------------------
 
-describe('state script through a real sshd', { skip: sshdUnavailable() }, () => {
+describe('state script through a real sshd', { skip: sshdUnavailable(), timeout: 60_000 }, () => {
   let sshd: TestSshd;
   let tmp: string;
   before(async () => {
