@@ -32,11 +32,15 @@ export class Targets implements vscode.Disposable {
   readonly onDidChange = this.emitter.event;
   private readonly sub: vscode.Disposable;
   private cache = new Map<string, SshTarget>();
+  /** One private socket directory for ControlPath (socket paths are length-limited; undefined on Windows). */
+  private readonly controlDir: string | undefined;
 
-  constructor(private readonly storageDir: string) {
+  constructor(storageDir: string) {
+    fs.mkdirSync(storageDir, { recursive: true });
+    this.controlDir = prepareControlDir(storageDir);
     this.sub = vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('livepatch')) {
-        this.cache.clear();
+        this.closeAll();
         this.emitter.fire();
       }
     });
@@ -70,13 +74,12 @@ export class Targets implements vscode.Disposable {
     const key = JSON.stringify(raw);
     let ssh = this.cache.get(key);
     if (!ssh) {
-      fs.mkdirSync(this.storageDir, { recursive: true });
       ssh = new SshTarget({
         destination: raw.destination!,
         sshPath: cfg.get<string>('ssh.path') || 'ssh',
         configFile: raw.sshConfigFile || undefined,
         strictHostKeyChecking: raw.acceptNewHostKey ? 'accept-new' : 'yes',
-        controlDir: prepareControlDir(this.storageDir),
+        controlDir: this.controlDir,
         sudo: raw.privilege === 'sudo' ? 'sudo' : 'root',
       });
       this.cache.set(key, ssh);
@@ -84,7 +87,13 @@ export class Targets implements vscode.Disposable {
     return { settings, ssh };
   }
 
+  private closeAll(): void {
+    for (const ssh of this.cache.values()) void ssh.closeMaster().catch(() => undefined);
+    this.cache.clear();
+  }
+
   dispose(): void {
+    this.closeAll();
     this.sub.dispose();
     this.emitter.dispose();
   }

@@ -59,17 +59,19 @@ async function target(c: Ctx): Promise<Target | undefined> {
 }
 
 /** Runs `fn` in a cancellable notification; failures become one clear message with a way to the log. */
-async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>): Promise<T | undefined> {
+async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>, t?: Target): Promise<T | undefined> {
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Livepatch: ${title}`, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
     c.log.info(`${title}…`);
     try {
-      return await fn({
+      const p: Progress = {
         signal: abort.signal,
         onStep: (step) => (progress.report({ message: step }), c.log.info(step)),
         onOutput: (text) => c.log.append(text),
-      });
+      };
+      // One action at a time per target: a second one is refused, naming the first.
+      return await (t ? t.ssh.exclusive(title, () => fn(p), { signal: abort.signal }) : fn(p));
     } catch (err) {
       if (abort.signal.aborted || (err instanceof SshError && err.kind === 'cancelled')) {
         c.log.info(`${title}: cancelled`);
@@ -233,7 +235,7 @@ export function registerRemoteCommands(c: Ctx): void {
         }
         throw err;
       }
-    });
+    }, t);
     if (built) {
       await remember(c, t.settings.name, { ...built, diffHash });
       await showBuildDiagnostics(c, built.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
@@ -250,7 +252,7 @@ export function registerRemoteCommands(c: Ctx): void {
     const ko = m?.path ?? (await vscode.window.showInputBox({ title: 'Remote path of the livepatch .ko', prompt: `on ${t.settings.destination}`, validateInput: (v) => (/\.ko$/.test(v) ? undefined : 'a .ko path') }));
     if (!ko) return;
     const name = m?.name ?? path.posix.basename(ko, '.ko').replace(/-/g, '_');
-    await remote(c, `loading ${name} on ${t.settings.name}`, (p) => loadModule(t.ssh, t.settings, ko, name.replace(/-/g, '_'), p));
+    await remote(c, `loading ${name} on ${t.settings.name}`, (p) => loadModule(t.ssh, t.settings, ko, name.replace(/-/g, '_'), p), t);
   });
 
   reg('livepatch.enable', async () => {
@@ -266,7 +268,7 @@ export function registerRemoteCommands(c: Ctx): void {
       const s = c.view.state;
       if (s?.livepatchModules.some((x) => x.name === m.name) || s?.patches.some((x) => x.name === m.name)) await unloadModule(t.ssh, t.settings, m.name, p);
       return loadModule(t.ssh, t.settings, m.path, m.name, p);
-    });
+    }, t);
   });
 
   reg('livepatch.disable', async (node?: StateNode) => {
@@ -274,7 +276,7 @@ export function registerRemoteCommands(c: Ctx): void {
     const t = await target(c);
     if (!t) return;
     const name = await pickPatch(c, node, 'disable', (x) => x === 'patch.enabled' || x === 'patch.transition');
-    if (name) await remote(c, `disabling ${name}`, (p) => disablePatch(t.ssh, t.settings, name, p));
+    if (name) await remote(c, `disabling ${name}`, (p) => disablePatch(t.ssh, t.settings, name, p), t);
   });
 
   reg('livepatch.unload', async (node?: StateNode) => {
@@ -284,7 +286,7 @@ export function registerRemoteCommands(c: Ctx): void {
     const name = await pickPatch(c, node, 'unload', () => true);
     if (!name) return;
     const ok = await vscode.window.showWarningMessage(`Livepatch: disable and remove ${name} from ${t.settings.name}?`, { modal: true }, 'Unload');
-    if (ok === 'Unload') await remote(c, `unloading ${name}`, (p) => unloadModule(t.ssh, t.settings, name, p));
+    if (ok === 'Unload') await remote(c, `unloading ${name}`, (p) => unloadModule(t.ssh, t.settings, name, p), t);
   });
 
   reg('livepatch.forceTransition', async (node?: StateNode) => {
@@ -296,14 +298,14 @@ export function registerRemoteCommands(c: Ctx): void {
     const ok = await vscode.window.showWarningMessage(
       `Force the transition of ${name}? Tasks still running old code are switched without the consistency check, which can crash the kernel, and the module can never be removed afterwards: plan a reboot.`,
       { modal: true }, 'Force Transition');
-    if (ok === 'Force Transition') await remote(c, `forcing ${name}`, (p) => forceTransition(t.ssh, t.settings, name, p));
+    if (ok === 'Force Transition') await remote(c, `forcing ${name}`, (p) => forceTransition(t.ssh, t.settings, name, p), t);
   });
 
   reg('livepatch.showKernelLog', async () => {
     if (!trusted()) return;
     const t = await target(c);
     if (!t) return;
-    const text = await remote(c, `reading the kernel log of ${t.settings.name}`, (p) => kernelLog(t.ssh, p));
+    const text = await remote(c, `reading the kernel log of ${t.settings.name}`, (p) => kernelLog(t.ssh, p), t);
     if (text !== undefined) {
       const doc = await vscode.workspace.openTextDocument({ content: text || '(no livepatch messages)', language: 'log' });
       await vscode.window.showTextDocument(doc, { preview: true });
