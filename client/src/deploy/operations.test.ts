@@ -1,0 +1,91 @@
+// The deploy operations through a real sshd on loopback, against a sysfs-shaped
+// fixture (the real kernel is exercised by the test-VM suite).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SshTarget, SshError } from '../remote/ssh';
+import { startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
+import { BuildFailed, buildKbuildModule, disablePatch, forceTransition, readState, uploadFiles, type TargetSettings } from './operations';
+
+function fixture(): { root: string; settings: TargetSettings } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-ops-'));
+  const lp = path.join(root, 'sys/kernel/livepatch/livepatch_demo');
+  fs.mkdirSync(path.join(lp, 'vmlinux/cmdline_proc_show,1'), { recursive: true });
+  fs.writeFileSync(path.join(lp, 'enabled'), '1\n');
+  fs.writeFileSync(path.join(lp, 'transition'), '0\n');
+  fs.writeFileSync(path.join(lp, 'force'), '');
+  fs.writeFileSync(path.join(lp, 'vmlinux/patched'), '1\n');
+  fs.mkdirSync(path.join(root, 'proc/sys/kernel'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'proc/sys/kernel/tainted'), '32768\n');
+  fs.mkdirSync(path.join(root, 'work'));
+  // The test login is not root: let it write the fixture.
+  for (const f of [root, ...walk(root)]) fs.chmodSync(f, fs.statSync(f).isDirectory() ? 0o777 : 0o666);
+  return {
+    root,
+    settings: { name: 't', destination: '', workDir: path.join(root, 'work'), backend: 'kbuild', sysfsRoot: path.join(root, 'sys'), procRoot: path.join(root, 'proc') },
+  };
+}
+
+function walk(d: string): string[] {
+  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(d, e.name);
+    return e.isDirectory() ? [p, ...walk(p)] : [p];
+  });
+}
+
+describe('deploy operations through a real sshd', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
+  let sshd: TestSshd;
+  before(async () => {
+    sshd = await startSshd();
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+
+  test('the state of a loaded patch is read in one round trip', async () => {
+    const { settings } = fixture();
+    const s = await readState(new SshTarget(sshd.target()), settings);
+    assert.equal(s.patches[0].name, 'livepatch_demo');
+    assert.equal(s.patches[0].enabled, true);
+    assert.deepEqual(s.patches[0].objects[0].functions, [{ name: 'cmdline_proc_show', sympos: 1 }]);
+    assert.equal(s.taint.livepatch, true);
+  });
+
+  test('disable writes 0 to enabled and waits until the patch is no longer enabled', async () => {
+    const { root, settings } = fixture();
+    const s = await disablePatch(new SshTarget(sshd.target()), settings, 'livepatch_demo', {}, 10_000);
+    assert.equal(fs.readFileSync(path.join(root, 'sys/kernel/livepatch/livepatch_demo/enabled'), 'utf8'), '0\n');
+    assert.equal(s.patches[0].enabled, false);
+  });
+
+  test('force writes 1 to force', async () => {
+    const { root, settings } = fixture();
+    await forceTransition(new SshTarget(sshd.target()), settings, 'livepatch_demo');
+    assert.equal(fs.readFileSync(path.join(root, 'sys/kernel/livepatch/livepatch_demo/force'), 'utf8'), '1\n');
+  });
+
+  test('names that would reach the remote shell are validated before anything runs', async () => {
+    const { root, settings } = fixture();
+    await assert.rejects(disablePatch(new SshTarget(sshd.target()), settings, 'x;touch pwned'), (e: SshError) => e.kind === 'invalid-argument');
+    assert.ok(!fs.existsSync(path.join(root, 'pwned')));
+  });
+
+  test('uploads land in the work directory; a failed kbuild build reports make\'s output', async () => {
+    const { root, settings } = fixture();
+    const ssh = new SshTarget(sshd.target());
+    const dir = await uploadFiles(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n', Kbuild: 'obj-m += a.o\n' });
+    assert.equal(fs.readFileSync(path.join(dir, 'a.c'), 'utf8'), 'int a;\n');
+    assert.equal(dir, path.join(root, 'work', 'livepatch_demo'));
+    // This machine has no build tree for its own kernel: the build must fail with make's words.
+    if (fs.existsSync(`/lib/modules/${os.release()}/build`)) return;
+    await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'livepatch_demo.c': 'int x;\n', Kbuild: 'obj-m += livepatch_demo.o\n' }), (e: BuildFailed) => {
+      assert.ok(e instanceof BuildFailed);
+      assert.match(e.message, /make exit/);
+      assert.match(e.output, /No such file or directory|No rule to make target/);
+      return true;
+    });
+  });
+});
