@@ -28,13 +28,22 @@ export function objectFacts(tree: KernelTree, file: string): ObjectFacts {
   const mk = tree.makefile(dir);
   if (mk === null) return facts;
   const mkName = tree.exists(path.posix.join(dir, 'Kbuild')) ? `${dir}/Kbuild` : `${dir}/Makefile`;
-  const lines = mk.split('\n');
+  // Logical lines (continuations joined), each with the physical line it starts on.
+  const raw = (tree.readFile(mkName) ?? '').split('\n');
+  const logical: { text: string; line: number }[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const start = i;
+    let text = raw[i];
+    while (text.endsWith('\\') && i + 1 < raw.length) text = text.slice(0, -1) + ' ' + raw[++i];
+    logical.push({ text, line: start });
+  }
+  const lines = logical.map((l) => l.text);
   const escaped = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const removeRe = new RegExp(`^\\s*(?:CFLAGS_REMOVE_${escaped}\\.o|ccflags-remove-y|ccflags-remove-\\$\\(CONFIG_\\w+\\)|subdir-ccflags-remove-y|KBUILD_CFLAGS\\s*:?=\\s*\\$\\(filter-out)\\b`);
-  lines.forEach((line, i) => {
+  const removeRe = new RegExp(`^\\s*(?:CFLAGS_REMOVE_${escaped}\\.o|ccflags-remove-y|ccflags-remove-\\$\\(CONFIG_\\w+\\)|subdir-ccflags-remove-y|subdir-ccflags-remove-\\$\\(CONFIG_\\w+\\)|KBUILD_CFLAGS\\s*:?=\\s*\\$\\(filter-out)(?=\\s|[:+]?=)`);
+  logical.forEach(({ text, line }) => {
     if (facts.ftraceRemoved) return;
-    if (removeRe.test(line) && FTRACE_FLAGS.test(line)) {
-      facts.ftraceRemoved = { makefile: mkName, line: i, text: line.trim() };
+    if (removeRe.test(text) && FTRACE_FLAGS.test(text)) {
+      facts.ftraceRemoved = { makefile: mkName, line, text: text.trim() };
     }
   });
   // obj-m += x.o, obj-$(CONFIG_FOO) += x.o, foo-y += x.o / foo-objs := x.o
@@ -79,11 +88,14 @@ function symbolBuild(tree: KernelTree, symbol: string, dir: string): ObjectFacts
     if (v === 'm') return 'module';
     if (v === 'y') return 'builtin';
   }
-  const kconfig = tree.readFile(path.posix.join(dir, 'Kconfig'));
   const name = symbol.replace(/^CONFIG_/, '');
-  if (kconfig) {
-    const m = new RegExp(`^(?:menu)?config\\s+${name}\\s*\\n((?:[ \\t].*\\n|\\s*\\n)*)`, 'm').exec(kconfig);
+  const re = new RegExp(`^(?:menu)?config\\s+${name}\\s*\\n((?:[ \\t].*\\n|\\s*\\n)*)`, 'm');
+  // The symbol is usually declared in this directory's Kconfig or a parent's.
+  for (let d = dir; ; d = path.posix.dirname(d)) {
+    const kconfig = tree.readFile(path.posix.join(d === '.' ? '' : d, 'Kconfig'));
+    const m = kconfig ? re.exec(kconfig) : null;
     if (m) return /^\s*(?:tristate|def_tristate)\b/m.test(m[1]) ? 'maybe-module' : 'builtin';
+    if (d === '.' || d === '' || d === '/') break;
   }
   return 'unknown';
 }

@@ -1,0 +1,49 @@
+// Every rule is one file, one test, one fixture set and one documentation page,
+// and its id is one of the catalog's.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { allRules } from '.';
+
+const CATALOG_IDS = [
+  'init-section', 'exit-section', 'probe-once-state', 'section-attr-func', 'notrace', 'inline-notrace', 'syscall',
+  'inline-callers', 'ipa-clone', 'line-macro', 'no-functional-change', 'static-local-removed', 'static-local-new',
+  'special-static', 'once-read-mostly', 'data-global-changed', 'data-size-changed', 'struct-layout', 'data-semantic',
+  'special-data-section', 'new-global-data', 'jump-label', 'static-call', 'exported-abi', 'symbol-namespace',
+  'unsupported-file', 'code-removal', 'printk-cold', 'always-on-stack', 'kthread-no-switch', 'kprobe-conflict',
+  'late-module', 'replace-callbacks', 'sibling-call', 'kconfig-env',
+];
+
+/** The rules with a source-level trigger that the engine must implement. */
+const REQUIRED = [
+  'init-section', 'exit-section', 'section-attr-func', 'notrace', 'inline-notrace', 'syscall', 'inline-callers',
+  'ipa-clone', 'line-macro', 'no-functional-change', 'static-local-removed', 'static-local-new', 'special-static',
+  'data-global-changed', 'data-size-changed', 'struct-layout', 'jump-label', 'static-call', 'exported-abi',
+  'symbol-namespace', 'unsupported-file', 'code-removal', 'printk-cold', 'always-on-stack', 'late-module',
+  'probe-once-state', 'replace-callbacks',
+];
+
+const root = path.join(__dirname, '..', '..', '..', '..');
+
+test('every required catalog rule is implemented, once', () => {
+  const ids = allRules.map((r) => r.id);
+  assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'duplicate ids');
+  for (const id of REQUIRED) assert.ok(ids.includes(id), `missing rule ${id}`);
+  for (const id of ids) assert.ok(CATALOG_IDS.includes(id), `${id} is not a catalog id`);
+});
+
+test('every rule has its own source file, test, fixtures and documentation page', () => {
+  for (const r of allRules) {
+    assert.ok(fs.existsSync(path.join(__dirname, `${r.id}.ts`)), `${r.id}.ts`);
+    assert.ok(fs.existsSync(path.join(__dirname, `${r.id}.test.ts`)), `${r.id}.test.ts`);
+    assert.ok(fs.existsSync(path.join(__dirname, 'fixtures', r.id)), `fixtures/${r.id}`);
+    const doc = path.join(root, 'docs', 'rules', `${r.id}.md`);
+    assert.ok(fs.existsSync(doc), `docs/rules/${r.id}.md`);
+    const text = fs.readFileSync(doc, 'utf8');
+    assert.match(text, new RegExp(`^# ${r.id}$`, 'm'), `${r.id}: title`);
+    for (const section of ['Severity', 'Why', 'Instead']) assert.match(text, new RegExp(`^\\*\\*${section}[^*]*:\\*\\*`, 'm'), `${r.id}: ${section}`);
+    assert.ok(r.title.length > 10, `${r.id}: title`);
+  }
+});

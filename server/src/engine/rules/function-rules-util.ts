@@ -1,0 +1,375 @@
+// Helpers shared by the function rules (exit-section, section-attr-func,
+// notrace, inline-notrace, syscall, inline-callers, ipa-clone,
+// always-on-stack, probe-once-state). Kept out of helpers.ts on purpose: these
+// are heuristics of those rules, not engine facts.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
+import type { FileChange, RuleContext } from './rule';
+import type { KernelTree } from '../tree/kernelTree';
+import { indexSource } from '../index/indexer';
+
+/** KPATCH_IGNORE_FUNCTION(fn) tells create-diff-object to drop fn's changes: nothing to flag. */
+export function isIgnoredFunction(fc: FileChange, name: string): boolean {
+  return fc.post?.escapeHatches.get(name) === 'KPATCH_IGNORE_FUNCTION';
+}
+
+const ESC = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export function wordRe(name: string, flags = ''): RegExp {
+  return new RegExp(`(?<![\\w$])${ESC(name)}(?![\\w$])`, flags);
+}
+
+/** Does the post image use `name` other than by calling it (address taken, ops table)? */
+export function addressTaken(index: FileIndex, name: string): boolean {
+  for (const f of index.functions) if (f.name !== name && f.identifiers.has(name)) return true;
+  const re = wordRe(name);
+  return index.variables.some((v) => v.init !== null && re.test(v.init));
+}
+
+/** Call sites of `name` in every function of an index, grouped by caller. */
+export function callersIn(index: FileIndex, name: string): { caller: FunctionDef; line: number; count: number }[] {
+  const out: { caller: FunctionDef; line: number; count: number }[] = [];
+  for (const f of index.functions) {
+    if (f.name === name) continue;
+    const sites = f.calls.filter((c) => c.name === name);
+    if (sites.length) out.push({ caller: f, line: sites[0].line, count: sites.length });
+  }
+  return out;
+}
+
+/** Number of call sites of `name` in an index (recursive calls included). */
+export function callCount(index: FileIndex | null, name: string): number {
+  if (!index) return 0;
+  let n = 0;
+  for (const f of index.functions) for (const c of f.calls) if (c.name === name) n++;
+  return n;
+}
+
+/**
+ * Arguments of the first call `callee(...)` that starts on `line` (or later, up
+ * to a few lines for calls whose name is on the next line), split at top-level
+ * commas and normalised. Null when the call cannot be found.
+ */
+export function callArgs(index: FileIndex, line: number, callee: string): string[] | null {
+  const text = index.lines.slice(line, line + 30).join('\n');
+  const m = new RegExp(`(?<![\\w$])${ESC(callee)}\\s*\\(`).exec(text);
+  if (!m) return null;
+  let depth = 0;
+  let cur = '';
+  const args: string[] = [];
+  for (let i = m.index + m[0].length - 1; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"' || ch === "'") {
+      let j = i + 1;
+      while (j < text.length && text[j] !== ch) j += text[j] === '\\' ? 2 : 1;
+      cur += text.slice(i, j + 1);
+      i = j;
+      continue;
+    }
+    if (ch === '(' || ch === '[' || ch === '{') {
+      if (depth++ === 0) continue;
+    } else if (ch === ')' || ch === ']' || ch === '}') {
+      if (--depth === 0) {
+        args.push(cur);
+        return args.map((a) => a.replace(/\s+/g, ' ').trim()).filter((a, i, all) => a !== '' || all.length > 1);
+      }
+    } else if (ch === ',' && depth === 1) {
+      args.push(cur);
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  return null;
+}
+
+/** Literal-looking argument: number, character, string, NULL/true/false, or an ALL_CAPS macro constant. */
+export function isConstantArg(a: string): boolean {
+  return /^[-+~!]?\s*\(?\s*(?:0[xX][0-9a-fA-F]+|\d+(?:\.\d+)?)[uUlL]*\s*\)?$/.test(a) ||
+    /^'(?:[^'\\]|\\.)+'$/.test(a) || /^"/.test(a) ||
+    /^(?:NULL|true|false)$/.test(a) || /^[A-Z][A-Z0-9_]*$/.test(a);
+}
+
+
+/**
+ * The Makefile line (raw, 0-based) that strips the ftrace flags for the object
+ * built from `file`, or null. Covers the directory-wide
+ * `ccflags-remove-$(CONFIG_X) += $(CC_FLAGS_FTRACE)` form (kernel/trace/ in
+ * 6.1), honouring the .config when one is known.
+ */
+export function ftraceRemovalLine(tree: KernelTree, file: string): { makefile: string; line: number; text: string } | null {
+  const dir = path.posix.dirname(file);
+  const base = ESC(path.posix.basename(file).replace(/\.c$/, ''));
+  for (const name of ['Kbuild', 'Makefile']) {
+    const makefile = `${dir}/${name}`;
+    const raw = tree.readFile(makefile);
+    if (raw === null) continue;
+    const lines = raw.split('\n');
+    const re = new RegExp(`^\\s*(?:CFLAGS_REMOVE_${base}\\.o|(?:subdir-)?ccflags-remove-(y|\\$\\((CONFIG_\\w+)\\)))\\s*[:+]?=(.*)$`);
+    const config = tree.kernelConfig();
+    for (let i = 0; i < lines.length; i++) {
+      let text = lines[i];
+      for (let j = i; text.endsWith('\\') && j + 1 < lines.length; j++) text = text.slice(0, -1) + ' ' + lines[j + 1];
+      const m = re.exec(text);
+      if (!m || !/\$\((?:CC_FLAGS_FTRACE|CC_FLAGS_FTRACE_ALL)\)|-pg\b|-mfentry\b/.test(m[3])) continue;
+      if (m[2] && config && config.get(m[2]) !== 'y') continue;
+      return { makefile, line: i, text: text.trim() };
+    }
+    return null;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// Caller search across the tree (for header and non-static inline functions).
+// A whole-tree `git grep` costs 1-2 s warm and minutes with a cold page cache,
+// so the search is scoped, time-boxed, and confirms candidates by parsing only
+// the functions around each textual call instead of whole files.
+
+export interface TreeCaller {
+  file: string;
+  line: number;
+  caller: string;
+}
+
+export interface CallerSearch {
+  callers: TreeCaller[];
+  /** What was searched, for the message ("fs/ext4/", "the whole tree"). */
+  scope: string;
+  /** Why the search is incomplete, for the message; null when it was complete. */
+  capped: string | null;
+}
+
+const CALLER_CAP = 50;
+const FILE_CAP = 200;
+/** Wall-clock budget for the whole caller search of one function, grep included. */
+const SEARCH_BUDGET_MS = 1000;
+/** Part of the budget kept for confirming candidates after the grep. */
+const CONFIRM_RESERVE_MS = 300;
+const MAX_CANDIDATE_BYTES = 2 * 1024 * 1024;
+const CACHE_TTL_MS = 60_000;
+
+interface GrepResult {
+  files: string[] | null;
+  /** The grep stopped at its deadline; `files` holds what it found until then. */
+  partial: boolean;
+}
+
+const grepCache = new Map<string, { at: number } & GrepResult>();
+const gitTopCache = new Map<string, boolean>();
+
+/** Is the tree root itself the top of a git work tree (so `git grep` sees exactly the tree)? */
+function isGitTop(root: string): boolean {
+  let v = gitTopCache.get(root);
+  if (v === undefined) {
+    const r = spawnSync('git', ['-C', root, 'rev-parse', '--show-toplevel'], { encoding: 'utf8', timeout: 5000 });
+    v = r.status === 0 && path.resolve(r.stdout.trim()) === root;
+    gitTopCache.set(root, v);
+  }
+  return v;
+}
+
+/** Headers every part of the kernel may include, as opposed to a subsystem's private ones. */
+function isGlobalHeader(file: string): boolean {
+  return /^(?:include|arch\/[^/]+\/include)\//.test(file);
+}
+
+/**
+ * Whole-tree pathspecs: C sources and headers, without other architectures
+ * (the checker targets x86-64), tools, samples and the AMD register headers.
+ */
+function wholeTreeSpecs(header: string): string[] {
+  const ownArch = /^arch\/([^/]+)\//.exec(header)?.[1];
+  const specs = ['*.c', '*.h', ':(exclude)tools/*', ':(exclude)samples/*', ':(exclude)Documentation/*', ':(exclude)scripts/*',
+    ':(exclude)drivers/gpu/drm/amd/include/asic_reg/*'];
+  if (!ownArch || ownArch === 'x86') specs.push(':(exclude)arch/*', 'arch/x86/*.c', 'arch/x86/*.h');
+  return specs;
+}
+
+function gitGrep(tree: KernelTree, name: string, specs: string[], timeoutMs: number): GrepResult {
+  const key = `${tree.root}\0${name}\0${specs.join('\0')}`;
+  const hit = grepCache.get(key);
+  if (hit && !hit.partial && Date.now() - hit.at < CACHE_TTL_MS) return hit;
+  const r = spawnSync('git', ['-C', tree.root, 'grep', '-l', '-w', '-I', '--no-color', '-e', name, '--', ...specs], {
+    encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: Math.max(50, timeoutMs),
+  });
+  let res: GrepResult;
+  if (r.signal || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+    // Killed at the deadline: keep the complete lines it printed so far.
+    const out = r.stdout ?? '';
+    const lines = out.split('\n');
+    if (!out.endsWith('\n')) lines.pop();
+    res = { files: lines.filter(Boolean), partial: true };
+  } else if (r.status === 0) res = { files: r.stdout.split('\n').filter(Boolean), partial: false };
+  else if (r.status === 1) res = { files: [], partial: false };
+  else res = { files: null, partial: false };
+  grepCache.set(key, { at: Date.now(), ...res });
+  return res;
+}
+
+const SKIP_DIRS = new Set(['.git', 'tools', 'samples', 'Documentation', 'scripts', 'node_modules']);
+
+/** Fallback for trees that are not git work trees (fixtures, unpacked tarballs): walk `dir` until the deadline. */
+function walkGrep(tree: KernelTree, name: string, dir: string, deadline: number): GrepResult {
+  const re = wordRe(name);
+  const out: string[] = [];
+  const stack: string[] = [dir];
+  while (stack.length) {
+    if (Date.now() > deadline) return { files: out.sort(), partial: true };
+    const rel = stack.pop()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(tree.resolve(rel || '.'), { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      // Dirents do not follow symlinks, so nothing outside the tree is read.
+      if (e.isDirectory()) {
+        if (!SKIP_DIRS.has(e.name)) stack.push(r);
+      } else if (e.isFile() && /\.[ch]$/.test(e.name)) {
+        try {
+          const abs = path.join(tree.root, r);
+          if (fs.statSync(abs).size <= MAX_CANDIDATE_BYTES && re.test(fs.readFileSync(abs, 'utf8'))) out.push(r);
+        } catch {
+          // unreadable: skip
+        }
+      }
+    }
+  }
+  return { files: out.sort(), partial: false };
+}
+
+/**
+ * The kernel-style function around `line`: from its head down to the `}` in
+ * column 0 that closes it. Null when the layout is not the usual one.
+ */
+function enclosingChunk(lines: string[], line: number): { start: number; end: number } | null {
+  let open = -1;
+  for (let l = line; l >= 0 && line - l < 3000; l--) {
+    if (/^\}/.test(lines[l]) && l !== line) return null; // between functions
+    if (/^\{/.test(lines[l])) {
+      open = l;
+      break;
+    }
+  }
+  if (open < 0) return null;
+  let start = open;
+  while (start > 0) {
+    const prev = lines[start - 1];
+    if (!prev.trim() || /^[}#]/.test(prev) || /[;]\s*$/.test(prev) || /\*\/\s*$/.test(prev)) break;
+    start--;
+  }
+  for (let l = line; l < lines.length && l - line < 3000; l++) {
+    if (/^\}/.test(lines[l])) return { start, end: l };
+  }
+  return null;
+}
+
+/** Callers of `name` in a file's text: parse only the functions around textual calls. */
+function confirmCallers(ctx: RuleContext, file: string, text: string, name: string, callRe: RegExp): TreeCaller[] {
+  const lines = text.split('\n');
+  const out: TreeCaller[] = [];
+  const done = new Set<number>();
+  for (let l = 0; l < lines.length; l++) {
+    if (!callRe.test(lines[l]) || done.has(l)) continue;
+    const chunk = enclosingChunk(lines, l);
+    if (!chunk) {
+      // Unusual layout: index the whole file instead.
+      const idx = ctx.indexTreeFile(file);
+      return idx ? callersIn(idx, name).map((c) => ({ file, line: c.line, caller: c.caller.name })) : [];
+    }
+    for (let k = chunk.start; k <= chunk.end; k++) done.add(k);
+    const idx = indexSource(ctx.parser, file, lines.slice(chunk.start, chunk.end + 1).join('\n'));
+    for (const c of callersIn(idx, name)) out.push({ file, line: c.line + chunk.start, caller: c.caller.name });
+  }
+  return out;
+}
+
+/**
+ * Functions in the tree that call `name`, defined in `definedIn`. Files the
+ * patch touches are read from their post image. A private header is searched
+ * in its own directory, a global one (include/, arch/x86/include/) in the
+ * whole tree, nearest directories first, within a time budget.
+ */
+export function findTreeCallers(ctx: RuleContext, name: string, definedIn: string): CallerSearch {
+  const deadline = Date.now() + SEARCH_BUDGET_MS;
+  const callers: TreeCaller[] = [];
+  const dir = path.posix.dirname(definedIn);
+  const global = isGlobalHeader(definedIn) || !definedIn.endsWith('.h');
+  const result: CallerSearch = { callers, scope: global ? 'the tree' : `${dir}/`, capped: null };
+  const patched = new Map(ctx.files.filter((f) => f.post).map((f) => [f.path, f.post!] as const));
+  const add = (found: TreeCaller[]) => {
+    for (const c of found) {
+      if (callers.length < CALLER_CAP) callers.push(c);
+      else result.capped = `the list stops at ${CALLER_CAP} callers`;
+    }
+  };
+  // Patched files first: their post image is what gets built.
+  for (const [file, idx] of patched) add(callersIn(idx, name).map((c) => ({ file, line: c.line, caller: c.caller.name })));
+  if (!ctx.tree) return result;
+
+  let candidates: string[] = [];
+  let partial = false;
+  if (isGitTop(ctx.tree.root)) {
+    // Near scope first: the header's directory and the patched files' directories.
+    const near = [...new Set([dir, ...[...patched.keys()].map((f) => path.posix.dirname(f))])]
+      .filter((d) => d !== '.')
+      .flatMap((d) => [`${d}/*.c`, `${d}/*.h`]);
+    const first = gitGrep(ctx.tree, name, near, deadline - Date.now());
+    if (first.files === null) {
+      result.capped = 'the tree could not be searched';
+      return result;
+    }
+    candidates = first.files;
+    partial = first.partial;
+    if (global && !partial) {
+      const whole = gitGrep(ctx.tree, name, wholeTreeSpecs(definedIn), deadline - Date.now() - CONFIRM_RESERVE_MS);
+      if (whole.files) candidates = [...new Set([...candidates, ...whole.files])];
+      partial = whole.partial;
+    }
+  } else {
+    const walked = walkGrep(ctx.tree, name, global ? '' : dir, deadline - CONFIRM_RESERVE_MS);
+    candidates = walked.files ?? [];
+    partial = walked.partial;
+  }
+  if (partial) result.capped = 'the search of the tree ran out of time';
+
+  candidates = candidates
+    .filter((f) => !patched.has(f))
+    // Same directory first (driver-private helpers), then .c before .h.
+    .sort((a, b) => Number(!a.startsWith(dir + '/')) - Number(!b.startsWith(dir + '/')) ||
+      Number(a.endsWith('.h')) - Number(b.endsWith('.h')) || a.localeCompare(b));
+  const callRe = new RegExp(`(?<![\\w$])${ESC(name)}\\s*\\(`);
+  let examined = 0;
+  for (const file of candidates) {
+    if (callers.length >= CALLER_CAP) {
+      // More files mention it: assume more callers rather than claim completeness.
+      result.capped = `the list stops at ${CALLER_CAP} callers`;
+      break;
+    }
+    if (examined >= FILE_CAP || Date.now() > deadline) {
+      result.capped = `only ${examined} of ${candidates.length} files that mention it were examined`;
+      break;
+    }
+    examined++;
+    let text: string | null;
+    try {
+      text = ctx.tree.readFile(file);
+    } catch {
+      continue;
+    }
+    if (text === null || text.length > MAX_CANDIDATE_BYTES || !callRe.test(text)) continue;
+    add(confirmCallers(ctx, file, text, name, callRe));
+  }
+  return result;
+}
+
+/** Related locations for callers, one per caller function. */
+export function callerLocations(callers: TreeCaller[], name: string): RelatedLocation[] {
+  return callers.map((c) => ({ file: c.file, line: c.line, message: `${c.caller}() calls ${name}()` }));
+}

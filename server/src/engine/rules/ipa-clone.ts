@@ -1,0 +1,145 @@
+// ipa-clone: gcc specialises static functions for their callers (.constprop.N,
+// .isra.N, .part.N, .cold). A new call site, different constant arguments or a
+// new prototype can undo or change that, so the function and its other callers
+// change too even though the patch never touched them.
+
+import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
+import type { Rule } from './rule';
+import { describeFunction, firstChangedLine, isHeader } from './helpers';
+import { callArgs, callCount, callersIn, isConstantArg, isIgnoredFunction } from './function-rules-util';
+
+const DROP_WORDS = /\b(?:static|inline|extern|noinline|notrace|asmlinkage)\b/g;
+
+/** Drops `__attribute__((...))` and `__macro(...)` / `__macro` annotations, which are not part of the ABI. */
+function stripAnnotations(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; ) {
+    const m = /^__\w+/.exec(text.slice(i));
+    if (m && (i === 0 || !/\w/.test(text[i - 1]))) {
+      i += m[0].length;
+      let j = i;
+      while (text[j] === ' ') j++;
+      if (text[j] === '(') {
+        let depth = 0;
+        for (; j < text.length; j++) {
+          if (text[j] === '(') depth++;
+          else if (text[j] === ')' && --depth === 0) break;
+        }
+        i = j + 1;
+      }
+      out += ' ';
+      continue;
+    }
+    out += text[i++];
+  }
+  return out.replace(DROP_WORDS, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** Return type and parameter list from a normalised head, attributes dropped. */
+function prototype(fn: FunctionDef): string {
+  const sig = fn.signature;
+  const at = new RegExp(`(?<![\\w$])${fn.name}\\(`).exec(sig);
+  if (!at) return sig;
+  let depth = 0;
+  let end = sig.length;
+  for (let i = at.index + fn.name.length; i < sig.length; i++) {
+    if (sig[i] === '(') depth++;
+    else if (sig[i] === ')' && --depth === 0) {
+      end = i + 1;
+      break;
+    }
+  }
+  const ret = stripAnnotations(sig.slice(0, at.index));
+  return `${ret}|${sig.slice(at.index + fn.name.length, end)}`;
+}
+
+/**
+ * A new call matters to gcc's cloning and inlining decisions mostly when the
+ * function had few callers; with many, one more rarely changes anything.
+ */
+const NEW_CALL_MAX_SITES = 3;
+
+/** Out-of-line static functions: the ones gcc clones. */
+function cloneable(fn: FunctionDef | undefined): fn is FunctionDef {
+  return !!fn && fn.storage === 'static' && fn.inline === 'none' && !fn.syscallMacro;
+}
+
+export const ipaClone: Rule = {
+  id: 'ipa-clone',
+  severity: 'warning',
+  title: 'New call, new constant arguments or new prototype for a static function gcc may have cloned',
+  check(ctx) {
+    for (const fc of ctx.files) {
+      const pre = fc.pre;
+      const post = fc.post;
+      if (!pre || !post || isHeader(fc.path)) continue;
+      const preFns = new Map(pre.functions.map((f) => [f.name, f] as const));
+      const postFns = new Map(post.functions.map((f) => [f.name, f] as const));
+      const clone = 'To keep the rest of the object stable, copy the function under a new name and call the copy from the patched code.';
+
+      for (const c of fc.pairing.functions) {
+        if (c.kind !== 'signature' || !c.old || !c.new || !cloneable(c.new) || isIgnoredFunction(fc, c.name)) continue;
+        // Clones serve direct calls; a function only reached through a pointer has none.
+        if (prototype(c.old) === prototype(c.new) || callCount(pre, c.name) === 0) continue;
+        const related: RelatedLocation[] = callersIn(post, c.name).map((x) => ({ file: fc.path, line: x.line, message: `${x.caller.name}() calls ${c.name}()` }));
+        ctx.report({
+          file: fc.path,
+          line: firstChangedLine(fc, c.new),
+          endLine: c.new.bodySpan.start,
+          function: c.name,
+          symbol: c.name,
+          message: `The prototype of static ${describeFunction(c.new)} changes. gcc may have built specialised clones of it (${c.name}.isra.N, .constprop.N, .part.N), and a new prototype changes or removes them, so expect extra "changed function:" lines for the clones and every caller. ${clone}`,
+          related,
+        });
+      }
+
+      // New call sites and changed constant arguments, on lines the patch added.
+      for (const c of fc.pairing.functions) {
+        const fn = c.new;
+        if (!fn || !(c.kind === 'added' || c.kind === 'body' || c.kind === 'signature')) continue;
+        const seen = new Set<string>();
+        for (const site of fn.calls) {
+          if (!fc.maps.added.has(site.line) || seen.has(site.name) || site.name === fn.name) continue;
+          const callee = postFns.get(site.name);
+          if (!cloneable(callee) || !cloneable(preFns.get(site.name)) || isIgnoredFunction(fc, site.name)) continue;
+          const before = callCount(pre, site.name);
+          const after = callCount(post, site.name);
+          let what: string | null = null;
+          if (after > before && before <= NEW_CALL_MAX_SITES) {
+            what = `adds a call to static ${site.name}() (${before} call site${before === 1 ? '' : 's'} before, ${after} after)`;
+          } else if (c.old) {
+            const diff = changedConstant(c.old, fn, site.name, pre, post);
+            if (diff) what = `changes the constant argument ${diff} of a call to static ${site.name}()`;
+          }
+          if (!what) continue;
+          seen.add(site.name);
+          ctx.report({
+            file: fc.path,
+            line: site.line,
+            endLine: site.line,
+            function: fn.name,
+            symbol: site.name,
+            message: `${describeFunction(fn)} ${what}. gcc may have specialised or inlined ${site.name}() for its previous callers (${site.name}.constprop.N / .isra.N / .part.N); a different set of calls can undo that, so ${site.name}() and its other callers may show up as changed functions too. ${clone}`,
+            related: [{ file: fc.path, line: callee.span.start, message: `${site.name}() is defined here` }],
+          });
+        }
+      }
+    }
+  },
+};
+
+/** "#2 (0 -> 1)" when a call to `callee` kept its position in the function but a constant argument differs. */
+function changedConstant(oldFn: FunctionDef, newFn: FunctionDef, callee: string, pre: FileIndex, post: FileIndex): string | null {
+  const olds = oldFn.calls.filter((s) => s.name === callee);
+  const news = newFn.calls.filter((s) => s.name === callee);
+  if (olds.length !== news.length) return null;
+  for (let i = 0; i < news.length; i++) {
+    const a = callArgs(pre, olds[i].line, callee);
+    const b = callArgs(post, news[i].line, callee);
+    if (!a || !b || a.length !== b.length) continue;
+    for (let k = 0; k < a.length; k++) {
+      if (a[k] !== b[k] && (isConstantArg(a[k]) || isConstantArg(b[k]))) return `#${k + 1} (${a[k]} -> ${b[k]})`;
+    }
+  }
+  return null;
+}

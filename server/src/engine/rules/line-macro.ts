@@ -1,0 +1,184 @@
+// line-macro: adding or removing lines shifts __LINE__ in every function below.
+// Where the line number is an ordinary argument (ext4/xfs/btrfs error helpers,
+// might_sleep, a bare __LINE__) the compiled code of those untouched functions
+// changes; under plain WARN_ON/BUG_ON it only moves the __bug_table entry,
+// which the object diff handles on x86-64 (measured on Debian 6.1).
+
+import type { RelatedLocation } from '../model';
+import type { FileChange, Rule, RuleContext } from './rule';
+import {
+  hunkDeltas, inChangedFunction, lineDirective, lineMacroKinds, logicalLines, lineUsesOf, listNames, lineUsesInText,
+  plural, type HunkDelta, type LineKind, type LineUse,
+} from './text-rules-util';
+
+const MAX_RELATED = 20;
+
+// Calls whose line argument create-diff-object recognises as a line-only change (x86-64).
+const KPATCH_KNOWN = new Set(['might_sleep', 'might_sleep_if', 'might_fault', 'btrfs_abort_transaction', 'btrfs_handle_fs_error', 'btrfs_panic']);
+
+interface Shifted {
+  name: string;
+  /** Post-image line shown to the user (the first shifted use). */
+  line: number;
+  shift: number;
+  kind: LineKind;
+  via: string[];
+  /** The subset of `via` that passes the line as an argument. */
+  argVia: string[];
+}
+
+const FIX =
+  'Keep the line count unchanged above them: remove as many blank or comment lines as you add (or the reverse), ' +
+  'and put new functions and variables at the end of the file; or put a `#line N` directive after your change so ' +
+  'the following lines keep their old numbers (klp-build\'s fix-patch-lines does this automatically).';
+
+function shiftText(shifts: number[]): string {
+  const s = [...new Set(shifts)].sort((a, b) => a - b);
+  const fmt = (n: number) => `${n > 0 ? '+' : ''}${n}`;
+  return s.length === 1 ? `${fmt(s[0])} ${Math.abs(s[0]) === 1 ? 'line' : 'lines'}` : `${fmt(s[0])} to ${fmt(s[s.length - 1])} lines`;
+}
+
+/** `name()`, or the line when a hunk shows no enclosing function. */
+function label(s: Shifted): string {
+  return s.name ? `${s.name}()` : `the code at line ${s.line + 1}`;
+}
+
+function report(ctx: RuleContext, fc: FileChange, at: HunkDelta, shifted: Shifted[], hunkOnly: boolean): void {
+  const args = shifted.filter((s) => s.kind === 'argument');
+  const bug = shifted.filter((s) => s.kind === 'bugtable');
+  const names = (xs: Shifted[]) => listNames([...new Set(xs.map(label))]);
+  const vias = (xs: Shifted[]) => listNames([...new Set(xs.flatMap((s) => s.via))], 4);
+  const argVias = (xs: Shifted[]) => listNames([...new Set(xs.flatMap((s) => s.argVia))], 4);
+  const shift = shiftText(shifted.map((s) => s.shift));
+  const scope = hunkOnly
+    ? ' (seen in the hunks only; run with the kernel tree to list every shifted function)'
+    : '';
+  const count = new Set(shifted.map(label)).size;
+  let message: string;
+  if (args.length) {
+    const known = args.filter((a) => a.argVia.every((v) => KPATCH_KNOWN.has(v)));
+    const unknown = args.filter((a) => !known.includes(a));
+    const verb = (xs: Shifted[], one: string, many: string) => (new Set(xs.map(label)).size === 1 ? one : many);
+    message =
+      `This hunk shifts the lines below it by ${shift}, which changes __LINE__ in ${plural(count, 'function')} the patch ` +
+      `does not otherwise touch${scope}.` +
+      (unknown.length ? ` ${names(unknown)} ${verb(unknown, 'passes', 'pass')} the line number as an argument ` +
+        `(${argVias(unknown)}) in a way kpatch-build does not recognise, so ${verb(unknown, 'its', 'their')} compiled code ` +
+        `changes and ${verb(unknown, 'it', 'they')} will be included in the patch as ` +
+        `${verb(unknown, 'a changed function', 'changed functions')}.` : '') +
+      (known.length ? ` ${names(known)} ${verb(known, 'passes', 'pass')} it to ${argVias(known)}: kpatch-build recognises ` +
+        `that call pattern and normally ignores the line-only change, but check its "changed function" list.` : '') +
+      (bug.length ? ` ${names(bug)} only ${verb(bug, 'uses', 'use')} WARN/BUG-style macros (line kept in the __bug_table), which is harmless.` : '') +
+      ` ${FIX}`;
+  } else {
+    message =
+      `This hunk shifts the lines below it by ${shift}, which moves the ${vias(bug)} lines of ${plural(count, 'function')} ` +
+      `the patch does not otherwise touch (${names(bug)})${scope}. On x86-64 those line numbers live in the __bug_table ` +
+      `entry, not in the instructions, and kpatch's object diff handles that, so this is normally harmless; it matters ` +
+      `on architectures or helpers that pass the line as an argument. ${FIX}`;
+  }
+  const related: RelatedLocation[] = shifted.slice(0, MAX_RELATED).map((s) => ({
+    file: fc.path,
+    line: s.line,
+    message: `${label(s)}: ${s.via.join(', ')} shifted by ${s.shift > 0 ? '+' : ''}${s.shift}` +
+      (s.kind === 'argument' ? ' (line passed as an argument: code changes)' : ' (bug table only)'),
+  }));
+  ctx.report({
+    severity: args.length ? 'warning' : 'info',
+    file: fc.path,
+    line: at.firstChangePost,
+    endLine: at.lastChangePost,
+    symbol: shifted.find((s) => s.name)?.name ?? null,
+    message,
+    related,
+  });
+}
+
+/** With the tree: functions whose text is unchanged but whose __LINE__ users moved. */
+function shiftedWithTree(fc: FileChange, kinds: Map<string, LineKind>): Shifted[] {
+  const out: Shifted[] = [];
+  const ignored = fc.post!.escapeHatches;
+  const preLine = logicalLines(fc.pre!);
+  const postLine = logicalLines(fc.post!);
+  for (const c of fc.pairing.functions) {
+    if ((c.kind !== 'moved' && c.kind !== 'cosmetic') || !c.old || !c.new) continue;
+    if (ignored.get(c.name) === 'KPATCH_IGNORE_FUNCTION') continue;
+    const now = lineUsesOf(c.new, kinds);
+    if (!now.length) continue;
+    const before = lineUsesOf(c.old, kinds);
+    // Compare __LINE__ values, not physical lines: a `#line` directive can restore them.
+    const spanShift = postLine(c.new.span.start) - preLine(c.old.span.start);
+    const shiftOf = (u: LineUse, i: number) => (before.length === now.length ? postLine(u.line) - preLine(before[i].line) : spanShift);
+    const moved = now.filter((u, i) => shiftOf(u, i) !== 0);
+    if (!moved.length) continue;
+    const first = moved[0];
+    const shift = shiftOf(first, now.indexOf(first));
+    out.push({
+      name: c.name,
+      line: first.line,
+      shift,
+      kind: moved.some((u) => u.kind === 'argument') ? 'argument' : 'bugtable',
+      via: [...new Set(moved.map((u) => u.name))],
+      argVia: [...new Set(moved.filter((u) => u.kind === 'argument').map((u) => u.name))],
+    });
+  }
+  return out.sort((a, b) => a.line - b.line);
+}
+
+/** Without the tree: context lines below a line delta that use __LINE__, outside changed functions. */
+function shiftedInHunks(fc: FileChange, kinds: Map<string, LineKind>): Shifted[] {
+  const out: Shifted[] = [];
+  // delta: __LINE__ of the next post line minus that of the next pre line.
+  let delta = 0;
+  for (const pl of fc.maps.placements) {
+    let p = pl.preStart;
+    let q = pl.postStart;
+    for (const l of pl.hunk.lines) {
+      if (l.op === '+') {
+        const n = lineDirective(l.text);
+        delta = n !== null ? n - (p + 1) : delta + 1;
+        q++;
+        continue;
+      }
+      if (l.op === '-') {
+        delta--;
+        p++;
+        continue;
+      }
+      p++;
+      if (delta !== 0 && !/^\s*#/.test(l.text) && !inChangedFunction(fc, q)) {
+        const via = lineUsesInText(l.text, kinds);
+        if (via.length) {
+          const fn = fc.post?.functions.find((f) => f.span.start <= q && q <= f.span.end);
+          out.push({
+            name: fn?.name ?? '',
+            line: q,
+            shift: delta,
+            kind: via.some((v) => v === '__LINE__' || kinds.get(v) === 'argument') ? 'argument' : 'bugtable',
+            via: [...new Set(via)],
+            argVia: [...new Set(via.filter((v) => v === '__LINE__' || kinds.get(v) === 'argument'))],
+          });
+        }
+      }
+      q++;
+    }
+  }
+  return out;
+}
+
+export const lineMacro: Rule = {
+  id: 'line-macro',
+  severity: 'warning',
+  title: 'Line shift changes __LINE__ in functions the patch does not touch',
+  check(ctx) {
+    for (const fc of ctx.files) {
+      if (!fc.isC || !fc.pre || !fc.post || fc.patch.status === 'added' || fc.patch.status === 'deleted') continue;
+      const deltas = hunkDeltas(fc);
+      const at = deltas.find((d) => d.delta !== 0);
+      if (!at) continue;
+      const kinds = lineMacroKinds([fc.pre, fc.post], ctx.tree?.kernelConfig() ?? null);
+      const shifted = ctx.tree ? shiftedWithTree(fc, kinds) : shiftedInHunks(fc, kinds);
+      if (shifted.length) report(ctx, fc, at, shifted, !ctx.tree);
+    }
+  },
+};

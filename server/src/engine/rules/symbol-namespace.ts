@@ -1,0 +1,56 @@
+// symbol-namespace: built-in code may use a namespaced export freely, but the
+// patch is a module, and modpost refuses a module that uses a symbol from a
+// namespace it does not import.
+
+import type { Rule } from './rule';
+import { describeFunction } from './helpers';
+import { buildOf, isModuleBuild, namespacedExports, touchedFunctions } from './data-rules-util';
+
+/** New names a function starts to use (calls and other identifiers). */
+function newNames(oldCalls: Set<string>, newFnCalls: { name: string; line: number }[], ids: Set<string>, oldIds: Set<string>): Map<string, number | null> {
+  const out = new Map<string, number | null>();
+  for (const c of newFnCalls) if (!oldCalls.has(c.name) && !out.has(c.name)) out.set(c.name, c.line);
+  for (const id of ids) if (!oldIds.has(id) && !oldCalls.has(id) && !out.has(id)) out.set(id, null);
+  return out;
+}
+
+export const symbolNamespace: Rule = {
+  id: 'symbol-namespace',
+  severity: 'warning',
+  title: 'Patched built-in code uses a namespaced export: the patch module must import the namespace',
+  needsTree: true,
+  check(ctx) {
+    if (!ctx.tree) return;
+    let exportsNs: ReturnType<typeof namespacedExports> | null = null;
+    for (const fc of ctx.files) {
+      if (!fc.post || !fc.path.endsWith('.c')) continue;
+      // Module code already needs MODULE_IMPORT_NS() in its own source to build at all.
+      if (isModuleBuild(buildOf(ctx, fc.path)?.build)) continue;
+      const local = new Set([...fc.post.functions.map((f) => f.name), ...fc.post.variables.map((v) => v.name)]);
+      for (const t of touchedFunctions(fc)) {
+        const names = newNames(
+          new Set((t.old?.calls ?? []).map((c) => c.name)), t.new.calls, t.new.identifiers, t.old?.identifiers ?? new Set(),
+        );
+        for (const [name, line] of names) {
+          if (local.has(name) || !/^[a-z_]\w*$/.test(name)) continue;
+          exportsNs ??= namespacedExports(ctx.tree);
+          const ns = exportsNs.get(name);
+          if (!ns) continue;
+          if (new RegExp(`\\bMODULE_IMPORT_NS\\s*\\(\\s*"?${ns.ns}"?\\s*\\)`).test(fc.post.text)) continue;
+          const at = line ?? t.new.calls.find((c) => c.name === name)?.line
+            ?? (() => {
+              for (let l = t.new.bodySpan.start; l <= t.new.bodySpan.end; l++) if (new RegExp(`\\b${name}\\b`).test(fc.post!.lines[l] ?? '')) return l;
+              return t.new.span.start;
+            })();
+          ctx.report({
+            file: fc.path,
+            line: at,
+            function: t.new.name,
+            symbol: name,
+            message: `${describeFunction(t.new)} now uses ${name}(), which ${ns.file} exports in namespace ${ns.ns}. Built-in code needs no import, but the patch is a module: modpost stops with "module ... uses symbol ${name} from namespace ${ns.ns}, but does not import it". Add MODULE_IMPORT_NS(${ns.ns}); to the patched file (MODULE_IMPORT_NS("${ns.ns}") on kernels from 6.13).`,
+          });
+        }
+      }
+    }
+  },
+};
