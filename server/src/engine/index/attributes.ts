@@ -39,5 +39,5 @@ export const LINE_ARGUMENT_MACROS = new Set([
   '__ext4_error', 'EXT4_ERROR_INODE', 'EXT4_ERROR_FILE', 'ext4_grp_locked_error', 'ext4_error_inode_err',
   'ext4_handle_dirty_metadata', 'ext4_journal_get_write_access', 'ext4_journal_start', 'ext4_journal_stop',
   'XFS_ERROR_REPORT', 'XFS_CORRUPTION_ERROR', 'ASSERT', 'XFS_IS_CORRUPT', 'gfs2_assert', 'gfs2_assert_withdraw',
-  'gfs2_consist', 'might_sleep', 'might_sleep_if', 'might_fault', 'lockdep_assert_held',
+  'gfs2_consist', 'might_sleep', 'might_sleep_if', 'might_fault',
 ]);

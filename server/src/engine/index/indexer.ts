@@ -10,6 +10,7 @@ import type {
 } from '../model';
 import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
+import { matchParen } from '../parse/blank';
 
 const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE[0-6]|(?:NOTRACE_)?BPF_CALL_[0-5])\s*\(\s*(\w+)/;
 const EXPORT_RE = /^\s*(EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*)\s*\(\s*(\w+)\s*(?:,\s*"?(\w+)"?\s*)?\)/;
@@ -97,6 +98,7 @@ function indexTopLevel(ctx: Ctx, child: SyntaxNode): void {
       addMacro(ctx, child);
       break;
     case 'expression_statement':
+      if (addMacroVariable(ctx, child)) break;
       // `struct foo {...};` sometimes lands here after an ERROR.
       for (const g of children(child)) if (/^(struct|union|enum)_specifier$/.test(g.type)) addType(ctx, g, null);
       break;
@@ -366,8 +368,9 @@ function scanBodyText(text: string, start: number, end: number, starts: number[]
       const head = decl.split('=')[0];
       if (head.includes('(') && !/\(\s*\*/.test(head)) continue; // a macro such as DEFINE_RATELIMIT_STATE(...)
       for (const part of head.replace(/\[[^\]]*\]/g, '').split(',')) {
-        const names = part.match(/[A-Za-z_]\w*/g);
-        const name = names?.[names.length - 1];
+        // The declared name is the last word that is not an annotation (`static bool w __read_mostly;`).
+        const names = (part.match(/[A-Za-z_]\w*/g) ?? []).filter((w) => !DATA_ATTRIBUTES.has(w) && !FUNCTION_ATTRIBUTES.has(w) && !/^__(?:aligned|section|attribute__|maybe_unused|used)$/.test(w));
+        const name = names[names.length - 1];
         if (name && name !== 'static') facts.staticLocals.push({ name, decl: normalizeC(decl), line });
       }
     }
@@ -389,7 +392,56 @@ function lazyBody(fn: FunctionDef, text: string, start: number, end: number, sta
   });
 }
 
+const MACRO_VAR_TEXT_RE = /^\s*((?:static\s+|extern\s+)*)((?:DEFINE|DECLARE)_[A-Z0-9_]+|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)\s*\(/;
+
+/**
+ * `static DEFINE_MUTEX(lock);`, `DEFINE_STATIC_KEY_FALSE(key);`, `DEFINE_PER_CPU(int, x);`:
+ * variables defined by a macro. Read from the text, because tree-sitter parses
+ * them as prototypes, expressions or pointer declarations depending on the arguments.
+ */
+function addMacroVariable(ctx: Ctx, node: SyntaxNode): boolean {
+  const lineStart = ctx.starts[lineAt(ctx.starts, node.startIndex)];
+  const text = ctx.text.slice(lineStart, node.endIndex);
+  const m = MACRO_VAR_TEXT_RE.exec(text);
+  if (!m) return false;
+  const open = text.indexOf('(', m[0].length - 1);
+  const close = matchParen(text, open);
+  if (close < 0) return false;
+  const args = text.slice(open + 1, close);
+  const parts: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of args) {
+    if (ch === '(' || ch === '[' || ch === '{') depth++;
+    else if (ch === ')' || ch === ']' || ch === '}') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  parts.push(cur);
+  const macro = m[2];
+  const perCpu = /^DEFINE_PER_CPU/.test(macro) || /^DECLARE_PER_CPU/.test(macro);
+  const nameArg = (perCpu ? parts[parts.length - 1] : parts[0]) ?? '';
+  const name = /([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*$/.exec(nameArg.trim())?.[1];
+  if (!name) return false;
+  const tokens = tokensOf(text);
+  ctx.index.variables.push({
+    kind: 'variable',
+    name,
+    storage: /\bstatic\b/.test(m[1]) ? 'static' : /\bextern\b/.test(m[1]) ? 'extern' : 'none',
+    type: perCpu ? normalizeC(parts.slice(0, -1).join(',')) : macro,
+    dims: perCpu ? /\[[^\]]*\]\s*$/.exec(nameArg.trim())?.[0] ?? '' : '',
+    init: normalizeC(args),
+    attributes: [...new Set([...tokens.filter((t) => DATA_ATTRIBUTES.has(t)), macro])],
+    span: spanOf(ctx, node.startIndex, node.endIndex),
+    norm: normalizeC(ctx.text.slice(node.startIndex, node.endIndex)),
+  });
+  return true;
+}
+
 function addDeclaration(ctx: Ctx, node: SyntaxNode): void {
+  if (node.type === 'declaration' && addMacroVariable(ctx, node)) return;
   const kids = children(node);
   const typeNode = node.childForFieldName('type');
   // Named struct/union/enum bodies declared here.

@@ -31,8 +31,15 @@ export function makePatch(caseDir: string): string {
     const b = fs.existsSync(path.join(after, n)) ? fs.readFileSync(path.join(after, n), 'utf8') : null;
     if (a === b) continue;
     const p = createTwoFilesPatch(a === null ? '/dev/null' : `a/${n}`, b === null ? '/dev/null' : `b/${n}`, a ?? '', b ?? '', '', '', { context: 3 });
-    // jsdiff writes an "Index:"/"====" preamble; git-style headers are what kernel patches carry.
-    const body = p.split('\n').filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l)).join('\n');
+    // jsdiff writes an "Index:"/"====" preamble; git-style headers are what kernel patches carry,
+    // including git's default hunk heading (the last line above the hunk that starts with a letter).
+    const oldLines = (a ?? '').split('\n');
+    const body = p.split('\n').filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l)).map((l) => {
+      const m = /^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$/.exec(l);
+      if (!m) return l;
+      for (let i = Number(m[1]) - 2; i >= 0; i--) if (/^[A-Za-z_$]/.test(oldLines[i] ?? '')) return `${l} ${oldLines[i].slice(0, 40)}`;
+      return l;
+    }).join('\n');
     out += `diff --git a/${n} b/${n}\n` + (a === null ? 'new file mode 100644\n' : b === null ? 'deleted file mode 100644\n' : '') + body.replace(/^--- (.*?)\t$/m, '--- $1').replace(/^\+\+\+ (.*?)\t$/m, '+++ $1');
   }
   return out;
