@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { createTwoFilesPatch } from 'diff';
 import { startServer } from '../server/src/lsp/testing/lspClient';
 import { createParser } from '../server/src/engine/parse/parser';
-import { DocumentTrees } from '../server/src/lsp/parseCache';
+import { DocumentTrees } from '../server/src/engine/parse/documentTrees';
 import { defaultSettings } from '../server/src/lsp/settings';
 
 function arg(name: string): string | undefined {

@@ -7,6 +7,7 @@ import { readPatch, PatchError, type ParsedPatch } from './diff/readPatch';
 import { buildImages, hunkOnlyImages, type Images } from './diff/images';
 import { createParser, type Backend, type CParser } from './parse/parser';
 import { indexSource } from './index/indexer';
+import { DocumentTrees } from './parse/documentTrees';
 import { pairFile } from './compare/pair';
 import { KernelTree } from './tree/kernelTree';
 import type { FileChange, Rule, RuleContext } from './rules/rule';
@@ -108,8 +109,20 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       } else {
         images = hunkOnlyImages(fp);
       }
-      const pre = isC ? indexText(fp.oldPath ?? path, images.pre, 'pre') : null;
-      const post = isC ? indexText(path, images.post, 'post') : null;
+      let pre: FileIndex | null = null;
+      let post: FileIndex | null = null;
+      if (isC && !opts.indexFile && images.pre !== null && images.post !== null && images.pre.length <= maxFile && images.post.length <= maxFile) {
+        // The post-image is the pre-image plus the hunks: reparse and re-index
+        // only what the hunks touched instead of parsing the whole file twice.
+        checkCancelled();
+        const trees = new DocumentTrees(parser, 1);
+        pre = trees.index('pre', fp.oldPath ?? path, images.pre);
+        post = trees.index('pre', path, images.post);
+        trees.drop('pre');
+      } else if (isC) {
+        pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
+        post = indexText(path, images.post, 'post');
+      }
       files.push(makeFileChange(path, fp, isC, pre, post, images));
     }
     changes.push(files);
@@ -225,8 +238,8 @@ function dedupe(findings: Finding[]): Finding[] {
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 } as const;
 
 function compareFindings(a: Finding, b: Finding): number {
-  return (a.patchIndex ?? 0) - (b.patchIndex ?? 0) || a.file.localeCompare(b.file) || a.line - b.line ||
-    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.rule.localeCompare(b.rule);
+  return (a.patchIndex ?? 0) - (b.patchIndex ?? 0) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line ||
+    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0);
 }
 
 export { PatchError };

@@ -17,7 +17,7 @@ import type { CParser } from '../engine/parse/parser';
 import type { Finding } from '../engine/model';
 import { indexSource } from '../engine/index/indexer';
 import { BaseReader, findKernelTree } from './kernelTrees';
-import { DocumentTrees, IndexCache } from './parseCache';
+import { DocumentTrees, IndexCache } from '../engine/parse/documentTrees';
 import { effectiveSeverity, type Settings } from './settings';
 
 export interface Doc {

@@ -5,7 +5,6 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
 import type { FileChange, RuleContext } from './rule';
 import type { KernelTree } from '../tree/kernelTree';
@@ -159,18 +158,6 @@ interface GrepResult {
 }
 
 const grepCache = new Map<string, { at: number } & GrepResult>();
-const gitTopCache = new Map<string, boolean>();
-
-/** Is the tree root itself the top of a git work tree (so `git grep` sees exactly the tree)? */
-function isGitTop(root: string): boolean {
-  let v = gitTopCache.get(root);
-  if (v === undefined) {
-    const r = spawnSync('git', ['-C', root, 'rev-parse', '--show-toplevel'], { encoding: 'utf8', timeout: 5000 });
-    v = r.status === 0 && path.resolve(r.stdout.trim()) === root;
-    gitTopCache.set(root, v);
-  }
-  return v;
-}
 
 /** Headers every part of the kernel may include, as opposed to a subsystem's private ones. */
 function isGlobalHeader(file: string): boolean {
@@ -193,19 +180,8 @@ function gitGrep(tree: KernelTree, name: string, specs: string[], timeoutMs: num
   const key = `${tree.root}\0${name}\0${specs.join('\0')}`;
   const hit = grepCache.get(key);
   if (hit && !hit.partial && Date.now() - hit.at < CACHE_TTL_MS) return hit;
-  const r = spawnSync('git', ['-C', tree.root, 'grep', '-l', '-w', '-I', '--no-color', '-e', name, '--', ...specs], {
-    encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: Math.max(50, timeoutMs),
-  });
-  let res: GrepResult;
-  if (r.signal || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
-    // Killed at the deadline: keep the complete lines it printed so far.
-    const out = r.stdout ?? '';
-    const lines = out.split('\n');
-    if (!out.endsWith('\n')) lines.pop();
-    res = { files: lines.filter(Boolean), partial: true };
-  } else if (r.status === 0) res = { files: r.stdout.split('\n').filter(Boolean), partial: false };
-  else if (r.status === 1) res = { files: [], partial: false };
-  else res = { files: null, partial: false };
+  const r = tree.gitGrep(['-l', '-w', '-I', '--no-color', '-e', name, '--', ...specs], timeoutMs);
+  const res: GrepResult = r === null ? { files: null, partial: false } : { files: r.out.split('\n').filter(Boolean), partial: !r.complete };
   grepCache.set(key, { at: Date.now(), ...res });
   return res;
 }
@@ -315,7 +291,7 @@ export function findTreeCallers(ctx: RuleContext, name: string, definedIn: strin
 
   let candidates: string[] = [];
   let partial = false;
-  if (isGitTop(ctx.tree.root)) {
+  if (ctx.tree.isGitCheckout()) {
     // Near scope first: the header's directory and the patched files' directories.
     const near = [...new Set([dir, ...[...patched.keys()].map((f) => path.posix.dirname(f))])]
       .filter((d) => d !== '.')
@@ -343,7 +319,7 @@ export function findTreeCallers(ctx: RuleContext, name: string, definedIn: strin
     .filter((f) => !patched.has(f))
     // Same directory first (driver-private helpers), then .c before .h.
     .sort((a, b) => Number(!a.startsWith(dir + '/')) - Number(!b.startsWith(dir + '/')) ||
-      Number(a.endsWith('.h')) - Number(b.endsWith('.h')) || a.localeCompare(b));
+      Number(a.endsWith('.h')) - Number(b.endsWith(".h")) || (a < b ? -1 : a > b ? 1 : 0));
   const callRe = new RegExp(`(?<![\\w$])${ESC(name)}\\s*\\(`);
   let examined = 0;
   for (const file of candidates) {

@@ -4,7 +4,9 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as os from 'node:os';
 import { PatchError } from '../diff/readPatch';
 
 export class KernelTree {
@@ -104,15 +106,123 @@ export class KernelTree {
    */
   grepWord(name: string, limit = 200): string[] {
     if (!/^\w+$/.test(name)) return [];
-    try {
-      const out = execFileSync('git', ['-C', this.root, 'grep', '-l', '-w', '-I', '--no-color', '-e', name, '--', '*.c', '*.h'], {
-        encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'], timeout: 20000,
-      });
-      return out.split('\n').filter(Boolean).slice(0, limit);
-    } catch (err) {
-      // git grep exits 1 when nothing matches.
-      return [];
+    const r = this.gitGrep(['-l', '-w', '-I', '--no-color', '-e', name, '--', '*.c', '*.h']);
+    if (r) return r.out.split('\n').filter(Boolean).slice(0, limit);
+    // Not a git checkout (an unpacked tarball, a test fixture): read the sources, bounded.
+    const re = new RegExp(`\\b${name}\\b`);
+    return this.sourceFiles().filter((f) => re.test(this.readFile(f) ?? '')).slice(0, limit);
+  }
+
+  private sources: string[] | undefined;
+
+  /** .c/.h files of a tree that is not a git checkout (at most 20,000). */
+  private sourceFiles(): string[] {
+    if (!this.sources) {
+      const out: string[] = [];
+      const stack = [''];
+      while (stack.length && out.length < 20000) {
+        const rel = stack.pop()!;
+        let entries: fs.Dirent[];
+        try {
+          entries = fs.readdirSync(path.join(this.root, rel), { withFileTypes: true });
+        } catch {
+          continue;
+        }
+        for (const e of entries) {
+          const r = rel ? `${rel}/${e.name}` : e.name;
+          if (e.isDirectory() && !e.name.startsWith('.')) stack.push(r);
+          else if (e.isFile() && /\.[ch]$/.test(e.name)) out.push(r);
+        }
+      }
+      this.sources = out.sort();
     }
+    return this.sources;
+  }
+
+  /** True when the tree is the top of its own git work tree, so `git grep` searches exactly the tree. */
+  isGitCheckout(): boolean {
+    return this.git().top;
+  }
+
+  private gitState: { top: boolean; key: string | null } | undefined;
+
+  /** Whether the tree is the top of its own git work tree, and a key for its committed state. */
+  private git(): { top: boolean; key: string | null } {
+    if (!this.gitState) {
+      const r = spawnSync('git', ['-C', this.root, 'rev-parse', '--show-toplevel', 'HEAD'], { encoding: 'utf8', timeout: 5000 });
+      const [top, head] = r.status === 0 ? r.stdout.trim().split('\n') : [];
+      const isTop = !!top && path.resolve(top) === this.root;
+      let key: string | null = null;
+      if (isTop && head) {
+        // HEAD plus the index's mtime: a commit, checkout or `git add` gives a new key.
+        let mtime = 0;
+        try {
+          mtime = fs.statSync(path.join(this.root, '.git', 'index')).mtimeMs;
+        } catch {
+          mtime = 0;
+        }
+        key = createHash('sha1').update(`${this.root}\0${head}\0${mtime}`).digest('hex').slice(0, 20);
+      }
+      this.gitState = { top: isTop, key };
+    }
+    return this.gitState;
+  }
+
+  /** A file in the on-disk cache for this tree's committed state; null when the tree is not a git checkout. */
+  cacheFile(name: string): string | null {
+    const { key } = this.git();
+    if (!key || process.env.KLP_NO_GREP_CACHE) return null;
+    return path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'grep', key, name);
+  }
+
+  private grepMemo = new Map<string, { out: string; complete: boolean }>();
+
+  /**
+   * `git grep ARGS` in the tree. Whole-tree searches cost seconds on a kernel,
+   * so complete results are cached in memory and on disk, keyed by the tree's
+   * commit: the next run (and the next process) answers at once. Null when the
+   * tree is not a git checkout. On timeout, the lines printed so far come back
+   * with complete = false.
+   */
+  gitGrep(args: string[], timeoutMs = 20000): { out: string; complete: boolean } | null {
+    const memoKey = args.join('\0');
+    const memo = this.grepMemo.get(memoKey);
+    if (memo) return memo;
+    const { key, top } = this.git();
+    // Inside another repository git would search that repository's files, not the tree's.
+    if (!top) return null;
+    const cacheFile = key && !process.env.KLP_NO_GREP_CACHE
+      ? path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'grep', key, createHash('sha1').update(memoKey).digest('hex') + '.txt')
+      : null;
+    if (cacheFile) {
+      try {
+        const out = fs.readFileSync(cacheFile, 'utf8');
+        const hit = { out, complete: true };
+        this.grepMemo.set(memoKey, hit);
+        return hit;
+      } catch {
+        // not cached yet
+      }
+    }
+    const r = spawnSync('git', ['-C', this.root, 'grep', ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: Math.max(50, timeoutMs) });
+    let res: { out: string; complete: boolean };
+    if (r.signal || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+      const out = r.stdout ?? '';
+      res = { out: out.slice(0, out.lastIndexOf('\n') + 1), complete: false };
+    } else if (r.status === 0) res = { out: r.stdout, complete: true };
+    else if (r.status === 1) res = { out: '', complete: true }; // no match
+    else return null; // not a git checkout, or git failed
+    this.grepMemo.set(memoKey, res);
+    if (cacheFile && res.complete) {
+      try {
+        fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+        fs.writeFileSync(cacheFile + '.tmp', res.out);
+        fs.renameSync(cacheFile + '.tmp', cacheFile);
+      } catch {
+        // A read-only cache only costs speed.
+      }
+    }
+    return res;
   }
 }
 

@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createParser } from '../engine/parse/parser';
-import { indexSource } from '../engine/index/indexer';
-import type { FileIndex } from '../engine/model';
-import { DocumentTrees, mergeRegions, editRegion } from './parseCache';
+import { createParser } from './parser';
+import { indexSource } from '../index/indexer';
+import type { FileIndex } from '../model';
+import { DocumentTrees, mergeRegions, editRegion } from './documentTrees';
 
-const demo = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'examples', 'demo', 'tree', 'fs', 'proc', 'procstats.c'), 'utf8');
+const demo = fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'examples', 'demo', 'tree', 'fs', 'proc', 'procstats.c'), 'utf8');
 
 function summary(ix: FileIndex) {
   return {

@@ -4,10 +4,10 @@
 // (blanking can change a little around an edit); we find that range by
 // comparing the old and new blanked texts from both ends.
 
-import type { CParser, SyntaxTree, Point } from '../engine/parse/parser';
-import { blank } from '../engine/parse/blank';
-import { indexTree, reindexTree, type EditRegion } from '../engine/index/indexer';
-import type { FileIndex } from '../engine/model';
+import type { CParser, SyntaxTree, Point } from './parser';
+import { blank } from './blank';
+import { indexTree, reindexTree, type EditRegion } from '../index/indexer';
+import type { FileIndex } from '../model';
 import { createHash } from 'node:crypto';
 
 interface Entry {
