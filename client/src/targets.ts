@@ -2,6 +2,7 @@
 // restricted in untrusted workspaces), and the SshTarget for the active one.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { SshTarget, prepareControlDir } from './remote/ssh';
 import type { TargetSettings } from './deploy/operations';
@@ -77,7 +78,7 @@ export class Targets implements vscode.Disposable {
       ssh = new SshTarget({
         destination: raw.destination!,
         sshPath: cfg.get<string>('ssh.path') || 'ssh',
-        configFile: raw.sshConfigFile || undefined,
+        configFile: raw.sshConfigFile ? raw.sshConfigFile.replace(/^~(?=\/)/, os.homedir()) : undefined,
         strictHostKeyChecking: raw.acceptNewHostKey ? 'accept-new' : 'yes',
         controlDir: this.controlDir,
         sudo: raw.privilege === 'sudo' ? 'sudo' : 'root',
