@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileIndex, FunctionDef, VariableDef } from '../model';
-import type { CParser, SyntaxNode } from '../parse/parser';
+import type { CParser } from '../parse/parser';
 import { matchParen } from '../parse/blank';
 import { lineAt, lineStarts, normalizeC } from '../util/text';
 import type { KernelTree } from '../tree/kernelTree';
@@ -179,20 +179,22 @@ function insideFunction(idx: FileIndex, line: number): boolean {
 
 /** File-scope objects made by DEFINE_*()/LIST_HEAD()-style macros. */
 function macroVars(idx: FileIndex): DataVar[] {
-  const raw = idx.lines.join('\n');
-  const text = codeLines(idx).join('\n'); // same offsets as raw
-  const starts = lineStarts(text);
+  const raw = idx.text;
+  const starts = lineStarts(raw);
   const out: DataVar[] = [];
   const re = /^[ \t]*((?:static|extern)[ \t]+)?(?:(?:const|__\w+)[ \t]+)*([A-Z][A-Z0-9_]*)[ \t]*\(/gm;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(text))) {
+  // The pattern anchors at a line start, so comment lines (` * FOO(`) never match and
+  // the raw text can be scanned without blanking the whole file first.
+  while ((m = re.exec(raw))) {
     const macro = m[2];
     const open = m.index + m[0].length - 1;
     const line = lineAt(starts, m.index);
     if (insideFunction(idx, line)) continue;
-    const close = matchParen(text, open);
+    const close = matchParen(raw, open);
     if (close < 0) continue;
-    const shape = macroVarShape(macro, splitArgs(text, raw, open + 1, close));
+    const local = raw.slice(open, close + 1);
+    const shape = macroVarShape(macro, splitArgs(codeOnly(local), local, 1, local.length - 1));
     if (!shape) continue;
     const attrs = /__\w+/.exec(m[0]);
     out.push({
@@ -206,80 +208,7 @@ function macroVars(idx: FileIndex): DataVar[] {
   return out;
 }
 
-function nodeChildren(n: SyntaxNode): SyntaxNode[] {
-  const out: SyntaxNode[] = [];
-  for (let i = 0; i < n.childCount; i++) {
-    const c = n.child(i);
-    if (c) out.push(c);
-  }
-  return out;
-}
 
-/** Function-pointer objects (`int (*ops[])(void) = {...}`), which the indexer takes for prototypes. */
-function functionPointerVars(parser: CParser, idx: FileIndex): DataVar[] {
-  const out: DataVar[] = [];
-  const text = idx.lines.join('\n');
-  const starts = lineStarts(text);
-  const tree = parser.parse(text);
-  try {
-    const walk = (node: SyntaxNode) => {
-      for (const child of nodeChildren(node)) {
-        if (child.type === 'declaration') take(child);
-        else if (/^(?:translation_unit|preproc_if|preproc_ifdef|preproc_else|preproc_elif|ERROR|linkage_specification|declaration_list)$/.test(child.type)) walk(child);
-      }
-    };
-    const take = (decl: SyntaxNode) => {
-      const declText = text.slice(decl.startIndex, decl.endIndex);
-      if (/^\s*(?:extern|typedef)\b/.test(declText)) return;
-      for (const d of nodeChildren(decl)) {
-        if (d.type !== 'init_declarator' && d.type !== 'function_declarator') continue;
-        const value = d.type === 'init_declarator' ? d.childForFieldName('value') : null;
-        // Walk to the name; a pointer layer inside parentheses makes it an object, not a prototype.
-        let cur: SyntaxNode | null = d.type === 'init_declarator' ? d.childForFieldName('declarator') : d;
-        let pointerInParens = false;
-        let inParens = false;
-        const dims: string[] = [];
-        let name = '';
-        while (cur) {
-          if (cur.type === 'identifier') {
-            name = text.slice(cur.startIndex, cur.endIndex);
-            break;
-          }
-          if (cur.type === 'parenthesized_declarator') {
-            inParens = true;
-            cur = cur.namedChild(0);
-          } else if (cur.type === 'pointer_declarator') {
-            if (inParens) pointerInParens = true;
-            cur = cur.childForFieldName('declarator');
-          } else if (cur.type === 'array_declarator') {
-            const size = cur.childForFieldName('size');
-            dims.unshift(size ? `[${normalizeC(text.slice(size.startIndex, size.endIndex))}]` : '[]');
-            cur = cur.childForFieldName('declarator');
-          } else if (cur.type === 'function_declarator' || cur.type === 'attributed_declarator') {
-            cur = cur.childForFieldName('declarator');
-          } else break;
-        }
-        if (!name || !pointerInParens) continue;
-        const headEnd = value ? value.startIndex : d.endIndex;
-        const head = normalizeC(text.slice(decl.startIndex, headEnd).replace(/=\s*$/, ''));
-        out.push({
-          name,
-          storage: /^\s*static\b/.test(declText) ? 'static' : 'none',
-          type: head.replace(new RegExp(`\\b${escapeRe(name)}\\b`), '@').replace(/\[[^\]]*\]/g, ''),
-          dims: dims.join(''),
-          init: value ? normalizeC(text.slice(value.startIndex, value.endIndex)) : null,
-          attributes: [],
-          span: { start: lineAt(starts, decl.startIndex), end: lineAt(starts, Math.max(decl.startIndex, decl.endIndex - 1)) },
-          macro: null,
-        });
-      }
-    };
-    walk(tree.rootNode);
-  } finally {
-    tree.delete();
-  }
-  return out;
-}
 
 const dataCache = new WeakMap<FileIndex, DataVar[]>();
 
@@ -301,8 +230,8 @@ export function fileData(parser: CParser, idx: FileIndex): DataVar[] {
     out.push({ name: v.name, storage: v.storage, type: v.type, dims: v.dims, init: v.init, attributes: v.attributes, span: { start: v.span.start, end: v.span.end }, macro: null });
   }
   out.push(...macros);
-  const known = new Set(out.map((v) => v.name));
-  for (const v of functionPointerVars(parser, idx)) if (!known.has(v.name)) out.push(v);
+  // Function-pointer objects (`int (*fp)(void) = f;`) come from the indexer too.
+  void parser;
   out.sort((a, b) => a.span.start - b.span.start);
   dataCache.set(idx, out);
   return out;
