@@ -32,6 +32,8 @@ export interface AnalyzeOptions {
   readPreImage?: (path: string) => string | null;
   /** Indexes a text; lets the server reuse cached, incrementally parsed trees. */
   indexFile?: (path: string, text: string, image: 'pre' | 'post' | 'tree') => FileIndex;
+  /** Parse trees kept between calls, so re-analysing an edited patch reparses incrementally. */
+  trees?: DocumentTrees;
   /** Polled between files and rules; when it returns true the analysis stops with AnalysisCancelled. */
   isCancelled?: () => boolean;
 }
@@ -111,14 +113,17 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       }
       let pre: FileIndex | null = null;
       let post: FileIndex | null = null;
-      if (isC && !opts.indexFile && images.pre !== null && images.post !== null && images.pre.length <= maxFile && images.post.length <= maxFile) {
+      if (isC && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null && images.pre.length <= maxFile && images.post.length <= maxFile) {
         // The post-image is the pre-image plus the hunks: reparse and re-index
         // only what the hunks touched instead of parsing the whole file twice.
+        // With a shared cache (the server), going back to the pre-image on the
+        // next validation is incremental too.
         checkCancelled();
-        const trees = new DocumentTrees(parser, 1);
-        pre = trees.index('pre', fp.oldPath ?? path, images.pre);
-        post = trees.index('pre', path, images.post);
-        trees.drop('pre');
+        const trees = opts.trees ?? new DocumentTrees(parser, 1);
+        const key = `image:${fp.oldPath ?? path}`;
+        pre = trees.index(key, fp.oldPath ?? path, images.pre);
+        post = trees.index(key, path, images.post);
+        if (!opts.trees) trees.drop(key);
       } else if (isC) {
         pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
         post = indexText(path, images.post, 'post');

@@ -73,11 +73,14 @@ export interface AnalyzerOptions {
 
 export class DocumentAnalyzer {
   readonly trees: DocumentTrees;
+  /** Pre/post images of files named by open patches. */
+  private readonly patchTrees: DocumentTrees;
   private readonly indexes = new IndexCache(96);
   private readonly base = new BaseReader();
 
   constructor(private readonly opts: AnalyzerOptions) {
     this.trees = new DocumentTrees(opts.parser);
+    this.patchTrees = new DocumentTrees(opts.parser, 16);
   }
 
   treeFor(doc: Doc): string | null {
@@ -107,7 +110,7 @@ export class DocumentAnalyzer {
     if (kind === 'patch') {
       try {
         const result = await analyzePatches([{ name: doc.uri, text: doc.text }], {
-          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile,
+          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees,
         });
         return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
       } catch (err) {
