@@ -80,7 +80,7 @@ export class DocumentAnalyzer {
 
   constructor(private readonly opts: AnalyzerOptions) {
     this.trees = new DocumentTrees(opts.parser);
-    this.patchTrees = new DocumentTrees(opts.parser, 16);
+    this.patchTrees = new DocumentTrees(opts.parser, 6);
   }
 
   treeFor(doc: Doc): string | null {
