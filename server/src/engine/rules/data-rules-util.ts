@@ -599,6 +599,32 @@ export interface KeyQuery {
   isDef(v: DataVar): boolean;
 }
 
+/**
+ * Each use of a key-taking macro (`re`, group 1 the macro, group 2 the key) in
+ * the functions the patch changed, skipping objects known to be built in
+ * (vmlinux keys are fine on 6.1) and functions the author told kpatch to ignore.
+ */
+export function keyUses(ctx: RuleContext, re: RegExp): { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] {
+  const out: { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] = [];
+  for (const fc of ctx.files) {
+    if (!fc.post || !fc.isC) continue;
+    const facts = buildOf(ctx, fc.path);
+    if (facts?.build === 'builtin') continue;
+    for (const fn of touchedFunctions(fc)) {
+      if (ignoredFunction(fc, fn.new.name)) continue;
+      for (const use of usesIn(fc.post, fn.new, re)) out.push({ fc, facts, fn, use });
+    }
+  }
+  return out;
+}
+
+/** Related location for where a key is defined, if known. */
+export function keyRelated(home: KeyHome, fc: FileChange, what: string): { file: string; line: number; message: string }[] {
+  if (home.kind === 'elsewhere') return [{ file: home.file, line: home.line, message: `${what} is defined here` }];
+  if (home.kind === 'this-object') return [{ file: fc.path, line: home.line, message: `${what} is defined here` }];
+  return [];
+}
+
 /** Where a key (static key or static call) is defined, as far as the patch and the tree tell. */
 export function keyHome(ctx: RuleContext, q: KeyQuery, budget: { lookups: number }): KeyHome {
   const { fc, key } = q;

@@ -5,9 +5,7 @@
 
 import type { Rule } from './rule';
 import { describeFunction } from './helpers';
-import {
-  buildOf, escapeRe, ignoredFunction, judgeKey, keyHome, touchedFunctions, usesIn, type KeyHome,
-} from './data-rules-util';
+import { escapeRe, judgeKey, keyHome, keyRelated, keyUses, type KeyHome } from './data-rules-util';
 
 const BRANCH_RE = /\b(static_branch_likely|static_branch_unlikely|static_key_true|static_key_false)\s*\(\s*&?\s*([A-Za-z_]\w*)((?:\s*(?:\.|->)\s*\w+)*)/g;
 
@@ -17,48 +15,35 @@ export const jumpLabel: Rule = {
   title: 'Static branch on a key defined in a module: use static_key_enabled()',
   check(ctx) {
     const budget = { lookups: 8 };
-    for (const fc of ctx.files) {
-      if (!fc.post || !fc.isC) continue;
-      const facts = buildOf(ctx, fc.path);
-      if (facts?.build === 'builtin') continue; // vmlinux code can only use vmlinux keys, which 6.1 handles
-      for (const t of touchedFunctions(fc)) {
-        if (ignoredFunction(fc, t.new.name)) continue;
-        const seen = new Set<string>();
-        for (const u of usesIn(fc.post, t.new, BRANCH_RE)) {
-          const member = u.groups[1].replace(/\s+/g, '');
-          const viaPointer = member.includes('->');
-          const key = u.groups[0];
-          const keyText = `&${key}${member}`;
-          if (seen.has(keyText)) continue;
-          seen.add(keyText);
-          const home: KeyHome = viaPointer
-            ? { kind: 'unknown' }
-            : keyHome(ctx, {
-              fc, oldFn: t.old, newFn: t.new, key,
-              defRe: new RegExp(`^(?![ \\t]*extern\\b)[ \\t]*(?:static[ \\t]+)?(?:DEFINE_STATIC_KEY_\\w+\\s*\\(\\s*${escapeRe(key)}\\s*[,)]|struct\\s+static_key(?:_true|_false)?\\s+${escapeRe(key)}\\s*[=;])`, 'm'),
-              isDef: (v) => /^DEFINE_STATIC_KEY/.test(v.macro ?? '') || /\bstatic_key/.test(v.type),
-            }, budget);
-          const call = `${u.name}(${keyText})`;
-          const fix = `Replace ${call} with static_key_enabled(${keyText}) in a plain if (); it reads the key without a jump-table entry.`;
-          const verdict = judgeKey(ctx, fc, facts, home, `the key '${key}'`, viaPointer);
-          if (!verdict) continue;
-          const tool = `${verdict.severity === 'error' ? 'kpatch-build stops' : 'If so, kpatch-build stops'} with "Found a jump label at ${t.new.name}()+0x..., using key ${key}, which is defined in a module. Use static_key_enabled() instead." (klp relocations to module keys are applied after the module's jump labels are initialised).`;
-          const related = home.kind === 'elsewhere'
-            ? [{ file: home.file, line: home.line, message: `'${key}' is defined here` }]
-            : home.kind === 'this-object'
-              ? [{ file: fc.path, line: home.line, message: `'${key}' is defined here` }]
-              : [];
-          ctx.report({
-            severity: verdict.severity,
-            file: fc.path,
-            line: u.line,
-            function: t.new.name,
-            symbol: key,
-            message: `${describeFunction(t.new)} uses ${call}: ${verdict.where}. ${tool} ${fix}`,
-            related,
-          });
-        }
-      }
+    const seen = new Set<string>();
+    for (const { fc, facts, fn: t, use: u } of keyUses(ctx, BRANCH_RE)) {
+      const member = u.groups[1].replace(/\s+/g, '');
+      const viaPointer = member.includes('->');
+      const key = u.groups[0];
+      const keyText = `&${key}${member}`;
+      if (seen.has(`${fc.path}\0${t.new.name}\0${keyText}`)) continue;
+      seen.add(`${fc.path}\0${t.new.name}\0${keyText}`);
+      const home: KeyHome = viaPointer
+        ? { kind: 'unknown' }
+        : keyHome(ctx, {
+          fc, oldFn: t.old, newFn: t.new, key,
+          defRe: new RegExp(`^(?![ \\t]*extern\\b)[ \\t]*(?:static[ \\t]+)?(?:DEFINE_STATIC_KEY_\\w+\\s*\\(\\s*${escapeRe(key)}\\s*[,)]|struct\\s+static_key(?:_true|_false)?\\s+${escapeRe(key)}\\s*[=;])`, 'm'),
+          isDef: (v) => /^DEFINE_STATIC_KEY/.test(v.macro ?? '') || /\bstatic_key/.test(v.type),
+        }, budget);
+      const call = `${u.name}(${keyText})`;
+      const fix = `Replace ${call} with static_key_enabled(${keyText}) in a plain if (); it reads the key without a jump-table entry.`;
+      const verdict = judgeKey(ctx, fc, facts, home, `the key '${key}'`, viaPointer);
+      if (!verdict) continue;
+      const tool = `${verdict.severity === 'error' ? 'kpatch-build stops' : 'If so, kpatch-build stops'} with "Found a jump label at ${t.new.name}()+0x..., using key ${key}, which is defined in a module. Use static_key_enabled() instead." (klp relocations to module keys are applied after the module's jump labels are initialised).`;
+      ctx.report({
+        severity: verdict.severity,
+        file: fc.path,
+        line: u.line,
+        function: t.new.name,
+        symbol: key,
+        message: `${describeFunction(t.new)} uses ${call}: ${verdict.where}. ${tool} ${fix}`,
+        related: keyRelated(home, fc, `'${key}'`),
+      });
     }
   },
 };

@@ -4,7 +4,7 @@
 
 import type { Rule } from './rule';
 import { describeFunction } from './helpers';
-import { buildOf, escapeRe, ignoredFunction, judgeKey, keyHome, touchedFunctions, usesIn } from './data-rules-util';
+import { escapeRe, judgeKey, keyHome, keyRelated, keyUses } from './data-rules-util';
 
 const CALL_SITE_RE = /\b(static_call|static_call_cond)\s*\(\s*([A-Za-z_]\w*)\s*\)/g;
 
@@ -14,40 +14,27 @@ export const staticCall: Rule = {
   title: 'static_call() on a key defined in a module: use KPATCH_STATIC_CALL()',
   check(ctx) {
     const budget = { lookups: 8 };
-    for (const fc of ctx.files) {
-      if (!fc.post || !fc.isC) continue;
-      const facts = buildOf(ctx, fc.path);
-      if (facts?.build === 'builtin') continue;
-      for (const t of touchedFunctions(fc)) {
-        if (ignoredFunction(fc, t.new.name)) continue;
-        const seen = new Set<string>();
-        for (const u of usesIn(fc.post, t.new, CALL_SITE_RE)) {
-          const key = u.groups[0];
-          if (seen.has(key)) continue;
-          seen.add(key);
-          const home = keyHome(ctx, {
-            fc, oldFn: t.old, newFn: t.new, key,
-            defRe: new RegExp(`\\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\\s*\\(\\s*${escapeRe(key)}\\s*,`),
-            isDef: (v) => /^DEFINE_STATIC_CALL/.test(v.macro ?? ''),
-          }, budget);
-          const verdict = judgeKey(ctx, fc, facts, home, `the static call '${key}'`, false);
-          if (!verdict) continue;
-          const related = home.kind === 'elsewhere'
-            ? [{ file: home.file, line: home.line, message: `static call '${key}' is defined here` }]
-            : home.kind === 'this-object'
-              ? [{ file: fc.path, line: home.line, message: `static call '${key}' is defined here` }]
-              : [];
-          ctx.report({
-            severity: verdict.severity,
-            file: fc.path,
-            line: u.line,
-            function: t.new.name,
-            symbol: key,
-            message: `${describeFunction(t.new)} calls ${u.name}(${key})(...): ${verdict.where}. ${verdict.severity === 'error' ? 'kpatch-build stops' : 'If so, kpatch-build stops'} with "Found a static call at ${t.new.name}()+0x..., using key __SCK__${key}, which is defined in a module. Use KPATCH_STATIC_CALL() instead." Write KPATCH_STATIC_CALL(${key})(...) (from kpatch-macros.h), or KLP_STATIC_CALL(${key})(...) with klp-build: it calls through the key's current target without a static-call site.`,
-            related,
-          });
-        }
-      }
+    const seen = new Set<string>();
+    for (const { fc, facts, fn: t, use: u } of keyUses(ctx, CALL_SITE_RE)) {
+      const key = u.groups[0];
+      if (seen.has(`${fc.path}\0${t.new.name}\0${key}`)) continue;
+      seen.add(`${fc.path}\0${t.new.name}\0${key}`);
+      const home = keyHome(ctx, {
+        fc, oldFn: t.old, newFn: t.new, key,
+        defRe: new RegExp(`\\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\\s*\\(\\s*${escapeRe(key)}\\s*,`),
+        isDef: (v) => /^DEFINE_STATIC_CALL/.test(v.macro ?? ''),
+      }, budget);
+      const verdict = judgeKey(ctx, fc, facts, home, `the static call '${key}'`, false);
+      if (!verdict) continue;
+      ctx.report({
+        severity: verdict.severity,
+        file: fc.path,
+        line: u.line,
+        function: t.new.name,
+        symbol: key,
+        message: `${describeFunction(t.new)} calls ${u.name}(${key})(...): ${verdict.where}. ${verdict.severity === 'error' ? 'kpatch-build stops' : 'If so, kpatch-build stops'} with "Found a static call at ${t.new.name}()+0x..., using key __SCK__${key}, which is defined in a module. Use KPATCH_STATIC_CALL() instead." Write KPATCH_STATIC_CALL(${key})(...) (from kpatch-macros.h), or KLP_STATIC_CALL(${key})(...) with klp-build: it calls through the key's current target without a static-call site.`,
+        related: keyRelated(home, fc, `static call '${key}'`),
+      });
     }
   },
 };
