@@ -168,6 +168,42 @@ export function registerRemoteCommands(c: Ctx): void {
   const reg = (id: string, fn: (...args: any[]) => unknown) => c.context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   reg('livepatch.refresh', () => c.view.refresh());
+
+  reg('livepatch.createTestVm', async () => {
+    if (!trusted()) return;
+    // Runs the project's own scripts (argv, no shell string) in a terminal the user can watch.
+    const up = c.context.asAbsolutePath(path.join('scripts', 'testvm', 'up.sh'));
+    const term = vscode.window.createTerminal({ name: 'Livepatch test VM', shellPath: up, shellArgs: ['--port', 'auto'] });
+    term.show();
+    const cfg = vscode.workspace.getConfiguration('livepatch');
+    const targets = (cfg.get<Record<string, unknown>[]>('targets') ?? []).slice();
+    if (!targets.some((t) => t.destination === 'klp-testvm')) {
+      targets.push({
+        name: 'testvm', destination: 'klp-testvm', backend: 'kbuild', workDir: '/root/livepatch',
+        sshConfigFile: '~/.cache/kernel-livepatch/testvm/run/default/ssh_config',
+      });
+      await cfg.update('targets', targets, vscode.ConfigurationTarget.Global);
+      await cfg.update('activeTarget', 'testvm', vscode.ConfigurationTarget.Global);
+    }
+    void vscode.window.showInformationMessage('Livepatch: the test VM is being built and booted in the terminal; the target "testvm" is configured. Refresh the view once it is up.');
+  });
+
+  reg('livepatch.generateModule', async () => {
+    const patch = await currentPatch(c);
+    if (!patch) return;
+    const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, { patch: patch.text, uri: patch.uri?.toString(), name: moduleName(patch.name) });
+    if (!g.ok) {
+      const text = g.refusals.map((r) => `${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n');
+      c.log.error(`cannot generate a module:\n${text}`);
+      void vscode.window.showErrorMessage(`Livepatch: cannot generate a module: ${g.refusals[0]?.message ?? ''}`, 'Show Log').then((a) => a && c.log.channel.show(true));
+      return;
+    }
+    const dest = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Write module source here' });
+    if (!dest?.[0]) return;
+    const dir = vscode.Uri.joinPath(dest[0], g.name);
+    for (const [f, text] of Object.entries(g.files)) await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(dir, f), Buffer.from(text, 'utf8'));
+    await vscode.window.showTextDocument(vscode.Uri.joinPath(dir, `${g.name}.c`));
+  });
   reg('livepatch.showLog', () => c.log.channel.show());
 
   reg('livepatch.selectTarget', async () => {

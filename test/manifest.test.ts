@@ -1,0 +1,43 @@
+// The extension manifest and the code agree: every contributed command has a
+// handler, settings that choose hosts or commands are restricted in untrusted
+// workspaces and not resource-scoped, and the package ships what it needs.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.join(__dirname, '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+function clientSources(dir = path.join(root, 'client', 'src')): string {
+  return fs.readdirSync(dir, { withFileTypes: true })
+    .map((e) => (e.isDirectory() ? clientSources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? fs.readFileSync(path.join(dir, e.name), 'utf8') : ''))
+    .join('\n');
+}
+
+test('every contributed command is registered by the client', () => {
+  const src = clientSources();
+  for (const c of pkg.contributes.commands) assert.ok(src.includes(`'${c.command}'`), `${c.command} has no handler`);
+});
+
+test('settings that pick hosts or commands are machine-scoped and restricted without trust', () => {
+  const props = pkg.contributes.configuration.properties;
+  const restricted: string[] = pkg.capabilities.untrustedWorkspaces.restrictedConfigurations;
+  assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+  for (const key of ['livepatch.targets', 'livepatch.activeTarget', 'livepatch.ssh.path']) {
+    assert.ok(restricted.includes(key), `${key} restricted`);
+    assert.ok(['machine', 'application'].includes(props[key].scope), `${key} scope`);
+  }
+  assert.equal(props['livepatch.baseRef'].scope, 'resource');
+});
+
+test('the VSIX allowlist ships the bundles, both wasm files, grammars and rule pages', () => {
+  const ignore = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8');
+  assert.match(ignore, /^\*\*$/m);
+  for (const f of ['dist/client.js', 'dist/server.js', 'dist/tree-sitter.wasm', 'dist/tree-sitter-c.wasm', 'syntaxes/*.tmLanguage.json', 'docs/rules/*.md']) {
+    assert.ok(ignore.includes(`!${f}`), f);
+  }
+  for (const g of pkg.contributes.grammars) assert.ok(fs.existsSync(path.join(root, g.path)), g.path);
+  assert.equal(pkg.bin['livepatch-check'], 'dist/livepatch-check.js');
+});
