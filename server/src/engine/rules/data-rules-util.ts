@@ -499,6 +499,8 @@ export function headerFactsOf(text: string): HeaderFacts {
   return { includes, mentioned, defined };
 }
 
+const includeMemo = new Map<string, Map<string, string | null>>();
+
 /** Resolves an #include to a tree file (x86 search order); null when it is generated or outside the tree. */
 export function resolveInclude(tree: KernelTree, from: string, spec: string): string | null {
   const inner = spec.slice(1, -1).trim();
@@ -506,15 +508,20 @@ export function resolveInclude(tree: KernelTree, from: string, spec: string): st
   if (spec.startsWith('"')) candidates.push(path.posix.normalize(path.posix.join(path.posix.dirname(from), inner)));
   candidates.push(`arch/x86/include/${inner}`, `include/${inner}`, `arch/x86/include/uapi/${inner}`, `include/uapi/${inner}`);
   if (inner.startsWith('asm/')) candidates.push(`include/asm-generic/${inner.slice(4)}`);
+  const key = `${spec.startsWith('"') ? path.posix.dirname(from) : ''}\0${spec}`;
+  const memo = includeMemo.get(tree.root) ?? new Map<string, string | null>();
+  includeMemo.set(tree.root, memo);
+  if (memo.has(key)) return memo.get(key)!;
+  let found: string | null = null;
   for (const c of candidates) {
     if (c.startsWith('..') || path.posix.isAbsolute(c)) continue;
-    try {
-      if (tree.exists(c)) return c;
-    } catch {
-      // outside the tree: try the next one
+    if (tree.existsInTree(c)) {
+      found = c;
+      break;
     }
   }
-  return null;
+  memo.set(key, found);
+  return found;
 }
 
 /** Headers reachable from `roots` (bounded), with their facts. */

@@ -67,6 +67,15 @@ export class KernelTree {
     }
   }
 
+  /**
+   * Existence check without symlink resolution, for paths the tree itself names
+   * (include lookups run thousands of times). Reading still goes through resolve().
+   */
+  existsInTree(rel: string): boolean {
+    if (path.isAbsolute(rel) || rel.split('/').includes('..')) return false;
+    return fs.existsSync(path.join(this.root, rel));
+  }
+
   exists(rel: string): boolean {
     try {
       return fs.existsSync(this.resolve(rel));
