@@ -76,6 +76,8 @@ test('exit 2 with a one-line reason for bad input', () => {
     ['binary.patch', `diff --git a/x.bin b/x.bin\nindex 1..2 100644\nGIT binary patch\nliteral 1\nIcmZpd00001\n`, /binary/],
     ['nul.patch', Buffer.from('--- a/x\n+++ b/x\n\0\0\0'), /binary|NUL/],
     ['empty.patch', 'just some text\n', /no diff/],
+    // Found by the mutation run (a truncated header left a directory name).
+    ['directory.patch', `--- a/fs/proc\n+++ b/fs/proc\n@@ -1 +1 @@\n-a\n+b\n`, /not a file in the kernel tree/],
   ];
   for (const [name, body, re] of cases) {
     const p = path.join(dir, name);

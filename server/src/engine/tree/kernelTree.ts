@@ -62,7 +62,10 @@ export class KernelTree {
     try {
       return fs.readFileSync(abs, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      if (code === 'EISDIR' || code === 'ENOTDIR') throw new PatchError(`'${rel}' is not a file in the kernel tree`);
+      if (code === 'EACCES') throw new PatchError(`'${rel}' cannot be read (permission denied)`);
       throw err;
     }
   }
