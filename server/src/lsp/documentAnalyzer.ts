@@ -76,7 +76,8 @@ export class DocumentAnalyzer {
   /** Pre/post images of files named by open patches. */
   private readonly patchTrees: DocumentTrees;
   private readonly indexes = new IndexCache(96);
-  private readonly base = new BaseReader();
+  /** Base-ref blobs, shared with the workspace-changes request. */
+  readonly base = new BaseReader();
 
   constructor(private readonly opts: AnalyzerOptions) {
     this.trees = new DocumentTrees(opts.parser);

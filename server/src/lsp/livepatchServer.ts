@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTwoFilesPatch } from 'diff';
+import { bufferPatch } from './bufferDiff';
 import {
   type Connection, TextDocuments, TextDocumentSyncKind, type InitializeParams, type InitializeResult,
   DidChangeConfigurationNotification, CodeActionKind,
@@ -18,7 +18,7 @@ import { defaultSettings, readSettings, type Settings } from './settings';
 import { ValidationQueue } from './validation';
 import { hoverAt } from './hover';
 import { quickFixes } from './codeActions';
-import { BaseReader, git, isKernelTree } from './kernelTrees';
+import { git, isKernelTree } from './kernelTrees';
 import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
@@ -44,7 +44,6 @@ export class LivepatchServer {
   private hasDynamicConfiguration = false;
   private workspaceFolders: string[] = [];
   private readonly docsDir = docsDirFor(__dirname);
-  private readonly base = new BaseReader();
 
   constructor(private readonly connection: Connection) {}
 
@@ -183,7 +182,7 @@ export class LivepatchServer {
     const bases = new Map<string, string | null>();
     let diff = '';
     for (const rel of [...changed].sort()) {
-      const baseText = await this.base.read(tree, baseRef, rel);
+      const baseText = await this.analyzer.base.read(tree, baseRef, rel);
       let cur: string | null = open.get(rel) ?? null;
       if (cur === null) {
         try {
@@ -194,9 +193,7 @@ export class LivepatchServer {
       }
       if (cur === baseText) continue;
       bases.set(rel, baseText);
-      diff += createTwoFilesPatch(baseText === null ? '/dev/null' : `a/${rel}`, cur === null ? '/dev/null' : `b/${rel}`, baseText ?? '', cur ?? '', '', '')
-        .replace(/^Index: .*\n=+\n/, '')
-        .replace(/^(---|\+\+\+) (.*?)\t$/gm, '$1 $2');
+      diff += bufferPatch(rel, baseText, cur ?? ""); // a deleted file shows as emptied
     }
     if (!diff) return { tree, baseRef, diff: '', files: [], findings: [], notes: [`no changes against ${baseRef}`] };
     const r = await analyzePatches([{ name: `working tree vs ${baseRef}`, text: diff }], {

@@ -38,7 +38,7 @@ export const dataGlobalChanged: Rule = {
   check(ctx) {
     for (const fc of ctx.files) {
       if (!fc.pre || !fc.post) continue;
-      for (const c of pairData(ctx.parser, fc)) {
+      for (const c of pairData(fc)) {
         const o = c.old;
         const n = c.new;
         if (!o || !n || n.storage === 'extern' || o.storage === 'extern') continue;

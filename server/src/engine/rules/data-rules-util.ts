@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileIndex, FunctionDef, VariableDef } from '../model';
-import type { CParser } from '../parse/parser';
 import { matchParen } from '../parse/blank';
 import { lineAt, lineStarts, normalizeC } from '../util/text';
 import type { KernelTree } from '../tree/kernelTree';
@@ -217,7 +216,7 @@ const dataCache = new WeakMap<FileIndex, DataVar[]>();
  * objects and function-pointer objects filled in (the indexer misses or
  * misreads those).
  */
-export function fileData(parser: CParser, idx: FileIndex): DataVar[] {
+export function fileData(idx: FileIndex): DataVar[] {
   const cached = dataCache.get(idx);
   if (cached) return cached;
   const macros = macroVars(idx);
@@ -231,7 +230,6 @@ export function fileData(parser: CParser, idx: FileIndex): DataVar[] {
   }
   out.push(...macros);
   // Function-pointer objects (`int (*fp)(void) = f;`) come from the indexer too.
-  void parser;
   out.sort((a, b) => a.span.start - b.span.start);
   dataCache.set(idx, out);
   return out;
@@ -244,9 +242,9 @@ export interface DataChange {
 }
 
 /** Pairs the file-scope objects of both images by name (and occurrence, for #ifdef alternatives). */
-export function pairData(parser: CParser, fc: FileChange): DataChange[] {
-  const olds = fc.pre ? fileData(parser, fc.pre) : [];
-  const news = fc.post ? fileData(parser, fc.post) : [];
+export function pairData(fc: FileChange): DataChange[] {
+  const olds = fc.pre ? fileData(fc.pre) : [];
+  const news = fc.post ? fileData(fc.post) : [];
   const keyed = (list: DataVar[]) => {
     const seen = new Map<string, number>();
     return list.map((v) => {
@@ -639,9 +637,9 @@ export function keyHome(ctx: RuleContext, q: KeyQuery, budget: { lookups: number
     const old = q.oldFn && fc.pre ? staticLocalNames(fc.pre, q.oldFn).get(key) : undefined;
     return old === undefined ? { kind: 'new' } : { kind: 'this-object', line: staticLocalNames(fc.post, q.newFn).get(key)! };
   }
-  const postDef = fc.post ? fileData(ctx.parser, fc.post).find((v) => v.name === key && v.storage !== 'extern' && q.isDef(v)) : undefined;
+  const postDef = fc.post ? fileData(fc.post).find((v) => v.name === key && v.storage !== 'extern' && q.isDef(v)) : undefined;
   if (postDef) {
-    const preDef = fc.pre ? fileData(ctx.parser, fc.pre).find((v) => v.name === key && v.storage !== 'extern' && q.isDef(v)) : undefined;
+    const preDef = fc.pre ? fileData(fc.pre).find((v) => v.name === key && v.storage !== 'extern' && q.isDef(v)) : undefined;
     return preDef ? { kind: 'this-object', line: postDef.span.start } : { kind: 'new' };
   }
   if (!ctx.tree || budget.lookups <= 0) return { kind: 'unknown' };

@@ -27,7 +27,7 @@ export const dataSizeChanged: Rule = {
     for (const fc of ctx.files) {
       if (!fc.pre || !fc.post) continue;
       const exported = new Set([...(fc.post.exports ?? []), ...(fc.pre.exports ?? [])].map((e) => e.symbol));
-      for (const c of pairData(ctx.parser, fc)) {
+      for (const c of pairData(fc)) {
         const o = c.old;
         const n = c.new;
         if (!o || !n || n.storage === 'extern' || o.storage === 'extern') continue;
