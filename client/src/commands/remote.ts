@@ -14,7 +14,7 @@ import {
   BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
-import type { BuildEvent } from '../remote/buildMessages';
+import { showBuildDiagnostics } from './buildDiagnostics';
 import { SshError } from '../remote/ssh';
 import type { Targets, Target } from '../targets';
 import type { StateView } from '../views/stateTree';
@@ -106,38 +106,6 @@ async function currentPatch(c: Ctx): Promise<{ text: string; name: string; uri?:
 
 function moduleName(patchName: string): string {
   return ('livepatch_' + patchName.replace(/\.(patch|diff)$/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_')).replace(/_+/g, '_').slice(0, 55);
-}
-
-/** kpatch-build names functions, not lines: find each function's definition in the touched files. */
-async function showBuildDiagnostics(c: Ctx, events: BuildEvent[], tree: vscode.Uri | undefined, files: string[]): Promise<void> {
-  c.buildDiagnostics.clear();
-  if (!tree) return;
-  const byFile = new Map<string, vscode.Diagnostic[]>();
-  for (const e of events) {
-    if (e.kind !== 'error' && e.kind !== 'warning') continue;
-    const fn = e.function;
-    let placed = false;
-    for (const f of files) {
-      const uri = vscode.Uri.joinPath(tree, f);
-      let text: string;
-      try {
-        text = Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8');
-      } catch {
-        continue;
-      }
-      const lines = text.split('\n');
-      const line = fn ? lines.findIndex((l) => new RegExp(`^\\S.*\\b${fn}\\s*\\(`).test(l)) : -1;
-      if (fn && line < 0) continue;
-      const d = new vscode.Diagnostic(new vscode.Range(Math.max(0, line), 0, Math.max(0, line), 1000), e.message, e.kind === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning);
-      d.source = 'livepatch-build';
-      if (e.rule) d.code = e.rule;
-      byFile.set(uri.toString(), [...(byFile.get(uri.toString()) ?? []), d]);
-      placed = true;
-      break;
-    }
-    if (!placed) c.log.warn(`build: ${e.message}`);
-  }
-  for (const [u, ds] of byFile) c.buildDiagnostics.set(vscode.Uri.parse(u), ds);
 }
 
 function remembered(c: Ctx, target: string): BuiltModule & { diffHash?: string } | undefined {
@@ -266,7 +234,7 @@ export function registerRemoteCommands(c: Ctx): void {
         return await buildWithTool(t.ssh, t.settings, name, patch.text, p);
       } catch (err) {
         if (err instanceof BuildFailed) {
-          await showBuildDiagnostics(c, err.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
+          await showBuildDiagnostics(c.client, c.buildDiagnostics, c.log, err.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
           c.log.append(err.output.split('\n').slice(-40).join('\n'));
         }
         throw err;
@@ -274,7 +242,7 @@ export function registerRemoteCommands(c: Ctx): void {
     }, t);
     if (built) {
       await remember(c, t.settings.name, { ...built, diffHash });
-      await showBuildDiagnostics(c, built.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
+      await showBuildDiagnostics(c.client, c.buildDiagnostics, c.log, built.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
       const load = await vscode.window.showInformationMessage(`Livepatch: built ${path.posix.basename(built.path)} on ${t.settings.name}.`, 'Load');
       if (load) await vscode.commands.executeCommand('livepatch.load');
     }

@@ -2,7 +2,7 @@
 // output lines → structured events, with the engine's rule id where a message corresponds
 // to one. Formats: shared/docs/build-messages.tsv. Pure functions.
 
-export type BuildTool = 'kpatch-build' | 'create-diff-object' | 'klp-build' | 'objtool' | 'kpatch' | 'kernel';
+export type BuildTool = 'kpatch-build' | 'create-diff-object' | 'klp-build' | 'objtool' | 'kpatch' | 'kernel' | 'compiler';
 
 export type BuildEventKind =
   | 'stage'
@@ -28,6 +28,10 @@ export interface BuildEvent {
   /** Object file (fs/proc/cmdline.o) or patch object (vmlinux, a module). */
   object?: string;
   function?: string;
+  /** compiler diagnostics: the source file as the compiler printed it, 1-based line and column. */
+  file?: string;
+  lineNumber?: number;
+  column?: number;
   section?: string;
   symbol?: string;
   /** stage events: the stage's name ("Building original source"). */
@@ -216,6 +220,12 @@ export function parseBuildLine(raw: string): BuildEvent | undefined {
   if (die) {
     const inner = classifyBody(die[1]);
     return build(line, inner?.tool ?? 'kpatch-build', die[1], { ...(inner?.p ?? err()), logFile: die[2], fatal: true });
+  }
+  // gcc/clang: "<file>:<line>:<col>: error: <msg>" (also from the kernel builds inside kpatch-build's log).
+  const cc = /^(\S+?\.[ch]):(\d+):(?:(\d+):)? (fatal error|error|warning): (.*)$/.exec(text);
+  if (cc) {
+    const extra = { file: cc[1], lineNumber: Number(cc[2]), column: cc[3] ? Number(cc[3]) : undefined };
+    return build(line, 'compiler', cc[5], cc[4] === 'warning' ? warn(undefined, extra) : err(undefined, extra));
   }
   // klp-build: "error: klp-build: <msg>"
   const klp = /^error: klp-build: (.*)$/.exec(text);

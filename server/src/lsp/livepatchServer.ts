@@ -22,7 +22,9 @@ import { git, isKernelTree } from './kernelTrees';
 import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
+  LocateBuildReferencesRequest, type LocateBuildReferencesParams, type LocateBuildReferencesResult,
 } from './protocol';
+import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree } from '../engine/tree/kernelTree';
 
@@ -80,6 +82,7 @@ export class LivepatchServer {
     });
     c.onRequest(AnalyzeWorkspaceChangesRequest, (p: AnalyzeWorkspaceChangesParams) => this.analyzeWorkspaceChanges(p));
     c.onRequest(GenerateModuleRequest, (p: GenerateModuleParams) => this.generateModule(p));
+    c.onRequest(LocateBuildReferencesRequest, (p: LocateBuildReferencesParams) => this.locateBuildReferences(p));
     this.documents.listen(c);
   }
 
@@ -158,6 +161,16 @@ export class LivepatchServer {
       if (err instanceof GenerateError) return { ok: false, refusals: err.refusals };
       throw err;
     }
+  }
+
+  /** Build output names functions, sections and symbols; find them in the tree with the engine's index. */
+  private async locateBuildReferences(p: LocateBuildReferencesParams): Promise<LocateBuildReferencesResult> {
+    const start = p.uri.startsWith('file:') ? fileURLToPath(p.uri) : null;
+    const tree = start ? (isKernelTree(start) ? start : this.analyzer.treeFor({ uri: `file://${start}/x.c`, languageId: 'c', version: 0, text: '' })) : null;
+    if (!tree) return p.references.map(() => null);
+    const settings = await this.settings(p.uri);
+    const locator = new BuildLocator(KernelTree.open(tree, settings.kernelConfig || null), this.parser, p.files);
+    return p.references.map((r) => locator.locate(r) ?? null);
   }
 
   /** All findings for the working tree (and unsaved open buffers) against the base ref. */

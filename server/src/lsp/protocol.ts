@@ -52,3 +52,17 @@ export type GenerateModuleResult =
   | { ok: false; refusals: { symbol: string; file: string | null; line: number | null; message: string }[] };
 
 export const GenerateModuleRequest = 'livepatch/generateModule';
+
+export interface LocateBuildReferencesParams {
+  /** The kernel tree (a folder inside it) the build ran from. */
+  uri: string;
+  /** Tree-relative files the patch touches; searched first. */
+  files: string[];
+  /** Names and places from build output (see BuildReference in engine/locate). */
+  references: { object?: string; function?: string; symbol?: string; section?: string; file?: string; line?: number }[];
+}
+
+/** One entry per reference: where in the tree it is (0-based lines), or null. */
+export type LocateBuildReferencesResult = ({ file: string; line: number; endLine: number; what: string } | null)[];
+
+export const LocateBuildReferencesRequest = 'livepatch/locateBuildReferences';

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { HoverRequest, CodeActionRequest, type Diagnostic, type TextEdit, type WorkspaceEdit } from 'vscode-languageserver-protocol/node';
 import { startServer, makeGitTree, applyEdits, ROOT, type TestServer } from './testing/lspClient';
 import { analyzePatches } from '../engine/analyze';
-import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult } from './protocol';
+import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, LocateBuildReferencesRequest, type LocateBuildReferencesResult } from './protocol';
 
 let tree: string;
 let server: TestServer;
@@ -112,6 +112,19 @@ test('livepatch/analyzeWorkspaceChanges reports unsaved buffers against the base
   assert.ok(f);
   assert.equal(f.line, at + 1);
   assert.match(r.diff, /^\+\tpr_info\("x\\n"\);$/m);
+});
+
+test('build output names are located in the tree the build ran from', async () => {
+  const r = (await server.conn.sendRequest(LocateBuildReferencesRequest, {
+    uri: pathToFileURL(tree).toString(),
+    files: ['fs/proc/procstats.c'],
+    references: [{ object: 'fs/proc/procstats.o', function: 'procstats_show.isra.0' }, { section: '.init.text' }, { file: '/tmp/build/fs/proc/procstats.c', line: 13 }],
+  })) as LocateBuildReferencesResult;
+  assert.deepEqual(r, [
+    { file: 'fs/proc/procstats.c', line: 18, endLine: 18, what: 'function procstats_show' },
+    null,
+    { file: 'fs/proc/procstats.c', line: 12, endLine: 12, what: 'fs/proc/procstats.c:13' },
+  ]);
 });
 
 test('rules can be switched off or re-graded in settings', async () => {

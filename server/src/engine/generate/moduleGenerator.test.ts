@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -95,4 +95,23 @@ test('the generated module builds against the 6.1 headers', { skip: !headers && 
   assert.ok(info.includes('livepatch=Y'), info.join(' | '));
   assert.ok(info.some((l) => /^vermagic=6\.1\./.test(l)), info.join(' | '));
   fs.rmSync(out, { recursive: true, force: true });
+});
+
+test('copied code keeps its kernel file and line, so a compile error points at the patched source', { skip: !headers && !process.env.KLP_REQUIRE_KERNEL_HEADERS ? 'no linux-headers-6.1 installed' : false }, async () => {
+  assert.ok(headers, 'linux-headers-6.1.0-*-amd64 is required');
+  const kdir = path.join('/usr/src', headers);
+  const m = await generate('body-change-compile-error');
+  const c = m.files['livepatch_test.c'];
+  assert.match(c, /#line 5 "fs\/proc\/klpcount.c"\nstatic int livepatch_klpcount_show/);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-gen-'));
+  for (const [f, text] of Object.entries(m.files)) fs.writeFileSync(path.join(out, f), text);
+  const r = spawnSync('make', ['-C', kdir, `M=${out}`, 'modules'], { encoding: 'utf8' });
+  fs.rmSync(out, { recursive: true, force: true });
+  assert.notEqual(r.status, 0);
+  // Line 8 of the post-image is the line the patch added.
+  assert.match(r.stderr, /fs\/proc\/klpcount\.c:8:\d+: error: .klpcount_typo. undeclared/);
+  // The module's own code (klp tables, init) is reported against the module file again.
+  const lines = c.split('\n');
+  const reset = lines.findIndex((l, i) => l === `#line ${i + 2} "livepatch_test.c"`);
+  assert.ok(reset > 0, 'a #line directive hands the numbering back to the module file');
 });
