@@ -41,3 +41,18 @@ test('the VSIX allowlist ships the bundles, both wasm files, grammars and rule p
   for (const g of pkg.contributes.grammars) assert.ok(fs.existsSync(path.join(root, g.path)), g.path);
   assert.equal(pkg.bin['livepatch-check'], 'dist/livepatch-check.js');
 });
+
+test('the walkthrough links only to real commands and ships its pages', () => {
+  const commands = new Set<string>(pkg.contributes.commands.map((c: { command: string }) => c.command));
+  for (const view of Object.values(pkg.contributes.views).flat() as { id: string }[]) commands.add(`${view.id}.focus`);
+  const [walk] = pkg.contributes.walkthroughs;
+  assert.ok(walk.steps.length >= 4);
+  for (const step of walk.steps) {
+    assert.ok(fs.existsSync(path.join(root, step.media.markdown)), step.media.markdown);
+    for (const [, cmd] of step.description.matchAll(/\(command:([\w.]+)\)/g)) assert.ok(commands.has(cmd), `${step.id} links to ${cmd}`);
+    for (const ev of step.completionEvents) {
+      const m = /^onCommand:(.+)$/.exec(ev);
+      if (m) assert.ok(commands.has(m[1]), `${step.id} completes on ${m[1]}`);
+    }
+  }
+});
