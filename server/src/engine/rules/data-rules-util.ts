@@ -318,7 +318,7 @@ export function configKind(tree: KernelTree, symbol: string): 'bool' | 'tristate
   let text = '';
   text = tree.gitGrep(['-h', '-A12', '-E', `^\\s*(menu)?config\\s+${name}\\s*$`, '--', '*Kconfig*'])?.out ?? '';
   if (!text && !tree.isGitCheckout()) {
-    text = walkSources(tree).filter((f) => /(?:^|\/)Kconfig[\w.-]*$/.test(f)).map((f) => safeRead(tree, f) ?? '').join('\n');
+    text = tree.walkFiles({ name: /^Kconfig[\w.-]*$/, maxFiles: 2000 }).files.map((f) => safeRead(tree, f) ?? '').join('\n');
   }
   let kind: 'bool' | 'tristate' | null = null;
   const lines = text.split('\n');
@@ -347,67 +347,15 @@ export function describeModule(facts: ObjectFacts, file: string): string {
 
 // ---------------------------------------------------------------- tree search
 
-interface WalkCache {
-  at: number;
-  files: string[];
-}
-const walkCache = new Map<string, WalkCache>();
-const WALK_LIMIT = 6000;
 const CACHE_MS = 5 * 60 * 1000;
-
-/** .c/.h and Kconfig files of a small tree that is not a git checkout (tests, extracted snippets); capped. */
-function walkSources(tree: KernelTree): string[] {
-  const hit = walkCache.get(tree.root);
-  if (hit && Date.now() - hit.at < CACHE_MS) return hit.files;
-  const files: string[] = [];
-  const stack = [''];
-  let seen = 0;
-  while (stack.length && seen < WALK_LIMIT) {
-    const rel = stack.pop()!;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(path.join(tree.root, rel), { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) stack.push(r);
-      else if (e.isFile() && (/\.[ch]$/.test(e.name) || /^Kconfig/.test(e.name))) files.push(r);
-      if (++seen >= WALK_LIMIT) break;
-    }
-  }
-  files.sort();
-  walkCache.set(tree.root, { at: Date.now(), files });
-  return files;
-}
-
-/** Tree files that mention `word`: git grep when the tree is a checkout, else a capped walk. */
+/** Tree files that mention `word`: git grep when the tree is a checkout, else a bounded walk. */
 export function filesMentioning(tree: KernelTree, word: string, limit = 400): string[] {
-  if (!/^\w+$/.test(word)) return [];
-  const hits = tree.grepWord(word, limit);
-  if (hits.length || tree.isGitCheckout()) return hits;
-  const re = new RegExp(`\\b${word}\\b`);
-  const out: string[] = [];
-  for (const f of walkSources(tree)) {
-    if (!/\.[ch]$/.test(f)) continue;
-    const t = safeRead(tree, f);
-    if (t && re.test(t)) out.push(f);
-    if (out.length >= limit) break;
-  }
-  return out;
+  return tree.grepWord(word, limit);
 }
 
-/** .c files containing any of `words`, with one git grep (capped walk outside git checkouts). */
+/** .c files containing any of `words`, with one git grep (bounded walk outside git checkouts). */
 export function cFilesWithAnyWord(tree: KernelTree, words: string[], limit: number): string[] {
-  const args = ['-C', tree.root, 'grep', '-l', '-w', '-I', '--no-color'];
-  for (const w of words) args.push('-e', w);
-  args.push('--', '*.c');
-  const hits = (tree.gitGrep(args.slice(3))?.out ?? '').split('\n').filter(Boolean).slice(0, limit);
-  if (hits.length || tree.isGitCheckout()) return hits;
-  const re = new RegExp(`\\b(?:${words.join('|')})\\b`);
-  return walkSources(tree).filter((f) => f.endsWith('.c') && re.test(safeRead(tree, f) ?? '')).slice(0, limit);
+  return tree.grepWords(words, { limit, cOnly: true });
 }
 
 export function safeRead(tree: KernelTree, rel: string): string | null {

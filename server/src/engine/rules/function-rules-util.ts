@@ -191,33 +191,18 @@ const SKIP_DIRS = new Set(['.git', 'tools', 'samples', 'Documentation', 'scripts
 /** Fallback for trees that are not git work trees (fixtures, unpacked tarballs): walk `dir` until the deadline. */
 function walkGrep(tree: KernelTree, name: string, dir: string, deadline: number): GrepResult {
   const re = wordRe(name);
+  const walk = tree.walkFiles({ dir, name: /\.[ch]$/, skipDir: (n) => SKIP_DIRS.has(n), deadline });
   const out: string[] = [];
-  const stack: string[] = [dir];
-  while (stack.length) {
-    if (Date.now() > deadline) return { files: out.sort(), partial: true };
-    const rel = stack.pop()!;
-    let entries: fs.Dirent[];
+  for (const r of walk.files) {
+    if (Date.now() > deadline) return { files: out, partial: true };
     try {
-      entries = fs.readdirSync(tree.resolve(rel || '.'), { withFileTypes: true });
+      const abs = path.join(tree.root, r);
+      if (fs.statSync(abs).size <= MAX_CANDIDATE_BYTES && re.test(fs.readFileSync(abs, 'utf8'))) out.push(r);
     } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      // Dirents do not follow symlinks, so nothing outside the tree is read.
-      if (e.isDirectory()) {
-        if (!SKIP_DIRS.has(e.name)) stack.push(r);
-      } else if (e.isFile() && /\.[ch]$/.test(e.name)) {
-        try {
-          const abs = path.join(tree.root, r);
-          if (fs.statSync(abs).size <= MAX_CANDIDATE_BYTES && re.test(fs.readFileSync(abs, 'utf8'))) out.push(r);
-        } catch {
-          // unreadable: skip
-        }
-      }
+      // unreadable: skip
     }
   }
-  return { files: out.sort(), partial: false };
+  return { files: out, partial: !walk.complete };
 }
 
 /**

@@ -114,40 +114,67 @@ export class KernelTree {
 
   /**
    * Files that mention `name` as a word, via `git grep` (fast on a git tree),
-   * falling back to nothing when the tree is not a git repository.
+   * else by reading the tree's sources, bounded.
    */
   grepWord(name: string, limit = 200): string[] {
-    if (!/^\w+$/.test(name)) return [];
-    const r = this.gitGrep(['-l', '-w', '-I', '--no-color', '-e', name, '--', '*.c', '*.h']);
+    return this.grepWords([name], { limit });
+  }
+
+  /** Files containing any of `words` (one `git grep`; a bounded walk outside git checkouts). */
+  grepWords(words: string[], opts: { limit?: number; cOnly?: boolean } = {}): string[] {
+    const limit = opts.limit ?? 200;
+    words = words.filter((w) => /^\w+$/.test(w));
+    if (!words.length) return [];
+    const args = ['-l', '-w', '-I', '--no-color'];
+    for (const w of words) args.push('-e', w);
+    args.push('--', ...(opts.cOnly ? ['*.c'] : ['*.c', '*.h']));
+    const r = this.gitGrep(args);
     if (r) return r.out.split('\n').filter(Boolean).slice(0, limit);
-    // Not a git checkout (an unpacked tarball, a test fixture): read the sources, bounded.
-    const re = new RegExp(`\\b${name}\\b`);
-    return this.sourceFiles().filter((f) => re.test(this.readFile(f) ?? '')).slice(0, limit);
+    const re = new RegExp(`\\b(?:${words.join('|')})\\b`);
+    const out: string[] = [];
+    for (const f of this.sourceFiles()) {
+      if (opts.cOnly && !f.endsWith('.c')) continue;
+      if (re.test(this.readFile(f) ?? '')) out.push(f);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /**
+   * Regular files below `dir` whose names match `name`, never following links (so
+   * nothing outside the tree is listed). Stops after `maxFiles` or at `deadline`
+   * (Date.now() ms); `complete` says whether the whole folder was seen.
+   */
+  walkFiles(opts: { dir?: string; name: RegExp; skipDir?: (name: string) => boolean; maxFiles?: number; deadline?: number }): { files: string[]; complete: boolean } {
+    const skip = opts.skipDir ?? ((n: string) => n.startsWith('.'));
+    const max = opts.maxFiles ?? 20000;
+    const files: string[] = [];
+    const stack = [opts.dir ?? ''];
+    if (opts.dir) this.check(opts.dir);
+    while (stack.length) {
+      if (files.length >= max || (opts.deadline !== undefined && Date.now() > opts.deadline)) return { files: files.sort(), complete: false };
+      const rel = stack.pop()!;
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(path.join(this.root, rel), { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of entries) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) {
+          if (!skip(e.name)) stack.push(r);
+        } else if (e.isFile() && opts.name.test(e.name)) files.push(r);
+      }
+    }
+    return { files: files.sort(), complete: true };
   }
 
   private sources: string[] | undefined;
 
   /** .c/.h files of a tree that is not a git checkout (at most 20,000). */
   private sourceFiles(): string[] {
-    if (!this.sources) {
-      const out: string[] = [];
-      const stack = [''];
-      while (stack.length && out.length < 20000) {
-        const rel = stack.pop()!;
-        let entries: fs.Dirent[];
-        try {
-          entries = fs.readdirSync(path.join(this.root, rel), { withFileTypes: true });
-        } catch {
-          continue;
-        }
-        for (const e of entries) {
-          const r = rel ? `${rel}/${e.name}` : e.name;
-          if (e.isDirectory() && !e.name.startsWith('.')) stack.push(r);
-          else if (e.isFile() && /\.[ch]$/.test(e.name)) out.push(r);
-        }
-      }
-      this.sources = out.sort();
-    }
+    this.sources ??= this.walkFiles({ name: /\.[ch]$/ }).files;
     return this.sources;
   }
 
