@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { KernelTree } from '../tree/kernelTree';
 import type { FileIndex } from '../model';
 import type { CParser } from './parser';
 import { indexTree } from '../index/indexer';
@@ -26,22 +27,8 @@ export function defaultKernelTree(): string {
 
 /** Sorted tree-relative paths of every .c/.h file under `dirs`. */
 export function listSourceFiles(tree: string, dirs: string[] = ACCURACY_DIRS): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(path.join(tree, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const r = `${rel}/${e.name}`;
-      if (e.isDirectory()) walk(r);
-      else if (e.isFile() && /\.[ch]$/.test(e.name)) out.push(r);
-    }
-  };
-  for (const d of dirs) walk(d);
-  return out.sort();
+  const kt = KernelTree.open(tree);
+  return dirs.flatMap((dir) => (fs.existsSync(path.join(tree, dir)) ? kt.walkFiles({ dir, name: /\.[ch]$/, skipDir: () => false, maxFiles: Infinity }).files : [])).sort();
 }
 
 /** Every ceil(n/count)-th file of a sorted list: a deterministic, spread-out sample. */
