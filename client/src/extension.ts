@@ -45,7 +45,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const targets = new Targets(path.join(context.globalStorageUri.fsPath, 'ssh'));
   const view = new StateView(targets, log);
   const buildDiagnostics = vscode.languages.createDiagnosticCollection('livepatch-build');
-  context.subscriptions.push(targets, view, buildDiagnostics, vscode.window.registerTreeDataProvider('livepatch.state', view));
+  context.subscriptions.push(targets, view, buildDiagnostics, view.createView('livepatch.state'));
   registerRemoteCommands({ context, client, targets, view, log, buildDiagnostics });
   context.subscriptions.push(
     targets.onDidChange(() => void view.refresh()),

@@ -2,25 +2,31 @@
 // checked by the engine against the Debian 6.1 source tree, turned into a
 // livepatch module by the generator, built and loaded on the VM through the
 // client's own deploy code, observed through the Patch State snapshot, and
-// unloaded again. Run with `npm run test:vm` (scripts/testvm builds the image).
+// unloaded again. Then a patch to a loadable module (dummy), and the faults only a
+// real VM can show: a .ko changed after its build, and the VM killed mid-build.
+// Run with `npm run test:vm` (scripts/testvm builds the image).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzePatches } from '../../server/src/engine/analyze';
-import { generateModule, parseSymvers } from '../../server/src/engine/generate/moduleGenerator';
+import { generateModule, parseSymvers, type GeneratedModule } from '../../server/src/engine/generate/moduleGenerator';
 import { KernelTree } from '../../server/src/engine/tree/kernelTree';
-import { SshTarget } from '../../client/src/remote/ssh';
-import { BuildFailed, buildKbuildModule, loadModule, readState, unloadModule, type TargetSettings } from '../../client/src/deploy/operations';
+import { prepareControlDir, SshError, SshTarget } from '../../client/src/remote/ssh';
+import type { LivepatchState } from '../../client/src/remote/state';
+import {
+  BuildFailed, buildKbuildModule, disablePatch, IntegrityError, loadModule, readState, unloadModule, type TargetSettings,
+} from '../../client/src/deploy/operations';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TREE = process.env.KLP_KERNEL_TREE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch', 'linux-6.1');
 const CACHE = process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch');
 const NAME = 'e2e';
-const sshConfig = path.join(CACHE, 'testvm', 'run', NAME, 'ssh_config');
+const RUN_DIR = path.join(CACHE, 'testvm', 'run', NAME);
+const sshConfig = path.join(RUN_DIR, 'ssh_config');
 const timings: [string, number][] = [];
 
 async function timed<T>(what: string, fn: () => Promise<T> | T): Promise<T> {
@@ -30,6 +36,17 @@ async function timed<T>(what: string, fn: () => Promise<T> | T): Promise<T> {
   } finally {
     timings.push([what, Date.now() - t0]);
   }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Run a script asynchronously (the event loop keeps polling meanwhile), inheriting stdio. */
+function runScript(script: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(path.join(ROOT, 'scripts/testvm', script), args, { stdio: 'inherit' });
+    c.on('error', reject);
+    c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} ${args.join(' ')} exited with ${code}`))));
+  });
 }
 
 const MARKER = 'klp-e2e: cmdline_proc_show is livepatched';
@@ -47,16 +64,60 @@ const patch = `--- a/fs/proc/cmdline.c
  
 `;
 
+// A function of a loadable module (drivers/net/dummy.c, CONFIG_DUMMY=m): a dummy device's
+// statistics. After the patch, rx_packets (which dummy never counts) reads RX_MARKER.
+const RX_MARKER = 424242;
+const modPatch = `--- a/drivers/net/dummy.c
++++ b/drivers/net/dummy.c
+@@ -54,6 +54,7 @@
+ \t\t\t      struct rtnl_link_stats64 *stats)
+ {
+ \tdev_lstats_read(dev, &stats->tx_packets, &stats->tx_bytes);
++\tstats->rx_packets = ${RX_MARKER};
+ }
+ 
+ static netdev_tx_t dummy_xmit(struct sk_buff *skb, struct net_device *dev)
+`;
+// systemd's modprobe.d sets numdummies=0: the test makes its own device.
+const DUMMY_DEV = 'klpe2e0';
+const RX_PACKETS = `/sys/class/net/${DUMMY_DEV}/statistics/rx_packets`;
+
 let ssh: SshTarget;
+let controlDir: string;
+let release = '';
+let symvers = '';
+let kallsyms = '';
+let modModule: GeneratedModule | undefined;
 const settings: TargetSettings = {
   name: 'e2e', destination: `klp-testvm-${NAME}`, workDir: '/root/livepatch', backend: 'kbuild', sysfsRoot: '/sys', procRoot: '/proc',
 };
+
+/** Local ssh clients for this VM still running (the ControlMaster, renamed "ssh: <socket> [mux]", does not count). */
+function localSshClients(): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'ssh') continue;
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.includes(settings.destination)) out.push(Number(pid));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
 
 before(async () => {
   assert.ok(fs.existsSync(path.join(TREE, 'fs/proc/cmdline.c')), `no kernel tree at ${TREE}: run scripts/fetch-kernel-source.sh`);
   await timed('image (build or reuse)', () => execFileSync(path.join(ROOT, 'scripts/testvm/build-image.sh'), { stdio: 'inherit' }));
   await timed('boot until ssh answers', () => execFileSync(path.join(ROOT, 'scripts/testvm/start.sh'), ['--name', NAME, '--port', 'auto'], { stdio: 'inherit' }));
-  ssh = new SshTarget({ destination: settings.destination, configFile: sshConfig, connectTimeout: 30 });
+  // Like the extension: one multiplexed connection (a new login costs 1-2 s of guest CPU under TCG).
+  controlDir = prepareControlDir(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-vm-cm-')))!;
+  ssh = new SshTarget({ destination: settings.destination, configFile: sshConfig, connectTimeout: 30, controlDir });
+  release = (await ssh.runChecked(['uname', '-r'])).stdout.trim();
+  assert.match(release, /^6\.1\.0-/);
+  symvers = (await ssh.runChecked(['cat', `/lib/modules/${release}/build/Module.symvers`], { maxBuffer: 64 << 20 })).stdout;
+  kallsyms = (await ssh.runChecked(['cat', '/proc/kallsyms'], { maxBuffer: 64 << 20 })).stdout;
 });
 
 after(async () => {
@@ -66,6 +127,7 @@ after(async () => {
   } catch {
     // already gone
   }
+  if (controlDir) fs.rmSync(controlDir, { recursive: true, force: true });
   for (const [what, ms] of timings) console.log(`test:vm timing: ${what}: ${(ms / 1000).toFixed(1)} s`);
 });
 
@@ -73,16 +135,13 @@ test('a .patch becomes a loaded livepatch on a real 6.1 kernel, and is unloaded 
   const r = await timed('check the patch (engine)', () => analyzePatches([{ name: 'cmdline-marker.patch', text: patch }], { tree: TREE }));
   assert.deepEqual(r.findings.filter((f) => f.severity === 'error'), []);
 
-  const release = (await ssh.runChecked(['uname', '-r'])).stdout.trim();
-  assert.match(release, /^6\.1\.0-/);
-  const symvers = (await ssh.runChecked(['cat', `/lib/modules/${release}/build/Module.symvers`], { maxBuffer: 64 << 20 })).stdout;
-  const kallsyms = (await ssh.runChecked(['cat', '/proc/kallsyms'], { maxBuffer: 64 << 20 })).stdout;
   const mod = await timed('generate the module', () => generateModule(r, {
     name: 'livepatch_e2e', tree: KernelTree.open(TREE), exported: parseSymvers(symvers), kallsyms,
   }));
 
   const built = await timed('build in the VM (kbuild)', () => buildKbuildModule(ssh, settings, mod.name, mod.files));
-  const loaded = await timed('insmod + transition', () => loadModule(ssh, settings, built.path, mod.name, {}, 120_000));
+  assert.match(built.sha256, /^[0-9a-f]{64}$/);
+  const loaded = await timed('verified insmod + transition', () => loadModule(ssh, settings, built.path, mod.name, {}, { transitionTimeoutMs: 120_000, sha256: built.sha256 }));
   const p = loaded.patches.find((x) => x.name === 'livepatch_e2e');
   assert.ok(p, JSON.stringify(loaded.patches));
   assert.equal(p.enabled, true);
@@ -97,6 +156,21 @@ test('a .patch becomes a loaded livepatch on a real 6.1 kernel, and is unloaded 
   assert.equal(after.patches.length, 0);
   assert.ok(!after.livepatchModules.some((m) => m.name === 'livepatch_e2e'));
   assert.notEqual((await ssh.runChecked(['cat', '/proc/cmdline'])).stdout.trim(), MARKER);
+
+  // Integrity: the same .ko, changed on the target after its build, is refused before insmod.
+  await ssh.runChecked(['sh', '-c', 'printf "\\0tampered" >>"$1"', 'sh', built.path]);
+  await timed('tampered .ko refused', () => assert.rejects(loadModule(ssh, settings, built.path, mod.name, {}, { sha256: built.sha256 }), (e: IntegrityError) => {
+    assert.ok(e instanceof IntegrityError, String(e));
+    assert.equal(e.expected, built.sha256);
+    assert.match(e.actual, /^[0-9a-f]{64}$/);
+    assert.notEqual(e.actual, built.sha256);
+    assert.match(e.message, /Refusing to load .*livepatch_e2e\.ko: its sha256 is/);
+    return true;
+  }));
+  const s = await readState(ssh, settings);
+  assert.equal(s.patches.length, 0, 'nothing was loaded');
+  assert.ok(!s.livepatchModules.some((m) => m.name === 'livepatch_e2e'));
+  assert.notEqual((await ssh.runChecked(['cat', '/proc/cmdline'])).stdout.trim(), MARKER);
 });
 
 test('a build that fails shows the compiler error', { timeout: 10 * 60 * 1000 }, async () => {
@@ -108,4 +182,107 @@ test('a build that fails shows the compiler error', { timeout: 10 * 60 * 1000 },
   });
   const s = await readState(ssh, settings);
   assert.equal(s.patches.length, 0);
+});
+
+test('a patch to a function of a loadable module (dummy): object = the module, patched, behaviour changed, then undone', { timeout: 30 * 60 * 1000 }, async () => {
+  await timed('modprobe dummy (the patched module, loaded first) + ip link add', async () => {
+    await ssh.runChecked(['modprobe', 'dummy']);
+    await ssh.runChecked(['sh', '-c', 'ip link show "$1" >/dev/null 2>&1 || ip link add "$1" type dummy', 'sh', DUMMY_DEV]);
+  });
+  const rx = async () => Number((await ssh.runChecked(['cat', RX_PACKETS])).stdout.trim());
+  assert.equal(await rx(), 0, 'a dummy device never counts received packets');
+
+  // The target's own .config decides that drivers/net/dummy.c is built as the module "dummy".
+  const configFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-vm-config-')), 'config');
+  fs.writeFileSync(configFile, (await ssh.runChecked(['cat', `/boot/config-${release}`], { maxBuffer: 16 << 20 })).stdout);
+  const r = await timed('check the module patch (engine)', () => analyzePatches([{ name: 'dummy-rx.patch', text: modPatch }], { tree: TREE, config: configFile }));
+  assert.deepEqual(r.findings.filter((f) => f.severity === 'error'), []);
+  assert.ok(r.findings.some((f) => f.rule === 'late-module' && /module dummy/.test(f.message)), JSON.stringify(r.findings));
+  const mod = await timed('generate the module patch', () => generateModule(r, {
+    name: 'livepatch_e2e_mod', tree: KernelTree.open(TREE, configFile), exported: parseSymvers(symvers), kallsyms,
+  }));
+  modModule = mod;
+  assert.deepEqual(mod.functions.map((f) => [f.object, f.oldName]), [['dummy', 'dummy_get_stats64']]);
+
+  const built = await timed('build the module patch in the VM (kbuild)', () => buildKbuildModule(ssh, settings, mod.name, mod.files));
+  const loaded = await timed('verified insmod + transition (module patch)', () => loadModule(ssh, settings, built.path, mod.name, {}, { transitionTimeoutMs: 120_000, sha256: built.sha256 }));
+  const p = loaded.patches.find((x) => x.name === 'livepatch_e2e_mod');
+  assert.ok(p, JSON.stringify(loaded.patches));
+  assert.equal(p.enabled, true);
+  assert.equal(p.transition, false);
+  assert.deepEqual(p.objects.map((o) => o.name), ['dummy'], 'the object is the module');
+  assert.equal(p.objects[0].patched, true);
+  assert.deepEqual(p.objects[0].functions, [{ name: 'dummy_get_stats64', sympos: 1 }]);
+  assert.equal(await rx(), RX_MARKER, 'the dummy device statistics come from the patched function');
+
+  const disabled = await timed('disable + transition (module patch)', () => disablePatch(ssh, settings, mod.name));
+  assert.ok(!disabled.patches.some((x) => x.name === mod.name && x.enabled));
+  assert.equal(await rx(), 0, 'the original function again');
+  const gone = await timed('rmmod (module patch)', () => unloadModule(ssh, settings, mod.name));
+  assert.equal(gone.patches.length, 0);
+  assert.ok(!gone.livepatchModules.some((m) => m.name === mod.name));
+  assert.equal(await rx(), 0);
+});
+
+test('the VM killed mid-build: a clear error, the panel reports it unreachable, and recovers by itself after a restart', { timeout: 20 * 60 * 1000 }, async () => {
+  // Anything that takes a while: the module patch again, under another name.
+  const files = modModule ? Object.fromEntries(Object.entries(modModule.files).map(([f, t]) => [f.replace('livepatch_e2e_mod', 'livepatch_e2e_kill'), t.replace(/livepatch_e2e_mod/g, 'livepatch_e2e_kill')]))
+    : { 'livepatch_e2e_kill.c': '#include <linux/module.h>\nMODULE_LICENSE("GPL");\n', Kbuild: 'obj-m += livepatch_e2e_kill.o\n' };
+  let output = '';
+  const building = buildKbuildModule(ssh, settings, 'livepatch_e2e_kill', files, { onOutput: (s) => (output += s) }).then(() => null, (e: unknown) => e);
+  const t0 = Date.now();
+  while (!output && Date.now() - t0 < 120_000) await sleep(100);
+  assert.ok(output, 'make started');
+  await sleep(2000); // well inside the build (it takes 30+ s under TCG)
+
+  const pid = Number(fs.readFileSync(path.join(RUN_DIR, 'qemu.pid'), 'utf8').trim());
+  assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), new RegExp(`-name\0klp-testvm-${NAME}\0`), 'the pid is our QEMU');
+  process.kill(pid, 'SIGKILL');
+  const err = await timed('build → error after QEMU is killed', async () => {
+    const deadline = sleep(90_000).then(() => 'stuck');
+    return Promise.race([building, deadline]);
+  });
+  assert.notEqual(err, 'stuck', 'the build did not hang');
+  assert.ok(err instanceof SshError, `expected an SshError, got ${String(err)}`);
+  assert.equal(err.kind, 'connection-lost', err.message);
+  assert.match(err.message, /connection to klp-testvm-e2e was lost/);
+  console.log(`test:vm: the build failed with: [${err.kind}] ${err.message}`);
+  const t1 = Date.now();
+  while (localSshClients().length && Date.now() - t1 < 5000) await sleep(100);
+  assert.deepEqual(localSshClients(), [], 'no ssh client left behind');
+
+  // The panel's next read: unreachable, at once and clearly.
+  const down = await timed('state read while the VM is down', () => readState(ssh, settings).then(() => null, (e: unknown) => e));
+  assert.ok(down instanceof SshError, String(down));
+  assert.equal(down.kind, 'connection-refused', down.message);
+  assert.match(down.message, /refused the connection on port \d+: is the VM up/);
+  console.log(`test:vm: the state read failed with: [${down.kind}] ${down.message}`);
+
+  // The panel keeps polling (as StateView does while the target is unreachable) while the VM
+  // comes back; it recovers on its own, with the same target object.
+  const seen = new Map<string, number>();
+  let state: LivepatchState | null = null;
+  const tRestart = Date.now();
+  let recoveredAt = 0;
+  const poller = (async () => {
+    while (!state && Date.now() - tRestart < 8 * 60_000) {
+      try {
+        state = await readState(ssh, settings);
+        recoveredAt = Date.now();
+      } catch (e) {
+        const k = e instanceof SshError ? e.kind : (e as Error).name;
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+        await sleep(2000);
+      }
+    }
+  })();
+  await timed('restart the VM (start.sh) until ssh answers', () => runScript('start.sh', ['--name', NAME, '--port', 'auto']));
+  await poller;
+  timings.push(['restart → first good state read (polling)', recoveredAt - tRestart]);
+  console.log(`test:vm: failed polls while the VM restarted: ${[...seen].map(([k, n]) => `${k}×${n}`).join(', ') || 'none'}`);
+  assert.ok(state, 'the state read recovered');
+  const s = state as LivepatchState;
+  assert.match(s.kernelRelease, /^6\.1\.0-/);
+  assert.deepEqual(s.patches, [], 'a fresh boot: no patches');
+  assert.equal(s.taint.livepatch, false, 'a fresh boot: no taint K');
 });

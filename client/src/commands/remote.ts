@@ -11,7 +11,7 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
 } from '../../../server/src/lsp/protocol';
 import {
-  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, unloadModule,
+  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, readBootId, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
 import { showBuildDiagnostics } from './buildDiagnostics';
@@ -31,6 +31,9 @@ interface Ctx {
 }
 
 const BUILT_KEY = 'livepatch.builtModules';
+/** Per target: the patches whose transition was forced, and the boot they were forced in. */
+const FORCED_KEY = 'livepatch.forcedPatches';
+type ForcedRecord = { bootId: string; names: string[] };
 
 function trusted(): boolean {
   if (vscode.workspace.isTrusted) return true;
@@ -116,6 +119,17 @@ async function remember(c: Ctx, target: string, m: BuiltModule & { diffHash: str
   const all = c.context.workspaceState.get<Record<string, BuiltModule>>(BUILT_KEY) ?? {};
   all[target] = m;
   await c.context.workspaceState.update(BUILT_KEY, all);
+}
+
+function forcedRecord(c: Ctx, target: string): ForcedRecord | undefined {
+  return c.context.workspaceState.get<Record<string, ForcedRecord>>(FORCED_KEY)?.[target];
+}
+
+async function rememberForced(c: Ctx, target: string, r: ForcedRecord): Promise<void> {
+  const all = c.context.workspaceState.get<Record<string, ForcedRecord>>(FORCED_KEY) ?? {};
+  const prev = all[target];
+  all[target] = { bootId: r.bootId, names: [...new Set([...(prev && prev.bootId === r.bootId ? prev.names : []), ...r.names])] };
+  await c.context.workspaceState.update(FORCED_KEY, all);
 }
 
 async function pickPatch(c: Ctx, node: StateNode | undefined, what: string, filter: (ctx: string) => boolean): Promise<string | undefined> {
@@ -256,7 +270,10 @@ export function registerRemoteCommands(c: Ctx): void {
     const ko = m?.path ?? (await vscode.window.showInputBox({ title: 'Remote path of the livepatch .ko', prompt: `on ${t.settings.destination}`, validateInput: (v) => (/\.ko$/.test(v) ? undefined : 'a .ko path') }));
     if (!ko) return;
     const name = m?.name ?? path.posix.basename(ko, '.ko').replace(/-/g, '_');
-    await remote(c, `loading ${name} on ${t.settings.name}`, (p) => loadModule(t.ssh, t.settings, ko, name.replace(/-/g, '_'), p), t);
+    // The module built here is loaded only if its sha256 still matches the build's.
+    const sha256 = m && m.path === ko ? m.sha256 : undefined;
+    if (!sha256) c.log.warn(`${ko}: no build-time sha256 is known for it, so it is loaded unverified.`);
+    await remote(c, `loading ${name} on ${t.settings.name}`, (p) => loadModule(t.ssh, t.settings, ko, name.replace(/-/g, '_'), p, { sha256 }), t);
   });
 
   reg('livepatch.enable', async () => {
@@ -271,7 +288,7 @@ export function registerRemoteCommands(c: Ctx): void {
     await remote(c, `enabling ${m.name}`, async (p) => {
       const s = c.view.state;
       if (s?.livepatchModules.some((x) => x.name === m.name) || s?.patches.some((x) => x.name === m.name)) await unloadModule(t.ssh, t.settings, m.name, p);
-      return loadModule(t.ssh, t.settings, m.path, m.name, p);
+      return loadModule(t.ssh, t.settings, m.path, m.name, p, { sha256: m.sha256 });
     }, t);
   });
 
@@ -289,6 +306,17 @@ export function registerRemoteCommands(c: Ctx): void {
     if (!t) return;
     const name = await pickPatch(c, node, 'unload', () => true);
     if (!name) return;
+    // A forced patch's module can never be removed (the kernel keeps its reference): say so, and only disable it.
+    const forced = forcedRecord(c, t.settings.name);
+    const bootId = forced?.names.includes(name) ? await readBootId(t.ssh, t.settings).catch(() => '') : '';
+    if (forced && bootId && forced.bootId === bootId) {
+      const ok = await vscode.window.showWarningMessage(
+        `Livepatch: the transition of ${name} was forced on this boot of ${t.settings.name}. After a forced transition the kernel never releases a patch module: ` +
+          `it can be disabled (tasks switch back to the original code through a new transition) but not removed until the VM reboots. Disable ${name}?`,
+        { modal: true }, 'Disable');
+      if (ok === 'Disable') await remote(c, `disabling ${name}`, (p) => disablePatch(t.ssh, t.settings, name, p), t);
+      return;
+    }
     const ok = await vscode.window.showWarningMessage(`Livepatch: disable and remove ${name} from ${t.settings.name}?`, { modal: true }, 'Unload');
     if (ok === 'Unload') await remote(c, `unloading ${name}`, (p) => unloadModule(t.ssh, t.settings, name, p), t);
   });
@@ -300,9 +328,15 @@ export function registerRemoteCommands(c: Ctx): void {
     const name = await pickPatch(c, node, 'force', (x) => x === 'patch.transition');
     if (!name) return;
     const ok = await vscode.window.showWarningMessage(
-      `Force the transition of ${name}? Tasks still running old code are switched without the consistency check, which can crash the kernel, and the module can never be removed afterwards: plan a reboot.`,
+      `Force the transition of ${name}? Tasks still running old code are switched without the consistency check, which can crash the kernel, and the module of every loaded patch ` +
+        `can never be removed afterwards (they can still be disabled): plan a reboot.`,
       { modal: true }, 'Force Transition');
-    if (ok === 'Force Transition') await remote(c, `forcing ${name}`, (p) => forceTransition(t.ssh, t.settings, name, p), t);
+    if (ok !== 'Force Transition') return;
+    const r = await remote(c, `forcing ${name}`, (p) => forceTransition(t.ssh, t.settings, name, p), t);
+    if (r) {
+      await rememberForced(c, t.settings.name, { bootId: r.bootId, names: r.forced });
+      c.log.warn(`forced the transition of ${name} on ${t.settings.name}; these modules can no longer be removed until reboot: ${r.forced.join(', ')}`);
+    }
   });
 
   reg('livepatch.showKernelLog', async () => {

@@ -36,6 +36,8 @@ export interface BuiltModule {
   path: string;
   backend: TargetSettings['backend'];
   builtAt: string;
+  /** sha256 (hex) of the .ko, computed on the target right after the build; loadModule checks it before insmod. */
+  sha256: string;
   /** Build output events (changed functions, errors mapped to rules). */
   events: BuildEvent[];
 }
@@ -43,6 +45,17 @@ export interface BuiltModule {
 export class BuildFailed extends Error {
   constructor(message: string, readonly events: BuildEvent[], readonly output: string) {
     super(message);
+  }
+}
+
+/** The .ko on the target is not the one that was built: loadModule refused to insmod it. */
+export class IntegrityError extends Error {
+  override readonly name = 'IntegrityError';
+  constructor(readonly koPath: string, readonly expected: string, readonly actual: string) {
+    super(
+      `Refusing to load ${koPath}: its sha256 is ${actual || '(unreadable)'}, but the module built for this patch had ${expected}. ` +
+        'The file changed on the target after the build (rebuilt by someone else, edited or tampered with). Nothing was loaded; build the module again.',
+    );
   }
 }
 
@@ -55,6 +68,16 @@ async function writeAttr(ssh: SshTarget, file: string, value: string, p: Progres
 
 export async function readState(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<LivepatchState> {
   return readLivepatchState(ssh, { sysfsRoot: t.sysfsRoot, procRoot: t.procRoot }, { signal: p.signal, timeoutMs: 20000 });
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** sha256 (hex) of a file on the target. */
+export async function remoteSha256(ssh: SshTarget, file: string, p: Progress = {}): Promise<string> {
+  const r = await ssh.runChecked(['sha256sum', '--', assertRemotePath(file)], { signal: p.signal, timeoutMs: 60000 });
+  const h = r.stdout.trim().split(/\s+/)[0] ?? '';
+  if (!SHA256.test(h)) throw new Error(`sha256sum ${file} on ${ssh.destination} printed no hash: ${r.stdout.trim().slice(0, 200)}`);
+  return h;
 }
 
 /** Uploads files into `${workDir}/${dir}` (created), returns the remote directory. */
@@ -84,7 +107,9 @@ export async function buildKbuildModule(ssh: SshTarget, t: TargetSettings, name:
   parser.end();
   const events = parser.events;
   if (r.code !== 0) throw new BuildFailed(`building ${name}.ko failed (make exit ${r.code})`, events, output);
-  return { name, path: `${dir}/${name}.ko`, backend: 'kbuild', builtAt: new Date().toISOString(), events };
+  const ko = `${dir}/${name}.ko`;
+  const sha256 = await remoteSha256(ssh, ko, p);
+  return { name, path: ko, backend: 'kbuild', builtAt: new Date().toISOString(), sha256, events };
 }
 
 /** Runs kpatch-build (or klp-build) on an uploaded patch. */
@@ -118,7 +143,8 @@ export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: str
   const events = parser.events;
   if (r.code !== 0) throw new BuildFailed(`${t.backend} failed (exit ${r.code})`, events, output);
   const ko = t.backend === 'kpatch-build' ? `${dir}/${name.startsWith('livepatch-') ? name : `livepatch-${name}`}.ko` : `${dir}/${name}.ko`;
-  return { name, path: ko, backend: t.backend, builtAt: new Date().toISOString(), events };
+  const sha256 = await remoteSha256(ssh, ko, p);
+  return { name, path: ko, backend: t.backend, builtAt: new Date().toISOString(), sha256, events };
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, p: Progress, intervalMs = 500): Promise<void> {
@@ -131,10 +157,48 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: s
   }
 }
 
-/** insmod, then wait for the patching transition to finish. */
-export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, transitionTimeoutMs = 60000): Promise<LivepatchState> {
+/*
+ * Verified insmod, in one remote command: copy the .ko into a fresh private (0700) temp
+ * directory, hash the copy, and insmod that very copy only if the hash is the one
+ * recorded at build time. Whoever can write the work directory cannot swap the file
+ * between the check and the load. Exit 86: hash mismatch (the hash is on stderr).
+ */
+const VERIFIED_INSMOD = [
+  'ko=$1; want=$2',
+  'd=$(mktemp -d) || exit 125',
+  `trap 'rm -rf "$d"' EXIT`,
+  `trap 'exit 143' TERM INT HUP`,
+  'c="$d/${ko##*/}"',
+  'cp -- "$ko" "$c" || exit 125',
+  'got=$(sha256sum <"$c") || exit 125',
+  'got=${got%% *}',
+  'if [ "$got" != "$want" ]; then echo "klp-integrity: $got" >&2; exit 86; fi',
+  'insmod "$c"',
+].join('\n');
+
+export interface LoadOptions {
+  /** How long to wait for the patching transition (default 60 s). */
+  transitionTimeoutMs?: number;
+  /** sha256 recorded at build time (BuiltModule.sha256): the .ko is loaded only if it still matches. */
+  sha256?: string;
+}
+
+/** insmod (verified against the build-time sha256 when given), then wait for the patching transition to finish. */
+export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, options: LoadOptions | number = {}): Promise<LivepatchState> {
+  const opts: LoadOptions = typeof options === 'number' ? { transitionTimeoutMs: options } : options;
+  const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
+  assertRemotePath(koPath);
   p.onStep?.(`Loading ${path.posix.basename(koPath)}`);
-  const r = await ssh.run(['insmod', assertRemotePath(koPath)], { signal: p.signal, timeoutMs: 60000 });
+  let r;
+  if (opts.sha256 !== undefined) {
+    const want = opts.sha256.toLowerCase();
+    if (!SHA256.test(want)) throw new Error(`Not a sha256: ${JSON.stringify(opts.sha256)}`);
+    r = await ssh.run(['sh', '-c', VERIFIED_INSMOD, 'klp-insmod', koPath, want], { signal: p.signal, timeoutMs: 60000 });
+    if (r.code === 86) throw new IntegrityError(koPath, want, /klp-integrity: (\S*)/.exec(r.stderr)?.[1] ?? '');
+    if (r.code === 125) throw new Error(`Could not verify ${koPath} before loading it: ${r.stderr.trim() || 'no such file?'}`);
+  } else {
+    r = await ssh.run(['insmod', koPath], { signal: p.signal, timeoutMs: 60000 });
+  }
   if (r.code !== 0) throw new Error(`insmod ${path.posix.basename(koPath)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   p.onStep?.('Waiting for the patching transition');
   let last: LivepatchState | null = null;
@@ -159,7 +223,7 @@ export async function disablePatch(ssh: SshTarget, t: TargetSettings, name: stri
   return last!;
 }
 
-/** Disable (if needed) and rmmod. */
+/** Disable (if needed) and rmmod. A module whose patch was forced cannot be removed until reboot: that is a clear error. */
 export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<LivepatchState> {
   let state = await readState(ssh, t, p);
   const patch = state.patches.find((x) => x.name === name);
@@ -167,17 +231,49 @@ export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: stri
   p.onStep?.(`Removing module ${name}`);
   // The module refcount drops once the patch is freed; rmmod may need a moment.
   let lastErr = '';
+  // The kernel drops a patch module's reference when it frees the patch (its sysfs directory
+  // goes), except after a forced transition: then rmmod says "in use" for ever.
+  let inUseWithoutPatch = 0;
+  const forcedError = () => new Error(
+    `${name} is disabled, but its module stays in use (${lastErr}). After a forced transition the kernel never releases a patch module: it stays loaded, harmlessly disabled, until the target reboots.`,
+  );
   await waitFor(async () => {
     const r = await ssh.run(['rmmod', assertModuleName(name)], { signal: p.signal, timeoutMs: 30000 });
     lastErr = r.stderr.trim();
-    return r.code === 0 || /not currently loaded|is not loaded/.test(lastErr);
-  }, 30000, `rmmod ${name} (${lastErr || 'busy'})`, p, 1000);
+    if (r.code === 0 || /not currently loaded|is not loaded/.test(lastErr)) return true;
+    if (/in use/i.test(lastErr)) {
+      const now = await readState(ssh, t, p);
+      inUseWithoutPatch = now.patches.some((x) => x.name === name) ? 0 : inUseWithoutPatch + 1;
+      if (inUseWithoutPatch >= 5) throw forcedError();
+    }
+    return false;
+  }, 30000, `rmmod ${name}`, p, 1000).catch((err) => {
+    if (!(err instanceof SshError) && /^timed out/.test((err as Error).message) && lastErr) throw new Error(`rmmod ${name} kept failing for 30 s: ${lastErr}`);
+    throw err;
+  });
   return readState(ssh, t, p);
 }
 
-/** Writes 1 to force: completes a stuck transition; the module can never be removed afterwards. */
-export async function forceTransition(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<void> {
+export interface ForceResult {
+  /** Every patch present when the transition was forced: the kernel marks them all forced, so none of their modules can be removed again. */
+  forced: string[];
+  /** /proc/sys/kernel/random/boot_id at that time ('' when unreadable): the marks last until the next boot. */
+  bootId: string;
+}
+
+/** Writes 1 to force: completes a stuck transition; the patch modules can never be removed afterwards. */
+export async function forceTransition(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<ForceResult> {
+  const before = await readState(ssh, t, p).catch(() => null);
   await writeAttr(ssh, `${livepatchDir(t, name)}/force`, '1', p);
+  const forced = [...new Set([...(before?.patches.map((x) => x.name) ?? []), name])];
+  return { forced, bootId: await readBootId(ssh, t, p) };
+}
+
+/** The target's boot id ('' when unreadable): it changes on every boot, so a saved one tells whether the target rebooted. */
+export async function readBootId(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<string> {
+  const file = `${t.procRoot.replace(/\/$/, '')}/sys/kernel/random/boot_id`;
+  const r = await ssh.run(['cat', assertRemotePath(file)], { signal: p.signal, timeoutMs: 15000 });
+  return r.code === 0 ? r.stdout.trim() : '';
 }
 
 /** Livepatch-related kernel log lines. */

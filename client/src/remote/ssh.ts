@@ -662,6 +662,17 @@ export class SshTarget {
     await this.spawnSsh({ args: buildSshArgs(this.config, { controlCommand: 'exit' }), stdin: { kind: 'none' }, sudo: false, classify: false, timeoutMs: 5000 }).catch(() => undefined);
   }
 
+  /** ControlMaster multiplexing is in use for this target. */
+  private get multiplexed(): boolean {
+    return !!this.config.controlDir && (this.config.platform ?? process.platform) !== 'win32';
+  }
+
+  /** `ssh -O check`: is the multiplexing master for this target running? */
+  private async masterAlive(): Promise<boolean> {
+    const r = await this.spawnSsh({ args: buildSshArgs(this.config, { controlCommand: 'check' }), stdin: { kind: 'none' }, sudo: false, classify: false, timeoutMs: 5000 }).catch(() => null);
+    return !!r && r.code === 0;
+  }
+
   /** Ask ssh, verbosely and without the master, which host key the server presents. */
   private async probeFingerprint(): Promise<{ keyType?: string; fingerprint?: string }> {
     try {
@@ -738,10 +749,12 @@ export class SshTarget {
       // drain, then stop waiting for EOF so a stuck remote can never hang us.
       let drainTimer: NodeJS.Timeout | undefined;
       child.on('exit', () => {
-        drainTimer = setTimeout(() => {
+        // setImmediate: after a stall (a starved CPU) the timer fires before the poll phase
+        // has read what already sits in the pipes; let one poll phase run first.
+        drainTimer = setTimeout(() => setImmediate(() => {
           child.stdout.destroy();
           child.stderr.destroy();
-        }, ended ? 300 : 2000);
+        }), ended ? 300 : 2000);
         drainTimer.unref();
       });
       child.on('close', (code, sig) => {
@@ -784,6 +797,12 @@ export class SshTarget {
                   if (e.kind === 'host-key-changed') e.message += ` It now presents ${fp.keyType} ${fp.fingerprint}.`;
                 }
                 reject(e);
+              });
+            } else if (e.kind === 'ssh-failed' && exit === 255 && !stderr.trim() && this.multiplexed) {
+              // A multiplexing client whose master died (the link dropped, the VM went away)
+              // exits 255 without a word. Ask the master: if it is gone, say what happened.
+              void this.masterAlive().then((alive) => {
+                reject(alive ? e : new SshError('connection-lost', `The connection to ${this.destination} was lost: the shared ssh connection closed before the command finished. Is the VM still up?`, { ...e.detail }));
               });
             } else reject(e);
             return;

@@ -25,6 +25,15 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
     this.updateStatus();
   }
 
+  /** The view, once created: its title names the active target. */
+  private treeView: vscode.TreeView<StateNode> | undefined;
+
+  createView(viewId: string): vscode.TreeView<StateNode> {
+    this.treeView = vscode.window.createTreeView(viewId, { treeDataProvider: this });
+    this.updateStatus();
+    return this.treeView;
+  }
+
   getTreeItem(n: StateNode): vscode.TreeItem {
     const item = new vscode.TreeItem(n.label, n.children.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     item.id = n.id;
@@ -86,6 +95,8 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
 
   private updateStatus(): void {
     const t = this.targets.active();
+    // The title, not the description: a view alone in its container shows no description.
+    if (this.treeView) this.treeView.title = t ? `Patch State · ${t.settings.name}` : 'Patch State';
     if (!t) {
       this.status.hide();
       return;

@@ -41,6 +41,14 @@ export interface TestSshd {
   /** Generate a new key pair in the temp dir. */
   newKey(name: string): Promise<KeyPair>;
   log(): string;
+  /**
+   * The server goes away abruptly, as when the VM dies: SIGKILL sshd and every
+   * per-connection sshd process (their clients see the TCP connection drop). The
+   * config, keys and port stay, so restart() brings the same server back.
+   */
+  crash(): Promise<void>;
+  /** Start sshd again on the same port with the same host key (after crash()). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,6 +103,12 @@ export async function ensureTestUser(): Promise<void> {
   if (shadow !== '*') await retry(() => run('usermod', ['-p', '*', TEST_USER]));
 }
 
+/** One NAME=value word of an sshd_config SetEnv line (double-quoted when it has spaces). */
+function setEnvWord(name: string, value: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || /["\\\n]/.test(value)) throw new Error(`cannot pass ${name} through sshd's SetEnv`);
+  return /\s/.test(value) ? `"${name}=${value}"` : `${name}=${value}`;
+}
+
 function childPids(ppid: number): number[] {
   const out: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
@@ -111,15 +125,41 @@ function childPids(ppid: number): number[] {
   return out;
 }
 
-function safeKill(pid: number): void {
+/** pid's descendants whose comm is `comm` (sshd's per-connection [priv] and user@notty processes). */
+function descendantsNamed(pid: number, comm: string): number[] {
+  const out: number[] = [];
+  for (const c of childPids(pid)) {
+    let name = '';
+    try {
+      name = fs.readFileSync(`/proc/${c}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (name !== comm) continue;
+    out.push(c, ...descendantsNamed(c, comm));
+  }
+  return out;
+}
+
+function safeKill(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
   try {
-    process.kill(pid, 'SIGTERM');
+    process.kill(pid, signal);
   } catch {
     // already gone
   }
 }
 
-export async function startSshd(): Promise<TestSshd> {
+export interface SshdOptions {
+  /**
+   * Extra environment for every session (sshd's SetEnv, applied after sshd's own PATH, so a
+   * PATH here wins). E.g. a directory of stand-in commands first on PATH.
+   */
+  env?: Record<string, string>;
+  /** Listen on this port (default: a free one). */
+  port?: number;
+}
+
+export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   const why = sshdUnavailable();
   if (why) throw new Error(`cannot start a test sshd: ${why}`);
   await ensureTestUser();
@@ -131,7 +171,7 @@ export async function startSshd(): Promise<TestSshd> {
   const userKey = await generateKey(path.join(dir, 'user_ed25519'), 'klp-test-user');
   const authorized = path.join(dir, 'authorized_keys');
   fs.writeFileSync(authorized, userKey.publicLine + '\n', { mode: 0o644 });
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const config = path.join(dir, 'sshd_config');
   fs.writeFileSync(
     config,
@@ -153,7 +193,8 @@ export async function startSshd(): Promise<TestSshd> {
       'MaxStartups 64',
       // Debian's bash sources ~/.bashrc for ssh commands when SHLVL < 2; keep this
       // machine's own dotfiles out of the test timings.
-      'SetEnv SHLVL=2',
+      // (sshd honours only the first SetEnv line: every variable goes on this one.)
+      `SetEnv SHLVL=2${Object.entries(options.env ?? {}).map(([k, v]) => ` ${setEnvWord(k, v)}`).join('')}`,
       'LogLevel VERBOSE',
       '',
     ].join('\n'),
@@ -163,24 +204,45 @@ export async function startSshd(): Promise<TestSshd> {
   fs.writeFileSync(knownHosts, knownHostsLine(hostKey.publicLine));
 
   let logText = '';
-  const child: ChildProcess = spawn(SSHD_PATH, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (b: Buffer) => {
-    logText += b.toString();
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sshd did not start within 15 s:\n${logText}`)), 15_000);
-    const check = (): void => {
-      if (logText.includes('Server listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stderr!.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sshd exited with ${code}:\n${logText}`));
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    const c = spawn(SSHD_PATH, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    let own = '';
+    c.stderr!.on('data', (b: Buffer) => {
+      own += b.toString();
+      logText += b.toString();
     });
-  });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`sshd did not start within 15 s:\n${own}`)), 15_000);
+      const check = (): void => {
+        if (own.includes('Server listening on')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      c.stderr!.on('data', check);
+      c.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`sshd exited with ${code}:\n${own}`));
+      });
+    });
+  };
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    // Per-connection sshd processes (e.g. a multiplexing master's session) are this
+    // sshd's children and outlive it: end them by pid first.
+    // SIGKILL (a crash) must reach the unprivileged per-session process too, which holds
+    // the TCP connection; the commands they started are left to notice on their own.
+    const pids = child.pid === undefined ? [] : signal === 'SIGKILL' ? descendantsNamed(child.pid, 'sshd') : childPids(child.pid);
+    for (const pid of pids) safeKill(pid, signal);
+    if (alive()) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await gone;
+    }
+  };
+  await launch();
 
   const self: TestSshd = {
     host: '127.0.0.1',
@@ -208,15 +270,13 @@ export async function startSshd(): Promise<TestSshd> {
     },
     newKey: (name) => generateKey(path.join(dir, name)),
     log: () => logText,
+    crash: () => end('SIGKILL'),
+    restart: async () => {
+      if (alive()) throw new Error('sshd is still running');
+      await launch();
+    },
     stop: async () => {
-      // Per-connection sshd processes (e.g. a multiplexing master's session) are this
-      // sshd's children and outlive it: end them by pid first.
-      if (child.pid !== undefined) for (const pid of childPids(child.pid)) safeKill(pid);
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
+      await end('SIGTERM');
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
