@@ -39,7 +39,7 @@ await Promise.all([
   esbuild.build({
     ...common,
     entryPoints: Object.fromEntries(
-      Object.entries({ bench: 'scripts/bench.ts', 'bench-corpus': 'scripts/bench-corpus.ts', 'parse-accuracy': 'scripts/parse-accuracy.ts', 'bench-lsp': 'scripts/bench-lsp.ts' })
+      Object.entries({ bench: 'scripts/bench.ts', 'bench-corpus': 'scripts/bench-corpus.ts', 'parse-accuracy': 'scripts/parse-accuracy.ts', 'bench-lsp': 'scripts/bench-lsp.ts', fuzz: 'scripts/fuzz.ts' })
         .filter(([, file]) => existsSync(file)),
     ),
     outdir: 'dist',

@@ -342,8 +342,11 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       const p = new SshTarget(sshd.target()).run(['sleep', secs], { signal: ac.signal });
       setTimeout(() => ac.abort(), 100);
       await rejectsWith(p, 'cancelled');
+      // Give a late start its chance to happen, then allow the watcher its cleanup time
+      // (seconds when the machine is busy: the master notices the dead client first).
       await new Promise((r) => setTimeout(r, 2000));
-      assert.deepEqual(await processesMatching(secs), []);
+      const gone = await waitGone(secs, 10_000);
+      assert.ok(gone >= 0, `still running: ${(await processesMatching(secs)).join(', ')}`);
     });
 
     test('timeout: rejects with timeout and stops the remote command', async () => {

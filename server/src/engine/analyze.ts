@@ -5,7 +5,7 @@
 import type { Finding, FileIndex } from './model';
 import { readPatch, PatchError, type ParsedPatch } from './diff/readPatch';
 import { buildImages, hunkOnlyImages, type Images } from './diff/images';
-import { createParser, type Backend, type CParser } from './parse/parser';
+import { createParser, ParseTimeout, type Backend, type CParser } from './parse/parser';
 import { indexSource } from './index/indexer';
 import { DocumentTrees } from './parse/documentTrees';
 import { pairFile } from './compare/pair';
@@ -113,20 +113,27 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       }
       let pre: FileIndex | null = null;
       let post: FileIndex | null = null;
-      if (isC && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null && images.pre.length <= maxFile && images.post.length <= maxFile) {
-        // The post-image is the pre-image plus the hunks: reparse and re-index
-        // only what the hunks touched instead of parsing the whole file twice.
-        // With a shared cache (the server), going back to the pre-image on the
-        // next validation is incremental too.
-        checkCancelled();
-        const trees = opts.trees ?? new DocumentTrees(parser, 1);
-        const key = `image:${fp.oldPath ?? path}`;
-        pre = trees.index(key, fp.oldPath ?? path, images.pre);
-        post = trees.index(key, path, images.post);
-        if (!opts.trees) trees.drop(key);
-      } else if (isC) {
-        pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
-        post = indexText(path, images.post, 'post');
+      const trees = opts.trees ?? new DocumentTrees(parser, 1);
+      const key = `image:${fp.oldPath ?? path}`;
+      try {
+        if (isC && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null && images.pre.length <= maxFile && images.post.length <= maxFile) {
+          // The post-image is the pre-image plus the hunks: reparse and re-index
+          // only what the hunks touched instead of parsing the whole file twice.
+          // With a shared cache (the server), going back to the pre-image on the
+          // next validation is incremental too.
+          checkCancelled();
+          pre = trees.index(key, fp.oldPath ?? path, images.pre);
+          post = trees.index(key, path, images.post);
+          if (!opts.trees) trees.drop(key);
+        } else if (isC) {
+          pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
+          post = indexText(path, images.post, 'post');
+        }
+      } catch (err) {
+        if (!(err instanceof ParseTimeout)) throw err;
+        trees.drop(key);
+        notes.push(`${path}: ${err.message}; not analysed`);
+        pre = post = null;
       }
       files.push(makeFileChange(path, fp, isC, pre, post, images));
     }

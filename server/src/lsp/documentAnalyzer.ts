@@ -141,14 +141,22 @@ export class DocumentAnalyzer {
     const patchText = bufferPatch(rel, baseText, doc.text);
     if (!/^@@/m.test(patchText)) return { ...empty, tree, rel };
     const uri = doc.uri;
-    const result = await analyzePatches([{ name: rel, text: patchText }], {
-      tree,
-      config: settings.kernelConfig || null,
-      parser: this.opts.parser,
-      isCancelled,
-      readPreImage: (p) => (p === rel ? baseText : null),
-      indexFile: (p, text, image) => (image === 'post' && p === rel && text === doc.text ? this.trees.index(uri, p, text) : indexFile(p, text)),
-    });
+    let result: AnalysisResult;
+    try {
+      result = await analyzePatches([{ name: rel, text: patchText }], {
+        tree,
+        config: settings.kernelConfig || null,
+        parser: this.opts.parser,
+        isCancelled,
+        readPreImage: (p) => (p === rel ? baseText : null),
+        indexFile: (p, text, image) => (image === 'post' && p === rel && text === doc.text ? this.trees.index(uri, p, text) : indexFile(p, text)),
+      });
+    } catch (err) {
+      // The buffer is not something the engine can read (NUL bytes, invalid text): say so
+      // instead of leaving the last analysis' diagnostics up.
+      if (!(err instanceof PatchError)) throw err;
+      return { ...empty, tree, rel, diagnostics: [notAnalysed(err.message.replace(/^[^:]*\.(?:c|h|patch|diff): /, ''))] };
+    }
     return this.toDiagnostics({ ...empty, tree, rel, result, patchText }, settings, doc.text.split('\n'));
   }
 
@@ -192,6 +200,8 @@ export class DocumentAnalyzer {
       a.diagnostics.push(d);
       a.findings.push(f);
     }
+    // Files the engine gave up on (too big, too slow to parse) are not silently clean.
+    for (const note of result.notes) if (/not analysed/.test(note)) a.diagnostics.push(notAnalysed(note));
     if (!a.tree && a.kind === 'patch' && result.notes.length) {
       a.diagnostics.push({
         range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
@@ -202,6 +212,15 @@ export class DocumentAnalyzer {
     }
     return a;
   }
+}
+
+function notAnalysed(message: string): Diagnostic {
+  return {
+    range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+    severity: DiagnosticSeverity.Information,
+    source: 'livepatch',
+    message: /not analysed/i.test(message) ? message : `Not analysed: ${message}`,
+  };
 }
 
 function patchErrorDiagnostic(err: Error): Diagnostic {

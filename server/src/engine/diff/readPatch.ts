@@ -49,6 +49,8 @@ export interface ParsedPatch {
 }
 
 const MAX_PATCH_BYTES = 64 * 1024 * 1024;
+/** Highest line a hunk may reach; the biggest kernel sources (generated register headers) have a few 100k lines. */
+const MAX_LINES = 2_000_000;
 
 /**
  * Strips the first path component (`a/`, `b/`, `src.orig/`...), as `patch -p1`
@@ -75,7 +77,14 @@ export function treePath(raw: string | undefined, what: string): string | null {
  * nothing diff-like follows it.
  */
 function stripMailSignature(text: string): string {
-  const m = /^-- \n(?![\s\S]*^(?:@@ |diff |--- |\+\+\+ ))/m.exec(text);
+  // Linear: find the last diff-like line, then the first "-- " line after it
+  // (a lookahead from every "-- " line to the end is quadratic in their number).
+  const diffLike = /^(?:@@ |diff |--- |\+\+\+ )/gm;
+  let last = -1;
+  for (let d = diffLike.exec(text); d; d = diffLike.exec(text)) last = d.index;
+  const sig = /^-- \n/gm;
+  sig.lastIndex = last + 1;
+  const m = sig.exec(text);
   return m ? text.slice(0, m.index) : text;
 }
 
@@ -115,7 +124,13 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
     if (sp.isBinary) throw new PatchError(`${name}: binary change to ${sp.newFileName ?? sp.oldFileName} is not supported`);
     if (!sp.hunks.length && !sp.isRename && !sp.isCopy && !sp.isCreate && !sp.isDelete && !sp.oldMode && !sp.newMode) {
       // jsdiff returns one empty entry for text without any diff: not a patch.
-      if (structured.length === 1 && sp.oldFileName === undefined) return;
+      // A header that changes nothing (no hunks, no rename, mode or creation)
+      // is no change either; analysing it would only cost time (thousands of
+      // repeated `diff --git` lines would each be indexed and checked). Its
+      // names must still stay inside the tree.
+      if (sp.oldFileName !== undefined) treePath(sp.oldFileName, name);
+      if (sp.newFileName !== undefined) treePath(sp.newFileName, name);
+      return;
     }
     let oldPath = treePath(sp.oldFileName, name);
     let newPath = treePath(sp.newFileName, name);
@@ -126,9 +141,19 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
     else if (sp.isCopy) status = 'copied';
     if (status === 'added') oldPath = null;
     if (status === 'deleted') newPath = null;
+    if (oldPath === null && newPath === null) {
+      // `--- /dev/null` and `+++ /dev/null` (or a new file whose new name is /dev/null) names no file.
+      throw new PatchError(`${name}:${(fileHeaders[fi] ?? 0) + 1}: file diff names no file (/dev/null on both sides)`);
+    }
     const hunks: Hunk[] = sp.hunks.map((hk) => {
       const header = hunkHeaders[h++];
       if (header === undefined) throw new PatchError(`${name}: could not locate hunk ${h} in the patch text`);
+      // Hunk-only analysis lays lines out at their own line numbers: a header
+      // like `@@ -4294967296,1 ...` would allocate billions of lines.
+      if (![hk.oldStart, hk.oldLines, hk.newStart, hk.newLines].every((n) => Number.isSafeInteger(n) && n >= 0) ||
+        hk.oldStart + hk.oldLines > MAX_LINES || hk.newStart + hk.newLines > MAX_LINES) {
+        throw new PatchError(`${name}:${header + 1}: malformed hunk: line numbers in '${lines[header].slice(0, 80)}' are out of range (max ${MAX_LINES})`);
+      }
       const section = /^@@ [^@]*@@ ?(.*)$/.exec(lines[header])?.[1] ?? '';
       const out: HunkLine[] = [];
       let at = header + 1;

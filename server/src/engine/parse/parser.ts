@@ -22,6 +22,8 @@ export interface SyntaxNode {
   childCount: number;
   namedChildCount: number;
   child(i: number): SyntaxNode | null;
+  /** All children in one call (child(i) walks from the first child: a loop over it is quadratic). */
+  readonly children?: readonly (SyntaxNode | null)[];
   namedChild(i: number): SyntaxNode | null;
   childForFieldName(name: string): SyntaxNode | null;
   isMissing: boolean;
@@ -29,6 +31,25 @@ export interface SyntaxNode {
   parent: SyntaxNode | null;
   nextSibling: SyntaxNode | null;
   descendantForIndex?(index: number): SyntaxNode | null;
+  /** The first child that contains or follows a byte offset (iterative; safe on deep trees). */
+  firstChildForIndex?(index: number): SyntaxNode | null;
+}
+
+/**
+ * tree-sitter's error recovery can go quadratic on long runs of text that is not C
+ * (seen in fuzzing: 0.25 MB of garbage, 5 s). Real kernel files parse at about
+ * 1 MB/s on a slow core, so this budget leaves them a wide margin.
+ */
+export function parseBudgetMs(length: number): number {
+  return 1000 + Math.round((length / 1024) * 1.5);
+}
+
+/** The parse ran over its budget and was stopped; the file is not analysed. */
+export class ParseTimeout extends Error {
+  constructor(readonly budgetMs: number) {
+    super(`tree-sitter did not finish parsing within ${budgetMs} ms (the text is probably not C, or pathological)`);
+    this.name = 'ParseTimeout';
+  }
 }
 
 export interface SyntaxTree {
@@ -93,8 +114,17 @@ async function createWasmParser(): Promise<CParser> {
   const parser = new wts.Parser();
   parser.setLanguage(language);
   const run = (text: string, previous?: SyntaxTree): SyntaxTree => {
-    const tree = parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined);
-    if (!tree) throw new Error('tree-sitter returned no tree');
+    const budget = parseBudgetMs(text.length);
+    const deadline = Date.now() + budget;
+    const tree = parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined, {
+      // Returning true cancels the parse (the typings say void).
+      progressCallback: (() => Date.now() > deadline) as unknown as () => void,
+    });
+    if (!tree) {
+      // A cancelled parse leaves its state behind for resumption; start clean next time.
+      parser.reset();
+      throw new ParseTimeout(budget);
+    }
     return tree as unknown as SyntaxTree;
   };
   return {

@@ -32,7 +32,11 @@ function callContexts(ctx: RuleContext, fc: FileChange, fn: FunctionDef, lines: 
   const baseRow = fn.span.start;
   const tree = ctx.parser.parse(text);
   try {
-    const walk = (n: SyntaxNode, c: Context): void => {
+    // Pre-order, children left to right, with an explicit stack: a deeply
+    // nested expression (thousands of parentheses) must not overflow the JS stack.
+    const stack: [SyntaxNode, Context][] = [[tree.rootNode, { conditional: false, jiffiesGuard: false }]];
+    while (stack.length) {
+      const [n, c] = stack.pop()!;
       if (n.type === 'call_expression') {
         const row = n.startPosition.row + baseRow;
         const callee = n.childForFieldName('function');
@@ -50,16 +54,17 @@ function callContexts(ctx: RuleContext, fc: FileChange, fn: FunctionDef, lines: 
         const cond = n.childForFieldName('condition');
         if (cond && /\bjiffies\b/.test(text.slice(cond.startIndex, cond.endIndex))) inner = { ...inner, jiffiesGuard: true };
       }
+      const kids: [SyntaxNode, Context][] = [];
       let afterLabel = false;
-      for (let i = 0; i < n.childCount; i++) {
-        const ch = n.child(i);
+      const all = n.children ?? Array.from({ length: n.childCount }, (_, i) => n.child(i));
+      for (const ch of all) {
         if (!ch) continue;
         // Statements after a goto label are usually an error exit.
         if (n.type === 'compound_statement' && ch.type === 'labeled_statement') afterLabel = true;
-        walk(ch, afterLabel ? { ...inner, conditional: true } : inner);
+        kids.push([ch, afterLabel ? { ...inner, conditional: true } : inner]);
       }
-    };
-    walk(tree.rootNode, { conditional: false, jiffiesGuard: false });
+      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
+    }
   } finally {
     tree.delete();
   }

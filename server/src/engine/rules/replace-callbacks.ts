@@ -27,11 +27,17 @@ export const replaceCallbacks: Rule = {
       if (!fc.post || !fc.isC) continue;
       let callback: { line: number; macro: string; fn: string } | null = null;
       let shadow: { line: number; call: string } | null = null;
+      // Callback functions by first line: one lookup per changed line, not a scan of every function.
+      const callbackHeads = new Map<number, string>();
+      for (const f of fc.post.functions) {
+        if (fc.post.escapeHatches.get(f.name)?.endsWith('_CALLBACK') && !callbackHeads.has(f.span.start)) callbackHeads.set(f.span.start, f.name);
+      }
       for (const l of changedLines(fc)) {
         const text = fc.post.lines[l] ?? '';
         const cb = CALLBACK_RE.exec(text);
         if (cb && !callback) callback = { line: l, macro: cb[1], fn: cb[2] ?? '' };
-        const fnHead = fc.post.functions.find((f) => f.span.start === l && fc.post!.escapeHatches.get(f.name)?.endsWith('_CALLBACK'));
+        const head = callbackHeads.get(l);
+        const fnHead = head === undefined ? undefined : { name: head };
         if (fnHead && !callback) callback = { line: l, macro: fc.post.escapeHatches.get(fnHead.name)!, fn: fnHead.name };
         const sh = SHADOW_RE.exec(text);
         if (sh && !shadow) shadow = { line: l, call: sh[1] };

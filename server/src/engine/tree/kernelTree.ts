@@ -66,6 +66,8 @@ export class KernelTree {
       if (code === 'ENOENT') return null;
       if (code === 'EISDIR' || code === 'ENOTDIR') throw new PatchError(`'${rel}' is not a file in the kernel tree`);
       if (code === 'EACCES') throw new PatchError(`'${rel}' cannot be read (permission denied)`);
+      // A name from the patch the file system cannot take (too long, a symlink loop).
+      if (code === 'ENAMETOOLONG' || code === 'ELOOP' || code === 'EINVAL') throw new PatchError(`'${rel.slice(0, 300)}' cannot be read from the kernel tree (${code})`);
       throw err;
     }
   }
