@@ -187,6 +187,8 @@ export interface LoadOptions {
 export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, options: LoadOptions | number = {}): Promise<LivepatchState> {
   const opts: LoadOptions = typeof options === 'number' ? { transitionTimeoutMs: options } : options;
   const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
+  // The name picks the sysfs directory to wait on: validate it before insmod runs.
+  assertModuleName(name);
   assertRemotePath(koPath);
   p.onStep?.(`Loading ${path.posix.basename(koPath)}`);
   let r;
