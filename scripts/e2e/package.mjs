@@ -99,6 +99,8 @@ const allowed = [
   /^extension\/dist\/tree-sitter(-c)?\.wasm$/,
   /^extension\/syntaxes\/[^/]+\.tmLanguage\.json$/,
   /^extension\/docs\/rules\/[^/]+\.md$/,
+  // README screenshots: the extension's details page renders the README from the package.
+  /^extension\/docs\/screenshots\/[^/]+\.png$/,
   /^extension\/media\/[^/]+\.(svg|png)$/,
   /^extension\/media\/walkthrough\/[^/]+\.(md|svg|png)$/,
   // livepatch.createTestVm runs the bundled test-VM scripts (scripts/testvm/up.sh and its helpers).
