@@ -65,11 +65,6 @@ export function ruleForSection(section: string): string | undefined {
 
 const SYSCALL_INNER = /^(__do_sys_|__se_sys_|__do_compat_sys_|__se_compat_sys_)/;
 
-/** The .c file an object file comes from (best effort: kpatch-build reports objects, not sources). */
-export function sourceFileForObject(object: string): string | undefined {
-  return /\.o$/.test(object) ? object.replace(/\.o$/, '.c') : undefined;
-}
-
 const KPATCH_STAGES = [
   'Testing patch file(s)',
   'Reading special section data',

@@ -58,13 +58,13 @@ export class BuildLocator {
       if (file) return { file, line: ref.line - 1, endLine: ref.line - 1, what: `${file}:${ref.line}` };
     }
     const candidates = this.candidateFiles(ref.object);
-    const fn = ref.function ?? (ref.section ? nameFromSection(ref.section)?.kind === 'function' ? nameFromSection(ref.section)!.name : undefined : undefined);
+    const inSection = ref.section ? nameFromSection(ref.section) : undefined;
+    const fn = ref.function ?? (inSection?.kind === 'function' ? inSection.name : undefined);
     if (fn) {
       const hit = this.findFunction(fn, candidates);
       if (hit) return hit;
     }
-    const variable = ref.section && nameFromSection(ref.section)?.kind === 'variable' ? nameFromSection(ref.section)!.name : undefined;
-    for (const name of [ref.symbol, variable]) {
+    for (const name of [ref.symbol, inSection?.kind === 'variable' ? inSection.name : undefined]) {
       if (!name) continue;
       const hit = this.findVariable(name, candidates) ?? this.findFunction(name, candidates);
       if (hit) return hit;
