@@ -17,6 +17,7 @@
 // Exit status: 0, or 1 with --strict when a FAIL patch is missed, a PASS patch
 // has errors or a patch does not apply.
 
+import { defaultKernelTree } from '../server/src/engine/parse/accuracy';
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -227,7 +228,7 @@ function pad(s: string, n: number): string {
 
 export async function main(argv: string[]): Promise<number> {
   let corpus = defaultCorpus();
-  let tree = process.env.KLP_KERNEL_TREE ?? path.join(process.env.KLP_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kernel-livepatch'), 'linux-6.1');
+  let tree = defaultKernelTree();
   let batchSize = 8;
   let jobs = 2;
   let strict = false;

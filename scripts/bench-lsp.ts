@@ -4,6 +4,7 @@
 // incremental reparse of the same edit (the floor, measured in this process),
 // cold open of a 5-file patch, and server RSS after opening 20 big files.
 
+import { defaultKernelTree } from '../server/src/engine/parse/accuracy';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,7 +20,7 @@ function arg(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-const tree = path.resolve(arg('--tree') ?? process.env.KLP_KERNEL_TREE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch', 'linux-6.1'));
+const tree = path.resolve(arg('--tree') ?? defaultKernelTree());
 const EDITS = Number(arg('--edits') ?? 50);
 
 function quantile(xs: number[], q: number): number {

@@ -19,7 +19,8 @@ log() { echo "install-code-server: $*" >&2; }
 
 # --- Debian packages ------------------------------------------------------------------------
 need=()
-for p in chromium ripgrep libkrb5-dev; do
+# node-gyp builds code-server's native addons from source: python3, make, g++.
+for p in chromium ripgrep libkrb5-dev python3 make g++; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -6,6 +6,7 @@
 // real VM can show: a .ko changed after its build, and the VM killed mid-build.
 // Run with `npm run test:vm` (scripts/testvm builds the image).
 
+import { defaultKernelTree } from '../../server/src/engine/parse/accuracy';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -22,7 +23,7 @@ import {
 } from '../../client/src/deploy/operations';
 
 const ROOT = path.join(__dirname, '..', '..');
-const TREE = process.env.KLP_KERNEL_TREE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch', 'linux-6.1');
+const TREE = defaultKernelTree();
 const CACHE = process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch');
 const NAME = 'e2e';
 const RUN_DIR = path.join(CACHE, 'testvm', 'run', NAME);

@@ -18,7 +18,7 @@ import { defaultSettings, readSettings, type Settings } from './settings';
 import { ValidationQueue } from './validation';
 import { hoverAt } from './hover';
 import { quickFixes } from './codeActions';
-import { git, isKernelTree } from './kernelTrees';
+import { findKernelTree, git, isKernelTree } from './kernelTrees';
 import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
@@ -141,10 +141,17 @@ export class LivepatchServer {
     }
   }
 
+  /** The kernel tree a file or folder URI is in (the folder itself included), or null. */
+  private treeOf(uri: string | undefined): string | null {
+    if (!uri?.startsWith('file:')) return null;
+    const start = fileURLToPath(uri);
+    return isKernelTree(start) ? start : findKernelTree(start);
+  }
+
   /** A kbuild livepatch module for a patch, or the reasons it cannot be generated. */
   private async generateModule(p: GenerateModuleParams): Promise<GenerateModuleResult> {
-    const start = p.uri?.startsWith('file:') ? fileURLToPath(p.uri) : this.workspaceFolders.find(isKernelTree);
-    const tree = start ? (isKernelTree(start) ? start : this.analyzer.treeFor({ uri: `file://${start}`, languageId: 'diff', version: 0, text: '' })) : null;
+    // A patch outside any tree is checked against the workspace's tree, as its diagnostics are.
+    const tree = this.treeOf(p.uri) ?? this.workspaceFolders.find(isKernelTree) ?? null;
     if (!tree) return { ok: false, refusals: [{ symbol: '(tree)', file: null, line: null, message: 'no kernel tree found for this patch' }] };
     const settings = await this.settings(p.uri ?? '');
     const r = await analyzePatches([{ name: `${p.name}.patch`, text: p.patch }], { tree, parser: this.parser, config: settings.kernelConfig || null });
@@ -165,8 +172,7 @@ export class LivepatchServer {
 
   /** Build output names functions, sections and symbols; find them in the tree with the engine's index. */
   private async locateBuildReferences(p: LocateBuildReferencesParams): Promise<LocateBuildReferencesResult> {
-    const start = p.uri.startsWith('file:') ? fileURLToPath(p.uri) : null;
-    const tree = start ? (isKernelTree(start) ? start : this.analyzer.treeFor({ uri: `file://${start}/x.c`, languageId: 'c', version: 0, text: '' })) : null;
+    const tree = this.treeOf(p.uri);
     if (!tree) return p.references.map(() => null);
     const settings = await this.settings(p.uri);
     const locator = new BuildLocator(KernelTree.open(tree, settings.kernelConfig || null), this.parser, p.files);
@@ -175,8 +181,7 @@ export class LivepatchServer {
 
   /** All findings for the working tree (and unsaved open buffers) against the base ref. */
   private async analyzeWorkspaceChanges(p: AnalyzeWorkspaceChangesParams): Promise<AnalyzeWorkspaceChangesResult> {
-    const start = p.uri?.startsWith('file:') ? fileURLToPath(p.uri) : this.workspaceFolders.find(isKernelTree);
-    const tree = start ? (isKernelTree(start) ? start : this.analyzer.treeFor({ uri: `file://${start}/x.c`, languageId: 'c', version: 0, text: '' })) : null;
+    const tree = p.uri ? this.treeOf(p.uri) : this.workspaceFolders.find(isKernelTree) ?? null;
     const settings = await this.settings(p.uri ?? '');
     const baseRef = p.baseRef ?? settings.baseRef;
     if (!tree) return { tree: null, baseRef, diff: '', files: [], findings: [], notes: ['no kernel tree found in the workspace'] };
