@@ -348,16 +348,6 @@ export function describeModule(facts: ObjectFacts, file: string): string {
 // ---------------------------------------------------------------- tree search
 
 const CACHE_MS = 5 * 60 * 1000;
-/** Tree files that mention `word`: git grep when the tree is a checkout, else a bounded walk. */
-export function filesMentioning(tree: KernelTree, word: string, limit = 400): string[] {
-  return tree.grepWord(word, limit);
-}
-
-/** .c files containing any of `words`, with one git grep (bounded walk outside git checkouts). */
-export function cFilesWithAnyWord(tree: KernelTree, words: string[], limit: number): string[] {
-  return tree.grepWords(words, { limit, cOnly: true });
-}
-
 export function safeRead(tree: KernelTree, rel: string): string | null {
   try {
     return tree.readFile(rel);
@@ -379,7 +369,7 @@ export function findDefinition(tree: KernelTree, word: string, defRe: RegExp, sk
 }
 
 function findDefinitionUncached(tree: KernelTree, word: string, defRe: RegExp, skip: string[]): { file: string; line: number } | null {
-  const files = filesMentioning(tree, word, 200).filter((f) => !skip.includes(f));
+  const files = tree.grepWord(word, 200).filter((f) => !skip.includes(f));
   files.sort((a, b) => Number(b.endsWith('.c')) - Number(a.endsWith('.c')));
   for (const f of files.slice(0, 60)) {
     const t = safeRead(tree, f);
@@ -405,7 +395,7 @@ export function namespacedExports(tree: KernelTree): Map<string, { ns: string; f
   const hit = nsCache.get(tree.root);
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.map;
   const map = new Map<string, { ns: string; file: string }>();
-  const files = new Set(cFilesWithAnyWord(tree, ['EXPORT_SYMBOL_NS', 'EXPORT_SYMBOL_NS_GPL'], 3000));
+  const files = new Set(tree.grepWords(['EXPORT_SYMBOL_NS', 'EXPORT_SYMBOL_NS_GPL'], { limit: 3000, cOnly: true }));
   const re = /\bEXPORT_SYMBOL_NS(?:_GPL)?\s*\(\s*([A-Za-z_]\w*)\s*,\s*"?([A-Za-z_]\w*)"?\s*\)/g;
   for (const f of files) {
     if (!f.endsWith('.c')) continue;

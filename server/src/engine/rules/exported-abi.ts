@@ -9,7 +9,7 @@ import type { FileIndex, FunctionDef } from '../model';
 import { describeFunction } from './helpers';
 import { FUNCTION_ATTRIBUTES } from '../index/attributes';
 import { ANNOTATION_MACROS } from '../parse/blank';
-import { codeOnly, filesMentioning, headerFactsOf, includeClosure, safeRead } from './data-rules-util';
+import { codeOnly, headerFactsOf, includeClosure, safeRead } from './data-rules-util';
 import { lineAt, lineStarts } from '../util/text';
 
 const ATTRS = new Set([...FUNCTION_ATTRIBUTES, ...ANNOTATION_MACROS, 'inline', '__inline', '__inline__', 'extern']);
@@ -71,7 +71,7 @@ function exportersOf(ctx: RuleContext, kind: string, tag: string): { file: strin
   for (const fc of ctx.files) if (fc.path.endsWith('.c')) scan(fc.path, fc.post);
   if (ctx.tree) {
     let indexed = 0;
-    for (const f of filesMentioning(ctx.tree, tag, 400)) {
+    for (const f of ctx.tree.grepWord(tag, 400)) {
       if (!f.endsWith('.c') || seenFiles.has(f)) continue;
       const text = safeRead(ctx.tree, f);
       if (!text || !/\bEXPORT_SYMBOL/.test(text) || !re.test(text)) continue;

@@ -159,7 +159,8 @@ export type LineKind = 'argument' | 'bugtable';
 
 /** Identifiers of a C fragment with string and char literals removed. */
 export function codeIdentifiers(text: string): string[] {
-  const stripped = text.replace(/\/\*.*?\*\/|\/\/.*$/g, ' ').replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, ' ');
+  // Block comments may span lines; a // comment ends at its own line.
+  const stripped = text.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, ' ').replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, ' ');
   return stripped.match(/[A-Za-z_]\w*/g) ?? [];
 }
 
