@@ -16,6 +16,7 @@ import {
 } from '../deploy/operations';
 import { showBuildDiagnostics } from './buildDiagnostics';
 import { SshError } from '../remote/ssh';
+import type { LivepatchState } from '../remote/state';
 import type { Targets, Target } from '../targets';
 import type { StateView } from '../views/stateTree';
 import type { StateNode } from '../views/stateNodes';
@@ -61,11 +62,16 @@ async function target(c: Ctx): Promise<Target | undefined> {
   return t;
 }
 
+function isState(x: unknown): x is LivepatchState {
+  return !!x && typeof x === 'object' && Array.isArray((x as LivepatchState).patches) && typeof (x as LivepatchState).kernelRelease === 'string';
+}
+
 /** Runs `fn` in a cancellable notification; failures become one clear message with a way to the log. */
 async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>, t?: Target): Promise<T | undefined> {
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Livepatch: ${title}`, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
+    let shown = false;
     c.log.info(`${title}…`);
     try {
       const p: Progress = {
@@ -74,7 +80,13 @@ async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>,
         onOutput: (text) => c.log.append(text),
       };
       // One action at a time per target: a second one is refused, naming the first.
-      return await (t ? t.ssh.exclusive(title, () => fn(p), { signal: abort.signal }) : fn(p));
+      const result = await (t ? t.ssh.exclusive(title, () => fn(p), { signal: abort.signal }) : fn(p));
+      if (isState(result)) {
+        // Load, disable and unload end with the state they read: show it, don't read it again.
+        c.view.show(result);
+        shown = true;
+      }
+      return result;
     } catch (err) {
       if (abort.signal.aborted || (err instanceof SshError && err.kind === 'cancelled')) {
         c.log.info(`${title}: cancelled`);
@@ -88,7 +100,7 @@ async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>,
       return undefined;
     } finally {
       sub.dispose();
-      void c.view.refresh();
+      if (!shown) void c.view.refresh();
     }
   });
 }
@@ -243,7 +255,7 @@ export function registerRemoteCommands(c: Ctx): void {
             patch: patch.text, uri: patch.uri?.toString(), name, symvers: symvers || undefined, kallsyms: kallsyms || undefined,
           });
           if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map((r) => `${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n')}`);
-          return await buildKbuildModule(t.ssh, t.settings, g.name, g.files, p);
+          return await buildKbuildModule(t.ssh, t.settings, g.name, g.files, p, rel);
         }
         return await buildWithTool(t.ssh, t.settings, name, patch.text, p);
       } catch (err) {

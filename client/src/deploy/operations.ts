@@ -91,10 +91,14 @@ export async function uploadFiles(ssh: SshTarget, t: TargetSettings, dir: string
 }
 
 /** Builds a generated kbuild livepatch module against the running kernel's headers. */
-export async function buildKbuildModule(ssh: SshTarget, t: TargetSettings, name: string, files: Record<string, string>, p: Progress = {}): Promise<BuiltModule> {
+export async function buildKbuildModule(
+  ssh: SshTarget, t: TargetSettings, name: string, files: Record<string, string>, p: Progress = {},
+  /** The target's `uname -r`, when the caller already read it. */
+  knownRelease?: string,
+): Promise<BuiltModule> {
   assertModuleName(name);
   const dir = await uploadFiles(ssh, t, name, files, p);
-  const release = (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
+  const release = knownRelease ?? (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
   p.onStep?.(`Building ${name}.ko against ${release}`);
   const parser = new BuildOutputParser();
   let output = '';

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { LivepatchState } from '../remote/state';
 import { readState } from '../deploy/operations';
 import { stateNodes, statusText, type StateNode } from './stateNodes';
-import type { Targets } from '../targets';
+import type { Target, Targets } from '../targets';
 import type { Log } from '../log';
 
 export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Disposable {
@@ -55,6 +55,24 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
     return this.refreshing;
   }
 
+  /**
+   * A state an action just read (load, disable, unload return the state they end in):
+   * shown without another round trip to the target.
+   */
+  show(state: LivepatchState): void {
+    const t = this.targets.active();
+    if (!t) return;
+    this.setState(t, state);
+    this.published();
+  }
+
+  private setState(t: Target, state: LivepatchState): void {
+    this.state = state;
+    this.error = null;
+    this.nodes = stateNodes(t.settings.name, state);
+    for (const w of state.warnings) this.log.warn(`state: ${w}`);
+  }
+
   private async doRefresh(): Promise<void> {
     const t = this.targets.active();
     void vscode.commands.executeCommand('setContext', 'livepatch.hasTarget', !!t);
@@ -66,10 +84,7 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
       this.nodes = [];
     } else {
       try {
-        this.state = await readState(t.ssh, t.settings);
-        this.error = null;
-        this.nodes = stateNodes(t.settings.name, this.state);
-        for (const w of this.state.warnings) this.log.warn(`state: ${w}`);
+        this.setState(t, await readState(t.ssh, t.settings));
       } catch (err) {
         this.error = (err as Error).message;
         this.state = null;
@@ -77,6 +92,10 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
         this.log.warn(`cannot read the state of ${t.settings.name}: ${this.error}`);
       }
     }
+    this.published();
+  }
+
+  private published(): void {
     void vscode.commands.executeCommand('setContext', 'livepatch.targetUnreachable', !!this.error);
     this.updateStatus();
     this.emitter.fire(undefined);
