@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir } from './support/tempDir';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'livepatch-check.js');
@@ -17,7 +17,7 @@ function run(args: string[], input?: string) {
 }
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-'));
+  return tempDir('lpc-');
 }
 
 test('text output is gcc-style with rule ids and a summary, exit 1 on errors', () => {

@@ -35,13 +35,16 @@ export class Targets implements vscode.Disposable {
   private cache = new Map<string, SshTarget>();
   /** One private socket directory for ControlPath (socket paths are length-limited; undefined on Windows). */
   private readonly controlDir: string | undefined;
+  private readonly ownsControlDir: boolean;
 
   constructor(storageDir: string) {
     fs.mkdirSync(storageDir, { recursive: true });
     this.controlDir = prepareControlDir(storageDir);
+    // A fallback under the temp dir (the storage path was too long for a socket) is ours to remove.
+    this.ownsControlDir = !!this.controlDir && this.controlDir !== storageDir;
     this.sub = vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('livepatch')) {
-        this.closeAll();
+        void this.closeAll();
         this.emitter.fire();
       }
     });
@@ -88,13 +91,16 @@ export class Targets implements vscode.Disposable {
     return { settings, ssh };
   }
 
-  private closeAll(): void {
-    for (const ssh of this.cache.values()) void ssh.closeMaster().catch(() => undefined);
+  private closeAll(): Promise<unknown> {
+    const closing = Promise.all([...this.cache.values()].map((ssh) => ssh.closeMaster().catch(() => undefined)));
     this.cache.clear();
+    return closing;
   }
 
   dispose(): void {
-    this.closeAll();
+    // The masters exit through their sockets: remove the directory only after them.
+    const closing = this.closeAll();
+    if (this.ownsControlDir) void closing.then(() => fs.rmSync(this.controlDir!, { recursive: true, force: true }));
     this.sub.dispose();
     this.emitter.dispose();
   }

@@ -56,7 +56,11 @@ tar -czf "$TMPDIR/vscode-ripgrep-cache-$RG_PKG_VERSION/$rgtar" -C /usr/bin rg
 # - npm_config_yes: node-pty's postinstall runs `npx node-gyp`, which otherwise aborts without a TTY.
 # - npm_config_unsafe_perm: code-server's postinstall refuses to run as root without it.
 # - no package-lock / audit / fund: a throwaway install dir.
-npm_config_yes=true npm_config_unsafe_perm=true \
+# - npm_config_nodedir: node-gyp otherwise downloads Node's headers from nodejs.org; Debian's
+#   nodejs ships them in /usr/include/node.
+nodedir=()
+[[ -f /usr/include/node/common.gypi && -z "${npm_config_nodedir:-}" ]] && nodedir=(npm_config_nodedir=/usr)
+env "${nodedir[@]}" npm_config_yes=true npm_config_unsafe_perm=true \
   npm install --no-audit --no-fund --no-package-lock --loglevel=error "code-server@$CS_VERSION" >&2
 
 "$BIN" --version --config /dev/null >/dev/null 2>&1 || { log "code-server does not start"; exit 1; }

@@ -40,6 +40,8 @@ interface Result { name: string; ok: boolean; ms: number; error?: string }
 const results: Result[] = [];
 const figures: [string, string][] = [];
 let current: Workbench | undefined;
+/** Printed after the summary when something failed (CI keeps the end of the output): what the workbench showed, the logs' last words. */
+const tail: string[] = [];
 
 async function check(name: string, fn: () => Promise<void>): Promise<boolean> {
   const t0 = Date.now();
@@ -54,6 +56,10 @@ async function check(name: string, fn: () => Promise<void>): Promise<boolean> {
     results.push({ name, ok: false, ms: Date.now() - t0, error: msg });
     console.log(`FAILED\n${msg.split('\n').slice(0, 12).map((l) => `    ${l}`).join('\n')}`);
     await current?.screenshot(`FAIL-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => undefined);
+    // The first failure's screen explains the ones that follow it.
+    if (current && !results.some((r) => !r.ok && r !== results[results.length - 1])) {
+      tail.push(`--- when "${name}" failed:`, ...(await current.situation().catch((e) => [`  (no workbench: ${e})`])));
+    }
     return false;
   }
 }
@@ -169,6 +175,11 @@ function findFiles(dir: string, re: RegExp): string[] {
   return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && re.test(e.name))
     .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+}
+
+
+function lastLines(text: string, n: number): string[] {
+  return text.trimEnd().split('\n').slice(-n).map((l) => `  ${l.slice(0, 300)}`);
 }
 
 /** Processes whose command line mentions `needle` (the temp root): anything left behind. */
@@ -469,6 +480,13 @@ async function main(): Promise<number> {
       }
       fs.mkdirSync(logDir, { recursive: true });
       if (target) fs.writeFileSync(path.join(logDir, 'sshd.log'), target.sshd.log());
+      // CI keeps only the end of the output: the lines that say why go last, after the summary.
+      for (const s of sessions) {
+        for (const f of findFiles(path.join(s.dirs.userData, 'logs'), /^Livepatch\.log$/)) {
+          tail.push(`--- session ${s.name}: ${path.basename(f)} (last 15 lines)`, ...lastLines(fs.readFileSync(f, 'utf8'), 15));
+        }
+      }
+      if (target) tail.push('--- sshd (last 10 lines)', ...lastLines(target.sshd.log(), 10));
     }
     for (const pid of leftovers(tmp)) {
       console.log(`e2e: stopping leftover process ${pid}: ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 160)}`);
@@ -495,7 +513,11 @@ main()
     const passed = results.filter((r) => r.ok).length;
     const failed = results.length - passed;
     console.log(`\nscreenshots: ${SHOTS}`);
-    for (const r of results.filter((x) => !x.ok)) console.log(`FAILED: ${r.name}`);
+    for (const r of results.filter((x) => !x.ok)) {
+      console.log(`FAILED: ${r.name}`);
+      console.log((r.error ?? '').split('\n').slice(0, 3).map((l) => `  ${l.slice(0, 300)}`).join('\n'));
+    }
+    if (tail.length) console.log(tail.join('\n'));
     console.log(`${passed} passed, ${failed} failed`);
     process.exit(code || failed ? 1 : 0);
   });

@@ -154,6 +154,20 @@ export class Workbench {
     return Promise.all(rows.map(async (r) => norm(await r.getAttribute('aria-label'))));
   }
 
+  /** What a person would see at a glance, for failure reports: side bar, welcome text, status bar, toasts, dialog. */
+  async situation(): Promise<string[]> {
+    const texts = async (sel: string): Promise<string> =>
+      (await this.page.locator(sel).allInnerTexts()).map((t) => norm(t).replace(/\s+/g, ' ').trim()).filter(Boolean).join(' | ').slice(0, 400);
+    return [
+      `  side bar: ${(await this.sidebarRowLabels()).join(' | ').slice(0, 400)}`,
+      `  welcome: ${await texts('.part.sidebar .welcome-view-content')}`,
+      `  status bar: ${await texts('.statusbar-item')}`,
+      `  toasts: ${await texts('.notifications-toasts .notification-list-item-message')}`,
+      `  dialog: ${await texts('.monaco-dialog-box')}`,
+      `  quick input: ${(await this.quickInput.isVisible()) ? await this.quickInput.inputValue() : '(closed)'}`,
+    ];
+  }
+
   /** Expands a collapsed row of the side bar's tree (a click toggles it). */
   async expand(text: string | RegExp): Promise<void> {
     const row = this.sidebarRow(text).first();

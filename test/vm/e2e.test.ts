@@ -21,6 +21,7 @@ import type { LivepatchState } from '../../client/src/remote/state';
 import {
   BuildFailed, buildKbuildModule, disablePatch, IntegrityError, loadModule, readState, unloadModule, type TargetSettings,
 } from '../../client/src/deploy/operations';
+import { tempDir } from '../support/tempDir';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TREE = defaultKernelTree();
@@ -113,7 +114,7 @@ before(async () => {
   await timed('image (build or reuse)', () => execFileSync(path.join(ROOT, 'scripts/testvm/build-image.sh'), { stdio: 'inherit' }));
   await timed('boot until ssh answers', () => execFileSync(path.join(ROOT, 'scripts/testvm/start.sh'), ['--name', NAME, '--port', 'auto'], { stdio: 'inherit' }));
   // Like the extension: one multiplexed connection (a new login costs 1-2 s of guest CPU under TCG).
-  controlDir = prepareControlDir(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-vm-cm-')))!;
+  controlDir = prepareControlDir(tempDir('klp-vm-cm-'))!;
   ssh = new SshTarget({ destination: settings.destination, configFile: sshConfig, connectTimeout: 30, controlDir });
   release = (await ssh.runChecked(['uname', '-r'])).stdout.trim();
   assert.match(release, /^6\.1\.0-/);
@@ -194,7 +195,7 @@ test('a patch to a function of a loadable module (dummy): object = the module, p
   assert.equal(await rx(), 0, 'a dummy device never counts received packets');
 
   // The target's own .config decides that drivers/net/dummy.c is built as the module "dummy".
-  const configFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-vm-config-')), 'config');
+  const configFile = path.join(tempDir('klp-vm-config-'), 'config');
   fs.writeFileSync(configFile, (await ssh.runChecked(['cat', `/boot/config-${release}`], { maxBuffer: 16 << 20 })).stdout);
   const r = await timed('check the module patch (engine)', () => analyzePatches([{ name: 'dummy-rx.patch', text: modPatch }], { tree: TREE, config: configFile }));
   assert.deepEqual(r.findings.filter((f) => f.severity === 'error'), []);

@@ -13,6 +13,7 @@ import { startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/ssh
 import {
   buildKbuildModule, buildWithTool, disablePatch, forceTransition, loadModule, unloadModule, uploadFiles, type TargetSettings,
 } from './operations';
+import { tempDir } from '../../../test/support/tempDir';
 
 const CANARY = path.join(os.tmpdir(), `klp-hostile-canary-${process.pid}`);
 const HOSTILE = [
@@ -35,7 +36,7 @@ describe('hostile words through every remote operation', { skip: sshdUnavailable
   let ssh: SshTarget;
   before(async () => {
     sshd = await startSshd();
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-hostile-'));
+    root = tempDir('klp-hostile-');
     fs.mkdirSync(path.join(root, 'work'));
     fs.mkdirSync(path.join(root, 'sys/kernel/livepatch'), { recursive: true });
     fs.mkdirSync(path.join(root, 'proc'));

@@ -9,9 +9,10 @@ import * as path from 'node:path';
 import { SshTarget, SshError } from '../remote/ssh';
 import { startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
 import { BuildFailed, buildKbuildModule, disablePatch, forceTransition, readState, uploadFiles, type TargetSettings } from './operations';
+import { tempDir } from '../../../test/support/tempDir';
 
 function fixture(): { root: string; settings: TargetSettings } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-ops-'));
+  const root = tempDir('klp-ops-');
   const lp = path.join(root, 'sys/kernel/livepatch/livepatch_demo');
   fs.mkdirSync(path.join(lp, 'vmlinux/cmdline_proc_show,1'), { recursive: true });
   fs.writeFileSync(path.join(lp, 'enabled'), '1\n');

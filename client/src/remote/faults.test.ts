@@ -9,7 +9,6 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { prepareControlDir, SshError, SshTarget, type SshErrorKind } from './ssh';
@@ -19,6 +18,7 @@ import {
   buildKbuildModule, disablePatch, forceTransition, IntegrityError, loadModule, readBootId, readState, unloadModule, uploadFiles,
   type TargetSettings,
 } from '../deploy/operations';
+import { tempDir } from '../../../test/support/tempDir';
 
 // ---------------------------------------------------------------------------
 // Helpers: settling, processes
@@ -238,7 +238,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   };
 
   before(async () => {
-    fx = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-faults-'));
+    fx = tempDir('klp-faults-');
     reset();
     // A procfs whose osrelease is a FIFO: the state script blocks opening it (a hung command).
     const hp = path.join(fx, 'hangproc/sys/kernel');
@@ -248,14 +248,14 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     // (A sysfs attribute that is a FIFO: writing it with tee blocks, a hung sysfs write.)
     await new Promise<void>((r, j) => execFile('mkfifo', ['-m', '666', path.join(hp, 'osrelease'), path.join(hs, 'enabled')], (e) => (e ? j(e) : r())));
     chmodTree(fx);
-    bin = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-faults-bin-'));
+    bin = tempDir('klp-faults-bin-');
     fs.chmodSync(bin, 0o755);
     for (const [n, text] of Object.entries(toolScripts(fx))) fs.writeFileSync(path.join(bin, n), text, { mode: 0o755 });
     sshd = await startSshd({ env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });
     testUid = Number((await new Promise<string>((r) => execFile('id', ['-u', TEST_USER], (_e, o) => r(o)))).trim());
     settings = { name: 'faults', destination: sshd.destination(), workDir: path.join(fx, 'work'), backend: 'kbuild', sysfsRoot: path.join(fx, 'sys'), procRoot: path.join(fx, 'proc') };
     hang = { ...settings, sysfsRoot: path.join(fx, 'hangsys'), procRoot: path.join(fx, 'hangproc') };
-    controlDir = prepareControlDir(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-fcm-')))!;
+    controlDir = prepareControlDir(tempDir('klp-fcm-'))!;
     // Like the extension: one target object, multiplexed over a ControlMaster.
     mux = new SshTarget(sshd.target({ controlDir }));
     const s = await readState(mux, settings);

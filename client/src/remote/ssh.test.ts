@@ -22,6 +22,7 @@ import {
   type SshErrorKind,
 } from './ssh';
 import { freePort, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
+import { tempDir } from '../../../test/support/tempDir';
 
 const NASTY = `it's a "test" $(touch /tmp/klp-pwned) ; rm -rf /nonexistent-klp; \`id\` \\ $HOME *\n\ttab & | > x < y # end`;
 
@@ -127,7 +128,7 @@ test('a livepatch.targets entry maps to a transport config; accept-new only when
 });
 
 test('prepareControlDir: private 0700 dir, short enough for a socket path, none on Windows', () => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-cd-'));
+  const base = tempDir('klp-cd-');
   try {
     const short = prepareControlDir(path.join(base, 'cm'));
     assert.equal(short, path.join(base, 'cm'));
@@ -196,7 +197,7 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
 
   before(async () => {
     sshd = await startSshd();
-    controlDir = prepareControlDir(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-cm-')))!;
+    controlDir = prepareControlDir(tempDir('klp-cm-'))!;
     target = new SshTarget(sshd.target({ controlDir }));
     // Start the master before tests share it concurrently (two first connections racing
     // for the ControlPath would make one fall back and warn on stderr).

@@ -8,6 +8,7 @@ import { SshTarget } from './ssh';
 import { decodeTaint, parseFunctionDir, parseStateSnapshot, readLivepatchState, StateParseError } from './state';
 import { STATE_SCRIPT, stateCommand } from './stateScript';
 import { startSshd, sshdUnavailable, type TestSshd } from './testing/sshd';
+import { tempDir } from '../../../test/support/tempDir';
 
 // ---------------------------------------------------------------------------
 // A sysfs/procfs-shaped fixture, with the shapes recorded from Debian 6.1.0-56 (testvm.md §7).
@@ -140,7 +141,7 @@ describe('state script through a real sshd', { skip: sshdUnavailable(), timeout:
   let tmp: string;
   before(async () => {
     sshd = await startSshd();
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-state-'));
+    tmp = tempDir('klp-state-');
     fs.chmodSync(tmp, 0o755);
   });
   after(async () => {
@@ -176,7 +177,7 @@ describe('state script through a real sshd', { skip: sshdUnavailable(), timeout:
 });
 
 test('the script also runs under plain sh against the fixture (no ssh)', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-state-sh-'));
+  const tmp = tempDir('klp-state-sh-');
   try {
     const { sys, proc } = makeFixture(tmp);
     const [sh, c, script, name, a, b] = stateCommand({ sysfsRoot: sys, procRoot: proc });

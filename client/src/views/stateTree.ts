@@ -77,22 +77,38 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
     const t = this.targets.active();
     void vscode.commands.executeCommand('setContext', 'livepatch.hasTarget', !!t);
     if (!t) {
+      this.logOnce('no test VM is configured (livepatch.targets)');
       this.state = null;
       this.error = null;
       this.nodes = [];
     } else if (!vscode.workspace.isTrusted) {
+      this.logOnce(`${t.settings.name}: the workspace is not trusted, so its state is not read`);
       this.nodes = [];
     } else {
       try {
-        this.setState(t, await readState(t.ssh, t.settings));
+        const t0 = Date.now();
+        const state = await readState(t.ssh, t.settings);
+        const n = state.patches.length;
+        this.logOnce(`${t.settings.name}: kernel ${state.kernelRelease}, ${n} patch${n === 1 ? '' : 'es'}${state.transition ? ', in transition' : ''}`, Date.now() - t0);
+        this.setState(t, state);
       } catch (err) {
         this.error = (err as Error).message;
         this.state = null;
         this.nodes = [];
         this.log.warn(`cannot read the state of ${t.settings.name}: ${this.error}`);
+        this.lastSituation = '';
       }
     }
     this.published();
+  }
+
+  /** The view's situation, logged when it changes (not on every poll). */
+  private lastSituation = '';
+
+  private logOnce(situation: string, ms?: number): void {
+    if (situation === this.lastSituation) return;
+    this.lastSituation = situation;
+    this.log.info(`state: ${situation}${ms === undefined ? '' : ` (read in ${ms} ms)`}`);
   }
 
   private published(): void {

@@ -11,6 +11,7 @@ import { CodeActionRequest, type Diagnostic, type TextEdit, type WorkspaceEdit }
 import { startServer, makeGitTree, applyEdits, type TestServer } from './testing/lspClient';
 import { analyzePatches } from '../engine/analyze';
 import { bufferPatch } from './bufferDiff';
+import { tempDir } from '../../../test/support/tempDir';
 
 const FIXTURES = path.join(__dirname, '..', 'engine', 'rules', 'fixtures');
 const servers: TestServer[] = [];
@@ -22,7 +23,7 @@ after(async () => {
 async function setup(rule: string, fixture: string, rel: string) {
   const dir = path.join(FIXTURES, rule, fixture);
   const before = path.join(dir, 'before');
-  const staging = fs.mkdtempSync(path.join(fs.realpathSync(require('node:os').tmpdir()), 'klp-fix-'));
+  const staging = fs.realpathSync(tempDir('klp-fix-'));
   fs.cpSync(before, staging, { recursive: true });
   fs.writeFileSync(path.join(staging, 'Kbuild'), '');
   if (!fs.existsSync(path.join(staging, 'Makefile'))) fs.writeFileSync(path.join(staging, 'Makefile'), 'VERSION = 6\nPATCHLEVEL = 1\n');

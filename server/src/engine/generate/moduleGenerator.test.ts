@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCase } from '../testing/fixtures';
 import { KernelTree } from '../tree/kernelTree';
 import { createParser } from '../parse/parser';
 import { indexSource } from '../index/indexer';
 import { generateModule, GenerateError, freeIdentifiers, moduleNameFrom, parseSymvers } from './moduleGenerator';
+import { tempDir } from '../../../../test/support/tempDir';
 
 const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
 
@@ -86,7 +86,7 @@ test('the generated module builds against the 6.1 headers', { skip: !headers && 
   assert.ok(headers, 'linux-headers-6.1.0-*-amd64 is required');
   const kdir = path.join('/usr/src', headers);
   const m = await generate('body-change-with-helper', { exported: parseSymvers(fs.readFileSync(path.join(kdir, 'Module.symvers'), 'utf8')) });
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-gen-'));
+  const out = tempDir('klp-gen-');
   for (const [f, text] of Object.entries(m.files)) fs.writeFileSync(path.join(out, f), text);
   execFileSync('make', ['-C', kdir, `M=${out}`, 'modules'], { stdio: 'pipe' });
   // The .modinfo section is what modinfo prints (objcopy comes with the compiler; kmod may be absent).
@@ -103,7 +103,7 @@ test('copied code keeps its kernel file and line, so a compile error points at t
   const m = await generate('body-change-compile-error');
   const c = m.files['livepatch_test.c'];
   assert.match(c, /#line 5 "fs\/proc\/klpcount.c"\nstatic int livepatch_klpcount_show/);
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-gen-'));
+  const out = tempDir('klp-gen-');
   for (const [f, text] of Object.entries(m.files)) fs.writeFileSync(path.join(out, f), text);
   const r = spawnSync('make', ['-C', kdir, `M=${out}`, 'modules'], { encoding: 'utf8' });
   fs.rmSync(out, { recursive: true, force: true });

@@ -6,7 +6,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { applyPatch } from 'diff';
@@ -18,6 +17,7 @@ import {
   SNIPPETS, C_TREE_FILES, type Outcome, type FileEdit,
 } from './fuzz';
 import { SEED_TREE, writeSeedTrees, type SeedTrees } from './fuzzTree';
+import { tempDir } from '../../../../test/support/tempDir';
 
 const SEED = 24301;
 const RUNS = 500;
@@ -27,7 +27,7 @@ let trees: SeedTrees;
 let parser: CParser;
 
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-fuzz-test-'));
+  dir = tempDir('klp-fuzz-test-');
   trees = writeSeedTrees(dir, { huge: false });
   parser = await createParser();
   answerGitProbeWithoutGit();

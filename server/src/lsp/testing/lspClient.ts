@@ -3,7 +3,6 @@
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -12,6 +11,7 @@ import {
   DidOpenTextDocumentNotification, DidChangeTextDocumentNotification, ExitNotification, ShutdownRequest,
   ConfigurationRequest, type TextEdit,
 } from 'vscode-languageserver-protocol/node';
+import { tempDir } from '../../../../test/support/tempDir';
 
 /** The repository root: the nearest folder above this file with our package.json (works from src and dist). */
 export const ROOT = (() => {
@@ -79,7 +79,7 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
 
 /** A git repository holding a copy of `from` (e.g. the demo tree), one commit. */
 export function makeGitTree(from: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-lsp-'));
+  const dir = tempDir('klp-lsp-');
   fs.cpSync(from, dir, { recursive: true });
   const g = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
   g('init', '-q');
