@@ -119,10 +119,26 @@ export async function startCodeServer(bin: string, d: Dirs, folder: string, opts
   return { url, port, output: () => out, stop };
 }
 
-/** User settings (code-server keeps them server-side, in the user-data dir). */
+/** Our settings whose scope is machine or machine-overridable (package.json). */
+function machineScoped(): Set<string> {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const props: Record<string, { scope?: string }> = pkg.contributes.configuration.properties;
+  return new Set(Object.entries(props).filter(([, v]) => v.scope === 'machine' || v.scope === 'machine-overridable').map(([k]) => k));
+}
+
+/**
+ * Settings as a user of a VS Code server sets them (code-server keeps both files server-side,
+ * in the user-data dir): machine-scoped ones in the remote machine's settings
+ * (Machine/settings.json), the rest in User/settings.json. A code-server window is a remote
+ * window, and VS Code drops machine-scoped settings from User/settings.json there once it
+ * knows their scope.
+ */
 export function writeUserSettings(d: Dirs, settings: Record<string, unknown>, keybindings: unknown[] = []): void {
-  const user = path.join(d.userData, 'User');
-  fs.mkdirSync(user, { recursive: true });
-  fs.writeFileSync(path.join(user, 'settings.json'), JSON.stringify(settings, null, 2));
-  fs.writeFileSync(path.join(user, 'keybindings.json'), JSON.stringify(keybindings, null, 2));
+  const machine = machineScoped();
+  const pick = (want: boolean) => Object.fromEntries(Object.entries(settings).filter(([k]) => machine.has(k) === want));
+  for (const [dir, values] of [['User', pick(false)], ['Machine', pick(true)]] as const) {
+    fs.mkdirSync(path.join(d.userData, dir), { recursive: true });
+    fs.writeFileSync(path.join(d.userData, dir, 'settings.json'), JSON.stringify(values, null, 2));
+  }
+  fs.writeFileSync(path.join(d.userData, 'User', 'keybindings.json'), JSON.stringify(keybindings, null, 2));
 }
