@@ -35,6 +35,11 @@ tvm_set_name() {
 }
 tvm_set_name "$TVM_NAME"
 
+# --help: the script's header comment (from line 2 to `set -euo`), without the leading "# ".
+tvm_usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	exit 0
+}
 log() { printf '[testvm %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() {
 	printf '[testvm] ERROR: %s\n' "$*" >&2

@@ -22,10 +22,7 @@ while (($#)); do
 	--name=*) tvm_set_name "${1#*=}" ;;
 	--boot-timeout) START_ARGS+=(--timeout "${2:?}"); shift ;;
 	--keep) KEEP=1 ;;
-	-h | --help)
-		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
+	-h | --help) tvm_usage ;;
 	*) die "unknown argument: $1 (try --help)" ;;
 	esac
 	shift

@@ -30,10 +30,7 @@ while (($#)); do
 	--timeout) TIMEOUT="${2:?}"; shift ;;
 	--keep-overlay) KEEP_OVERLAY=1 ;;
 	--no-wait) WAIT=0 ;;
-	-h | --help)
-		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
+	-h | --help) tvm_usage ;;
 	*) die "unknown argument: $1 (try --help)" ;;
 	esac
 	shift

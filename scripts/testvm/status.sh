@@ -17,10 +17,7 @@ while (($#)); do
 	--name=*) tvm_set_name "${1#*=}" ;;
 	--json) JSON=1 ;;
 	--no-ssh) PROBE=0 ;;
-	-h | --help)
-		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
+	-h | --help) tvm_usage ;;
 	*) die "unknown argument: $1 (try --help)" ;;
 	esac
 	shift

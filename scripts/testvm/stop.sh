@@ -19,10 +19,7 @@ while (($#)); do
 	--timeout) TIMEOUT="${2:?}"; shift ;;
 	--force) FORCE=1 ;;
 	--keep-overlay) KEEP_OVERLAY=1 ;;
-	-h | --help)
-		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
+	-h | --help) tvm_usage ;;
 	*) die "unknown argument: $1 (try --help)" ;;
 	esac
 	shift
