@@ -2,9 +2,8 @@
 // restricted in untrusted workspaces), and the SshTarget for the active one.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { SshTarget, prepareControlDir } from './remote/ssh';
+import { SshTarget, configFromSetting, prepareControlDir } from './remote/ssh';
 import type { TargetSettings } from './deploy/operations';
 
 interface RawTarget {
@@ -78,14 +77,7 @@ export class Targets implements vscode.Disposable {
     const key = JSON.stringify(raw);
     let ssh = this.cache.get(key);
     if (!ssh) {
-      ssh = new SshTarget({
-        destination: raw.destination!,
-        sshPath: cfg.get<string>('ssh.path') || 'ssh',
-        configFile: raw.sshConfigFile ? raw.sshConfigFile.replace(/^~(?=\/)/, os.homedir()) : undefined,
-        strictHostKeyChecking: raw.acceptNewHostKey ? 'accept-new' : 'yes',
-        controlDir: this.controlDir,
-        sudo: raw.privilege === 'sudo' ? 'sudo' : 'root',
-      });
+      ssh = new SshTarget(configFromSetting({ ...raw, destination: raw.destination! }, { sshPath: cfg.get<string>('ssh.path'), controlDir: this.controlDir }));
       this.cache.set(key, ssh);
     }
     return { settings, ssh };

@@ -100,20 +100,32 @@ export async function buildKbuildModule(
   const dir = await uploadFiles(ssh, t, name, files, p);
   const release = knownRelease ?? (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
   p.onStep?.(`Building ${name}.ko against ${release}`);
+  const events = await runBuild(ssh, ['make', '-C', `/lib/modules/${release}/build`, `M=${dir}`, 'modules'], 30 * 60 * 1000, (code) => `building ${name}.ko failed (make exit ${code})`, p);
+  return built(ssh, name, `${dir}/${name}.ko`, 'kbuild', events, p);
+}
+
+/**
+ * Runs a build on the target with its output streamed and parsed into events;
+ * a non-zero exit is a BuildFailed carrying those events and the whole output.
+ */
+async function runBuild(ssh: SshTarget, argv: string[], timeoutMs: number, failure: (code: number | null) => string, p: Progress): Promise<BuildEvent[]> {
   const parser = new BuildOutputParser();
   let output = '';
-  const r = await ssh.run(['make', '-C', `/lib/modules/${release}/build`, `M=${dir}`, 'modules'], {
-    signal: p.signal,
-    timeoutMs: 30 * 60 * 1000,
-    onStdout: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
-    onStderr: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
-  });
+  const onOutput = (s: string): void => {
+    output += s;
+    parser.push(s);
+    p.onOutput?.(s);
+  };
+  const r = await ssh.run(argv, { signal: p.signal, timeoutMs, onStdout: onOutput, onStderr: onOutput });
   parser.end();
-  const events = parser.events;
-  if (r.code !== 0) throw new BuildFailed(`building ${name}.ko failed (make exit ${r.code})`, events, output);
-  const ko = `${dir}/${name}.ko`;
+  if (r.code !== 0) throw new BuildFailed(failure(r.code), parser.events, output);
+  return parser.events;
+}
+
+/** The built module, with the sha256 the load step checks it against. */
+async function built(ssh: SshTarget, name: string, ko: string, backend: BuiltModule['backend'], events: BuildEvent[], p: Progress): Promise<BuiltModule> {
   const sha256 = await remoteSha256(ssh, ko, p);
-  return { name, path: ko, backend: 'kbuild', builtAt: new Date().toISOString(), sha256, events };
+  return { name, path: ko, backend, builtAt: new Date().toISOString(), sha256, events };
 }
 
 /** Runs kpatch-build (or klp-build) on an uploaded patch. */
@@ -135,20 +147,9 @@ export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: str
     argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, patchPath];
   }
   p.onStep?.(`Running ${t.backend}`);
-  const parser = new BuildOutputParser();
-  let output = '';
-  const r = await ssh.run(argv, {
-    signal: p.signal,
-    timeoutMs: 2 * 60 * 60 * 1000,
-    onStdout: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
-    onStderr: (s) => ((output += s), parser.push(s), p.onOutput?.(s)),
-  });
-  parser.end();
-  const events = parser.events;
-  if (r.code !== 0) throw new BuildFailed(`${t.backend} failed (exit ${r.code})`, events, output);
+  const events = await runBuild(ssh, argv, 2 * 60 * 60 * 1000, (code) => `${t.backend} failed (exit ${code})`, p);
   const ko = t.backend === 'kpatch-build' ? `${dir}/${name.startsWith('livepatch-') ? name : `livepatch-${name}`}.ko` : `${dir}/${name}.ko`;
-  const sha256 = await remoteSha256(ssh, ko, p);
-  return { name, path: ko, backend: t.backend, builtAt: new Date().toISOString(), sha256, events };
+  return built(ssh, name, ko, t.backend, events, p);
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, p: Progress, intervalMs = 500): Promise<void> {

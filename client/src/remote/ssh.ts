@@ -177,7 +177,8 @@ export function configFromSetting(t: TargetSetting, machine: { sshPath?: string;
   return {
     destination: t.destination,
     sshPath: machine.sshPath || undefined,
-    configFile: t.sshConfigFile || undefined,
+    // `~/` as in ssh_config itself: settings are JSON, no shell expands it.
+    configFile: t.sshConfigFile ? t.sshConfigFile.replace(/^~(?=\/)/, os.homedir()) : undefined,
     sudo: t.privilege === 'sudo' ? 'sudo' : 'root',
     strictHostKeyChecking: t.acceptNewHostKey ? 'accept-new' : 'yes',
     controlDir: machine.controlDir,
