@@ -11,7 +11,7 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
 } from '../../../server/src/lsp/protocol';
 import {
-  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, readBootId, unloadModule,
+  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
 import { showBuildDiagnostics } from './buildDiagnostics';
@@ -320,7 +320,9 @@ export function registerRemoteCommands(c: Ctx): void {
     if (!name) return;
     // A forced patch's module can never be removed (the kernel keeps its reference): say so, and only disable it.
     const forced = forcedRecord(c, t.settings.name);
-    const bootId = forced?.names.includes(name) ? await readBootId(t.ssh, t.settings).catch(() => '') : '';
+    // The boot id comes with the state snapshot; a patch picked from the view may come with an older one.
+    if (forced?.names.includes(name) && node?.subject) await c.view.refresh();
+    const bootId = forced?.names.includes(name) ? (c.view.state?.bootId ?? '') : '';
     if (forced && bootId && forced.bootId === bootId) {
       const ok = await vscode.window.showWarningMessage(
         `Livepatch: the transition of ${name} was forced on this boot of ${t.settings.name}. After a forced transition the kernel never releases a patch module: ` +

@@ -270,17 +270,11 @@ export interface ForceResult {
 
 /** Writes 1 to force: completes a stuck transition; the patch modules can never be removed afterwards. */
 export async function forceTransition(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<ForceResult> {
-  const before = await readState(ssh, t, p).catch(() => null);
+  // The snapshot before forcing names every patch the force applies to, and the boot it happens in.
+  const before = await readState(ssh, t, p);
   await writeAttr(ssh, `${livepatchDir(t, name)}/force`, '1', p);
-  const forced = [...new Set([...(before?.patches.map((x) => x.name) ?? []), name])];
-  return { forced, bootId: await readBootId(ssh, t, p) };
-}
-
-/** The target's boot id ('' when unreadable): it changes on every boot, so a saved one tells whether the target rebooted. */
-export async function readBootId(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<string> {
-  const file = `${t.procRoot.replace(/\/$/, '')}/sys/kernel/random/boot_id`;
-  const r = await ssh.run(['cat', assertRemotePath(file)], { signal: p.signal, timeoutMs: 15000 });
-  return r.code === 0 ? r.stdout.trim() : '';
+  const forced = [...new Set([...before.patches.map((x) => x.name), name])];
+  return { forced, bootId: before.bootId };
 }
 
 /** Livepatch-related kernel log lines. */

@@ -59,7 +59,7 @@ function makeFixture(root: string): { sys: string; proc: string } {
     },
   });
   write(proc, {
-    sys: { kernel: { osrelease: '6.1.0-56-amd64\n', tainted: '45056\n' } },
+    sys: { kernel: { osrelease: '6.1.0-56-amd64\n', tainted: '45056\n', random: { boot_id: '0b5e6d3c-9f41-4c0e-a8a7-51d2f6c3e901\n' } } },
     '1': { patch_state: '1\n', comm: 'systemd\n', stack: '[<0>] ep_poll+0x2b4/0x2f0\n' },
     '42': { patch_state: '0\n', comm: 'kworker/1:2+events\n', stack: BUSY_STACK },
     '43': { patch_state: '0\n', comm: 'odd\tname\n', stack: { content: '[<0>] secret\n', mode: 0o000 } },
@@ -79,6 +79,7 @@ function makeFixture(root: string): { sys: string; proc: string } {
 
 function assertFixtureState(s: ReturnType<typeof parseStateSnapshot>): void {
   assert.equal(s.kernelRelease, '6.1.0-56-amd64');
+  assert.equal(s.bootId, '0b5e6d3c-9f41-4c0e-a8a7-51d2f6c3e901');
   assert.equal(s.livepatchSupported, true);
   assert.equal(s.taint.value, 45056);
   assert.deepEqual(s.taint.flags, ['O', 'E', 'K']);
@@ -162,6 +163,7 @@ describe('state script through a real sshd', { skip: sshdUnavailable(), timeout:
     write(root, { sys: { kernel: {}, module: {} }, proc: { sys: { kernel: { osrelease: '5.10.0-28-amd64\n', tainted: '0\n' } } } });
     const state = await readLivepatchState(new SshTarget(sshd.target()), { sysfsRoot: path.join(root, 'sys'), procRoot: path.join(root, 'proc') });
     assert.equal(state.kernelRelease, '5.10.0-28-amd64');
+    assert.equal(state.bootId, '', 'no boot_id file: no boot id');
     assert.equal(state.livepatchSupported, false);
     assert.deepEqual(state.patches, []);
     assert.deepEqual(state.taint.flags, []);
@@ -171,6 +173,7 @@ describe('state script through a real sshd', { skip: sshdUnavailable(), timeout:
   test('the real /sys and /proc of this machine parse', async () => {
     const state = await readLivepatchState(new SshTarget(sshd.target()));
     assert.equal(state.kernelRelease, os.release());
+    assert.equal(state.bootId, fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
     assert.equal(state.livepatchSupported, fs.existsSync('/sys/kernel/livepatch'));
     assert.equal(state.taint.value, Number(fs.readFileSync('/proc/sys/kernel/tainted', 'utf8')));
   });

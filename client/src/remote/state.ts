@@ -77,6 +77,8 @@ export interface LivepatchModule {
 
 export interface LivepatchState {
   kernelRelease: string;
+  /** /proc/sys/kernel/random/boot_id ('' when unreadable): new on every boot, so a saved one tells whether the target rebooted. */
+  bootId: string;
   /** /sys/kernel/livepatch exists (CONFIG_LIVEPATCH). */
   livepatchSupported: boolean;
   taint: TaintInfo;
@@ -174,6 +176,7 @@ export function parseStateSnapshot(text: string): LivepatchState {
 
   const warnings: string[] = [];
   let kernelRelease = '';
+  let bootId = '';
   let taintValue: number | undefined;
   let livepatchSupported = false;
   let transition: LivepatchState['transition'];
@@ -206,6 +209,9 @@ export function parseStateSnapshot(text: string): LivepatchState {
     switch (f[0]) {
       case 'kernel':
         kernelRelease = restFrom(1);
+        break;
+      case 'boot':
+        bootId = restFrom(1);
         break;
       case 'tainted':
         taintValue = int(f[1]);
@@ -291,6 +297,7 @@ export function parseStateSnapshot(text: string): LivepatchState {
   const patchNames = new Set(out.map((p) => p.name));
   return {
     kernelRelease,
+    bootId,
     livepatchSupported,
     taint: decodeTaint(taintValue),
     patches: out,

@@ -5,6 +5,7 @@
 // Records (fields are TAB-separated; the last field may contain anything but a newline):
 //   klp-state 1                          header, format version
 //   kernel <release>
+//   boot <boot id>                       /proc/sys/kernel/random/boot_id (absent when unreadable)
 //   tainted <decimal> | tainted-unreadable
 //   livepatch 0|1                        /sys/kernel/livepatch exists
 //   patch <patch>
@@ -32,6 +33,8 @@ printf 'klp-state\t1\n'
 r=
 { read -r r <"$P/sys/kernel/osrelease"; } 2>/dev/null || r=$(uname -r)
 printf 'kernel\t%s\n' "$r"
+b=
+{ read -r b <"$P/sys/kernel/random/boot_id"; } 2>/dev/null && [ -n "$b" ] && printf 'boot\t%s\n' "$b"
 # cat, not read: sh's read takes one byte at a time, and a /proc/sys integer read at a
 # non-zero offset returns EOF, so read would see only the first digit.
 if v=$(cat "$P/sys/kernel/tainted" 2>/dev/null) && [ -n "$v" ]; then printf 'tainted\t%s\n' "$v"; else printf 'tainted-unreadable\n'; fi

@@ -6,6 +6,7 @@ import { decodeTaint, type LivepatchState } from '../remote/state';
 function state(over: Partial<LivepatchState> = {}): LivepatchState {
   return {
     kernelRelease: '6.1.0-56-amd64',
+    bootId: '',
     livepatchSupported: true,
     taint: decodeTaint(32768 + 4096),
     patches: [{
