@@ -373,6 +373,9 @@ async function main(): Promise<number> {
       await wb.expand(/vmlinux/);
       await wb.sidebarRow(PATCHED_FUNCTION).waitFor({ timeout: T.ui });
       assert(fs.existsSync(path.join(target!.patchDir(), 'vmlinux', `${PATCHED_FUNCTION},1`)), 'the fixture has no function directory');
+      // The action held the target-wide lock (other windows are refused meanwhile), and said what it was.
+      const owner = fs.readFileSync(path.join(target!.workDir, '.livepatch-lock-owner'), 'utf8');
+      assert(/^loading livepatch_ring_drops\b.*pid \d+/.test(owner), `lock owner: ${owner}`);
       await wb.statusItem(`${TARGET_NAME}: 1 patch`).waitFor({ timeout: T.ui });
       await wb.screenshot('13-loaded');
     });

@@ -14,6 +14,7 @@ import {
   BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
+import { withTargetLock } from '../deploy/targetLock';
 import { showBuildDiagnostics } from './buildDiagnostics';
 import { SshError } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
@@ -79,8 +80,13 @@ async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>,
         onStep: (step) => (progress.report({ message: step }), c.log.info(step)),
         onOutput: (text) => c.log.append(text),
       };
-      // One action at a time per target: a second one is refused, naming the first.
-      const result = await (t ? t.ssh.exclusive(title, () => fn(p), { signal: abort.signal }) : fn(p));
+      // One action at a time per target: a second one is refused, naming the first. exclusive()
+      // covers this window; the lock on the target covers other windows, machines and scripts.
+      const locked = (tt: Target): Promise<T> => withTargetLock(tt.ssh, tt.settings, title, () => fn(p), {
+        signal: abort.signal,
+        onUnlocked: (why) => c.log.warn(`${tt.settings.name}: running "${title}" without the target lock: ${why}`),
+      });
+      const result = await (t ? t.ssh.exclusive(title, () => locked(t), { signal: abort.signal }) : fn(p));
       if (isState(result)) {
         // Load, disable and unload end with the state they read: show it, don't read it again.
         c.view.show(result);
