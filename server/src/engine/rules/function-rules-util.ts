@@ -93,35 +93,6 @@ export function isConstantArg(a: string): boolean {
 }
 
 
-/**
- * The Makefile line (raw, 0-based) that strips the ftrace flags for the object
- * built from `file`, or null. Covers the directory-wide
- * `ccflags-remove-$(CONFIG_X) += $(CC_FLAGS_FTRACE)` form (kernel/trace/ in
- * 6.1), honouring the .config when one is known.
- */
-export function ftraceRemovalLine(tree: KernelTree, file: string): { makefile: string; line: number; text: string } | null {
-  const dir = path.posix.dirname(file);
-  const base = ESC(path.posix.basename(file).replace(/\.c$/, ''));
-  for (const name of ['Kbuild', 'Makefile']) {
-    const makefile = `${dir}/${name}`;
-    const raw = tree.readFile(makefile);
-    if (raw === null) continue;
-    const lines = raw.split('\n');
-    const re = new RegExp(`^\\s*(?:CFLAGS_REMOVE_${base}\\.o|(?:subdir-)?ccflags-remove-(y|\\$\\((CONFIG_\\w+)\\)))\\s*[:+]?=(.*)$`);
-    const config = tree.kernelConfig();
-    for (let i = 0; i < lines.length; i++) {
-      let text = lines[i];
-      for (let j = i; text.endsWith('\\') && j + 1 < lines.length; j++) text = text.slice(0, -1) + ' ' + lines[j + 1];
-      const m = re.exec(text);
-      if (!m || !/\$\((?:CC_FLAGS_FTRACE|CC_FLAGS_FTRACE_ALL)\)|-pg\b|-mfentry\b/.test(m[3])) continue;
-      if (m[2] && config && config.get(m[2]) !== 'y') continue;
-      return { makefile, line: i, text: text.trim() };
-    }
-    return null;
-  }
-  return null;
-}
-
 // ---------------------------------------------------------------------------
 // Caller search across the tree (for header and non-static inline functions).
 // A whole-tree `git grep` costs 1-2 s warm and minutes with a cold page cache,

@@ -66,3 +66,8 @@ test('a directory-wide ccflags-remove-$(CONFIG_...) line counts, unless the obje
   const back = await runCase(caseDir(rule, 'object-adds-ftrace-back'));
   assert.deepEqual(ofRule(back, rule), []);
 });
+
+test('the .config decides a ccflags-remove-$(CONFIG_...) line: with the tracer off it strips nothing', async () => {
+  const r = await runCase(caseDir(rule, 'tracer-disabled-in-config'));
+  assert.deepEqual(ofRule(r, rule), []);
+});

@@ -7,7 +7,7 @@ import type { FunctionDef, RelatedLocation } from '../model';
 import type { Rule } from './rule';
 import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
 import { objectFacts } from '../tree/kbuild';
-import { ftraceRemovalLine, isIgnoredFunction } from './function-rules-util';
+import { isIgnoredFunction } from './function-rules-util';
 
 const NOTRACE_ATTRS = ['notrace', 'noinstr', '__no_instrument_function'];
 const NO_INSTRUMENT = /__attribute__\s*\(\s*\(\s*(?:__)?no_instrument_function(?:__)?\b/;
@@ -28,15 +28,7 @@ export const notrace: Rule = {
       const changed = changedFunctions(fc).filter((c) => !isIgnoredFunction(fc, c.new.name));
       if (!changed.length) continue;
       // The Makefile part needs the tree; headers are built into many objects, so only .c files.
-      let mk: { makefile: string; line: number; text: string } | null = null;
-      if (ctx.tree && fc.path.endsWith('.c')) {
-        const facts = objectFacts(ctx.tree, fc.path);
-        // objectFacts() knows the common forms; the scan covers the rest.
-        const found = facts.ftraceRemoved
-          ? facts.ftraceRemoved
-          : ftraceRemovalLine(ctx.tree, fc.path);
-        if (found && !addsFtraceBack(ctx.tree.makefile(path.posix.dirname(fc.path)), fc.path)) mk = found;
-      }
+      const mk = ctx.tree && fc.path.endsWith('.c') ? objectFacts(ctx.tree, fc.path).ftraceRemoved : null;
       for (const c of changed) {
         const fn = c.new;
         // kpatch checks the original function for its fentry call: the pre-image decides.
@@ -62,10 +54,3 @@ export const notrace: Rule = {
     }
   },
 };
-
-/** `CFLAGS_x.o = $(CC_FLAGS_FTRACE)` re-enables tracing for one object of a directory that strips it. */
-function addsFtraceBack(makefile: string | null, file: string): boolean {
-  if (!makefile) return false;
-  const base = path.posix.basename(file).replace(/\.c$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^\\s*CFLAGS_${base}\\.o\\s*[:+]?=.*\\$\\(CC_FLAGS_FTRACE\\)`, 'm').test(makefile);
-}

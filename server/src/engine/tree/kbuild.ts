@@ -20,6 +20,26 @@ export interface ObjectFacts {
 
 const FTRACE_FLAGS = /\$\((?:CC_FLAGS_FTRACE|CC_FLAGS_FTRACE_ALL)\)|-pg\b|-mfentry\b|-mrecord-mcount\b/;
 
+/**
+ * The Makefile line that strips the ftrace flags from `<base>.o`, or null: `CFLAGS_REMOVE_x.o`,
+ * the directory-wide `(subdir-)ccflags-remove-y` / `-$(CONFIG_X)` (kernel/trace/ in 6.1; only
+ * when the .config, if known, sets X=y) and `KBUILD_CFLAGS := $(filter-out ...)`, unless a
+ * `CFLAGS_x.o += $(CC_FLAGS_FTRACE)` line gives this object its flags back.
+ */
+function ftraceRemoval(tree: KernelTree, logical: { text: string; line: number }[], makefile: string, base: string): ObjectFacts['ftraceRemoved'] {
+  const removeRe = new RegExp(`^\\s*(?:CFLAGS_REMOVE_${base}\\.o|(?:subdir-)?ccflags-remove-(?:y|\\$\\((CONFIG_\\w+)\\))|KBUILD_CFLAGS\\s*:?=\\s*\\$\\(filter-out)(?=\\s|[:+]?=)`);
+  const addsBack = new RegExp(`^\\s*CFLAGS_${base}\\.o\\s*[:+]?=.*\\$\\(CC_FLAGS_FTRACE\\)`);
+  if (logical.some(({ text }) => addsBack.test(text))) return null;
+  const config = tree.kernelConfig();
+  for (const { text, line } of logical) {
+    const m = removeRe.exec(text);
+    if (!m || !FTRACE_FLAGS.test(text)) continue;
+    if (m[1] && config && config.get(m[1]) !== 'y') continue;
+    return { makefile, line, text: text.trim() };
+  }
+  return null;
+}
+
 export function objectFacts(tree: KernelTree, file: string): ObjectFacts {
   const dir = path.posix.dirname(file);
   const base = path.posix.basename(file).replace(/\.[ch]$/, '');
@@ -39,13 +59,7 @@ export function objectFacts(tree: KernelTree, file: string): ObjectFacts {
   }
   const lines = logical.map((l) => l.text);
   const escaped = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const removeRe = new RegExp(`^\\s*(?:CFLAGS_REMOVE_${escaped}\\.o|ccflags-remove-y|ccflags-remove-\\$\\(CONFIG_\\w+\\)|subdir-ccflags-remove-y|subdir-ccflags-remove-\\$\\(CONFIG_\\w+\\)|KBUILD_CFLAGS\\s*:?=\\s*\\$\\(filter-out)(?=\\s|[:+]?=)`);
-  logical.forEach(({ text, line }) => {
-    if (facts.ftraceRemoved) return;
-    if (removeRe.test(text) && FTRACE_FLAGS.test(text)) {
-      facts.ftraceRemoved = { makefile: mkName, line, text: text.trim() };
-    }
-  });
+  facts.ftraceRemoved = ftraceRemoval(tree, logical, mkName, escaped);
   // obj-m += x.o, obj-$(CONFIG_FOO) += x.o, foo-y += x.o / foo-objs := x.o
   const objRe = new RegExp(`(?:^|\\s)${escaped}\\.o(?:\\s|$)`);
   let composite: string | null = null;
