@@ -297,41 +297,7 @@ export function buildOf(ctx: RuleContext, file: string): ObjectFacts | null {
   } catch {
     return null;
   }
-  // kbuild only reads the Kconfig next to the Makefile; many symbols live elsewhere (MEMCG is in init/Kconfig).
-  if (facts.build === 'unknown' && facts.symbol && !ctx.tree.kernelConfig()) {
-    const kind = configKind(ctx.tree, facts.symbol);
-    if (kind) return { ...facts, build: kind === 'tristate' ? 'maybe-module' : 'builtin' };
-  }
   return facts;
-}
-
-const kconfigCache = new Map<string, { at: number; kind: 'bool' | 'tristate' | null }>();
-
-/** bool or tristate, from the tree's Kconfig files; null when not found. */
-export function configKind(tree: KernelTree, symbol: string): 'bool' | 'tristate' | null {
-  const name = symbol.replace(/^CONFIG_/, '');
-  if (!/^\w+$/.test(name)) return null;
-  const k = `${tree.root}\0${name}`;
-  const hit = kconfigCache.get(k);
-  if (hit && Date.now() - hit.at < CACHE_MS) return hit.kind;
-  const head = new RegExp(`^\\s*(?:menu)?config\\s+${name}\\s*$`);
-  let text = '';
-  text = tree.gitGrep(['-h', '-A12', '-E', `^\\s*(menu)?config\\s+${name}\\s*$`, '--', '*Kconfig*'])?.out ?? '';
-  if (!text && !tree.isGitCheckout()) {
-    text = tree.walkFiles({ name: /^Kconfig[\w.-]*$/, maxFiles: 2000 }).files.map((f) => safeRead(tree, f) ?? '').join('\n');
-  }
-  let kind: 'bool' | 'tristate' | null = null;
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length && !kind; i++) {
-    if (!head.test(lines[i])) continue;
-    for (let j = i + 1; j < lines.length && j < i + 14; j++) {
-      if (/^\s*(?:tristate|def_tristate)\b/.test(lines[j])) { kind = 'tristate'; break; }
-      if (/^\s*(?:bool|def_bool)\b/.test(lines[j])) { kind = 'bool'; break; }
-      if (/^\s*(?:menu)?config\s/.test(lines[j]) || lines[j] === '--') break;
-    }
-  }
-  kconfigCache.set(k, { at: Date.now(), kind });
-  return kind;
 }
 
 export function isModuleBuild(b: BuildKind | undefined): boolean {

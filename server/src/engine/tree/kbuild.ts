@@ -102,14 +102,61 @@ function symbolBuild(tree: KernelTree, symbol: string, dir: string): ObjectFacts
     if (v === 'm') return 'module';
     if (v === 'y') return 'builtin';
   }
+  const kind = kconfigKind(tree, symbol, dir, !config);
+  return kind === 'tristate' ? 'maybe-module' : kind === 'bool' || kind === 'untyped' ? 'builtin' : 'unknown';
+}
+
+const kconfigCache = new Map<string, { at: number; kind: KconfigKind | null }>();
+const KCONFIG_CACHE_MS = 5 * 60 * 1000;
+
+type KconfigKind = 'bool' | 'tristate' | 'untyped';
+
+/** The type a `config NAME` entry declares in the lines after it, 'untyped' when it names none. */
+function entryKind(lines: string[], head: RegExp): KconfigKind | null {
+  for (let i = 0; i < lines.length; i++) {
+    if (!head.test(lines[i])) continue;
+    for (let j = i + 1; j < lines.length && j < i + 14; j++) {
+      if (/^\s*(?:tristate|def_tristate)\b/.test(lines[j])) return 'tristate';
+      if (/^\s*(?:bool|def_bool)\b/.test(lines[j])) return 'bool';
+      if (/^\s*(?:menu)?config\s/.test(lines[j]) || lines[j] === '--') break;
+    }
+    return 'untyped';
+  }
+  return null;
+}
+
+/**
+ * The Kconfig type of `symbol`: from this directory's Kconfig or a parent's (where it
+ * usually is, and what kbuild reads), else, with `treeWide`, from any Kconfig in the tree
+ * (MEMCG is in init/Kconfig). null when no Kconfig declares it.
+ */
+export function kconfigKind(tree: KernelTree, symbol: string, dir: string, treeWide = true): KconfigKind | null {
   const name = symbol.replace(/^CONFIG_/, '');
-  const re = new RegExp(`^(?:menu)?config\\s+${name}\\s*\\n((?:[ \\t].*\\n|\\s*\\n)*)`, 'm');
-  // The symbol is usually declared in this directory's Kconfig or a parent's.
+  if (!/^\w+$/.test(name)) return null;
+  const head = new RegExp(`^\\s*(?:menu)?config\\s+${name}\\s*$`);
   for (let d = dir; ; d = path.posix.dirname(d)) {
     const kconfig = tree.readFile(path.posix.join(d === '.' ? '' : d, 'Kconfig'));
-    const m = kconfig ? re.exec(kconfig) : null;
-    if (m) return /^\s*(?:tristate|def_tristate)\b/m.test(m[1]) ? 'maybe-module' : 'builtin';
+    const kind = kconfig ? entryKind(kconfig.split('\n'), head) : null;
+    if (kind) return kind;
     if (d === '.' || d === '' || d === '/') break;
   }
-  return 'unknown';
+  if (!treeWide) return null;
+  const key = `${tree.root}\0${name}`;
+  const hit = kconfigCache.get(key);
+  if (hit && Date.now() - hit.at < KCONFIG_CACHE_MS) return hit.kind;
+  let text = tree.gitGrep(['-h', '-A12', '-E', `^\\s*(menu)?config\\s+${name}\\s*$`, '--', '*Kconfig*'])?.out ?? '';
+  if (!text && !tree.isGitCheckout()) {
+    text = tree.walkFiles({ name: /^Kconfig[\w.-]*$/, maxFiles: 2000 }).files.map((f) => {
+      try {
+        return tree.readFile(f) ?? '';
+      } catch {
+        return '';
+      }
+    }).join('\n');
+  }
+  // Tree-wide, an entry without a type line is as good as unknown.
+  const found = entryKind(text.split('\n'), head);
+  const kind = found === 'untyped' ? null : found;
+  kconfigCache.set(key, { at: Date.now(), kind });
+  return kind;
 }
