@@ -10,7 +10,7 @@ import type {
 } from '../model';
 import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
-import { matchParen } from '../parse/blank';
+import { matchParen, splitTopLevel } from '../parse/blank';
 
 const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE[0-6]|(?:NOTRACE_)?BPF_CALL_[0-5])\s*\(\s*(\w+)/;
 const EXPORT_RE = /^\s*(EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*)\s*\(\s*(\w+)\s*(?:,\s*"?(\w+)"?\s*)?\)/;
@@ -413,18 +413,7 @@ function addMacroVariable(ctx: Ctx, node: SyntaxNode): boolean {
   const close = matchParen(text, open);
   if (close < 0) return false;
   const args = text.slice(open + 1, close);
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const ch of args) {
-    if (ch === '(' || ch === '[' || ch === '{') depth++;
-    else if (ch === ')' || ch === ']' || ch === '}') depth--;
-    if (ch === ',' && depth === 0) {
-      parts.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  parts.push(cur);
+  const parts = splitTopLevel(text, open, close);
   const macro = m[2];
   const perCpu = /^DEFINE_PER_CPU/.test(macro) || /^DECLARE_PER_CPU/.test(macro);
   const nameArg = (perCpu ? parts[parts.length - 1] : parts[0]) ?? '';

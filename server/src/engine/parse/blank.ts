@@ -89,6 +89,21 @@ function skipQuoted(text: string, i: number): number {
   return text.length - 1;
 }
 
+/**
+ * The top-level comma-separated pieces of text(open, close) (exclusive): a macro's or a
+ * call's arguments, with nested brackets and quoted literals kept whole. Unnormalised.
+ */
+export function splitTopLevel(text: string, open: number, close: number): string[] {
+  const out: string[] = [];
+  let start = open + 1;
+  for (const c of topLevelCommas(text, open, close)) {
+    out.push(text.slice(start, c));
+    start = c + 1;
+  }
+  out.push(text.slice(start, close));
+  return out;
+}
+
 /** Top-level comma positions between `open` and `close` (exclusive). */
 function topLevelCommas(text: string, open: number, close: number): number[] {
   const out: number[] = [];

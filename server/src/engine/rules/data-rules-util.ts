@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileIndex, FunctionDef, VariableDef } from '../model';
-import { matchParen } from '../parse/blank';
+import { matchParen, splitTopLevel } from '../parse/blank';
 import { lineAt, lineStarts, normalizeC } from '../util/text';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts, type ObjectFacts } from '../tree/kbuild';
@@ -154,21 +154,16 @@ function macroVarShape(macro: string, args: string[]): { name: string; type: str
   return null;
 }
 
-/** Top-level comma-separated pieces of raw[from, to), split where the blanked code has commas. */
-function splitArgs(code: string, raw: string, from: number, to: number): string[] {
+/** Top-level comma-separated pieces of raw(open, close), split where the blanked code has commas. */
+function splitArgs(code: string, raw: string, open: number, close: number): string[] {
   const out: string[] = [];
-  let depth = 0;
-  let start = from;
-  for (let i = from; i < to; i++) {
-    const ch = code[i];
-    if (ch === '(' || ch === '[' || ch === '{') depth++;
-    else if (ch === ')' || ch === ']' || ch === '}') depth--;
-    else if (ch === ',' && depth === 0) {
-      out.push(raw.slice(start, i));
-      start = i + 1;
-    }
+  let start = open + 1;
+  for (const piece of splitTopLevel(code, open, close)) {
+    out.push(raw.slice(start, start + piece.length));
+    start += piece.length + 1;
   }
-  if (raw.slice(start, to).trim()) out.push(raw.slice(start, to));
+  // `FOO()` has no argument, and `FOO(a, )` one.
+  if (!out[out.length - 1].trim()) out.pop();
   return out;
 }
 
@@ -193,7 +188,7 @@ function macroVars(idx: FileIndex): DataVar[] {
     const close = matchParen(raw, open);
     if (close < 0) continue;
     const local = raw.slice(open, close + 1);
-    const shape = macroVarShape(macro, splitArgs(codeOnly(local), local, 1, local.length - 1));
+    const shape = macroVarShape(macro, splitArgs(codeOnly(local), local, 0, local.length - 1));
     if (!shape) continue;
     const attrs = /__\w+/.exec(m[0]);
     out.push({

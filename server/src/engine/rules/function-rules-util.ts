@@ -9,6 +9,7 @@ import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
 import type { FileChange, RuleContext } from './rule';
 import type { KernelTree } from '../tree/kernelTree';
 import { indexSource } from '../index/indexer';
+import { matchParen, splitTopLevel } from '../parse/blank';
 
 /** KPATCH_IGNORE_FUNCTION(fn) tells create-diff-object to drop fn's changes: nothing to flag. */
 export function isIgnoredFunction(fc: FileChange, name: string): boolean {
@@ -56,33 +57,11 @@ export function callArgs(index: FileIndex, line: number, callee: string): string
   const text = index.lines.slice(line, line + 30).join('\n');
   const m = new RegExp(`(?<![\\w$])${ESC(callee)}\\s*\\(`).exec(text);
   if (!m) return null;
-  let depth = 0;
-  let cur = '';
-  const args: string[] = [];
-  for (let i = m.index + m[0].length - 1; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === '"' || ch === "'") {
-      let j = i + 1;
-      while (j < text.length && text[j] !== ch) j += text[j] === '\\' ? 2 : 1;
-      cur += text.slice(i, j + 1);
-      i = j;
-      continue;
-    }
-    if (ch === '(' || ch === '[' || ch === '{') {
-      if (depth++ === 0) continue;
-    } else if (ch === ')' || ch === ']' || ch === '}') {
-      if (--depth === 0) {
-        args.push(cur);
-        return args.map((a) => a.replace(/\s+/g, ' ').trim()).filter((a, i, all) => a !== '' || all.length > 1);
-      }
-    } else if (ch === ',' && depth === 1) {
-      args.push(cur);
-      cur = '';
-      continue;
-    }
-    cur += ch;
-  }
-  return null;
+  const open = m.index + m[0].length - 1;
+  const close = matchParen(text, open);
+  if (close < 0) return null;
+  // `f()` has no argument; `f(a, )` keeps its empty last one.
+  return splitTopLevel(text, open, close).map((a) => a.replace(/\s+/g, ' ').trim()).filter((a, _, all) => a !== '' || all.length > 1);
 }
 
 /** Literal-looking argument: number, character, string, NULL/true/false, or an ALL_CAPS macro constant. */
