@@ -3,7 +3,7 @@
 // the ESM build, whose import.meta.url becomes {} in CJS output and makes
 // Parser.init() fail at run time without any build warning.
 import * as esbuild from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -38,10 +38,7 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: { 'livepatch-check': 'server/src/cli/livepatch-check.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }),
   esbuild.build({
     ...common,
-    entryPoints: Object.fromEntries(
-      Object.entries({ bench: 'scripts/bench.ts', 'bench-corpus': 'scripts/bench-corpus.ts', 'parse-accuracy': 'scripts/parse-accuracy.ts', 'bench-lsp': 'scripts/bench-lsp.ts', fuzz: 'scripts/fuzz.ts' })
-        .filter(([, file]) => existsSync(file)),
-    ),
+    entryPoints: { bench: 'scripts/bench.ts', 'bench-corpus': 'scripts/bench-corpus.ts', 'parse-accuracy': 'scripts/parse-accuracy.ts', 'bench-lsp': 'scripts/bench-lsp.ts', fuzz: 'scripts/fuzz.ts' },
     outdir: 'dist',
   }),
 ]);

@@ -14,6 +14,7 @@ import { startServer } from '../server/src/lsp/testing/lspClient';
 import { createParser } from '../server/src/engine/parse/parser';
 import { DocumentTrees } from '../server/src/engine/parse/documentTrees';
 import { defaultSettings } from '../server/src/lsp/settings';
+import { quantile } from './lib/stats';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -23,10 +24,6 @@ function arg(name: string): string | undefined {
 const tree = path.resolve(arg('--tree') ?? defaultKernelTree());
 const EDITS = Number(arg('--edits') ?? 50);
 
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
-}
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSshArgs, SshTarget } from '../client/src/remote/ssh';
 import { startSshd, sshdUnavailable } from '../client/src/remote/testing/sshd';
+import { median, quantile } from './lib/stats';
 
 function argValue(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -40,7 +41,6 @@ async function times(runs: number, fn: () => Promise<unknown>): Promise<number[]
   return out.sort((a, b) => a - b);
 }
 
-const median = (xs: number[]) => xs[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   const why = sshdUnavailable();
@@ -72,11 +72,11 @@ async function main(): Promise<void> {
     console.log(`bench:ssh: loopback sshd, ${runs} runs each, medians (p90) in ms`);
     console.log('step                          by hand           client            overhead');
     for (const [name, hand, client] of rows) {
-      const p90 = (xs: number[]) => xs[Math.floor(xs.length * 0.9)];
+      const p90 = (xs: number[]) => quantile(xs, 0.9);
       console.log(
         `${name.padEnd(29)} ${median(hand).toFixed(1).padStart(6)} (${p90(hand).toFixed(1).padStart(6)})   ` +
         `${median(client).toFixed(1).padStart(6)} (${p90(client).toFixed(1).padStart(6)})   ` +
-        `+${(median(client) - median(hand)).toFixed(1)} ms, ratio ${(median(client) / median(hand)).toFixed(2)}`,
+        `${median(client) >= median(hand) ? '+' : ''}${(median(client) - median(hand)).toFixed(1)} ms, ratio ${(median(client) / median(hand)).toFixed(2)}`,
       );
     }
   } finally {

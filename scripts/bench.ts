@@ -22,6 +22,7 @@ import { buildImages } from '../server/src/engine/diff/images';
 import { analyzePatches } from '../server/src/engine/analyze';
 import { defaultKernelTree } from '../server/src/engine/parse/accuracy';
 import { cliPath, defaultCorpus, loadCorpus, type CorpusPatch } from './bench-corpus';
+import { median, quantile } from './lib/stats';
 
 interface Args {
   tree: string;
@@ -49,15 +50,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function quantile(xs: number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-const median = (xs: number[]) => quantile(xs, 0.5);
 
 interface Sample {
   wallMs: number;
