@@ -19,6 +19,7 @@ import {
   type TargetSettings,
 } from '../deploy/operations';
 import { tempDir } from '../../../test/support/tempDir';
+import { chmodTree, fakeKo, fakeModuleSources, installFakeKernelTools } from './testing/fakeKernel';
 
 // ---------------------------------------------------------------------------
 // Helpers: settling, processes
@@ -149,71 +150,6 @@ function record(row: Row, r: { error?: unknown; ms: number }): void {
 }
 
 // ---------------------------------------------------------------------------
-// The fake target: sysfs/procfs fixture and stand-in build and module tools
-
-function chmodTree(root: string): void {
-  fs.chmodSync(root, 0o777);
-  for (const e of fs.readdirSync(root, { withFileTypes: true })) {
-    const p = path.join(root, e.name);
-    if (e.isDirectory()) chmodTree(p);
-    else if (e.isFile()) fs.chmodSync(p, 0o666);
-  }
-}
-
-function toolScripts(fx: string): Record<string, string> {
-  return {
-    // Runs the build script uploaded with the module sources (M=dir).
-    make: `#!/bin/sh
-for a; do case $a in M=*) M=\${a#M=};; esac; done
-if [ -n "$M" ] && [ -f "$M/fake-build.sh" ]; then exec sh "$M/fake-build.sh" "$M"; fi
-echo "make: *** stand-in make: no fake-build.sh in M=$M" >&2; exit 2
-`,
-    // A "module" is a text file: klp-fake-ko <name> <sleep seconds> <transition 0|1>.
-    insmod: `#!/bin/sh
-SYS='${fx}/sys'; PROC='${fx}/proc'
-f=$1
-if ! read -r magic name delay tr <"$f" 2>/dev/null || [ "$magic" != klp-fake-ko ]; then
-  echo "insmod: ERROR: could not insert module $f: Invalid module format" >&2; exit 1
-fi
-[ "$delay" = 0 ] || sleep "$delay"
-d="$SYS/kernel/livepatch/$name"
-if [ -d "$SYS/module/$name" ]; then echo "insmod: ERROR: could not insert module $f: File exists" >&2; exit 1; fi
-mkdir -p "$d/vmlinux/klp_fake_func,1" "$SYS/module/$name"
-echo 1 >"$d/enabled"; echo "$tr" >"$d/transition"; : >"$d/force"; echo 1 >"$d/vmlinux/patched"
-echo OEK >"$SYS/module/$name/taint"
-echo 45056 >"$PROC/sys/kernel/tainted"
-echo "$name $f" >>'${fx}/insmod.log'
-`,
-    // Refuses while enabled; a disabled patch is freed; a forced one keeps its module forever.
-    rmmod: `#!/bin/sh
-SYS='${fx}/sys'
-name=$1; d="$SYS/kernel/livepatch/$name"
-[ -d "$SYS/module/$name" ] || { echo "rmmod: ERROR: Module $name is not currently loaded" >&2; exit 1; }
-if [ -d "$d" ]; then
-  read -r en <"$d/enabled"
-  if [ "$en" = 1 ]; then echo "rmmod: ERROR: Module $name is in use" >&2; exit 1; fi
-  fo=; read -r fo <"$d/force" 2>/dev/null
-  rm -rf "$d"
-  [ "$fo" = 1 ] && : >"$SYS/module/$name/forced"
-fi
-if [ -e "$SYS/module/$name/forced" ]; then echo "rmmod: ERROR: Module $name is in use" >&2; exit 1; fi
-rm -rf "$SYS/module/$name"
-`,
-  };
-}
-
-/** The module sources buildKbuildModule uploads; the stand-in make runs fake-build.sh. */
-function fakeSources(name: string, opts: { sleep?: string; log?: string } = {}): Record<string, string> {
-  const log = opts.log ? `echo "begin ${name}" >>'${opts.log}'\n` : '';
-  const logEnd = opts.log ? `echo "end ${name}" >>'${opts.log}'\n` : '';
-  return {
-    [`${name}.c`]: '/* stand-in */\n',
-    Kbuild: `obj-m += ${name}.o\n`,
-    'fake-build.sh': `M=$1\n${log}echo "  CC [M]  $M/${name}.o"\n${opts.sleep ? `sleep ${opts.sleep}\n` : ''}printf 'klp-fake-ko ${name} 0 0\\n' >"$M/${name}.ko"\necho "  LD [M]  $M/${name}.ko"\n${logEnd}`,
-  };
-}
-
-// ---------------------------------------------------------------------------
 
 describe('fault suite (issue #6): every fault fails clearly, leaves nothing behind, and recovers', { skip: sshdUnavailable(), timeout: 10 * 60_000 }, () => {
   let sshd: TestSshd;
@@ -249,8 +185,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     await new Promise<void>((r, j) => execFile('mkfifo', ['-m', '666', path.join(hp, 'osrelease'), path.join(hs, 'enabled')], (e) => (e ? j(e) : r())));
     chmodTree(fx);
     bin = tempDir('klp-faults-bin-');
-    fs.chmodSync(bin, 0o755);
-    for (const [n, text] of Object.entries(toolScripts(fx))) fs.writeFileSync(path.join(bin, n), text, { mode: 0o755 });
+    installFakeKernelTools(bin, path.join(fx, 'sys'), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'insmod.log') });
     sshd = await startSshd({ env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });
     testUid = Number((await new Promise<string>((r) => execFile('id', ['-u', TEST_USER], (_e, o) => r(o)))).trim());
     settings = { name: 'faults', destination: sshd.destination(), workDir: path.join(fx, 'work'), backend: 'kbuild', sysfsRoot: path.join(fx, 'sys'), procRoot: path.join(fx, 'proc') };
@@ -441,7 +376,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     const secs = uniqueSleep();
     const ac = new AbortController();
     const steps: string[] = [];
-    const p = settle(mux.exclusive('Build livepatch_slow', () => buildKbuildModule(mux, settings, 'livepatch_slow', fakeSources('livepatch_slow', { sleep: secs }), { signal: ac.signal, onStep: (s) => steps.push(s) })), 30_000);
+    const p = settle(mux.exclusive('Build livepatch_slow', () => buildKbuildModule(mux, settings, 'livepatch_slow', fakeModuleSources('livepatch_slow', { sleep: secs }), { signal: ac.signal, onStep: (s) => steps.push(s) })), 30_000);
     await waitUntil('make to run', () => remoteWith(`sleep ${secs}`).length > 0, 20_000);
     assert.equal(mux.runningAction, 'Build livepatch_slow');
     ac.abort();
@@ -452,8 +387,8 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     assert.ok(steps.some((s) => s.startsWith('Building livepatch_slow.ko')), steps.join('; '));
     row.orphans = await assertNoOrphans(sshd.port, controlDir, [`sleep ${secs}`, 'fake-build.sh']);
     assert.equal(mux.runningAction, undefined, 'the lock is released');
-    const built = await mux.exclusive('Build livepatch_fast', () => buildKbuildModule(mux, settings, 'livepatch_fast', fakeSources('livepatch_fast')));
-    assert.equal(built.sha256, sha256('klp-fake-ko livepatch_fast 0 0\n'));
+    const built = await mux.exclusive('Build livepatch_fast', () => buildKbuildModule(mux, settings, 'livepatch_fast', fakeModuleSources('livepatch_fast')));
+    assert.equal(built.sha256, sha256(fakeKo('livepatch_fast')));
     row.recovered = 'yes: the next build succeeds';
   }));
 
@@ -461,7 +396,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     reset();
     const secs = uniqueSleep();
     const ko = path.join(fx, 'work', 'slow_insmod.ko');
-    fs.writeFileSync(ko, `klp-fake-ko livepatch_slowload ${secs} 0\n`, { mode: 0o644 });
+    fs.writeFileSync(ko, fakeKo('livepatch_slowload', { delaySeconds: secs }), { mode: 0o644 });
     const ac = new AbortController();
     const p = settle(mux.exclusive('Load livepatch_slowload', () => loadModule(mux, settings, ko, 'livepatch_slowload', { signal: ac.signal }, { sha256: sha256(fs.readFileSync(ko)) })), 30_000);
     await waitUntil('insmod to run', () => remoteWith(`sleep ${secs}`).length > 0, 20_000);
@@ -472,7 +407,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     row.orphans = await assertNoOrphans(sshd.port, controlDir, [`sleep ${secs}`, 'klp-insmod']);
     assert.equal((await readState(mux, settings)).patches.length, 0, 'nothing was loaded');
     assert.deepEqual(fs.readdirSync('/tmp').filter((f) => f.startsWith('tmp.') && fs.existsSync(`/tmp/${f}/slow_insmod.ko`)), [], 'the verified copy was removed');
-    fs.writeFileSync(ko, 'klp-fake-ko livepatch_slowload 0 0\n');
+    fs.writeFileSync(ko, fakeKo('livepatch_slowload'));
     const s = await loadModule(mux, settings, ko, 'livepatch_slowload', {}, { sha256: sha256(fs.readFileSync(ko)) });
     assert.equal(s.patches[0]?.name, 'livepatch_slowload');
     row.recovered = 'yes: the next load succeeds';
@@ -481,7 +416,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   test('cancel a load while it waits for the patching transition', () => fault('cancel load (transition wait)', async (row) => {
     reset();
     const ko = path.join(fx, 'work', 'stuck.ko');
-    fs.writeFileSync(ko, 'klp-fake-ko livepatch_stuck 0 1\n', { mode: 0o644 });
+    fs.writeFileSync(ko, fakeKo('livepatch_stuck', { transition: 1 }), { mode: 0o644 });
     const ac = new AbortController();
     const steps: string[] = [];
     const p = settle(loadModule(mux, settings, ko, 'livepatch_stuck', { signal: ac.signal, onStep: (s) => steps.push(s) }, { sha256: sha256(fs.readFileSync(ko)) }), 30_000);
@@ -521,16 +456,16 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     const log = path.join(fx, 'actions.log');
     fs.writeFileSync(log, '', { mode: 0o666 });
     fs.chmodSync(log, 0o666);
-    const first = mux.exclusive('Build livepatch_one', () => buildKbuildModule(mux, settings, 'livepatch_one', fakeSources('livepatch_one', { sleep: '2', log })));
+    const first = mux.exclusive('Build livepatch_one', () => buildKbuildModule(mux, settings, 'livepatch_one', fakeModuleSources('livepatch_one', { sleep: '2', log })));
     await waitUntil('the first build to run', () => fs.readFileSync(log, 'utf8').includes('begin'), 20_000);
     // The extension recreates SshTarget objects when settings change: the lock is per destination.
     const other = new SshTarget(sshd.target({ controlDir }));
-    const r = await settle(other.exclusive('Load livepatch_two', () => buildKbuildModule(other, settings, 'livepatch_two', fakeSources('livepatch_two', { log }))), 5000);
+    const r = await settle(other.exclusive('Load livepatch_two', () => buildKbuildModule(other, settings, 'livepatch_two', fakeModuleSources('livepatch_two', { log }))), 5000);
     record(row, r);
     const e = expectKind(r, 'busy');
     assert.match(e.message, /"Build livepatch_one" is still running on .*Wait for it to finish or cancel it/);
     // Queued instead of refused: runs strictly after the first.
-    const queued = other.exclusive('Build livepatch_two', () => buildKbuildModule(other, settings, 'livepatch_two', fakeSources('livepatch_two', { log })), { wait: true });
+    const queued = other.exclusive('Build livepatch_two', () => buildKbuildModule(other, settings, 'livepatch_two', fakeModuleSources('livepatch_two', { log })), { wait: true });
     await first;
     await queued;
     assert.deepEqual(fs.readFileSync(log, 'utf8').trim().split('\n'), ['begin livepatch_one', 'end livepatch_one', 'begin livepatch_two', 'end livepatch_two']);
@@ -540,7 +475,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
 
   test('the VM reboots while a patch is loaded: the panel shows the new state', () => fault('VM rebooted with a patch loaded', async (row) => {
     reset();
-    const built = await buildKbuildModule(mux, settings, 'livepatch_reboot', fakeSources('livepatch_reboot'));
+    const built = await buildKbuildModule(mux, settings, 'livepatch_reboot', fakeModuleSources('livepatch_reboot'));
     const loaded = await loadModule(mux, settings, built.path, 'livepatch_reboot', {}, { sha256: built.sha256 });
     assert.equal(loaded.patches[0]?.name, 'livepatch_reboot');
     assert.equal(loaded.taint.livepatch, true);
@@ -564,7 +499,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
 
   test('module integrity: a .ko changed after the build is refused; the built one loads', () => fault('.ko tampered after build', async (row) => {
     reset();
-    const built = await buildKbuildModule(mux, settings, 'livepatch_sig', fakeSources('livepatch_sig'));
+    const built = await buildKbuildModule(mux, settings, 'livepatch_sig', fakeModuleSources('livepatch_sig'));
     assert.equal(built.sha256, sha256(fs.readFileSync(built.path)));
     fs.appendFileSync(built.path, 'tampered\n');
     const r = await settle(loadModule(mux, settings, built.path, 'livepatch_sig', {}, { sha256: built.sha256 }), 30_000);
@@ -575,12 +510,12 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     assert.match(r.error.message, /Refusing to load .*livepatch_sig\.ko: its sha256 is [0-9a-f]{64}, but the module built for this patch had [0-9a-f]{64}.*Nothing was loaded/);
     assert.equal(fs.existsSync(path.join(fx, 'insmod.log')), false, 'insmod never ran');
     // Swapped for another well-formed module: refused too.
-    fs.writeFileSync(built.path, 'klp-fake-ko livepatch_evil 0 0\n');
+    fs.writeFileSync(built.path, fakeKo('livepatch_evil'));
     const swapped = await settle(loadModule(mux, settings, built.path, 'livepatch_sig', {}, { sha256: built.sha256 }), 30_000);
     assert.ok(swapped.error instanceof IntegrityError);
     assert.deepEqual((await readState(mux, settings)).patches, []);
     row.orphans = await assertNoOrphans(sshd.port, controlDir, ['klp-insmod']);
-    const rebuilt = await buildKbuildModule(mux, settings, 'livepatch_sig', fakeSources('livepatch_sig'));
+    const rebuilt = await buildKbuildModule(mux, settings, 'livepatch_sig', fakeModuleSources('livepatch_sig'));
     const s = await loadModule(mux, settings, rebuilt.path, 'livepatch_sig', {}, { sha256: rebuilt.sha256 });
     assert.equal(s.patches[0]?.name, 'livepatch_sig');
     row.recovered = 'yes: rebuilt module loads';
@@ -589,7 +524,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   test('unloading a forced patch: disabled, and a clear error that its module stays', () => fault('unload a forced patch', async (row) => {
     reset();
     const ko = path.join(fx, 'work', 'forced.ko');
-    fs.writeFileSync(ko, 'klp-fake-ko livepatch_forced 0 1\n', { mode: 0o644 });
+    fs.writeFileSync(ko, fakeKo('livepatch_forced', { transition: 1 }), { mode: 0o644 });
     await mux.run(['insmod', ko]);
     const f = await forceTransition(mux, settings, 'livepatch_forced');
     assert.deepEqual(f.forced, ['livepatch_forced']);

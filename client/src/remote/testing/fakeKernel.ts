@@ -1,0 +1,98 @@
+// Test support: a stand-in kernel for tests that drive the client's real commands over the
+// loopback sshd (the fault suite, the VS Code end-to-end test). A sysfs/procfs-shaped fixture,
+// plus `make`, `insmod` and `rmmod` scripts placed first on the login's PATH that change the
+// fixture the way kbuild and the kernel would. Nothing here touches the real kernel.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * A stand-in .ko is one line of text:
+ *   klp-fake-ko <module name> <seconds insmod takes> <transition left 0|1> [<object>:<func,sympos> ...]
+ * With no functions listed, it patches vmlinux:klp_fake_func,1.
+ */
+export function fakeKo(name: string, opts: { delaySeconds?: number | string; transition?: 0 | 1; functions?: string[] } = {}): string {
+  return `${['klp-fake-ko', name, String(opts.delaySeconds ?? 0), String(opts.transition ?? 0), ...(opts.functions ?? [])].join(' ')}\n`;
+}
+
+/** The scripts, for a fixture whose sysfs is `sys` and procfs `proc`; `insmodLog` records every load. */
+export function fakeKernelTools(sys: string, proc: string, opts: { insmodLog?: string } = {}): Record<'make' | 'insmod' | 'rmmod', string> {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  return {
+    // kbuild stand-in: runs the fake-build.sh uploaded with the module sources (M=dir).
+    make: `#!/bin/sh
+for a; do case $a in M=*) M=\${a#M=};; esac; done
+if [ -n "$M" ] && [ -f "$M/fake-build.sh" ]; then exec sh "$M/fake-build.sh" "$M"; fi
+echo "make: *** stand-in make: no fake-build.sh in M=$M" >&2; exit 2
+`,
+    // Creates the patch's sysfs tree like klp_enable_patch(), taints K, and leaves the
+    // transition as the .ko says (1: stuck, for the stalled-transition faults).
+    insmod: `#!/bin/sh
+SYS=${q(sys)}; PROC=${q(proc)}
+f=$1
+if ! read -r magic name delay tr funcs <"$f" 2>/dev/null || [ "$magic" != klp-fake-ko ]; then
+  echo "insmod: ERROR: could not insert module $f: Invalid module format" >&2; exit 1
+fi
+[ "$delay" = 0 ] || sleep "$delay"
+d="$SYS/kernel/livepatch/$name"
+if [ -d "$SYS/module/$name" ]; then echo "insmod: ERROR: could not insert module $f: File exists" >&2; exit 1; fi
+mkdir -p "$SYS/module/$name"
+for of in \${funcs:-vmlinux:klp_fake_func,1}; do
+  mkdir -p "$d/\${of%%:*}/\${of#*:}"; echo 1 >"$d/\${of%%:*}/patched"
+done
+echo 1 >"$d/enabled"; echo "$tr" >"$d/transition"; : >"$d/force"
+echo OEK >"$SYS/module/$name/taint"
+echo 45056 >"$PROC/sys/kernel/tainted"
+${opts.insmodLog ? `echo "$name $f" >>${q(opts.insmodLog)}` : ':'}
+`,
+    // Refuses while the patch is enabled (module in use); a disabled patch is freed; a forced
+    // one keeps its module until "reboot", as the kernel does.
+    rmmod: `#!/bin/sh
+SYS=${q(sys)}
+name=$1; d="$SYS/kernel/livepatch/$name"
+[ -d "$SYS/module/$name" ] || { echo "rmmod: ERROR: Module $name is not currently loaded" >&2; exit 1; }
+if [ -d "$d" ]; then
+  read -r en <"$d/enabled"
+  if [ "$en" = 1 ]; then echo "rmmod: ERROR: Module $name is in use" >&2; exit 1; fi
+  fo=; read -r fo <"$d/force" 2>/dev/null
+  rm -rf "$d"
+  [ "$fo" = 1 ] && : >"$SYS/module/$name/forced"
+fi
+if [ -e "$SYS/module/$name/forced" ]; then echo "rmmod: ERROR: Module $name is in use" >&2; exit 1; fi
+rm -rf "$SYS/module/$name"
+`,
+  };
+}
+
+/** Writes the scripts into `bin` (executable); put `bin` first on the sshd login's PATH. */
+export function installFakeKernelTools(bin: string, sys: string, proc: string, opts: { insmodLog?: string } = {}): void {
+  fs.mkdirSync(bin, { recursive: true });
+  fs.chmodSync(bin, 0o755);
+  for (const [name, text] of Object.entries(fakeKernelTools(sys, proc, opts))) fs.writeFileSync(path.join(bin, name), text, { mode: 0o755 });
+}
+
+/** The module sources buildKbuildModule uploads: the stand-in make runs their fake-build.sh. */
+export function fakeModuleSources(name: string, opts: { sleep?: string; log?: string } = {}): Record<string, string> {
+  const log = opts.log ? `echo "begin ${name}" >>'${opts.log}'\n` : '';
+  const logEnd = opts.log ? `echo "end ${name}" >>'${opts.log}'\n` : '';
+  return {
+    [`${name}.c`]: '/* stand-in */\n',
+    Kbuild: `obj-m += ${name}.o\n`,
+    'fake-build.sh': `M=$1\n${log}echo "  CC [M]  $M/${name}.o"\n${opts.sleep ? `sleep ${opts.sleep}\n` : ''}printf '${fakeKo(name).trimEnd()}\\n' >"$M/${name}.ko"\necho "  LD [M]  $M/${name}.ko"\n${logEnd}`,
+  };
+}
+
+/**
+ * Lets the unprivileged test login change the fixture: directories 0777, files 0666;
+ * executables stay executable and write-only attributes (like `force`) stay write-only.
+ */
+export function chmodTree(p: string): void {
+  const st = fs.statSync(p);
+  if (st.isDirectory()) {
+    fs.chmodSync(p, 0o777);
+    for (const e of fs.readdirSync(p)) chmodTree(path.join(p, e));
+  } else if (st.isFile() && !(st.mode & 0o111)) {
+    // Owner-unreadable is a write-only attribute by intent (a umask of 077 gives 0600, not that).
+    fs.chmodSync(p, st.mode & 0o400 ? 0o666 : 0o222);
+  }
+}
