@@ -35,7 +35,12 @@ const common = {
 await Promise.all([
   esbuild.build({ ...common, entryPoints: { client: 'client/src/extension.ts' }, outdir: 'dist' }),
   esbuild.build({ ...common, entryPoints: { server: 'server/src/server.ts' }, outdir: 'dist' }),
-  esbuild.build({ ...common, entryPoints: { 'livepatch-check': 'server/src/cli/livepatch-check.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } }),
+  esbuild.build({
+    ...common,
+    entryPoints: { 'livepatch-check': 'server/src/cli/livepatch-check.ts', 'livepatch-deploy': 'client/src/cli/livepatch-deploy.ts' },
+    outdir: 'dist',
+    banner: { js: '#!/usr/bin/env node' },
+  }),
   esbuild.build({
     ...common,
     entryPoints: { bench: 'scripts/bench.ts', 'bench-corpus': 'scripts/bench-corpus.ts', 'parse-accuracy': 'scripts/parse-accuracy.ts', 'bench-lsp': 'scripts/bench-lsp.ts', fuzz: 'scripts/fuzz.ts' },

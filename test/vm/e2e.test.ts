@@ -175,6 +175,27 @@ test('a .patch becomes a loaded livepatch on a real 6.1 kernel, and is unloaded 
   assert.notEqual((await ssh.runChecked(['cat', '/proc/cmdline'])).stdout.trim(), MARKER);
 });
 
+test('livepatch-deploy (the CLI for CI) turns a patch into a verified livepatch on the real kernel and removes it', { timeout: 20 * 60 * 1000 }, async () => {
+  const marker = 'klp-e2e: deployed from the command line';
+  const file = path.join(tempDir('klp-vm-cli-'), 'cli-cmdline.patch');
+  fs.writeFileSync(file, patch.replace(MARKER, marker));
+  const r = await timed('livepatch-deploy: check, generate, build, load, verify, unload', () => new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'client/src/cli/livepatch-deploy.ts'),
+      '--target', settings.destination, '--ssh-config', sshConfig, '--tree', TREE, '--name', 'livepatch_e2e_cli', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b));
+    c.stderr.on('data', (b: Buffer) => (out += b));
+    c.on('close', (code) => resolve({ code, out }));
+  }));
+  console.log(r.out.trim().split('\n').map((l) => `test:vm: ${l}`).join('\n'));
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /livepatch_e2e_cli: loaded and verified: vmlinux patched: cmdline_proc_show,1; taint [A-Z]*K/);
+  assert.match(r.out, /livepatch_e2e_cli: disabled and unloaded/);
+  const s = await readState(ssh, settings);
+  assert.ok(!s.patches.some((x) => x.name === 'livepatch_e2e_cli') && !s.livepatchModules.some((m) => m.name === 'livepatch_e2e_cli'), 'nothing left loaded');
+  assert.notEqual((await ssh.runChecked(['cat', '/proc/cmdline'])).stdout.trim(), marker);
+});
+
 test('a build that fails shows the compiler error', { timeout: 10 * 60 * 1000 }, async () => {
   const broken = { 'livepatch_broken.c': '#include <linux/module.h>\nstatic int broken(void) { return undeclared_thing; }\nMODULE_LICENSE("GPL");\n', Kbuild: 'obj-m += livepatch_broken.o\n' };
   await assert.rejects(timed('failing build', () => buildKbuildModule(ssh, settings, 'livepatch_broken', broken)), (e: BuildFailed) => {

@@ -11,7 +11,7 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
 } from '../../../server/src/lsp/protocol';
 import {
-  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, unloadModule,
+  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, readSymbolInputs, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
 import { withTargetLock } from '../deploy/targetLock';
@@ -252,10 +252,7 @@ export function registerRemoteCommands(c: Ctx): void {
     const built = await remote(c, `building ${name} on ${t.settings.name}`, async (p) => {
       try {
         if (t.settings.backend === 'kbuild') {
-          p.onStep?.('Reading the target kernel symbols');
-          const rel = (await t.ssh.runChecked(['uname', '-r'], { signal: p.signal })).stdout.trim();
-          const symvers = (await t.ssh.run(['cat', `/lib/modules/${rel}/build/Module.symvers`], { signal: p.signal, maxBuffer: 64 << 20 })).stdout;
-          const kallsyms = (await t.ssh.run(['cat', '/proc/kallsyms'], { signal: p.signal, maxBuffer: 64 << 20 })).stdout;
+          const { release: rel, symvers, kallsyms } = await readSymbolInputs(t.ssh, t.settings, p);
           p.onStep?.('Generating the livepatch module');
           const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, {
             patch: patch.text, uri: patch.uri?.toString(), name, symvers: symvers || undefined, kallsyms: kallsyms || undefined,

@@ -19,11 +19,26 @@ export function fakeKo(name: string, opts: { delaySeconds?: number | string; tra
 export function fakeKernelTools(sys: string, proc: string, opts: { insmodLog?: string } = {}): Record<'make' | 'insmod' | 'rmmod', string> {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   return {
-    // kbuild stand-in: runs the fake-build.sh uploaded with the module sources (M=dir).
+    // kbuild stand-in: runs the fake-build.sh uploaded with the module sources (M=dir), or
+    // "builds" a generated klp_patch module: a fake .ko naming the objects and functions of
+    // its klp_func/klp_object tables.
     make: `#!/bin/sh
 for a; do case $a in M=*) M=\${a#M=};; esac; done
 if [ -n "$M" ] && [ -f "$M/fake-build.sh" ]; then exec sh "$M/fake-build.sh" "$M"; fi
-echo "make: *** stand-in make: no fake-build.sh in M=$M" >&2; exit 2
+name=$(sed -n 's/^obj-m *+= *\\([A-Za-z0-9_-]*\\)\\.o$/\\1/p' "$M/Kbuild" 2>/dev/null | head -n 1)
+if [ -z "$name" ] || [ ! -f "$M/$name.c" ]; then echo "make: *** stand-in make: nothing to build in M=$M" >&2; exit 2; fi
+echo "  CC [M]  $M/$name.o"
+funcs=$(awk '
+  /static struct klp_func [A-Za-z0-9_]+_funcs\\[\\]/ { t = $4; sub(/_funcs.*/, "", t) }
+  /\\.old_name = "/ { split($0, q, "\\""); f[t] = f[t] " " q[2] }
+  /\\.old_sympos = / { gsub(/[^0-9]/, "", $3); s[t, q[2]] = $3 }
+  /\\.name = NULL/ { o = "vmlinux" }
+  /^\\t\\t\\.name = "/ { split($0, q, "\\""); o = q[2] }
+  /\\.funcs = / { t = $3; sub(/_funcs.*/, "", t); n = split(f[t], a, " ")
+    for (i = 1; i <= n; i++) printf "%s:%s,%s ", o, a[i], ((t, a[i]) in s ? s[t, a[i]] : 1) }
+' "$M/$name.c")
+printf 'klp-fake-ko %s 0 0 %s\\n' "$name" "$funcs" >"$M/$name.ko"
+echo "  LD [M]  $M/$name.ko"
 `,
     // Creates the patch's sysfs tree like klp_enable_patch(), taints K, and leaves the
     // transition as the .ko says (1: stuck, for the stalled-transition faults).

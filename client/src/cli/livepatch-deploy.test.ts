@@ -1,0 +1,123 @@
+// livepatch-deploy end to end against the loopback sshd and the stand-in kernel: the shipped
+// bundle (dist/livepatch-deploy.js, built by npm test) checks, generates, "builds" (the
+// stand-in make reads the generated klp tables), loads, verifies and unloads.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { tempDir } from '../../../test/support/tempDir';
+import { decodeTaint, type LivepatchState } from '../remote/state';
+import { chmodTree, installFakeKernelTools } from '../remote/testing/fakeKernel';
+import { startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
+import { verifyLoaded } from './livepatch-deploy';
+
+const ROOT = path.join(__dirname, '..', '..', '..');
+const CLI = path.join(ROOT, 'dist', 'livepatch-deploy.js');
+const TREE = path.join(ROOT, 'test', 'e2e', 'fixture', 'tree');
+const CLEAN = path.join(__dirname, 'fixtures', 'ring-push-enobufs.patch');
+const UNSAFE = path.join(ROOT, 'test', 'e2e', 'fixture', 'ring-drops.patch');
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
+  let sshd: TestSshd;
+  let fx: string;
+  let target: string[];
+  const sys = (): string => path.join(fx, 'sys');
+
+  before(async () => {
+    fx = tempDir('klp-deploy-test-');
+    fs.mkdirSync(path.join(fx, 'sys/kernel/livepatch'), { recursive: true });
+    fs.mkdirSync(path.join(fx, 'sys/module'), { recursive: true });
+    fs.mkdirSync(path.join(fx, 'proc/sys/kernel'), { recursive: true });
+    fs.writeFileSync(path.join(fx, 'proc/sys/kernel/osrelease'), '6.1.0-deploy-amd64\n');
+    fs.writeFileSync(path.join(fx, 'proc/sys/kernel/tainted'), '0\n');
+    fs.mkdirSync(path.join(fx, 'work'));
+    installFakeKernelTools(path.join(fx, 'bin'), sys(), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'work', 'insmod.log') });
+    fs.chmodSync(fx, 0o755);
+    for (const d of ['sys', 'proc', 'work']) chmodTree(path.join(fx, d));
+    sshd = await startSshd({ env: { PATH: `${path.join(fx, 'bin')}:/usr/local/bin:/usr/bin:/bin` } });
+    const config = path.join(fx, 'ssh_config');
+    fs.writeFileSync(config, [
+      'Host lab-vm',
+      '  HostName 127.0.0.1',
+      `  Port ${sshd.port}`,
+      `  User ${TEST_USER}`,
+      `  IdentityFile ${sshd.userKey.privateKey}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${sshd.knownHosts}`,
+      '',
+    ].join('\n'));
+    target = ['--target', 'lab-vm', '--ssh-config', config, '--work-dir', path.join(fx, 'work'), '--sysfs-root', sys(), '--proc-root', path.join(fx, 'proc'), '--tree', TREE];
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+
+  test('a clean patch is built, loaded, verified against the generated functions, then unloaded', async () => {
+    const r = await run([...target, CLEAN]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /livepatch_ring_push_enobufs: built on lab-vm \(.+\), sha256 [0-9a-f]{16}…/);
+    assert.match(r.stdout, /livepatch_ring_push_enobufs: loaded and verified: vmlinux patched: klpdemo_ring_push,1; taint OEK/);
+    assert.match(r.stdout, /livepatch_ring_push_enobufs: disabled and unloaded/);
+    assert.match(r.stderr, /Reading the target kernel symbols/);
+    assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), [], 'nothing left loaded');
+    assert.match(fs.readFileSync(path.join(fx, 'work', 'insmod.log'), 'utf8'), /^livepatch_ring_push_enobufs /m);
+    // The sources the target built are the generator's.
+    assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_ring_push_enobufs', 'livepatch_ring_push_enobufs.c'), 'utf8'), /\.old_name = "klpdemo_ring_push"/);
+  });
+
+  test('--keep leaves the verified patch loaded and enabled', async () => {
+    const r = await run([...target, '--keep', '--name', 'livepatch_kept', CLEAN]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /unloaded/);
+    assert.equal(fs.readFileSync(path.join(sys(), 'kernel/livepatch/livepatch_kept/enabled'), 'utf8').trim(), '1');
+    fs.writeFileSync(path.join(sys(), 'kernel/livepatch/livepatch_kept/enabled'), '0\n');
+    fs.rmSync(path.join(sys(), 'kernel/livepatch/livepatch_kept'), { recursive: true });
+    fs.rmSync(path.join(sys(), 'module/livepatch_kept'), { recursive: true });
+  });
+
+  test('error-level findings: the findings are printed, exit 1, and nothing runs on the target', async () => {
+    const before = fs.readdirSync(path.join(fx, 'work')).length;
+    const r = await run([...target, UNSAFE]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /error: .*\[struct-layout\]/);
+    assert.match(r.stderr, /error-level finding\(s\): not deploying \(--force deploys anyway\)/);
+    assert.equal(fs.readdirSync(path.join(fx, 'work')).length, before, 'nothing uploaded');
+  });
+
+  test('an unreachable target: exit 2 with the ssh reason', async () => {
+    const r = await run(['--target', `${TEST_USER}@127.0.0.1:1`, '--tree', TREE, CLEAN]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /refused the connection on port 1/);
+  });
+
+  test('usage errors: exit 2 with the usage', async () => {
+    const r = await run(['--tree', TREE, CLEAN]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--target is required\nusage: livepatch-deploy/);
+  });
+});
+
+test('verifyLoaded: what the kernel reports must match what was generated', () => {
+  const state = (over: Partial<LivepatchState['patches'][number]> = {}, taint = 32768): LivepatchState => ({
+    kernelRelease: '6.1.0', bootId: '', livepatchSupported: true, taint: decodeTaint(taint), transition: undefined, stalledTasks: [], livepatchModules: [], warnings: [],
+    patches: [{ name: 'livepatch_x', enabled: true, transition: false, canForce: true, attributes: {}, writeOnly: [], objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'f', sympos: 1 }], attributes: {} }], ...over }],
+  });
+  const mod = { name: 'livepatch_x', functions: [{ object: 'vmlinux', oldName: 'f' }] } as Parameters<typeof verifyLoaded>[1];
+  assert.deepEqual(verifyLoaded(state(), mod), []);
+  assert.deepEqual(verifyLoaded(state({ enabled: false, transition: true }), mod), ['livepatch_x is not enabled', 'livepatch_x is still in transition']);
+  assert.deepEqual(verifyLoaded(state({ objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'g', sympos: 1 }], attributes: {} }] }), mod), ['vmlinux:f is not patched']);
+  assert.deepEqual(verifyLoaded(state({}, 0), mod), ['the kernel is not tainted K']);
+  assert.deepEqual(verifyLoaded({ ...state(), patches: [] }, mod), ['livepatch_x is not in /sys/kernel/livepatch']);
+});

@@ -1,0 +1,229 @@
+// `livepatch-deploy`: the extension's kbuild path from a terminal or a CI job. Checks a patch
+// with the engine, generates the klp_patch module from the target's own symbols, builds it on
+// the target, loads it (sha256-checked), verifies what the kernel reports against what was
+// generated, and (unless --keep) disables and unloads it again. The same code as the
+// extension's commands: SshTarget, deploy/operations and the target-wide lock.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { analyzePatches, PatchError } from '../../../server/src/engine/analyze';
+import { generateModule, GenerateError, moduleNameFrom, parseSymvers, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
+import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
+import { formatText } from '../../../server/src/cli/format/text';
+import { BuildFailed, IntegrityError, buildKbuildModule, loadModule, readSymbolInputs, unloadModule, type Progress, type TargetSettings } from '../deploy/operations';
+import { withTargetLock } from '../deploy/targetLock';
+import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
+import type { LivepatchState } from '../remote/state';
+
+const USAGE = `usage: livepatch-deploy --target DEST --tree DIR [options] PATCH
+  --target DEST        the test VM: a ~/.ssh/config alias or user@host[:port]
+  --tree DIR           the kernel source tree the patch applies to
+  --config FILE        kernel .config for module decisions (default: DIR/.config)
+  --ssh-config FILE    ssh_config file to use instead of ~/.ssh/config
+  --sudo               run privileged commands with sudo -n (default: log in as root)
+  --accept-new-host-key  accept the key of a host never seen before (a changed key is always refused)
+  --work-dir DIR       remote directory for sources and modules (default /root/livepatch)
+  --name NAME          module name (default: livepatch_<patch file name>)
+  --no-replace         load without replace mode (stack on the patches already loaded)
+  --force              deploy despite error-level findings
+  --keep               leave the patch loaded (default: disable and unload it after verifying)
+exit status: 0 deployed and verified, 1 the patch cannot be deployed (findings, refused by the
+generator, build or verification failed), 2 usage, input or target errors`;
+
+interface Args {
+  target: string;
+  tree: string;
+  config: string | null;
+  sshConfig: string | null;
+  sudo: boolean;
+  acceptNew: boolean;
+  workDir: string;
+  name: string | null;
+  replace: boolean;
+  force: boolean;
+  keep: boolean;
+  sysfsRoot: string;
+  procRoot: string;
+  patch: string;
+}
+
+class UsageError extends Error {}
+/** The patch cannot be deployed as it is (exit 1), as opposed to a broken setup (exit 2). */
+class NotDeployable extends Error {}
+
+function parseArgs(argv: string[]): Args {
+  const a: Partial<Args> & { patches: string[] } = { config: null, sshConfig: null, sudo: false, acceptNew: false, workDir: '/root/livepatch', name: null, replace: true, force: false, keep: false, sysfsRoot: '/sys', procRoot: '/proc', patches: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '--target': a.target = value(); break;
+      case '--tree': a.tree = value(); break;
+      case '--config': a.config = value(); break;
+      case '--ssh-config': a.sshConfig = value(); break;
+      case '--sudo': a.sudo = true; break;
+      case '--accept-new-host-key': a.acceptNew = true; break;
+      case '--work-dir': a.workDir = value(); break;
+      case '--name': a.name = value(); break;
+      case '--no-replace': a.replace = false; break;
+      case '--force': a.force = true; break;
+      case '--keep': a.keep = true; break;
+      // Where sysfs and procfs are on the target: for tests against a fixture, and chroots.
+      case '--sysfs-root': a.sysfsRoot = value(); break;
+      case '--proc-root': a.procRoot = value(); break;
+      case '-h': case '--help': throw new UsageError('');
+      default:
+        if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`);
+        a.patches.push(arg);
+    }
+  }
+  if (!a.target) throw new UsageError('--target is required');
+  if (!a.tree) throw new UsageError('--tree is required');
+  if (a.patches.length !== 1) throw new UsageError('give exactly one patch');
+  return { ...(a as Args), patch: a.patches[0] };
+}
+
+const log = (msg: string): void => void process.stderr.write(`livepatch-deploy: ${msg}\n`);
+const say = (msg: string): void => void process.stdout.write(`livepatch-deploy: ${msg}\n`);
+
+/** What the kernel reports for the loaded patch, checked against the functions generated for it. */
+export function verifyLoaded(state: LivepatchState, mod: Pick<GeneratedModule, 'name' | 'functions'>): string[] {
+  const p = state.patches.find((x) => x.name === mod.name);
+  if (!p) return [`${mod.name} is not in /sys/kernel/livepatch`];
+  const problems: string[] = [];
+  if (!p.enabled) problems.push(`${mod.name} is not enabled`);
+  if (p.transition) problems.push(`${mod.name} is still in transition`);
+  for (const f of mod.functions) {
+    const o = p.objects.find((x) => x.name === f.object);
+    if (!o) problems.push(`object ${f.object} is missing`);
+    else if (!o.functions.some((x) => x.name === f.oldName)) problems.push(`${f.object}:${f.oldName} is not patched`);
+  }
+  for (const o of p.objects) if (o.patched === false && o.name === 'vmlinux') problems.push('vmlinux is not patched');
+  if (!state.taint.livepatch) problems.push('the kernel is not tainted K');
+  return problems;
+}
+
+function describe(state: LivepatchState, name: string): string {
+  const p = state.patches.find((x) => x.name === name);
+  const objs = p?.objects.map((o) => `${o.name}${o.patched === false ? ' (waiting for its module)' : ' patched'}: ${o.functions.map((f) => `${f.name},${f.sympos}`).join(' ')}`) ?? [];
+  return `${objs.join('; ')}; taint ${state.taint.flags.join('') || 'none'}`;
+}
+
+async function deploy(args: Args): Promise<number> {
+  const text = (() => {
+    try {
+      return fs.readFileSync(args.patch === '-' ? 0 : args.patch, 'utf8');
+    } catch (err) {
+      throw new PatchError(`cannot read ${args.patch}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  })();
+  if (!fs.existsSync(args.tree)) throw new PatchError(`kernel tree '${args.tree}' does not exist`);
+  const result = await analyzePatches([{ name: args.patch, text }], { tree: args.tree, config: args.config });
+  const errors = result.findings.filter((f) => f.severity === 'error');
+  if (errors.length) {
+    process.stdout.write(formatText(result));
+    if (!args.force) throw new NotDeployable(`${errors.length} error-level finding(s): not deploying (--force deploys anyway)`);
+  }
+  const name = args.name ?? moduleNameFrom(args.patch === '-' ? 'stdin' : args.patch);
+  const settings: TargetSettings = { name: args.target, destination: args.target, workDir: args.workDir, backend: 'kbuild', sysfsRoot: args.sysfsRoot, procRoot: args.procRoot };
+  const controlDir = prepareControlDir(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-deploy-')));
+  const ssh = new SshTarget(configFromSetting(
+    { destination: args.target, sshConfigFile: args.sshConfig ?? undefined, privilege: args.sudo ? 'sudo' : 'root', acceptNewHostKey: args.acceptNew },
+    { controlDir },
+  ));
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const p: Progress = { signal: abort.signal, onStep: log };
+  try {
+    return await withTargetLock(ssh, settings, `livepatch-deploy ${name}`, async () => {
+      const sym = await readSymbolInputs(ssh, settings, p);
+      log(`generating ${name} for ${sym.release}`);
+      let mod: GeneratedModule;
+      try {
+        mod = generateModule(result, {
+          name,
+          replace: args.replace,
+          exported: sym.symvers ? parseSymvers(sym.symvers) : null,
+          kallsyms: sym.kallsyms || null,
+          tree: KernelTree.open(args.tree, args.config),
+        });
+      } catch (err) {
+        if (err instanceof GenerateError) throw new NotDeployable(err.message);
+        throw err;
+      }
+      if (mod.unverified.length) log(`note: not verified as exported (no Module.symvers on the target): ${mod.unverified.join(', ')}`);
+      let built;
+      try {
+        built = await buildKbuildModule(ssh, settings, mod.name, mod.files, p, sym.release);
+      } catch (err) {
+        if (err instanceof BuildFailed) {
+          process.stderr.write(`${err.output.split('\n').slice(-40).join('\n')}\n`);
+          throw new NotDeployable(err.message);
+        }
+        throw err;
+      }
+      say(`${mod.name}: built on ${args.target} (${sym.release}), sha256 ${built.sha256.slice(0, 16)}…`);
+      let loaded: LivepatchState;
+      try {
+        loaded = await loadModule(ssh, settings, built.path, mod.name, p, { sha256: built.sha256 });
+      } catch (err) {
+        if (err instanceof IntegrityError) throw new NotDeployable(err.message);
+        throw err;
+      }
+      const problems = verifyLoaded(loaded, mod);
+      if (problems.length) {
+        if (!args.keep) await unloadModule(ssh, settings, mod.name, p).catch((e: Error) => log(`unloading after the failed check: ${e.message}`));
+        throw new NotDeployable(`${mod.name} loaded, but ${problems.join('; ')}`);
+      }
+      say(`${mod.name}: loaded and verified: ${describe(loaded, mod.name)}`);
+      if (args.keep) return 0;
+      const after = await unloadModule(ssh, settings, mod.name, p);
+      if (after.patches.some((x) => x.name === mod.name) || after.livepatchModules.some((m) => m.name === mod.name)) {
+        throw new NotDeployable(`${mod.name} is still loaded after unloading`);
+      }
+      say(`${mod.name}: disabled and unloaded`);
+      return 0;
+    }, { signal: abort.signal, onUnlocked: (why) => log(`running without the target lock: ${why}`) });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await ssh.closeMaster();
+    if (controlDir) fs.rmSync(controlDir, { recursive: true, force: true });
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    const msg = (err as Error).message;
+    process.stderr.write(msg ? `livepatch-deploy: ${msg}\n${USAGE}\n` : `${USAGE}\n`);
+    return msg ? 2 : 0;
+  }
+  try {
+    return await deploy(args);
+  } catch (err) {
+    if (err instanceof NotDeployable) {
+      process.stderr.write(`livepatch-deploy: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof PatchError || err instanceof SshError) {
+      process.stderr.write(`livepatch-deploy: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`livepatch-deploy: ${(err as Error).stack ?? err}\n`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.stdout.write('', () => process.exit(code)));
+}
