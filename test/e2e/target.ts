@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chmodTree, fakeKo, installFakeKernelTools } from '../../client/src/remote/testing/fakeKernel';
-import { startSshd, TEST_USER, type TestSshd } from '../../client/src/remote/testing/sshd';
+import { startSshd, type TestSshd } from '../../client/src/remote/testing/sshd';
 
 export const PATCH_NAME = 'livepatch_ring_drops';
 export const PATCHED_FUNCTION = 'klpdemo_ring_push';
@@ -65,18 +65,7 @@ export async function startFixtureTarget(dir: string): Promise<FixtureTarget> {
   fs.writeFileSync(path.join(proc, 'sys/kernel/tainted'), `${1 << 15}\n`);
 
   const alias = 'klp-e2e-target';
-  const sshConfig = path.join(dir, 'ssh_config');
-  fs.writeFileSync(sshConfig, [
-    `Host ${alias}`,
-    '  HostName 127.0.0.1',
-    `  Port ${sshd.port}`,
-    `  User ${TEST_USER}`,
-    `  IdentityFile ${sshd.userKey.privateKey}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${sshd.knownHosts}`,
-    '  StrictHostKeyChecking yes',
-    '',
-  ].join('\n'));
+  const sshConfig = sshd.writeSshConfig(path.join(dir, 'ssh_config'), alias);
 
   return {
     sshd,

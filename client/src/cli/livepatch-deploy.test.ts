@@ -47,17 +47,7 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     fs.chmodSync(fx, 0o755);
     for (const d of ['sys', 'proc', 'work']) chmodTree(path.join(fx, d));
     sshd = await startSshd({ env: { PATH: `${path.join(fx, 'bin')}:/usr/local/bin:/usr/bin:/bin` } });
-    const config = path.join(fx, 'ssh_config');
-    fs.writeFileSync(config, [
-      'Host lab-vm',
-      '  HostName 127.0.0.1',
-      `  Port ${sshd.port}`,
-      `  User ${TEST_USER}`,
-      `  IdentityFile ${sshd.userKey.privateKey}`,
-      '  IdentitiesOnly yes',
-      `  UserKnownHostsFile ${sshd.knownHosts}`,
-      '',
-    ].join('\n'));
+    const config = sshd.writeSshConfig(path.join(fx, 'ssh_config'), 'lab-vm');
     target = ['--target', 'lab-vm', '--ssh-config', config, '--work-dir', path.join(fx, 'work'), '--sysfs-root', sys(), '--proc-root', path.join(fx, 'proc'), '--tree', TREE];
   });
   after(async () => {

@@ -38,6 +38,11 @@ export interface TestSshd {
   target(overrides?: Partial<SshTargetConfig> & { user?: string }): SshTargetConfig;
   /** Write a known_hosts file that maps this server's host:port to `publicLine` (another key: "host key changed"). */
   writeKnownHosts(name: string, publicLine: string | null): string;
+  /**
+   * Write an ssh_config file that defines `alias` for this server (the test user, its key,
+   * this known_hosts), as a user's ~/.ssh/config would: for code that takes an alias.
+   */
+  writeSshConfig(file: string, alias: string): string;
   /** Generate a new key pair in the temp dir. */
   newKey(name: string): Promise<KeyPair>;
   log(): string;
@@ -266,6 +271,20 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     writeKnownHosts: (name, publicLine) => {
       const file = path.join(dir, name);
       fs.writeFileSync(file, publicLine ? knownHostsLine(publicLine) : '');
+      return file;
+    },
+    writeSshConfig: (file, alias) => {
+      fs.writeFileSync(file, [
+        `Host ${alias}`,
+        '  HostName 127.0.0.1',
+        `  Port ${port}`,
+        `  User ${TEST_USER}`,
+        `  IdentityFile ${userKey.privateKey}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${knownHosts}`,
+        '  StrictHostKeyChecking yes',
+        '',
+      ].join('\n'));
       return file;
     },
     newKey: (name) => generateKey(path.join(dir, name)),
