@@ -14,6 +14,7 @@ import {
   buildKbuildModule, buildWithTool, disablePatch, forceTransition, loadModule, unloadModule, uploadFiles, type TargetSettings,
 } from './operations';
 import { tempDir } from '../../../test/support/tempDir';
+import { withTargetLock } from './targetLock';
 
 const CANARY = path.join(os.tmpdir(), `klp-hostile-canary-${process.pid}`);
 const HOSTILE = [
@@ -82,5 +83,17 @@ describe('hostile words through every remote operation', { skip: sshdUnavailable
       }
     }
     assert.ok(!fs.existsSync(CANARY), 'a hostile path reached a shell');
+  });
+
+  test('the target lock: action labels and work directories arrive verbatim (the owner file says exactly what holds the VM)', async () => {
+    for (const h of HOSTILE) {
+      const workDir = path.join(root, 'work', `lock-${HOSTILE.indexOf(h)}`);
+      fs.mkdirSync(workDir, { mode: 0o777 });
+      fs.chmodSync(workDir, 0o777);
+      assert.equal(await withTargetLock(ssh, { ...settings, workDir }, h, async () => 'ran'), 'ran', JSON.stringify(h));
+      // Control characters (the newline) become spaces: the label is one line.
+      assert.equal(fs.readFileSync(path.join(workDir, '.livepatch-lock-owner'), 'utf8').split(' (')[0], h.replace(/[\0-\x1f]/g, ' '), JSON.stringify(h));
+    }
+    assert.ok(!fs.existsSync(CANARY), 'a hostile label reached a shell');
   });
 });
