@@ -23,6 +23,8 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { ROOT, installCodeServer, installExtension, startCodeServer, writeUserSettings, type CodeServer, type Dirs } from './codeServer';
 import { KERNEL_RELEASE, PATCH_NAME, PATCHED_FUNCTION, startFixtureTarget, type FixtureTarget } from './target';
 import { Workbench, norm, type Timeouts } from './workbench';
+import { SshTarget } from '../../client/src/remote/ssh';
+import { withTargetLock } from '../../client/src/deploy/targetLock';
 
 const SCALE = Number(process.env.E2E_TIMEOUT_SCALE ?? '1') || 1;
 const T: Timeouts = { ui: 30_000 * SCALE, slow: 120_000 * SCALE };
@@ -343,6 +345,32 @@ async function main(): Promise<number> {
       await page.locator('.part.sidebar .composite.title').filter({ hasText: TARGET_NAME }).waitFor({ timeout: T.ui });
       await wb.statusItem(`${TARGET_NAME}: 1 patch`).waitFor({ timeout: T.ui });
       await wb.screenshot('08-view-loaded-patch');
+    });
+
+    await check('c: another window holds the VM: Disable is refused, naming what holds it, and nothing changes', async () => {
+      // "Another window": our own SshTarget on the same VM, holding the per-VM lock.
+      const other = new SshTarget(target!.sshd.target());
+      let entered!: () => void;
+      let release!: () => void;
+      const inside = new Promise<void>((r) => (entered = r));
+      const gate = new Promise<void>((r) => (release = r));
+      const holding = withTargetLock(other, { name: TARGET_NAME, destination: '', workDir: target!.workDir, backend: 'kbuild', sysfsRoot: target!.sysfsRoot, procRoot: target!.procRoot },
+        'building livepatch_other_window', async () => {
+          entered();
+          await gate;
+        });
+      try {
+        await inside;
+        await wb.clearNotifications();
+        await wb.runCommand('Livepatch: Disable Patch');
+        await wb.waitNotification(/disabling livepatch_ring_drops failed: Another livepatch action is running on e2e-vm: building livepatch_other_window \(/);
+        assert(fs.readFileSync(path.join(target!.patchDir(), 'enabled'), 'utf8').trim() === '1', 'the patch was disabled while another window held the VM');
+        await wb.screenshot('09a-refused-other-window');
+      } finally {
+        release();
+        await holding;
+      }
+      await wb.clearNotifications();
     });
 
     await check('c: Disable Patch from the palette: the view shows it disabled', async () => {
