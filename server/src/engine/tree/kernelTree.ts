@@ -189,6 +189,8 @@ export class KernelTree {
 
   /** Whether the tree is the top of its own git work tree, and a key for its committed state. */
   private git(): { top: boolean; key: string | null } {
+    // The tree must be the top of its work tree: without .git here (a tarball tree) git has nothing to say.
+    if (!this.gitState && !fs.existsSync(path.join(this.root, '.git'))) this.gitState = { top: false, key: null };
     if (!this.gitState) {
       const r = spawnSync('git', ['-C', this.root, 'rev-parse', '--show-toplevel', 'HEAD'], { encoding: 'utf8', timeout: 5000 });
       const [top, head] = r.status === 0 ? r.stdout.trim().split('\n') : [];
