@@ -6,7 +6,8 @@
 //   3. the workspace is a small kernel-style git tree made from test/e2e/fixture/;
 //   4. the test VM is the loopback sshd of the client tests with a sysfs fixture (test/e2e/target.ts);
 //   5. session A (trusted): patch diagnostics, hover, quick fix; live .c diagnostics and undo;
-//      the Patch State view, Disable / Unload / Load from the palette; activation time;
+//      the Patch State view, a VM held by another window (refused), Disable / Unload / Load
+//      from the palette; activation time;
 //      session B (untrusted): diagnostics still work, remote commands refuse;
 //   6. no browser request leaves loopback.
 // Screenshots of every step go to test/e2e/shots (E2E_SHOTS=dir); on failure the VS Code logs too.
