@@ -152,12 +152,14 @@ export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: str
   return built(ssh, name, ko, t.backend, events, p);
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, p: Progress, intervalMs = 500): Promise<void> {
+/** Polls `check` until it is true. `what` names the wait in errors (a function: read when they happen). */
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string | (() => string), p: Progress, intervalMs = 500): Promise<void> {
   const until = Date.now() + timeoutMs;
+  const name = (): string => (typeof what === 'string' ? what : what());
   for (;;) {
-    if (p.signal?.aborted) throw new SshError('cancelled', `cancelled while waiting for ${what}`);
+    if (p.signal?.aborted) throw new SshError('cancelled', `cancelled while waiting for ${name()}`);
     if (await check()) return;
-    if (Date.now() > until) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${name()}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -189,8 +191,7 @@ export interface LoadOptions {
 }
 
 /** insmod (verified against the build-time sha256 when given), then wait for the patching transition to finish. */
-export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, options: LoadOptions | number = {}): Promise<LivepatchState> {
-  const opts: LoadOptions = typeof options === 'number' ? { transitionTimeoutMs: options } : options;
+export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, opts: LoadOptions = {}): Promise<LivepatchState> {
   const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
   // The name picks the sysfs directory to wait on: validate it before insmod runs.
   assertModuleName(name);
@@ -254,10 +255,7 @@ export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: stri
       if (inUseWithoutPatch >= 5) throw forcedError();
     }
     return false;
-  }, 30000, `rmmod ${name}`, p, 1000).catch((err) => {
-    if (!(err instanceof SshError) && /^timed out/.test((err as Error).message) && lastErr) throw new Error(`rmmod ${name} kept failing for 30 s: ${lastErr}`);
-    throw err;
-  });
+  }, 30000, () => `rmmod ${name}${lastErr ? ` (${lastErr})` : ''}`, p, 1000);
   return readState(ssh, t, p);
 }
 

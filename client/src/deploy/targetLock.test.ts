@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SshError, SshTarget, prepareControlDir } from '../remote/ssh';
-import { startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
+import { childPids, startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
 import { tempDir } from '../../../test/support/tempDir';
 import type { TargetSettings } from './operations';
 import { withTargetLock } from './targetLock';
@@ -22,11 +22,9 @@ function fixture(withLivepatch = true): TargetSettings {
 
 /** Local ssh processes of ours whose command line mentions `needle`. */
 function ourSsh(needle: string): number[] {
-  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+  return childPids(process.pid).filter((pid) => {
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
     } catch {
       return false;
     }

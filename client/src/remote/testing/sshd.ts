@@ -114,7 +114,8 @@ function setEnvWord(name: string, value: string): string {
   return /\s/.test(value) ? `"${name}=${value}"` : `${name}=${value}`;
 }
 
-function childPids(ppid: number): number[] {
+/** Pids whose parent is `ppid`, from /proc. */
+export function childPids(ppid: number): number[] {
   const out: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;

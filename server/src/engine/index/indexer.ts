@@ -3,7 +3,7 @@
 // macros that tree-sitter cannot see (SYSCALL_DEFINEn, EXPORT_SYMBOL, initcalls)
 // come from the original text, which the blanked parse maps onto 1:1.
 
-import type { CParser, SyntaxNode } from '../parse/parser';
+import { children, type CParser, type SyntaxNode } from '../parse/parser';
 import type {
   CallSite, ExportDef, FileIndex, FunctionDef, IncludeDef, MacroDef, Member, Span, StaticLocal, StorageClass,
   TypeDef, VariableDef,
@@ -66,17 +66,6 @@ function spanOf(ctx: Ctx, startByte: number, endByte: number): Span {
   };
 }
 
-function children(n: SyntaxNode): SyntaxNode[] {
-  // One call for all children: child(i) walks from the first child, so looping
-  // over it is quadratic on a wide node (a 24k-child ERROR node took 23 s).
-  if (n.children) return n.children.filter((c): c is SyntaxNode => c !== null);
-  const out: SyntaxNode[] = [];
-  for (let i = 0; i < n.childCount; i++) {
-    const c = n.child(i);
-    if (c) out.push(c);
-  }
-  return out;
-}
 
 function walkTop(ctx: Ctx, node: SyntaxNode): void {
   for (const child of children(node)) indexTopLevel(ctx, child);

@@ -5,7 +5,7 @@
 // KPATCH_PRINTK() puts the call on its own `if (jiffies)` path.
 
 import type { CallSite, FunctionDef } from '../model';
-import type { SyntaxNode } from '../parse/parser';
+import { children, type SyntaxNode } from '../parse/parser';
 import type { FileChange, Rule, RuleContext } from './rule';
 import { changedFunctions, describeFunction } from './helpers';
 import { normalizeC } from '../util/text';
@@ -56,9 +56,7 @@ function callContexts(ctx: RuleContext, fc: FileChange, fn: FunctionDef, lines: 
       }
       const kids: [SyntaxNode, Context][] = [];
       let afterLabel = false;
-      const all = n.children ?? Array.from({ length: n.childCount }, (_, i) => n.child(i));
-      for (const ch of all) {
-        if (!ch) continue;
+      for (const ch of children(n)) {
         // Statements after a goto label are usually an error exit.
         if (n.type === 'compound_statement' && ch.type === 'labeled_statement') afterLabel = true;
         kids.push([ch, afterLabel ? { ...inner, conditional: true } : inner]);

@@ -37,8 +37,7 @@ export const replaceCallbacks: Rule = {
         const cb = CALLBACK_RE.exec(text);
         if (cb && !callback) callback = { line: l, macro: cb[1], fn: cb[2] ?? '' };
         const head = callbackHeads.get(l);
-        const fnHead = head === undefined ? undefined : { name: head };
-        if (fnHead && !callback) callback = { line: l, macro: fc.post.escapeHatches.get(fnHead.name)!, fn: fnHead.name };
+        if (head !== undefined && !callback) callback = { line: l, macro: fc.post.escapeHatches.get(head)!, fn: head };
         const sh = SHADOW_RE.exec(text);
         if (sh && !shadow) shadow = { line: l, call: sh[1] };
       }
