@@ -89,7 +89,7 @@ export function convertToLivepatchElf(input: Uint8Array, options: KlpElfOptions 
     }
     placeholders.set(s.index, { ...sym, index: s.index, placeholder: s.name, klpName: klpSymbolName(sym) });
   }
-  if (placeholders.size === 0) return { elf: input.slice(), symbols: [], sections: [] };
+  if (placeholders.size === 0) return { elf: Uint8Array.from(input), symbols: [], sections: [] };
 
   const refuse = (rule: ConstructorParameters<typeof KlpElfError>[0], why: string, p: ConvertedSymbol, section: string) =>
     new KlpElfError(rule, `${p.object} symbol '${p.name}' (${p.placeholder}) referenced from section ${section}: ${why}`, p.name, section);

@@ -146,7 +146,8 @@ export function readElf64(bytes: Uint8Array): Elf64 {
       info: dv.getUint32(at + 44, true),
       addralign: safeNumber(dv.getBigUint64(at + 48, true), `section ${i} sh_addralign`),
       entsize: safeNumber(dv.getBigUint64(at + 56, true), `section ${i} sh_entsize`),
-      data: type === SHT_NOBITS || type === SHT_NULL ? new Uint8Array(0) : bytes.slice(offset, offset + size),
+      // A copy: Buffer#slice would alias the caller's bytes, which the pass then edits.
+      data: type === SHT_NOBITS || type === SHT_NULL ? new Uint8Array(0) : Uint8Array.from(bytes.subarray(offset, offset + size)),
     });
   }
   const names = sections[shstrndx].data;
@@ -154,7 +155,7 @@ export function readElf64(bytes: Uint8Array): Elf64 {
     if (i === 0) continue;
     s.name = stringAt(names, s.nameOffset, `section ${i} name`);
   }
-  return { header: bytes.slice(0, EHDR_SIZE), type, machine, shstrndx, sections };
+  return { header: Uint8Array.from(bytes.subarray(0, EHDR_SIZE)), type, machine, shstrndx, sections };
 }
 
 export function readSymbols(elf: Elf64, symtab: number): Symbol64[] {
