@@ -265,6 +265,15 @@ test('placeholders become .klp.sym symbols and their relocations move to one .kl
   }
 });
 
+test('relocations to a section the loader does not load stay where they are', { skip: toolchain }, () => {
+  const placeholder = encodePlaceholder({ object: 'vmlinux', name: 'vvar', sympos: 0 });
+  const out = readelf(convertToLivepatchElf(fixture('placeholder-in-unloaded-section.c', { PLACEHOLDER: placeholder })).elf);
+  // apply_relocations() skips them, and a module's relocations written there later
+  // would land in the freed load image: they are left alone, with the renamed symbol.
+  assert.deepEqual(out.relocs.get('.rela.note.klp_unloaded')?.map((r) => [r.type, r.symbol]), [['R_X86_64_64', '.klp.sym.vmlinux.vvar,0']]);
+  assert.deepEqual([...out.relocs.keys()].filter((k) => k.startsWith('.klp.rela.')), ['.klp.rela.vmlinux..text']);
+});
+
 test('an object without placeholders is returned as it is, so running the pass twice changes nothing', { skip: toolchain }, () => {
   const once = convertToLivepatchElf(fixture('vmlinux-and-module-symbols.c')).elf;
   const twice = convertToLivepatchElf(once);
