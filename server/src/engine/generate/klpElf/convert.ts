@@ -24,7 +24,7 @@ import {
   writeElf64,
   type Section,
 } from './elf64';
-import { KlpElfError } from './errors';
+import { KlpElfError, type KlpElfRule } from './errors';
 import { decodePlaceholder, isPlaceholder, klpSymbolName, type KlpSymbol } from './placeholder';
 import { isInitSection, LOAD_TIME_SECTIONS } from './specialSections';
 
@@ -91,7 +91,7 @@ export function convertToLivepatchElf(input: Uint8Array, options: KlpElfOptions 
   }
   if (placeholders.size === 0) return { elf: Uint8Array.from(input), symbols: [], sections: [] };
 
-  const refuse = (rule: ConstructorParameters<typeof KlpElfError>[0], why: string, p: ConvertedSymbol, section: string) =>
+  const refuse = (rule: KlpElfRule, why: string, p: ConvertedSymbol, section: string) =>
     new KlpElfError(rule, `${p.object} symbol '${p.name}' (${p.placeholder}) referenced from section ${section}: ${why}`, p.name, section);
 
   const added: { section: Section; info: KlpRelaSection }[] = [];
