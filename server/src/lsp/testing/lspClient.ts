@@ -31,8 +31,9 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(workspace: string, opts: { settings?: Record<string, unknown>; debounceMs?: number } = {}): Promise<TestServer> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** `trusted` (default true) is the workspace trust the client reports; `env` adds to the server's environment. */
+export async function startServer(workspace: string, opts: { settings?: Record<string, unknown>; debounceMs?: number; trusted?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } });
   const conn = createProtocolConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
   const waiting: { uri: string; version?: number; resolve: (p: PublishDiagnosticsParams) => void }[] = [];
   const latest = new Map<string, PublishDiagnosticsParams[]>();
@@ -71,7 +72,7 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
     rootUri: pathToFileURL(workspace).toString(),
     workspaceFolders: [{ uri: pathToFileURL(workspace).toString(), name: 'kernel' }],
     capabilities: { workspace: { configuration: true }, textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } } },
-    initializationOptions: { debounceMs: opts.debounceMs ?? 0 },
+    initializationOptions: { debounceMs: opts.debounceMs ?? 0, workspaceTrusted: opts.trusted ?? true },
   });
   void conn.sendNotification(InitializedNotification.type, {});
   return server;
