@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { bufferPatch } from './bufferDiff';
 import {
   type Connection, TextDocuments, TextDocumentSyncKind, type InitializeParams, type InitializeResult,
-  DidChangeConfigurationNotification, CodeActionKind,
+  DidChangeConfigurationNotification, CodeActionKind, ShowMessageNotification, MessageType,
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { createParser, type CParser } from '../engine/parse/parser';
@@ -166,7 +166,8 @@ export class LivepatchServer {
   private noticeUntrusted(): void {
     if (gitAllowed() || this.untrustedNoticeShown) return;
     this.untrustedNoticeShown = true;
-    void this.connection.window.showInformationMessage(`Livepatch: ${UNTRUSTED_NOTICE}`);
+    // A notification, not a request: it needs no answer from the client.
+    void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Info, message: `Livepatch: ${UNTRUSTED_NOTICE}` });
   }
 
   /** A livepatch.kernelConfig that cannot be used (a FIFO, a device, too big) is said once, not silently ignored. */
@@ -180,7 +181,7 @@ export class LivepatchServer {
       problem = (err as Error).message;
     }
     this.configChecked.set(file, problem);
-    if (problem) void this.connection.window.showWarningMessage(`Livepatch: livepatch.kernelConfig: ${problem}; it is ignored (module decisions fall back to Kconfig).`);
+    if (problem) void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message: `Livepatch: livepatch.kernelConfig: ${problem}; it is ignored (module decisions fall back to Kconfig).` });
   }
 
   /** The kernel tree a file or folder URI is in (the folder itself included), or null. */
