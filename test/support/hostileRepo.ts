@@ -45,7 +45,8 @@ export function makeHostileRepo(from: string): HostileRepo {
   // One script per key, so the canary says which key ran. Filters pass the content through.
   const script = (name: string) => {
     const file = path.join(scripts, name.replace(/[^\w.-]/g, '_'));
-    fs.writeFileSync(file, `#!/bin/sh\n: > '${path.join(canaries, name)}'\ncat 2>/dev/null\nexit 0\n`, { mode: 0o755 });
+    const body = /^filter\./.test(name) ? 'cat 2>/dev/null\n' : '';
+    fs.writeFileSync(file, `#!/bin/sh\n: > '${path.join(canaries, name)}'\n${body}exit 0\n`, { mode: 0o755 });
     return file;
   };
   const g = (...args: string[]) => execFileSync('git', ['-C', tree, ...args], { stdio: 'ignore' });

@@ -137,10 +137,12 @@ export function git(root: string, args: string[], opts: { timeoutMs?: number; ma
   const argv = gitArgv(root, args);
   if (!argv) return Promise.reject(new GitRefused());
   return new Promise((resolve, reject) => {
-    execFile('git', argv, { encoding: 'utf8', env: gitEnv(), timeout: opts.timeoutMs ?? 20000, maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile('git', argv, { encoding: 'utf8', env: gitEnv(), timeout: opts.timeoutMs ?? 20000, maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new Error(stderr.trim() || err.message));
       else resolve(stdout);
     });
+    // Nothing to say on stdin: a program that reads it must see EOF, not wait.
+    child.stdin?.end();
   });
 }
 
