@@ -31,10 +31,17 @@ export class GitRefused extends Error {
 
 // Config keys that run a program during the read-only commands used here
 // (rev-parse, grep, diff, diff-files, cat-file, config), or that would make
-// them reach out. diff.external and diff.<driver>.command/textconv are not
-// reset here (an empty value makes git fail): every diff passes --no-ext-diff
-// and --no-textconv, and blobs are read with cat-file, which uses neither. The per-driver ones (filter.<driver>.*, protocol.<name>.allow)
-// are found in the repository's config and overridden one by one below.
+// them reach out. Per-name ones (filter.<driver>.clean/smudge/process,
+// protocol.<name>.allow) are read from the repository's config, includes too,
+// and reset one by one (namedOverrides). diff.external and
+// diff.<driver>.command/textconv are not reset (an empty value makes git fail):
+// every diff passes --no-ext-diff and --no-textconv, and blobs are read with
+// cat-file, which uses neither. The rest never run from these commands:
+// core.editor, sequence.editor, merge.<driver>.driver, gpg.*.program (only with
+// log.showSignature, reset), and core.sshCommand, core.gitProxy, core.askPass,
+// credential helpers and remote.<name>.uploadpack only on a transport, which
+// the protocol.* overrides below refuse (uploadpack.packObjectsHook is honoured
+// from user and system config only).
 const FIXED_OVERRIDES: [string, string][] = [
   ['core.fsmonitor', 'false'], // read on every index load
   ['core.hooksPath', '/dev/null'], // post-index-change, reference-transaction
@@ -56,15 +63,15 @@ const FIXED_OVERRIDES: [string, string][] = [
 // Keys whose subsection is a name the repository picks: each configured one is reset.
 const PER_NAME = /^(filter\.(.+)\.(clean|smudge|process)|protocol\.(.+)\.allow)$/i;
 
-/** Environment for git: no system config, no optional index writes, no prompts, no pager, no lazy fetch. */
+/** Environment for git: no optional index writes, no prompts, no pager, no lazy fetch. */
 export function gitEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Ours, not the caller's: a server started from a git hook must not act on that repository.
   for (const k of Object.keys(env)) if (/^GIT_/.test(k)) delete env[k];
+  // System config stays: the administrator's, not the workspace's (safe.directory for shared
+  // trees lives there), and the -c overrides above win over every file scope anyway.
   return {
     ...env,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_ATTR_NOSYSTEM: '1',
     GIT_OPTIONAL_LOCKS: '0',
     GIT_TERMINAL_PROMPT: '0',
     GIT_PAGER: 'cat',
