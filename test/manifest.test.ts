@@ -32,6 +32,12 @@ test('settings that pick hosts or commands are machine-scoped and restricted wit
   assert.equal(props['livepatch.baseRef'].scope, 'resource');
 });
 
+test('settings the language server hands to git or reads as files are restricted without trust', () => {
+  // baseRef reaches git (as a resolved hash), kernelConfig is opened and read: a workspace must not pick them.
+  const restricted: string[] = pkg.capabilities.untrustedWorkspaces.restrictedConfigurations;
+  for (const key of ['livepatch.baseRef', 'livepatch.kernelConfig']) assert.ok(restricted.includes(key), `${key} restricted`);
+});
+
 test('the VSIX allowlist ships the bundles, both wasm files, grammars and rule pages', () => {
   const ignore = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8');
   assert.match(ignore, /^\*\*$/m);

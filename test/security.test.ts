@@ -1,5 +1,5 @@
-// Security properties enforced as tests: no local shell strings anywhere, and
-// the ssh layer never turns host-key checking off.
+// Security properties enforced as tests: no local shell strings anywhere, the
+// ssh layer never turns host-key checking off, and git runs from one module.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,5 +37,13 @@ test('no code spawns through a local shell', () => {
 
 test('host-key checking is never disabled', () => {
   const bad = files.filter((f) => /StrictHostKeyChecking\s*=\s*no\b|UserKnownHostsFile\s*=\s*\/dev\/null/i.test(fs.readFileSync(f, 'utf8')));
+  assert.deepEqual(bad.map((f) => path.relative(root, f)), []);
+});
+
+test('git is spawned only by server/src/engine/tree/git.ts, which neutralises the repository\'s programs', () => {
+  // Test support (testing/ folders) builds its own throwaway repositories.
+  const bad = files
+    .filter((f) => !f.includes(`${path.sep}testing${path.sep}`) && !f.endsWith(path.join('engine', 'tree', 'git.ts')))
+    .filter((f) => /\b(?:spawn|spawnSync|execFile|execFileSync|fork)\s*\(\s*['"`]git['"`]/.test(fs.readFileSync(f, 'utf8')));
   assert.deepEqual(bad.map((f) => path.relative(root, f)), []);
 });

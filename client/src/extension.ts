@@ -10,6 +10,7 @@ import { registerCheckCommand } from './commands/checkPatch';
 import { registerRemoteCommands } from './commands/remote';
 import { Targets } from './targets';
 import { StateView } from './views/stateTree';
+import { DidChangeWorkspaceTrustNotification } from '../../server/src/lsp/protocol';
 
 let client: LanguageClient | undefined;
 
@@ -29,6 +30,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ],
     synchronize: { configurationSection: 'livepatch' },
     outputChannel: log.serverChannel,
+    // The server runs no git in an untrusted workspace (the repository's config can name programs).
+    initializationOptions: { workspaceTrusted: vscode.workspace.isTrusted },
   };
   client = new LanguageClient('livepatch', 'Livepatch Language Server', serverOptions, clientOptions);
   try {
@@ -50,7 +53,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     targets.onDidChange(() => void view.refresh()),
     // Trust granted later: the view can now talk to the target.
-    vscode.workspace.onDidGrantWorkspaceTrust(() => void view.refresh()),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      void client?.sendNotification(DidChangeWorkspaceTrustNotification, { trusted: true });
+      void view.refresh();
+    }),
   );
   void view.refresh();
   log.info('Livepatch extension activated');

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, type WireFinding } from '../../../server/src/lsp/protocol';
 import type { Log } from '../log';
+import { trustVerdict } from './trustPolicy';
 
 export interface CheckOutcome {
   errors: number;
@@ -33,6 +34,9 @@ export function registerCheckCommand(context: vscode.ExtensionContext, client: L
       if (diags.length) void vscode.commands.executeCommand('workbench.actions.view.problems');
       return { errors, warnings, findings: [], tree: null };
     }
+    // Untrusted, the server runs no git: it checks unsaved buffers only, and the message says so.
+    const verdict = trustVerdict('checkPatch', 'working-tree', vscode.workspace.isTrusted);
+    const note = verdict.run && verdict.note ? ` ${verdict.note}` : '';
     const r = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: 'Livepatch: checking working-tree changes' },
       () => checkWorkspace(client, doc?.uri),
@@ -43,7 +47,7 @@ export function registerCheckCommand(context: vscode.ExtensionContext, client: L
       return undefined;
     }
     if (!r.findings.length) {
-      void vscode.window.showInformationMessage(r.files.length ? `Livepatch: no findings in ${r.files.length} changed file(s) against ${r.baseRef}.` : `Livepatch: no changes against ${r.baseRef}.`);
+      void vscode.window.showInformationMessage((r.files.length ? `Livepatch: no findings in ${r.files.length} changed file(s) against ${r.baseRef}.` : `Livepatch: no changes against ${r.baseRef}.`) + note);
       return { errors: 0, warnings: 0, findings: [], tree: r.tree };
     }
     const items = r.findings.map((f) => ({
@@ -52,6 +56,7 @@ export function registerCheckCommand(context: vscode.ExtensionContext, client: L
       detail: f.message,
       f,
     }));
+    if (note) void vscode.window.showInformationMessage(`Livepatch:${note}`);
     const pick = await vscode.window.showQuickPick(items, { title: `Livepatch findings vs ${r.baseRef}`, matchOnDetail: true });
     if (pick) {
       const target = vscode.Uri.file(path.join(r.tree, pick.f.file));

@@ -22,6 +22,7 @@ import type { Targets, Target } from '../targets';
 import type { StateView } from '../views/stateTree';
 import type { StateNode } from '../views/stateNodes';
 import type { Log } from '../log';
+import { trustVerdict } from './trustPolicy';
 
 interface Ctx {
   context: vscode.ExtensionContext;
@@ -189,6 +190,13 @@ export function registerRemoteCommands(c: Ctx): void {
   });
 
   reg('livepatch.generateModule', async () => {
+    // Untrusted: from an open .patch only (see trustPolicy.ts).
+    const doc = vscode.window.activeTextEditor?.document;
+    const verdict = trustVerdict('generateModule', doc && (doc.languageId === 'diff' || /\.(patch|diff)$/.test(doc.fileName)) ? 'patch-document' : 'working-tree', vscode.workspace.isTrusted);
+    if (!verdict.run) {
+      void vscode.window.showWarningMessage(`Livepatch: ${verdict.reason}`, 'Manage Workspace Trust').then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
+      return;
+    }
     const patch = await currentPatch(c);
     if (!patch) return;
     const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, { patch: patch.text, uri: patch.uri?.toString(), name: moduleName(patch.name) });

@@ -11,7 +11,7 @@ import { formatJson } from './format/json';
 import { formatSarif } from './format/sarif';
 import * as path from 'node:path';
 import { generateModule, GenerateError, moduleNameFrom, parseSymvers } from '../engine/generate/moduleGenerator';
-import { KernelTree } from '../engine/tree/kernelTree';
+import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
 
 const VERSION = '0.1.0';
 const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] PATCH...
@@ -96,7 +96,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     if (args.tree !== null && !fs.existsSync(args.tree)) throw new PatchError(`kernel tree '${args.tree}' does not exist`);
-    if (args.config !== null && !fs.existsSync(args.config)) throw new PatchError(`config '${args.config}' does not exist`);
+    // A regular file of sane size: a FIFO or /dev/zero would hang the run or eat memory.
+    if (args.config !== null) readConfigFile(args.config);
     const inputs = args.patches.map(readInput);
     const result = await analyzePatches(inputs, { tree: args.tree, config: args.config });
     if (args.generate !== null) return writeModule(args, result);

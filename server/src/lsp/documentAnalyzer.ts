@@ -4,7 +4,8 @@
 //    sit in (or the first kernel-tree workspace folder); diagnostics go on
 //    patch lines;
 //  - kernel sources (.c/.h in a kernel tree): the live buffer is diffed against
-//    the base ref (git), diagnostics go on buffer lines.
+//    the base ref (git), diagnostics go on buffer lines. In an untrusted
+//    workspace git is not run: the buffer is diffed against its saved copy.
 // No connection here: the glue in livepatchServer.ts feeds it and publishes.
 
 import * as path from 'node:path';
@@ -16,7 +17,8 @@ import { analyzePatches, PatchError, type AnalysisResult } from '../engine/analy
 import type { CParser } from '../engine/parse/parser';
 import type { Finding } from '../engine/model';
 import { indexSource } from '../engine/index/indexer';
-import { BaseReader, findKernelTree } from './kernelTrees';
+import { BaseReader, findKernelTree, readSavedFile } from './kernelTrees';
+import { gitAllowed } from '../engine/tree/git';
 import { DocumentTrees, IndexCache } from '../engine/parse/documentTrees';
 import { effectiveSeverity, type Settings } from './settings';
 
@@ -125,7 +127,7 @@ export class DocumentAnalyzer {
     const rel = path.relative(tree, file).split(path.sep).join('/');
     let baseText: string | null;
     try {
-      baseText = await this.base.read(tree, settings.baseRef, rel);
+      baseText = gitAllowed() ? await this.base.read(tree, settings.baseRef, rel) : readSavedFile(file, settings.maxFileBytes);
     } catch (err) {
       return {
         ...empty, tree, rel,

@@ -1,9 +1,9 @@
 // Finding the kernel tree a file belongs to, and reading base-ref blobs with
-// git (argv arrays only, never a shell).
+// git (through engine/tree/git.ts, the one place that runs it).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
+import { git, resolveCommit } from '../engine/tree/git';
 
 /** A kernel tree root: Kbuild + a Makefile that sets VERSION. */
 export function isKernelTree(dir: string): boolean {
@@ -41,13 +41,18 @@ export function findKernelTree(file: string): string | null {
   return null;
 }
 
-export function git(root: string, args: string[], maxBuffer = 64 * 1024 * 1024): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', ['-C', root, ...args], { encoding: 'utf8', maxBuffer }, (err, stdout, stderr) => {
-      if (err) reject(new Error(stderr.trim() || err.message));
-      else resolve(stdout);
-    });
-  });
+/**
+ * The saved copy of a file the editor has open, for an untrusted workspace
+ * (no git): a regular file of at most `maxBytes`, else null.
+ */
+export function readSavedFile(file: string, maxBytes: number): string | null {
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile() || st.size > maxBytes) return null;
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -63,8 +68,7 @@ export class BaseReader {
     const hit = this.commits.get(key);
     // HEAD moves with commits and checkouts; re-resolve at most once a second.
     if (hit && Date.now() - hit.at < 1000) return hit.commit;
-    if (!/^[\w./@{}^~-]+$/.test(ref) || ref.startsWith('-')) throw new Error(`invalid base ref '${ref}'`);
-    const commit = (await git(root, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim();
+    const commit = await resolveCommit(root, ref);
     this.commits.set(key, { commit, at: Date.now() });
     return commit;
   }
@@ -75,7 +79,8 @@ export class BaseReader {
     if (!this.blobs.has(key)) {
       let text: string | null;
       try {
-        text = await git(root, ['show', `${commit}:${rel}`]);
+        // cat-file runs no textconv and no filter; only the hash comes from the ref.
+        text = await git(root, ['cat-file', 'blob', '--end-of-options', `${commit}:${rel}`]);
       } catch {
         text = null;
       }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { bufferPatch } from './bufferDiff';
 import {
   type Connection, TextDocuments, TextDocumentSyncKind, type InitializeParams, type InitializeResult,
-  DidChangeConfigurationNotification, CodeActionKind,
+  DidChangeConfigurationNotification, CodeActionKind, ShowMessageNotification, MessageType,
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { createParser, type CParser } from '../engine/parse/parser';
@@ -18,15 +18,17 @@ import { defaultSettings, readSettings, type Settings } from './settings';
 import { ValidationQueue } from './validation';
 import { hoverAt } from './hover';
 import { quickFixes } from './codeActions';
-import { findKernelTree, git, isKernelTree } from './kernelTrees';
+import { findKernelTree, isKernelTree, readSavedFile } from './kernelTrees';
+import { git, gitAllowed, setGitAllowed } from '../engine/tree/git';
 import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
   LocateBuildReferencesRequest, type LocateBuildReferencesParams, type LocateBuildReferencesResult,
+  DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams,
 } from './protocol';
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
-import { KernelTree } from '../engine/tree/kernelTree';
+import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
 
 export function docsDirFor(base: string): string | null {
   for (const c of [path.join(base, 'docs', 'rules'), path.join(base, '..', 'docs', 'rules')]) {
@@ -34,6 +36,11 @@ export function docsDirFor(base: string): string | null {
   }
   return null;
 }
+
+const UNTRUSTED_NOTICE = 'this workspace is not trusted, so git is not run in it. Edited .c/.h files are compared with '
+  + 'their saved copy instead of livepatch.baseRef, Check Patch on the working tree covers only unsaved changes, and '
+  + 'searches of the tree (callers of changed inline functions, Kconfig) walk a bounded part of it instead of using '
+  + 'git grep, so they may miss files. Trust the workspace for the full analysis.';
 
 export class LivepatchServer {
   private readonly documents = new TextDocuments(TextDocument);
@@ -46,6 +53,8 @@ export class LivepatchServer {
   private hasDynamicConfiguration = false;
   private workspaceFolders: string[] = [];
   private readonly docsDir = docsDirFor(__dirname);
+  private untrustedNoticeShown = false;
+  private configChecked = new Map<string, string | null>();
 
   constructor(private readonly connection: Connection) {}
 
@@ -80,6 +89,12 @@ export class LivepatchServer {
       if (!a || !doc) return [];
       return quickFixes({ uri: doc.uri, lines: doc.getText().split('\n'), analysis: a }, p.context.diagnostics);
     });
+    c.onNotification(DidChangeWorkspaceTrustNotification, (p: DidChangeWorkspaceTrustParams) => {
+      if (!!p?.trusted === gitAllowed()) return;
+      setGitAllowed(!!p?.trusted);
+      this.connection.console.log(`workspace ${p?.trusted ? 'trusted: git runs again' : 'not trusted: git is not run'}`);
+      for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
+    });
     c.onRequest(AnalyzeWorkspaceChangesRequest, (p: AnalyzeWorkspaceChangesParams) => this.analyzeWorkspaceChanges(p));
     c.onRequest(GenerateModuleRequest, (p: GenerateModuleParams) => this.generateModule(p));
     c.onRequest(LocateBuildReferencesRequest, (p: LocateBuildReferencesParams) => this.locateBuildReferences(p));
@@ -87,6 +102,10 @@ export class LivepatchServer {
   }
 
   private async onInitialize(params: InitializeParams): Promise<InitializeResult> {
+    const init = params.initializationOptions as { debounceMs?: number; workspaceTrusted?: boolean } | undefined;
+    // A client that says nothing about trust (not VS Code) gets an untrusted workspace: no git.
+    setGitAllowed(init?.workspaceTrusted === true);
+    if (!gitAllowed()) this.connection.console.log(`workspace not trusted: ${UNTRUSTED_NOTICE}`);
     this.parser = await createParser('wasm');
     this.hasConfiguration = !!params.capabilities.workspace?.configuration;
     this.hasDynamicConfiguration = !!params.capabilities.workspace?.didChangeConfiguration?.dynamicRegistration;
@@ -100,7 +119,7 @@ export class LivepatchServer {
       docsDir: this.docsDir,
     });
     this.queue = new ValidationQueue((uri, version, cancelled) => this.validate(uri, version, cancelled), () => defaultSettings.debounceMs);
-    const override = (params.initializationOptions as { debounceMs?: number } | undefined)?.debounceMs;
+    const override = init?.debounceMs;
     if (typeof override === 'number') this.queue = new ValidationQueue((u, v, c) => this.validate(u, v, c), () => override);
     return {
       capabilities: {
@@ -133,12 +152,36 @@ export class LivepatchServer {
       const now = this.documents.get(uri);
       if (isCancelled() || !now || now.version !== version) return;
       this.analyses.set(uri, a);
+      if (a.tree) this.noticeUntrusted();
+      this.checkKernelConfig(settings);
       await this.connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics });
       this.connection.console.log(`${path.basename(uri)} v${version}: ${a.diagnostics.length} diagnostic(s) in ${Date.now() - started} ms`);
     } catch (err) {
       if (err instanceof AnalysisCancelled) return;
       this.connection.console.error(`analysis of ${uri} failed: ${(err as Error).stack ?? err}`);
     }
+  }
+
+  /** Once per session, the features an untrusted workspace loses. */
+  private noticeUntrusted(): void {
+    if (gitAllowed() || this.untrustedNoticeShown) return;
+    this.untrustedNoticeShown = true;
+    // A notification, not a request: it needs no answer from the client.
+    void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Info, message: `Livepatch: ${UNTRUSTED_NOTICE}` });
+  }
+
+  /** A livepatch.kernelConfig that cannot be used (a FIFO, a device, too big) is said once, not silently ignored. */
+  private checkKernelConfig(settings: Settings): void {
+    const file = settings.kernelConfig;
+    if (!file || this.configChecked.has(file)) return;
+    let problem: string | null = null;
+    try {
+      readConfigFile(file);
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    this.configChecked.set(file, problem);
+    if (problem) void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message: `Livepatch: livepatch.kernelConfig: ${problem}; it is ignored (module decisions fall back to Kconfig).` });
   }
 
   /** The kernel tree a file or folder URI is in (the folder itself included), or null. */
@@ -185,9 +228,22 @@ export class LivepatchServer {
     const settings = await this.settings(p.uri ?? '');
     const baseRef = p.baseRef ?? settings.baseRef;
     if (!tree) return { tree: null, baseRef, diff: '', files: [], findings: [], notes: ['no kernel tree found in the workspace'] };
-    const changed = new Set(
-      (await git(tree, ['diff', '--name-only', '--no-renames', baseRef, '--', '*.c', '*.h'])).split('\n').filter(Boolean),
-    );
+    const notes: string[] = [];
+    const changed = new Set<string>();
+    if (gitAllowed()) {
+      // Only the resolved hash reaches git diff: a ref like `--output=FILE` is never an option.
+      let commit: string;
+      try {
+        commit = await this.analyzer.base.commitOf(tree, baseRef);
+      } catch (err) {
+        return { tree, baseRef, diff: '', files: [], findings: [], notes: [`cannot use base '${baseRef}': ${(err as Error).message}`] };
+      }
+      const out = await git(tree, ['diff', '--name-only', '--no-renames', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all', commit, '--', '*.c', '*.h']);
+      for (const f of out.split('\n')) if (f) changed.add(f);
+    } else {
+      this.noticeUntrusted();
+      notes.push('workspace not trusted: git is not run, so only unsaved changes in open files are checked, against their saved copies');
+    }
     const open = new Map<string, string>();
     for (const d of this.documents.all()) {
       if (!d.uri.startsWith('file:') || docKind(d) !== 'source') continue;
@@ -200,27 +256,21 @@ export class LivepatchServer {
     const bases = new Map<string, string | null>();
     let diff = '';
     for (const rel of [...changed].sort()) {
-      const baseText = await this.analyzer.base.read(tree, baseRef, rel);
-      let cur: string | null = open.get(rel) ?? null;
-      if (cur === null) {
-        try {
-          cur = fs.readFileSync(path.join(tree, rel), 'utf8');
-        } catch {
-          cur = null;
-        }
-      }
+      const baseText = gitAllowed() ? await this.analyzer.base.read(tree, baseRef, rel) : readSavedFile(path.join(tree, rel), settings.maxFileBytes);
+      // Regular files only: a tracked file turned into a FIFO would block the server.
+      const cur = open.get(rel) ?? readSavedFile(path.join(tree, rel), settings.maxFileBytes);
       if (cur === baseText) continue;
       bases.set(rel, baseText);
       diff += bufferPatch(rel, baseText, cur ?? ""); // a deleted file shows as emptied
     }
-    if (!diff) return { tree, baseRef, diff: '', files: [], findings: [], notes: [`no changes against ${baseRef}`] };
+    if (!diff) return { tree, baseRef, diff: '', files: [], findings: [], notes: [...notes, gitAllowed() ? `no changes against ${baseRef}` : 'no unsaved changes'] };
     const r = await analyzePatches([{ name: `working tree vs ${baseRef}`, text: diff }], {
       tree, parser: this.parser, config: settings.kernelConfig || null, readPreImage: (rel) => bases.get(rel) ?? null,
     });
     return {
       tree, baseRef, diff,
       files: r.patches[0]?.files ?? [],
-      notes: r.notes,
+      notes: [...notes, ...r.notes],
       findings: r.findings.map((f) => ({
         rule: f.rule, severity: f.severity, file: f.file, line: f.line + 1, endLine: f.endLine + 1,
         function: f.function, symbol: f.symbol, message: f.message,

@@ -66,3 +66,14 @@ export interface LocateBuildReferencesParams {
 export type LocateBuildReferencesResult = ({ file: string; line: number; endLine: number; what: string } | null)[];
 
 export const LocateBuildReferencesRequest = 'livepatch/locateBuildReferences';
+
+/**
+ * Client -> server: the workspace's trust changed (VS Code: trust granted).
+ * At start the client sends `workspaceTrusted` in initializationOptions; a
+ * client that says nothing gets an untrusted workspace: git is not run in it.
+ */
+export interface DidChangeWorkspaceTrustParams {
+  trusted: boolean;
+}
+
+export const DidChangeWorkspaceTrustNotification = 'livepatch/didChangeWorkspaceTrust';

@@ -144,7 +144,7 @@ export function kconfigKind(tree: KernelTree, symbol: string, dir: string, treeW
   const key = `${tree.root}\0${name}`;
   const hit = kconfigCache.get(key);
   if (hit && Date.now() - hit.at < KCONFIG_CACHE_MS) return hit.kind;
-  let text = tree.gitGrep(['-h', '-A12', '-E', `^\\s*(menu)?config\\s+${name}\\s*$`, '--', '*Kconfig*'])?.out ?? '';
+  let text = tree.gitGrep(['-h', '-A12', '-E', '-e', `^\\s*(menu)?config\\s+${name}\\s*$`, '--', '*Kconfig*'])?.out ?? '';
   if (!text && !tree.isGitCheckout()) {
     text = tree.walkFiles({ name: /^Kconfig[\w.-]*$/, maxFiles: 2000 }).files.map((f) => {
       try {

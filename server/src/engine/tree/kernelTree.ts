@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { gitSync } from './git';
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { PatchError } from '../diff/readPatch';
@@ -99,14 +99,19 @@ export class KernelTree {
     return this.makefiles.get(dir)!;
   }
 
+  /** Why the configured .config was not used (not a regular file, too big, unreadable); null when it was, or none is set. */
+  configProblem: string | null = null;
+
   /** Kernel .config as a map (CONFIG_FOO -> y|m|value); null when none is known. */
   kernelConfig(): Map<string, string> | null {
     if (this.config === undefined) {
       const file = this.configPath ?? path.join(this.root, '.config');
       let text: string | null = null;
       try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch {
+        text = readConfigFile(file);
+      } catch (err) {
+        // The tree's own .config is optional; a configured one that cannot be used is worth saying.
+        if (this.configPath !== null || !(err instanceof PatchError && /does not exist/.test(err.message))) this.configProblem = (err as Error).message;
         text = null;
       }
       this.config = text === null ? null : parseKernelConfig(text);
@@ -187,17 +192,17 @@ export class KernelTree {
 
   private gitState: { top: boolean; key: string | null } | undefined;
 
-  /** Whether the tree is the top of its own git work tree, and a key for its committed state. */
+  /** Whether the tree is the top of its own git work tree, and a key for its committed state (commit and index). */
   private git(): { top: boolean; key: string | null } {
     // The tree must be the top of its work tree: without .git here (a tarball tree) git has nothing to say.
     if (!this.gitState && !fs.existsSync(path.join(this.root, '.git'))) this.gitState = { top: false, key: null };
     if (!this.gitState) {
-      const r = spawnSync('git', ['-C', this.root, 'rev-parse', '--show-toplevel', 'HEAD'], { encoding: 'utf8', timeout: 5000 });
-      const [top, head] = r.status === 0 ? r.stdout.trim().split('\n') : [];
+      // Null when git may not run here (an untrusted workspace): the tree walker serves.
+      const r = gitSync(this.root, ['rev-parse', '--show-toplevel', 'HEAD'], { timeoutMs: 5000 });
+      const [top, head] = r?.status === 0 ? r.stdout.trim().split('\n') : [];
       const isTop = !!top && path.resolve(top) === this.root;
       let key: string | null = null;
       if (isTop && head) {
-        // HEAD plus the index's mtime: a commit, checkout or `git add` gives a new key.
         let mtime = 0;
         try {
           mtime = fs.statSync(path.join(this.root, '.git', 'index')).mtimeMs;
@@ -211,10 +216,50 @@ export class KernelTree {
     return this.gitState;
   }
 
-  /** A file in the on-disk cache for this tree's committed state; null when the tree is not a git checkout. */
+  private stateKey: string | null | undefined;
+
+  /**
+   * Key of the on-disk cache: the committed state plus the tracked files that
+   * differ from the index. git grep reads the working tree, so an unstaged edit
+   * (a new caller of an inline function) must not be answered from the cache.
+   */
+  private treeKey(): string | null {
+    if (this.stateKey === undefined) {
+      const { key } = this.git();
+      const dirty = key ? this.dirtyStamp() : null;
+      this.stateKey = key && dirty !== null ? (dirty ? createHash('sha1').update(`${key}\0${dirty}`).digest('hex').slice(0, 20) : key) : null;
+    }
+    return this.stateKey;
+  }
+
+  /**
+   * The tracked files whose stat differs from the index (a stat compare, no
+   * content read), with their size and mtime; null when git cannot say.
+   */
+  private dirtyStamp(): string | null {
+    const r = gitSync(this.root, ['diff-files', '--name-only', '-z', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all'], { timeoutMs: 10000 });
+    if (!r || r.status !== 0) return null;
+    const files = r.stdout.split('\0').filter(Boolean).sort();
+    if (!files.length) return '';
+    const h = createHash('sha1');
+    for (const f of files) {
+      let st = 'gone';
+      try {
+        const s = fs.lstatSync(path.join(this.root, f));
+        st = `${s.size}:${s.mtimeMs}:${s.ino}`;
+      } catch {
+        // deleted from the working tree
+      }
+      h.update(`${f}\0${st}\0`);
+    }
+    return h.digest('hex');
+  }
+
+  /** A file in the on-disk cache for this tree's state; null when the tree is not a git checkout. */
   cacheFile(name: string): string | null {
-    const { key } = this.git();
-    if (!key || process.env.KLP_NO_GREP_CACHE) return null;
+    if (process.env.KLP_NO_GREP_CACHE) return null;
+    const key = this.treeKey();
+    if (!key) return null;
     return path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'grep', key, name);
   }
 
@@ -223,18 +268,19 @@ export class KernelTree {
   /**
    * `git grep ARGS` in the tree. Whole-tree searches cost seconds on a kernel,
    * so complete results are cached in memory and on disk, keyed by the tree's
-   * commit: the next run (and the next process) answers at once. Null when the
-   * tree is not a git checkout. On timeout, the lines printed so far come back
+   * commit, index and unstaged changes: the next run (and the next process)
+   * answers at once. Null when the tree is not a git checkout, or git may not
+   * run on it (an untrusted workspace). On timeout, the lines printed so far come back
    * with complete = false.
    */
   gitGrep(args: string[], timeoutMs = 20000): { out: string; complete: boolean } | null {
     const memoKey = args.join('\0');
     const memo = this.grepMemo.get(memoKey);
     if (memo) return memo;
-    const { key, top } = this.git();
     // Inside another repository git would search that repository's files, not the tree's.
-    if (!top) return null;
-    const cacheFile = key && !process.env.KLP_NO_GREP_CACHE
+    if (!this.git().top) return null;
+    const key = process.env.KLP_NO_GREP_CACHE ? null : this.treeKey();
+    const cacheFile = key
       ? path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'grep', key, createHash('sha1').update(memoKey).digest('hex') + '.txt')
       : null;
     if (cacheFile) {
@@ -247,7 +293,8 @@ export class KernelTree {
         // not cached yet
       }
     }
-    const r = spawnSync('git', ['-C', this.root, 'grep', ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: Math.max(50, timeoutMs) });
+    const r = gitSync(this.root, ['grep', '--no-textconv', ...args], { maxBuffer: 256 * 1024 * 1024, timeoutMs });
+    if (!r) return null;
     let res: { out: string; complete: boolean };
     if (r.signal || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
       const out = r.stdout ?? '';
@@ -266,6 +313,47 @@ export class KernelTree {
       }
     }
     return res;
+  }
+}
+
+/** A kernel .config is a few hundred KB; anything past this is not one. */
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The text of a kernel .config, which must be a regular file of at most
+ * MAX_CONFIG_BYTES: a FIFO would block the reader and /dev/zero never ends.
+ * Throws PatchError saying what is wrong.
+ */
+export function readConfigFile(file: string): string {
+  const fail = (why: string) => new PatchError(`config '${file}' ${why}`);
+  const check = (st: fs.Stats) => {
+    if (!st.isFile()) throw fail('is not a regular file');
+    if (st.size > MAX_CONFIG_BYTES) throw fail(`is larger than ${MAX_CONFIG_BYTES / 1048576} MB: not a kernel .config`);
+  };
+  let fd: number;
+  try {
+    // Look before opening: opening some devices has effects of its own.
+    check(fs.statSync(file));
+    // Non-blocking, then check what was opened: the file may have been swapped since.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    if (err instanceof PatchError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw fail(code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    check(st);
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const got = fs.readSync(fd, buf, n, buf.length - n, n);
+      if (!got) break;
+      n += got;
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

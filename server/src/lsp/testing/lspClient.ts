@@ -9,7 +9,7 @@ import {
   createProtocolConnection, StreamMessageReader, StreamMessageWriter, type ProtocolConnection,
   InitializeRequest, InitializedNotification, PublishDiagnosticsNotification, type PublishDiagnosticsParams,
   DidOpenTextDocumentNotification, DidChangeTextDocumentNotification, ExitNotification, ShutdownRequest,
-  ConfigurationRequest, type TextEdit,
+  ConfigurationRequest, ShowMessageNotification, type TextEdit,
 } from 'vscode-languageserver-protocol/node';
 import { tempDir } from '../../../../test/support/tempDir';
 
@@ -28,11 +28,14 @@ export interface TestServer {
   open(uri: string, languageId: string, text: string, version?: number): void;
   change(uri: string, version: number, changes: { range?: { start: { line: number; character: number }; end: { line: number; character: number } }; text: string }[]): void;
   settings: Record<string, unknown>;
+  /** window/showMessage notifications so far. */
+  messages: { type: number; message: string }[];
   stop(): Promise<void>;
 }
 
-export async function startServer(workspace: string, opts: { settings?: Record<string, unknown>; debounceMs?: number } = {}): Promise<TestServer> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** `trusted` (default true) is the workspace trust the client reports; `env` adds to the server's environment. */
+export async function startServer(workspace: string, opts: { settings?: Record<string, unknown>; debounceMs?: number; trusted?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } });
   const conn = createProtocolConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
   const waiting: { uri: string; version?: number; resolve: (p: PublishDiagnosticsParams) => void }[] = [];
   const latest = new Map<string, PublishDiagnosticsParams[]>();
@@ -42,7 +45,7 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
     else latest.set(p.uri, [...(latest.get(p.uri) ?? []), p]);
   });
   const server: TestServer = {
-    conn, proc, settings: opts.settings ?? {},
+    conn, proc, settings: opts.settings ?? {}, messages: [],
     diagnostics(uri, version) {
       const queued = latest.get(uri)?.findIndex((p) => version === undefined || p.version === version) ?? -1;
       if (queued >= 0) return Promise.resolve(latest.get(uri)!.splice(queued, 1)[0]);
@@ -65,13 +68,14 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
     },
   };
   conn.onRequest(ConfigurationRequest.type, (p) => p.items.map(() => server.settings));
+  conn.onNotification(ShowMessageNotification.type, (p: { type: number; message: string }) => void server.messages.push(p));
   conn.listen();
   await conn.sendRequest(InitializeRequest.type, {
     processId: process.pid,
     rootUri: pathToFileURL(workspace).toString(),
     workspaceFolders: [{ uri: pathToFileURL(workspace).toString(), name: 'kernel' }],
     capabilities: { workspace: { configuration: true }, textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } } },
-    initializationOptions: { debounceMs: opts.debounceMs ?? 0 },
+    initializationOptions: { debounceMs: opts.debounceMs ?? 0, workspaceTrusted: opts.trusted ?? true },
   });
   void conn.sendNotification(InitializedNotification.type, {});
   return server;

@@ -1,0 +1,57 @@
+// git.ts: refs become hashes before git sees them, nothing runs untrusted, and a
+// config whose driver names `-c` cannot carry is not run at all.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { git, gitSync, GitRefused, resolveCommit, setGitAllowed } from './git';
+import { KernelTree } from './kernelTree';
+import { tempDir } from '../../../../test/support/tempDir';
+
+function repo(): string {
+  const dir = tempDir('klp-git-');
+  const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
+  g('init', '-q');
+  fs.writeFileSync(path.join(dir, 'a.c'), 'int a;\n');
+  g('add', '-A');
+  g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+  return dir;
+}
+
+test('resolveCommit: a ref that looks like an option names no commit and touches no file', async () => {
+  const dir = repo();
+  const victim = path.join(tempDir('klp-victim-'), 'victim');
+  fs.writeFileSync(victim, 'keep\n');
+  for (const ref of [`--output=${victim}`, '--output=../x', '-h', '--all', 'HEAD --output=y']) {
+    await assert.rejects(resolveCommit(dir, ref), /does not name a commit/, ref);
+  }
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'keep\n');
+  assert.ok(!fs.existsSync(path.join(dir, '..', 'x')));
+  assert.match(await resolveCommit(dir, 'HEAD'), /^[0-9a-f]{40}$/);
+  assert.match(await resolveCommit(dir, 'HEAD~0'), /^[0-9a-f]{40}$/);
+});
+
+test('untrusted: git is not run; KernelTree falls back to its tree walker', async () => {
+  const dir = repo();
+  setGitAllowed(false);
+  try {
+    assert.equal(gitSync(dir, ['rev-parse', 'HEAD']), null);
+    await assert.rejects(git(dir, ['rev-parse', 'HEAD']), GitRefused);
+    const tree = KernelTree.open(dir);
+    assert.equal(tree.isGitCheckout(), false);
+    assert.deepEqual(tree.grepWord('a'), ['a.c']);
+  } finally {
+    setGitAllowed(true);
+  }
+  assert.equal(KernelTree.open(dir).isGitCheckout(), true);
+});
+
+test('a filter name `-c` cannot override (it contains "=") keeps git from running', () => {
+  const dir = repo();
+  assert.equal(gitSync(dir, ['rev-parse', 'HEAD'])?.status, 0);
+  execFileSync('git', ['-C', dir, 'config', 'filter.a=b.clean', 'touch canary']);
+  // The config stamp changed, so the next call looks again.
+  assert.equal(gitSync(dir, ['rev-parse', 'HEAD']), null);
+});

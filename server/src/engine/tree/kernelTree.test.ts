@@ -1,0 +1,64 @@
+// KernelTree: the on-disk git grep cache follows the working tree, and a kernel
+// .config must be a regular file of sane size.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KernelTree, readConfigFile } from './kernelTree';
+import { tempDir } from '../../../../test/support/tempDir';
+
+test('git grep cache: an unstaged new caller of an inline function is found, and an unchanged tree is answered from the cache', () => {
+  const cache = tempDir('klp-grepcache-');
+  const saved = process.env.KLP_CACHE;
+  process.env.KLP_CACHE = cache;
+  try {
+    const dir = tempDir('klp-inline-callers-');
+    fs.mkdirSync(path.join(dir, 'include'));
+    fs.writeFileSync(path.join(dir, 'include', 'helper.h'), 'static inline int helper(void) { return 1; }\n');
+    fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return helper(); }\n');
+    fs.writeFileSync(path.join(dir, 'b.c'), 'int b(void) { return 0; }\n');
+    const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
+    g('init', '-q');
+    g('add', '-A');
+    g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+
+    assert.deepEqual(KernelTree.open(dir).grepWord('helper').sort(), ['a.c', 'include/helper.h']);
+    // A new caller, neither staged nor committed: HEAD and the index are as before.
+    fs.writeFileSync(path.join(dir, 'b.c'), 'int b(void) { return helper(); }\n');
+    assert.deepEqual(KernelTree.open(dir).grepWord('helper').sort(), ['a.c', 'b.c', 'include/helper.h']);
+
+    // Nothing changed since: the answer comes from the cache (made visible by planting a different one).
+    const entries = () => fs.readdirSync(path.join(cache, 'grep')).flatMap((k) => fs.readdirSync(path.join(cache, 'grep', k)).map((f) => path.join(cache, 'grep', k, f)));
+    const files = entries();
+    assert.equal(files.length, 2);
+    const newest = files.sort((x, y) => fs.statSync(y).mtimeMs - fs.statSync(x).mtimeMs)[0];
+    fs.writeFileSync(newest, 'from-cache.c\n');
+    assert.deepEqual(KernelTree.open(dir).grepWord('helper'), ['from-cache.c']);
+  } finally {
+    if (saved === undefined) delete process.env.KLP_CACHE;
+    else process.env.KLP_CACHE = saved;
+  }
+});
+
+test('readConfigFile: a FIFO, a device and an oversized file are refused without reading them', () => {
+  const dir = tempDir('klp-config-');
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  assert.throws(() => readConfigFile(fifo), /config '.*fifo' is not a regular file/);
+  assert.throws(() => readConfigFile('/dev/zero'), /is not a regular file/);
+  assert.throws(() => readConfigFile(dir), /is not a regular file/);
+  const big = path.join(dir, 'big');
+  fs.writeFileSync(big, Buffer.alloc(9 * 1024 * 1024, 0x41));
+  assert.throws(() => readConfigFile(big), /larger than 8 MB/);
+  assert.throws(() => readConfigFile(path.join(dir, 'none')), /does not exist/);
+  const ok = path.join(dir, '.config');
+  fs.writeFileSync(ok, 'CONFIG_FOO=m\n');
+  assert.equal(readConfigFile(ok), 'CONFIG_FOO=m\n');
+  // The tree's own .config as a FIFO: ignored, and the tree says why.
+  fs.renameSync(fifo, path.join(dir, '.config'));
+  const tree = KernelTree.open(dir);
+  assert.equal(tree.kernelConfig(), null);
+  assert.match(tree.configProblem ?? '', /not a regular file/);
+});
