@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { tempDir } from '../../../test/support/tempDir';
 import { decodeTaint, type LivepatchState } from '../remote/state';
 import { chmodTree, installFakeKernelTools } from '../remote/testing/fakeKernel';
-import { startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
 import { verifyLoaded } from './livepatch-deploy';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -46,6 +46,7 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     installFakeKernelTools(path.join(fx, 'bin'), sys(), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'work', 'insmod.log') });
     fs.chmodSync(fx, 0o755);
     for (const d of ['sys', 'proc', 'work']) chmodTree(path.join(fx, d));
+    giveToTestUser(path.join(fx, 'work'));
     sshd = await startSshd({ env: { PATH: `${path.join(fx, 'bin')}:/usr/local/bin:/usr/bin:/bin` } });
     const config = sshd.writeSshConfig(path.join(fx, 'ssh_config'), 'lab-vm');
     target = ['--target', 'lab-vm', '--ssh-config', config, '--work-dir', path.join(fx, 'work'), '--sysfs-root', sys(), '--proc-root', path.join(fx, 'proc'), '--tree', TREE];

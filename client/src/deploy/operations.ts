@@ -80,6 +80,39 @@ export async function remoteSha256(ssh: SshTarget, file: string, p: Progress = {
   return h;
 }
 
+/*
+ * $1 the work directory. Creates it (0700) when missing, then prints its owner and mode
+ * and the uid this runs as. stat without -L: a symlink shows mode 777 and is refused.
+ */
+const WORKDIR_STAT = [
+  'd=$1',
+  '[ -e "$d" ] || [ -L "$d" ] || (umask 077 && mkdir -p -- "$d") || exit 1',
+  `printf '%s %s\\n' "$(stat -c '%u %a' -- "$d")" "$(id -u)"`,
+].join('\n');
+
+/**
+ * Builds run in the work directory as root (or the login user): refuse one that another
+ * user owns or that its group or others can write, since they could swap the sources, the
+ * Makefile or the .ko between our steps.
+ */
+export async function checkWorkDir(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<void> {
+  const dir = assertRemotePath(t.workDir);
+  const r = await ssh.run(['sh', '-c', WORKDIR_STAT, 'klp-workdir', dir], { signal: p.signal, timeoutMs: 15000 });
+  const m = /^(\d+) ([0-7]+) (\d+)$/.exec(r.stdout.trim());
+  if (r.code !== 0 || !m) {
+    throw new Error(`Cannot create or inspect the work directory ${dir} on ${t.name}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+  const [owner, mode, me] = [Number(m[1]), parseInt(m[2], 8), Number(m[3])];
+  const fix = `Use a directory only uid ${me} can write (chown ${me} and chmod go-w it), or set another workDir for this target.`;
+  if (owner !== me) {
+    throw new Error(`Refusing to build in ${dir} on ${t.name}: it belongs to uid ${owner}, and the build runs as uid ${me}. ${fix}`);
+  }
+  if (mode & 0o022) {
+    const who = mode & 0o002 ? 'anyone' : 'its group';
+    throw new Error(`Refusing to build in ${dir} on ${t.name}: ${who} can write it (mode ${mode.toString(8).padStart(4, '0')}). ${fix}`);
+  }
+}
+
 /** Uploads files into `${workDir}/${dir}` (created), returns the remote directory. */
 export async function uploadFiles(ssh: SshTarget, t: TargetSettings, dir: string, files: Record<string, string>, p: Progress = {}): Promise<string> {
   const remoteDir = assertRemotePath(path.posix.join(t.workDir, dir));
@@ -97,6 +130,7 @@ export async function buildKbuildModule(
   knownRelease?: string,
 ): Promise<BuiltModule> {
   assertModuleName(name);
+  await checkWorkDir(ssh, t, p);
   const dir = await uploadFiles(ssh, t, name, files, p);
   const release = knownRelease ?? (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
   p.onStep?.(`Building ${name}.ko against ${release}`);
@@ -131,6 +165,7 @@ async function built(ssh: SshTarget, name: string, ko: string, backend: BuiltMod
 /** Runs kpatch-build (or klp-build) on an uploaded patch. */
 export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}): Promise<BuiltModule> {
   assertModuleName(name);
+  await checkWorkDir(ssh, t, p);
   const dir = await uploadFiles(ssh, t, name, { [`${name}.patch`]: patchText }, p);
   const patchPath = `${dir}/${name}.patch`;
   let argv: string[];

@@ -114,3 +114,39 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
     assert.ok(!fs.existsSync(path.join(t.sysfsRoot, 'kernel/livepatch')), 'flock must not create a lock file in its place');
   });
 });
+
+describe('a half-open connection (the holder suspended or cut off) does not keep the lock', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
+  let sshd: TestSshd;
+  before(async () => {
+    // As the test VM's sshd does (build-image.sh), with seconds instead of a minute.
+    sshd = await startSshd({ clientAlive: { interval: 1, countMax: 3 } });
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+
+  test('a holder whose ssh stops answering (SIGSTOP: a suspended laptop) loses the lock once sshd gives up on it', async () => {
+    const t = fixture();
+    // Without multiplexing, the lock's own ssh holds the TCP connection.
+    const [a, b] = [new SshTarget(sshd.target()), new SshTarget(sshd.target())];
+    const inside = deferred();
+    const held = withTargetLock(a, t, 'building livepatch_suspend', async () => {
+      inside.resolve();
+      await new Promise(() => undefined);
+    });
+    void held.catch(() => undefined);
+    await inside.promise;
+    const holders = ourSsh('klp-lock');
+    assert.equal(holders.length, 1, `one local ssh holds the lock: ${holders.join(' ')}`);
+    // The connection stays open (loopback TCP still acks), but nobody answers on it.
+    process.kill(holders[0], 'SIGSTOP');
+    try {
+      const t0 = Date.now();
+      assert.equal(await withTargetLock(b, t, 'loading livepatch_suspend', async () => 'loaded', { waitSeconds: 30 }), 'loaded');
+      assert.ok(Date.now() - t0 < 30_000);
+    } finally {
+      process.kill(holders[0], 'SIGKILL');
+      process.kill(holders[0], 'SIGCONT');
+    }
+  });
+});

@@ -11,9 +11,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { prepareControlDir, SshError, SshTarget, type SshErrorKind } from './ssh';
+import { prepareControlDir, SshError, SshTarget, targetControlDir, type SshErrorKind } from './ssh';
 import { readLivepatchState } from './state';
-import { startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
 import {
   buildKbuildModule, disablePatch, forceTransition, IntegrityError, loadModule, readState, unloadModule, uploadFiles,
   type TargetSettings,
@@ -122,7 +122,7 @@ async function assertNoOrphans(port: number, controlDir: string | undefined, mar
 
 /** Master pid from `ssh -O check`. */
 function masterPid(cfg: SshTarget['config']): Promise<number | undefined> {
-  const args = ['-F', '/dev/null', '-p', String(cfg.port ?? /:(\d+)$/.exec(cfg.destination)?.[1]), '-o', `ControlPath=${cfg.controlDir}/%C`, '-O', 'check', cfg.destination.replace(/:\d+$/, '')];
+  const args = ['-F', '/dev/null', '-p', String(cfg.port ?? /:(\d+)$/.exec(cfg.destination)?.[1]), '-o', `ControlPath=${targetControlDir(cfg)}/%C`, '-O', 'check', cfg.destination.replace(/:\d+$/, '')];
   return new Promise((resolve) => execFile('ssh', args, (_e, _o, stderr) => resolve(Number(/pid=(\d+)/.exec(stderr)?.[1]) || undefined)));
 }
 
@@ -171,6 +171,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     fs.writeFileSync(path.join(fx, 'proc/sys/kernel/random/boot_id'), `${randomBytes(16).toString('hex')}\n`);
     fs.rmSync(path.join(fx, 'insmod.log'), { force: true });
     chmodTree(fx);
+    giveToTestUser(path.join(fx, 'work'));
   };
 
   before(async () => {
@@ -184,6 +185,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     // (A sysfs attribute that is a FIFO: writing it with tee blocks, a hung sysfs write.)
     await new Promise<void>((r, j) => execFile('mkfifo', ['-m', '666', path.join(hp, 'osrelease'), path.join(hs, 'enabled')], (e) => (e ? j(e) : r())));
     chmodTree(fx);
+    giveToTestUser(path.join(fx, 'work'));
     bin = tempDir('klp-faults-bin-');
     installFakeKernelTools(bin, path.join(fx, 'sys'), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'insmod.log') });
     sshd = await startSshd({ env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });

@@ -495,6 +495,29 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
     assert.equal(fs.readdirSync(controlDir).length, 2, 'a socket directory per target');
   });
 
+  test('an upload never writes through a symlink planted at a temp name it might use', async () => {
+    // The old temp name was "<path>.klp-upload.<pid of the remote shell>": plant a symlink
+    // to a victim file at that name for each of the next few thousand pids.
+    const dir = tempDir('klp-upload-plant-');
+    fs.chmodSync(dir, 0o777);
+    const victimDir = tempDir('klp-upload-victim-');
+    fs.chmodSync(victimDir, 0o755);
+    const victim = path.join(victimDir, 'victim');
+    fs.writeFileSync(victim, 'untouched\n', { mode: 0o666 });
+    fs.chmodSync(victim, 0o666);
+    const dest = path.join(dir, 'm.ko');
+    const max = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    let pid = Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    for (let i = 0; i < 3000; i++) {
+      pid = pid + 1 >= max ? 300 : pid + 1;
+      fs.symlinkSync(victim, `${dest}.klp-upload.${pid}`);
+    }
+    await target.upload(Buffer.from('the module\n'), dest);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'untouched\n');
+    assert.ok(fs.lstatSync(dest).isFile(), 'the upload is a regular file, not a symlink');
+    assert.equal(fs.readFileSync(dest, 'utf8'), 'the module\n');
+  });
+
   test('multiplexing: the master makes later commands reuse one connection', async () => {
     await target.run(['true']);
     const sock = fs.readdirSync(targetControlDir(target.config));

@@ -348,12 +348,14 @@ const RUN_WRAPPER = [
 ].join('\n');
 
 /* Writes stdin to a temp file beside the target, checks the size, then renames: a
- * cancelled upload (cat sees EOF early) leaves nothing behind. */
+ * cancelled upload (cat sees EOF early) leaves nothing behind. mktemp creates the temp
+ * file itself (O_EXCL, unpredictable name), so `cat >` never follows a planted symlink,
+ * and rename replaces a symlink at the target rather than writing through it. */
 const UPLOAD_SCRIPT = [
   'p=$1; n=$2; m=$3; mk=$4',
   'if [ "$mk" = 1 ]; then mkdir -p -- "$(dirname -- "$p")" || exit 1; fi',
-  't="$p.klp-upload.$$"',
   'umask 077',
+  't=$(mktemp "$p.klp-upload.XXXXXX") || exit 1',
   'if cat >"$t" && [ $(wc -c <"$t") -eq "$n" ]; then',
   '  if { [ -z "$m" ] || chmod "$m" "$t"; } && mv -f -- "$t" "$p"; then exit 0; fi',
   'fi',
