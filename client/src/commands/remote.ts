@@ -11,7 +11,7 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
 } from '../../../server/src/lsp/protocol';
 import {
-  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, readSymbolInputs, unloadModule,
+  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, LoadInterrupted, readSymbolInputs, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
 import { breakTargetLock, readLockStatus, withTargetLock } from '../deploy/targetLock';
@@ -94,9 +94,15 @@ async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>,
       }
       return result;
     } catch (err) {
+      // A load may complete although it was cancelled or failed: say what is loaded now.
+      const loaded = err instanceof LoadInterrupted ? ` ${err.loadedNote}` : '';
+      if (err instanceof LoadInterrupted && err.state) {
+        c.view.show(err.state);
+        shown = true;
+      }
       if (abort.signal.aborted || (err instanceof SshError && err.kind === 'cancelled')) {
-        c.log.info(`${title}: cancelled`);
-        void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.`);
+        c.log.info(`${title}: cancelled.${loaded}`);
+        void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.${loaded}`);
         return undefined;
       }
       const msg = (err as Error).message;

@@ -218,6 +218,61 @@ const VERIFIED_INSMOD = [
   'insmod "$c"',
 ].join('\n');
 
+/**
+ * A load that was cancelled or failed part way. insmod's finit_module cannot be interrupted,
+ * so the module may be loaded anyway: `state` is what the target reported afterwards
+ * (undefined when it could not be read), and the message says what is loaded.
+ */
+export class LoadInterrupted extends Error {
+  override readonly name = 'LoadInterrupted';
+  constructor(
+    override readonly cause: Error,
+    readonly module: string,
+    readonly state: LivepatchState | undefined,
+    /** One sentence: what is loaded now. */
+    readonly loadedNote: string,
+  ) {
+    super(`${cause.message} ${loadedNote}`);
+  }
+
+  get cancelled(): boolean {
+    return this.cause instanceof SshError && this.cause.kind === 'cancelled';
+  }
+}
+
+// Waits (at most 6 s: the run wrapper kills what is left after 5) for an insmod that is
+// still running on the target after we gave up on it.
+const WAIT_INSMOD = [
+  'command -v pgrep >/dev/null 2>&1 || exit 0',
+  'i=0',
+  'while pgrep -x insmod >/dev/null && [ $i -lt 60 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done',
+].join('\n');
+
+/** What is loaded now, after `err` interrupted loading `name`. */
+export async function afterInterruptedLoad(ssh: SshTarget, t: TargetSettings, name: string, err: Error): Promise<LoadInterrupted> {
+  let state: LivepatchState | undefined;
+  let why = '';
+  try {
+    // Not under the caller's signal: it is the one that was just aborted.
+    await ssh.run(['sh', '-c', WAIT_INSMOD, 'klp-wait-insmod'], { timeoutMs: 15000 });
+    state = await readState(ssh, t);
+  } catch (e) {
+    why = (e as Error).message;
+  }
+  let note: string;
+  const patch = state?.patches.find((x) => x.name === name);
+  if (!state) {
+    note = `Whether ${name} got loaded on ${t.name} is unknown: the state could not be read (${why}). Check the Patch State view once the target answers.`;
+  } else if (patch) {
+    note = `${name} IS loaded on ${t.name} (${patch.enabled ? 'enabled' : 'disabled'}${patch.transition ? ', transition still running' : ''}): unload it if it should not stay.`;
+  } else if (state.livepatchModules.some((m) => m.name === name)) {
+    note = `The module ${name} is loaded on ${t.name}, without a patch in /sys/kernel/livepatch: unload it.`;
+  } else {
+    note = `${name} is not loaded on ${t.name}.`;
+  }
+  return new LoadInterrupted(err, name, state, note);
+}
+
 export interface LoadOptions {
   /** How long to wait for the patching transition (default 60 s). */
   transitionTimeoutMs?: number;
@@ -227,10 +282,23 @@ export interface LoadOptions {
 
 /** insmod (verified against the build-time sha256 when given), then wait for the patching transition to finish. */
 export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, opts: LoadOptions = {}): Promise<LivepatchState> {
-  const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
   // The name picks the sysfs directory to wait on: validate it before insmod runs.
   assertModuleName(name);
   assertRemotePath(koPath);
+  try {
+    return await insmodAndWait(ssh, t, koPath, name, p, opts);
+  } catch (err) {
+    // Refused before insmod ran: nothing can have been loaded.
+    if (err instanceof IntegrityError || err instanceof NotInserted) throw err;
+    throw await afterInterruptedLoad(ssh, t, name, err as Error);
+  }
+}
+
+/** insmod refused the module, or it could not be checked: it is not loaded. */
+class NotInserted extends Error {}
+
+async function insmodAndWait(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress, opts: LoadOptions): Promise<LivepatchState> {
+  const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
   p.onStep?.(`Loading ${path.posix.basename(koPath)}`);
   let r;
   if (opts.sha256 !== undefined) {
@@ -238,11 +306,11 @@ export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: stri
     if (!SHA256.test(want)) throw new Error(`Not a sha256: ${JSON.stringify(opts.sha256)}`);
     r = await ssh.run(['sh', '-c', VERIFIED_INSMOD, 'klp-insmod', koPath, want], { signal: p.signal, timeoutMs: 60000 });
     if (r.code === 86) throw new IntegrityError(koPath, want, /klp-integrity: (\S*)/.exec(r.stderr)?.[1] ?? '');
-    if (r.code === 125) throw new Error(`Could not verify ${koPath} before loading it: ${r.stderr.trim() || 'no such file?'}`);
+    if (r.code === 125) throw new NotInserted(`Could not verify ${koPath} before loading it: ${r.stderr.trim() || 'no such file?'}`);
   } else {
     r = await ssh.run(['insmod', koPath], { signal: p.signal, timeoutMs: 60000 });
   }
-  if (r.code !== 0) throw new Error(`insmod ${path.posix.basename(koPath)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  if (r.code !== 0) throw new NotInserted(`insmod ${path.posix.basename(koPath)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   p.onStep?.('Waiting for the patching transition');
   let last: LivepatchState | null = null;
   await waitFor(async () => {
