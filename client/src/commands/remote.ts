@@ -16,6 +16,7 @@ import {
 } from '../deploy/operations';
 import { breakTargetLock, readLockStatus, withTargetLock } from '../deploy/targetLock';
 import { showBuildDiagnostics } from './buildDiagnostics';
+import { failureText } from './failureText';
 import { SshError } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
 import type { Targets, Target } from '../targets';
@@ -105,10 +106,10 @@ async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>,
         void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.${loaded}`);
         return undefined;
       }
-      const msg = (err as Error).message;
-      c.log.error(`${title} failed: ${msg}`);
-      const detail = err instanceof SshError && err.detail.terminalCommand ? ` Verify in a terminal: ${err.detail.terminalCommand}` : '';
-      void vscode.window.showErrorMessage(`Livepatch: ${title} failed: ${msg}${detail}`, 'Show Log').then((a) => a && c.log.channel.show(true));
+      // A short toast; the remote stderr and ssh's own messages go to the log only.
+      const text = failureText(title, err);
+      c.log.error(text.log);
+      void vscode.window.showErrorMessage(text.toast, 'Show Log').then((a) => a && c.log.channel.show(true));
       return undefined;
     } finally {
       sub.dispose();
