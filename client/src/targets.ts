@@ -32,7 +32,7 @@ export class Targets implements vscode.Disposable {
   readonly onDidChange = this.emitter.event;
   private readonly sub: vscode.Disposable;
   private cache = new Map<string, SshTarget>();
-  /** One private socket directory for ControlPath (socket paths are length-limited; undefined on Windows). */
+  /** Private base directory for ControlPath sockets; each target gets its own subdirectory (targetControlDir). */
   private readonly controlDir: string | undefined;
   private readonly ownsControlDir: boolean;
 

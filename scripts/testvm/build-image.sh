@@ -331,6 +331,10 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 UseDNS no
+# A client that vanished without closing the connection (a suspended laptop, a network
+# partition) is dropped after a minute, and with its session the livepatch lock it held.
+ClientAliveInterval 15
+ClientAliveCountMax 4
 EOF
 # The guest has no locales: do not accept the client's LANG/LC_*.
 sed -i 's/^AcceptEnv/#AcceptEnv/' "$ROOT/etc/ssh/sshd_config"

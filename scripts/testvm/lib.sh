@@ -17,6 +17,25 @@ TVM_KEYS="$TVM/keys"
 TVM_IMAGE="$TVM/image"
 TVM_LOGS="$TVM/logs"
 
+log() { printf '[testvm %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+	printf '[testvm] ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+# A directory for control sockets that only we can enter: $XDG_RUNTIME_DIR when the
+# session has one, else klp-testvm-UID under the temp dir, created 0700 and refused if
+# someone else made it first (a socket at a guessable path could be swapped under us).
+tvm_sock_dir() {
+	local base="${XDG_RUNTIME_DIR:-}" d
+	[[ -n "$base" && -d "$base" && -O "$base" ]] || base="${TMPDIR:-/tmp}"
+	d="$base/klp-testvm-$(id -u)"
+	mkdir -m 700 -- "$d" 2>/dev/null || true
+	[[ ! -L "$d" && -d "$d" && -O "$d" ]] || die "$d is not a directory of ours: remove it, or set TMPDIR"
+	[[ "$(stat -c %a -- "$d")" == 700 ]] || chmod 700 -- "$d" || die "cannot make $d private"
+	printf '%s\n' "$d"
+}
+
 # Several VMs may run side by side (e.g. CI and a developer); each has a name
 # and its own run dir. The default one is the ssh host alias "klp-testvm".
 TVM_NAME="${KLP_TESTVM_NAME:-default}"
@@ -31,7 +50,7 @@ tvm_set_name() {
 	TVM_PIDFILE="$TVM_RUN/qemu.pid"
 	# A unix socket path must stay under ~108 bytes.
 	TVM_MUX="$TVM_RUN/mux"
-	if ((${#TVM_MUX} > 100)); then TVM_MUX="/tmp/klp-testvm-$(id -u)-$TVM_NAME.mux"; fi
+	if ((${#TVM_MUX} > 100)); then TVM_MUX="$(tvm_sock_dir)/$TVM_NAME.mux" || exit 1; fi
 }
 tvm_set_name "$TVM_NAME"
 
@@ -40,12 +59,6 @@ tvm_usage() {
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 	exit 0
 }
-log() { printf '[testvm %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() {
-	printf '[testvm] ERROR: %s\n' "$*" >&2
-	exit 1
-}
-
 now() { date +%s.%N; }
 # seconds since $1 (a `now` value), one decimal
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

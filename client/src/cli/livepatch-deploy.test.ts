@@ -10,10 +10,26 @@ import { after, before, describe, test } from '../../../test/support/nodeTest';
 import { tempDir } from '../../../test/support/tempDir';
 import { decodeTaint, type LivepatchState } from '../remote/state';
 import { chmodTree, installFakeKernelTools } from '../remote/testing/fakeKernel';
-import { startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
 import { verifyLoaded } from './livepatch-deploy';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
+
+function readCmdline(pid: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function readComm(pid: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
 const CLI = path.join(ROOT, 'dist', 'livepatch-deploy.js');
 const TREE = path.join(ROOT, 'test', 'e2e', 'fixture', 'tree');
 const CLEAN = path.join(__dirname, 'fixtures', 'ring-push-enobufs.patch');
@@ -47,6 +63,7 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     installFakeKernelTools(path.join(fx, 'bin'), sys(), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'work', 'insmod.log') });
     fs.chmodSync(fx, 0o755);
     for (const d of ['sys', 'proc', 'work']) chmodTree(path.join(fx, d));
+    giveToTestUser(path.join(fx, 'work'));
     sshd = await startSshd({ env: { PATH: `${path.join(fx, 'bin')}:/usr/local/bin:/usr/bin:/bin` } });
     const config = sshd.writeSshConfig(path.join(fx, 'ssh_config'), 'lab-vm');
     target = ['--target', 'lab-vm', '--ssh-config', config, '--work-dir', path.join(fx, 'work'), '--sysfs-root', sys(), '--proc-root', path.join(fx, 'proc'), '--tree', TREE];
@@ -76,6 +93,26 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     fs.writeFileSync(path.join(sys(), 'kernel/livepatch/livepatch_kept/enabled'), '0\n');
     fs.rmSync(path.join(sys(), 'kernel/livepatch/livepatch_kept'), { recursive: true });
     fs.rmSync(path.join(sys(), 'module/livepatch_kept'), { recursive: true });
+  });
+
+  test('Ctrl-C while insmod runs: exit 130, and it says the patch is loaded (finit_module cannot be interrupted)', async () => {
+    fs.writeFileSync(path.join(sys(), '.insmod-uninterruptible'), '2\n');
+    try {
+      // Its own process group, so the SIGINT reaches the ssh children too, as a terminal's Ctrl-C does.
+      const child = spawn(process.execPath, [CLI, ...target, CLEAN], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b));
+      const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const t0 = Date.now();
+      while (!fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && readComm(p) === 'insmod' && readCmdline(p).includes('livepatch_ring_push_enobufs.ko')) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+      process.kill(-child.pid!, 'SIGINT');
+      assert.equal(await code, 130, stderr);
+      assert.match(stderr, /interrupted\. livepatch_ring_push_enobufs IS loaded on lab-vm \(enabled\): unload it if it should not stay\./);
+    } finally {
+      fs.rmSync(path.join(sys(), '.insmod-uninterruptible'), { force: true });
+      // Remove what the interrupted run left loaded in the stand-in sysfs.
+      for (const d of ['kernel/livepatch', 'module']) for (const e of fs.readdirSync(path.join(sys(), d))) fs.rmSync(path.join(sys(), d, e), { recursive: true, force: true });
+    }
   });
 
   test('error-level findings: the findings are printed, exit 1, and nothing runs on the target', async () => {

@@ -11,7 +11,7 @@ import { analyzePatches, PatchError } from '../../../server/src/engine/analyze';
 import { generateModule, GenerateError, moduleNameFrom, parseSymvers, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
 import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
 import { formatText } from '../../../server/src/cli/format/text';
-import { BuildFailed, IntegrityError, buildKbuildModule, loadModule, readSymbolInputs, unloadModule, type Progress, type TargetSettings } from '../deploy/operations';
+import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, buildKbuildModule, loadModule, readSymbolInputs, unloadModule, type Progress, type TargetSettings } from '../deploy/operations';
 import { withTargetLock } from '../deploy/targetLock';
 import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
@@ -29,7 +29,8 @@ const USAGE = `usage: livepatch-deploy --target DEST --tree DIR [options] PATCH
   --force              deploy despite error-level findings
   --keep               leave the patch loaded (default: disable and unload it after verifying)
 exit status: 0 deployed and verified, 1 the patch cannot be deployed (findings, refused by the
-generator, build or verification failed), 2 usage, input or target errors`;
+generator, build or verification failed), 2 usage, input or target errors, 130 interrupted
+(it then says whether the patch is loaded)`;
 
 interface Args {
   target: string;
@@ -141,6 +142,8 @@ async function deploy(args: Args): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const p: Progress = { signal: abort.signal, onStep: log };
+  /** Set once insmod may have run: from then on an interruption says what is loaded. */
+  let loading: string | undefined;
   try {
     return await withTargetLock(ssh, settings, `livepatch-deploy ${name}`, async () => {
       const sym = await readSymbolInputs(ssh, settings, p);
@@ -171,6 +174,7 @@ async function deploy(args: Args): Promise<number> {
       }
       say(`${mod.name}: built on ${args.target} (${sym.release}), sha256 ${built.sha256.slice(0, 16)}…`);
       let loaded: LivepatchState;
+      loading = mod.name;
       try {
         loaded = await loadModule(ssh, settings, built.path, mod.name, p, { sha256: built.sha256 });
       } catch (err) {
@@ -191,6 +195,10 @@ async function deploy(args: Args): Promise<number> {
       say(`${mod.name}: disabled and unloaded`);
       return 0;
     }, { signal: abort.signal, onUnlocked: (why) => log(`running without the target lock: ${why}`) });
+  } catch (err) {
+    // Ctrl-C after the load began (verifying, unloading): the patch may well be loaded.
+    if (abort.signal.aborted && loading && !(err instanceof LoadInterrupted)) throw await afterInterruptedLoad(ssh, settings, loading, err as Error);
+    throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -211,6 +219,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await deploy(args);
   } catch (err) {
+    if ((err instanceof LoadInterrupted && err.cancelled) || (err instanceof SshError && err.kind === 'cancelled')) {
+      const what = err instanceof LoadInterrupted ? err.loadedNote : 'Nothing was loaded.';
+      process.stderr.write(`livepatch-deploy: interrupted. ${what}\n`);
+      return 130;
+    }
     if (err instanceof NotDeployable) {
       process.stderr.write(`livepatch-deploy: ${err.message}\n`);
       return 1;

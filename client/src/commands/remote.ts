@@ -11,11 +11,12 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
 } from '../../../server/src/lsp/protocol';
 import {
-  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, readSymbolInputs, unloadModule,
+  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, LoadInterrupted, readSymbolInputs, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
-import { withTargetLock } from '../deploy/targetLock';
+import { breakTargetLock, readLockStatus, withTargetLock } from '../deploy/targetLock';
 import { showBuildDiagnostics } from './buildDiagnostics';
+import { failureText } from './failureText';
 import { SshError } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
 import type { Targets, Target } from '../targets';
@@ -95,15 +96,21 @@ async function remote<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>,
       }
       return result;
     } catch (err) {
+      // A load may complete although it was cancelled or failed: say what is loaded now.
+      const loaded = err instanceof LoadInterrupted ? ` ${err.loadedNote}` : '';
+      if (err instanceof LoadInterrupted && err.state) {
+        c.view.show(err.state);
+        shown = true;
+      }
       if (abort.signal.aborted || (err instanceof SshError && err.kind === 'cancelled')) {
-        c.log.info(`${title}: cancelled`);
-        void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.`);
+        c.log.info(`${title}: cancelled.${loaded}`);
+        void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.${loaded}`);
         return undefined;
       }
-      const msg = (err as Error).message;
-      c.log.error(`${title} failed: ${msg}`);
-      const detail = err instanceof SshError && err.detail.terminalCommand ? ` Verify in a terminal: ${err.detail.terminalCommand}` : '';
-      void vscode.window.showErrorMessage(`Livepatch: ${title} failed: ${msg}${detail}`, 'Show Log').then((a) => a && c.log.channel.show(true));
+      // A short toast; the remote stderr and ssh's own messages go to the log only.
+      const text = failureText(title, err);
+      c.log.error(text.log);
+      void vscode.window.showErrorMessage(text.toast, 'Show Log').then((a) => a && c.log.channel.show(true));
       return undefined;
     } finally {
       sub.dispose();
@@ -361,6 +368,32 @@ export function registerRemoteCommands(c: Ctx): void {
     if (r) {
       await rememberForced(c, t.settings.name, { bootId: r.bootId, names: r.forced });
       c.log.warn(`forced the transition of ${name} on ${t.settings.name}; these modules can no longer be removed until reboot: ${r.forced.join(', ')}`);
+    }
+  });
+
+  reg('livepatch.breakLock', async () => {
+    if (!trusted()) return;
+    const t = await target(c);
+    if (!t) return;
+    const name = t.settings.name;
+    // Show who holds it first; break only that holder, after a modal confirmation.
+    const seen = await remote(c, `reading the lock of ${name}`, (p) => readLockStatus(t.ssh, t.settings, p));
+    if (!seen) return;
+    if (!seen.held) {
+      void vscode.window.showInformationMessage(`Livepatch: nothing holds ${name}${seen.label ? ` (the last holder was ${seen.label})` : ''}.`);
+      return;
+    }
+    const ok = await vscode.window.showWarningMessage(
+      `Livepatch: ${name} is held by ${seen.label ?? 'an action that did not say what it is'}. Break the lock? Its holder on the VM is killed; ` +
+        'if that action is still running somewhere, it may be left half done. Break it only when its window, machine or connection is gone.',
+      { modal: true }, 'Break Lock');
+    if (ok !== 'Break Lock') return;
+    const r = await remote(c, `breaking the lock of ${name}`, (p) => breakTargetLock(t.ssh, t.settings, seen, p));
+    if (r === 'broken') {
+      c.log.warn(`broke the lock of ${name}, held by ${seen.label ?? 'unknown'}`);
+      void vscode.window.showInformationMessage(`Livepatch: the lock of ${name} is broken.`);
+    } else if (r === 'changed') {
+      void vscode.window.showWarningMessage(`Livepatch: the lock of ${name} changed hands meanwhile; nothing was broken. Run Break Test VM Lock again to see who holds it now.`);
     }
   });
 

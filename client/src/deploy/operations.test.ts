@@ -4,12 +4,13 @@
 // describe from test/support: a suite skipped for a missing sshd still counts its tests.
 import { after, before, describe, test } from '../../../test/support/nodeTest';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SshTarget, SshError } from '../remote/ssh';
-import { startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
-import { BuildFailed, buildKbuildModule, disablePatch, forceTransition, readState, uploadFiles, type TargetSettings } from './operations';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
+import { BuildFailed, buildKbuildModule, buildWithTool, checkWorkDir, disablePatch, forceTransition, readState, uploadFiles, type TargetSettings } from './operations';
 import { tempDir } from '../../../test/support/tempDir';
 
 function fixture(): { root: string; settings: TargetSettings } {
@@ -75,8 +76,35 @@ describe('deploy operations through a real sshd', { skip: sshdUnavailable(), tim
     assert.ok(!fs.existsSync(path.join(root, 'pwned')));
   });
 
+  test('a work directory that another user owns, or that its group or others can write, is refused before a build', async () => {
+    const { root, settings } = fixture();
+    const ssh = new SshTarget(sshd.target());
+    const work = settings.workDir;
+    const uid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }));
+    // Owned by root (not the login the build runs as), 0777.
+    await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n' }), /belongs to uid 0, and the build runs as uid \d+/);
+    giveToTestUser(work);
+    fs.chmodSync(work, 0o775);
+    await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n' }), /its group can write it \(mode 0775\)/);
+    fs.chmodSync(work, 0o757);
+    await assert.rejects(buildWithTool(ssh, { ...settings, backend: 'kpatch-build' }, 'livepatch_demo', '--- a/x\n+++ b/x\n'), /anyone can write it \(mode 0757\)/);
+    assert.deepEqual(fs.readdirSync(work), [], 'nothing was uploaded');
+    // A symlink (whose target others could swap) is refused too.
+    const link = path.join(root, 'link');
+    fs.symlinkSync(work, link);
+    await assert.rejects(checkWorkDir(ssh, { ...settings, workDir: link }), /Refusing to build in \S+\/link on t/);
+    fs.chmodSync(work, 0o755);
+    await checkWorkDir(ssh, settings);
+    // A missing one is created, private.
+    const fresh = path.join(work, 'fresh');
+    await checkWorkDir(ssh, { ...settings, workDir: fresh });
+    assert.equal(fs.statSync(fresh).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(fresh).uid, uid);
+  });
+
   test('uploads land in the work directory; a failed kbuild build reports make\'s output', async () => {
     const { root, settings } = fixture();
+    giveToTestUser(settings.workDir);
     const ssh = new SshTarget(sshd.target());
     const dir = await uploadFiles(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n', Kbuild: 'obj-m += a.o\n' });
     assert.equal(fs.readFileSync(path.join(dir, 'a.c'), 'utf8'), 'int a;\n');

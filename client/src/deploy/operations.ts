@@ -80,6 +80,39 @@ export async function remoteSha256(ssh: SshTarget, file: string, p: Progress = {
   return h;
 }
 
+/*
+ * $1 the work directory. Creates it (0700) when missing, then prints its owner and mode
+ * and the uid this runs as. stat without -L: a symlink shows mode 777 and is refused.
+ */
+const WORKDIR_STAT = [
+  'd=$1',
+  '[ -e "$d" ] || [ -L "$d" ] || (umask 077 && mkdir -p -- "$d") || exit 1',
+  `printf '%s %s\\n' "$(stat -c '%u %a' -- "$d")" "$(id -u)"`,
+].join('\n');
+
+/**
+ * Builds run in the work directory as root (or the login user): refuse one that another
+ * user owns or that its group or others can write, since they could swap the sources, the
+ * Makefile or the .ko between our steps.
+ */
+export async function checkWorkDir(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<void> {
+  const dir = assertRemotePath(t.workDir);
+  const r = await ssh.run(['sh', '-c', WORKDIR_STAT, 'klp-workdir', dir], { signal: p.signal, timeoutMs: 15000 });
+  const m = /^(\d+) ([0-7]+) (\d+)$/.exec(r.stdout.trim());
+  if (r.code !== 0 || !m) {
+    throw new Error(`Cannot create or inspect the work directory ${dir} on ${t.name}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+  const [owner, mode, me] = [Number(m[1]), parseInt(m[2], 8), Number(m[3])];
+  const fix = `Use a directory only uid ${me} can write (chown ${me} and chmod go-w it), or set another workDir for this target.`;
+  if (owner !== me) {
+    throw new Error(`Refusing to build in ${dir} on ${t.name}: it belongs to uid ${owner}, and the build runs as uid ${me}. ${fix}`);
+  }
+  if (mode & 0o022) {
+    const who = mode & 0o002 ? 'anyone' : 'its group';
+    throw new Error(`Refusing to build in ${dir} on ${t.name}: ${who} can write it (mode ${mode.toString(8).padStart(4, '0')}). ${fix}`);
+  }
+}
+
 /** Uploads files into `${workDir}/${dir}` (created), returns the remote directory. */
 export async function uploadFiles(ssh: SshTarget, t: TargetSettings, dir: string, files: Record<string, string>, p: Progress = {}): Promise<string> {
   const remoteDir = assertRemotePath(path.posix.join(t.workDir, dir));
@@ -97,6 +130,7 @@ export async function buildKbuildModule(
   knownRelease?: string,
 ): Promise<BuiltModule> {
   assertModuleName(name);
+  await checkWorkDir(ssh, t, p);
   const dir = await uploadFiles(ssh, t, name, files, p);
   const release = knownRelease ?? (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
   p.onStep?.(`Building ${name}.ko against ${release}`);
@@ -131,6 +165,7 @@ async function built(ssh: SshTarget, name: string, ko: string, backend: BuiltMod
 /** Runs kpatch-build (or klp-build) on an uploaded patch. */
 export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}): Promise<BuiltModule> {
   assertModuleName(name);
+  await checkWorkDir(ssh, t, p);
   const dir = await uploadFiles(ssh, t, name, { [`${name}.patch`]: patchText }, p);
   const patchPath = `${dir}/${name}.patch`;
   let argv: string[];
@@ -183,6 +218,61 @@ const VERIFIED_INSMOD = [
   'insmod "$c"',
 ].join('\n');
 
+/**
+ * A load that was cancelled or failed part way. insmod's finit_module cannot be interrupted,
+ * so the module may be loaded anyway: `state` is what the target reported afterwards
+ * (undefined when it could not be read), and the message says what is loaded.
+ */
+export class LoadInterrupted extends Error {
+  override readonly name = 'LoadInterrupted';
+  constructor(
+    override readonly cause: Error,
+    readonly module: string,
+    readonly state: LivepatchState | undefined,
+    /** One sentence: what is loaded now. */
+    readonly loadedNote: string,
+  ) {
+    super(`${cause.message} ${loadedNote}`);
+  }
+
+  get cancelled(): boolean {
+    return this.cause instanceof SshError && this.cause.kind === 'cancelled';
+  }
+}
+
+// Waits (at most 6 s: the run wrapper kills what is left after 5) for an insmod that is
+// still running on the target after we gave up on it.
+const WAIT_INSMOD = [
+  'command -v pgrep >/dev/null 2>&1 || exit 0',
+  'i=0',
+  'while pgrep -x insmod >/dev/null && [ $i -lt 60 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done',
+].join('\n');
+
+/** What is loaded now, after `err` interrupted loading `name`. */
+export async function afterInterruptedLoad(ssh: SshTarget, t: TargetSettings, name: string, err: Error): Promise<LoadInterrupted> {
+  let state: LivepatchState | undefined;
+  let why = '';
+  try {
+    // Not under the caller's signal: it is the one that was just aborted.
+    await ssh.run(['sh', '-c', WAIT_INSMOD, 'klp-wait-insmod'], { timeoutMs: 15000 });
+    state = await readState(ssh, t);
+  } catch (e) {
+    why = (e as Error).message;
+  }
+  let note: string;
+  const patch = state?.patches.find((x) => x.name === name);
+  if (!state) {
+    note = `Whether ${name} got loaded on ${t.name} is unknown: the state could not be read (${why}). Check the Patch State view once the target answers.`;
+  } else if (patch) {
+    note = `${name} IS loaded on ${t.name} (${patch.enabled ? 'enabled' : 'disabled'}${patch.transition ? ', transition still running' : ''}): unload it if it should not stay.`;
+  } else if (state.livepatchModules.some((m) => m.name === name)) {
+    note = `The module ${name} is loaded on ${t.name}, without a patch in /sys/kernel/livepatch: unload it.`;
+  } else {
+    note = `${name} is not loaded on ${t.name}.`;
+  }
+  return new LoadInterrupted(err, name, state, note);
+}
+
 export interface LoadOptions {
   /** How long to wait for the patching transition (default 60 s). */
   transitionTimeoutMs?: number;
@@ -192,10 +282,23 @@ export interface LoadOptions {
 
 /** insmod (verified against the build-time sha256 when given), then wait for the patching transition to finish. */
 export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, opts: LoadOptions = {}): Promise<LivepatchState> {
-  const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
   // The name picks the sysfs directory to wait on: validate it before insmod runs.
   assertModuleName(name);
   assertRemotePath(koPath);
+  try {
+    return await insmodAndWait(ssh, t, koPath, name, p, opts);
+  } catch (err) {
+    // Refused before insmod ran: nothing can have been loaded.
+    if (err instanceof IntegrityError || err instanceof NotInserted) throw err;
+    throw await afterInterruptedLoad(ssh, t, name, err as Error);
+  }
+}
+
+/** insmod refused the module, or it could not be checked: it is not loaded. */
+class NotInserted extends Error {}
+
+async function insmodAndWait(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress, opts: LoadOptions): Promise<LivepatchState> {
+  const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
   p.onStep?.(`Loading ${path.posix.basename(koPath)}`);
   let r;
   if (opts.sha256 !== undefined) {
@@ -203,11 +306,11 @@ export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: stri
     if (!SHA256.test(want)) throw new Error(`Not a sha256: ${JSON.stringify(opts.sha256)}`);
     r = await ssh.run(['sh', '-c', VERIFIED_INSMOD, 'klp-insmod', koPath, want], { signal: p.signal, timeoutMs: 60000 });
     if (r.code === 86) throw new IntegrityError(koPath, want, /klp-integrity: (\S*)/.exec(r.stderr)?.[1] ?? '');
-    if (r.code === 125) throw new Error(`Could not verify ${koPath} before loading it: ${r.stderr.trim() || 'no such file?'}`);
+    if (r.code === 125) throw new NotInserted(`Could not verify ${koPath} before loading it: ${r.stderr.trim() || 'no such file?'}`);
   } else {
     r = await ssh.run(['insmod', koPath], { signal: p.signal, timeoutMs: 60000 });
   }
-  if (r.code !== 0) throw new Error(`insmod ${path.posix.basename(koPath)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  if (r.code !== 0) throw new NotInserted(`insmod ${path.posix.basename(koPath)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   p.onStep?.('Waiting for the patching transition');
   let last: LivepatchState | null = null;
   await waitFor(async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,7 +9,7 @@ import { SshError, SshTarget, prepareControlDir } from '../remote/ssh';
 import { childPids, startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
 import { tempDir } from '../../../test/support/tempDir';
 import type { TargetSettings } from './operations';
-import { withTargetLock } from './targetLock';
+import { breakTargetLock, readLockStatus, withTargetLock } from './targetLock';
 
 /** A target whose sysfs is a fixture the (unprivileged) test login can read. */
 function fixture(withLivepatch = true): TargetSettings {
@@ -106,6 +107,54 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
     assert.equal(await withTargetLock(b, t, 'loading', async () => 'loaded', { waitSeconds: 10 }), 'loaded');
   });
 
+  test('Break Lock: shows the holder, breaks only the lock it was shown, and the next action goes ahead', async () => {
+    const t = fixture();
+    const [a, b] = [windowOn(), windowOn()];
+    const inside = deferred();
+    const stale = withTargetLock(a, t, 'building livepatch_stale', async () => {
+      inside.resolve();
+      await new Promise(() => undefined); // its user walked away, the session hangs on
+    });
+    void stale.catch(() => undefined);
+    await inside.promise;
+    const seen = await readLockStatus(b, t);
+    assert.equal(seen.held, true);
+    assert.match(seen.label ?? '', new RegExp(`^building livepatch_stale \\(${os.hostname()}, pid ${process.pid}, since `));
+    // What the user confirmed is no longer what holds it: nothing is broken.
+    assert.equal(await breakTargetLock(b, t, { ...seen, ownerText: `${seen.ownerText}x` }), 'changed');
+    assert.equal((await readLockStatus(b, t)).held, true);
+    assert.equal(await breakTargetLock(b, t, seen), 'broken');
+    const after = await readLockStatus(b, t);
+    assert.equal(after.held, false);
+    assert.equal(after.ownerText, undefined, 'the owner file is gone');
+    assert.equal(await withTargetLock(b, t, 'loading livepatch_stale', async () => 'loaded', { waitSeconds: 1 }), 'loaded');
+  });
+
+  test('Break Lock kills no process but the lock\'s own holder, whatever the owner file names', async () => {
+    const t = fixture();
+    const [a, b] = [windowOn(), windowOn()];
+    const inside = deferred();
+    const gate = deferred();
+    const held = withTargetLock(a, t, 'building livepatch_forged', async () => {
+      inside.resolve();
+      await gate.promise;
+    });
+    await inside.promise;
+    const bystander = spawn('sleep', ['2147483647'], { stdio: 'ignore' });
+    try {
+      const owner = path.join(t.workDir, '.livepatch-lock-owner');
+      fs.writeFileSync(owner, `forged\nklp-holder ${bystander.pid}\n`);
+      const seen = await readLockStatus(b, t);
+      await assert.rejects(breakTargetLock(b, t, seen), /still held, by a process the owner file does not name/);
+      assert.equal(bystander.exitCode, null);
+      assert.equal(bystander.signalCode, null, 'the bystander was not killed');
+    } finally {
+      bystander.kill('SIGKILL');
+      gate.resolve();
+      await held;
+    }
+  });
+
   test('no /sys/kernel/livepatch (no CONFIG_LIVEPATCH): the action runs unlocked, says why, and creates nothing', async () => {
     const t = fixture(false);
     const why: string[] = [];
@@ -113,5 +162,41 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
     assert.equal(why.length, 1);
     assert.match(why[0], /kernel\/livepatch is not a directory/);
     assert.ok(!fs.existsSync(path.join(t.sysfsRoot, 'kernel/livepatch')), 'flock must not create a lock file in its place');
+  });
+});
+
+describe('a half-open connection (the holder suspended or cut off) does not keep the lock', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
+  let sshd: TestSshd;
+  before(async () => {
+    // As the test VM's sshd does (build-image.sh), with seconds instead of a minute.
+    sshd = await startSshd({ clientAlive: { interval: 1, countMax: 3 } });
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+
+  test('a holder whose ssh stops answering (SIGSTOP: a suspended laptop) loses the lock once sshd gives up on it', async () => {
+    const t = fixture();
+    // Without multiplexing, the lock's own ssh holds the TCP connection.
+    const [a, b] = [new SshTarget(sshd.target()), new SshTarget(sshd.target())];
+    const inside = deferred();
+    const held = withTargetLock(a, t, 'building livepatch_suspend', async () => {
+      inside.resolve();
+      await new Promise(() => undefined);
+    });
+    void held.catch(() => undefined);
+    await inside.promise;
+    const holders = ourSsh('klp-lock');
+    assert.equal(holders.length, 1, `one local ssh holds the lock: ${holders.join(' ')}`);
+    // The connection stays open (loopback TCP still acks), but nobody answers on it.
+    process.kill(holders[0], 'SIGSTOP');
+    try {
+      const t0 = Date.now();
+      assert.equal(await withTargetLock(b, t, 'loading livepatch_suspend', async () => 'loaded', { waitSeconds: 30 }), 'loaded');
+      assert.ok(Date.now() - t0 < 30_000);
+    } finally {
+      process.kill(holders[0], 'SIGKILL');
+      process.kill(holders[0], 'SIGCONT');
+    }
   });
 });

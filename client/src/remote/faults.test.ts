@@ -12,11 +12,11 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 // describe from test/support: a suite skipped for a missing sshd still counts its tests.
 import { after, before, describe, test } from '../../../test/support/nodeTest';
-import { prepareControlDir, SshError, SshTarget, type SshErrorKind } from './ssh';
+import { prepareControlDir, SshError, SshTarget, targetControlDir, type SshErrorKind } from './ssh';
 import { readLivepatchState } from './state';
-import { startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
 import {
-  buildKbuildModule, disablePatch, forceTransition, IntegrityError, loadModule, readState, unloadModule, uploadFiles,
+  buildKbuildModule, disablePatch, forceTransition, IntegrityError, LoadInterrupted, loadModule, readState, unloadModule, uploadFiles,
   type TargetSettings,
 } from '../deploy/operations';
 import { tempDir } from '../../../test/support/tempDir';
@@ -57,6 +57,8 @@ async function settle<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?
 }
 
 function expectKind(r: { error?: unknown }, kind: SshErrorKind): SshError {
+  // An interrupted load says what is loaded, around the ssh error that interrupted it.
+  if (r.error instanceof LoadInterrupted) r = { error: r.error.cause };
   assert.ok(r.error instanceof SshError, `expected SshError ${kind}, got ${r.error === undefined ? 'success' : String(r.error)}`);
   assert.equal(r.error.kind, kind, `kind (message: ${r.error.message})`);
   return r.error;
@@ -123,7 +125,7 @@ async function assertNoOrphans(port: number, controlDir: string | undefined, mar
 
 /** Master pid from `ssh -O check`. */
 function masterPid(cfg: SshTarget['config']): Promise<number | undefined> {
-  const args = ['-F', '/dev/null', '-p', String(cfg.port ?? /:(\d+)$/.exec(cfg.destination)?.[1]), '-o', `ControlPath=${cfg.controlDir}/%C`, '-O', 'check', cfg.destination.replace(/:\d+$/, '')];
+  const args = ['-F', '/dev/null', '-p', String(cfg.port ?? /:(\d+)$/.exec(cfg.destination)?.[1]), '-o', `ControlPath=${targetControlDir(cfg)}/%C`, '-O', 'check', cfg.destination.replace(/:\d+$/, '')];
   return new Promise((resolve) => execFile('ssh', args, (_e, _o, stderr) => resolve(Number(/pid=(\d+)/.exec(stderr)?.[1]) || undefined)));
 }
 
@@ -172,6 +174,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     fs.writeFileSync(path.join(fx, 'proc/sys/kernel/random/boot_id'), `${randomBytes(16).toString('hex')}\n`);
     fs.rmSync(path.join(fx, 'insmod.log'), { force: true });
     chmodTree(fx);
+    giveToTestUser(path.join(fx, 'work'));
   };
 
   before(async () => {
@@ -185,6 +188,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     // (A sysfs attribute that is a FIFO: writing it with tee blocks, a hung sysfs write.)
     await new Promise<void>((r, j) => execFile('mkfifo', ['-m', '666', path.join(hp, 'osrelease'), path.join(hs, 'enabled')], (e) => (e ? j(e) : r())));
     chmodTree(fx);
+    giveToTestUser(path.join(fx, 'work'));
     bin = tempDir('klp-faults-bin-');
     installFakeKernelTools(bin, path.join(fx, 'sys'), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'insmod.log') });
     sshd = await startSshd({ env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });
@@ -405,6 +409,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     const r = await p;
     record(row, r);
     expectKind(r, 'cancelled');
+    assert.match((r.error as Error).message, /livepatch_slowload is not loaded on faults\./);
     row.orphans = await assertNoOrphans(sshd.port, controlDir, [`sleep ${secs}`, 'klp-insmod']);
     assert.equal((await readState(mux, settings)).patches.length, 0, 'nothing was loaded');
     assert.deepEqual(fs.readdirSync('/tmp').filter((f) => f.startsWith('tmp.') && fs.existsSync(`/tmp/${f}/slow_insmod.ko`)), [], 'the verified copy was removed');
@@ -412,6 +417,28 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     const s = await loadModule(mux, settings, ko, 'livepatch_slowload', {}, { sha256: sha256(fs.readFileSync(ko)) });
     assert.equal(s.patches[0]?.name, 'livepatch_slowload');
     row.recovered = 'yes: the next load succeeds';
+  }));
+
+  test('cancel a load whose insmod cannot be interrupted (finit_module): it loads anyway, and the error says so', () => fault('cancel load (uninterruptible insmod)', async (row) => {
+    reset();
+    fs.writeFileSync(path.join(fx, 'sys/.insmod-uninterruptible'), '2\n');
+    try {
+      const ko = path.join(fx, 'work', 'stubborn.ko');
+      fs.writeFileSync(ko, fakeKo('livepatch_stubborn'), { mode: 0o644 });
+      const ac = new AbortController();
+      const p = settle(loadModule(mux, settings, ko, 'livepatch_stubborn', { signal: ac.signal }, { sha256: sha256(fs.readFileSync(ko)) }), 30_000);
+      await waitUntil('insmod to run', () => procs().some((x) => x.uid === testUid && x.comm === 'insmod'), 20_000);
+      ac.abort();
+      const r = await p;
+      record(row, r);
+      expectKind(r, 'cancelled');
+      assert.ok(r.error instanceof LoadInterrupted && r.error.cancelled);
+      assert.match(r.error.message, /livepatch_stubborn IS loaded on faults \(enabled\): unload it if it should not stay/);
+      assert.equal(r.error.state?.patches[0]?.name, 'livepatch_stubborn', 'the state read after the cancel comes with the error');
+      row.recovered = 'yes: the user is told the patch is loaded';
+    } finally {
+      fs.rmSync(path.join(fx, 'sys/.insmod-uninterruptible'), { force: true });
+    }
   }));
 
   test('cancel a load while it waits for the patching transition', () => fault('cancel load (transition wait)', async (row) => {
@@ -428,6 +455,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     const r = await p;
     record(row, r);
     expectKind(r, 'cancelled');
+    assert.match((r.error as Error).message, /livepatch_stuck IS loaded on faults \(enabled, transition still running\)/);
     assert.ok(Date.now() - t0 < 5000, 'cancel is prompt');
     row.orphans = await assertNoOrphans(sshd.port, controlDir, [fx]);
     const s = await readState(mux, settings);

@@ -20,6 +20,7 @@ import {
   shQuote,
   SshError,
   SshTarget,
+  targetControlDir,
   type SshErrorKind,
 } from './ssh';
 import { freePort, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
@@ -99,7 +100,8 @@ test('destinations: aliases, user@host:port, IPv6, ssh:// and option injection',
 test('argv: safe defaults, host keys always verified, multiplexing only off Windows', () => {
   const a = buildSshArgs({ destination: 'root@vm:2222', controlDir: '/tmp/cm dir', identityFile: '/k/id' });
   const opts = a.filter((_, i) => a[i - 1] === '-o');
-  for (const o of ['BatchMode=yes', 'ConnectTimeout=10', 'ServerAliveInterval=15', 'ServerAliveCountMax=3', 'StrictHostKeyChecking=yes', 'ControlMaster=auto', 'ControlPath="/tmp/cm dir/%C"', 'IdentitiesOnly=yes']) {
+  const sub = path.basename(targetControlDir({ destination: 'root@vm:2222', controlDir: '/tmp/cm dir', identityFile: '/k/id' }));
+  for (const o of ['BatchMode=yes', 'ConnectTimeout=10', 'ServerAliveInterval=15', 'ServerAliveCountMax=3', 'StrictHostKeyChecking=yes', 'ControlMaster=auto', `ControlPath="/tmp/cm dir/${sub}/%C"`, 'IdentitiesOnly=yes']) {
     assert.ok(opts.includes(o), `${o} in ${opts.join(' ')}`);
   }
   assert.deepEqual(a.slice(-2), ['--', 'root@vm']);
@@ -111,6 +113,34 @@ test('argv: safe defaults, host keys always verified, multiplexing only off Wind
   assert.throws(() => buildSshArgs({ destination: 'vm', extraOptions: ['UserKnownHostsFile /dev/null'] }), /host keys are always verified/);
   assert.throws(() => buildSshArgs({ destination: 'vm', strictHostKeyChecking: 'no' as 'yes' }), SshError);
   assert.ok(buildSshArgs({ destination: 'vm', knownHostsFile: '/a%b' }).includes('UserKnownHostsFile=/a%%b'));
+});
+
+test('targets that differ only in ssh config file, known_hosts or host-key policy get a socket directory each', () => {
+  const base = { destination: 'root@vm:2222', controlDir: '/run/cm' };
+  const dirs = [
+    base,
+    { ...base, configFile: '/home/u/.ssh/lab_config' },
+    { ...base, strictHostKeyChecking: 'accept-new' as const },
+    { ...base, knownHostsFile: '/tmp/kh' },
+    { ...base, identityFile: '/k/other' },
+  ].map((c) => targetControlDir(c));
+  assert.equal(new Set(dirs).size, dirs.length, dirs.join(' '));
+  for (const d of dirs) assert.match(d, /^\/run\/cm\/[0-9a-f]{12}$/);
+  // The same target always finds its own master again.
+  assert.equal(targetControlDir({ ...base }), dirs[0]);
+  const args = buildSshArgs({ ...base, configFile: '/home/u/.ssh/lab_config' });
+  assert.equal(args[args.indexOf('ControlPath=' + dirs[1] + '/%C')], `ControlPath=${dirs[1]}/%C`);
+});
+
+test('exit 255 is judged on ssh\'s own messages (ssh -E), never on what the remote command printed', () => {
+  const ctx = { destination: 'vm', sudo: false };
+  // The remote command printed something that looks like an ssh failure and exited 255.
+  assert.equal(classifyFailure('Permission denied (publickey).\n', 255, { ...ctx, sshLog: '' }), undefined);
+  assert.equal(classifyFailure('ssh: connect to host x port 22: Connection refused\n', 255, { ...ctx, sshLog: '' }), undefined);
+  // ssh's log says what happened, whatever the remote printed.
+  const e = classifyFailure('make: *** Error 2\n', 255, { ...ctx, sshLog: 'Timeout, server vm not responding.\r\n' });
+  assert.equal(e?.kind, 'connection-lost');
+  assert.ok(!e!.message.includes('make:'), e!.message);
 });
 
 test('a livepatch.targets entry maps to a transport config; accept-new only when opted in', () => {
@@ -228,6 +258,19 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       assert.match(e.message, /exit code 4/);
       assert.match(e.detail.stderrTail ?? '', /the real reason/);
       assert.equal((await target.run(['true'])).code, 0);
+    });
+
+    test('a remote command that prints an ssh-like error and exits 255 keeps its own result; ssh\'s messages stay out of stderr', async () => {
+      const r = await target.run(['sh', '-c', 'echo "Permission denied (publickey)." >&2; exit 255']);
+      assert.deepEqual([r.code, r.stderr], [255, 'Permission denied (publickey).\n']);
+      const plain = new SshTarget(sshd.target());
+      const r2 = await plain.run(['sh', '-c', 'echo "ssh: connect to host vm port 22: Connection refused" >&2; exit 255']);
+      assert.equal(r2.code, 255);
+      // And a real ssh failure: the message is in the log part, the remote stderr is empty.
+      const closed = await freePort();
+      const e = await rejectsWith(new SshTarget(sshd.target({ destination: `${TEST_USER}@127.0.0.1:${closed}` })).run(['true']), 'connection-refused');
+      assert.equal(e.detail.stderr, '');
+      assert.match(e.detail.sshLog ?? '', /Connection refused/);
     });
 
     test('streaming: stdout chunks arrive while the command still runs', async () => {
@@ -444,9 +487,41 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
 
   });
 
+  test('a target with a stricter known_hosts never rides on another target\'s master to the same host, port and user', async () => {
+    // Same user@host:port as `target`, whose master is up: only the known_hosts differs.
+    const other = await sshd.newKey('impostor_host_key');
+    const kh = sshd.writeKnownHosts('known_hosts_other_target', other.publicLine);
+    const strict = new SshTarget(sshd.target({ controlDir, knownHostsFile: kh }));
+    await rejectsWith(strict.run(['true']), 'host-key-changed');
+    assert.equal(fs.readdirSync(controlDir).length, 2, 'a socket directory per target');
+  });
+
+  test('an upload never writes through a symlink planted at a temp name it might use', async () => {
+    // The old temp name was "<path>.klp-upload.<pid of the remote shell>": plant a symlink
+    // to a victim file at that name for each of the next few thousand pids.
+    const dir = tempDir('klp-upload-plant-');
+    fs.chmodSync(dir, 0o777);
+    const victimDir = tempDir('klp-upload-victim-');
+    fs.chmodSync(victimDir, 0o755);
+    const victim = path.join(victimDir, 'victim');
+    fs.writeFileSync(victim, 'untouched\n', { mode: 0o666 });
+    fs.chmodSync(victim, 0o666);
+    const dest = path.join(dir, 'm.ko');
+    const max = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    let pid = Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    for (let i = 0; i < 3000; i++) {
+      pid = pid + 1 >= max ? 300 : pid + 1;
+      fs.symlinkSync(victim, `${dest}.klp-upload.${pid}`);
+    }
+    await target.upload(Buffer.from('the module\n'), dest);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'untouched\n');
+    assert.ok(fs.lstatSync(dest).isFile(), 'the upload is a regular file, not a symlink');
+    assert.equal(fs.readFileSync(dest, 'utf8'), 'the module\n');
+  });
+
   test('multiplexing: the master makes later commands reuse one connection', async () => {
     await target.run(['true']);
-    const sock = fs.readdirSync(controlDir);
+    const sock = fs.readdirSync(targetControlDir(target.config));
     assert.equal(sock.length, 1, 'one control socket');
     assert.match(sock[0], /^[0-9a-f]{40}$/);
     const before = (sshd.log().match(/Accepted publickey/g) ?? []).length;

@@ -3,6 +3,7 @@
 // Pure Node: no `vscode` import, so it is tested against a real sshd with node:test.
 
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -105,8 +106,10 @@ export interface SshErrorDetail {
   /** A command the user can paste into a terminal. */
   terminalCommand?: string;
   exitCode?: number;
-  /** Last lines of stderr. */
+  /** Last lines of the remote command's stderr. */
   stderrTail?: string;
+  /** Last lines of ssh's own messages (its -E log): for the log channel, not for toasts. */
+  sshLog?: string;
   stdout?: string;
   stderr?: string;
   /** For busy: the action holding the target. */
@@ -238,6 +241,20 @@ function optPath(p: string, suffix = ''): string {
   return /\s/.test(v) ? `"${v}"` : v;
 }
 
+/**
+ * The socket directory of one target: `%C` hashes only host, port and user, so targets
+ * that differ in config file, keys, known_hosts or host-key policy would otherwise share
+ * a master, and the one with the weaker settings would ride on the other's connection.
+ */
+export function targetControlDir(cfg: SshTargetConfig): string {
+  const identity = JSON.stringify([
+    cfg.destination, cfg.sshPath ?? null, cfg.configFile ?? null, cfg.port ?? null, cfg.identityFile ?? null,
+    cfg.knownHostsFile ?? null, cfg.strictHostKeyChecking ?? 'yes', cfg.extraOptions ?? [],
+  ]);
+  const base = (cfg.controlDir ?? '').replace(/\/+$/, '');
+  return `${base}/${createHash('sha256').update(identity).digest('hex').slice(0, CONTROL_SUBDIR_CHARS)}`;
+}
+
 const FORBIDDEN_OPTION = /^\s*(StrictHostKeyChecking\s*[=\s]\s*(no|off|false)|UserKnownHostsFile\s*[=\s]\s*\/dev\/null)\s*$/i;
 
 export function buildSshArgs(cfg: SshTargetConfig, extra: { controlCommand?: string; noMultiplex?: boolean; verbose?: boolean } = {}): string[] {
@@ -265,7 +282,7 @@ export function buildSshArgs(cfg: SshTargetConfig, extra: { controlCommand?: str
   } else if (cfg.controlDir) {
     args.push(
       '-o', 'ControlMaster=auto',
-      '-o', `ControlPath=${optPath(cfg.controlDir.replace(/\/+$/, ''), '/%C')}`,
+      '-o', `ControlPath=${optPath(targetControlDir(cfg), '/%C')}`,
       '-o', `ControlPersist=${cfg.controlPersist ?? 600}`,
     );
   }
@@ -331,12 +348,14 @@ const RUN_WRAPPER = [
 ].join('\n');
 
 /* Writes stdin to a temp file beside the target, checks the size, then renames: a
- * cancelled upload (cat sees EOF early) leaves nothing behind. */
+ * cancelled upload (cat sees EOF early) leaves nothing behind. mktemp creates the temp
+ * file itself (O_EXCL, unpredictable name), so `cat >` never follows a planted symlink,
+ * and rename replaces a symlink at the target rather than writing through it. */
 const UPLOAD_SCRIPT = [
   'p=$1; n=$2; m=$3; mk=$4',
   'if [ "$mk" = 1 ]; then mkdir -p -- "$(dirname -- "$p")" || exit 1; fi',
-  't="$p.klp-upload.$$"',
   'umask 077',
+  't=$(mktemp "$p.klp-upload.XXXXXX") || exit 1',
   'if cat >"$t" && [ $(wc -c <"$t") -eq "$n" ]; then',
   '  if { [ -z "$m" ] || chmod "$m" "$t"; } && mv -f -- "$t" "$p"; then exit 0; fi',
   'fi',
@@ -365,10 +384,20 @@ function tail(text: string, lines = 12): string {
 }
 
 /** Pure: turn ssh/sudo stderr into a typed error, or undefined when it is the remote command's own failure. */
-export function classifyFailure(stderr: string, code: number, ctx: { destination: string; sudo: boolean; terminalCommand?: string }): SshError | undefined {
+export function classifyFailure(
+  stderr: string,
+  code: number,
+  ctx: {
+    destination: string;
+    sudo: boolean;
+    terminalCommand?: string;
+    /** ssh's own messages (ssh -E): exit 255 is judged on them alone, never on the remote stderr. */
+    sshLog?: string;
+  },
+): SshError | undefined {
   const dest = ctx.destination;
   const login = ctx.terminalCommand ?? `ssh ${dest}`;
-  const base: SshErrorDetail = { destination: dest, exitCode: code, stderrTail: tail(stderr), stderr };
+  const base: SshErrorDetail = { destination: dest, exitCode: code, stderrTail: tail(stderr), stderr, sshLog: ctx.sshLog === undefined ? undefined : tail(ctx.sshLog) };
   if (ctx.sudo && code === 1) {
     const m = /^sudo: (a password is required|a terminal is required[^\n]*|sorry, you must have a tty[^\n]*|no tty present[^\n]*)/m.exec(stderr);
     if (m) {
@@ -383,6 +412,12 @@ export function classifyFailure(stderr: string, code: number, ctx: { destination
     return new SshError('sudo-missing', `sudo is not installed on ${dest}. Install it (with a NOPASSWD rule for this user) or set the target's privilege to "root" and log in as root.`, base);
   }
   if (code !== 255) return undefined;
+  // From here on, `stderr` means ssh's messages. ssh said nothing: the remote command itself
+  // exited 255 (a silent multiplexing client is the caller's to tell apart).
+  if (ctx.sshLog !== undefined) {
+    if (!ctx.sshLog.trim()) return undefined;
+    stderr = ctx.sshLog;
+  }
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|POSSIBLE DNS SPOOFING DETECTED|REVOKED HOST KEY/.test(stderr)) {
     const fp = /The fingerprint for the (\S+) key sent by the remote host is\s*\n?\s*((?:SHA256|MD5):[A-Za-z0-9+/=:]+)/.exec(stderr);
     const offending = /Offending (?:\S+ )?key (?:for IP )?in (.+?):(\d+)/.exec(stderr);
@@ -533,6 +568,7 @@ export class SshTarget {
     this.dest = parseDestination(config.destination);
     this.config = { ...config };
     buildSshArgs(this.config); // validate options now, not at the first command
+    if (this.multiplexed) ensurePrivateDir(targetControlDir(this.config));
     this.key = JSON.stringify([this.dest.target, config.port ?? this.dest.port ?? null, config.configFile ?? null]);
   }
 
@@ -685,19 +721,33 @@ export class SshTarget {
         classify: false,
         timeoutMs: ((this.config.connectTimeout ?? 10) + 5) * 1000,
       });
-      const m = /Server host key: (\S+) ((?:SHA256|MD5):\S+)/.exec(r.stderr);
+      const m = /Server host key: (\S+) ((?:SHA256|MD5):\S+)/.exec(r.sshLog);
       return m ? { keyType: m[1].replace(/^ssh-/, '').toUpperCase(), fingerprint: m[2] } : {};
     } catch {
       return {};
     }
   }
 
-  private spawnSsh(spec: SpawnSpec): Promise<RunResult> {
+  private spawnSsh(spec: SpawnSpec): Promise<RunResult & { sshLog: string }> {
     const sshPath = this.config.sshPath || 'ssh';
-    const argv = spec.remote === undefined ? spec.args : [...spec.args, spec.remote];
+    // ssh's own messages go to a file of their own (-E), so the remote command's stderr is
+    // never mistaken for them, and they never end up in what the command printed.
+    const logFile = sshLogFile();
+    const args = logFile ? ['-E', logFile, ...spec.args] : spec.args;
+    const argv = spec.remote === undefined ? args : [...args, spec.remote];
+    const readLog = (): string => {
+      if (!logFile) return '';
+      try {
+        return fs.readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      } finally {
+        fs.rmSync(logFile, { force: true });
+      }
+    };
     const t0 = Date.now();
     if (spec.signal?.aborted) return Promise.reject(new SshError('cancelled', `Cancelled before connecting to ${this.destination}.`, { destination: this.destination }));
-    return new Promise<RunResult>((resolve, reject) => {
+    return new Promise<RunResult & { sshLog: string }>((resolve, reject) => {
       const child = spawn(sshPath, argv, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, shell: false });
       const max = spec.maxBuffer ?? DEFAULT_MAX_BUFFER;
       const out = new Collector(max, spec.onStdout);
@@ -766,8 +816,10 @@ export class SshTarget {
         spec.signal?.removeEventListener('abort', onAbort);
         const stdout = out.end();
         const stderr = err.end();
+        // Without -E (no temp dir), ssh's messages are on stderr as they always were.
+        const sshLog = logFile ? readLog() : stderr;
         const durationMs = Date.now() - t0;
-        const detail: SshErrorDetail = { destination: this.destination, stdout, stderr, stderrTail: tail(stderr) };
+        const detail: SshErrorDetail = { destination: this.destination, stdout, stderr, stderrTail: tail(stderr), sshLog: tail(sshLog) };
         if (spawnError) {
           if (spawnError.code === 'ENOENT') {
             reject(new SshError('ssh-missing', `The OpenSSH client "${sshPath}" was not found. Install OpenSSH (openssh-client) or set livepatch.ssh.path.`, detail));
@@ -788,7 +840,7 @@ export class SshTarget {
         }
         const exit = code ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : -1);
         if (spec.classify) {
-          const e = classifyFailure(stderr, exit, { destination: this.destination, sudo: spec.sudo, terminalCommand: terminalSshCommand(this.config) });
+          const e = classifyFailure(stderr, exit, { destination: this.destination, sudo: spec.sudo, terminalCommand: terminalSshCommand(this.config), sshLog });
           if (e) {
             if (e.kind === 'host-key-unknown' || (e.kind === 'host-key-changed' && !e.detail.fingerprint)) {
               void this.probeFingerprint().then((fp) => {
@@ -799,17 +851,21 @@ export class SshTarget {
                 }
                 reject(e);
               });
-            } else if (e.kind === 'ssh-failed' && exit === 255 && !stderr.trim() && this.multiplexed) {
-              // A multiplexing client whose master died (the link dropped, the VM went away)
-              // exits 255 without a word. Ask the master: if it is gone, say what happened.
-              void this.masterAlive().then((alive) => {
-                reject(alive ? e : new SshError('connection-lost', `The connection to ${this.destination} was lost: the shared ssh connection closed before the command finished. Is the VM still up?`, { ...e.detail }));
-              });
             } else reject(e);
             return;
           }
+          if (exit === 255 && !sshLog.trim() && this.multiplexed) {
+            // A multiplexing client whose master died (the link dropped, the VM went away)
+            // exits 255 without a word. Ask the master: if it is gone, say what happened;
+            // if it is up, the 255 was the remote command's own.
+            void this.masterAlive().then((alive) => {
+              if (alive) resolve({ code: exit, stdout, stderr, durationMs, sshLog });
+              else reject(new SshError('connection-lost', `The connection to ${this.destination} was lost: the shared ssh connection closed before the command finished. Is the VM still up?`, { ...detail, exitCode: exit }));
+            });
+            return;
+          }
         }
-        resolve({ code: exit, stdout, stderr, durationMs });
+        resolve({ code: exit, stdout, stderr, durationMs, sshLog });
       });
     });
   }
@@ -818,9 +874,42 @@ export class SshTarget {
 // ---------------------------------------------------------------------------
 // ControlPath directory
 
-// sun_path is 108 bytes on Linux, 104 on macOS; ssh adds "/<40 hex>" and, while creating
-// the socket, a ".<16 random>" suffix.
-const SOCKET_PATH_BUDGET = 100 - 1 - 40 - 17;
+// sun_path is 108 bytes on Linux, 104 on macOS; we add "/<12 hex>" per target, ssh adds
+// "/<40 hex>" and, while creating the socket, a ".<16 random>" suffix.
+const CONTROL_SUBDIR_CHARS = 12;
+const SOCKET_PATH_BUDGET = 100 - 1 - CONTROL_SUBDIR_CHARS - 1 - 40 - 17;
+
+/** Create dir (0700) or accept it if it is already a directory of ours; tighten its mode. */
+function ensurePrivateDir(dir: string): boolean {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = fs.lstatSync(dir);
+    const uid = process.getuid?.();
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) return false;
+    if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let logDir: string | null | undefined;
+let logSeq = 0;
+
+/** A fresh path for one ssh call's -E log, in a private directory removed at exit (null: none). */
+function sshLogFile(): string | null {
+  if (logDir === undefined) {
+    try {
+      logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-sshlog-'));
+      fs.chmodSync(logDir, 0o700);
+      const dir = logDir;
+      process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    } catch {
+      logDir = null;
+    }
+  }
+  return logDir === null ? null : path.join(logDir, `${process.pid}-${++logSeq}.log`);
+}
 
 /**
  * A private (0700, ours) directory for ControlPath sockets, or undefined on Windows.
@@ -829,19 +918,7 @@ const SOCKET_PATH_BUDGET = 100 - 1 - 40 - 17;
  */
 export function prepareControlDir(preferred?: string, platform: NodeJS.Platform = process.platform): string | undefined {
   if (platform === 'win32') return undefined;
-  const usable = (dir: string): boolean => {
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const st = fs.lstatSync(dir);
-      const uid = process.getuid?.();
-      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) return false;
-      if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (preferred && Buffer.byteLength(preferred) <= SOCKET_PATH_BUDGET && usable(preferred)) return preferred;
+  if (preferred && Buffer.byteLength(preferred) <= SOCKET_PATH_BUDGET && ensurePrivateDir(preferred)) return preferred;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-ssh-'));
   fs.chmodSync(dir, 0o700);
   return dir;

@@ -49,6 +49,9 @@ if ! read -r magic name delay tr funcs <"$f" 2>/dev/null || [ "$magic" != klp-fa
   echo "insmod: ERROR: could not insert module $f: Invalid module format" >&2; exit 1
 fi
 [ "$delay" = 0 ] || sleep "$delay"
+# finit_module cannot be interrupted: with <sys>/.insmod-uninterruptible holding N, the load
+# ignores TERM (and so does its sleep) and completes after N seconds whatever happens.
+if [ -r "$SYS/.insmod-uninterruptible" ]; then read -r n <"$SYS/.insmod-uninterruptible"; trap '' TERM INT HUP; sleep "$n"; fi
 d="$SYS/kernel/livepatch/$name"
 if [ -d "$SYS/module/$name" ]; then echo "insmod: ERROR: could not insert module $f: File exists" >&2; exit 1; fi
 mkdir -p "$SYS/module/$name"

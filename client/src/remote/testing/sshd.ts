@@ -2,7 +2,7 @@
 // keys, an authorized_keys and a known_hosts, running in the foreground (sshd -D -e) as
 // root and stopped by the test. Debian packages: openssh-server, openssh-client, sudo.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -108,6 +108,17 @@ export async function ensureTestUser(): Promise<void> {
   if (shadow !== '*') await retry(() => run('usermod', ['-p', '*', TEST_USER]));
 }
 
+/**
+ * Make `dir` the test login's own, writable by no one else (0755): the deploy code refuses
+ * to build in a work directory that another user owns or that others can write.
+ */
+export function giveToTestUser(dir: string): void {
+  const uid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', TEST_USER], { encoding: 'utf8' }).trim());
+  fs.chownSync(dir, uid, gid);
+  fs.chmodSync(dir, 0o755);
+}
+
 /** One NAME=value word of an sshd_config SetEnv line (double-quoted when it has spaces). */
 function setEnvWord(name: string, value: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || /["\\\n]/.test(value)) throw new Error(`cannot pass ${name} through sshd's SetEnv`);
@@ -163,6 +174,8 @@ export interface SshdOptions {
   env?: Record<string, string>;
   /** Listen on this port (default: a free one). */
   port?: number;
+  /** ClientAliveInterval/ClientAliveCountMax: drop a client that stops answering (default: never). */
+  clientAlive?: { interval: number; countMax: number };
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
@@ -202,6 +215,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       // (sshd honours only the first SetEnv line: every variable goes on this one.)
       `SetEnv SHLVL=2${Object.entries(options.env ?? {}).map(([k, v]) => ` ${setEnvWord(k, v)}`).join('')}`,
       'LogLevel VERBOSE',
+      ...(options.clientAlive ? [`ClientAliveInterval ${options.clientAlive.interval}`, `ClientAliveCountMax ${options.clientAlive.countMax}`] : []),
       '',
     ].join('\n'),
   );
