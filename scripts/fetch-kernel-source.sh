@@ -29,7 +29,9 @@ if ! compgen -G "$cache/debs/linux-source-6.1_*.deb" >/dev/null; then
   log "downloading linux-source-6.1 with apt-get download"
   (cd "$cache/debs" && apt-get download -qq linux-source-6.1 >&2)
 fi
-deb=$(ls -1 "$cache"/debs/linux-source-6.1_*.deb | sort -V | tail -n1)
+debs=("$cache"/debs/linux-source-6.1_*.deb)
+deb=$(printf '%s\n' "${debs[@]}" | sort -V | tail -n1)
+[[ -f "$deb" ]] || { log "apt-get download left no linux-source-6.1 .deb in $cache/debs"; exit 1; }
 log "using $deb"
 
 work="$cache/unpack.$$"
@@ -37,7 +39,9 @@ rm -rf "$work"
 mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 dpkg-deb -x "$deb" "$work"
-tarball=$(ls -1 "$work"/usr/src/linux-source-6.1*.tar.* | head -n1)
+tarballs=("$work"/usr/src/linux-source-6.1*.tar.*)
+tarball="${tarballs[0]}"
+[[ -f "$tarball" ]] || { log "$deb holds no linux-source-6.1 tarball"; exit 1; }
 log "unpacking $(basename "$tarball")"
 rm -rf "$tree"
 mkdir -p "$tree"

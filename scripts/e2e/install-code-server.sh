@@ -4,6 +4,7 @@
 #     search), libkrb5-dev (headers for code-server's `kerberos` native addon); only missing ones.
 #   - code-server from the npm registry into a cache directory outside the repository.
 # Prints the path of the code-server executable on stdout (everything else goes to stderr).
+# KLP_SYSROOT and KLP_INSTALL_DRY_RUN (scripts/lib/packages.sh) make it say what it would install.
 #
 #   scripts/e2e/install-code-server.sh            # default dir ~/.cache/kernel-livepatch/code-server-<version>
 #   CS_VERSION=4.100.3 CS_DIR=/some/dir scripts/e2e/install-code-server.sh
@@ -18,18 +19,10 @@ BIN="$CS_DIR/node_modules/.bin/code-server"
 log() { echo "install-code-server: $*" >&2; }
 
 # --- Debian packages ------------------------------------------------------------------------
-need=()
 # node-gyp builds code-server's native addons from source: python3, make, g++.
-for p in chromium ripgrep libkrb5-dev python3 make g++; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  [[ $(id -u) == 0 ]] || { log "missing Debian packages (${need[*]}); run as root or install them"; exit 1; }
-  log "apt-get install ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-fi
+# shellcheck source=../lib/packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/packages.sh"
+klp_ensure_packages install-code-server chromium ripgrep libkrb5-dev python3 make g++ >&2
 
 # --- code-server ----------------------------------------------------------------------------
 if [[ -x "$BIN" && -f "$CS_DIR/.complete" ]] && [[ "$(cat "$CS_DIR/.complete")" == "$CS_VERSION" ]]; then
@@ -37,6 +30,10 @@ if [[ -x "$BIN" && -f "$CS_DIR/.complete" ]] && [[ "$(cat "$CS_DIR/.complete")" 
   exit 0
 fi
 
+if [[ -n "${KLP_INSTALL_DRY_RUN:-}" ]]; then
+  log "would install: code-server $CS_VERSION into $CS_DIR"
+  exit 0
+fi
 log "installing code-server $CS_VERSION into $CS_DIR (a few minutes: native addons are built from source)"
 t0=$(date +%s)
 rm -rf "$CS_DIR"

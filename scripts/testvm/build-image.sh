@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build (or confirm up to date) the cached Debian bookworm livepatch test VM image.
 #
-#   scripts/testvm/build-image.sh [--force] [--check] [--print-hash]
+#   scripts/testvm/build-image.sh [--force] [--check] [--print-hash] [--host-tools]
+#   (--host-tools: only install the missing host packages, then exit)
 #
 # Result, under ${KLP_CACHE:-~/.cache/kernel-livepatch}/testvm:
 #   image/base.qcow2 (read-only base, mode 444), image/vmlinuz, image/initrd.img,
@@ -23,16 +24,20 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/packages.sh"
 
 SUITE=bookworm
 FORCE=0
 CHECK_ONLY=0
 PRINT_HASH=0
+HOST_TOOLS_ONLY=0
 for arg in "$@"; do
 	case "$arg" in
 	--force) FORCE=1 ;;
 	--check) CHECK_ONLY=1 ;;
 	--print-hash) PRINT_HASH=1 ;;
+	--host-tools) HOST_TOOLS_ONLY=1 ;;
 	-h | --help)
 		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -88,26 +93,22 @@ if ((CHECK_ONLY || PRINT_HASH)); then
 	exit 0
 fi
 
-[[ "$(id -u)" == 0 ]] || die "building the image needs root (debootstrap, chroot, mounts): run 'sudo $0'"
-
 # --- host tools -------------------------------------------------------------
+# Detection and install through scripts/lib/packages.sh, so a test can run it against
+# an empty root (KLP_SYSROOT, KLP_INSTALL_DRY_RUN: `build-image.sh --host-tools`).
 ensure_host_tools() {
-	local missing=() t0 i
-	# One command per package, in HOST_PACKAGES order.
-	local probes=(qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh-keygen)
-	for i in "${!HOST_PACKAGES[@]}"; do
-		command -v "${probes[$i]}" >/dev/null || missing+=("${HOST_PACKAGES[$i]}")
-	done
-	((${#missing[@]} == 0)) && return 0
-	log "installing host packages: ${missing[*]}"
+	local t0 missing
+	missing="$(klp_missing_packages "${HOST_PACKAGES[@]}")"
+	[[ -n "$missing" ]] || return 0
 	t0="$(now)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-		apt-get update -qq
-		apt-get install -y --no-install-recommends "${missing[@]}"
-	}
-	record_timing host-apt-install "$(since "$t0")" "${missing[*]}"
+	klp_ensure_packages build-image "${HOST_PACKAGES[@]}"
+	[[ -n "${KLP_INSTALL_DRY_RUN:-}" ]] || record_timing host-apt-install "$(since "$t0")" "${missing//$'\n'/ }"
 }
+if ((HOST_TOOLS_ONLY)); then
+	ensure_host_tools
+	exit 0
+fi
+[[ "$(id -u)" == 0 ]] || die "building the image needs root (debootstrap, chroot, mounts): run 'sudo $0'"
 ensure_host_tools
 ensure_keys
 
@@ -159,6 +160,7 @@ trap cleanup EXIT
 # Read the mirrors from apt's own configuration (works for deb822 and one-line
 # sources); nothing hard-codes a host.
 detect_mirror() { # suite
+	# shellcheck disable=SC2016 # apt's own $(FIELD) placeholders, not shell
 	apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
 		awk -v s="$1" '$2 == s { print $1; exit }'
 }
@@ -284,6 +286,7 @@ else
 fi
 rm -rf "$ROOT/tmp/klp-smoke"
 
+# shellcheck disable=SC2016 # dpkg-query's own ${field} placeholders, not shell
 in_root dpkg-query -W -f '${Package} ${Version}\n' >"$BUILD/packages.txt"
 unmount_under "$ROOT"
 rm -f "$ROOT/usr/sbin/policy-rc.d"

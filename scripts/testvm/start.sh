@@ -38,8 +38,9 @@ done
 ACCEL="${KLP_TESTVM_ACCEL:-tcg,thread=multi}"
 CPU="${KLP_TESTVM_CPU:-max}"
 
-command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null ||
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null; then
 	die "qemu-system-x86_64/qemu-img not found: run 'sudo $TESTVM_SRC_DIR/build-image.sh' (it installs qemu-system-x86 qemu-utils) or apt-get install them"
+fi
 image_ready || die "no test VM image in $TVM_IMAGE: run 'sudo $TESTVM_SRC_DIR/build-image.sh' first (about 2-3 min cold)"
 [[ -r "$TVM_KEYS/id_ed25519" && -s "$TVM_KEYS/ssh_host_ed25519_key.pub" ]] ||
 	die "keys missing or unreadable in $TVM_KEYS: re-run build-image.sh (as the user who will start the VM, or with sudo)"
@@ -62,7 +63,7 @@ if [[ "$PORT" == auto || "$PORT" == 0 ]]; then
 		port_busy "$p" || { PORT="$p"; break; }
 	done
 fi
-[[ "$PORT" =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "bad port: $PORT"
+if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then die "bad port: $PORT"; fi
 port_busy "$PORT" && die "port 127.0.0.1:$PORT is already in use: pick another with --port N (or --port auto)"
 
 mkdir -p "$TVM_RUN"

@@ -3,7 +3,8 @@
 // it is refused before anything runs, or it arrives as one verbatim word. The canary
 // file proves no shell ever interpreted it.
 
-import { after, before, describe, test } from 'node:test';
+// describe from test/support: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../test/support/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

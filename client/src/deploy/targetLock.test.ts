@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+// describe from test/support: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../test/support/nodeTest';
 import { SshError, SshTarget, prepareControlDir } from '../remote/ssh';
 import { childPids, startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
 import { tempDir } from '../../../test/support/tempDir';

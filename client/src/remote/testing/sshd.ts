@@ -61,8 +61,8 @@ export interface TestSshd {
 export function sshdUnavailable(): string | undefined {
   // CI sets KLP_REQUIRE_SSHD=1: there a missing sshd must fail the tests, not skip them.
   if (process.env.KLP_REQUIRE_SSHD) return undefined;
-  if (!fs.existsSync(SSHD_PATH)) return `${SSHD_PATH} is missing: apt-get install -y openssh-server openssh-client sudo`;
-  if (process.getuid?.() !== 0) return 'the sshd tests start sshd and a test user, which needs root';
+  if (!fs.existsSync(SSHD_PATH)) return `no sshd at ${SSHD_PATH}: apt-get install openssh-server openssh-client sudo`;
+  if (process.getuid?.() !== 0) return 'not root: the sshd tests start sshd and a test user, so run them as root (CI does)';
   return undefined;
 }
 

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { installedHeaders, kernelHeaders } from '../../../../test/support/requirements';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -81,8 +82,8 @@ test('module names are kernel-safe', () => {
 
 // Compiles the generated module against Debian's 6.1 headers when they are installed
 // (CI installs them: .ci/run); KLP_REQUIRE_KERNEL_HEADERS=1 makes their absence a failure.
-const headers = fs.existsSync('/usr/src') ? fs.readdirSync('/usr/src').filter((d) => /^linux-headers-6\.1\.\d+-\d+-amd64$/.test(d)).sort().pop() : undefined;
-test('the generated module builds against the 6.1 headers', { skip: !headers && !process.env.KLP_REQUIRE_KERNEL_HEADERS ? 'no linux-headers-6.1 installed' : false }, async () => {
+const headers = installedHeaders();
+test('the generated module builds against the 6.1 headers', { skip: kernelHeaders() ?? false }, async () => {
   assert.ok(headers, 'linux-headers-6.1.0-*-amd64 is required');
   const kdir = path.join('/usr/src', headers);
   const m = await generate('body-change-with-helper', { exported: parseSymvers(fs.readFileSync(path.join(kdir, 'Module.symvers'), 'utf8')) });
@@ -97,7 +98,7 @@ test('the generated module builds against the 6.1 headers', { skip: !headers && 
   fs.rmSync(out, { recursive: true, force: true });
 });
 
-test('copied code keeps its kernel file and line, so a compile error points at the patched source', { skip: !headers && !process.env.KLP_REQUIRE_KERNEL_HEADERS ? 'no linux-headers-6.1 installed' : false }, async () => {
+test('copied code keeps its kernel file and line, so a compile error points at the patched source', { skip: kernelHeaders() ?? false }, async () => {
   assert.ok(headers, 'linux-headers-6.1.0-*-amd64 is required');
   const kdir = path.join('/usr/src', headers);
   const m = await generate('body-change-compile-error');

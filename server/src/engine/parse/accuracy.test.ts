@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { kernelTree } from '../../../../test/support/requirements';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { createParser } from './parser';
@@ -11,7 +12,6 @@ const SAMPLE = 40;
 
 const tree = defaultKernelTree();
 const haveTree = fs.existsSync(tree);
-const required = process.env.KLP_REQUIRE_KERNEL_TREE === '1';
 
 test('the oracle reads kernel-style heads', () => {
   assert.deepEqual(headName('static int __init foo_init(void)'), { name: 'foo_init', macro: null });
@@ -49,9 +49,9 @@ test('the oracle finds bodies between column-0 braces and skips #if continuation
 });
 
 test(`indexer names and ranges on a sample of the 6.1 tree are >= ${THRESHOLD * 100}% right`, {
-  skip: !haveTree && !required ? `no kernel tree at ${tree} (set KLP_KERNEL_TREE or run scripts/fetch-kernel-source.sh)` : false,
+  skip: kernelTree() ?? false,
 }, async () => {
-  assert.ok(haveTree, `KLP_REQUIRE_KERNEL_TREE=1 but there is no kernel tree at ${tree}`);
+  assert.ok(haveTree, `needed (KLP_REQUIRE_KERNEL_TREE=1 or present) but there is no kernel tree at ${tree}`);
   const files = sampleFiles(listSourceFiles(tree), SAMPLE);
   assert.ok(files.length >= SAMPLE * 0.9, `only ${files.length} files sampled`);
   const parser = await createParser();
