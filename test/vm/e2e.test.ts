@@ -2,9 +2,12 @@
 // checked by the engine against the Debian 6.1 source tree, turned into a
 // livepatch module by the generator, built and loaded on the VM through the
 // client's own deploy code, observed through the Patch State snapshot, and
-// unloaded again. Then a patch to a loadable module (dummy), and the faults only a
-// real VM can show: a .ko changed after its build, and the VM killed mid-build.
-// Run with `npm run test:vm` (scripts/testvm builds the image).
+// unloaded again. Then a patch to a loadable module (dummy), the faults only a
+// real VM can show (a .ko changed after its build, the VM killed mid-build), and
+// last a transition held back by a sleeping kernel thread: its stalled task and
+// stack, Force Transition, Enable/Disable, and what the kernel keeps after a force.
+// Run with `npm run test:vm` (scripts/testvm builds the image; KLP_TESTVM_NAME
+// picks the VM's name, default e2e).
 
 import { defaultKernelTree } from '../../server/src/engine/parse/accuracy';
 import { test, before, after } from 'node:test';
@@ -19,14 +22,16 @@ import { KernelTree } from '../../server/src/engine/tree/kernelTree';
 import { prepareControlDir, SshError, SshTarget } from '../../client/src/remote/ssh';
 import type { LivepatchState } from '../../client/src/remote/state';
 import {
-  BuildFailed, buildKbuildModule, disablePatch, IntegrityError, loadModule, readState, unloadModule, type TargetSettings,
+  BuildFailed, buildKbuildModule, disablePatch, enablePatch, forceTransition, IntegrityError, kernelLog, loadModule, readState, unloadModule,
+  type TargetSettings,
 } from '../../client/src/deploy/operations';
+import { stateNodes } from '../../client/src/views/stateNodes';
 import { tempDir } from '../support/tempDir';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TREE = defaultKernelTree();
 const CACHE = process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch');
-const NAME = 'e2e';
+const NAME = process.env.KLP_TESTVM_NAME ?? 'e2e';
 const RUN_DIR = path.join(CACHE, 'testvm', 'run', NAME);
 const sshConfig = path.join(RUN_DIR, 'ssh_config');
 const timings: [string, number][] = [];
@@ -268,7 +273,7 @@ test('the VM killed mid-build: a clear error, the panel reports it unreachable, 
   assert.notEqual(err, 'stuck', 'the build did not hang');
   assert.ok(err instanceof SshError, `expected an SshError, got ${String(err)}`);
   assert.equal(err.kind, 'connection-lost', err.message);
-  assert.match(err.message, /connection to klp-testvm-e2e was lost/);
+  assert.match(err.message, new RegExp(`connection to klp-testvm-${NAME} was lost`));
   console.log(`test:vm: the build failed with: [${err.kind}] ${err.message}`);
   const t1 = Date.now();
   while (localSshClients().length && Date.now() - t1 < 5000) await sleep(100);
@@ -308,4 +313,196 @@ test('the VM killed mid-build: a clear error, the panel reports it unreachable, 
   assert.match(s.kernelRelease, /^6\.1\.0-/);
   assert.deepEqual(s.patches, [], 'a fresh boot: no patches');
   assert.equal(s.taint.livepatch, false, 'a fresh boot: no taint K');
+});
+
+// A module whose kernel thread sleeps inside klp_stall_sleep() while `hold` is set, and a
+// livepatch (written by hand: its object is that module) replacing that function. While the
+// thread sleeps in the old function the patching transition cannot finish; once it sleeps in
+// the new one, the unpatching transition cannot.
+const STALL_TARGET = `#include <linux/module.h>
+#include <linux/kthread.h>
+#include <linux/delay.h>
+
+bool klp_stall_hold = true;
+EXPORT_SYMBOL_GPL(klp_stall_hold);
+module_param_named(hold, klp_stall_hold, bool, 0644);
+
+static struct task_struct *thread;
+
+noinline void klp_stall_sleep(void)
+{
+	while (READ_ONCE(klp_stall_hold) && !kthread_should_stop())
+		msleep_interruptible(100);
+}
+
+static int klp_stall_fn(void *unused)
+{
+	while (!kthread_should_stop()) {
+		klp_stall_sleep();
+		msleep_interruptible(100);
+	}
+	return 0;
+}
+
+static int __init klp_stall_init(void)
+{
+	thread = kthread_run(klp_stall_fn, NULL, "klp_stall");
+	return PTR_ERR_OR_ZERO(thread);
+}
+
+static void __exit klp_stall_exit(void)
+{
+	kthread_stop(thread);
+}
+
+module_init(klp_stall_init);
+module_exit(klp_stall_exit);
+MODULE_LICENSE("GPL");
+`;
+const STALL_PATCH = `#include <linux/module.h>
+#include <linux/kthread.h>
+#include <linux/delay.h>
+#include <linux/livepatch.h>
+
+extern bool klp_stall_hold;
+
+static noinline void livepatch_klp_stall_sleep(void)
+{
+	while (READ_ONCE(klp_stall_hold) && !kthread_should_stop())
+		msleep_interruptible(100);
+}
+
+static struct klp_func funcs[] = {
+	{ .old_name = "klp_stall_sleep", .new_func = livepatch_klp_stall_sleep },
+	{ }
+};
+
+static struct klp_object objs[] = {
+	{ .name = "klp_stall_target", .funcs = funcs },
+	{ }
+};
+
+static struct klp_patch patch = { .mod = THIS_MODULE, .objs = objs };
+
+static int __init livepatch_stall_init(void)
+{
+	return klp_enable_patch(&patch);
+}
+
+static void __exit livepatch_stall_exit(void)
+{
+}
+
+module_init(livepatch_stall_init);
+module_exit(livepatch_stall_exit);
+MODULE_LICENSE("GPL");
+MODULE_INFO(livepatch, "Y");
+`;
+
+// Last on purpose: after the forced disable the kernel keeps livepatch_stall (and the thread
+// runs its code) until reboot; after() stops the VM. A test added below must restart it first.
+test('a stalled transition on the real kernel: the stalled thread and its stack, Force Transition, Enable/Disable, and what a forced patch leaves', { timeout: 30 * 60 * 1000 }, async () => {
+  const name = 'livepatch_stall';
+  const built = await timed('build the stall target + its livepatch in the VM (kbuild, one make)', () => buildKbuildModule(ssh, settings, name, {
+    'klp_stall_target.c': STALL_TARGET, [`${name}.c`]: STALL_PATCH, Kbuild: `obj-m += klp_stall_target.o ${name}.o\n`,
+  }, {}, release));
+  await ssh.runChecked(['insmod', path.posix.join(path.posix.dirname(built.path), 'klp_stall_target.ko')]);
+  const pid = Number((await ssh.runChecked(['pgrep', '-x', 'klp_stall'])).stdout.trim());
+  assert.ok(pid > 0, 'the klp_stall thread runs');
+  const threadStack = async () => (await ssh.runChecked(['cat', `/proc/${pid}/stack`])).stdout;
+  const setHold = (v: 0 | 1) => ssh.runChecked(['tee', '/sys/module/klp_stall_target/parameters/hold'], { input: `${v}\n` });
+  const stalledThread = (s: LivepatchState) => s.stalledTasks.find((t) => t.pid === pid);
+  const waitState = async (what: string, ok: (s: LivepatchState) => boolean, ms = 60_000): Promise<LivepatchState> => {
+    const t0 = Date.now();
+    for (;;) {
+      const s = await readState(ssh, settings);
+      if (ok(s)) return s;
+      assert.ok(Date.now() - t0 < ms, `timed out waiting for ${what}: ${JSON.stringify(s.patches)}`);
+      await sleep(500);
+    }
+  };
+  const brief = (s: LivepatchState) => JSON.stringify({ patches: s.patches.map((p) => [p.name, p.enabled, p.transition]), transition: s.transition, modules: s.livepatchModules });
+
+  // 1. Load while the thread sleeps in the old function: Load reports the transition does not finish.
+  await timed('load: the patching transition stalls (Load gives up after 10 s)', () => assert.rejects(
+    loadModule(ssh, settings, built.path, name, {}, { sha256: built.sha256, transitionTimeoutMs: 10_000 }),
+    /timed out after 10 s waiting for the transition of livepatch_stall/));
+  const stalled = await readState(ssh, settings);
+  console.log(`test:vm: stalled patching transition: ${brief(stalled)}`);
+  assert.deepEqual(stalled.transition, { patch: name, target: 1 });
+  const p = stalled.patches.find((x) => x.name === name);
+  assert.ok(p && p.enabled && p.transition && p.canForce, JSON.stringify(p));
+  assert.deepEqual(p.objects.map((o) => [o.name, o.patched, o.functions]), [['klp_stall_target', true, [{ name: 'klp_stall_sleep', sympos: 1 }]]]);
+  const task = stalledThread(stalled);
+  assert.ok(task, `the thread (pid ${pid}) is listed as stalled: ${JSON.stringify(stalled.stalledTasks)}`);
+  console.log(`test:vm: stalled task: ${task.comm} pid ${task.pid} patch_state ${task.state}\n${task.stack.map((l) => `test:vm:   ${l}`).join('\n')}`);
+  assert.equal(task.comm, 'klp_stall');
+  assert.equal(task.state, 0, 'still unpatched');
+  assert.ok(task.stack.some((l) => /\bklp_stall_sleep\+0x[0-9a-f]+\/0x[0-9a-f]+ \[klp_stall_target\]/.test(l)), task.stack.join('\n'));
+  // The Patch State view shows it as such.
+  const view = stateNodes('vm', stalled);
+  const stalledNode = view.find((n) => n.label === 'Stalled tasks');
+  assert.match(stalledNode?.description ?? '', /not yet patched/);
+  const taskNode = stalledNode!.children.find((n) => n.description === `pid ${pid}`);
+  assert.equal(taskNode?.label, 'klp_stall');
+  assert.ok(taskNode!.children.some((n) => /klp_stall_sleep/.test(n.label)));
+  assert.equal(view.find((n) => n.label === name)?.description, 'patching…');
+
+  // 2. Force it: done at once. Forcing a patch in keeps nothing.
+  const f = await timed('force the patching transition', () => forceTransition(ssh, settings, name));
+  assert.deepEqual(f.forced, [], 'a forced patching transition removes no patch');
+  const forcedIn = await waitState('the forced transition to end', (s) => !s.transition);
+  const pf = forcedIn.patches.find((x) => x.name === name);
+  assert.ok(pf && pf.enabled && !pf.transition, JSON.stringify(pf));
+  assert.equal(stalledThread(forcedIn), undefined);
+  assert.match(await kernelLog(ssh), /livepatch: forcing remaining tasks to the patched state/);
+
+  // 3. What the real kernel does with it: disabled (the thread sleeps in the old function, so
+  //    the unpatching transition finishes) and removed.
+  const gone = await timed('disable + rmmod a patch forced in', () => unloadModule(ssh, settings, name));
+  console.log(`test:vm: after unloading the patch forced in: ${brief(gone)}`);
+  assert.ok(!gone.patches.some((x) => x.name === name) && !gone.livepatchModules.some((m) => m.name === name), brief(gone));
+
+  // 4. Enable and Disable of a patch whose transition finishes (the thread no longer holds).
+  await setHold(0);
+  const on = await timed('Enable (load again)', () => enablePatch(ssh, settings, built.path, name, {}, { sha256: built.sha256, transitionTimeoutMs: 120_000 }));
+  assert.deepEqual(on.patches.filter((x) => x.name === name).map((x) => [x.enabled, x.transition]), [[true, false]]);
+  const disabled = await timed('Disable', () => disablePatch(ssh, settings, name));
+  assert.ok(!disabled.patches.some((x) => x.name === name && (x.enabled || x.transition)), brief(disabled));
+  assert.equal(disabled.transition, undefined, 'the unpatching transition is done');
+  // The kernel frees a disabled patch right after its transition: the directory goes, the module stays.
+  const off = await waitState('the disabled patch to be freed', (s) => !s.patches.some((x) => x.name === name), 10_000);
+  console.log(`test:vm: after Disable: ${brief(off)}`);
+  assert.deepEqual(off.livepatchModules.filter((m) => m.name === name).map((m) => m.hasPatchDir), [false], 'disabled, still loaded');
+  assert.equal(stateNodes('vm', off).find((n) => n.label === name)?.description, 'disabled, still loaded');
+  const again = await timed('Enable again (rmmod + load)', () => enablePatch(ssh, settings, built.path, name, {}, { sha256: built.sha256, transitionTimeoutMs: 120_000 }));
+  assert.deepEqual(again.patches.filter((x) => x.name === name).map((x) => [x.enabled, x.transition]), [[true, false]]);
+
+  // 5. The thread now sleeps in the new function: the disable stalls, and forcing it keeps the module.
+  await setHold(1);
+  const t0 = Date.now();
+  while (!/livepatch_klp_stall_sleep/.test(await threadStack())) {
+    assert.ok(Date.now() - t0 < 30_000, `the thread did not enter the new function: ${await threadStack()}`);
+    await sleep(300);
+  }
+  await timed('disable: the unpatching transition stalls (Disable gives up after 10 s)', () => assert.rejects(
+    disablePatch(ssh, settings, name, {}, 10_000), /timed out after 10 s waiting for the unpatching transition of livepatch_stall/));
+  const unstalled = await readState(ssh, settings);
+  console.log(`test:vm: stalled unpatching transition: ${brief(unstalled)}`);
+  assert.deepEqual(unstalled.transition, { patch: name, target: 0 });
+  const back = stalledThread(unstalled);
+  assert.ok(back, JSON.stringify(unstalled.stalledTasks));
+  assert.equal(back.state, 1, 'still patched');
+  assert.ok(back.stack.some((l) => /\blivepatch_klp_stall_sleep\+0x[0-9a-f]+\/0x[0-9a-f]+ \[livepatch_stall\]/.test(l)), back.stack.join('\n'));
+  assert.match(stateNodes('vm', unstalled).find((n) => n.label === 'Stalled tasks')?.description ?? '', /not yet unpatched/);
+  const f2 = await timed('force the unpatching transition', () => forceTransition(ssh, settings, name));
+  assert.deepEqual(f2.forced, [name], 'a forced disable keeps the module');
+  await waitState('the forced unpatching to free the patch', (s) => !s.patches.some((x) => x.name === name));
+  const kept = await timed('unload a patch whose disable was forced (refused)', () => unloadModule(ssh, settings, name).then(() => null, (e: unknown) => e));
+  assert.ok(kept instanceof Error, `rmmod succeeded: ${String(kept)}`);
+  console.log(`test:vm: unloading after a forced disable: ${kept.message}`);
+  assert.match(kept.message, /livepatch_stall is disabled, but its module stays in use \(rmmod: ERROR: Module livepatch_stall is in use\)/);
+  const left = await readState(ssh, settings);
+  assert.deepEqual(left.livepatchModules.filter((m) => m.name === name).map((m) => m.hasPatchDir), [false]);
+  assert.equal((await ssh.runChecked(['cat', `/sys/module/${name}/refcnt`])).stdout.trim(), '1', 'the reference the kernel keeps');
 });

@@ -11,7 +11,7 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
 } from '../../../server/src/lsp/protocol';
 import {
-  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, forceTransition, kernelLog, loadModule, LoadInterrupted, readSymbolInputs, unloadModule,
+  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, enablePatch, forceTransition, keptByForce, kernelLog, loadModule, LoadInterrupted, readSymbolInputs, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
 import { breakTargetLock, readLockStatus, withTargetLock } from '../deploy/targetLock';
@@ -315,11 +315,7 @@ export function registerRemoteCommands(c: Ctx): void {
       void vscode.window.showInformationMessage('Livepatch: build a patch module first; a disabled patch cannot be re-enabled, only loaded again.');
       return;
     }
-    await remote(c, `enabling ${m.name}`, async (p) => {
-      const s = c.view.state;
-      if (s?.livepatchModules.some((x) => x.name === m.name) || s?.patches.some((x) => x.name === m.name)) await unloadModule(t.ssh, t.settings, m.name, p);
-      return loadModule(t.ssh, t.settings, m.path, m.name, p, { sha256: m.sha256 });
-    }, t);
+    await remote(c, `enabling ${m.name}`, (p) => enablePatch(t.ssh, t.settings, m.path, m.name, p, { sha256: m.sha256 }), t);
   });
 
   reg('livepatch.disable', async (node?: StateNode) => {
@@ -336,15 +332,15 @@ export function registerRemoteCommands(c: Ctx): void {
     if (!t) return;
     const name = await pickPatch(c, node, 'unload', () => true);
     if (!name) return;
-    // A forced patch's module can never be removed (the kernel keeps its reference): say so, and only disable it.
+    // The module of a patch whose removal was forced can never be removed (the kernel keeps its reference): say so, and only disable it.
     const forced = forcedRecord(c, t.settings.name);
     // The boot id comes with the state snapshot; a patch picked from the view may come with an older one.
     if (forced?.names.includes(name) && node?.subject) await c.view.refresh();
     const bootId = forced?.names.includes(name) ? (c.view.state?.bootId ?? '') : '';
     if (forced && bootId && forced.bootId === bootId) {
       const ok = await vscode.window.showWarningMessage(
-        `Livepatch: the transition of ${name} was forced on this boot of ${t.settings.name}. After a forced transition the kernel never releases a patch module: ` +
-          `it can be disabled (tasks switch back to the original code through a new transition) but not removed until the VM reboots. Disable ${name}?`,
+        `Livepatch: the removal of ${name} was forced on this boot of ${t.settings.name}, so the kernel never releases its module: ` +
+          `it can be disabled but not removed until the VM reboots. Disable ${name}?`,
         { modal: true }, 'Disable');
       if (ok === 'Disable') await remote(c, `disabling ${name}`, (p) => disablePatch(t.ssh, t.settings, name, p), t);
       return;
@@ -359,15 +355,17 @@ export function registerRemoteCommands(c: Ctx): void {
     if (!t) return;
     const name = await pickPatch(c, node, 'force', (x) => x === 'patch.transition');
     if (!name) return;
+    const kept = c.view.state ? keptByForce(c.view.state, name) : [];
     const ok = await vscode.window.showWarningMessage(
-      `Force the transition of ${name}? Tasks still running old code are switched without the consistency check, which can crash the kernel, and the module of every loaded patch ` +
-        `can never be removed afterwards (they can still be disabled): plan a reboot.`,
+      `Force the transition of ${name}? Tasks still running old code are switched without the consistency check, which can crash the kernel.` +
+        (kept.length ? ` The kernel then keeps the module of ${kept.join(', ')} until the VM reboots (it cannot be removed).` : ''),
       { modal: true }, 'Force Transition');
     if (ok !== 'Force Transition') return;
     const r = await remote(c, `forcing ${name}`, (p) => forceTransition(t.ssh, t.settings, name, p), t);
     if (r) {
       await rememberForced(c, t.settings.name, { bootId: r.bootId, names: r.forced });
-      c.log.warn(`forced the transition of ${name} on ${t.settings.name}; these modules can no longer be removed until reboot: ${r.forced.join(', ')}`);
+      c.log.warn(`forced the transition of ${name} on ${t.settings.name}` +
+        (r.forced.length ? `; these modules can no longer be removed until reboot: ${r.forced.join(', ')}` : '; it removed no patch, so no module is kept'));
     }
   });
 

@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SshTarget, SshError } from '../remote/ssh';
 import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
-import { BuildFailed, buildKbuildModule, buildWithTool, checkWorkDir, disablePatch, forceTransition, readState, uploadFiles, type TargetSettings } from './operations';
+import { BuildFailed, buildKbuildModule, buildWithTool, checkWorkDir, disablePatch, forceTransition, keptByForce, readState, uploadFiles, type TargetSettings } from './operations';
+import { parseStateSnapshot } from '../remote/state';
 import { tempDir } from '../../../test/support/tempDir';
 
 function fixture(): { root: string; settings: TargetSettings } {
@@ -38,6 +39,35 @@ function walk(d: string): string[] {
     return e.isDirectory() ? [p, ...walk(p)] : [p];
   });
 }
+
+/** A state snapshot with these patches (name, enabled, transition, replace attribute or none). */
+function snapshot(patches: Array<[string, 0 | 1, 0 | 1, (0 | 1)?]>): string {
+  const lines = ['klp-state\t1', 'livepatch\t1'];
+  for (const [name, en, tr, rep] of patches) {
+    lines.push(`patch\t${name}`, `patch-attr\t${name}\tenabled\t${en}`, `patch-attr\t${name}\ttransition\t${tr}`);
+    if (rep !== undefined) lines.push(`patch-attr\t${name}\treplace\t${rep}`);
+  }
+  const t = patches.find((x) => x[2] === 1);
+  if (t) lines.push(`transition\t${t[0]}\t${t[1]}`);
+  return [...lines, 'end', ''].join('\n');
+}
+
+// kernel/livepatch/transition.c klp_force_transition() on 6.1: only the patches being removed are marked forced.
+describe('keptByForce: the modules the kernel keeps after Force Transition', () => {
+  test('forcing a disable keeps that patch\'s module', () => {
+    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0], ['b', 0, 1]])), 'b'), ['b']);
+  });
+  test('forcing the enable of a patch that replaces nothing keeps nothing', () => {
+    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0, 0], ['b', 1, 1, 0]])), 'b'), []);
+    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['b', 1, 1]])), 'b'), [], 'alone, nothing to replace');
+  });
+  test('forcing the enable of a replace patch keeps the modules of the patches it replaces', () => {
+    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0, 0], ['b', 1, 1, 1]])), 'b'), ['a']);
+  });
+  test('without a replace attribute (before 6.11) a patch is taken for a replace patch', () => {
+    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0], ['b', 1, 1]])), 'b'), ['a']);
+  });
+});
 
 describe('deploy operations through a real sshd', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
   let sshd: TestSshd;

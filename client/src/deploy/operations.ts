@@ -334,7 +334,7 @@ export async function disablePatch(ssh: SshTarget, t: TargetSettings, name: stri
   return last!;
 }
 
-/** Disable (if needed) and rmmod. A module whose patch was forced cannot be removed until reboot: that is a clear error. */
+/** Disable (if needed) and rmmod. A module the kernel keeps after a forced transition (see keptByForce) cannot be removed until reboot: that is a clear error. */
 export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<LivepatchState> {
   let state = await readState(ssh, t, p);
   const patch = state.patches.find((x) => x.name === name);
@@ -343,10 +343,11 @@ export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: stri
   // The module refcount drops once the patch is freed; rmmod may need a moment.
   let lastErr = '';
   // The kernel drops a patch module's reference when it frees the patch (its sysfs directory
-  // goes), except after a forced transition: then rmmod says "in use" for ever.
+  // goes), except when its removal was forced: then rmmod says "in use" for ever.
   let inUseWithoutPatch = 0;
   const forcedError = () => new Error(
-    `${name} is disabled, but its module stays in use (${lastErr}). After a forced transition the kernel never releases a patch module: it stays loaded, harmlessly disabled, until the target reboots.`,
+    `${name} is disabled, but its module stays in use (${lastErr}). The kernel never releases the module of a patch whose removal was forced ` +
+      '(Force Transition while it was being disabled, or while a replace patch took its place): it stays loaded, harmlessly disabled, until the target reboots.',
   );
   await waitFor(async () => {
     const r = await ssh.run(['rmmod', assertModuleName(name)], { signal: p.signal, timeoutMs: 30000 });
@@ -363,19 +364,44 @@ export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: stri
 }
 
 export interface ForceResult {
-  /** Every patch present when the transition was forced: the kernel marks them all forced, so none of their modules can be removed again. */
+  /** The patches whose modules the kernel now keeps until reboot (keptByForce of the state just before forcing). */
   forced: string[];
   /** /proc/sys/kernel/random/boot_id at that time ('' when unreadable): the marks last until the next boot. */
   bootId: string;
 }
 
-/** Writes 1 to force: completes a stuck transition; the patch modules can never be removed afterwards. */
+/**
+ * The patches whose modules the kernel keeps for ever if the transition of `name` is forced now.
+ * klp_force_transition() marks as forced only the patches being removed: the patch itself when
+ * its disable (unpatching) is forced, or every other patch when a replace patch's patching
+ * transition is forced. A forced patching transition of a patch that replaces nothing keeps
+ * nothing: its module can be disabled and removed as usual. Kernels before 6.11 do not show
+ * `replace`: a patch is then taken for a replace patch, as the generated modules are.
+ */
+export function keptByForce(s: LivepatchState, name: string): string[] {
+  const patch = s.patches.find((x) => x.name === name);
+  const unpatching = s.transition?.patch === name ? s.transition.target === 0 : patch ? !patch.enabled : false;
+  if (unpatching) return [name];
+  if (patch?.replace === false) return [];
+  return s.patches.filter((x) => x.name !== name).map((x) => x.name);
+}
+
+/** Writes 1 to force: completes a stuck transition at once, without the consistency check. */
 export async function forceTransition(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}): Promise<ForceResult> {
-  // The snapshot before forcing names every patch the force applies to, and the boot it happens in.
+  // The snapshot before forcing tells the direction, the patches the force removes, and the boot it happens in.
   const before = await readState(ssh, t, p);
   await writeAttr(ssh, `${livepatchDir(t, name)}/force`, '1', p);
-  const forced = [...new Set([...before.patches.map((x) => x.name), name])];
-  return { forced, bootId: before.bootId };
+  return { forced: keptByForce(before, name), bootId: before.bootId };
+}
+
+/**
+ * Enable Patch: the kernel never re-enables a disabled patch (writing 1 to `enabled` is
+ * refused), so enabling means removing the module if it is still loaded and loading it again.
+ */
+export async function enablePatch(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, opts: LoadOptions = {}): Promise<LivepatchState> {
+  const s = await readState(ssh, t, p);
+  if (s.livepatchModules.some((x) => x.name === name) || s.patches.some((x) => x.name === name)) await unloadModule(ssh, t, name, p);
+  return loadModule(ssh, t, koPath, name, p, opts);
 }
 
 /** What the module generator needs from the target: its release, Module.symvers and kallsyms ('' when unreadable). */

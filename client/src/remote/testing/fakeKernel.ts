@@ -63,8 +63,8 @@ echo OEK >"$SYS/module/$name/taint"
 echo 45056 >"$PROC/sys/kernel/tainted"
 ${opts.insmodLog ? `echo "$name $f" >>${q(opts.insmodLog)}` : ':'}
 `,
-    // Refuses while the patch is enabled (module in use); a disabled patch is freed; a forced
-    // one keeps its module until "reboot", as the kernel does.
+    // Refuses while the patch is enabled (module in use); a disabled patch is freed; a module
+    // finishTransition() marked as kept by a forced removal stays until "reboot", as on 6.1.
     rmmod: `#!/bin/sh
 SYS=${q(sys)}
 name=$1; d="$SYS/kernel/livepatch/$name"
@@ -72,14 +72,38 @@ name=$1; d="$SYS/kernel/livepatch/$name"
 if [ -d "$d" ]; then
   read -r en <"$d/enabled"
   if [ "$en" = 1 ]; then echo "rmmod: ERROR: Module $name is in use" >&2; exit 1; fi
-  fo=; read -r fo <"$d/force" 2>/dev/null
   rm -rf "$d"
-  [ "$fo" = 1 ] && : >"$SYS/module/$name/forced"
 fi
 if [ -e "$SYS/module/$name/forced" ]; then echo "rmmod: ERROR: Module $name is in use" >&2; exit 1; fi
 rm -rf "$SYS/module/$name"
 `,
   };
+}
+
+/**
+ * The kernel ends the transition of `name` (tests call this where the real kernel would finish
+ * it on its own). When `force` was written, it marks what klp_force_transition() marks on 6.1:
+ * the patch itself when it was being disabled, every other patch when a replace patch (a
+ * `replace` attribute of 1) was being enabled; a marked module stays in use for ever. Then the
+ * patches a replace patch replaced and a disabled patch are freed (their directories go); an
+ * enabled one stays, with transition 0.
+ */
+export function finishTransition(sys: string, name: string): void {
+  const root = path.join(sys, 'kernel/livepatch');
+  const d = path.join(root, name);
+  const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim() : '');
+  const enabled = read(path.join(d, 'enabled')) === '1';
+  const replaced = enabled && read(path.join(d, 'replace')) === '1' ? fs.readdirSync(root).filter((p) => p !== name) : [];
+  if (read(path.join(d, 'force')) === '1') {
+    for (const k of enabled ? replaced : [name]) {
+      if (fs.existsSync(path.join(sys, 'module', k))) fs.writeFileSync(path.join(sys, 'module', k, 'forced'), '');
+    }
+    fs.writeFileSync(path.join(d, 'force'), '');
+  }
+  // Replaced patches are freed with the transition; so is a disabled one.
+  for (const k of replaced) fs.rmSync(path.join(root, k), { recursive: true, force: true });
+  if (enabled) fs.writeFileSync(path.join(d, 'transition'), '0\n');
+  else fs.rmSync(d, { recursive: true, force: true });
 }
 
 /** Writes the scripts into `bin` (executable); put `bin` first on the sshd login's PATH. */
