@@ -1,0 +1,591 @@
+// The kbuild backend's real-patch path: the module's source is the patched file
+// itself (the post-image translation unit), transformed so that it compiles into a
+// livepatch module, instead of a closure rebuilt by guessing.
+//
+// - Changed functions keep their bodies under `livepatch_<name>`; new functions and
+//   inline helpers keep theirs as they are. Every other function of the file becomes a
+//   declaration bound with an asm label to a placeholder for the running kernel's
+//   symbol (klpElf/placeholder.ts); the ELF pass renames it `.klp.sym.<obj>.<name>,<pos>`.
+// - Every file-scope object becomes an `extern` bound the same way. Its type comes from
+//   an unused, renamed copy of the original definition (`__typeof__`), so macro-defined
+//   objects (DEFINE_MUTEX, LIST_HEAD…) and arrays sized by their initialiser keep their
+//   exact type, and sizeof/ARRAY_SIZE stay right. GCC drops the unused copy.
+// - The file's initcalls, module_init/exit, EXPORT_SYMBOL*, __setup/early_param,
+//   module_param* and MODULE_* lines go; the klp_patch tables are built beside it.
+// - Static locals of a changed function are bound to the original (`name.N` in kallsyms)
+//   when there is exactly one candidate; the kernel's own "once" statics get a new copy.
+//
+// Symbols of other files are left to the compiler: after the build, the undefined
+// symbols that no export resolves are bound by name (server/src/build/hostBuild.ts).
+// Line numbers are kept (removed text leaves its newlines), so a build error points at
+// the kernel file's own line.
+
+import * as path from 'node:path';
+import type { AnalysisResult } from '../analyze';
+import type { FunctionDef, VariableDef } from '../model';
+import type { FileChange } from '../rules/rule';
+import { children, type CParser, type SyntaxNode } from '../parse/parser';
+import { matchParen } from '../parse/blank';
+import type { KernelTree } from '../tree/kernelTree';
+import { objectFacts } from '../tree/kbuild';
+import { GenerateError, type PatchedFunction, type Refusal } from './moduleGenerator';
+import { encodePlaceholder, placeholderBinding, type KlpSymbol } from './klpElf/placeholder';
+import type { Kallsyms } from './symbols';
+
+export interface PatchedUnitOptions {
+  /** Module name (also the /sys/kernel/livepatch directory); [a-z0-9_]. */
+  name: string;
+  /** Atomic replace: off unless asked for (it would revert every other loaded livepatch). */
+  replace?: boolean;
+  /** Exported symbol -> exporting object (Module.symvers); null: nothing is assumed exported. */
+  exported?: Map<string, string> | null;
+  /** The target's /proc/kallsyms; without it every bound symbol gets sympos 0 and static locals are refused. */
+  kallsyms?: Kallsyms | null;
+  tree: KernelTree;
+  parser: CParser;
+}
+
+export interface PatchedUnitSource {
+  /** Tree-relative path of the patched file. */
+  path: string;
+  /** Object the file is built into: `vmlinux` or the module name. */
+  object: string;
+  /** Name of the transformed file in the build directory. */
+  unit: string;
+}
+
+export interface PatchedUnitModule {
+  name: string;
+  /** Relative path in the build directory -> content (units, copied headers, tables, Kbuild, Makefile). */
+  files: Record<string, string>;
+  functions: PatchedFunction[];
+  units: PatchedUnitSource[];
+  /** Symbols the generated C binds through placeholders. */
+  bindings: KlpSymbol[];
+  /** Objects with a klp_object in the patch. */
+  objects: string[];
+  /** Things the user should know (copied helpers, unverified sympos). */
+  notes: string[];
+}
+
+/** The kernel's own once-only statics, created by macros (WARN_ONCE, printk_ratelimited, lockdep, dynamic debug): a new copy is what kpatch does too. */
+const SPECIAL_STATICS = /^(?:__already_done|__warned|__print_once|_rs|__key|__descriptor|descriptor|__UNIQUE_ID_ddebug\w*|__func__)$/;
+
+/** Lines of the original file that register it with the kernel; the patch module has its own. */
+const DROPPED_MACROS = /^[ \t]*((?:module_init|module_exit|__initcall|__exitcall|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*|__setup|early_param|core_param|module_param\w*|MODULE_(?!IMPORT_NS)[A-Z_]+|module_\w+_driver|builtin_\w+_driver|ALLOW_ERROR_INJECTION|NOKPROBE_SYMBOL|late_initcall_sync|postcore_param|arch_param_cb|device_param_cb|__MODULE_INFO)\s*)\(/gm;
+
+/** Macros that define exactly one object named by their first argument (per-cpu ones by their last). */
+const SINGLE_OBJECT_MACROS = /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|SEQLOCK|SEMAPHORE|IDA|IDR|XARRAY\w*|STATIC_KEY_(?:TRUE|FALSE)(?:_RO)?|HASHTABLE|READ_MOSTLY_HASHTABLE|RATELIMIT_STATE|TIMER|SRCU|STATIC_SRCU|WAIT_QUEUE_HEAD|LED_TRIGGER|KFIFO|WW_CLASS|RES_RANGE)|DECLARE_(?:WAIT_QUEUE_HEAD|RWSEM|COMPLETION|BITMAP|WORK|DELAYED_WORK|DEFERRABLE_WORK|KFIFO\w*)|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)$/;
+
+const SHADOW = '__klp_orig_';
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+interface Problem {
+  symbol: string;
+  line: number;
+  message: string;
+}
+
+function objectName(fc: FileChange, tree: KernelTree): string {
+  const facts = objectFacts(tree, fc.path);
+  if (facts.build === 'module' || facts.build === 'maybe-module') return (facts.moduleName ?? facts.object.replace(/\.o$/, '')).replace(/-/g, '_');
+  return 'vmlinux';
+}
+
+/** Text removed by an edit keeps its newlines, so every later line keeps its number. */
+function padLines(removed: string, replacement: string): string {
+  const lost = (removed.match(/\n/g) ?? []).length - (replacement.match(/\n/g) ?? []).length;
+  return replacement + '\n'.repeat(Math.max(0, lost));
+}
+
+function applyEdits(text: string, edits: Edit[]): string {
+  const sorted = [...edits].sort((a, b) => a.start - b.start);
+  let out = '';
+  let at = 0;
+  for (const e of sorted) {
+    if (e.start < at) continue; // nested in an earlier edit (a definition already replaced)
+    out += text.slice(at, e.start) + padLines(text.slice(e.start, e.end), e.text);
+    at = e.end;
+  }
+  return out + text.slice(at);
+}
+
+function findAll(node: SyntaxNode, type: string, out: SyntaxNode[] = [], stopAt?: Set<string>): SyntaxNode[] {
+  for (const c of children(node)) {
+    if (c.type === type) out.push(c);
+    if (!stopAt?.has(c.type)) findAll(c, type, out, stopAt);
+  }
+  return out;
+}
+
+/** Top-level nodes, looking through #if blocks. */
+function topLevel(node: SyntaxNode, out: SyntaxNode[] = []): SyntaxNode[] {
+  for (const c of children(node)) {
+    if (/^preproc_(?:if|ifdef|else|elif|elifdef)$/.test(c.type) || c.type === 'linkage_specification' || c.type === 'declaration_list') topLevel(c, out);
+    else out.push(c);
+  }
+  return out;
+}
+
+function innermostFunctionDeclarator(d: SyntaxNode | null): SyntaxNode | null {
+  let found: SyntaxNode | null = null;
+  for (let cur = d; cur; cur = cur.childForFieldName('declarator')) {
+    if (cur.type === 'function_declarator') found = cur;
+    if (cur.type === 'identifier') break;
+  }
+  return found;
+}
+
+function declaratorIdentifier(d: SyntaxNode | null): SyntaxNode | null {
+  for (let cur = d; cur; ) {
+    if (cur.type === 'identifier') return cur;
+    cur = cur.childForFieldName('declarator') ?? (cur.type === 'parenthesized_declarator' ? cur.namedChild(0) : null);
+  }
+  return null;
+}
+
+function wordRe(name: string): RegExp {
+  return new RegExp(`(?<![\\w.]|->)${name.replace(/\$/g, '\\$')}(?!\\w)`, 'g');
+}
+
+/** Storage and inline keywords of a function head that a bound declaration must lose. */
+function declarationHead(head: string): string {
+  return head.replace(/\b(?:static|inline|__inline|__inline__|__always_inline|extern)\b\s*/g, '');
+}
+
+export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOptions): PatchedUnitModule {
+  const refusals: Refusal[] = [];
+  for (const f of result.findings) {
+    if (f.severity === 'error') refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
+  }
+  const name = opts.name;
+  if (!/^[a-z0-9_]{1,55}$/.test(name)) throw new GenerateError([{ symbol: name, file: null, line: null, message: 'a module name is 1 to 55 of [a-z0-9_]' }]);
+  const files: Record<string, string> = {};
+  const functions: PatchedFunction[] = [];
+  const units: PatchedUnitSource[] = [];
+  const bindings = new Map<string, KlpSymbol>();
+  const notes: string[] = [];
+  const ccflags: string[] = [];
+
+  const changes = result.changes.flat().filter((fc) => fc.isC && fc.post && fc.pairing.functions.some((c) => c.kind === 'body' || c.kind === 'signature' || c.kind === 'added'));
+  for (const fc of changes) {
+    if (fc.path.endsWith('.h')) {
+      const c = fc.pairing.functions.find((x) => x.kind !== 'unchanged')!;
+      refusals.push({ symbol: c.name, file: fc.path, line: c.new?.span.start ?? null, message: 'a function defined in a header is compiled into every file that includes it; patch the functions that call it instead' });
+      continue;
+    }
+    const unit = transformFile(fc, opts, refusals, notes, bindings, functions);
+    if (!unit) continue;
+    const base = path.posix.basename(fc.path, '.c').replace(/[^A-Za-z0-9_]/g, '_');
+    const unitName = `patched_${units.length}_${base}.c`;
+    files[unitName] = unit.text;
+    units.push({ path: fc.path, object: unit.object, unit: unitName });
+    for (const [rel, text] of unit.headers) files[`src/${rel}`] = text;
+    ccflags.push(...unit.ccflags.map((f) => `CFLAGS_${unitName.replace(/\.c$/, '.o')} += ${f}`));
+  }
+  if (!functions.length && !refusals.length) {
+    refusals.push({ symbol: '(patch)', file: null, line: null, message: 'the patch changes no function body in a .c file: there is nothing to livepatch' });
+  }
+  const seen = new Set<string>();
+  for (const f of functions) {
+    if (seen.has(f.newName)) refusals.push({ symbol: f.oldName, file: f.file, line: null, message: `two patched files change a function named ${f.oldName}; give the patch one file per module` });
+    seen.add(f.newName);
+  }
+  if (refusals.length) throw new GenerateError(dedupe(refusals));
+
+  const byObject = new Map<string, PatchedFunction[]>();
+  for (const f of functions) byObject.set(f.object, [...(byObject.get(f.object) ?? []), f]);
+  files['klp_patch_tables.c'] = tablesSource(name, result, functions, byObject, opts.replace === true);
+  const objs = [...units.map((u) => u.unit), 'klp_patch_tables.c'].map((u) => u.replace(/\.c$/, '.o'));
+  files.Kbuild = [
+    `obj-m := ${name}.o`,
+    `${name}-y := ${objs.join(' ')}`,
+    ...ccflags,
+    '',
+  ].join('\n');
+  files.Makefile = `# Build against the running kernel, or KDIR=/path/to/build.\nKDIR ?= /lib/modules/$(shell uname -r)/build\n\nall:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) KBUILD_MODPOST_WARN=1 modules\n\nclean:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) clean\n`;
+  return { name, files, functions, units, bindings: [...bindings.values()], objects: [...byObject.keys()], notes: [...new Set(notes)] };
+}
+
+function tablesSource(name: string, result: AnalysisResult, functions: PatchedFunction[], byObject: Map<string, PatchedFunction[]>, replace: boolean): string {
+  const tables: string[] = [];
+  const entries: string[] = [];
+  for (const [object, fns] of byObject) {
+    tables.push(`static struct klp_func ${object}_funcs[] = {\n${fns.map((f) => `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`).join('\n')}\n\t{ }\n};`);
+    entries.push(`\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${object}_funcs,\n\t},`);
+  }
+  return `// SPDX-License-Identifier: GPL-2.0
+/*
+ * ${name}: livepatch module generated by livepatch-check from ${result.patches.map((p) => path.basename(p.name)).join(', ')}.
+ * ${functions.length} function(s): ${functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}. Review before loading.
+ */
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+
+${functions.map((f) => `void ${f.newName}(void);`).join('\n')}
+
+${tables.join('\n\n')}
+
+static struct klp_object ${name}_objs[] = {
+${entries.join('\n')}
+\t{ }
+};
+
+static struct klp_patch ${name}_patch = {
+\t.mod = THIS_MODULE,
+\t.objs = ${name}_objs,
+\t.replace = ${replace},
+};
+
+static int ${name}_init(void)
+{
+\treturn klp_enable_patch(&${name}_patch);
+}
+
+static void ${name}_exit(void)
+{
+}
+
+module_init(${name}_init);
+module_exit(${name}_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Livepatch generated by livepatch-check");
+MODULE_INFO(livepatch, "Y");
+`;
+}
+
+interface UnitResult {
+  text: string;
+  object: string;
+  headers: Map<string, string>;
+  ccflags: string[];
+}
+
+function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refusal[], notes: string[], bindings: Map<string, KlpSymbol>, functions: PatchedFunction[]): UnitResult | null {
+  const post = fc.post!;
+  const text = post.text;
+  const object = objectName(fc, opts.tree);
+  const ks = opts.kallsyms ?? null;
+  const exported = opts.exported ?? null;
+  const changedNames = new Set(fc.pairing.functions.filter((c) => c.kind === 'body').map((c) => c.name));
+  const addedFns = new Set(fc.pairing.functions.filter((c) => c.kind === 'added').map((c) => c.new!));
+  const addedVars = new Set(fc.pairing.variables.filter((c) => c.kind === 'added').map((c) => c.new!));
+  for (const c of fc.pairing.functions) {
+    if (c.kind === 'signature') {
+      refusals.push({ symbol: c.name, file: fc.path, line: c.new!.span.start, message: `the signature of ${c.name}() changed; its unpatched callers would pass the old arguments. Add a new function and patch the callers instead` });
+    }
+  }
+  const problems = new Map<string, Problem>();
+  const edits: Edit[] = [];
+
+  const tree = opts.parser.parse(text);
+  try {
+    const top = topLevel(tree.rootNode);
+    const defsByBody = new Map<number, SyntaxNode>();
+    for (const n of top) if (n.type === 'function_definition') defsByBody.set(n.childForFieldName('body')?.startIndex ?? -1, n);
+
+    const definedFns = new Map<string, FunctionDef[]>();
+    for (const fn of post.functions) definedFns.set(fn.name, [...(definedFns.get(fn.name) ?? []), fn]);
+
+    // 1. Which functions keep their bodies.
+    const keep = new Set<FunctionDef>();
+    const bind = (name: string, isStatic: boolean, line: number, kind: 'function' | 'data'): string | 'copy' | 'direct' => {
+      const exporter = exported?.get(name);
+      if (!isStatic && exporter === 'vmlinux') return 'direct';
+      let sympos = 0;
+      if (ks) {
+        const here = ks.entries(name, object);
+        if (here.length === 0) {
+          if (kind === 'function' && isStatic) return 'copy';
+          problems.set(name, { symbol: name, line, message: `${name} is not in the target's kallsyms for ${object} (the compiler removed or renamed it there), so the patched code cannot refer to the running kernel's ${kind === 'function' ? 'function' : 'object'}` });
+        } else if (here.length > 1) {
+          if (kind === 'function' && isStatic) return 'copy';
+          // Which of the same-named symbols is this file's: kallsyms does not say.
+          problems.set(name, { symbol: name, line, message: `${object} has ${here.length} symbols named ${name} and kallsyms does not say which one ${fc.path} defines, so the patched code cannot be bound to the running kernel's ${name}` });
+        } else {
+          sympos = 0;
+        }
+      }
+      const sym = { object, name, sympos };
+      bindings.set(encodePlaceholder(sym), sym);
+      return placeholderBinding(sym);
+    };
+
+    const fnBinding = new Map<FunctionDef, string | 'direct'>();
+    for (const fn of post.functions) {
+      if (changedNames.has(fn.name) || addedFns.has(fn)) continue;
+      if (fn.inline !== 'none') {
+        keep.add(fn);
+        continue;
+      }
+      if (fn.syscallMacro || !defsByBody.has(fn.bodySpan.startByte)) continue;
+      const b = bind(fn.name, fn.storage === 'static', fn.span.start, 'function');
+      if (b === 'copy') {
+        keep.add(fn);
+        notes.push(`${fc.path}: ${fn.name}() is not a unique symbol of ${object} in the target's kallsyms (inlined or duplicated there); the module compiles its own copy`);
+      } else fnBinding.set(fn, b);
+    }
+
+    // 2. Function definitions: changed ones renamed, others declarations.
+    for (const fn of post.functions) {
+      const node = defsByBody.get(fn.bodySpan.startByte);
+      const spanText = text.slice(fn.span.startByte, fn.span.endByte);
+      if (changedNames.has(fn.name) && fn.span && !addedFns.has(fn)) {
+        if (!node) {
+          refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name}() is defined by a macro (${fn.syscallMacro ?? 'not a plain C definition'}), so its symbol cannot be named from the source` });
+          continue;
+        }
+        const ident = declaratorIdentifier(node.childForFieldName('declarator'));
+        if (!ident || text.slice(ident.startIndex, ident.endIndex) !== fn.name) {
+          refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `the definition of ${fn.name}() is generated by a macro, so its symbol cannot be named from the source` });
+          continue;
+        }
+        const newName = `livepatch_${fn.name}`;
+        const fd = innermostFunctionDeclarator(node.childForFieldName('declarator'))!;
+        const head = text.slice(fn.span.startByte, fd.endIndex);
+        // The original stays reachable for the kept code (through the ftrace redirect).
+        const b = bind(fn.name, fn.storage === 'static', fn.span.start, 'function');
+        const origDecl = b === 'copy' ? '' : `${declarationHead(head)}${b === 'direct' ? '' : ' ' + b};\n`;
+        const renamed = text.slice(fn.span.startByte, ident.startIndex).replace(/\bstatic\b\s*/, '').replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') + newName + text.slice(ident.endIndex, fn.bodySpan.startByte);
+        const body = transformStaticLocals(fn, node, text, object, ks, bindings, problems, refusals, fc.path);
+        edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${origDecl}${renamed}${body}` });
+        let sympos = 0;
+        if (ks) {
+          const n = ks.entries(fn.name, object).length;
+          if (n === 0) refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name} is not in the target's kallsyms for ${object}: the running kernel has no such function to patch (inlined into its callers; patch them instead)` });
+          if (n > 1) refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${object} has ${n} functions named ${fn.name} and kallsyms does not say which one ${fc.path} defines, so old_sympos cannot be chosen` });
+        }
+        functions.push({ object, oldName: fn.name, newName, sympos, file: fc.path });
+        continue;
+      }
+      if (addedFns.has(fn) || keep.has(fn)) continue;
+      if (!node) {
+        // SYSCALL_DEFINEn and other macro-made definitions: nothing kept calls them by name.
+        if (fn.syscallMacro) edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: '' });
+        continue;
+      }
+      const b = fnBinding.get(fn);
+      const fd = innermostFunctionDeclarator(node.childForFieldName('declarator'));
+      if (!b || !fd) continue;
+      const head = declarationHead(text.slice(fn.span.startByte, fd.endIndex));
+      const after = text.slice(fd.endIndex, fn.bodySpan.startByte).trim();
+      edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${head}${b === 'direct' ? '' : ' ' + b}${after ? ' ' + after : ''};` });
+      void spanText;
+    }
+
+    // 3. Prototypes of the file's own functions take the same binding (and lose `static`).
+    const boundByName = new Map<string, string | 'direct'>();
+    for (const [fn, b] of fnBinding) boundByName.set(fn.name, b);
+    for (const name of changedNames) {
+      const fn = definedFns.get(name)?.[0];
+      if (fn && !keep.has(fn)) {
+        const sym = { object, name, sympos: 0 };
+        if (bindings.has(encodePlaceholder(sym))) boundByName.set(name, placeholderBinding(sym));
+      }
+    }
+    for (const n of top) {
+      if (n.type !== 'declaration') continue;
+      const decls = children(n).filter((k) => k.type === 'function_declarator' || k.type === 'pointer_declarator' || k.type === 'init_declarator');
+      if (decls.length !== 1) continue;
+      const fd = innermostFunctionDeclarator(decls[0]);
+      const ident = declaratorIdentifier(decls[0]);
+      if (!fd || !ident) continue;
+      const fname = text.slice(ident.startIndex, ident.endIndex);
+      const b = boundByName.get(fname);
+      if (b === undefined) continue;
+      const lineStart = text.lastIndexOf('\n', n.startIndex - 1) + 1;
+      const start = /^[ \t]*$/.test(text.slice(lineStart, n.startIndex)) ? lineStart : n.startIndex;
+      const rest = text.slice(fd.endIndex, n.endIndex).replace(/;\s*$/, '').trim();
+      edits.push({ start, end: n.endIndex, text: `${declarationHead(text.slice(start, fd.endIndex))}${b === 'direct' ? '' : ' ' + b}${rest ? ' ' + rest : ''};` });
+    }
+
+    // 4. File-scope objects: an unused renamed copy for the type, and an extern bound to the original.
+    const groups = new Map<number, VariableDef[]>();
+    for (const v of post.variables) {
+      if (v.storage === 'extern') continue;
+      groups.set(v.span.startByte, [...(groups.get(v.span.startByte) ?? []), v]);
+    }
+    for (const vars of groups.values()) {
+      if (vars.every((v) => addedVars.has(v))) continue; // new data: the module's own
+      const v0 = vars[0];
+      const lineStart = text.lastIndexOf('\n', v0.span.startByte - 1) + 1;
+      const start = /^[\s\w]*$/.test(text.slice(lineStart, v0.span.startByte)) ? lineStart : v0.span.startByte;
+      const declText = text.slice(start, v0.span.endByte);
+      const macro = v0.attributes.find((a) => /^(?:DEFINE|DECLARE)_|^L?H?LIST_HEAD$|^LIST_HEAD$/.test(a)) ?? null;
+      const isStatic = v0.storage === 'static';
+      const isConst = /\bconst\b/.test(v0.type) && !/\*/.test(v0.type);
+      const decls: string[] = [];
+      let copy = false;
+      const bound: { v: VariableDef; b: string }[] = [];
+      for (const v of vars) {
+        const b = bind(v.name, isStatic, v.span.start, 'data');
+        if (b === 'copy') copy = true;
+        if (ks && problems.has(v.name) && isConst && ks.entries(v.name, object).length === 0) {
+          // Read-only data the compiler folded away: a copy is the same data.
+          problems.delete(v.name);
+          copy = true;
+        }
+        bound.push({ v, b });
+      }
+      if (copy) continue;
+      if (macro && /^DEFINE_PER_CPU/.test(macro)) {
+        const open = declText.indexOf('(', declText.indexOf(macro));
+        const close = matchParen(declText, open);
+        if (open < 0 || close < 0) continue;
+        const b = bound[0].b;
+        decls.push(`${macro.replace(/^DEFINE_/, 'DECLARE_')}${declText.slice(open, close + 1)}${b === 'direct' ? '' : ' ' + b};`);
+      } else {
+        if (macro && !SINGLE_OBJECT_MACROS.test(macro)) {
+          for (const v of vars) problems.set(v.name, { symbol: v.name, line: v.span.start, message: `${v.name} is defined by ${macro}(), which may define more than one object; bind what the patched code needs by hand` });
+          continue;
+        }
+        let shadow = declText;
+        for (const v of vars) shadow = shadow.replace(wordRe(v.name), SHADOW + v.name);
+        if (!isStatic) shadow = 'static ' + shadow.replace(/^\s*/, '');
+        decls.push(shadow.trim());
+        for (const { v, b } of bound) decls.push(`extern __typeof__(${SHADOW}${v.name}) ${v.name}${b === 'direct' ? '' : ' ' + b};`);
+      }
+      edits.push({ start, end: v0.span.endByte, text: decls.join(' ') });
+    }
+
+    // 5. What registers the file with the kernel goes.
+    for (const m of text.matchAll(DROPPED_MACROS)) {
+      const open = m.index! + m[0].length - 1;
+      const close = matchParen(text, open);
+      if (close < 0) continue;
+      let end = close + 1;
+      const semi = /^\s*;/.exec(text.slice(end));
+      if (semi) end += semi[0].length;
+      edits.push({ start: m.index!, end, text: '' });
+    }
+    for (const m of text.matchAll(/^[ \t]*#[ \t]*define[ \t]+CREATE_TRACE_POINTS\b.*$/gm)) {
+      // The tracepoints are the kernel's; the module must use them, not define its own.
+      edits.push({ start: m.index!, end: m.index! + m[0].length, text: '' });
+    }
+  } finally {
+    tree.delete();
+  }
+
+  // Refuse only what the kept code can reach.
+  const reach = reachableWords(fc, changedNames, addedFns);
+  for (const [sym, p] of problems) {
+    if (reach.has(sym)) refusals.push({ symbol: sym, file: fc.path, line: p.line, message: p.message });
+  }
+  const { headers, flags } = buildContext(fc.path, text, opts.tree);
+  const unitText = `#line 1 ${JSON.stringify(fc.path)}\n${applyEdits(text, edits)}`;
+  return { text: unitText, object, headers, ccflags: flags };
+}
+
+/** Identifiers the kept code can reach: changed and new bodies, and the file's macros they use. */
+function reachableWords(fc: FileChange, changed: Set<string>, added: Set<FunctionDef>): Set<string> {
+  const post = fc.post!;
+  const words = new Set<string>();
+  const queue: string[] = [];
+  const addText = (t: string) => {
+    for (const w of t.match(/[A-Za-z_]\w*/g) ?? []) if (!words.has(w)) (words.add(w), queue.push(w));
+  };
+  for (const fn of post.functions) if (changed.has(fn.name) || added.has(fn)) addText(post.text.slice(fn.bodySpan.startByte, fn.bodySpan.endByte));
+  const macros = new Map(post.macros.map((m) => [m.name, m]));
+  const inlines = new Map(post.functions.filter((f) => f.inline !== 'none').map((f) => [f.name, f]));
+  while (queue.length) {
+    const w = queue.pop()!;
+    const m = macros.get(w);
+    if (m) addText(m.body);
+    const f = inlines.get(w);
+    if (f) addText(post.text.slice(f.bodySpan.startByte, f.bodySpan.endByte));
+  }
+  return words;
+}
+
+/**
+ * Static locals of a changed function: bound to the kernel's `name.N` when kallsyms has
+ * exactly one candidate, a new copy for the kernel's once-only statics and read-only
+ * data, refused otherwise. Returns the body text.
+ */
+function transformStaticLocals(fn: FunctionDef, node: SyntaxNode, text: string, object: string, ks: Kallsyms | null,
+  bindings: Map<string, KlpSymbol>, problems: Map<string, Problem>, refusals: Refusal[], file: string): string {
+  const body = node.childForFieldName('body')!;
+  const edits: Edit[] = [];
+  for (const d of findAll(body, 'declaration', [], new Set(['function_definition']))) {
+    const specs = children(d).filter((k) => k.type === 'storage_class_specifier').map((k) => text.slice(k.startIndex, k.endIndex));
+    if (!specs.includes('static')) continue;
+    const declText = text.slice(d.startIndex, d.endIndex);
+    const names = children(d).filter((k) => /declarator$|^identifier$/.test(k.type)).map((k) => declaratorIdentifier(k)).filter((k): k is SyntaxNode => !!k).map((k) => text.slice(k.startIndex, k.endIndex));
+    const line = d.startPosition.row;
+    const isConst = children(d).some((k) => k.type === 'type_qualifier' && text.slice(k.startIndex, k.endIndex) === 'const') && !/\*/.test(declText.split('=')[0]);
+    const out: string[] = [];
+    let shadow = declText;
+    let skip = false;
+    for (const name of names) {
+      if (SPECIAL_STATICS.test(name) || isConst) {
+        skip = true;
+        continue;
+      }
+      const candidates = ks?.staticLocalCandidates(name, object) ?? [];
+      if (candidates.length !== 1) {
+        refusals.push({
+          symbol: `${fn.name}:${name}`, file, line,
+          message: ks
+            ? `the static local '${name}' of ${fn.name}() has ${candidates.length} candidates (${name}.N) in ${object}'s kallsyms; it must be the running kernel's object, and which one cannot be told`
+            : `the static local '${name}' of ${fn.name}() must be bound to the running kernel's object, whose name (${name}.N) only the target's kallsyms gives; pass --kallsyms`,
+        });
+        skip = true;
+        continue;
+      }
+      const sym = { object, name: candidates[0], sympos: 0 };
+      bindings.set(encodePlaceholder(sym), sym);
+      shadow = shadow.replace(wordRe(name), SHADOW + name);
+      out.push(`extern __typeof__(${SHADOW}${name}) ${name} ${placeholderBinding(sym)};`);
+    }
+    if (skip || !out.length) continue;
+    edits.push({ start: d.startIndex, end: d.endIndex, text: `${shadow} ${out.join(' ')}` });
+  }
+  void problems;
+  const bodyText = text.slice(body.startIndex, body.endIndex);
+  return applyEdits(bodyText, edits.map((e) => ({ ...e, start: e.start - body.startIndex, end: e.end - body.startIndex })));
+}
+
+/** The `"..."` headers the file reaches (copied: a headers package has none of them) and its directory's flags. */
+function buildContext(file: string, text: string, tree: KernelTree): { headers: Map<string, string>; flags: string[] } {
+  const headers = new Map<string, string>();
+  const dir = path.posix.dirname(file);
+  const queue: { from: string; text: string }[] = [{ from: dir, text }];
+  while (queue.length) {
+    const { from, text: t } = queue.pop()!;
+    for (const m of t.matchAll(/^[ \t]*#[ \t]*include[ \t]*"([^"]+)"/gm)) {
+      const rel = path.posix.normalize(path.posix.join(from, m[1]));
+      if (rel.startsWith('..') || headers.has(rel)) continue;
+      const content = tree.readFile(rel);
+      if (content === null) continue;
+      headers.set(rel, content);
+      queue.push({ from: path.posix.dirname(rel), text: content });
+    }
+  }
+  const flags = [`-I$(src)/src/${dir}`];
+  const mk = tree.makefile(dir) ?? '';
+  const base = path.posix.basename(file, '.c');
+  const here = `$(src)/src/${dir}`;
+  for (const line of mk.split('\n')) {
+    const m = new RegExp(`^\\s*(?:ccflags-y|EXTRA_CFLAGS|CFLAGS_${base.replace(/[.+]/g, '\\$&')}\\.o)\\s*[:+]?=\\s*(.*)$`).exec(line);
+    if (!m) continue;
+    const value = m[1].replace(/\$\(srctree\)\/\$\(src\)|\$\(src\)|\$\(obj\)/g, here).trim();
+    if (value) flags.push(value);
+  }
+  return { headers, flags };
+}
+
+function dedupe(list: Refusal[]): Refusal[] {
+  const seen = new Set<string>();
+  return list.filter((r) => {
+    const k = `${r.symbol}|${r.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
