@@ -136,10 +136,20 @@ test('--generate-module writes a kbuild livepatch module, and refuses with the r
   const out = path.join(dir, 'mod');
   const r = run(['--tree', demoTree, '--generate-module', out, '--module-name', 'livepatch_ts', p]);
   assert.equal(r.code, 0, r.stderr);
-  const c = fs.readFileSync(path.join(out, 'livepatch_ts.c'), 'utf8');
+  // The default generator compiles the patched file itself.
+  const unit = fs.readFileSync(path.join(out, 'patched_0_procstats.c'), 'utf8');
+  assert.match(unit, /^#line 1 "fs\/proc\/procstats\.c"\n/);
+  assert.match(unit, /void livepatch_procstats_fill\(struct procstats_sample \*s\)\n\{\n\ts->timestamp = ktime_get_boottime_ns\(\);/);
+  assert.match(unit, /extern __typeof__\(__klp_orig_procstats_limit\) procstats_limit __asm__\("__klp_sym_7_vmlinux_15_procstats_limit_0"\)/);
+  assert.match(fs.readFileSync(path.join(out, 'klp_patch_tables.c'), 'utf8'), /\.old_name = "procstats_fill",\n\t\t\.new_func = livepatch_procstats_fill,[\s\S]*\.replace = false,/);
+  assert.match(fs.readFileSync(path.join(out, 'Kbuild'), 'utf8'), /^obj-m := livepatch_ts\.o\nlivepatch_ts-y := patched_0_procstats\.o klp_patch_tables\.o\n/);
+  // The older closure generator stays available.
+  const closure = path.join(dir, 'closure');
+  const rc = run(['--tree', demoTree, '--generate-module', closure, '--generator', 'closure', '--module-name', 'livepatch_ts', p]);
+  assert.equal(rc.code, 0, rc.stderr);
+  const c = fs.readFileSync(path.join(closure, 'livepatch_ts.c'), 'utf8');
   assert.match(c, /static void livepatch_procstats_fill\(struct procstats_sample \*s\)/);
-  assert.match(c, /ktime_get_boottime_ns/);
-  assert.equal(fs.readFileSync(path.join(out, 'Kbuild'), 'utf8'), 'obj-m += livepatch_ts.o\n');
+  assert.equal(fs.readFileSync(path.join(closure, 'Kbuild'), 'utf8'), 'obj-m += livepatch_ts.o\n');
   const bad = run(['--tree', demoTree, '--generate-module', path.join(dir, 'bad'), demoPatch]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /cannot generate a livepatch module/);

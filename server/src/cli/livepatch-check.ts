@@ -12,16 +12,28 @@ import { formatSarif } from './format/sarif';
 import * as path from 'node:path';
 import { generateModule, GenerateError, moduleNameFrom, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
+import { generatePatchedUnit } from '../engine/generate/patchedUnit';
+import { Kallsyms, parseSymversObjects } from '../engine/generate/symbols';
+import { createParser } from '../engine/parse/parser';
+import { buildOnHost, HostBuildError } from '../build/hostBuild';
+import { KlpElfError } from '../engine/generate/klpElf';
 
 const VERSION = '0.1.0';
 const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] PATCH...
        livepatch-check --tree DIR --generate-module OUTDIR [--module-name NAME] [--symvers FILE]
-                       [--kallsyms FILE] [--no-replace] PATCH...
+                       [--kallsyms FILE] [--replace] [--generator unit|closure]
+                       [--build-module --headers DIR] PATCH...
   --tree DIR      kernel source tree the patches apply to (without it: hunk-only analysis)
   --config FILE   kernel .config for module decisions (default: DIR/.config)
   --format FMT    text (default, gcc-style), json, or sarif (SARIF 2.1.0)
   --generate-module OUTDIR
                   write a kbuild livepatch module (klp_patch) for the patch into OUTDIR
+  --generator G   unit (default): compile the patched file itself, binding the kernel's
+                  symbols with klp relocations; closure: the older copy-what-it-needs module
+  --build-module  build OUTDIR on this machine against --headers and make it a livepatch .ko
+  --headers DIR   kernel headers of the target's exact release (/usr/src/linux-headers-<release>);
+                  their Module.symvers is used unless --symvers is given
+  --replace       atomic replace: the patch reverts every other loaded livepatch (off by default)
   --symvers FILE  the target's Module.symvers, to refuse references to symbols that are not exported
   --kallsyms FILE the target's /proc/kallsyms, to find non-unique names and kernel variables
   -               read a patch from standard input`;
@@ -34,6 +46,9 @@ interface Args {
   symvers: string | null;
   kallsyms: string | null;
   replace: boolean;
+  generator: 'unit' | 'closure';
+  build: boolean;
+  headers: string | null;
   tree: string | null;
   config: string | null;
   format: 'text' | 'json' | 'sarif';
@@ -41,7 +56,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, replace: true };
+  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, replace: false, generator: 'unit', build: false, headers: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -59,6 +74,14 @@ function parseArgs(argv: string[]): Args {
     else if (name === '--symvers') a.symvers = value();
     else if (name === '--kallsyms') a.kallsyms = value();
     else if (arg === '--no-replace') a.replace = false;
+    else if (arg === '--replace') a.replace = true;
+    else if (arg === '--build-module') a.build = true;
+    else if (name === '--headers') a.headers = value();
+    else if (name === '--generator') {
+      const g = value();
+      if (g !== 'unit' && g !== 'closure') throw new UsageError(`unknown generator '${g}' (unit or closure)`);
+      a.generator = g;
+    }
     else if (name === '--format') {
       const f = value();
       if (f !== 'text' && f !== 'json' && f !== 'sarif') throw new UsageError(`unknown format '${f}'`);
@@ -75,6 +98,9 @@ function parseArgs(argv: string[]): Args {
   }
   if (!a.patches.length) throw new UsageError('no patch given');
   if (a.generate !== null && a.tree === null) throw new UsageError('--generate-module needs --tree');
+  if (a.build && a.generate === null) throw new UsageError('--build-module needs --generate-module OUTDIR');
+  if (a.build && a.headers === null) throw new UsageError('--build-module needs --headers DIR');
+  if (a.build && a.generator !== 'unit') throw new UsageError('--build-module builds the unit generator\'s modules only');
   return a;
 }
 
@@ -100,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
     if (args.config !== null) readConfigFile(args.config);
     const inputs = args.patches.map(readInput);
     const result = await analyzePatches(inputs, { tree: args.tree, config: args.config });
-    if (args.generate !== null) return writeModule(args, result);
+    if (args.generate !== null) return args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
     const out = args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result);
     process.stdout.write(out);
     return result.findings.some((f) => f.severity === 'error') ? 1 : 0;
@@ -139,6 +165,53 @@ function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatche
     return 0;
   } catch (err) {
     if (err instanceof GenerateError) {
+      process.stderr.write(`livepatch-check: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function readText(f: string | null): string | null {
+  if (f === null) return null;
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch (err) {
+    throw new PatchError(`cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The patched-unit path: the patched file compiled as the module, kernel symbols bound by klp relocations. */
+async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof analyzePatches>>): Promise<number> {
+  const symversFile = args.symvers ?? (args.headers !== null ? path.join(args.headers, 'Module.symvers') : null);
+  const symvers = readText(symversFile);
+  const kallsymsText = readText(args.kallsyms);
+  const exported = symvers === null ? null : parseSymversObjects(symvers);
+  const kallsyms = kallsymsText === null ? null : new Kallsyms(kallsymsText);
+  const out = args.generate!;
+  try {
+    const m = generatePatchedUnit(result, {
+      name: args.moduleName ?? moduleNameFrom(args.patches[0] === '-' ? 'stdin' : args.patches[0]),
+      replace: args.replace,
+      exported,
+      kallsyms,
+      tree: KernelTree.open(args.tree!, args.config),
+      parser: await createParser(),
+    });
+    fs.mkdirSync(out, { recursive: true });
+    for (const [f, text] of Object.entries(m.files)) {
+      fs.mkdirSync(path.dirname(path.join(out, f)), { recursive: true });
+      fs.writeFileSync(path.join(out, f), text);
+    }
+    process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${out}\n`);
+    for (const n of m.notes) process.stdout.write(`livepatch-check: note: ${n}\n`);
+    if (!kallsyms) process.stdout.write('livepatch-check: note: no --kallsyms: every bound symbol is assumed unique in its object (sympos 0)\n');
+    if (!args.build) return 0;
+    const b = await buildOnHost({ headersDir: args.headers!, dir: out, module: m, exported: exported ?? new Map(), kallsyms });
+    process.stdout.write(`livepatch-check: built ${b.ko} in ${b.seconds.toFixed(1)} s: ${b.elf.symbols.length} klp symbol(s) in ${b.elf.sections.map((s) => s.name).join(', ') || 'no .klp.rela section'}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof GenerateError || err instanceof HostBuildError || err instanceof KlpElfError) {
       process.stderr.write(`livepatch-check: ${err.message}\n`);
       return 1;
     }

@@ -351,7 +351,7 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         const head = text.slice(fn.span.startByte, fd.endIndex);
         // The original stays reachable for the kept code (through the ftrace redirect).
         const b = bind(fn.name, fn.storage === 'static', fn.span.start, 'function');
-        const origDecl = b === 'copy' ? '' : `${declarationHead(head)}${b === 'direct' ? '' : ' ' + b};\n`;
+        const origDecl = b === 'copy' ? '' : `${declarationHead(head)}${b === 'direct' ? '' : ' ' + b}; `;
         const renamed = text.slice(fn.span.startByte, ident.startIndex).replace(/\bstatic\b\s*/, '').replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') + newName + text.slice(ident.endIndex, fn.bodySpan.startByte);
         const body = transformStaticLocals(fn, node, text, object, ks, bindings, problems, refusals, fc.path);
         edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${origDecl}${renamed}${body}` });
@@ -365,11 +365,13 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         continue;
       }
       if (addedFns.has(fn) || keep.has(fn)) continue;
-      if (!node) {
-        // SYSCALL_DEFINEn and other macro-made definitions: nothing kept calls them by name.
-        if (fn.syscallMacro) edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: '' });
+      if (fn.syscallMacro) {
+        // SYSCALL_DEFINEn makes the syscall's functions and its trace metadata; kept code
+        // never calls them by name, and the metadata must stay the kernel's.
+        edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: '' });
         continue;
       }
+      if (!node) continue;
       const b = fnBinding.get(fn);
       const fd = innermostFunctionDeclarator(node.childForFieldName('declarator'));
       if (!b || !fd) continue;
