@@ -351,7 +351,8 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         const head = text.slice(fn.span.startByte, fd.endIndex);
         // The original stays reachable for the kept code (through the ftrace redirect).
         const b = bind(fn.name, fn.storage === 'static', fn.span.start, 'function');
-        const origDecl = b === 'copy' ? '' : `${declarationHead(head)}${b === 'direct' ? '' : ' ' + b}; `;
+        // On the definition's first line, so every line keeps its number.
+        const origDecl = b === 'copy' ? '' : `${declarationHead(head).replace(/\s*\n\s*/g, ' ')}${b === 'direct' ? '' : ' ' + b}; `;
         const renamed = text.slice(fn.span.startByte, ident.startIndex).replace(/\bstatic\b\s*/, '').replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') + newName + text.slice(ident.endIndex, fn.bodySpan.startByte);
         const body = transformStaticLocals(fn, node, text, object, ks, bindings, problems, refusals, fc.path);
         edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${origDecl}${renamed}${body}` });
