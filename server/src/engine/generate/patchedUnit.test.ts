@@ -177,6 +177,22 @@ describe('patched unit: a file built into a module', () => {
   });
 });
 
+describe('patched unit: a changed inline helper', () => {
+  it('patches every caller in the file, which keep the new helper inline; the helper gets no klp_func', async () => {
+    const m = await generate('inline-helper-changed');
+    assert.deepEqual(m.functions.map((f) => f.oldName).sort(), ['klpinl_read', 'klpinl_write']);
+    const c = m.files[m.units[0].unit];
+    assert.match(c, /static inline int klpinl_clamp\(int v\)\n\{\n\tif \(v < 0\)/);
+    assert.match(c, /int livepatch_klpinl_read\(int v\)/);
+    assert.match(c, /int klpinl_other\(int v\) __asm__/);
+    assert.ok(m.notes.some((n) => /klpinl_write\(\) is patched too: it carries an inlined copy of the changed klpinl_clamp\(\)/.test(n)));
+    const { nm } = compileUnit(m);
+    assert.match(nm, / T livepatch_klpinl_read\n/);
+    assert.match(nm, / T livepatch_klpinl_write\n/);
+    assert.match(nm, / w __klp_sym_7_vmlinux_12_klpinl_limit_0\n/);
+  });
+});
+
 describe('patched unit: refusals', () => {
   it('a changed signature is refused, naming the function', async () => {
     await assert.rejects(generate('signature-change'), (e: GenerateError) => {

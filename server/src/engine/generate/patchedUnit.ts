@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import type { AnalysisResult } from '../analyze';
 import type { FunctionDef, VariableDef } from '../model';
 import type { FileChange } from '../rules/rule';
-import { children, type CParser, type SyntaxNode } from '../parse/parser';
+import { children, ParseTimeout, type CParser, type SyntaxNode } from '../parse/parser';
 import { matchParen } from '../parse/blank';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
@@ -126,7 +126,8 @@ function findAll(node: SyntaxNode, type: string, out: SyntaxNode[] = [], stopAt?
 /** Top-level nodes, looking through #if blocks. */
 function topLevel(node: SyntaxNode, out: SyntaxNode[] = []): SyntaxNode[] {
   for (const c of children(node)) {
-    if (/^preproc_(?:if|ifdef|else|elif|elifdef)$/.test(c.type) || c.type === 'linkage_specification' || c.type === 'declaration_list') topLevel(c, out);
+    // The indexer's containers: #if blocks, and ERROR nodes tree-sitter wraps around what it could not parse.
+    if (/^preproc_(?:if|ifdef|else|elif|elifdef)$/.test(c.type) || c.type === 'ERROR' || c.type === 'linkage_specification' || c.type === 'declaration_list') topLevel(c, out);
     else out.push(c);
   }
   return out;
@@ -150,7 +151,27 @@ function declaratorIdentifier(d: SyntaxNode | null): SyntaxNode | null {
 }
 
 function wordRe(name: string): RegExp {
-  return new RegExp(`(?<![\\w.]|->)${name.replace(/\$/g, '\\$')}(?!\\w)`, 'g');
+  // Not a member (`.x`, `->x`) and not a tag (`enum reboot_mode reboot_mode`).
+  return new RegExp(`(?<![\\w.]|->|\\b(?:struct|union|enum)\\s+)${name.replace(/\$/g, '\\$')}(?!\\w)`, 'g');
+}
+
+/** Words of a function head that change how it is compiled, not what its callers pass or get. */
+const HEAD_ATTRIBUTES = /\b(?:static|inline|__inline|__inline__|__always_inline|noinline|notrace|__cold|__hot|__used|__maybe_unused|__visible|__sched|__kprobes|nokprobe_inline|__noinline|__init|__exit|__ref|__weak|__must_check|asmlinkage)\b/g;
+
+/** Same return type, name and parameters, attributes aside. */
+function sameType(a: string, b: string): boolean {
+  const strip = (s: string) => {
+    let out = s;
+    for (let guard = 0; guard < 20 && /__attribute__\s*\(/.test(out); guard++) {
+      const at = out.search(/__attribute__\s*\(/);
+      const open = out.indexOf('(', at);
+      const close = matchParen(out, open);
+      if (close < 0) break;
+      out = out.slice(0, at) + out.slice(close + 1);
+    }
+    return out.replace(HEAD_ATTRIBUTES, ' ').replace(/\s+/g, ' ').replace(/\s*([(),*])\s*/g, '$1').trim();
+  };
+  return strip(a) === strip(b);
 }
 
 /** Storage and inline keywords of a function head that a bound declaration must lose. */
@@ -172,6 +193,12 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
   const notes: string[] = [];
   const ccflags: string[] = [];
 
+  for (const fc of result.changes.flat()) {
+    if (fc.isC && fc.patch.newPath && !fc.post) {
+      const why = result.notes.find((n) => n.startsWith(`${fc.path}:`));
+      refusals.push({ symbol: fc.path, file: fc.path, line: null, message: `the patched file was not analysed${why ? ` (${why.slice(fc.path.length + 2)})` : ''}, so it cannot be compiled as the module` });
+    }
+  }
   const changes = result.changes.flat().filter((fc) => fc.isC && fc.post && fc.pairing.functions.some((c) => c.kind === 'body' || c.kind === 'signature' || c.kind === 'added'));
   for (const fc of changes) {
     if (fc.path.endsWith('.h')) {
@@ -186,6 +213,8 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     files[unitName] = unit.text;
     units.push({ path: fc.path, object: unit.object, unit: unitName });
     for (const [rel, text] of unit.headers) files[`src/${rel}`] = text;
+    // gcc drops an -I directory that does not exist, and `"../x.h"` is looked up through it.
+    files[`src/${path.posix.dirname(fc.path)}/.keep`] ??= '';
     ccflags.push(...unit.ccflags.map((f) => `CFLAGS_${unitName.replace(/\.c$/, '.o')} += ${f}`));
   }
   if (!functions.length && !refusals.length) {
@@ -277,14 +306,50 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
   const addedFns = new Set(fc.pairing.functions.filter((c) => c.kind === 'added').map((c) => c.new!));
   const addedVars = new Set(fc.pairing.variables.filter((c) => c.kind === 'added').map((c) => c.new!));
   for (const c of fc.pairing.functions) {
+    if (c.kind === 'signature' && sameType(c.old!.signature, c.new!.signature)) {
+      changedNames.add(c.name); // only attributes changed: still the same function to its callers
+      continue;
+    }
     if (c.kind === 'signature') {
       refusals.push({ symbol: c.name, file: fc.path, line: c.new!.span.start, message: `the signature of ${c.name}() changed; its unpatched callers would pass the old arguments. Add a new function and patch the callers instead` });
+    }
+  }
+  // A changed function the kernel inlined into its callers (declared inline, or absent from
+  // the target's kallsyms) cannot be patched by itself: its callers in this file carry the
+  // old copy. They become changed functions too, and it stays an inline helper of theirs.
+  const inlined = new Set<string>();
+  const isInlined = (name: string): boolean => {
+    const fn = post.functions.find((f) => f.name === name);
+    if (!fn) return false;
+    return fn.inline !== 'none' || (!!ks && fn.storage === 'static' && ks.entries(name, object).length === 0);
+  };
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const name of [...changedNames]) {
+      if (inlined.has(name) || !isInlined(name)) continue;
+      inlined.add(name);
+      for (const caller of post.functions) {
+        if (changedNames.has(caller.name) || caller.syscallMacro) continue;
+        if (caller.calls.some((c) => c.name === name) || caller.identifiers.has(name)) {
+          changedNames.add(caller.name);
+          notes.push(`${fc.path}: ${caller.name}() is patched too: it carries an inlined copy of the changed ${name}()`);
+          grew = true;
+        }
+      }
     }
   }
   const problems = new Map<string, Problem>();
   const edits: Edit[] = [];
 
-  const tree = opts.parser.parse(text);
+  let tree: ReturnType<CParser['parse']>;
+  try {
+    tree = opts.parser.parse(text);
+  } catch (err) {
+    // The parse budget protects an editor from pathological text; a loaded machine can
+    // exceed it on a big real file, so one more try before giving up.
+    if (!(err instanceof ParseTimeout)) throw err;
+    tree = opts.parser.parse(text);
+  }
   try {
     const top = topLevel(tree.rootNode);
     const defsByBody = new Map<number, SyntaxNode>();
@@ -319,6 +384,10 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
 
     const fnBinding = new Map<FunctionDef, string | 'direct'>();
     for (const fn of post.functions) {
+      if (inlined.has(fn.name)) {
+        keep.add(fn);
+        continue;
+      }
       if (changedNames.has(fn.name) || addedFns.has(fn)) continue;
       if (fn.inline !== 'none') {
         keep.add(fn);
@@ -336,6 +405,11 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
     for (const fn of post.functions) {
       const node = defsByBody.get(fn.bodySpan.startByte);
       const spanText = text.slice(fn.span.startByte, fn.span.endByte);
+      if (inlined.has(fn.name) && node) {
+        const body = transformStaticLocals(fn, node, text, object, ks, bindings, problems, refusals, fc.path);
+        edits.push({ start: fn.bodySpan.startByte, end: fn.bodySpan.endByte, text: body });
+        continue;
+      }
       if (changedNames.has(fn.name) && fn.span && !addedFns.has(fn)) {
         if (!node) {
           refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name}() is defined by a macro (${fn.syscallMacro ?? 'not a plain C definition'}), so its symbol cannot be named from the source` });
@@ -386,6 +460,7 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
     const boundByName = new Map<string, string | 'direct'>();
     for (const [fn, b] of fnBinding) boundByName.set(fn.name, b);
     for (const name of changedNames) {
+      if (inlined.has(name)) continue;
       const fn = definedFns.get(name)?.[0];
       if (fn && !keep.has(fn)) {
         const sym = { object, name, sympos: 0 };
@@ -419,7 +494,13 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       const v0 = vars[0];
       const lineStart = text.lastIndexOf('\n', v0.span.startByte - 1) + 1;
       const start = /^[\s\w]*$/.test(text.slice(lineStart, v0.span.startByte)) ? lineStart : v0.span.startByte;
-      const declText = text.slice(start, v0.span.endByte);
+      // `enum reboot_mode reboot_mode DEFAULT_REBOOT_MODE;`: an object-like macro tail can end the node early.
+      let end = v0.span.endByte;
+      if (!/;\s*$/.test(text.slice(start, end))) {
+        const tail = /^[\s\w]*;/.exec(text.slice(end));
+        if (tail) end += tail[0].length;
+      }
+      const declText = text.slice(start, end);
       const macro = v0.attributes.find((a) => /^(?:DEFINE|DECLARE)_|^L?H?LIST_HEAD$|^LIST_HEAD$/.test(a)) ?? null;
       const isStatic = v0.storage === 'static';
       const isConst = /\bconst\b/.test(v0.type) && !/\*/.test(v0.type);
@@ -450,11 +531,13 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         }
         let shadow = declText;
         for (const v of vars) shadow = shadow.replace(wordRe(v.name), SHADOW + v.name);
+        // The copy only lends its type: static, and never weak (a static symbol cannot be).
+        shadow = shadow.replace(/\b__weak\b|__attribute__\s*\(\(\s*(?:__)?weak(?:__)?\s*\)\)/g, '');
         if (!isStatic) shadow = 'static ' + shadow.replace(/^\s*/, '');
         decls.push(shadow.trim());
         for (const { v, b } of bound) decls.push(`extern __typeof__(${SHADOW}${v.name}) ${v.name}${b === 'direct' ? '' : ' ' + b};`);
       }
-      edits.push({ start, end: v0.span.endByte, text: decls.join(' ') });
+      edits.push({ start, end, text: decls.join(' ') });
     }
 
     // 5. What registers the file with the kernel goes.
@@ -480,7 +563,16 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
   for (const [sym, p] of problems) {
     if (reach.has(sym)) refusals.push({ symbol: sym, file: fc.path, line: p.line, message: p.message });
   }
-  const { headers, flags } = buildContext(fc.path, text, opts.tree);
+  const { headers, flags, missing } = buildContext(fc.path, text, opts.tree);
+  for (const h of missing) {
+    const line = text.slice(0, text.indexOf(`"${h}"`)).split('\n').length - 1;
+    refusals.push({
+      symbol: h, file: fc.path, line,
+      message: /^kpatch-/.test(h)
+        ? `${h} is kpatch-build's own header (its KPATCH_* macros are kpatch-build features); build this patch with the kpatch-build backend`
+        : `${h} is neither in the kernel tree nor in the patch, so the patched file cannot be compiled`,
+    });
+  }
   const unitText = `#line 1 ${JSON.stringify(fc.path)}\n${applyEdits(text, edits)}`;
   return { text: unitText, object, headers, ccflags: flags };
 }
@@ -555,8 +647,9 @@ function transformStaticLocals(fn: FunctionDef, node: SyntaxNode, text: string, 
 }
 
 /** The `"..."` headers the file reaches (copied: a headers package has none of them) and its directory's flags. */
-function buildContext(file: string, text: string, tree: KernelTree): { headers: Map<string, string>; flags: string[] } {
+function buildContext(file: string, text: string, tree: KernelTree): { headers: Map<string, string>; flags: string[]; missing: string[] } {
   const headers = new Map<string, string>();
+  const missing: string[] = [];
   const dir = path.posix.dirname(file);
   const queue: { from: string; text: string }[] = [{ from: dir, text }];
   while (queue.length) {
@@ -565,7 +658,11 @@ function buildContext(file: string, text: string, tree: KernelTree): { headers: 
       const rel = path.posix.normalize(path.posix.join(from, m[1]));
       if (rel.startsWith('..') || headers.has(rel)) continue;
       const content = tree.readFile(rel);
-      if (content === null) continue;
+      if (content === null) {
+        // The C file's own includes must exist; a header's may sit under an #if.
+        if (from === dir && t === text) missing.push(m[1]);
+        continue;
+      }
       headers.set(rel, content);
       queue.push({ from: path.posix.dirname(rel), text: content });
     }
@@ -580,7 +677,7 @@ function buildContext(file: string, text: string, tree: KernelTree): { headers: 
     const value = m[1].replace(/\$\(srctree\)\/\$\(src\)|\$\(src\)|\$\(obj\)/g, here).trim();
     if (value) flags.push(value);
   }
-  return { headers, flags };
+  return { headers, flags, missing };
 }
 
 function dedupe(list: Refusal[]): Refusal[] {
