@@ -193,6 +193,30 @@ describe('patched unit: a changed inline helper', () => {
   });
 });
 
+describe('patched unit: kpatch-build\'s callback macros', () => {
+  it('registers KPATCH_*_CALLBACK functions as the object\'s klp callbacks, with no function to patch', async () => {
+    const m = await generate('kpatch-callbacks');
+    assert.deepEqual(m.functions, []);
+    assert.deepEqual(m.objects, ['klpcb']);
+    assert.ok(m.files['kpatch-macros.h'], 'the stand-in header is written');
+    assert.match(m.files.Kbuild, /CFLAGS_patched_0_klpcb\.o \+= -D__LIVEPATCH_OBJECT=klpcb/);
+    const tables = m.files['klp_patch_tables.c'];
+    assert.match(tables, /int __livepatch_cb_klpcb_pre_patch\(struct klp_object \*obj\);/);
+    assert.match(tables, /\.name = "klpcb",\n\t\t\.funcs = klpcb_funcs,\n\t\t\.callbacks = \{\n\t\t\t\.pre_patch = __livepatch_cb_klpcb_pre_patch,\n\t\t\t\.post_unpatch = __livepatch_cb_klpcb_post_unpatch,\n\t\t\},/);
+    // Compiled with the unit's -D, the aliases the tables name exist.
+    const dir = tempDir('klp-unit-cb-');
+    for (const [rel, text] of Object.entries(m.files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    }
+    const obj = path.join(dir, 'u.o');
+    execFileSync('gcc', ['-O2', '-c', '-D__LIVEPATCH_OBJECT=klpcb', '-I', path.join(FIXTURES, 'include'), '-o', obj, path.join(dir, m.units[0].unit)], { stdio: 'pipe' });
+    const nm = execFileSync('nm', [obj], { encoding: 'utf8' });
+    assert.match(nm, / T __livepatch_cb_klpcb_pre_patch\n/);
+    assert.match(nm, / T __livepatch_cb_klpcb_post_unpatch\n/);
+  });
+});
+
 describe('patched unit: refusals', () => {
   it('a changed signature is refused, naming the function', async () => {
     await assert.rejects(generate('signature-change'), (e: GenerateError) => {

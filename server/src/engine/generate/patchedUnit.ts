@@ -79,6 +79,46 @@ const SINGLE_OBJECT_MACROS = /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|S
 
 const SHADOW = '__klp_orig_';
 
+type CallbackKind = 'pre_patch' | 'post_patch' | 'pre_unpatch' | 'post_unpatch';
+
+const CALLBACK_MACROS: Record<string, CallbackKind> = {
+  KPATCH_PRE_PATCH_CALLBACK: 'pre_patch', KPATCH_POST_PATCH_CALLBACK: 'post_patch',
+  KPATCH_PRE_UNPATCH_CALLBACK: 'pre_unpatch', KPATCH_POST_UNPATCH_CALLBACK: 'post_unpatch',
+  KLP_PRE_PATCH_CALLBACK: 'pre_patch', KLP_POST_PATCH_CALLBACK: 'post_patch',
+  KLP_PRE_UNPATCH_CALLBACK: 'pre_unpatch', KLP_POST_UNPATCH_CALLBACK: 'post_unpatch',
+};
+
+/**
+ * What a patch written for kpatch-build may use from its kpatch-macros.h, for this backend:
+ * the callback macros register the function for this object's klp_callbacks (the tables
+ * file names it through a global alias), and KPATCH_PRINTK prints to the kernel log.
+ */
+const KPATCH_MACROS = `/* livepatch-check's stand-in for kpatch-build's kpatch-macros.h (kbuild backend). */
+#ifndef __LIVEPATCH_KPATCH_MACROS_H
+#define __LIVEPATCH_KPATCH_MACROS_H
+#include <linux/livepatch.h>
+#include <linux/printk.h>
+
+typedef struct klp_object patch_object;
+
+#define __LIVEPATCH_CB_NAME2(obj, kind) __livepatch_cb_##obj##_##kind
+#define __LIVEPATCH_CB_NAME(obj, kind) __LIVEPATCH_CB_NAME2(obj, kind)
+#define __LIVEPATCH_CB(kind, fn) \\
+\textern __typeof__(fn) __LIVEPATCH_CB_NAME(__LIVEPATCH_OBJECT, kind) __attribute__((__alias__(#fn)))
+
+#define KPATCH_PRE_PATCH_CALLBACK(fn) __LIVEPATCH_CB(pre_patch, fn)
+#define KPATCH_POST_PATCH_CALLBACK(fn) __LIVEPATCH_CB(post_patch, fn)
+#define KPATCH_PRE_UNPATCH_CALLBACK(fn) __LIVEPATCH_CB(pre_unpatch, fn)
+#define KPATCH_POST_UNPATCH_CALLBACK(fn) __LIVEPATCH_CB(post_unpatch, fn)
+#define KLP_PRE_PATCH_CALLBACK KPATCH_PRE_PATCH_CALLBACK
+#define KLP_POST_PATCH_CALLBACK KPATCH_POST_PATCH_CALLBACK
+#define KLP_PRE_UNPATCH_CALLBACK KPATCH_PRE_UNPATCH_CALLBACK
+#define KLP_POST_UNPATCH_CALLBACK KPATCH_POST_UNPATCH_CALLBACK
+
+#define KPATCH_PRINTK(fmt, ...) printk(fmt, ##__VA_ARGS__)
+#endif
+`;
+
 interface Edit {
   start: number;
   end: number;
@@ -192,6 +232,7 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
   const bindings = new Map<string, KlpSymbol>();
   const notes: string[] = [];
   const ccflags: string[] = [];
+  const callbacks = new Map<string, CallbackKind[]>();
 
   for (const fc of result.changes.flat()) {
     if (fc.isC && fc.patch.newPath && !fc.post) {
@@ -216,8 +257,15 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     // gcc drops an -I directory that does not exist, and `"../x.h"` is looked up through it.
     files[`src/${path.posix.dirname(fc.path)}/.keep`] ??= '';
     ccflags.push(...unit.ccflags.map((f) => `CFLAGS_${unitName.replace(/\.c$/, '.o')} += ${f}`));
+    if (/#\s*include\s*"kpatch-macros\.h"/.test(unit.text)) files['kpatch-macros.h'] = KPATCH_MACROS;
+    if (unit.callbacks.length) {
+      if (callbacks.has(unit.object)) refusals.push({ symbol: fc.path, file: fc.path, line: null, message: `two patched files register klp callbacks for ${unit.object}, which has one set` });
+      callbacks.set(unit.object, unit.callbacks);
+      files['kpatch-macros.h'] = KPATCH_MACROS;
+      ccflags.push(`CFLAGS_${unitName.replace(/\.c$/, '.o')} += -D__LIVEPATCH_OBJECT=${unit.object}`);
+    }
   }
-  if (!functions.length && !refusals.length) {
+  if (!functions.length && !callbacks.size && !refusals.length) {
     refusals.push({ symbol: '(patch)', file: null, line: null, message: 'the patch changes no function body in a .c file: there is nothing to livepatch' });
   }
   const seen = new Set<string>();
@@ -229,7 +277,8 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
 
   const byObject = new Map<string, PatchedFunction[]>();
   for (const f of functions) byObject.set(f.object, [...(byObject.get(f.object) ?? []), f]);
-  files['klp_patch_tables.c'] = tablesSource(name, result, functions, byObject, opts.replace === true);
+  for (const object of callbacks.keys()) if (!byObject.has(object)) byObject.set(object, []);
+  files['klp_patch_tables.c'] = tablesSource(name, result, functions, byObject, callbacks, opts.replace === true);
   const objs = [...units.map((u) => u.unit), 'klp_patch_tables.c'].map((u) => u.replace(/\.c$/, '.o'));
   files.Kbuild = [
     `obj-m := ${name}.o`,
@@ -241,12 +290,15 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
   return { name, files, functions, units, bindings: [...bindings.values()], objects: [...byObject.keys()], notes: [...new Set(notes)] };
 }
 
-function tablesSource(name: string, result: AnalysisResult, functions: PatchedFunction[], byObject: Map<string, PatchedFunction[]>, replace: boolean): string {
+function tablesSource(name: string, result: AnalysisResult, functions: PatchedFunction[], byObject: Map<string, PatchedFunction[]>, callbacks: Map<string, CallbackKind[]>, replace: boolean): string {
   const tables: string[] = [];
   const entries: string[] = [];
   for (const [object, fns] of byObject) {
-    tables.push(`static struct klp_func ${object}_funcs[] = {\n${fns.map((f) => `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`).join('\n')}\n\t{ }\n};`);
-    entries.push(`\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${object}_funcs,\n\t},`);
+    const cbs = callbacks.get(object) ?? [];
+    for (const k of cbs) tables.push(`${k === 'pre_patch' ? 'int' : 'void'} __livepatch_cb_${object}_${k}(struct klp_object *obj);`);
+    tables.push(`static struct klp_func ${object}_funcs[] = {\n${fns.map((f) => `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`).join('\n')}${fns.length ? '\n' : ''}\t{ }\n};`);
+    const cbText = cbs.length ? `\t\t.callbacks = {\n${cbs.map((k) => `\t\t\t.${k} = __livepatch_cb_${object}_${k},\n`).join('')}\t\t},\n` : '';
+    entries.push(`\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${object}_funcs,\n${cbText}\t},`);
   }
   return `// SPDX-License-Identifier: GPL-2.0
 /*
@@ -292,6 +344,8 @@ MODULE_INFO(livepatch, "Y");
 interface UnitResult {
   text: string;
   object: string;
+  /** klp callbacks the file registers with kpatch's KPATCH_*_CALLBACK macros. */
+  callbacks: CallbackKind[];
   headers: Map<string, string>;
   ccflags: string[];
 }
@@ -574,7 +628,8 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
     });
   }
   const unitText = `#line 1 ${JSON.stringify(fc.path)}\n${applyEdits(text, edits)}`;
-  return { text: unitText, object, headers, ccflags: flags };
+  const callbacks = [...post.escapeHatches.values()].map((m) => CALLBACK_MACROS[m]).filter((k): k is CallbackKind => !!k);
+  return { text: unitText, object, headers, ccflags: flags, callbacks: [...new Set(callbacks)] };
 }
 
 /** Identifiers the kept code can reach: changed and new bodies, and the file's macros they use. */
@@ -658,6 +713,7 @@ function buildContext(file: string, text: string, tree: KernelTree): { headers: 
       const rel = path.posix.normalize(path.posix.join(from, m[1]));
       if (rel.startsWith('..') || headers.has(rel)) continue;
       const content = tree.readFile(rel);
+      if (content === null && m[1] === 'kpatch-macros.h') continue; // provided: KPATCH_MACROS
       if (content === null) {
         // The C file's own includes must exist; a header's may sit under an #if.
         if (from === dir && t === text) missing.push(m[1]);
