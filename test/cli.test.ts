@@ -138,7 +138,7 @@ test('--generate-module writes a kbuild livepatch module, and refuses with the r
   assert.equal(r.code, 0, r.stderr);
   // The default generator compiles the patched file itself.
   const unit = fs.readFileSync(path.join(out, 'patched_0_procstats.c'), 'utf8');
-  assert.match(unit, /^#line 1 "fs\/proc\/procstats\.c"\n/);
+  assert.match(unit, /^#undef MODULE\n#line 1 "fs\/proc\/procstats\.c"\n/);
   assert.match(unit, /void livepatch_procstats_fill\(struct procstats_sample \*s\)\n\{\n\ts->timestamp = ktime_get_boottime_ns\(\);/);
   assert.match(unit, /extern __typeof__\(__klp_orig_procstats_limit\) procstats_limit __asm__\("__klp_sym_7_vmlinux_15_procstats_limit_0"\)/);
   assert.match(fs.readFileSync(path.join(out, 'klp_patch_tables.c'), 'utf8'), /\.old_name = "procstats_fill",\n\t\t\.new_func = livepatch_procstats_fill,[\s\S]*\.replace = false,/);

@@ -28,10 +28,12 @@ describe('modpost report', () => {
       'WARNING: modpost: "lru_add_drain" [/tmp/m/livepatch_x.ko] undefined!',
       'WARNING: modpost: /tmp/m/livepatch_x.o: section mismatch in reference: foo (section: .text) -> bar (section: .init.text)',
       'ERROR: modpost: missing MODULE_LICENSE() in /tmp/m/other.o',
+      'WARNING: modpost: suppressed 12 unresolved symbol warnings because there were too many)',
       '  CC [M]  /tmp/m/livepatch_x.mod.o',
     ].join('\n');
     const r = parseModpost(log);
     assert.deepEqual(r.undefined, ['force_page_cache_ra', 'lru_add_drain']);
+    assert.equal(r.suppressed, 12);
     assert.equal(r.other.length, 2);
     assert.match(r.other[0], /section mismatch/);
     assert.match(r.other[1], /missing MODULE_LICENSE/);

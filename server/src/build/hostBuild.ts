@@ -52,17 +52,21 @@ export class HostBuildError extends Error {
 
 export interface ModpostReport {
   undefined: string[];
+  /** "suppressed N unresolved symbol warnings because there were too many": N. */
+  suppressed: number;
   /** Every other modpost line (warnings and errors). */
   other: string[];
 }
 
 /** modpost's lines from a kbuild log. */
 export function parseModpost(log: string): ModpostReport {
-  const report: ModpostReport = { undefined: [], other: [] };
+  const report: ModpostReport = { undefined: [], suppressed: 0, other: [] };
   for (const line of log.split('\n')) {
     if (!/\bmodpost\b.*:/.test(line) || !/^(?:WARNING|ERROR|FATAL)?:?\s*modpost:/.test(line.trim())) continue;
     const m = /modpost: "([^"]+)" \[[^\]]+\] undefined!/.exec(line);
+    const many = /modpost: suppressed (\d+) unresolved symbol warnings because there were too many/.exec(line);
     if (m) report.undefined.push(m[1]);
+    else if (many) report.suppressed += Number(many[1]);
     else report.other.push(line.trim());
   }
   return report;
@@ -137,6 +141,10 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
   if (refusals.length) throw new HostBuildError('the patched code refers to symbols that cannot be bound', refusals, out);
   const unexpected = report.undefined.filter((s) => !byName.has(s));
   if (unexpected.length) throw new HostBuildError('modpost reported undefined symbols that are not bound', unexpected.map((s) => `"${s}" undefined`), out);
+  // The ones modpost did not name are among the .ko's undefined symbols read above, each bound or exported.
+  if (report.undefined.length + report.suppressed > byName.size) {
+    throw new HostBuildError('modpost reported more undefined symbols than are bound', [`${report.undefined.length} named and ${report.suppressed} suppressed, ${byName.size} bound`], out);
+  }
   bytes = bindUndefined(bytes, byName);
   const elf = convertToLivepatchElf(bytes, { objects: mod.objects.filter((o) => o !== 'vmlinux') });
   fs.writeFileSync(ko, elf.elf);

@@ -66,7 +66,8 @@ describe('patched unit: a built-in file with every kind of file-scope object', (
     const m = await generate('builtin-file-statics');
     const c = m.files[m.units[0].unit];
     assert.deepEqual(m.functions.map((f) => [f.object, f.oldName, f.newName]), [['vmlinux', 'klpunit_check', 'livepatch_klpunit_check']]);
-    assert.match(c, /^#line 1 "kernel\/klpunit\.c"\n/);
+    // Built-in code: compiled without MODULE, as in the kernel; then the kernel file's own line numbers.
+    assert.match(c, /^#undef MODULE\n#line 1 "kernel\/klpunit\.c"\n/);
     assert.match(c, /\nint klpunit_check\(int v\) __asm__\("__klp_sym_7_vmlinux_13_klpunit_check_0"\) __attribute__\(\(__weak__\)\); int livepatch_klpunit_check\(int v\)\n\{/);
     assert.match(c, /\nint klpunit_sum\(void\) __asm__\("__klp_sym_7_vmlinux_11_klpunit_sum_0"\) __attribute__\(\(__weak__\)\);/);
     // The forward declaration of a static function loses `static` and gets the same label.
@@ -79,8 +80,9 @@ describe('patched unit: a built-in file with every kind of file-scope object', (
     for (const gone of [/__setup\(/, /module_init\(/, /late_initcall\(/, /MODULE_LICENSE/, /MODULE_DESCRIPTION/, /description"\);/, /EXPORT_SYMBOL_GPL/]) assert.doesNotMatch(c, gone);
     // Removed text keeps its newlines: the kernel file's line numbers still hold.
     const original = fs.readFileSync(path.join(fixture('builtin-file-statics'), 'after', 'kernel', 'klpunit.c'), 'utf8');
-    assert.equal(c.split('\n').length - 1, original.split('\n').length);
-    assert.equal(c.split('\n').findIndex((l) => l.endsWith(' int livepatch_klpunit_check(int v)')) - 1, original.split('\n').indexOf('int klpunit_check(int v)'));
+    const lines = c.split('\n').slice(2);
+    assert.equal(lines.length, original.split('\n').length);
+    assert.equal(lines.findIndex((l) => l.endsWith(' int livepatch_klpunit_check(int v)')), original.split('\n').indexOf('int klpunit_check(int v)'));
     assert.equal(m.files['src/kernel/klpunit_internal.h'], fs.readFileSync(path.join(fixture('builtin-file-statics'), 'before', 'kernel', 'klpunit_internal.h'), 'utf8'));
     assert.match(m.files.Kbuild, /^obj-m := livepatch_test\.o\nlivepatch_test-y := patched_0_klpunit\.o klp_patch_tables\.o\nCFLAGS_patched_0_klpunit\.o \+= -I\$\(src\)\/src\/kernel\n/);
     assert.match(m.files['klp_patch_tables.c'], /\.old_name = "klpunit_check",\n\t\t\.new_func = livepatch_klpunit_check,/);

@@ -72,7 +72,7 @@ export interface PatchedUnitModule {
 const SPECIAL_STATICS = /^(?:__already_done|__warned|__print_once|_rs|__key|__descriptor|descriptor|__UNIQUE_ID_ddebug\w*|__func__)$/;
 
 /** Lines of the original file that register it with the kernel; the patch module has its own. */
-const DROPPED_MACROS = /^[ \t]*((?:module_init|module_exit|__initcall|__exitcall|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*|__setup|early_param|core_param|module_param\w*|MODULE_(?!IMPORT_NS)[A-Z_]+|module_\w+_driver|builtin_\w+_driver|ALLOW_ERROR_INJECTION|NOKPROBE_SYMBOL|late_initcall_sync|postcore_param|arch_param_cb|device_param_cb|__MODULE_INFO)\s*)\(/gm;
+const DROPPED_MACROS = /^[ \t]*((?:module_init|module_exit|__initcall|__exitcall|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|EXPORT_[A-Z_]+|__setup|early_param|core_param|module_param\w*|MODULE_(?!IMPORT_NS)[A-Z_]+|module_\w+_driver|builtin_\w+_driver|ALLOW_ERROR_INJECTION|NOKPROBE_SYMBOL|late_initcall_sync|postcore_param|arch_param_cb|device_param_cb|__MODULE_INFO)\s*)\(/gm;
 
 /** Macros that define exactly one object named by their first argument (per-cpu ones by their last). */
 const SINGLE_OBJECT_MACROS = /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|SEQLOCK|SEMAPHORE|IDA|IDR|XARRAY\w*|STATIC_KEY_(?:TRUE|FALSE)(?:_RO)?|HASHTABLE|READ_MOSTLY_HASHTABLE|RATELIMIT_STATE|TIMER|SRCU|STATIC_SRCU|WAIT_QUEUE_HEAD|LED_TRIGGER|KFIFO|WW_CLASS|RES_RANGE)|DECLARE_(?:WAIT_QUEUE_HEAD|RWSEM|COMPLETION|BITMAP|WORK|DELAYED_WORK|DEFERRABLE_WORK|KFIFO\w*)|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)$/;
@@ -555,6 +555,9 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         if (tail) end += tail[0].length;
       }
       const declText = text.slice(start, end);
+      // Not a declaration the parse closed: a function head with an annotation tree-sitter
+      // took for a declarator (`static struct hlist_head * __net_init f(void)`). Leave it.
+      if (!/;\s*$/.test(declText)) continue;
       const macro = v0.attributes.find((a) => /^(?:DEFINE|DECLARE)_|^L?H?LIST_HEAD$|^LIST_HEAD$/.test(a)) ?? null;
       const isStatic = v0.storage === 'static';
       const isConst = /\bconst\b/.test(v0.type) && !/\*/.test(v0.type);
@@ -627,7 +630,11 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         : `${h} is neither in the kernel tree nor in the patch, so the patched file cannot be compiled`,
     });
   }
-  const unitText = `#line 1 ${JSON.stringify(fc.path)}\n${applyEdits(text, edits)}`;
+  // Built-in code is compiled without MODULE in the kernel: headers hide declarations from
+  // modules (`#ifndef MODULE` in asm/tlbflush.h), and the file's own #ifdef MODULE branches
+  // must be the ones vmlinux runs. (kbuild's -DMODULE comes after any CFLAGS_<obj>.o.)
+  const prologue = object === 'vmlinux' ? '#undef MODULE\n' : '';
+  const unitText = `${prologue}#line 1 ${JSON.stringify(fc.path)}\n${applyEdits(text, edits)}`;
   const callbacks = [...post.escapeHatches.values()].map((m) => CALLBACK_MACROS[m]).filter((k): k is CallbackKind => !!k);
   return { text: unitText, object, headers, ccflags: flags, callbacks: [...new Set(callbacks)] };
 }
