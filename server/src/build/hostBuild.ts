@@ -94,7 +94,8 @@ function run(argv: string[], cwd: string, timeoutMs: number): Promise<{ code: nu
 function chooseBinding(name: string, mod: PatchedUnitModule, exported: Map<string, string>, ks: Kallsyms | null | undefined): KlpSymbol | string {
   const exporter = exported.get(name);
   if (exporter && exporter !== 'vmlinux') return { object: exporter, name, sympos: 0 };
-  if (ks) {
+  const ownObjects = [...new Set(mod.units.map((u) => u.object))];
+  if (ks && ownObjects.every((o) => ks.covers(o))) {
     const objects = ks.objectsOf(name);
     if (!objects.length) return `${name} is neither exported nor in the target's kallsyms: the running kernel has no such symbol`;
     const own = objects.filter((o) => mod.objects.includes(o));
@@ -104,8 +105,11 @@ function chooseBinding(name: string, mod: PatchedUnitModule, exported: Map<strin
     if (n > 1) return `${object} has ${n} symbols named ${name}; kallsyms does not say which one the patched code means`;
     return { object, name, sympos: 0 };
   }
-  const objects = [...new Set(mod.units.map((u) => u.object))];
-  return { object: objects.length === 1 ? objects[0] : 'vmlinux', name, sympos: 0 };
+  if (ks) {
+    // A module kallsyms does not list: the name is in vmlinux if kallsyms has it there.
+    if (ks.entries(name, 'vmlinux').length === 1) return { object: 'vmlinux', name, sympos: 0 };
+  }
+  return { object: ownObjects.length === 1 ? ownObjects[0] : 'vmlinux', name, sympos: 0 };
 }
 
 export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResult> {

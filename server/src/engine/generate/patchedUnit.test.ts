@@ -219,6 +219,14 @@ describe('patched unit: kpatch-build\'s callback macros', () => {
   });
 });
 
+describe('patched unit: kallsyms without the module', () => {
+  it('a module the target has not loaded is not judged by kallsyms: its symbols are bound with sympos 0, and a note says so', async () => {
+    const m = await generate('module-object', { kallsyms: 'ffffffff81000000 T _stext\nffffffffc0001000 t other_fn\t[othermod]\n' });
+    assert.match(m.files[m.units[0].unit], /__asm__\("__klp_sym_6_klpmod_13_klpmod_values_0"\)/);
+    assert.ok(m.notes.some((n) => /has no symbol of klpmod \(not loaded\)/.test(n)));
+  });
+});
+
 describe('patched unit: refusals', () => {
   it('a changed signature is refused, naming the function', async () => {
     await assert.rejects(generate('signature-change'), (e: GenerateError) => {

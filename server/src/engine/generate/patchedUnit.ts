@@ -354,7 +354,9 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
   const post = fc.post!;
   const text = post.text;
   const object = objectName(fc, opts.tree);
-  const ks = opts.kallsyms ?? null;
+  // kallsyms lists only vmlinux and the loaded modules: for a module it does not list, it says nothing.
+  const ks = opts.kallsyms?.covers(object) ? opts.kallsyms : null;
+  if (opts.kallsyms && !ks) notes.push(`${fc.path}: the target's kallsyms has no symbol of ${object} (not loaded): its symbols are assumed unique (sympos 0)`);
   const exported = opts.exported ?? null;
   const changedNames = new Set(fc.pairing.functions.filter((c) => c.kind === 'body').map((c) => c.name));
   const addedFns = new Set(fc.pairing.functions.filter((c) => c.kind === 'added').map((c) => c.new!));

@@ -13,6 +13,7 @@ export class Kallsyms {
   private readonly byName = new Map<string, KallsymsEntry[]>();
   /** Static-local candidates: base name -> object -> full names (`count.12`). */
   private readonly locals = new Map<string, Map<string, string[]>>();
+  private readonly objects = new Set<string>();
 
   constructor(text: string) {
     for (const line of text.split('\n')) {
@@ -20,6 +21,7 @@ export class Kallsyms {
       const m = /^\s*[0-9a-fA-F]+\s+(\S)\s+(\S+)(?:\s+\[(\S+)\])?\s*$/.exec(line);
       if (!m) continue;
       const entry = { type: m[1], object: m[3] ?? 'vmlinux' };
+      this.objects.add(entry.object);
       const list = this.byName.get(m[2]);
       if (list) list.push(entry);
       else this.byName.set(m[2], [entry]);
@@ -30,6 +32,11 @@ export class Kallsyms {
         this.locals.set(local[1], objs);
       }
     }
+  }
+
+  /** Whether the text lists any symbol of `object` (a module that is not loaded has none). */
+  covers(object: string): boolean {
+    return this.objects.has(object);
   }
 
   get size(): number {
