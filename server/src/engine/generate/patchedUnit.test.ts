@@ -147,6 +147,7 @@ describe('patched unit: static locals of the changed function', () => {
     assert.match(c, /static int __klp_orig_calls; extern __typeof__\(__klp_orig_calls\) calls __asm__\("__klp_sym_7_vmlinux_7_calls\.7_0"\) __attribute__\(\(__weak__\)\);/);
     assert.match(c, /static const char prefix\[\] = "klpstat: ";/, 'read-only data is copied');
     assert.match(c, /static bool __warned;/, 'the kernel\'s once-only static gets a new copy');
+    assert.match(c, /\tstatic int negatives;\n/, 'a static local the patch adds is the module\'s own');
     const { nm } = compileUnit(m);
     assert.match(nm, / w __klp_sym_7_vmlinux_7_calls\.7_0\n/);
     assert.match(nm, / w __klp_sym_7_vmlinux_6_last\.3_0\n/);

@@ -396,6 +396,7 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
   }
   const problems = new Map<string, Problem>();
   const edits: Edit[] = [];
+  const oldLocals = (name: string) => new Set(fc.pairing.functions.find((c) => c.name === name && c.old)?.old?.staticLocals.map((l) => l.name) ?? []);
 
   let tree: ReturnType<CParser['parse']>;
   try {
@@ -462,7 +463,7 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       const node = defsByBody.get(fn.bodySpan.startByte);
       const spanText = text.slice(fn.span.startByte, fn.span.endByte);
       if (inlined.has(fn.name) && node) {
-        const body = transformStaticLocals(fn, node, text, object, ks, bindings, problems, refusals, fc.path);
+        const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, problems, refusals, fc.path);
         edits.push({ start: fn.bodySpan.startByte, end: fn.bodySpan.endByte, text: body });
         continue;
       }
@@ -484,7 +485,7 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         // On the definition's first line, so every line keeps its number.
         const origDecl = b === 'copy' ? '' : `${declarationHead(head).replace(/\s*\n\s*/g, ' ')}${b === 'direct' ? '' : ' ' + b}; `;
         const renamed = text.slice(fn.span.startByte, ident.startIndex).replace(/\bstatic\b\s*/, '').replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') + newName + text.slice(ident.endIndex, fn.bodySpan.startByte);
-        const body = transformStaticLocals(fn, node, text, object, ks, bindings, problems, refusals, fc.path);
+        const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, problems, refusals, fc.path);
         edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${origDecl}${renamed}${body}` });
         let sympos = 0;
         if (ks) {
@@ -667,7 +668,7 @@ function reachableWords(fc: FileChange, changed: Set<string>, added: Set<Functio
  * exactly one candidate, a new copy for the kernel's once-only statics and read-only
  * data, refused otherwise. Returns the body text.
  */
-function transformStaticLocals(fn: FunctionDef, node: SyntaxNode, text: string, object: string, ks: Kallsyms | null,
+function transformStaticLocals(fn: FunctionDef, before: Set<string>, node: SyntaxNode, text: string, object: string, ks: Kallsyms | null,
   bindings: Map<string, KlpSymbol>, problems: Map<string, Problem>, refusals: Refusal[], file: string): string {
   const body = node.childForFieldName('body')!;
   const edits: Edit[] = [];
@@ -682,7 +683,8 @@ function transformStaticLocals(fn: FunctionDef, node: SyntaxNode, text: string, 
     let shadow = declText;
     let skip = false;
     for (const name of names) {
-      if (SPECIAL_STATICS.test(name) || isConst) {
+      // A static local the patch adds is new state: the module's own, as for new data.
+      if (SPECIAL_STATICS.test(name) || isConst || !before.has(name)) {
         skip = true;
         continue;
       }
