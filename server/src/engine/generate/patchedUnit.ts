@@ -79,6 +79,53 @@ const SINGLE_OBJECT_MACROS = /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|S
 
 const SHADOW = '__klp_orig_';
 
+/**
+ * kpatch-build's KPATCH_SYSCALL_DEFINEn for this backend (x86_64): the syscall's body and
+ * argument handling as SYSCALL_DEFINEn makes them, with entry points named livepatch___<abi>_sys_<name>
+ * for the klp_funcs, and without the syscall's trace metadata and error-injection entry,
+ * which stay the kernel's.
+ */
+const KPATCH_SYSCALL = `/* livepatch-check's stand-in for kpatch-build's kpatch-syscall.h (kbuild backend, x86_64). */
+#ifndef __LIVEPATCH_KPATCH_SYSCALL_H
+#define __LIVEPATCH_KPATCH_SYSCALL_H
+#include <linux/syscalls.h>
+
+#define __LIVEPATCH_SYS_ENTRY(abi, name, ...) \\
+\tlong livepatch___##abi##_##name(const struct pt_regs *regs); \\
+\tlong livepatch___##abi##_##name(const struct pt_regs *regs) \\
+\t{ \\
+\t\treturn __se_##name(__VA_ARGS__); \\
+\t}
+
+#ifdef CONFIG_IA32_EMULATION
+#define __LIVEPATCH_IA32_ENTRY(x, name, ...) __LIVEPATCH_SYS_ENTRY(ia32, sys##name, SC_IA32_REGS_TO_ARGS(x, __VA_ARGS__))
+#else
+#define __LIVEPATCH_IA32_ENTRY(x, name, ...)
+#endif
+
+#define __LIVEPATCH_SYSCALL_DEFINEx(x, name, ...) \\
+\tstatic long __se_sys##name(__MAP(x, __SC_LONG, __VA_ARGS__)); \\
+\tstatic inline long __do_sys##name(__MAP(x, __SC_DECL, __VA_ARGS__)); \\
+\t__LIVEPATCH_SYS_ENTRY(x64, sys##name, SC_X86_64_REGS_TO_ARGS(x, __VA_ARGS__)) \\
+\t__LIVEPATCH_IA32_ENTRY(x, name, __VA_ARGS__) \\
+\tstatic long __se_sys##name(__MAP(x, __SC_LONG, __VA_ARGS__)) \\
+\t{ \\
+\t\tlong ret = __do_sys##name(__MAP(x, __SC_CAST, __VA_ARGS__)); \\
+\t\t__MAP(x, __SC_TEST, __VA_ARGS__); \\
+\t\t__PROTECT(x, ret, __MAP(x, __SC_ARGS, __VA_ARGS__)); \\
+\t\treturn ret; \\
+\t} \\
+\tstatic inline long __do_sys##name(__MAP(x, __SC_DECL, __VA_ARGS__))
+
+#define KPATCH_SYSCALL_DEFINE1(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(1, _##name, __VA_ARGS__)
+#define KPATCH_SYSCALL_DEFINE2(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(2, _##name, __VA_ARGS__)
+#define KPATCH_SYSCALL_DEFINE3(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(3, _##name, __VA_ARGS__)
+#define KPATCH_SYSCALL_DEFINE4(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(4, _##name, __VA_ARGS__)
+#define KPATCH_SYSCALL_DEFINE5(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(5, _##name, __VA_ARGS__)
+#define KPATCH_SYSCALL_DEFINE6(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(6, _##name, __VA_ARGS__)
+#endif
+`;
+
 type CallbackKind = 'pre_patch' | 'post_patch' | 'pre_unpatch' | 'post_unpatch';
 
 const CALLBACK_MACROS: Record<string, CallbackKind> = {
@@ -258,6 +305,7 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     files[`src/${path.posix.dirname(fc.path)}/.keep`] ??= '';
     ccflags.push(...unit.ccflags.map((f) => `CFLAGS_${unitName.replace(/\.c$/, '.o')} += ${f}`));
     if (/#\s*include\s*"kpatch-macros\.h"/.test(unit.text)) files['kpatch-macros.h'] = KPATCH_MACROS;
+    if (/#\s*include\s*"kpatch-syscall\.h"/.test(unit.text)) files['kpatch-syscall.h'] = KPATCH_SYSCALL;
     if (unit.callbacks.length) {
       if (callbacks.has(unit.object)) refusals.push({ symbol: fc.path, file: fc.path, line: null, message: `two patched files register klp callbacks for ${unit.object}, which has one set` });
       callbacks.set(unit.object, unit.callbacks);
@@ -296,7 +344,12 @@ function tablesSource(name: string, result: AnalysisResult, functions: PatchedFu
   for (const [object, fns] of byObject) {
     const cbs = callbacks.get(object) ?? [];
     for (const k of cbs) tables.push(`${k === 'pre_patch' ? 'int' : 'void'} __livepatch_cb_${object}_${k}(struct klp_object *obj);`);
-    tables.push(`static struct klp_func ${object}_funcs[] = {\n${fns.map((f) => `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`).join('\n')}${fns.length ? '\n' : ''}\t{ }\n};`);
+    const entry = (f: PatchedFunction) => {
+      const e = `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`;
+      const ifdef = (f as PatchedFunction & { ifdef?: string }).ifdef;
+      return ifdef ? `#ifdef ${ifdef}\n${e}\n#endif` : e;
+    };
+    tables.push(`static struct klp_func ${object}_funcs[] = {\n${fns.map(entry).join('\n')}${fns.length ? '\n' : ''}\t{ }\n};`);
     const cbText = cbs.length ? `\t\t.callbacks = {\n${cbs.map((k) => `\t\t\t.${k} = __livepatch_cb_${object}_${k},\n`).join('')}\t\t},\n` : '';
     entries.push(`\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${object}_funcs,\n${cbText}\t},`);
   }
@@ -364,6 +417,11 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
   for (const c of fc.pairing.functions) {
     if (c.kind === 'signature' && sameType(c.old!.signature, c.new!.signature)) {
       changedNames.add(c.name); // only attributes changed: still the same function to its callers
+      continue;
+    }
+    // KPATCH_SYSCALL_DEFINEn in place of SYSCALL_DEFINEn: the same syscall, through kpatch's macro.
+    if (c.kind === 'signature' && /^KPATCH_/.test(c.new!.syscallMacro ?? '') && /^SYSCALL_DEFINE/.test(c.old!.syscallMacro ?? '')) {
+      changedNames.add(c.name);
       continue;
     }
     if (c.kind === 'signature') {
@@ -462,6 +520,14 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
     for (const fn of post.functions) {
       const node = defsByBody.get(fn.bodySpan.startByte);
       const spanText = text.slice(fn.span.startByte, fn.span.endByte);
+      if (changedNames.has(fn.name) && /^KPATCH_SYSCALL_DEFINE/.test(fn.syscallMacro ?? '')) {
+        // kpatch-syscall.h (KPATCH_SYSCALL) makes livepatch___x64_sys_<name> and, with
+        // IA32 emulation, livepatch___ia32_sys_<name>: the syscall's entry points.
+        for (const abi of ['x64', 'ia32']) {
+          functions.push({ object, oldName: `__${abi}_sys_${fn.name}`, newName: `livepatch___${abi}_sys_${fn.name}`, sympos: 0, file: fc.path, ...(abi === 'ia32' ? { ifdef: 'CONFIG_IA32_EMULATION' } : {}) } as PatchedFunction);
+        }
+        continue;
+      }
       if (inlined.has(fn.name) && node) {
         const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, problems, refusals, fc.path);
         edits.push({ start: fn.bodySpan.startByte, end: fn.bodySpan.endByte, text: body });
@@ -724,7 +790,7 @@ function buildContext(file: string, text: string, tree: KernelTree): { headers: 
       const rel = path.posix.normalize(path.posix.join(from, m[1]));
       if (rel.startsWith('..') || headers.has(rel)) continue;
       const content = tree.readFile(rel);
-      if (content === null && m[1] === 'kpatch-macros.h') continue; // provided: KPATCH_MACROS
+      if (content === null && (m[1] === 'kpatch-macros.h' || m[1] === 'kpatch-syscall.h')) continue; // provided: KPATCH_MACROS, KPATCH_SYSCALL
       if (content === null) {
         // The C file's own includes must exist; a header's may sit under an #if.
         if (from === dir && t === text) missing.push(m[1]);
