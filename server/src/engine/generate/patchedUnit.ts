@@ -519,7 +519,6 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
     // 2. Function definitions: changed ones renamed, others declarations.
     for (const fn of post.functions) {
       const node = defsByBody.get(fn.bodySpan.startByte);
-      const spanText = text.slice(fn.span.startByte, fn.span.endByte);
       if (changedNames.has(fn.name) && /^KPATCH_SYSCALL_DEFINE/.test(fn.syscallMacro ?? '')) {
         // kpatch-syscall.h (KPATCH_SYSCALL) makes livepatch___x64_sys_<name> and, with
         // IA32 emulation, livepatch___ia32_sys_<name>: the syscall's entry points.
@@ -529,11 +528,11 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         continue;
       }
       if (inlined.has(fn.name) && node) {
-        const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, problems, refusals, fc.path);
+        const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, refusals, fc.path);
         edits.push({ start: fn.bodySpan.startByte, end: fn.bodySpan.endByte, text: body });
         continue;
       }
-      if (changedNames.has(fn.name) && fn.span && !addedFns.has(fn)) {
+      if (changedNames.has(fn.name) && !addedFns.has(fn)) {
         if (!node) {
           refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name}() is defined by a macro (${fn.syscallMacro ?? 'not a plain C definition'}), so its symbol cannot be named from the source` });
           continue;
@@ -551,7 +550,7 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         // On the definition's first line, so every line keeps its number.
         const origDecl = b === 'copy' ? '' : `${declarationHead(head).replace(/\s*\n\s*/g, ' ')}${b === 'direct' ? '' : ' ' + b}; `;
         const renamed = text.slice(fn.span.startByte, ident.startIndex).replace(/\bstatic\b\s*/, '').replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') + newName + text.slice(ident.endIndex, fn.bodySpan.startByte);
-        const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, problems, refusals, fc.path);
+        const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, refusals, fc.path);
         edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${origDecl}${renamed}${body}` });
         let sympos = 0;
         if (ks) {
@@ -576,7 +575,6 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       const head = declarationHead(text.slice(fn.span.startByte, fd.endIndex));
       const after = text.slice(fd.endIndex, fn.bodySpan.startByte).trim();
       edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${head}${b === 'direct' ? '' : ' ' + b}${after ? ' ' + after : ''};` });
-      void spanText;
     }
 
     // 3. Prototypes of the file's own functions take the same binding (and lose `static`).
@@ -735,7 +733,7 @@ function reachableWords(fc: FileChange, changed: Set<string>, added: Set<Functio
  * data, refused otherwise. Returns the body text.
  */
 function transformStaticLocals(fn: FunctionDef, before: Set<string>, node: SyntaxNode, text: string, object: string, ks: Kallsyms | null,
-  bindings: Map<string, KlpSymbol>, problems: Map<string, Problem>, refusals: Refusal[], file: string): string {
+  bindings: Map<string, KlpSymbol>, refusals: Refusal[], file: string): string {
   const body = node.childForFieldName('body')!;
   const edits: Edit[] = [];
   for (const d of findAll(body, 'declaration', [], new Set(['function_definition']))) {
@@ -773,7 +771,6 @@ function transformStaticLocals(fn: FunctionDef, before: Set<string>, node: Synta
     if (skip || !out.length) continue;
     edits.push({ start: d.startIndex, end: d.endIndex, text: `${shadow} ${out.join(' ')}` });
   }
-  void problems;
   const bodyText = text.slice(body.startIndex, body.endIndex);
   return applyEdits(bodyText, edits.map((e) => ({ ...e, start: e.start - body.startIndex, end: e.end - body.startIndex })));
 }
