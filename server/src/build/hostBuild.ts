@@ -137,7 +137,11 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
   const byName = new Map<string, KlpSymbol>();
   const refusals: string[] = [];
   for (const u of undefinedSymbols(bytes)) {
-    if (opts.exported.get(u.name) === 'vmlinux') continue;
+    // An export links as usual: vmlinux's, or another module's (the patch module then depends
+    // on it, as the patched code does). Only the patched modules' own symbols go through klp
+    // relocations, which wait for the module instead of requiring it.
+    const exporter = opts.exported.get(u.name);
+    if (exporter && !mod.objects.includes(exporter)) continue;
     const b = chooseBinding(u.name, mod, opts.exported, opts.kallsyms);
     if (typeof b === 'string') refusals.push(b);
     else byName.set(u.name, b);
