@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { ROOT, installCodeServer, installExtension, startCodeServer, writeUserSettings, type CodeServer, type Dirs } from './codeServer';
+import { QUIET_SETTINGS, ROOT, installCodeServer, installExtension, startCodeServer, writeUserSettings, type CodeServer, type Dirs } from './codeServer';
 import { KERNEL_RELEASE, PATCH_NAME, PATCHED_FUNCTION, startFixtureTarget, type FixtureTarget } from './target';
 import { Workbench, norm, type Timeouts } from './workbench';
 import { SshTarget } from '../../client/src/remote/ssh';
@@ -102,16 +102,7 @@ function makeWorkspace(dir: string): void {
 
 function userSettings(target: FixtureTarget): Record<string, unknown> {
   return {
-    'workbench.startupEditor': 'none',
-    'workbench.tips.enabled': false,
-    // Nothing may reach a gallery, a telemetry endpoint or an update server.
-    'extensions.autoCheckUpdates': false,
-    'extensions.autoUpdate': false,
-    'extensions.ignoreRecommendations': true,
-    'telemetry.telemetryLevel': 'off',
-    'update.mode': 'none',
-    'git.autofetch': false,
-    'remote.autoForwardPorts': false,
+    ...QUIET_SETTINGS,
     // The web default is afterDelay: the live-buffer check must run on an unsaved buffer.
     'files.autoSave': 'off',
     // Session B: untrusted without a modal prompt, with the Restricted Mode banner.
