@@ -56,7 +56,20 @@ test('calls to symbols that are not exported are refused when Module.symvers is 
   });
 });
 
-test('a kernel variable that is not exported is refused (from kallsyms)', () => {
+test('a kernel variable that is not exported is refused (from kallsyms)', async () => {
+  // The tree does not define saved_command_line: only the target's kallsyms says it is a kernel variable.
+  const exported = parseSymvers('0x12345678\tseq_puts\tvmlinux\tEXPORT_SYMBOL\t\n');
+  const kallsyms = 'ffffffff82a0b000 D saved_command_line\nffffffff81234560 t klpcmd_show\n';
+  await assert.rejects(generate('kernel-variable-from-kallsyms', { exported, kallsyms }), (e: GenerateError) => {
+    assert.ok(e instanceof GenerateError, String(e));
+    assert.deepEqual(e.refusals.map((r) => [r.symbol, r.file, r.line]), [['saved_command_line', 'fs/proc/klpcmd.c', 5]]);
+    assert.match(e.refusals[0].message, /klpcmd_show\(\) uses the kernel variable 'saved_command_line', which is not exported/);
+    return true;
+  });
+  // Exported, it is linked like any other symbol; and without kallsyms nothing says it is a variable.
+  const ok = await generate('kernel-variable-from-kallsyms', { exported: parseSymvers('0x1\tseq_puts\tvmlinux\tEXPORT_SYMBOL\t\n0x2\tsaved_command_line\tvmlinux\tEXPORT_SYMBOL\t\n'), kallsyms });
+  assert.match(ok.files['livepatch_test.c'], /seq_puts\(m, saved_command_line\);/);
+  await generate('kernel-variable-from-kallsyms', { exported });
   assert.deepEqual([...freeIdentifiers('static int f(struct seq_file *m, void *v)\n{\n\tint i = 0;\n\tseq_puts(m, saved_command_line);\n\treturn m->count + i;\n}')], ['saved_command_line']);
 });
 
