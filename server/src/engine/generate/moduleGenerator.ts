@@ -12,11 +12,15 @@ import type { FileIndex, FunctionDef } from '../model';
 import type { FileChange } from '../rules/rule';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
+import { moduleNameProblem } from './moduleName';
 
 export interface GenerateOptions {
-  /** Module name (also the /sys/kernel/livepatch directory); sanitised to [a-z0-9_]. */
+  /** Module name (also the /sys/kernel/livepatch directory): see moduleNameProblem. */
   name: string;
-  /** Atomic replace (the default for cumulative patches). */
+  /**
+   * Atomic replace: loading the module disables and replaces every livepatch already on the
+   * target. Only when the user asked for it (default false: the patch stacks on the others).
+   */
   replace?: boolean;
   /** Exported symbols of the target kernel (Module.symvers); without it exports are not verified. */
   exported?: Set<string> | null;
@@ -59,10 +63,7 @@ const C_KEYWORDS = new Set(('auto break case char const continue default do doub
   'register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while bool true false NULL ' +
   '__LINE__ __func__ __FUNCTION__ __FILE__ typeof __typeof__ asm __asm__ likely unlikely').split(' '));
 
-export function moduleNameFrom(patchName: string): string {
-  const base = path.basename(patchName).replace(/\.(patch|diff)$/, '');
-  return ('livepatch_' + base.toLowerCase().replace(/[^a-z0-9_]+/g, '_')).replace(/_+/g, '_').slice(0, 55).replace(/_$/, '');
-}
+export { moduleNameFrom, moduleNameProblem, checkModuleName } from './moduleName';
 
 /** Module.symvers text -> exported symbol names. */
 export function parseSymvers(text: string): Set<string> {
@@ -158,7 +159,9 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
       refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
     }
   }
-  const name = opts.name.toLowerCase().replace(/[^a-z0-9_]+/g, '_');
+  const name = opts.name;
+  const badName = moduleNameProblem(name);
+  if (badName) refusals.push({ symbol: JSON.stringify(name), file: null, line: null, message: `not a module name: ${badName}` });
   const functions: PatchedFunction[] = [];
   const sections: string[] = [];
   const includes = new Set<string>(['<linux/kernel.h>', '<linux/module.h>', '<linux/livepatch.h>']);
@@ -334,7 +337,7 @@ ${objectEntries.join('\n')}
 static struct klp_patch ${name}_patch = {
 \t.mod = THIS_MODULE,
 \t.objs = ${name}_objs,
-\t.replace = ${opts.replace === false ? 'false' : 'true'},
+\t.replace = ${opts.replace === true ? 'true' : 'false'},
 };
 
 static int ${name}_init(void)
