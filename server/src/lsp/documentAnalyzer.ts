@@ -102,7 +102,9 @@ export class DocumentAnalyzer {
         ...empty,
         diagnostics: [{
           range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
-          severity: DiagnosticSeverity.Information,
+          // An error: nothing checked this document, so it must not read as clean (the Build gate counts it).
+          severity: DiagnosticSeverity.Error,
+          code: 'not-analysed',
           source: 'livepatch',
           message: `Not analysed: ${(doc.text.length / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(0)} MB limit (livepatch.maxFileBytes).`,
         }],

@@ -13,6 +13,7 @@ import type { FileChange } from '../rules/rule';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
 import { moduleNameProblem } from './moduleName';
+import { NOT_ANALYSED } from '../notAnalysed';
 
 export interface GenerateOptions {
   /** Module name (also the /sys/kernel/livepatch directory): see moduleNameProblem. */
@@ -22,6 +23,8 @@ export interface GenerateOptions {
    * target. Only when the user asked for it (default false: the patch stacks on the others).
    */
   replace?: boolean;
+  /** Generate despite error-level findings (the user forced it); a not-analysed file is still refused. */
+  allowFindings?: boolean;
   /** Exported symbols of the target kernel (Module.symvers); without it exports are not verified. */
   exported?: Set<string> | null;
   /** /proc/kallsyms text of the target, to compute old_sympos for names that are not unique. */
@@ -155,7 +158,10 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
   const refusals: Refusal[] = [];
   const unverified = new Set<string>();
   for (const f of result.findings) {
-    if (f.severity === 'error') {
+    // A file the engine did not index has nothing to copy from: forcing cannot help.
+    if (f.rule === NOT_ANALYSED.id) {
+      refusals.push({ symbol: f.file, file: f.file, line: null, message: `[${f.rule}] ${f.message}; the module is generated from the analysed file, so raise the size limit` });
+    } else if (f.severity === 'error' && !opts.allowFindings) {
       refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
     }
   }
