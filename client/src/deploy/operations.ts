@@ -169,8 +169,11 @@ async function built(ssh: SshTarget, name: string, ko: string, backend: BuiltMod
   return { name, path: ko, backend, builtAt: new Date().toISOString(), sha256, events };
 }
 
-/** Runs kpatch-build (or klp-build) on an uploaded patch. */
-export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}): Promise<BuiltModule> {
+/**
+ * Runs kpatch-build (or klp-build) on an uploaded patch. Both build atomic-replace modules
+ * unless told not to; replace is the user's choice (opts.replace), off by default.
+ */
+export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}, opts: { replace?: boolean } = {}): Promise<BuiltModule> {
   assertModuleName(name);
   await checkWorkDir(ssh, t, p);
   const dir = await uploadFiles(ssh, t, name, { [`${name}.patch`]: patchText }, p);
@@ -182,11 +185,12 @@ export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: str
     if (t.kernelSource) argv.push('-s', assertRemotePath(t.kernelSource));
     if (t.kernelConfig) argv.push('-c', assertRemotePath(t.kernelConfig));
     if (t.vmlinux) argv.push('-v', assertRemotePath(t.vmlinux));
+    if (!opts.replace) argv.push('--non-replace');
     argv.push(...(t.kpatchBuildArgs ?? []), patchPath);
   } else {
     if (!t.kernelSource) throw new Error('klp-build runs in the kernel source tree: set kernelSource for this target');
     cwd = assertRemotePath(t.kernelSource);
-    argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, patchPath];
+    argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, ...(opts.replace ? [] : ['--no-replace']), patchPath];
   }
   p.onStep?.(`Running ${t.backend}`);
   const events = await runBuild(ssh, argv, 2 * 60 * 60 * 1000, (code) => `${t.backend} failed (exit ${code})`, p);
@@ -393,7 +397,8 @@ export interface ForceResult {
  * its disable (unpatching) is forced, or every other patch when a replace patch's patching
  * transition is forced. A forced patching transition of a patch that replaces nothing keeps
  * nothing: its module can be disabled and removed as usual. Kernels before 6.11 do not show
- * `replace`: a patch is then taken for a replace patch, as the generated modules are.
+ * `replace`: a patch is then taken for a replace patch, the cautious answer (generated modules
+ * replace only when the user chose it, but other tools' modules may).
  */
 export function keptByForce(s: LivepatchState, name: string): string[] {
   const patch = s.patches.find((x) => x.name === name);

@@ -13,7 +13,7 @@ import { tempDir } from '../../../../test/support/tempDir';
 
 const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
 
-async function generate(name: string, opts: { exported?: Set<string>; kallsyms?: string } = {}) {
+async function generate(name: string, opts: { exported?: Set<string>; kallsyms?: string; replace?: boolean } = {}) {
   const dir = fixture(name);
   const r = await runCase(dir);
   return generateModule(r, { name: 'livepatch_test', tree: KernelTree.open(path.join(dir, 'before')), ...opts });
@@ -31,7 +31,7 @@ test('a body change becomes a renamed copy with the static helpers, types and ma
   assert.doesNotMatch(c, /klpdemo_unused/, 'untouched functions are left out');
   assert.match(c, /\.old_name = "klpdemo_show",\s*\n\s*\.new_func = livepatch_klpdemo_show,/);
   assert.match(c, /MODULE_INFO\(livepatch, "Y"\);/);
-  assert.match(c, /\.replace = true,/);
+  assert.match(c, /\.replace = false,/, 'atomic replace only when asked');
   assert.equal(m.files.Kbuild, 'obj-m += livepatch_test.o\n');
   assert.deepEqual(m.functions.map((f) => [f.object, f.oldName]), [['vmlinux', 'klpdemo_show']]);
   // The generated C is clean C for the parser too.
@@ -128,4 +128,20 @@ test('copied code keeps its kernel file and line, so a compile error points at t
   const lines = c.split('\n');
   const reset = lines.findIndex((l, i) => l === `#line ${i + 2} "livepatch_test.c"`);
   assert.ok(reset > 0, 'a #line directive hands the numbering back to the module file');
+});
+
+test('atomic replace is the caller\'s choice: .replace = true only with replace: true', async () => {
+  assert.match((await generate('body-change-with-helper', { replace: true })).files['livepatch_test.c'], /^\t\.replace = true,$/m);
+  assert.match((await generate('body-change-with-helper', { replace: false })).files['livepatch_test.c'], /^\t\.replace = false,$/m);
+});
+
+test('a module name that is not one is refused, not silently rewritten', async () => {
+  const r = await runCase(fixture('body-change-with-helper'));
+  for (const name of ['', 'live-patch', '9lives', 'x'.repeat(56)]) {
+    assert.throws(() => generateModule(r, { name, tree: KernelTree.open(path.join(fixture('body-change-with-helper'), 'before')) }), (e: GenerateError) => {
+      assert.ok(e instanceof GenerateError, name);
+      assert.match(e.message, /not a module name: it /, name);
+      return true;
+    });
+  }
 });
