@@ -110,13 +110,13 @@ describe('kpatch-build and klp-build on the target: recorded output lands on the
     });
   }
 
-  test('kpatch-build gets -n, -o, -s, -c, -v and the uploaded patch, and its module loads under the name the kernel gives it', async () => {
+  test('kpatch-build gets -n, -o, -s, -c, -v, --non-replace (stacking is the default) and the uploaded patch, and its module loads under the name the kernel gives it', async () => {
     const r = recordings().find((x) => x.name === 'kpatch-build-success')!;
     const built = await build(r);
     assert.ok(!(built instanceof BuildFailed));
     const argv = fs.readFileSync(path.join(rec, `${moduleFor(r)}.argv`), 'utf8').trim().split('\n\n').pop()!.split('\n');
     const dir = path.join(settings.workDir, moduleFor(r));
-    assert.deepEqual(argv, ['-n', moduleFor(r), '-o', dir, '-s', settings.kernelSource, '-c', settings.kernelConfig, '-v', settings.vmlinux, path.join(dir, `${moduleFor(r)}.patch`)]);
+    assert.deepEqual(argv, ['-n', moduleFor(r), '-o', dir, '-s', settings.kernelSource, '-c', settings.kernelConfig, '-v', settings.vmlinux, '--non-replace', path.join(dir, `${moduleFor(r)}.patch`)]);
     assert.equal(fs.readFileSync(path.join(dir, `${moduleFor(r)}.patch`), 'utf8'), PATCH);
     const state = await loadModule(ssh, settings, built.path, built.name, {}, { sha256: built.sha256, transitionTimeoutMs: 10_000 });
     assert.ok(state.patches.some((x) => x.name === built.name && x.enabled), JSON.stringify(state.patches));
