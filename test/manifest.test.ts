@@ -10,15 +10,49 @@ import * as path from 'node:path';
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 
-function clientSources(dir = path.join(root, 'client', 'src')): string {
-  return fs.readdirSync(dir, { withFileTypes: true })
-    .map((e) => (e.isDirectory() ? clientSources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? fs.readFileSync(path.join(dir, e.name), 'utf8') : ''))
-    .join('\n');
+/** The client's own sources (no tests, no test support), by path. */
+function clientSources(dir = path.join(root, 'client', 'src')): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (e.name !== 'testing' && e.name !== 'fixtures') for (const [k, v] of clientSources(p)) out.set(k, v);
+    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
+      out.set(p, fs.readFileSync(p, 'utf8'));
+    }
+  }
+  return out;
+}
+
+/**
+ * Command ids the client registers: `registerCommand('<id>', …)`, or a call of a local helper
+ * that passes its first argument on to registerCommand (`const reg = (id, fn) => …registerCommand(id, fn)`).
+ * A mention elsewhere (executeCommand, a string in a test) does not count.
+ */
+export function registeredCommands(sources: Iterable<string>): Set<string> {
+  const ids = new Set<string>();
+  for (const raw of sources) {
+    // Comments out first: a registration quoted in a comment is not one.
+    const src = raw.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"\w])\/\/.*$/gm, '$1');
+    for (const [, id] of src.matchAll(/\bregisterCommand\(\s*'([\w.]+)'/g)) ids.add(id);
+    for (const [, helper, param] of src.matchAll(/\b(?:const|let|function)\s+(\w+)\s*=?\s*(?:async\s*)?\(\s*(\w+)[^)]*\)[^\n]*\bregisterCommand\(\s*(\w+)\b/g)) {
+      if (!new RegExp(`registerCommand\\(\\s*${param}\\b`).test(src)) continue;
+      for (const [, id] of src.matchAll(new RegExp(`(?<![\\w.])${helper}\\(\\s*'([\\w.]+)'`, 'g'))) ids.add(id);
+    }
+  }
+  return ids;
 }
 
 test('every contributed command is registered by the client', () => {
-  const src = clientSources();
-  for (const c of pkg.contributes.commands) assert.ok(src.includes(`'${c.command}'`), `${c.command} has no handler`);
+  const registered = registeredCommands(clientSources().values());
+  for (const c of pkg.contributes.commands) assert.ok(registered.has(c.command), `${c.command} has no registerCommand in the client's sources`);
+});
+
+test('only a registration counts: a mention in executeCommand, a test or a comment does not', () => {
+  assert.deepEqual([...registeredCommands([
+    "const reg = (id: string, fn: () => void) => ctx.subscriptions.push(vscode.commands.registerCommand(id, fn));\nreg('a.one', f);\nvscode.commands.registerCommand('a.two', g); // reg('a.four')\n/* registerCommand('a.six', h) */",
+    "void vscode.commands.executeCommand('a.three');\nconst x = 'a.five';",
+  ])].sort(), ['a.one', 'a.two']);
 });
 
 test('settings that pick hosts or commands are machine-scoped and restricted without trust', () => {

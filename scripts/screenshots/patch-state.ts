@@ -16,8 +16,9 @@ import { chromium } from 'playwright-core';
 import { defaultKernelTree } from '../../server/src/engine/parse/accuracy';
 import { SshTarget } from '../../client/src/remote/ssh';
 import { readState, type TargetSettings } from '../../client/src/deploy/operations';
-import { installCodeServer, installExtension, startCodeServer, writeUserSettings, type Dirs } from '../../test/e2e/codeServer';
+import { QUIET_SETTINGS, installCodeServer, installExtension, startCodeServer, writeUserSettings, type Dirs } from '../../test/e2e/codeServer';
 import { Workbench } from '../../test/e2e/workbench';
+import { cmdlineMarkerPatch } from '../../test/vm/cmdlinePatch';
 
 const ROOT = path.join(__dirname, '..', '..');
 const arg = (name: string, dflt: string): string => {
@@ -32,19 +33,7 @@ const ALIAS = `klp-testvm-${VM}`;
 const TARGET = 'testvm';
 const MODULE = 'livepatch_cmdline_marker';
 const PATCH_FILE = 'cmdline-marker.patch';
-const PATCH = `--- a/fs/proc/cmdline.c
-+++ b/fs/proc/cmdline.c
-@@ -6,8 +6,7 @@
- 
- static int cmdline_proc_show(struct seq_file *m, void *v)
- {
--\tseq_puts(m, saved_command_line);
--\tseq_putc(m, '\\n');
-+\tseq_puts(m, "cmdline_proc_show is livepatched\\n");
- \treturn 0;
- }
- 
-`;
+const PATCH = cmdlineMarkerPatch('cmdline_proc_show is livepatched');
 
 const testvm = (script: string, ...args: string[]): void => {
   execFileSync(path.join(ROOT, 'scripts/testvm', script), args, { stdio: 'inherit' });
@@ -109,15 +98,7 @@ async function main(): Promise<void> {
     const bin = installCodeServer();
     const dirs: Dirs = { extensions: path.join(tmp, 'extensions'), userData: path.join(tmp, 'user-data'), xdg: path.join(tmp, 'xdg') };
     writeUserSettings(dirs, {
-      'workbench.startupEditor': 'none',
-      'workbench.tips.enabled': false,
-      'extensions.autoCheckUpdates': false,
-      'extensions.autoUpdate': false,
-      'extensions.ignoreRecommendations': true,
-      'telemetry.telemetryLevel': 'off',
-      'update.mode': 'none',
-      'git.autofetch': false,
-      'remote.autoForwardPorts': false,
+      ...QUIET_SETTINGS,
       'livepatch.targets': [{ name: TARGET, destination: ALIAS, sshConfigFile: SSH_CONFIG, backend: 'kbuild' }],
     });
     installExtension(bin, dirs, vsix);

@@ -126,6 +126,19 @@ function machineScoped(): Set<string> {
   return new Set(Object.entries(props).filter(([, v]) => v.scope === 'machine' || v.scope === 'machine-overridable').map(([k]) => k));
 }
 
+/** Settings that keep a test's code-server quiet: nothing may reach a gallery, a telemetry endpoint or an update server. */
+export const QUIET_SETTINGS: Readonly<Record<string, unknown>> = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'extensions.ignoreRecommendations': true,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'git.autofetch': false,
+  'remote.autoForwardPorts': false,
+};
+
 /**
  * Settings as a user of a VS Code server sets them (code-server keeps both files server-side,
  * in the user-data dir): machine-scoped ones in the remote machine's settings

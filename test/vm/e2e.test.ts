@@ -27,6 +27,7 @@ import {
 } from '../../client/src/deploy/operations';
 import { stateNodes } from '../../client/src/views/stateNodes';
 import { tempDir } from '../support/tempDir';
+import { cmdlineMarkerPatch } from './cmdlinePatch';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TREE = defaultKernelTree();
@@ -57,19 +58,7 @@ function runScript(script: string, args: string[]): Promise<void> {
 }
 
 const MARKER = 'klp-e2e: cmdline_proc_show is livepatched';
-const patch = `--- a/fs/proc/cmdline.c
-+++ b/fs/proc/cmdline.c
-@@ -6,8 +6,7 @@
- 
- static int cmdline_proc_show(struct seq_file *m, void *v)
- {
--\tseq_puts(m, saved_command_line);
--\tseq_putc(m, '\\n');
-+\tseq_puts(m, "${MARKER}\\n");
- \treturn 0;
- }
- 
-`;
+const patch = cmdlineMarkerPatch(MARKER);
 
 // A function of a loadable module (drivers/net/dummy.c, CONFIG_DUMMY=m): a dummy device's
 // statistics. After the patch, rx_packets (which dummy never counts) reads RX_MARKER.

@@ -124,6 +124,39 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     assert.equal(fs.readdirSync(path.join(fx, 'work')).length, before, 'nothing uploaded');
   });
 
+  test('a changed file that was not analysed: exit 1, nothing runs on the target, unless --force (which still cannot generate from it)', async () => {
+    const before = fs.readdirSync(path.join(fx, 'work')).length;
+    // The patched file is bigger than this limit, so no rule checks it.
+    const r = await run([...target, '--max-file-size', '200', CLEAN]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /error: .* was not analysed: .* \(--max-file-size\)\. No rule checked its change.*\[not-analysed\]/);
+    assert.match(r.stderr, /: .+ was not analysed: not deploying \(--force deploys anyway\)/);
+    assert.equal(fs.readdirSync(path.join(fx, 'work')).length, before, 'nothing uploaded');
+    const forced = await run([...target, '--max-file-size', '200', '--force', CLEAN]);
+    assert.equal(forced.code, 1, forced.stderr);
+    assert.match(forced.stderr, /\[not-analysed\] .*raise the size limit/);
+    assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), [], 'nothing loaded');
+  });
+
+  test('replace is a choice: by default a patch stacks on the loaded ones; --replace says what it replaces, and does', async () => {
+    try {
+      const first = await run([...target, '--keep', '--name', 'livepatch_first', CLEAN]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_first', 'livepatch_first.c'), 'utf8'), /^\t\.replace = false,$/m);
+      const stacked = await run([...target, '--name', 'livepatch_stacked', CLEAN]);
+      assert.equal(stacked.code, 0, stacked.stderr);
+      assert.match(stacked.stderr, /livepatch_stacked stacks on the livepatches loaded on lab-vm: livepatch_first/);
+      assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), ['livepatch_first'], 'still loaded after the stacked one came and went');
+      const rep = await run([...target, '--replace', '--keep', '--name', 'livepatch_cumulative', CLEAN]);
+      assert.equal(rep.code, 0, rep.stderr);
+      assert.match(rep.stdout, /^livepatch-deploy: livepatch_cumulative replaces the livepatches loaded on lab-vm: livepatch_first \(they are disabled when its transition ends\)$/m);
+      assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_cumulative', 'livepatch_cumulative.c'), 'utf8'), /^\t\.replace = true,$/m);
+      assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), ['livepatch_cumulative'], 'the replaced patch is gone');
+    } finally {
+      for (const d of ['kernel/livepatch', 'module']) for (const e of fs.readdirSync(path.join(sys(), d))) fs.rmSync(path.join(sys(), d, e), { recursive: true, force: true });
+    }
+  });
+
   test('an unreachable target: exit 2 with the ssh reason', async () => {
     const r = await run(['--target', `${TEST_USER}@127.0.0.1:1`, '--tree', TREE, CLEAN]);
     assert.equal(r.code, 2);
@@ -134,6 +167,9 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     const r = await run(['--tree', TREE, CLEAN]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--target is required\nusage: livepatch-deploy/);
+    const name = await run([...target, '--name', 'bad-name', CLEAN]);
+    assert.equal(name.code, 2);
+    assert.match(name.stderr, /--name "bad-name": it contains "-"; use letters, digits and '_' only/);
   });
 });
 

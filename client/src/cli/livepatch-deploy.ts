@@ -7,11 +7,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { analyzePatches, PatchError } from '../../../server/src/engine/analyze';
-import { generateModule, GenerateError, moduleNameFrom, parseSymvers, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
+import { analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError } from '../../../server/src/engine/analyze';
+import { generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
+import { NOT_ANALYSED } from '../../../server/src/engine/notAnalysed';
+import { readBounded } from '../../../server/src/cli/boundedRead';
+import { replaceSummary } from '../deploy/replace';
 import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
 import { formatText } from '../../../server/src/cli/format/text';
-import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, buildKbuildModule, loadModule, readSymbolInputs, unloadModule, type Progress, type TargetSettings } from '../deploy/operations';
+import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, buildKbuildModule, loadModule, readState, readSymbolInputs, unloadModule, type Progress, type TargetSettings } from '../deploy/operations';
 import { withTargetLock } from '../deploy/targetLock';
 import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
@@ -24,9 +27,12 @@ const USAGE = `usage: livepatch-deploy --target DEST --tree DIR [options] PATCH
   --sudo               run privileged commands with sudo -n (default: log in as root)
   --accept-new-host-key  accept the key of a host never seen before (a changed key is always refused)
   --work-dir DIR       remote directory for sources and modules (default /root/livepatch)
-  --name NAME          module name (default: livepatch_<patch file name>)
-  --no-replace         load without replace mode (stack on the patches already loaded)
-  --force              deploy despite error-level findings
+  --name NAME          module name (default: livepatch_<patch file name>): letters, digits, '_'
+  --replace            build an atomic-replace patch: loading it disables and replaces every
+                       livepatch already loaded (it says which); default: stack on them
+  --max-file-size BYTES  changed files bigger than this are not analysed (default 4 MiB)
+  --force              deploy despite error-level findings (a file that was not analysed
+                       still cannot be turned into a module)
   --keep               leave the patch loaded (default: disable and unload it after verifying)
 exit status: 0 deployed and verified, 1 the patch cannot be deployed (findings, refused by the
 generator, build or verification failed), 2 usage, input or target errors, 130 interrupted
@@ -42,6 +48,7 @@ interface Args {
   workDir: string;
   name: string | null;
   replace: boolean;
+  maxFileBytes: number;
   force: boolean;
   keep: boolean;
   sysfsRoot: string;
@@ -54,7 +61,7 @@ class UsageError extends Error {}
 class NotDeployable extends Error {}
 
 function parseArgs(argv: string[]): Args {
-  const a: Partial<Args> & { patches: string[] } = { config: null, sshConfig: null, sudo: false, acceptNew: false, workDir: '/root/livepatch', name: null, replace: true, force: false, keep: false, sysfsRoot: '/sys', procRoot: '/proc', patches: [] };
+  const a: Partial<Args> & { patches: string[] } = { config: null, sshConfig: null, sudo: false, acceptNew: false, workDir: '/root/livepatch', name: null, replace: false, maxFileBytes: DEFAULT_MAX_FILE_BYTES, force: false, keep: false, sysfsRoot: '/sys', procRoot: '/proc', patches: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -71,7 +78,14 @@ function parseArgs(argv: string[]): Args {
       case '--accept-new-host-key': a.acceptNew = true; break;
       case '--work-dir': a.workDir = value(); break;
       case '--name': a.name = value(); break;
-      case '--no-replace': a.replace = false; break;
+      case '--replace': a.replace = true; break;
+      case '--no-replace': a.replace = false; break; // the default; still accepted
+      case '--max-file-size': {
+        const v = value();
+        if (!/^[1-9][0-9]{0,15}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--max-file-size takes a number of bytes, not '${v}'`);
+        a.maxFileBytes = Number(v);
+        break;
+      }
       case '--force': a.force = true; break;
       case '--keep': a.keep = true; break;
       // Where sysfs and procfs are on the target: for tests against a fixture, and chroots.
@@ -86,6 +100,10 @@ function parseArgs(argv: string[]): Args {
   if (!a.target) throw new UsageError('--target is required');
   if (!a.tree) throw new UsageError('--tree is required');
   if (a.patches.length !== 1) throw new UsageError('give exactly one patch');
+  if (a.name !== null && a.name !== undefined) {
+    const why = moduleNameProblem(a.name);
+    if (why) throw new UsageError(`--name ${JSON.stringify(a.name)}: ${why}`);
+  }
   return { ...(a as Args), patch: a.patches[0] };
 }
 
@@ -116,19 +134,18 @@ function describe(state: LivepatchState, name: string): string {
 }
 
 async function deploy(args: Args): Promise<number> {
-  const text = (() => {
-    try {
-      return fs.readFileSync(args.patch === '-' ? 0 : args.patch, 'utf8');
-    } catch (err) {
-      throw new PatchError(`cannot read ${args.patch}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  })();
+  const text = readBounded(args.patch);
   if (!fs.existsSync(args.tree)) throw new PatchError(`kernel tree '${args.tree}' does not exist`);
-  const result = await analyzePatches([{ name: args.patch, text }], { tree: args.tree, config: args.config });
+  const result = await analyzePatches([{ name: args.patch, text }], { tree: args.tree, config: args.config, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
   const errors = result.findings.filter((f) => f.severity === 'error');
   if (errors.length) {
     process.stdout.write(formatText(result));
-    if (!args.force) throw new NotDeployable(`${errors.length} error-level finding(s): not deploying (--force deploys anyway)`);
+    const unchecked = errors.filter((f) => f.rule === NOT_ANALYSED.id).map((f) => f.file);
+    const what = unchecked.length === errors.length
+      ? `${unchecked.join(', ')} ${unchecked.length === 1 ? 'was' : 'were'} not analysed`
+      : `${errors.length} error-level finding(s)${unchecked.length ? `, ${unchecked.join(', ')} not analysed` : ''}`;
+    if (!args.force) throw new NotDeployable(`${what}: not deploying (--force deploys anyway)`);
+    log(`--force: deploying despite ${what}`);
   }
   const name = args.name ?? moduleNameFrom(args.patch === '-' ? 'stdin' : args.patch);
   const settings: TargetSettings = { name: args.target, destination: args.target, workDir: args.workDir, backend: 'kbuild', sysfsRoot: args.sysfsRoot, procRoot: args.procRoot };
@@ -153,6 +170,7 @@ async function deploy(args: Args): Promise<number> {
         mod = generateModule(result, {
           name,
           replace: args.replace,
+          allowFindings: args.force,
           exported: sym.symvers ? parseSymvers(sym.symvers) : null,
           kallsyms: sym.kallsyms || null,
           tree: KernelTree.open(args.tree, args.config),
@@ -173,6 +191,9 @@ async function deploy(args: Args): Promise<number> {
         throw err;
       }
       say(`${mod.name}: built on ${args.target} (${sym.release}), sha256 ${built.sha256.slice(0, 16)}…`);
+      // What a replace patch is about to take the place of, read just before loading it.
+      const before = await readState(ssh, settings, p);
+      (args.replace ? say : log)(replaceSummary(before, mod.name, args.target, args.replace));
       let loaded: LivepatchState;
       loading = mod.name;
       try {

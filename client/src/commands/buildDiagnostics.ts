@@ -1,50 +1,45 @@
 // Build errors as diagnostics on the kernel source: the server's locator turns the
 // names build tools print (functions, sections, symbols, compiler file:line) into
 // ranges in the tree, so a refused section or a compile error lands where the author
-// can act on it. What cannot be placed stays in the log.
+// can act on it. What cannot be placed stays in the log. The placing itself is in
+// buildProblems.ts (no vscode), tested on recorded build output.
 
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../../../server/src/lsp/protocol';
 import type { BuildEvent } from '../remote/buildMessages';
 import type { Log } from '../log';
+import { buildProblems, buildReferences, placeProblems } from './buildProblems';
 
 export async function showBuildDiagnostics(
   client: LanguageClient, collection: vscode.DiagnosticCollection, log: Log,
   events: BuildEvent[], tree: vscode.Uri | undefined, files: string[],
 ): Promise<void> {
   collection.clear();
-  // Aggregates ("2 error(s) encountered") repeat what the individual lines said.
-  const problems = events.filter((e) => (e.kind === 'error' || e.kind === 'warning') && !e.aggregate);
+  const problems = buildProblems(events);
   if (!problems.length) return;
   let where: LocateBuildReferencesResult = problems.map(() => null);
   if (tree) {
-    const references = problems.map((e) => ({
-      object: e.object, function: e.function, symbol: e.symbol, section: e.section, file: e.file, line: e.lineNumber,
-    }));
     try {
-      where = await client.sendRequest(LocateBuildReferencesRequest, { uri: tree.toString(), files, references });
+      where = await client.sendRequest(LocateBuildReferencesRequest, { uri: tree.toString(), files, references: buildReferences(problems) });
     } catch (err) {
       log.warn(`build: could not locate build messages in the tree: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  const { placed, unplaced } = placeProblems(problems, where);
+  for (const line of unplaced) log.warn(`build: ${line}`);
+  if (!tree) return;
   const byFile = new Map<string, vscode.Diagnostic[]>();
-  problems.forEach((e, i) => {
-    const loc = where[i];
-    if (!loc || !tree) {
-      log.warn(`build: ${e.line.trim()}`);
-      return;
-    }
-    const col = e.lineNumber && e.column ? e.column - 1 : 0;
+  for (const p of placed) {
     const d = new vscode.Diagnostic(
-      new vscode.Range(loc.line, col, loc.endLine, Number.MAX_SAFE_INTEGER),
-      e.message,
-      e.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
+      new vscode.Range(p.line, p.column, p.endLine, Number.MAX_SAFE_INTEGER),
+      p.message,
+      p.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
     );
-    d.source = e.tool;
-    if (e.rule) d.code = e.rule;
-    const uri = vscode.Uri.joinPath(tree, loc.file).toString();
+    d.source = p.source;
+    if (p.rule) d.code = p.rule;
+    const uri = vscode.Uri.joinPath(tree, p.file).toString();
     byFile.set(uri, [...(byFile.get(uri) ?? []), d]);
-  });
+  }
   for (const [u, ds] of byFile) collection.set(vscode.Uri.parse(u), ds);
 }

@@ -24,6 +24,9 @@ import type { StateView } from '../views/stateTree';
 import type { StateNode } from '../views/stateNodes';
 import type { Log } from '../log';
 import { trustVerdict } from './trustPolicy';
+import { buildGate, gateFindingFromDiagnostic, type GateFinding } from './buildGate';
+import { replaceQuestion, replaceSummary } from '../deploy/replace';
+import { moduleNameFrom } from '../../../server/src/engine/generate/moduleName';
 
 interface Ctx {
   context: vscode.ExtensionContext;
@@ -133,15 +136,16 @@ async function currentPatch(c: Ctx): Promise<{ text: string; name: string; uri?:
   return { text: r.diff, name: `working-tree-${r.baseRef}`, uri: r.tree ? vscode.Uri.file(r.tree) : undefined, check: r };
 }
 
-function moduleName(patchName: string): string {
-  return ('livepatch_' + patchName.replace(/\.(patch|diff)$/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_')).replace(/_+/g, '_').slice(0, 55);
+const moduleName = moduleNameFrom;
+
+/** A module built here: the build, the patch it came from and whether it is a replace patch. */
+type Remembered = BuiltModule & { diffHash?: string; replace?: boolean };
+
+function remembered(c: Ctx, target: string): Remembered | undefined {
+  return c.context.workspaceState.get<Record<string, Remembered>>(BUILT_KEY)?.[target];
 }
 
-function remembered(c: Ctx, target: string): BuiltModule & { diffHash?: string } | undefined {
-  return c.context.workspaceState.get<Record<string, BuiltModule & { diffHash?: string }>>(BUILT_KEY)?.[target];
-}
-
-async function remember(c: Ctx, target: string, m: BuiltModule & { diffHash: string }): Promise<void> {
+async function remember(c: Ctx, target: string, m: Remembered & { diffHash: string }): Promise<void> {
   const all = c.context.workspaceState.get<Record<string, BuiltModule>>(BUILT_KEY) ?? {};
   all[target] = m;
   await c.context.workspaceState.update(BUILT_KEY, all);
@@ -254,15 +258,26 @@ export function registerRemoteCommands(c: Ctx): void {
     if (!t) return;
     const patch = await currentPatch(c);
     if (!patch) return;
-    // Refuse (unless confirmed) to build what the engine already knows is wrong.
-    const errors = patch.check
-      ? patch.check.findings.filter((f) => f.severity === 'error').length
-      : vscode.languages.getDiagnostics(patch.uri!).filter((d) => d.source === 'livepatch' && d.severity === vscode.DiagnosticSeverity.Error).length;
-    if (errors) {
-      const go = await vscode.window.showWarningMessage(`Livepatch: the patch has ${errors} error-level finding(s). Build anyway?`, { modal: true }, 'Build Anyway');
+    // Refuse (unless confirmed) to build what the engine already knows is wrong, or did not check.
+    const findings: GateFinding[] = patch.check
+      ? patch.check.findings.map((f) => ({ rule: f.rule, severity: f.severity, file: f.file, message: f.message }))
+      : vscode.languages.getDiagnostics(patch.uri!).map(gateFindingFromDiagnostic).filter((f): f is GateFinding => f !== null);
+    const gate = buildGate(findings);
+    if (!gate.pass) {
+      const go = await vscode.window.showWarningMessage(gate.question, { modal: true }, 'Build Anyway');
       if (go !== 'Build Anyway') return;
     }
     const name = moduleName(patch.name);
+    // Atomic replace only by choice: ask when other livepatches are loaded, naming them.
+    await c.view.refresh();
+    const question = c.view.state ? replaceQuestion(c.view.state, name, t.settings.name, 'build') : null;
+    let replace = false;
+    if (question) {
+      const a = await vscode.window.showWarningMessage(`Livepatch: ${question}`, { modal: true }, 'Stack on Them', 'Replace Them');
+      if (!a) return;
+      replace = a === 'Replace Them';
+    }
+    c.log.info(c.view.state ? replaceSummary(c.view.state, name, t.settings.name, replace) : `${name}: ${replace ? 'a replace patch' : 'stacks on other livepatches'}`);
     const diffHash = crypto.createHash('sha256').update(patch.text).digest('hex').slice(0, 16);
     const built = await remote(c, `building ${name} on ${t.settings.name}`, async (p) => {
       try {
@@ -270,12 +285,12 @@ export function registerRemoteCommands(c: Ctx): void {
           const { release: rel, symvers, kallsyms } = await readSymbolInputs(t.ssh, t.settings, p);
           p.onStep?.('Generating the livepatch module');
           const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, {
-            patch: patch.text, uri: patch.uri?.toString(), name, symvers: symvers || undefined, kallsyms: kallsyms || undefined,
+            patch: patch.text, uri: patch.uri?.toString(), name, replace, symvers: symvers || undefined, kallsyms: kallsyms || undefined,
           });
           if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map((r) => `${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n')}`);
           return await buildKbuildModule(t.ssh, t.settings, g.name, g.files, p, rel);
         }
-        return await buildWithTool(t.ssh, t.settings, name, patch.text, p);
+        return await buildWithTool(t.ssh, t.settings, name, patch.text, p, { replace });
       } catch (err) {
         if (err instanceof BuildFailed) {
           await showBuildDiagnostics(c.client, c.buildDiagnostics, c.log, err.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
@@ -285,7 +300,7 @@ export function registerRemoteCommands(c: Ctx): void {
       }
     }, t);
     if (built) {
-      await remember(c, t.settings.name, { ...built, diffHash });
+      await remember(c, t.settings.name, { ...built, diffHash, replace });
       await showBuildDiagnostics(c.client, c.buildDiagnostics, c.log, built.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
       const load = await vscode.window.showInformationMessage(`Livepatch: built ${path.posix.basename(built.path)} on ${t.settings.name}.`, 'Load');
       if (load) await vscode.commands.executeCommand('livepatch.load');
@@ -303,6 +318,12 @@ export function registerRemoteCommands(c: Ctx): void {
     // The module built here is loaded only if its sha256 still matches the build's.
     const sha256 = m && m.path === ko ? m.sha256 : undefined;
     if (!sha256) c.log.warn(`${ko}: no build-time sha256 is known for it, so it is loaded unverified.`);
+    // A replace patch takes the place of every other livepatch: say which, now, before loading.
+    if (m?.replace && m.path === ko) {
+      await c.view.refresh();
+      const question = c.view.state ? replaceQuestion(c.view.state, name.replace(/-/g, '_'), t.settings.name, 'load') : null;
+      if (question && (await vscode.window.showWarningMessage(`Livepatch: ${question}`, { modal: true }, 'Load and Replace')) !== 'Load and Replace') return;
+    }
     await remote(c, `loading ${name} on ${t.settings.name}`, (p) => loadModule(t.ssh, t.settings, ko, name.replace(/-/g, '_'), p, { sha256 }), t);
   });
 
@@ -314,6 +335,11 @@ export function registerRemoteCommands(c: Ctx): void {
     if (!t || !m) {
       void vscode.window.showInformationMessage('Livepatch: build a patch module first; a disabled patch cannot be re-enabled, only loaded again.');
       return;
+    }
+    if (m.replace) {
+      await c.view.refresh();
+      const question = c.view.state ? replaceQuestion(c.view.state, m.name, t.settings.name, 'load') : null;
+      if (question && (await vscode.window.showWarningMessage(`Livepatch: ${question}`, { modal: true }, 'Load and Replace')) !== 'Load and Replace') return;
     }
     await remote(c, `enabling ${m.name}`, (p) => enablePatch(t.ssh, t.settings, m.path, m.name, p, { sha256: m.sha256 }), t);
   });

@@ -145,12 +145,19 @@ export async function buildKbuildModule(
 async function runBuild(ssh: SshTarget, argv: string[], timeoutMs: number, failure: (code: number | null) => string, p: Progress): Promise<BuildEvent[]> {
   const parser = new BuildOutputParser();
   let output = '';
-  const onOutput = (s: string): void => {
+  // stdout and stderr arrive in chunks that may end inside a line: the parser gets whole lines
+  // only, so a line of one stream is never glued to a piece of the other.
+  const partial = { out: '', err: '' };
+  const onOutput = (stream: 'out' | 'err') => (s: string): void => {
     output += s;
-    parser.push(s);
+    const text = partial[stream] + s;
+    const cut = text.lastIndexOf('\n') + 1;
+    partial[stream] = text.slice(cut);
+    if (cut) parser.push(text.slice(0, cut));
     p.onOutput?.(s);
   };
-  const r = await ssh.run(argv, { signal: p.signal, timeoutMs, onStdout: onOutput, onStderr: onOutput });
+  const r = await ssh.run(argv, { signal: p.signal, timeoutMs, onStdout: onOutput('out'), onStderr: onOutput('err') });
+  for (const rest of [partial.out, partial.err]) if (rest) parser.push(`${rest}\n`);
   parser.end();
   if (r.code !== 0) throw new BuildFailed(failure(r.code), parser.events, output);
   return parser.events;
@@ -162,8 +169,11 @@ async function built(ssh: SshTarget, name: string, ko: string, backend: BuiltMod
   return { name, path: ko, backend, builtAt: new Date().toISOString(), sha256, events };
 }
 
-/** Runs kpatch-build (or klp-build) on an uploaded patch. */
-export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}): Promise<BuiltModule> {
+/**
+ * Runs kpatch-build (or klp-build) on an uploaded patch. Both build atomic-replace modules
+ * unless told not to; replace is the user's choice (opts.replace), off by default.
+ */
+export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}, opts: { replace?: boolean } = {}): Promise<BuiltModule> {
   assertModuleName(name);
   await checkWorkDir(ssh, t, p);
   const dir = await uploadFiles(ssh, t, name, { [`${name}.patch`]: patchText }, p);
@@ -175,16 +185,27 @@ export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: str
     if (t.kernelSource) argv.push('-s', assertRemotePath(t.kernelSource));
     if (t.kernelConfig) argv.push('-c', assertRemotePath(t.kernelConfig));
     if (t.vmlinux) argv.push('-v', assertRemotePath(t.vmlinux));
+    if (!opts.replace) argv.push('--non-replace');
     argv.push(...(t.kpatchBuildArgs ?? []), patchPath);
   } else {
     if (!t.kernelSource) throw new Error('klp-build runs in the kernel source tree: set kernelSource for this target');
     cwd = assertRemotePath(t.kernelSource);
-    argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, patchPath];
+    argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, ...(opts.replace ? [] : ['--no-replace']), patchPath];
   }
   p.onStep?.(`Running ${t.backend}`);
   const events = await runBuild(ssh, argv, 2 * 60 * 60 * 1000, (code) => `${t.backend} failed (exit ${code})`, p);
-  const ko = t.backend === 'kpatch-build' ? `${dir}/${name.startsWith('livepatch-') ? name : `livepatch-${name}`}.ko` : `${dir}/${name}.ko`;
-  return built(ssh, name, ko, t.backend, events, p);
+  const ko = `${dir}/${t.backend === 'kpatch-build' ? kpatchModuleFile(name) : name}.ko`;
+  // The kernel names the module (and its /sys/kernel/livepatch directory) after the file, '-' as '_'.
+  return built(ssh, path.posix.basename(ko, '.ko').replace(/-/g, '_'), ko, t.backend, events, p);
+}
+
+/**
+ * The file kpatch-build writes for `-n name`: `<-o dir>/<name>.ko`, with no prefix added (only a
+ * name it makes up itself starts with "livepatch-"), characters outside [A-Za-z0-9_-] turned
+ * into '-' and cut to 48 characters.
+ */
+export function kpatchModuleFile(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 48);
 }
 
 /** Polls `check` until it is true. `what` names the wait in errors (a function: read when they happen). */
@@ -376,7 +397,8 @@ export interface ForceResult {
  * its disable (unpatching) is forced, or every other patch when a replace patch's patching
  * transition is forced. A forced patching transition of a patch that replaces nothing keeps
  * nothing: its module can be disabled and removed as usual. Kernels before 6.11 do not show
- * `replace`: a patch is then taken for a replace patch, as the generated modules are.
+ * `replace`: a patch is then taken for a replace patch, the cautious answer (generated modules
+ * replace only when the user chose it, but other tools' modules may).
  */
 export function keptByForce(s: LivepatchState, name: string): string[] {
   const patch = s.patches.find((x) => x.name === name);

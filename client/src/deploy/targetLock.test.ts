@@ -38,6 +38,19 @@ const deferred = (): { promise: Promise<void>; resolve: () => void } => {
   return { promise: new Promise<void>((r) => (resolve = r)), resolve };
 };
 
+/** Takes the lock from `ssh` and holds it until release(); resolves once the lock is held. */
+async function holdLock<T>(ssh: SshTarget, t: Parameters<typeof withTargetLock>[1], what: string, result: T): Promise<{ done: Promise<T>; release: () => void }> {
+  const inside = deferred();
+  const gate = deferred();
+  const done = withTargetLock(ssh, t, what, async () => {
+    inside.resolve();
+    await gate.promise;
+    return result;
+  });
+  await inside.promise;
+  return { done, release: gate.resolve };
+}
+
 describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
   let sshd: TestSshd;
   before(async () => {
@@ -53,21 +66,14 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
   test('a second window is refused while the first holds the target, naming what holds it; it goes ahead afterwards', async () => {
     const t = fixture();
     const [a, b] = [windowOn(), windowOn()];
-    const inside = deferred();
-    const gate = deferred();
-    const first = withTargetLock(a, t, 'building livepatch_ring', async () => {
-      inside.resolve();
-      await gate.promise;
-      return 'built';
-    });
-    await inside.promise;
+    const { done: first, release } = await holdLock(a, t, 'building livepatch_ring', 'built');
     await assert.rejects(withTargetLock(b, t, 'loading livepatch_ring', async () => 'loaded', { waitSeconds: 1 }), (e: SshError) => {
       assert.equal(e.kind, 'busy');
       assert.match(e.message, /Another livepatch action is running on lab-vm: building livepatch_ring \(/);
       assert.ok(e.message.includes(os.hostname()) && e.message.includes(`pid ${process.pid}`), e.message);
       return true;
     });
-    gate.resolve();
+    release();
     assert.equal(await first, 'built');
     // Released: the next action (another window, or this one again at once) gets the lock.
     assert.equal(await withTargetLock(b, t, 'loading livepatch_ring', async () => 'loaded'), 'loaded');
@@ -133,13 +139,7 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
   test('Break Lock kills no process but the lock\'s own holder, whatever the owner file names', async () => {
     const t = fixture();
     const [a, b] = [windowOn(), windowOn()];
-    const inside = deferred();
-    const gate = deferred();
-    const held = withTargetLock(a, t, 'building livepatch_forged', async () => {
-      inside.resolve();
-      await gate.promise;
-    });
-    await inside.promise;
+    const { done: held, release } = await holdLock(a, t, 'building livepatch_forged', undefined);
     const bystander = spawn('sleep', ['2147483647'], { stdio: 'ignore' });
     try {
       const owner = path.join(t.workDir, '.livepatch-lock-owner');
@@ -150,7 +150,7 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
       assert.equal(bystander.signalCode, null, 'the bystander was not killed');
     } finally {
       bystander.kill('SIGKILL');
-      gate.resolve();
+      release();
       await held;
     }
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -39,12 +39,38 @@ async function rejectsWith(p: Promise<unknown>, kind: SshErrorKind): Promise<Ssh
   assert.fail(`expected a rejection of kind ${kind}`);
 }
 
-/** Local processes whose command line contains marker (the remote side is this machine). */
-function processesMatching(marker: string): Promise<string[]> {
-  return new Promise((resolve) => {
-    execFile('pgrep', ['-f', marker], (err, stdout) => resolve(err ? [] : stdout.trim().split('\n').filter(Boolean)));
-  });
+/**
+ * Local processes whose command line matches the regular expression marker, as `pgrep -f`
+ * would (the remote side is this machine). Read from /proc, so a machine without pgrep
+ * cannot make "the process is gone" true by finding nothing.
+ */
+async function processesMatching(marker: string): Promise<string[]> {
+  const re = new RegExp(marker);
+  const out: string[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    let argv: string;
+    try {
+      argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (argv && re.test(argv)) out.push(name);
+  }
+  return out;
 }
+
+test('processesMatching sees a running process and stops seeing it once it is gone', async () => {
+  const secs = uniqueSleep();
+  const child = spawn('sleep', [secs], { stdio: 'ignore' });
+  try {
+    await waitPresent(`^sleep ${secs}`, 5000);
+    assert.deepEqual(await processesMatching(`^sleep ${secs}$`), [String(child.pid)]);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.ok((await waitGone(secs, 5000)) >= 0, 'the killed sleep is still listed');
+});
 
 async function waitGone(marker: string, ms: number): Promise<number> {
   const t0 = Date.now();

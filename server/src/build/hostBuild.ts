@@ -19,6 +19,7 @@ import type { Kallsyms } from '../engine/generate/symbols';
 import { bindUndefined, undefinedSymbols } from '../engine/generate/klpElf/undefined';
 import { convertToLivepatchElf, type KlpElfResult } from '../engine/generate/klpElf';
 import type { KlpSymbol } from '../engine/generate/klpElf/placeholder';
+import { writeModuleFiles, WriteModuleError } from '../cli/writeModule';
 
 export interface HostBuildOptions {
   /** A kbuild tree: /usr/src/linux-headers-<release> or /lib/modules/<release>/build. */
@@ -116,11 +117,12 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
   const started = Date.now();
   const { dir, module: mod } = opts;
   if (!fs.existsSync(path.join(opts.headersDir, 'Makefile'))) throw new HostBuildError(`${opts.headersDir} is not a kernel build directory (no Makefile)`);
-  fs.mkdirSync(dir, { recursive: true });
-  for (const [rel, text] of Object.entries(mod.files)) {
-    const target = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, text);
+  // Never through a symlink planted in the build directory (see writeModule.ts).
+  try {
+    writeModuleFiles(dir, mod.files);
+  } catch (err) {
+    if (err instanceof WriteModuleError) throw new HostBuildError(err.message);
+    throw err;
   }
   const absDir = path.resolve(dir);
   const { code, out } = await run([opts.make ?? 'make', '-C', opts.headersDir, `M=${absDir}`, 'KBUILD_MODPOST_WARN=1', 'modules'], absDir, opts.timeoutMs ?? 300_000);

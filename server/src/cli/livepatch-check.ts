@@ -2,15 +2,19 @@
 //
 //   livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] PATCH...
 //
-// Exit 0: no error-level findings; 1: error-level findings; 2: bad input or usage.
+// Exit 0: no error-level findings; 1: error-level findings; 2: bad input or usage, or a
+// changed file that was not analysed (and no other error-level finding).
 
 import * as fs from 'node:fs';
-import { analyzePatches, PatchError, type PatchInput } from '../engine/analyze';
+import * as path from 'node:path';
+import { analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, type PatchInput } from '../engine/analyze';
+import { NOT_ANALYSED } from '../engine/notAnalysed';
+import { readBounded, MAX_PATCH_BYTES } from './boundedRead';
+import { writeModuleFiles, WriteModuleError } from './writeModule';
 import { formatText } from './format/text';
 import { formatJson } from './format/json';
 import { formatSarif } from './format/sarif';
-import * as path from 'node:path';
-import { generateModule, GenerateError, moduleNameFrom, parseSymvers } from '../engine/generate/moduleGenerator';
+import { generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
 import { generatePatchedUnit } from '../engine/generate/patchedUnit';
 import { Kallsyms, parseSymversObjects } from '../engine/generate/symbols';
@@ -19,13 +23,16 @@ import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { KlpElfError } from '../engine/generate/klpElf';
 
 const VERSION = '0.1.0';
-const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] PATCH...
+const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] [--max-file-size BYTES] PATCH...
        livepatch-check --tree DIR --generate-module OUTDIR [--module-name NAME] [--symvers FILE]
                        [--kallsyms FILE] [--replace] [--generator unit|closure]
                        [--build-module --headers DIR] PATCH...
   --tree DIR      kernel source tree the patches apply to (without it: hunk-only analysis)
   --config FILE   kernel .config for module decisions (default: DIR/.config)
   --format FMT    text (default, gcc-style), json, or sarif (SARIF 2.1.0)
+  --max-file-size BYTES
+                  changed files bigger than this are not analysed: a not-analysed error
+                  (default ${DEFAULT_MAX_FILE_BYTES}, 4 MiB)
   --generate-module OUTDIR
                   write a kbuild livepatch module (klp_patch) for the patch into OUTDIR
   --generator G   unit (default): compile the patched file itself, binding the kernel's
@@ -34,9 +41,13 @@ const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format tex
   --headers DIR   kernel headers of the target's exact release (/usr/src/linux-headers-<release>);
                   their Module.symvers is used unless --symvers is given
   --replace       atomic replace: the patch reverts every other loaded livepatch (off by default)
+  --module-name NAME
+                  its name: letters, digits and '_', not starting with a digit, at most 55
   --symvers FILE  the target's Module.symvers, to refuse references to symbols that are not exported
   --kallsyms FILE the target's /proc/kallsyms, to find non-unique names and kernel variables
-  -               read a patch from standard input`;
+  -               read a patch from standard input (at most ${MAX_PATCH_BYTES / 1048576} MB)
+exit status: 0 no error-level findings, 1 error-level findings, 2 bad input or usage, or a
+changed file that was not analysed (not-analysed) and no other error-level finding`;
 
 class UsageError extends Error {}
 
@@ -49,6 +60,7 @@ interface Args {
   generator: 'unit' | 'closure';
   build: boolean;
   headers: string | null;
+  maxFileBytes: number;
   tree: string | null;
   config: string | null;
   format: 'text' | 'json' | 'sarif';
@@ -56,7 +68,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, replace: false, generator: 'unit', build: false, headers: null };
+  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, replace: false, generator: 'unit', build: false, headers: null, maxFileBytes: DEFAULT_MAX_FILE_BYTES };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -73,14 +85,19 @@ function parseArgs(argv: string[]): Args {
     else if (name === '--module-name') a.moduleName = value();
     else if (name === '--symvers') a.symvers = value();
     else if (name === '--kallsyms') a.kallsyms = value();
-    else if (arg === '--no-replace') a.replace = false;
     else if (arg === '--replace') a.replace = true;
+    else if (arg === '--no-replace') a.replace = false; // the default; still accepted
     else if (arg === '--build-module') a.build = true;
     else if (name === '--headers') a.headers = value();
     else if (name === '--generator') {
       const g = value();
       if (g !== 'unit' && g !== 'closure') throw new UsageError(`unknown generator '${g}' (unit or closure)`);
       a.generator = g;
+    }
+    else if (name === '--max-file-size') {
+      const v = value();
+      if (!/^[1-9][0-9]{0,15}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--max-file-size takes a number of bytes, not '${v}'`);
+      a.maxFileBytes = Number(v);
     }
     else if (name === '--format') {
       const f = value();
@@ -101,15 +118,16 @@ function parseArgs(argv: string[]): Args {
   if (a.build && a.generate === null) throw new UsageError('--build-module needs --generate-module OUTDIR');
   if (a.build && a.headers === null) throw new UsageError('--build-module needs --headers DIR');
   if (a.build && a.generator !== 'unit') throw new UsageError('--build-module builds the unit generator\'s modules only');
+  if (a.moduleName !== null) {
+    const why = moduleNameProblem(a.moduleName);
+    if (why) throw new UsageError(`--module-name ${JSON.stringify(a.moduleName)}: ${why}`);
+  }
+  if (a.replace && a.generate === null) throw new UsageError('--replace only applies with --generate-module');
   return a;
 }
 
 function readInput(p: string): PatchInput {
-  try {
-    return { name: p === '-' ? '<stdin>' : p, text: fs.readFileSync(p === '-' ? 0 : p) };
-  } catch (err) {
-    throw new PatchError(`cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  return { name: p === '-' ? '<stdin>' : p, text: readBounded(p) };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -125,11 +143,11 @@ export async function main(argv: string[]): Promise<number> {
     // A regular file of sane size: a FIFO or /dev/zero would hang the run or eat memory.
     if (args.config !== null) readConfigFile(args.config);
     const inputs = args.patches.map(readInput);
-    const result = await analyzePatches(inputs, { tree: args.tree, config: args.config });
+    const result = await analyzePatches(inputs, { tree: args.tree, config: args.config, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
     if (args.generate !== null) return args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
     const out = args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result);
     process.stdout.write(out);
-    return result.findings.some((f) => f.severity === 'error') ? 1 : 0;
+    return exitStatus(result.findings);
   } catch (err) {
     if (err instanceof PatchError) {
       process.stderr.write(`livepatch-check: ${err.message}\n`);
@@ -138,6 +156,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`livepatch-check: internal error: ${(err as Error).stack ?? err}\n`);
     return 2;
   }
+}
+
+/** 1: the patch is known to be unsafe; 2: nothing else is wrong, but a file went unchecked; 0: clean. */
+export function exitStatus(findings: { rule: string; severity: string }[]): number {
+  if (findings.some((f) => f.severity === 'error' && f.rule !== NOT_ANALYSED.id)) return 1;
+  if (findings.some((f) => f.severity === 'error')) return 2;
+  return 0;
 }
 
 function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatches>>): number {
@@ -158,9 +183,11 @@ function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatche
       kallsyms: read(args.kallsyms),
       tree: KernelTree.open(args.tree!, args.config),
     });
-    fs.mkdirSync(args.generate!, { recursive: true });
-    for (const [f, text] of Object.entries(m.files)) fs.writeFileSync(path.join(args.generate!, f), text);
+    writeModuleFiles(args.generate!, m.files);
     process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${args.generate}\n`);
+    process.stdout.write(args.replace
+      ? `livepatch-check: ${m.name} is an atomic-replace patch: loading it disables and replaces every livepatch already loaded\n`
+      : `livepatch-check: ${m.name} stacks on the livepatches already loaded (--replace makes it replace them)\n`);
     if (m.unverified.length) process.stdout.write(`livepatch-check: note: not verified as exported (no --symvers): ${m.unverified.join(', ')}\n`);
     return 0;
   } catch (err) {
@@ -168,6 +195,7 @@ function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatche
       process.stderr.write(`livepatch-check: ${err.message}\n`);
       return 1;
     }
+    if (err instanceof WriteModuleError) throw new PatchError(err.message);
     throw err;
   }
 }
@@ -198,11 +226,7 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
       tree: KernelTree.open(args.tree!, args.config),
       parser: await createParser(),
     });
-    fs.mkdirSync(out, { recursive: true });
-    for (const [f, text] of Object.entries(m.files)) {
-      fs.mkdirSync(path.dirname(path.join(out, f)), { recursive: true });
-      fs.writeFileSync(path.join(out, f), text);
-    }
+    writeModuleFiles(out, m.files);
     process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${out}\n`);
     for (const n of m.notes) process.stdout.write(`livepatch-check: note: ${n}\n`);
     if (!kallsyms) process.stdout.write('livepatch-check: note: no --kallsyms: every bound symbol is assumed unique in its object (sympos 0)\n');
@@ -215,6 +239,7 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
       process.stderr.write(`livepatch-check: ${err.message}\n`);
       return 1;
     }
+    if (err instanceof WriteModuleError) throw new PatchError(err.message);
     throw err;
   }
 }

@@ -12,6 +12,7 @@ import { pairFile } from './compare/pair';
 import { KernelTree } from './tree/kernelTree';
 import type { FileChange, Rule, RuleContext } from './rules/rule';
 import { allRules } from './rules';
+import { notAnalysedFinding } from './notAnalysed';
 
 export interface PatchInput {
   name: string;
@@ -26,8 +27,14 @@ export interface AnalyzeOptions {
   parser?: CParser;
   backend?: Backend;
   rules?: Rule[];
-  /** Files bigger than this are not indexed (a note says so). */
+  /** Changed files bigger than this are not analysed: a `not-analysed` error says so (tree files a rule reads: a note). */
   maxFileBytes?: number;
+  /** Where the user sets maxFileBytes (`--max-file-size`, `livepatch.maxFileBytes`), named in the message. */
+  maxFileBytesName?: string;
+  /** More hunks than this in one run are refused (PatchError): bounded time and memory. */
+  maxHunks?: number;
+  /** At most this many findings are kept (errors first); a note says how many were dropped. */
+  maxFindings?: number;
   /** Reads a pre-image instead of the tree's working copy (the server reads the base ref with git). */
   readPreImage?: (path: string) => string | null;
   /** Indexes a text; lets the server reuse cached, incrementally parsed trees. */
@@ -56,11 +63,22 @@ export interface AnalysisResult {
 }
 
 const C_FILE = /\.[ch]$/;
-const DEFAULT_MAX_FILE = 4 * 1024 * 1024;
+/** The size limit of a changed file, in bytes: the same default as the server's livepatch.maxFileBytes. */
+export const DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024;
+/** Hunks per run: 100 000 hunks without a tree once took 28 s and 784 MB. */
+export const DEFAULT_MAX_HUNKS = 10_000;
+export const DEFAULT_MAX_FINDINGS = 10_000;
+
+const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MB`;
 
 export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions = {}): Promise<AnalysisResult> {
   // 1. Read every patch and check every path before reading the tree.
   const parsed: ParsedPatch[] = inputs.map((i) => readPatch(i.text, i.name));
+  const maxHunks = opts.maxHunks ?? DEFAULT_MAX_HUNKS;
+  const hunks = parsed.reduce((n, p) => n + p.files.reduce((m, f) => m + f.hunks.length, 0), 0);
+  if (hunks > maxHunks) {
+    throw new PatchError(`${hunks} hunks in one run is over the limit of ${maxHunks}: check the patches in smaller groups`);
+  }
   const tree = opts.tree ? KernelTree.open(opts.tree, opts.config ?? null) : null;
   for (const p of parsed) {
     for (const f of p.files) {
@@ -70,7 +88,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   }
   const parser = opts.parser ?? (await createParser(opts.backend ?? 'wasm'));
   const rules = opts.rules ?? allRules;
-  const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE;
+  const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const notes: string[] = [];
   if (!tree) {
     notes.push('no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
@@ -84,7 +102,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const indexText = (path: string, text: string | null, image: 'pre' | 'post' | 'tree' = 'tree'): FileIndex | null => {
     if (text === null) return null;
     if (text.length > maxFile) {
-      notes.push(`${path}: ${(text.length / 1048576).toFixed(1)} MB is over the ${(maxFile / 1048576).toFixed(0)} MB limit; not analysed`);
+      notes.push(`${path}: ${mb(text.length)} is over the ${mb(maxFile)} limit; not analysed`);
       return null;
     }
     checkCancelled();
@@ -115,8 +133,16 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       let post: FileIndex | null = null;
       const trees = opts.trees ?? new DocumentTrees(parser, 1);
       const key = `image:${fp.oldPath ?? path}`;
+      // A changed file the engine cannot index is an error, never a silent pass.
+      let skipped: string | null = null;
+      const size = isC ? Math.max(...[images.pre, images.post].map((t) => (t === null ? 0 : Buffer.byteLength(t, 'utf8')))) : 0;
+      if (size > maxFile) {
+        skipped = `${mb(size)} is over the ${mb(maxFile)} size limit${opts.maxFileBytesName ? ` (${opts.maxFileBytesName})` : ''}`;
+      }
       try {
-        if (isC && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null && images.pre.length <= maxFile && images.post.length <= maxFile) {
+        if (skipped) {
+          // Not indexed at all: reading a file this big is what the limit prevents.
+        } else if (isC && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null) {
           // The post-image is the pre-image plus the hunks: reparse and re-index
           // only what the hunks touched instead of parsing the whole file twice.
           // With a shared cache (the server), going back to the pre-image on the
@@ -132,9 +158,10 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       } catch (err) {
         if (!(err instanceof ParseTimeout)) throw err;
         trees.drop(key);
-        notes.push(`${path}: ${err.message}; not analysed`);
+        skipped = err.message;
         pre = post = null;
       }
+      if (skipped) findings.push(notAnalysedFinding(path, skipped, pi, fp.headerLine));
       files.push(makeFileChange(path, fp, isC, pre, post, images));
     }
     changes.push(files);
@@ -180,10 +207,18 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       rule.check(ctx);
     }
   }
+  let kept = dedupe(findings);
+  const maxFindings = opts.maxFindings ?? DEFAULT_MAX_FINDINGS;
+  if (kept.length > maxFindings) {
+    // Keep the most severe: a dropped error must not turn the verdict into a pass.
+    const dropped = kept.length - maxFindings;
+    kept = kept.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]).slice(0, maxFindings);
+    notes.push(`${dropped} more finding(s) were dropped: at most ${maxFindings} are reported, the most severe first`);
+  }
   return {
     tree: tree?.root ?? null,
     patches: parsed.map((p) => ({ name: p.name, files: p.files.map((f) => (f.newPath ?? f.oldPath)!) })),
-    findings: dedupe(findings).sort(compareFindings),
+    findings: kept.sort(compareFindings),
     notes: [...new Set(notes)],
     changes,
   };

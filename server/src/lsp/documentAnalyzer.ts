@@ -102,7 +102,9 @@ export class DocumentAnalyzer {
         ...empty,
         diagnostics: [{
           range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
-          severity: DiagnosticSeverity.Information,
+          // An error: nothing checked this document, so it must not read as clean (the Build gate counts it).
+          severity: DiagnosticSeverity.Error,
+          code: 'not-analysed',
           source: 'livepatch',
           message: `Not analysed: ${(doc.text.length / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(0)} MB limit (livepatch.maxFileBytes).`,
         }],
@@ -114,6 +116,7 @@ export class DocumentAnalyzer {
       try {
         const result = await analyzePatches([{ name: doc.uri, text: doc.text }], {
           tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees,
+          maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
         });
         return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
       } catch (err) {
@@ -150,6 +153,8 @@ export class DocumentAnalyzer {
         config: settings.kernelConfig || null,
         parser: this.opts.parser,
         isCancelled,
+        maxFileBytes: settings.maxFileBytes,
+        maxFileBytesName: 'livepatch.maxFileBytes',
         readPreImage: (p) => (p === rel ? baseText : null),
         indexFile: (p, text, image) => (image === 'post' && p === rel && text === doc.text ? this.trees.index(uri, p, text) : indexFile(p, text)),
       });
@@ -202,7 +207,8 @@ export class DocumentAnalyzer {
       a.diagnostics.push(d);
       a.findings.push(f);
     }
-    // Files the engine gave up on (too big, too slow to parse) are not silently clean.
+    // Changed files the engine gave up on are not-analysed errors (findings, above); tree files
+    // a rule could not read are notes: say so rather than stay silent.
     for (const note of result.notes) if (/not analysed/.test(note)) a.diagnostics.push(notAnalysed(note));
     if (!a.tree && a.kind === 'patch' && result.notes.length) {
       a.diagnostics.push({

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Hover, Position } from 'vscode-languageserver';
 import { MarkupKind } from 'vscode-languageserver';
-import { ruleById } from '../engine/rules';
+import { findingKind } from '../engine/rules';
 import type { DocAnalysis } from './documentAnalyzer';
 
 const docCache = new Map<string, Record<string, string>>();
@@ -34,7 +34,7 @@ export function hoverAt(a: DocAnalysis, pos: Position, docsDir: string | null): 
   const parts: string[] = [];
   for (const d of hits) {
     const id = String(d.code);
-    const rule = ruleById(id);
+    const rule = findingKind(id);
     const s = ruleDocSections(docsDir, id);
     const lines = [`**${id}** — ${rule?.title ?? ''}`];
     if (s.why) lines.push('', s.why);

@@ -13,6 +13,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { createParser, type CParser } from '../engine/parse/parser';
 import { analyzePatches, AnalysisCancelled } from '../engine/analyze';
+import { notAnalysedFinding } from '../engine/notAnalysed';
 import { DocumentAnalyzer, docKind, type DocAnalysis } from './documentAnalyzer';
 import { defaultSettings, readSettings, type Settings } from './settings';
 import { ValidationQueue } from './validation';
@@ -24,7 +25,7 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
   LocateBuildReferencesRequest, type LocateBuildReferencesParams, type LocateBuildReferencesResult,
-  DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams,
+  DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams, type WireFinding,
 } from './protocol';
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
@@ -197,7 +198,9 @@ export class LivepatchServer {
     const tree = this.treeOf(p.uri) ?? this.workspaceFolders.find(isKernelTree) ?? null;
     if (!tree) return { ok: false, refusals: [{ symbol: '(tree)', file: null, line: null, message: 'no kernel tree found for this patch' }] };
     const settings = await this.settings(p.uri ?? '');
-    const r = await analyzePatches([{ name: `${p.name}.patch`, text: p.patch }], { tree, parser: this.parser, config: settings.kernelConfig || null });
+    const r = await analyzePatches([{ name: `${p.name}.patch`, text: p.patch }], {
+      tree, parser: this.parser, config: settings.kernelConfig || null, maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
+    });
     try {
       const m = generateModule(r, {
         name: p.name,
@@ -255,6 +258,17 @@ export class LivepatchServer {
     }
     const bases = new Map<string, string | null>();
     let diff = '';
+    // A changed file over the size limit is not read (readSavedFile would say "gone" and the
+    // diff would delete it): it is a not-analysed error, which the Build command's gate sees.
+    const skipped: WireFinding[] = [];
+    for (const rel of [...changed].sort()) {
+      const size = open.has(rel) ? Buffer.byteLength(open.get(rel)!, 'utf8') : regularFileSize(path.join(tree, rel));
+      if (size > settings.maxFileBytes) {
+        const f = notAnalysedFinding(rel, `${(size / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(1)} MB size limit (livepatch.maxFileBytes)`, 0, undefined);
+        skipped.push({ rule: f.rule, severity: f.severity, file: rel, line: 1, endLine: 1, function: null, symbol: null, message: f.message, related: [] });
+        changed.delete(rel);
+      }
+    }
     for (const rel of [...changed].sort()) {
       const baseText = gitAllowed() ? await this.analyzer.base.read(tree, baseRef, rel) : readSavedFile(path.join(tree, rel), settings.maxFileBytes);
       // Regular files only: a tracked file turned into a FIFO would block the server.
@@ -263,19 +277,30 @@ export class LivepatchServer {
       bases.set(rel, baseText);
       diff += bufferPatch(rel, baseText, cur ?? ""); // a deleted file shows as emptied
     }
-    if (!diff) return { tree, baseRef, diff: '', files: [], findings: [], notes: [...notes, gitAllowed() ? `no changes against ${baseRef}` : 'no unsaved changes'] };
+    if (!diff) return { tree, baseRef, diff: '', files: [], findings: skipped, notes: [...notes, skipped.length ? 'only files that were not analysed changed' : gitAllowed() ? `no changes against ${baseRef}` : 'no unsaved changes'] };
     const r = await analyzePatches([{ name: `working tree vs ${baseRef}`, text: diff }], {
       tree, parser: this.parser, config: settings.kernelConfig || null, readPreImage: (rel) => bases.get(rel) ?? null,
+      maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
     });
     return {
       tree, baseRef, diff,
       files: r.patches[0]?.files ?? [],
       notes: [...notes, ...r.notes],
-      findings: r.findings.map((f) => ({
+      findings: [...skipped, ...r.findings.map((f) => ({
         rule: f.rule, severity: f.severity, file: f.file, line: f.line + 1, endLine: f.endLine + 1,
         function: f.function, symbol: f.symbol, message: f.message,
         related: f.related.map((x) => ({ file: x.file, line: x.line + 1, message: x.message })),
-      })),
+      }))],
     };
+  }
+}
+
+/** Size of a regular file, 0 for anything else (missing, a FIFO, a directory). */
+function regularFileSize(file: string): number {
+  try {
+    const st = fs.statSync(file);
+    return st.isFile() ? st.size : 0;
+  } catch {
+    return 0;
   }
 }

@@ -11,9 +11,12 @@ export interface Settings {
   rules: Record<string, { severity?: SeveritySetting }>;
   /** Debounce before validating after an edit, in ms. */
   debounceMs: number;
-  /** Documents larger than this are not analysed (a diagnostic says so). */
+  /** Documents and changed files larger than this are not analysed (a not-analysed error says so). */
   maxFileBytes: number;
 }
+
+/** The largest livepatch.maxFileBytes honoured (package.json says the same). */
+export const MAX_FILE_BYTES_LIMIT = 64 * 1024 * 1024;
 
 export const defaultSettings: Settings = {
   baseRef: 'HEAD',
@@ -33,7 +36,8 @@ export function readSettings(raw: unknown): Settings {
   if (typeof r.baseRef === 'string' && r.baseRef.trim()) s.baseRef = r.baseRef.trim();
   if (typeof r.kernelConfig === 'string') s.kernelConfig = r.kernelConfig;
   if (typeof r.debounceMs === 'number' && r.debounceMs >= 0) s.debounceMs = r.debounceMs;
-  if (typeof r.maxFileBytes === 'number' && r.maxFileBytes > 0) s.maxFileBytes = r.maxFileBytes;
+  // package.json's maximum only binds the settings editor: keep a hand-edited value sane too.
+  if (typeof r.maxFileBytes === 'number' && r.maxFileBytes > 0) s.maxFileBytes = Math.min(r.maxFileBytes, MAX_FILE_BYTES_LIMIT);
   if (r.rules && typeof r.rules === 'object') {
     for (const [id, v] of Object.entries(r.rules as Record<string, unknown>)) {
       const sev = typeof v === 'string' ? v : (v as { severity?: unknown })?.severity;

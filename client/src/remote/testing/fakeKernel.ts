@@ -36,6 +36,7 @@ funcs=$(awk '
   /^\\t\\t\\.name = "/ { split($0, q, "\\""); o = q[2] }
   /\\.funcs = / { t = $3; sub(/_funcs.*/, "", t); n = split(f[t], a, " ")
     for (i = 1; i <= n; i++) printf "%s:%s,%s ", o, a[i], ((t, a[i]) in s ? s[t, a[i]] : 1) }
+  /^\\t\\.replace = true,/ { printf "+replace " }
 ' "$M/$name.c")
 printf 'klp-fake-ko %s 0 0 %s\\n' "$name" "$funcs" >"$M/$name.ko"
 echo "  LD [M]  $M/$name.ko"
@@ -55,10 +56,18 @@ if [ -r "$SYS/.insmod-uninterruptible" ]; then read -r n <"$SYS/.insmod-uninterr
 d="$SYS/kernel/livepatch/$name"
 if [ -d "$SYS/module/$name" ]; then echo "insmod: ERROR: could not insert module $f: File exists" >&2; exit 1; fi
 mkdir -p "$SYS/module/$name"
+rep=0
 for of in \${funcs:-vmlinux:klp_fake_func,1}; do
+  [ "$of" = +replace ] && { rep=1; continue; }
   mkdir -p "$d/\${of%%:*}/\${of#*:}"; echo 1 >"$d/\${of%%:*}/patched"
 done
 echo 1 >"$d/enabled"; echo "$tr" >"$d/transition"; : >"$d/force"
+# A replace patch (the 6.11+ attribute): when its transition ends, the kernel frees every other
+# patch (their directories go; their modules stay loaded until rmmod).
+if [ "$rep" = 1 ]; then
+  echo 1 >"$d/replace"
+  if [ "$tr" = 0 ]; then for o in "$SYS/kernel/livepatch"/*; do [ "$o" = "$d" ] || rm -rf "$o"; done; fi
+fi
 echo OEK >"$SYS/module/$name/taint"
 echo 45056 >"$PROC/sys/kernel/tainted"
 ${opts.insmodLog ? `echo "$name $f" >>${q(opts.insmodLog)}` : ':'}

@@ -1,13 +1,13 @@
 // SARIF 2.1.0 for code-scanning uploads.
 
 import type { AnalysisResult } from '../../engine/analyze';
-import { allRules } from '../../engine/rules';
+import { allRules, engineFindingIds } from '../../engine/rules';
 
 const LEVEL = { error: 'error', warning: 'warning', info: 'note' } as const;
 
 export function formatSarif(r: AnalysisResult, version: string): string {
   const used = [...new Set(r.findings.map((f) => f.rule))];
-  const rules = allRules.filter(() => used.length >= 0).map((x) => ({
+  const rules = [...allRules, ...engineFindingIds].filter(() => used.length >= 0).map((x) => ({
     id: x.id,
     name: x.id.replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase()),
     shortDescription: { text: x.title },

@@ -20,7 +20,7 @@ const TREE = path.join(ROOT, 'examples', 'demo', 'tree');
 const DIR = path.join(__dirname, 'fixtures', 'regressions');
 const DEMO_FILES = ['fs/proc/procstats.c', 'include/linux/procstats.h'];
 
-type Expect = { ok: string[]; rule?: string; note?: RegExp } | { refused: RegExp };
+type Expect = { ok: string[]; rule?: string; notAnalysed?: RegExp } | { refused: RegExp };
 
 interface Case {
   file: string;
@@ -91,7 +91,8 @@ const CASES: Case[] = [
     tree: { refused: /does not exist in the tree/ },
     hunkOnly: {
       ok: ['include/uapi/linux/syn81.S', 'include/uapi/linux/syn41.c', 'arch/x86/kernel/syn98.S'],
-      note: /syn41\.c: tree-sitter did not finish parsing within \d+ ms.*not analysed/,
+      // Out of the parse budget: an error, not a silent pass.
+      notAnalysed: /^include\/uapi\/linux\/syn41\.c was not analysed: tree-sitter did not finish parsing within \d+ ms/,
     },
   },
 ];
@@ -118,10 +119,10 @@ for (const c of CASES) {
     for (const [mode, expect] of [['tree', c.tree], ['hunk-only', c.hunkOnly]] as const) {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
-      let outcome: { files: string[]; rules: string[]; notes: string[] } | PatchError;
+      let outcome: { files: string[]; rules: string[]; notes: string[]; notAnalysed: string[] } | PatchError;
       try {
         const r = await analyzePatches([{ name: c.file, text }], { tree: mode === 'tree' ? TREE : null, parser });
-        outcome = { files: r.patches[0].files, rules: r.findings.map((f) => f.rule), notes: r.notes };
+        outcome = { files: r.patches[0].files, rules: r.findings.map((f) => f.rule), notes: r.notes, notAnalysed: r.findings.filter((f) => f.rule === 'not-analysed' && f.severity === 'error').map((f) => f.message) };
       } catch (err) {
         if (!(err instanceof PatchError)) assert.fail(`${mode}: ${(err as Error).stack}\nbefore the fix: ${c.was}`);
         outcome = err;
@@ -137,7 +138,8 @@ for (const c of CASES) {
         assert.ok(!(outcome instanceof PatchError), `${mode}: refused: ${(outcome as PatchError).message}`);
         assert.deepEqual(outcome.files, expect.ok, mode);
         if (expect.rule) assert.ok(outcome.rules.includes(expect.rule), `${mode}: ${outcome.rules.join(', ')}`);
-        if (expect.note) assert.ok(outcome.notes.some((n) => expect.note!.test(n)), `${mode}: notes ${outcome.notes.join(' | ')}`);
+        if (expect.notAnalysed) assert.ok(outcome.notAnalysed.some((n) => expect.notAnalysed!.test(n)), `${mode}: not-analysed ${outcome.notAnalysed.join(' | ')}`);
+        else assert.deepEqual(outcome.notAnalysed, [], mode);
       }
     }
     // Nothing is left broken for the next input (the wasm parser once was).

@@ -13,7 +13,7 @@ import { tempDir } from '../../../../test/support/tempDir';
 
 const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
 
-async function generate(name: string, opts: { exported?: Set<string>; kallsyms?: string } = {}) {
+async function generate(name: string, opts: { exported?: Set<string>; kallsyms?: string; replace?: boolean } = {}) {
   const dir = fixture(name);
   const r = await runCase(dir);
   return generateModule(r, { name: 'livepatch_test', tree: KernelTree.open(path.join(dir, 'before')), ...opts });
@@ -31,7 +31,7 @@ test('a body change becomes a renamed copy with the static helpers, types and ma
   assert.doesNotMatch(c, /klpdemo_unused/, 'untouched functions are left out');
   assert.match(c, /\.old_name = "klpdemo_show",\s*\n\s*\.new_func = livepatch_klpdemo_show,/);
   assert.match(c, /MODULE_INFO\(livepatch, "Y"\);/);
-  assert.match(c, /\.replace = true,/);
+  assert.match(c, /\.replace = false,/, 'atomic replace only when asked');
   assert.equal(m.files.Kbuild, 'obj-m += livepatch_test.o\n');
   assert.deepEqual(m.functions.map((f) => [f.object, f.oldName]), [['vmlinux', 'klpdemo_show']]);
   // The generated C is clean C for the parser too.
@@ -56,7 +56,20 @@ test('calls to symbols that are not exported are refused when Module.symvers is 
   });
 });
 
-test('a kernel variable that is not exported is refused (from kallsyms)', () => {
+test('a kernel variable that is not exported is refused (from kallsyms)', async () => {
+  // The tree does not define saved_command_line: only the target's kallsyms says it is a kernel variable.
+  const exported = parseSymvers('0x12345678\tseq_puts\tvmlinux\tEXPORT_SYMBOL\t\n');
+  const kallsyms = 'ffffffff82a0b000 D saved_command_line\nffffffff81234560 t klpcmd_show\n';
+  await assert.rejects(generate('kernel-variable-from-kallsyms', { exported, kallsyms }), (e: GenerateError) => {
+    assert.ok(e instanceof GenerateError, String(e));
+    assert.deepEqual(e.refusals.map((r) => [r.symbol, r.file, r.line]), [['saved_command_line', 'fs/proc/klpcmd.c', 5]]);
+    assert.match(e.refusals[0].message, /klpcmd_show\(\) uses the kernel variable 'saved_command_line', which is not exported/);
+    return true;
+  });
+  // Exported, it is linked like any other symbol; and without kallsyms nothing says it is a variable.
+  const ok = await generate('kernel-variable-from-kallsyms', { exported: parseSymvers('0x1\tseq_puts\tvmlinux\tEXPORT_SYMBOL\t\n0x2\tsaved_command_line\tvmlinux\tEXPORT_SYMBOL\t\n'), kallsyms });
+  assert.match(ok.files['livepatch_test.c'], /seq_puts\(m, saved_command_line\);/);
+  await generate('kernel-variable-from-kallsyms', { exported });
   assert.deepEqual([...freeIdentifiers('static int f(struct seq_file *m, void *v)\n{\n\tint i = 0;\n\tseq_puts(m, saved_command_line);\n\treturn m->count + i;\n}')], ['saved_command_line']);
 });
 
@@ -115,4 +128,20 @@ test('copied code keeps its kernel file and line, so a compile error points at t
   const lines = c.split('\n');
   const reset = lines.findIndex((l, i) => l === `#line ${i + 2} "livepatch_test.c"`);
   assert.ok(reset > 0, 'a #line directive hands the numbering back to the module file');
+});
+
+test('atomic replace is the caller\'s choice: .replace = true only with replace: true', async () => {
+  assert.match((await generate('body-change-with-helper', { replace: true })).files['livepatch_test.c'], /^\t\.replace = true,$/m);
+  assert.match((await generate('body-change-with-helper', { replace: false })).files['livepatch_test.c'], /^\t\.replace = false,$/m);
+});
+
+test('a module name that is not one is refused, not silently rewritten', async () => {
+  const r = await runCase(fixture('body-change-with-helper'));
+  for (const name of ['', 'live-patch', '9lives', 'x'.repeat(56)]) {
+    assert.throws(() => generateModule(r, { name, tree: KernelTree.open(path.join(fixture('body-change-with-helper'), 'before')) }), (e: GenerateError) => {
+      assert.ok(e instanceof GenerateError, name);
+      assert.match(e.message, /not a module name: it /, name);
+      return true;
+    });
+  }
 });

@@ -12,12 +12,19 @@ import type { FileIndex, FunctionDef } from '../model';
 import type { FileChange } from '../rules/rule';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
+import { moduleNameProblem } from './moduleName';
+import { NOT_ANALYSED } from '../notAnalysed';
 
 export interface GenerateOptions {
-  /** Module name (also the /sys/kernel/livepatch directory); sanitised to [a-z0-9_]. */
+  /** Module name (also the /sys/kernel/livepatch directory): see moduleNameProblem. */
   name: string;
-  /** Atomic replace (the default for cumulative patches). */
+  /**
+   * Atomic replace: loading the module disables and replaces every livepatch already on the
+   * target. Only when the user asked for it (default false: the patch stacks on the others).
+   */
   replace?: boolean;
+  /** Generate despite error-level findings (the user forced it); a not-analysed file is still refused. */
+  allowFindings?: boolean;
   /** Exported symbols of the target kernel (Module.symvers); without it exports are not verified. */
   exported?: Set<string> | null;
   /** /proc/kallsyms text of the target, to compute old_sympos for names that are not unique. */
@@ -59,10 +66,7 @@ const C_KEYWORDS = new Set(('auto break case char const continue default do doub
   'register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while bool true false NULL ' +
   '__LINE__ __func__ __FUNCTION__ __FILE__ typeof __typeof__ asm __asm__ likely unlikely').split(' '));
 
-export function moduleNameFrom(patchName: string): string {
-  const base = path.basename(patchName).replace(/\.(patch|diff)$/, '');
-  return ('livepatch_' + base.toLowerCase().replace(/[^a-z0-9_]+/g, '_')).replace(/_+/g, '_').slice(0, 55).replace(/_$/, '');
-}
+export { moduleNameFrom, moduleNameProblem, checkModuleName } from './moduleName';
 
 /** Module.symvers text -> exported symbol names. */
 export function parseSymvers(text: string): Set<string> {
@@ -154,11 +158,16 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
   const refusals: Refusal[] = [];
   const unverified = new Set<string>();
   for (const f of result.findings) {
-    if (f.severity === 'error') {
+    // A file the engine did not index has nothing to copy from: forcing cannot help.
+    if (f.rule === NOT_ANALYSED.id) {
+      refusals.push({ symbol: f.file, file: f.file, line: null, message: `[${f.rule}] ${f.message}; the module is generated from the analysed file, so raise the size limit` });
+    } else if (f.severity === 'error' && !opts.allowFindings) {
       refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
     }
   }
-  const name = opts.name.toLowerCase().replace(/[^a-z0-9_]+/g, '_');
+  const name = opts.name;
+  const badName = moduleNameProblem(name);
+  if (badName) refusals.push({ symbol: JSON.stringify(name), file: null, line: null, message: `not a module name: ${badName}` });
   const functions: PatchedFunction[] = [];
   const sections: string[] = [];
   const includes = new Set<string>(['<linux/kernel.h>', '<linux/module.h>', '<linux/livepatch.h>']);
@@ -334,7 +343,7 @@ ${objectEntries.join('\n')}
 static struct klp_patch ${name}_patch = {
 \t.mod = THIS_MODULE,
 \t.objs = ${name}_objs,
-\t.replace = ${opts.replace === false ? 'false' : 'true'},
+\t.replace = ${opts.replace === true ? 'true' : 'false'},
 };
 
 static int ${name}_init(void)

@@ -57,9 +57,19 @@ export class BuildLocator {
       const file = this.treePath(ref.file);
       if (file) return { file, line: ref.line - 1, endLine: ref.line - 1, what: `${file}:${ref.line}` };
     }
+    if (ref.file && !ref.line) {
+      // A whole file refused ("unsupported patch to lib/: lib/foo.c"): its first line.
+      const file = this.treePath(ref.file);
+      if (file) return { file, line: 0, endLine: 0, what: `file ${file}` };
+    }
     const candidates = this.candidateFiles(ref.object);
     const inSection = ref.section ? nameFromSection(ref.section) : undefined;
     const fn = ref.function ?? (inSection?.kind === 'function' ? inSection.name : undefined);
+    if (ref.function && ref.symbol) {
+      // "static local variable calls.1 used by show": the static local's own line, when the tree still has it.
+      const hit = this.findStaticLocal(ref.symbol, ref.function, candidates);
+      if (hit) return hit;
+    }
     if (fn) {
       const hit = this.findFunction(fn, candidates);
       if (hit) return hit;
@@ -113,6 +123,17 @@ export class BuildLocator {
       const ix = this.index(file);
       const f = ix?.functions.find((d) => d.name === name) ?? ix?.functions.find((d) => d.syscallMacro && d.name === bare);
       if (f) return { file, line: f.span.start, endLine: f.span.start, what: `function ${f.name}` };
+    }
+    return undefined;
+  }
+
+  private findStaticLocal(raw: string, inFunction: string, files: string[]): SourceLocation | undefined {
+    const name = raw.replace(/\.\d+$/, '');
+    const fn = inFunction.replace(CLONE_SUFFIX, '');
+    for (const file of files) {
+      const f = this.index(file)?.functions.find((d) => d.name === fn);
+      const local = f?.staticLocals.find((l) => l.name === name);
+      if (f && local) return { file, line: local.line, endLine: local.line, what: `static local ${name} in ${f.name}()` };
     }
     return undefined;
   }

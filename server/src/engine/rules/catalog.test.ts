@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { allRules } from '.';
+import { allRules, engineFindingIds, findingKind } from '.';
 
 const CATALOG_IDS = [
   'init-section', 'exit-section', 'probe-once-state', 'section-attr-func', 'notrace', 'inline-notrace', 'syscall',
@@ -45,5 +45,26 @@ test('every rule has its own source file, test, fixtures and documentation page'
     assert.match(text, new RegExp(`^# ${r.id}$`, 'm'), `${r.id}: title`);
     for (const section of ['Severity', 'Why', 'Instead']) assert.match(text, new RegExp(`^\\*\\*${section}[^*]*:\\*\\*`, 'm'), `${r.id}: ${section}`);
     assert.ok(r.title.length > 10, `${r.id}: title`);
+  }
+});
+
+// `not-analysed` is no rule: the engine reports it when it could not run the rules on a file,
+// so it has no rule source, test or fixtures (analyze.test.ts covers it). It is a diagnostic
+// like any other, though, and every diagnostic links to its page.
+test('engine findings are not rules, and have a documentation page', () => {
+  assert.deepEqual(engineFindingIds.map((e) => e.id), ['not-analysed']);
+  for (const e of engineFindingIds) {
+    assert.ok(!allRules.some((r) => r.id === e.id), `${e.id} is also a rule`);
+    assert.equal(findingKind(e.id), e);
+    const text = fs.readFileSync(path.join(root, 'docs', 'rules', `${e.id}.md`), 'utf8');
+    assert.match(text, new RegExp(`^# ${e.id}$`, 'm'), `${e.id}: title`);
+    for (const section of ['Severity', 'Why', 'Instead']) assert.match(text, new RegExp(`^\\*\\*${section}[^*]*:\\*\\*`, 'm'), `${e.id}: ${section}`);
+  }
+});
+
+test('every page in docs/rules belongs to a rule or an engine finding', () => {
+  const ids = new Set([...allRules.map((r) => r.id), ...engineFindingIds.map((e) => e.id)]);
+  for (const f of fs.readdirSync(path.join(root, 'docs', 'rules'))) {
+    assert.ok(ids.has(f.replace(/\.md$/, '')), `docs/rules/${f} has no rule`);
   }
 });

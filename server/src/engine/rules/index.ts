@@ -1,6 +1,8 @@
 // Every rule the engine runs. Ids are the catalog's (shared livepatch-rules.md).
 
 import type { Rule } from './rule';
+import type { Severity } from '../model';
+import { NOT_ANALYSED } from '../notAnalysed';
 import { initSection } from './init-section';
 import { structLayout } from './struct-layout';
 // -- function rules (imports) --
@@ -73,4 +75,12 @@ export const allRules: Rule[] = [
 
 export function ruleById(id: string): Rule | undefined {
   return allRules.find((r) => r.id === id);
+}
+
+/** Finding ids the engine itself reports (not rules: nothing to run), each with a page in docs/rules/. */
+export const engineFindingIds: readonly { id: string; severity: Severity; title: string }[] = [NOT_ANALYSED];
+
+/** Id, severity and title of a rule or an engine finding: what hovers and SARIF describe. */
+export function findingKind(id: string): { id: string; severity: Severity; title: string } | undefined {
+  return ruleById(id) ?? engineFindingIds.find((e) => e.id === id);
 }

@@ -50,3 +50,11 @@ test('without a tree the prototype case still works from the hunks', async () =>
   const r = await runCase(caseDir(rule, 'static-prototype-changed'), { withoutTree: true });
   assert.equal(ofRule(r, rule).length, 1);
 });
+
+// How many call sites a new call still matters at (NEW_CALL_MAX_SITES = 3), pinned from both sides.
+test('a new call to a static function with three callers is flagged; with four it is not', async () => {
+  const three = ofRule(await runCase(caseDir(rule, 'new-call-with-three-callers')), rule);
+  assert.deepEqual(three.map((x) => [x.function, x.symbol, x.line]), [['demo_scale', 'demo_clamp', 28]]);
+  assert.match(three[0].message, /3 call sites before, 4 after/);
+  assert.deepEqual(ofRule(await runCase(caseDir(rule, 'new-call-with-four-callers')), rule), []);
+});
