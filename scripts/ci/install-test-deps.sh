@@ -13,11 +13,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/packages.sh"
 
 headers="$(klp_installed_headers)"
 if [[ -z "$headers" ]]; then
+	# A machine's lists may be older than its mirror: they would name an ABI older than
+	# the one the test VM image takes from fresh lists, so refresh them before choosing.
+	[[ -n "${KLP_INSTALL_DRY_RUN:-}" ]] || klp_apt_update
 	headers="$(klp_available_headers)"
-	if [[ -z "$headers" && -z "${KLP_INSTALL_DRY_RUN:-}" ]]; then
-		klp_apt_update
-		headers="$(klp_available_headers)"
-	fi
 	if [[ -z "$headers" && -n "${KLP_INSTALL_DRY_RUN:-}" ]]; then
 		echo "would install: the newest linux-headers-6.1.0-N-amd64 once apt-get update has run"
 	fi
