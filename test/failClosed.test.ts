@@ -130,7 +130,7 @@ test('--generate-module does not write through a symlink in OUTDIR', () => {
   // A dangling one too (O_CREAT would create its target).
   const out2 = path.join(dir, 'out2');
   fs.mkdirSync(out2);
-  fs.symlinkSync(path.join(dir, 'created-through-link'), path.join(out2, 'livepatch_ts.c'));
+  fs.symlinkSync(path.join(dir, 'created-through-link'), path.join(out2, 'klp_patch_tables.c'));
   assert.equal(run(['--tree', demoTree, '--generate-module', out2, '--module-name', 'livepatch_ts', patchFile(BODY_PATCH)]).code, 2);
   assert.ok(!fs.existsSync(path.join(dir, 'created-through-link')));
   // Regular files from an earlier run are replaced.
@@ -138,8 +138,8 @@ test('--generate-module does not write through a symlink in OUTDIR', () => {
   fs.mkdirSync(out3);
   fs.writeFileSync(path.join(out3, 'Kbuild'), 'old\n');
   assert.equal(run(['--tree', demoTree, '--generate-module', out3, '--module-name', 'livepatch_ts', patchFile(BODY_PATCH)]).code, 0);
-  assert.equal(fs.readFileSync(path.join(out3, 'Kbuild'), 'utf8'), 'obj-m += livepatch_ts.o\n');
-  assert.deepEqual(fs.readdirSync(out3).sort(), ['Kbuild', 'Makefile', 'livepatch_ts.c'], 'no temporary files left');
+  assert.match(fs.readFileSync(path.join(out3, 'Kbuild'), 'utf8'), /^obj-m := livepatch_ts\.o\n/);
+  assert.deepEqual(fs.readdirSync(out3).sort(), ['Kbuild', 'Makefile', 'klp_patch_tables.c', 'patched_0_procstats.c', 'src'], 'no temporary files left');
 });
 
 test('an empty or odd --module-name is a clear usage error', () => {
@@ -169,18 +169,18 @@ test('an empty or odd --module-name is a clear usage error', () => {
   }
   // Upper case is fine for the kernel.
   assert.equal(run(['--tree', demoTree, '--generate-module', path.join(dir, 'ok'), '--module-name', 'Livepatch_Fix_2', patchFile(BODY_PATCH)]).code, 0);
-  assert.ok(fs.existsSync(path.join(dir, 'ok', 'Livepatch_Fix_2.c')));
+  assert.match(fs.readFileSync(path.join(dir, 'ok', 'Kbuild'), 'utf8'), /^obj-m := Livepatch_Fix_2\.o\n/);
 });
 
 test('a generated module replaces other livepatches only with --replace', () => {
   const dir = tempDir('lpc-replace-');
   const plain = run(['--tree', demoTree, '--generate-module', path.join(dir, 'a'), '--module-name', 'livepatch_a', patchFile(BODY_PATCH)]);
   assert.equal(plain.code, 0, plain.stderr);
-  assert.match(fs.readFileSync(path.join(dir, 'a', 'livepatch_a.c'), 'utf8'), /^\t\.replace = false,$/m);
+  assert.match(fs.readFileSync(path.join(dir, 'a', 'klp_patch_tables.c'), 'utf8'), /^\t\.replace = false,$/m);
   assert.match(plain.stdout, /livepatch_a stacks on the livepatches already loaded \(--replace makes it replace them\)/);
   const rep = run(['--tree', demoTree, '--generate-module', path.join(dir, 'b'), '--module-name', 'livepatch_b', '--replace', patchFile(BODY_PATCH)]);
   assert.equal(rep.code, 0, rep.stderr);
-  assert.match(fs.readFileSync(path.join(dir, 'b', 'livepatch_b.c'), 'utf8'), /^\t\.replace = true,$/m);
+  assert.match(fs.readFileSync(path.join(dir, 'b', 'klp_patch_tables.c'), 'utf8'), /^\t\.replace = true,$/m);
   assert.match(rep.stdout, /livepatch_b is an atomic-replace patch: loading it disables and replaces every livepatch already loaded/);
   const usage = run(['--tree', demoTree, '--replace', patchFile(BODY_PATCH)]);
   assert.equal(usage.code, 2);

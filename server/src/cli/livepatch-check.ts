@@ -166,28 +166,18 @@ export function exitStatus(findings: { rule: string; severity: string }[]): numb
 }
 
 function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatches>>): number {
-  const read = (f: string | null) => {
-    if (f === null) return null;
-    try {
-      return fs.readFileSync(f, 'utf8');
-    } catch (err) {
-      throw new PatchError(`cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  };
-  const symvers = read(args.symvers);
+  const symvers = readText(args.symvers);
   try {
     const m = generateModule(result, {
       name: args.moduleName ?? moduleNameFrom(args.patches[0] === '-' ? 'stdin' : args.patches[0]),
       replace: args.replace,
       exported: symvers === null ? null : parseSymvers(symvers),
-      kallsyms: read(args.kallsyms),
+      kallsyms: readText(args.kallsyms),
       tree: KernelTree.open(args.tree!, args.config),
     });
     writeModuleFiles(args.generate!, m.files);
     process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${args.generate}\n`);
-    process.stdout.write(args.replace
-      ? `livepatch-check: ${m.name} is an atomic-replace patch: loading it disables and replaces every livepatch already loaded\n`
-      : `livepatch-check: ${m.name} stacks on the livepatches already loaded (--replace makes it replace them)\n`);
+    writeReplaceNote(m.name, args.replace);
     if (m.unverified.length) process.stdout.write(`livepatch-check: note: not verified as exported (no --symvers): ${m.unverified.join(', ')}\n`);
     return 0;
   } catch (err) {
@@ -198,6 +188,13 @@ function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatche
     if (err instanceof WriteModuleError) throw new PatchError(err.message);
     throw err;
   }
+}
+
+/** Says what loading the module does to the livepatches already on the target. */
+function writeReplaceNote(name: string, replace: boolean): void {
+  process.stdout.write(replace
+    ? `livepatch-check: ${name} is an atomic-replace patch: loading it disables and replaces every livepatch already loaded\n`
+    : `livepatch-check: ${name} stacks on the livepatches already loaded (--replace makes it replace them)\n`);
 }
 
 function readText(f: string | null): string | null {
@@ -228,6 +225,7 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
     });
     writeModuleFiles(out, m.files);
     process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${out}\n`);
+    writeReplaceNote(m.name, args.replace);
     for (const n of m.notes) process.stdout.write(`livepatch-check: note: ${n}\n`);
     if (!kallsyms) process.stdout.write('livepatch-check: note: no --kallsyms: every bound symbol is assumed unique in its object (sympos 0)\n');
     if (!args.build) return 0;

@@ -29,6 +29,7 @@ import { matchParen } from '../parse/blank';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
 import { GenerateError, type PatchedFunction, type Refusal } from './moduleGenerator';
+import { moduleNameProblem } from './moduleName';
 import { encodePlaceholder, placeholderBinding, type KlpSymbol } from './klpElf/placeholder';
 import type { Kallsyms } from './symbols';
 
@@ -272,7 +273,8 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     if (f.severity === 'error') refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
   }
   const name = opts.name;
-  if (!/^[a-z0-9_]{1,55}$/.test(name)) throw new GenerateError([{ symbol: name, file: null, line: null, message: 'a module name is 1 to 55 of [a-z0-9_]' }]);
+  const badName = moduleNameProblem(name);
+  if (badName) throw new GenerateError([{ symbol: JSON.stringify(name), file: null, line: null, message: `not a module name: ${badName}` }]);
   const files: Record<string, string> = {};
   const functions: PatchedFunction[] = [];
   const units: PatchedUnitSource[] = [];
@@ -334,7 +336,7 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     ...ccflags,
     '',
   ].join('\n');
-  files.Makefile = `# Build against the running kernel, or KDIR=/path/to/build.\nKDIR ?= /lib/modules/$(shell uname -r)/build\n\nall:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) KBUILD_MODPOST_WARN=1 modules\n\nclean:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) clean\n`;
+  files.Makefile = `# Build against the running kernel, or KDIR=/path/to/build. The .ko this makes still holds\n# placeholder symbols and does not load: livepatch-check --build-module (or livepatch-deploy)\n# builds it and rewrites them as klp relocations.\nKDIR ?= /lib/modules/$(shell uname -r)/build\n\nall:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) KBUILD_MODPOST_WARN=1 modules\n\nclean:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) clean\n`;
   return { name, files, functions, units, bindings: [...bindings.values()], objects: [...byObject.keys()], notes: [...new Set(notes)] };
 }
 
