@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileIndex, FunctionDef, VariableDef } from '../model';
 import { matchParen, splitTopLevel } from '../parse/blank';
-import { lineAt, lineStarts, normalizeC } from '../util/text';
+import { escapeRegExp, lineAt, lineStarts, normalizeC } from '../util/text';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts, type ObjectFacts } from '../tree/kbuild';
 import type { FileChange, RuleContext } from './rule';
@@ -70,11 +70,7 @@ export function usesIn(idx: FileIndex, fn: FunctionDef, re: RegExp): Use[] {
 }
 
 export function countWord(code: string, word: string): number {
-  return (code.match(new RegExp(`\\b${escapeRe(word)}\\b`, 'g')) ?? []).length;
-}
-
-export function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return (code.match(new RegExp(`\\b${escapeRegExp(word)}\\b`, 'g')) ?? []).length;
 }
 
 // ---------------------------------------------------------------- macro families

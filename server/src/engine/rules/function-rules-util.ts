@@ -10,16 +10,15 @@ import type { FileChange, RuleContext } from './rule';
 import type { KernelTree } from '../tree/kernelTree';
 import { indexSource } from '../index/indexer';
 import { matchParen, splitTopLevel } from '../parse/blank';
+import { escapeRegExp } from '../util/text';
 
 /** KPATCH_IGNORE_FUNCTION(fn) tells create-diff-object to drop fn's changes: nothing to flag. */
 export function isIgnoredFunction(fc: FileChange, name: string): boolean {
   return fc.post?.escapeHatches.get(name) === 'KPATCH_IGNORE_FUNCTION';
 }
 
-const ESC = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 export function wordRe(name: string, flags = ''): RegExp {
-  return new RegExp(`(?<![\\w$])${ESC(name)}(?![\\w$])`, flags);
+  return new RegExp(`(?<![\\w$])${escapeRegExp(name)}(?![\\w$])`, flags);
 }
 
 /** Does the post image use `name` other than by calling it (address taken, ops table)? */
@@ -55,7 +54,7 @@ export function callCount(index: FileIndex | null, name: string): number {
  */
 export function callArgs(index: FileIndex, line: number, callee: string): string[] | null {
   const text = index.lines.slice(line, line + 30).join('\n');
-  const m = new RegExp(`(?<![\\w$])${ESC(callee)}\\s*\\(`).exec(text);
+  const m = new RegExp(`(?<![\\w$])${escapeRegExp(callee)}\\s*\\(`).exec(text);
   if (!m) return null;
   const open = m.index + m[0].length - 1;
   const close = matchParen(text, open);
@@ -255,7 +254,7 @@ export function findTreeCallers(ctx: RuleContext, name: string, definedIn: strin
     // Same directory first (driver-private helpers), then .c before .h.
     .sort((a, b) => Number(!a.startsWith(dir + '/')) - Number(!b.startsWith(dir + '/')) ||
       Number(a.endsWith('.h')) - Number(b.endsWith(".h")) || (a < b ? -1 : a > b ? 1 : 0));
-  const callRe = new RegExp(`(?<![\\w$])${ESC(name)}\\s*\\(`);
+  const callRe = new RegExp(`(?<![\\w$])${escapeRegExp(name)}\\s*\\(`);
   let examined = 0;
   for (const file of candidates) {
     if (callers.length >= CALLER_CAP) {

@@ -5,7 +5,8 @@
 
 import type { FileChange, Rule } from './rule';
 import { describeFunction, firstChangedLine } from './helpers';
-import { bodyCode, countWord, escapeRe, ignoredFunction, staticLocalNames, touchedFunctions } from './data-rules-util';
+import { bodyCode, countWord, ignoredFunction, staticLocalNames, touchedFunctions } from './data-rules-util';
+import { escapeRegExp } from '../util/text';
 
 function wholeOldFunctionShown(fc: FileChange, start: number, end: number): boolean {
   for (let l = start; l <= end; l++) if (!fc.maps.preToPatch.has(l)) return false;
@@ -38,7 +39,7 @@ export const staticLocalRemoved: Rule = {
               ? `no longer declares the static local '${name}' (the name now refers to something else, e.g. a variable moved out of the function)`
               : `no longer references the static local '${name}'`;
           const related = [{ file: fc.path, line: declLine, image: 'pre' as const, message: `'${name}' declared here in the old ${t.old.name}()` }];
-          const wordRe = new RegExp(`\\b${escapeRe(name)}\\b`);
+          const wordRe = new RegExp(`\\b${escapeRegExp(name)}\\b`);
           for (let l = t.old.bodySpan.start; l <= t.old.bodySpan.end; l++) {
             if (l !== declLine && fc.maps.removed.has(l) && wordRe.test(fc.pre.lines[l] ?? '')) {
               related.push({ file: fc.path, line: l, image: 'pre', message: `reference to '${name}' removed here` });
