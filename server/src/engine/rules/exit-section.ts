@@ -2,8 +2,8 @@
 // function and is notrace, and it only runs when the module is unloaded.
 
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 const EXIT_CALLS = new Set(['module_exit', '__exitcall']);
 

@@ -3,7 +3,8 @@
 // changed .init.text.
 
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
+import { changedFunctions, firstChangedLine } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 const INIT_FUNCTION_ATTRS = ['__init', '__meminit', '__init_or_module', '__ref', '__cpuinit', '__head'];
 const INIT_DATA_ATTRS = ['__initdata', '__initconst', '__meminitdata', '__meminitconst', '__initdata_or_module', '__refdata'];

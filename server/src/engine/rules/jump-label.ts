@@ -4,8 +4,8 @@
 // key the patch defines itself lives in the patch module.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { judgeKey, keyHome, keyRelated, keyUses, type KeyHome } from './data-rules-util';
+import { judgeKey, keyHome, keyRelated, keyUses, type KeyHome } from './lib/keys';
+import { describeFunction } from './lib/wording';
 import { escapeRegExp } from '../util/text';
 
 const BRANCH_RE = /\b(static_branch_likely|static_branch_unlikely|static_key_true|static_key_false)\s*\(\s*&?\s*([A-Za-z_]\w*)((?:\s*(?:\.|->)\s*\w+)*)/g;

@@ -3,8 +3,9 @@
 // testing: the patch must work with the module loaded and not loaded.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { buildOf, describeModule, isModuleBuild, touchedFunctions } from './data-rules-util';
+import { touchedFunctions } from './lib/changedFunctions';
+import { buildOf, describeModule, isModuleBuild } from './lib/moduleBuild';
+import { describeFunction } from './lib/wording';
 
 export const lateModule: Rule = {
   id: 'late-module',

@@ -5,9 +5,9 @@
 import * as path from 'node:path';
 import type { FunctionDef, RelatedLocation } from '../model';
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 import { objectFacts } from '../tree/kbuild';
-import { isIgnoredFunction } from './function-rules-util';
 
 const NOTRACE_ATTRS = ['notrace', 'noinstr', '__no_instrument_function'];
 const NO_INSTRUMENT = /__attribute__\s*\(\s*\(\s*(?:__)?no_instrument_function(?:__)?\b/;

@@ -7,9 +7,9 @@
 import type { CallSite, FunctionDef } from '../model';
 import { children, type SyntaxNode } from '../parse/parser';
 import type { FileChange, Rule, RuleContext } from './rule';
-import { changedFunctions, describeFunction } from './helpers';
+import { changedFunctions } from './lib/changedFunctions';
+import { describeFunction, listNames } from './lib/wording';
 import { normalizeC } from '../util/text';
-import { listNames } from './text-rules-util';
 
 /** Cold printers (pr_debug/dev_dbg are dynamic debug and not __cold). */
 export const COLD_PRINTERS =

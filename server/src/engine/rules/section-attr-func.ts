@@ -4,8 +4,8 @@
 
 import type { FunctionDef } from '../model';
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 /** Section each attribute macro expands to on x86-64 6.1. */
 export const SECTION_ATTRS: Record<string, string> = {

@@ -3,8 +3,8 @@
 // machinery has already missed; kpatch-build refuses it (x86).
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { judgeKey, keyHome, keyRelated, keyUses } from './data-rules-util';
+import { judgeKey, keyHome, keyRelated, keyUses } from './lib/keys';
+import { describeFunction } from './lib/wording';
 import { escapeRegExp } from '../util/text';
 
 const CALL_SITE_RE = /\b(static_call|static_call_cond)\s*\(\s*([A-Za-z_]\w*)\s*\)/g;

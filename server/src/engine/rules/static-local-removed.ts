@@ -4,8 +4,10 @@
 // prove which variable is which and refuses the patch.
 
 import type { FileChange, Rule } from './rule';
-import { describeFunction, firstChangedLine } from './helpers';
-import { bodyCode, countWord, ignoredFunction, staticLocalNames, touchedFunctions } from './data-rules-util';
+import { firstChangedLine, isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { bodyCode, countWord } from './lib/codeText';
+import { staticLocalNames } from './lib/stateMacros';
+import { describeFunction } from './lib/wording';
 import { escapeRegExp } from '../util/text';
 
 function wholeOldFunctionShown(fc: FileChange, start: number, end: number): boolean {
@@ -21,7 +23,7 @@ export const staticLocalRemoved: Rule = {
     for (const fc of ctx.files) {
       if (!fc.pre || !fc.post) continue;
       for (const t of touchedFunctions(fc)) {
-        if (!t.old || ignoredFunction(fc, t.new.name)) continue;
+        if (!t.old || isIgnoredFunction(fc, t.new.name)) continue;
         const oldStatics = staticLocalNames(fc.pre, t.old);
         if (!oldStatics.size) continue;
         const oldCode = bodyCode(fc.pre, t.old);

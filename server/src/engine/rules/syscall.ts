@@ -3,8 +3,7 @@
 // macros rename that helper so it becomes a new function instead.
 
 import type { Rule } from './rule';
-import { changedFunctions, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
 
 // SYSCALL_DEFINE0 bodies are a plain static (traceable) function on x86-64 and
 // asmlinkage elsewhere; kpatch-syscall.h has no DEFINE0 variant either.
