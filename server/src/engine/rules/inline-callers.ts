@@ -56,15 +56,12 @@ const SEARCH_BUDGET_MS = 1000;
 /** Part of the budget kept for confirming candidates after the grep. */
 const CONFIRM_RESERVE_MS = 300;
 const MAX_CANDIDATE_BYTES = 2 * 1024 * 1024;
-const CACHE_TTL_MS = 60_000;
 
 interface GrepResult {
   files: string[] | null;
   /** The grep stopped at its deadline; `files` holds what it found until then. */
   partial: boolean;
 }
-
-const grepCache = new Map<string, { at: number } & GrepResult>();
 
 /** Headers every part of the kernel may include, as opposed to a subsystem's private ones. */
 function isGlobalHeader(file: string): boolean {
@@ -83,14 +80,10 @@ function wholeTreeSpecs(header: string): string[] {
   return specs;
 }
 
+/** `git grep -l -w` for `name`: KernelTree.gitGrep caches the answer for the tree's commit, index and working-tree changes. */
 function gitGrep(tree: KernelTree, name: string, specs: string[], timeoutMs: number): GrepResult {
-  const key = `${tree.root}\0${name}\0${specs.join('\0')}`;
-  const hit = grepCache.get(key);
-  if (hit && !hit.partial && Date.now() - hit.at < CACHE_TTL_MS) return hit;
   const r = tree.gitGrep(['-l', '-w', '-I', '--no-color', '-e', name, '--', ...specs], timeoutMs);
-  const res: GrepResult = r === null ? { files: null, partial: false } : { files: r.out.split('\n').filter(Boolean), partial: !r.complete };
-  grepCache.set(key, { at: Date.now(), ...res });
-  return res;
+  return r === null ? { files: null, partial: false } : { files: r.out.split('\n').filter(Boolean), partial: !r.complete };
 }
 
 const SKIP_DIRS = new Set(['.git', 'tools', 'samples', 'Documentation', 'scripts', 'node_modules']);
