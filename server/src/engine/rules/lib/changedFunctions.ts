@@ -1,8 +1,8 @@
 // Which functions a patch changes or adds, which of them the author told kpatch to ignore, and where a finding on one goes.
 
-import type { FunctionDef } from '../../model';
+import type { FileIndex, FunctionDef, RelatedLocation, Severity } from '../../model';
 import type { DefChange } from '../../compare/pair';
-import type { FileChange } from '../rule';
+import type { FileChange, RuleContext } from '../rule';
 
 /** Functions whose code changes (body or head), with both images. */
 export function changedFunctions(fc: FileChange): (DefChange<FunctionDef> & { old: FunctionDef; new: FunctionDef })[] {
@@ -37,4 +37,27 @@ export function firstChangedLine(fc: FileChange, fn: FunctionDef): number {
 /** A function in a header is compiled into every object that includes it. */
 export function isHeader(path: string): boolean {
   return path.endsWith('.h');
+}
+
+/** A function whose code the patch changes, with both images of it. */
+export interface ChangedFunction {
+  fc: FileChange & { post: FileIndex };
+  old: FunctionDef;
+  fn: FunctionDef;
+}
+
+/** The changed functions of every patched file, in order, without those the author told kpatch to ignore. */
+export function* eachChangedFunction(ctx: RuleContext): Generator<ChangedFunction> {
+  for (const fc of ctx.files) {
+    if (!fc.post) continue;
+    for (const c of changedFunctions(fc)) {
+      if (isIgnoredFunction(fc, c.new.name)) continue;
+      yield { fc: fc as ChangedFunction['fc'], old: c.old, fn: c.new };
+    }
+  }
+}
+
+/** Reports on a changed function, from the first line the patch added in it to its end. */
+export function reportOnFunction(ctx: RuleContext, fc: FileChange, fn: FunctionDef, f: { message: string; severity?: Severity; related?: RelatedLocation[] }): void {
+  ctx.report({ file: fc.path, line: firstChangedLine(fc, fn), endLine: fn.span.end, function: fn.name, symbol: fn.name, ...f });
 }
