@@ -6,7 +6,7 @@
 
 import type { FunctionDef } from '../model';
 import type { FileChange, Rule } from './rule';
-import { changedFunctions, firstChangedLine } from './lib/changedFunctions';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
 import { describeFunction, listNames } from './lib/wording';
 
 const OPS =
@@ -82,6 +82,7 @@ export const dataSemantic: Rule = {
         return ops;
       };
       for (const c of changedFunctions(fc)) {
+        if (isIgnoredFunction(fc, c.new.name)) continue;
         const before = opsOf(c.old, removedFns);
         const after = opsOf(c.new, addedFns);
         const added = diff(before, after);

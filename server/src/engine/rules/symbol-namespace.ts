@@ -4,7 +4,7 @@
 
 import type { Rule } from './rule';
 import type { KernelTree } from '../tree/kernelTree';
-import { touchedFunctions } from './lib/changedFunctions';
+import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
 import { codeOnly } from './lib/codeText';
 import { buildOf, isModuleBuild } from './lib/moduleBuild';
 import { safeRead, TREE_CACHE_MS } from './lib/treeSearch';
@@ -57,6 +57,7 @@ export const symbolNamespace: Rule = {
       if (isModuleBuild(buildOf(ctx, fc.path)?.build)) continue;
       const local = new Set([...fc.post.functions.map((f) => f.name), ...fc.post.variables.map((v) => v.name)]);
       for (const t of touchedFunctions(fc)) {
+        if (isIgnoredFunction(fc, t.new.name)) continue;
         const names = newNames(
           new Set((t.old?.calls ?? []).map((c) => c.name)), t.new.calls, t.new.identifiers, t.old?.identifiers ?? new Set(),
         );
