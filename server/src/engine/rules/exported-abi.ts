@@ -183,6 +183,8 @@ function newIncludes(ctx: RuleContext, fc: FileChange): void {
   }
 }
 
+// What a new #include brings in: the headers it reaches and the struct tags they define.
+
 interface HeaderFacts {
   includes: string[];
   /** "struct foo" / "union foo" / "enum foo" named anywhere. */

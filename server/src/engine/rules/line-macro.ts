@@ -166,6 +166,8 @@ function shiftedInHunks(fc: FileChange, kinds: Map<string, LineKind>): Shifted[]
   return out;
 }
 
+// How __LINE__ reaches a function's code: line macros, macros built on them, #line directives.
+
 type LineKind = 'argument' | 'bugtable';
 
 /**

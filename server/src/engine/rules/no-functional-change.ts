@@ -24,6 +24,8 @@ function cosmeticOnly(fc: FileChange): boolean | null {
   return sameTokens(fc.pre.text, fc.post.text);
 }
 
+// C token streams: two texts with equal streams compile alike.
+
 // Longest first: C's maximal munch decides what `a+ +b` vs `a++b` mean.
 const PUNCTUATORS = [
   '>>=', '<<=', '...', '->', '++', '--', '<<', '>>', '<=', '>=', '==', '!=', '&&', '||',

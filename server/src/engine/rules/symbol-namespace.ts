@@ -25,7 +25,7 @@ interface NsCache {
 const nsCache = new Map<string, NsCache>();
 
 /** Every EXPORT_SYMBOL_NS*(sym, NS) of the tree: symbol -> namespace and file. */
-export function namespacedExports(tree: KernelTree): Map<string, { ns: string; file: string }> {
+function namespacedExports(tree: KernelTree): Map<string, { ns: string; file: string }> {
   const hit = nsCache.get(tree.root);
   if (hit && Date.now() - hit.at < TREE_CACHE_MS) return hit.map;
   const map = new Map<string, { ns: string; file: string }>();
