@@ -7,6 +7,7 @@
 import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
 import { LINE_ARGUMENT_MACROS, LINE_MACROS } from '../index/attributes';
 import type { FileChange, Rule, RuleContext } from './rule';
+import { isIgnoredFunction } from './lib/changedFunctions';
 import { codeIdentifiers } from './lib/codeText';
 import { hunkDeltas, type HunkDelta } from './lib/hunks';
 import { listNames, plural } from './lib/wording';
@@ -97,12 +98,11 @@ function report(ctx: RuleContext, fc: FileChange, at: HunkDelta, shifted: Shifte
 /** With the tree: functions whose text is unchanged but whose __LINE__ users moved. */
 function shiftedWithTree(fc: FileChange, kinds: Map<string, LineKind>): Shifted[] {
   const out: Shifted[] = [];
-  const ignored = fc.post!.escapeHatches;
   const preLine = logicalLines(fc.pre!);
   const postLine = logicalLines(fc.post!);
   for (const c of fc.pairing.functions) {
     if ((c.kind !== 'moved' && c.kind !== 'cosmetic') || !c.old || !c.new) continue;
-    if (ignored.get(c.name) === 'KPATCH_IGNORE_FUNCTION') continue;
+    if (isIgnoredFunction(fc, c.name)) continue;
     const now = lineUsesOf(c.new, kinds);
     if (!now.length) continue;
     const before = lineUsesOf(c.old, kinds);
