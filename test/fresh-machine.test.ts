@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { escapeRegExp } from '../server/src/engine/util/text';
 import { shellcheck } from './support/requirements';
 import { tempDir } from './support/tempDir';
 
@@ -73,7 +74,7 @@ test('.ci/run installs through the tested script and runs the README test comman
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const testCommand = /^(npm ci && npm test)\b/m.exec(readme)?.[1];
   assert.ok(testCommand, 'README.md names no test command');
-  assert.match(ci, new RegExp(`^${testCommand.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+  assert.match(ci, new RegExp(`^${escapeRegExp(testCommand)}$`, 'm'));
 });
 
 test('every shell script of the project passes shellcheck', { skip: shellcheck() ?? false }, () => {

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
+import { escapeRegExp } from '../../server/src/engine/util/text';
 
-const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Monaco renders spaces as U+00A0. */
 export const norm = (s: string | null | undefined): string => (s ?? '').replace(/\u00a0/g, ' ');
 
@@ -58,7 +58,7 @@ export class Workbench {
   async runCommand(label: string): Promise<void> {
     await this.openQuickInput('F1');
     await this.quickInput.fill(`>${label}`);
-    const row = this.quickPickRow(new RegExp(`^${escapeRe(label)}`));
+    const row = this.quickPickRow(new RegExp(`^${escapeRegExp(label)}`));
     await row.waitFor({ timeout: this.t.ui });
     await row.click();
     // The palette closes; its rows stay in the DOM, hidden (the command may open an input box at once).
@@ -201,7 +201,7 @@ export class Workbench {
   }
 
   async dialogButton(label: string): Promise<void> {
-    await this.dialog().locator('.monaco-button').filter({ hasText: new RegExp(`^${escapeRe(label)}$`) }).click({ timeout: this.t.ui });
+    await this.dialog().locator('.monaco-button').filter({ hasText: new RegExp(`^${escapeRegExp(label)}$`) }).click({ timeout: this.t.ui });
     await this.dialog().waitFor({ state: 'detached', timeout: this.t.ui });
   }
 }

@@ -4,8 +4,8 @@
 
 import type { FunctionDef, RelatedLocation } from '../model';
 import type { FileChange, Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 const IDLE = /^(?:do_idle|cpu_idle\w*|cpu_startup_entry|cpu_bringup_and_idle|default_idle\w*|arch_cpu_idle\w*|\w+_idle_loop|idle_loop)$/;
 const KTHREAD_START = /\b(?:kthread_run|kthread_run_on_cpu|kthread_create|kthread_create_on_node|kthread_create_on_cpu|kernel_thread)\s*\(\s*&?\s*([A-Za-z_]\w*)/g;

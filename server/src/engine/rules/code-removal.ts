@@ -4,7 +4,7 @@
 
 import type { FunctionDef } from '../model';
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
+import { describeFunction } from './lib/wording';
 
 export const codeRemoval: Rule = {
   id: 'code-removal',

@@ -3,8 +3,10 @@
 // reaches that object, and create-diff-object refuses the changed data section.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { bodyCode, countWord, ignoredFunction, pairData, touchedFunctions, type DataVar } from './data-rules-util';
+import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { bodyCode, countWord } from './lib/codeText';
+import { pairData, type DataVar } from './lib/fileData';
+import { describeFunction } from './lib/wording';
 
 /** Placement in .init/.exit data: init-section's business. */
 const INIT_DATA = /^__(?:init|exit|meminit|ref)\w*$/;
@@ -61,7 +63,7 @@ export const dataGlobalChanged: Rule = {
       }
       // Static locals keep their old value too: a new initializer has no effect on the live copy.
       for (const t of touchedFunctions(fc)) {
-        if (!t.old || ignoredFunction(fc, t.new.name)) continue;
+        if (!t.old || isIgnoredFunction(fc, t.new.name)) continue;
         for (const s of t.new.staticLocals) {
           const old = t.old.staticLocals.find((x) => x.name === s.name);
           if (!old || old.decl === s.decl) continue;

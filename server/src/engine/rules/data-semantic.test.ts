@@ -38,3 +38,8 @@ test('field operations are keyed by operation and field', () => {
   const ops = fieldSyncOps('{spin_lock_irqsave(&d->lock,flags);atomic_dec(&d->cnt);atomic_read(&d->cnt);mutex_lock(&global);refcount_inc(&obj.refs);}');
   assert.deepEqual([...ops.keys()], ['spin_lock_irqsave(&d->lock)', 'atomic_dec(&d->cnt)', 'refcount_inc(&obj.refs)']);
 });
+
+test('KPATCH_IGNORE_FUNCTION(fn) in the file is respected, as by the other function rules', async () => {
+  const r = await runCase(caseDir(rule, 'ignored-function'));
+  assert.deepEqual(ofRule(r, rule), []);
+});

@@ -5,9 +5,9 @@
 // refcount and kref operations on struct fields added or removed.
 
 import type { FunctionDef } from '../model';
-import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
-import { listNames, postLineOfRemoval } from './text-rules-util';
+import type { FileChange, Rule } from './rule';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction, listNames } from './lib/wording';
 
 const OPS =
   /^(?:(?:raw_)?spin_(?:lock|unlock|trylock)\w*|(?:read|write)_(?:lock|unlock|trylock)\w*|mutex_(?:lock|unlock|trylock)\w*|(?:down|up)_(?:read|write)\w*|atomic(?:64|_long)?_\w+|refcount_\w+|kref_\w+)$/;
@@ -48,6 +48,20 @@ function diff(a: Map<string, number>, b: Map<string, number>): string[] {
   return out;
 }
 
+/** The post-image line where a removed pre-image line used to be (the line that now follows it). */
+function postLineOfRemoval(fc: FileChange, preLine: number): number | null {
+  for (const pl of fc.maps.placements) {
+    let p = pl.preStart;
+    let q = pl.postStart;
+    for (const l of pl.hunk.lines) {
+      if (l.op === '-' && p === preLine) return q;
+      if (l.op !== '+') p++;
+      if (l.op !== '-') q++;
+    }
+  }
+  return null;
+}
+
 export const dataSemantic: Rule = {
   id: 'data-semantic',
   severity: 'warning',
@@ -68,6 +82,7 @@ export const dataSemantic: Rule = {
         return ops;
       };
       for (const c of changedFunctions(fc)) {
+        if (isIgnoredFunction(fc, c.new.name)) continue;
         const before = opsOf(c.old, removedFns);
         const after = opsOf(c.new, addedFns);
         const added = diff(before, after);

@@ -3,8 +3,9 @@
 // sizes ("object size mismatch"), and old code would use the old layout anyway.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { ignoredFunction, pairData, touchedFunctions } from './data-rules-util';
+import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { pairData } from './lib/fileData';
+import { describeFunction } from './lib/wording';
 
 function describeType(type: string, dims: string): string {
   return `${type.replace(/@/, '(name)')}${dims}`;
@@ -54,7 +55,7 @@ export const dataSizeChanged: Rule = {
       }
       // Static locals are correlated by name; a new type makes them mismatch the same way.
       for (const t of touchedFunctions(fc)) {
-        if (!t.old || ignoredFunction(fc, t.new.name)) continue;
+        if (!t.old || isIgnoredFunction(fc, t.new.name)) continue;
         for (const s of t.new.staticLocals) {
           const old = t.old.staticLocals.find((x) => x.name === s.name);
           if (!old) continue;

@@ -2,8 +2,8 @@
 // function and is notrace, and it only runs when the module is unloaded.
 
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import { eachChangedFunction, reportOnFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 const EXIT_CALLS = new Set(['module_exit', '__exitcall']);
 
@@ -12,37 +12,22 @@ export const exitSection: Rule = {
   severity: 'error',
   title: 'Changed __exit / module_exit() code: untraceable, unsplit section that only runs at unload',
   check(ctx) {
-    for (const fc of ctx.files) {
-      if (!fc.post) continue;
-      for (const c of changedFunctions(fc)) {
-        const fn = c.new;
-        if (isIgnoredFunction(fc, fn.name)) continue;
-        const marked = fn.attributes.includes('__exit') || c.old.attributes.includes('__exit');
-        const exitcall = fc.post.initTargets.get(fn.name) ?? fc.pre?.initTargets.get(fn.name);
-        const viaExitcall = exitcall && EXIT_CALLS.has(exitcall) ? exitcall : null;
-        if (!marked && !viaExitcall) continue;
-        const callback = 'If teardown really has to change, do it from a pre-unpatch or post-unpatch callback (KPATCH_PRE_UNPATCH_CALLBACK / KLP_PRE_UNPATCH_CALLBACK); usually the right call is to leave the exit path unpatched.';
-        if (marked) {
-          ctx.report({
-            file: fc.path,
-            line: firstChangedLine(fc, fn),
-            endLine: fn.span.end,
-            function: fn.name,
-            symbol: fn.name,
-            message: `${describeFunction(fn)} is marked __exit${viaExitcall ? ` (the ${viaExitcall}() target)` : ''}: __exit places it in .exit.text, which -ffunction-sections does not split, and implies notrace, so it has no ftrace entry to redirect. kpatch-build stops on it ("changed section .exit.text not selected for inclusion" or "doesn't have patchable function entry"), and it would only run at module unload anyway. ${callback}`,
-          });
-        } else {
-          // A module_exit() target without __exit is ordinary, traceable text: patchable, but pointless for the running module.
-          ctx.report({
-            severity: 'warning',
-            file: fc.path,
-            line: firstChangedLine(fc, fn),
-            endLine: fn.span.end,
-            function: fn.name,
-            symbol: fn.name,
-            message: `${describeFunction(fn)} is the ${viaExitcall}() entry point: it only runs when the module is unloaded (and never for built-in code), so the change does nothing for the running system until then. It is not __exit, so kpatch-build can include it. ${callback}`,
-          });
-        }
+    for (const { fc, old, fn } of eachChangedFunction(ctx)) {
+      const marked = fn.attributes.includes('__exit') || old.attributes.includes('__exit');
+      const exitcall = fc.post.initTargets.get(fn.name) ?? fc.pre?.initTargets.get(fn.name);
+      const viaExitcall = exitcall && EXIT_CALLS.has(exitcall) ? exitcall : null;
+      if (!marked && !viaExitcall) continue;
+      const callback = 'If teardown really has to change, do it from a pre-unpatch or post-unpatch callback (KPATCH_PRE_UNPATCH_CALLBACK / KLP_PRE_UNPATCH_CALLBACK); usually the right call is to leave the exit path unpatched.';
+      if (marked) {
+        reportOnFunction(ctx, fc, fn, {
+          message: `${describeFunction(fn)} is marked __exit${viaExitcall ? ` (the ${viaExitcall}() target)` : ''}: __exit places it in .exit.text, which -ffunction-sections does not split, and implies notrace, so it has no ftrace entry to redirect. kpatch-build stops on it ("changed section .exit.text not selected for inclusion" or "doesn't have patchable function entry"), and it would only run at module unload anyway. ${callback}`,
+        });
+      } else {
+        // A module_exit() target without __exit is ordinary, traceable text: patchable, but pointless for the running module.
+        reportOnFunction(ctx, fc, fn, {
+          severity: 'warning',
+          message: `${describeFunction(fn)} is the ${viaExitcall}() entry point: it only runs when the module is unloaded (and never for built-in code), so the change does nothing for the running system until then. It is not __exit, so kpatch-build can include it. ${callback}`,
+        });
       }
     }
   },

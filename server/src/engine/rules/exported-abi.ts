@@ -4,13 +4,17 @@
 // completes a struct the file only knew by name changes those CRCs; the patch
 // module then disagrees with the running kernel about them.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Rule, RuleContext, FileChange } from './rule';
 import type { FileIndex, FunctionDef } from '../model';
-import { describeFunction } from './helpers';
+import { codeOnly } from './lib/codeText';
+import { safeRead, TREE_CACHE_MS } from './lib/treeSearch';
+import { describeFunction } from './lib/wording';
 import { FUNCTION_ATTRIBUTES } from '../index/attributes';
 import { ANNOTATION_MACROS } from '../parse/blank';
-import { codeOnly, headerFactsOf, includeClosure, safeRead } from './data-rules-util';
 import { lineAt, lineStarts } from '../util/text';
+import type { KernelTree } from '../tree/kernelTree';
 
 const ATTRS = new Set([...FUNCTION_ATTRIBUTES, ...ANNOTATION_MACROS, 'inline', '__inline', '__inline__', 'extern']);
 
@@ -177,6 +181,118 @@ function newIncludes(ctx: RuleContext, fc: FileChange): void {
       related: shown.map((c) => ({ file: c.header, line: definitionLine(tree, c.header, c.tag), message: `defines ${c.tag}` })),
     });
   }
+}
+
+// What a new #include brings in: the headers it reaches and the struct tags they define.
+
+interface HeaderFacts {
+  includes: string[];
+  /** "struct foo" / "union foo" / "enum foo" named anywhere. */
+  mentioned: Set<string>;
+  /** Tags defined with a body. */
+  defined: Set<string>;
+}
+const headerCache = new Map<string, { at: number; facts: Map<string, HeaderFacts | null> }>();
+
+function headerFactsOf(text: string): HeaderFacts {
+  const code = codeOnly(text);
+  const includes: string[] = [];
+  // Include paths live in a string literal, which codeOnly blanked: read them from the raw text.
+  for (const m of text.matchAll(/^[ \t]*#[ \t]*include[ \t]*([<"][^>"\n]+[>"])/gm)) includes.push(m[1]);
+  const mentioned = new Set<string>();
+  const defined = new Set<string>();
+  for (const m of code.matchAll(/\b(struct|union|enum)\s+([A-Za-z_]\w*)(\s*(?:__\w+\s*)*\{)?/g)) {
+    const tag = `${m[1]} ${m[2]}`;
+    mentioned.add(tag);
+    if (m[3]) defined.add(tag);
+  }
+  return { includes, mentioned, defined };
+}
+
+const includeMemo = new Map<string, Map<string, string | null>>();
+
+/** Resolves an #include to a tree file (x86 search order); null when it is generated or outside the tree. */
+function resolveInclude(tree: KernelTree, from: string, spec: string): string | null {
+  const inner = spec.slice(1, -1).trim();
+  const candidates: string[] = [];
+  if (spec.startsWith('"')) candidates.push(path.posix.normalize(path.posix.join(path.posix.dirname(from), inner)));
+  candidates.push(`arch/x86/include/${inner}`, `include/${inner}`, `arch/x86/include/uapi/${inner}`, `include/uapi/${inner}`);
+  if (inner.startsWith('asm/')) candidates.push(`include/asm-generic/${inner.slice(4)}`);
+  const key = `${spec.startsWith('"') ? path.posix.dirname(from) : ''}\0${spec}`;
+  const memo = includeMemo.get(tree.root) ?? new Map<string, string | null>();
+  includeMemo.set(tree.root, memo);
+  if (memo.has(key)) return memo.get(key)!;
+  let found: string | null = null;
+  for (const c of candidates) {
+    if (c.startsWith('..') || path.posix.isAbsolute(c)) continue;
+    if (tree.existsInTree(c)) {
+      found = c;
+      break;
+    }
+  }
+  memo.set(key, found);
+  return found;
+}
+
+/** Header facts persisted per tree commit: reading thousands of headers costs seconds, a JSON file milliseconds. */
+function loadHeaderFacts(tree: KernelTree): Map<string, HeaderFacts | null> {
+  const file = tree.cacheFile('header-facts.json');
+  const map = new Map<string, HeaderFacts | null>();
+  if (!file) return map;
+  try {
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, [string[], string[], string[]] | null>;
+    for (const [k, v] of Object.entries(raw)) map.set(k, v ? { includes: v[0], mentioned: new Set(v[1]), defined: new Set(v[2]) } : null);
+  } catch {
+    // first run for this commit
+  }
+  return map;
+}
+
+function saveHeaderFacts(tree: KernelTree, facts: Map<string, HeaderFacts | null>): void {
+  const file = tree.cacheFile('header-facts.json');
+  if (!file) return;
+  const raw: Record<string, [string[], string[], string[]] | null> = {};
+  for (const [k, v] of facts) raw[k] = v ? [v.includes, [...v.mentioned], [...v.defined]] : null;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file + '.tmp', JSON.stringify(raw));
+    fs.renameSync(file + '.tmp', file);
+  } catch {
+    // a read-only cache only costs speed
+  }
+}
+
+/** Headers reachable from `roots` (bounded), with their facts. */
+function includeClosure(tree: KernelTree, from: string, roots: string[], limit = 4000): { files: Map<string, HeaderFacts>; unresolved: string[] } {
+  let cache = headerCache.get(tree.root);
+  if (!cache || Date.now() - cache.at > TREE_CACHE_MS) {
+    cache = { at: Date.now(), facts: loadHeaderFacts(tree) };
+    headerCache.set(tree.root, cache);
+  }
+  const facts = cache.facts;
+  const known = facts.size;
+  const files = new Map<string, HeaderFacts>();
+  const unresolved: string[] = [];
+  const queue: { from: string; spec: string }[] = roots.map((spec) => ({ from, spec }));
+  while (queue.length && files.size < limit) {
+    const { from: f, spec } = queue.shift()!;
+    const rel = resolveInclude(tree, f, spec);
+    if (!rel) {
+      if (f === from) unresolved.push(spec);
+      continue;
+    }
+    if (files.has(rel)) continue;
+    if (!facts.has(rel)) {
+      const t = safeRead(tree, rel);
+      facts.set(rel, t === null ? null : headerFactsOf(t));
+    }
+    const hf = facts.get(rel);
+    if (!hf) continue;
+    files.set(rel, hf);
+    for (const inc of hf.includes) queue.push({ from: rel, spec: inc });
+  }
+  if (facts.size > known) saveHeaderFacts(tree, facts);
+  return { files, unresolved };
 }
 
 export const exportedAbi: Rule = {

@@ -40,3 +40,8 @@ test('works without a tree, from the hunks alone', async () => {
   assert.equal(ofRule(r, rule).length, 1);
   assert.match(r.notes.join('\n'), /no kernel tree/);
 });
+
+test('KPATCH_IGNORE_FUNCTION(fn) in the file is respected, as by the other function rules', async () => {
+  const r = await runCase(caseDir(rule, 'ignored-function'));
+  assert.deepEqual(ofRule(r, rule), []);
+});

@@ -3,7 +3,8 @@
 // changed .init.text.
 
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
+import { eachChangedFunction, reportOnFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 const INIT_FUNCTION_ATTRS = ['__init', '__meminit', '__init_or_module', '__ref', '__cpuinit', '__head'];
 const INIT_DATA_ATTRS = ['__initdata', '__initconst', '__meminitdata', '__meminitconst', '__initdata_or_module', '__refdata'];
@@ -14,24 +15,18 @@ export const initSection: Rule = {
   severity: 'error',
   title: 'Changed __init code or data: it already ran before the patch loads',
   check(ctx) {
+    for (const { fc, old, fn } of eachChangedFunction(ctx)) {
+      const attr = fn.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a)) ?? old.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a));
+      const initcall = fc.post.initTargets.get(fn.name);
+      const viaInitcall = initcall && INIT_CALLS.test(initcall) ? initcall : null;
+      if (!attr && !viaInitcall) continue;
+      const why = attr ? `is marked ${attr}` : `is the ${viaInitcall}() entry point`;
+      reportOnFunction(ctx, fc, fn, {
+        message: `${describeFunction(fn)} ${why}: init code already ran before the patch loads (and built-in init text is freed), so kpatch-build stops with "changed section .init.text not selected for inclusion". Leave it unchanged and redo or fix its effect in a pre-patch or post-patch callback (KPATCH_POST_PATCH_CALLBACK / KLP_POST_PATCH_CALLBACK).`,
+      });
+    }
     for (const fc of ctx.files) {
       if (!fc.post) continue;
-      for (const c of changedFunctions(fc)) {
-        const fn = c.new;
-        const attr = fn.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a)) ?? c.old.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a));
-        const initcall = fc.post.initTargets.get(fn.name);
-        const viaInitcall = initcall && INIT_CALLS.test(initcall) ? initcall : null;
-        if (!attr && !viaInitcall) continue;
-        const why = attr ? `is marked ${attr}` : `is the ${viaInitcall}() entry point`;
-        ctx.report({
-          file: fc.path,
-          line: firstChangedLine(fc, fn),
-          endLine: fn.span.end,
-          function: fn.name,
-          symbol: fn.name,
-          message: `${describeFunction(fn)} ${why}: init code already ran before the patch loads (and built-in init text is freed), so kpatch-build stops with "changed section .init.text not selected for inclusion". Leave it unchanged and redo or fix its effect in a pre-patch or post-patch callback (KPATCH_POST_PATCH_CALLBACK / KLP_POST_PATCH_CALLBACK).`,
-        });
-      }
       for (const v of fc.pairing.variables) {
         if (!v.new || (v.kind !== 'body' && v.kind !== 'signature')) continue;
         const attr = v.new.attributes.find((a) => INIT_DATA_ATTRS.includes(a));

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { caseDir, ofRule, runCase } from '../testing/fixtures';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { analyzePatches } from '../analyze';
+import { caseDir, makePatch, ofRule, runCase } from '../testing/fixtures';
+import { tempDir } from '../../../../test/support/tempDir';
 
 const rule = 'inline-callers';
 
@@ -55,4 +60,42 @@ test('without a tree a header inline is still reported, and says callers are unk
 test('without a tree the single-call-site guess is not made (the hunks show only part of the file)', async () => {
   const r = await runCase(caseDir(rule, 'static-single-caller'), { withoutTree: true });
   assert.deepEqual(ofRule(r, rule), []);
+});
+
+// The caller search has one grep cache, the tree's, keyed on its commit, index and changed files:
+// a server that analyses again after an edit sees the new caller at once.
+test('a caller added to the git tree between two analyses in one process is found by the second', async () => {
+  const saved = process.env.KLP_CACHE;
+  process.env.KLP_CACHE = tempDir('klp-callers-cache-');
+  try {
+    const dir = caseDir(rule, 'header-inline-callers');
+    const tree = tempDir('klp-callers-tree-');
+    fs.cpSync(path.join(dir, 'before'), tree, { recursive: true });
+    const stats = path.join(tree, 'drivers', 'demo', 'stats.c');
+    fs.writeFileSync(stats, '#include <linux/demo_queue.h>\n\nint demo_stats(void)\n{\n\treturn 0;\n}\n');
+    const g = (...a: string[]) => execFileSync('git', ['-C', tree, ...a], { stdio: 'ignore' });
+    g('init', '-q');
+    g('add', '-A');
+    g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+    // The search is time-boxed (1 s, git included): on a loaded machine a run may stop early. Complete
+    // greps are cached on disk, so asking again gets further; `enough` says when an answer will do.
+    const callers = async (enough: (files: string[]) => boolean) => {
+      let last = { files: [] as string[], message: '' };
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const r = await analyzePatches([{ name: 'case.patch', text: makePatch(dir) }], { tree });
+        const [f] = ofRule(r, rule);
+        last = { files: f.related.map((x) => x.file).sort(), message: f.message };
+        if (!/ran out of time/.test(f.message) || enough(last.files)) return last.files;
+      }
+      assert.fail(`the caller search never finished: ${last.message}`);
+    };
+    assert.deepEqual(await callers(() => false), ['drivers/demo/rx.c', 'drivers/demo/tx.c']);
+    // A new caller, neither staged nor committed.
+    fs.writeFileSync(stats, '#include <linux/demo_queue.h>\n\nint demo_stats(struct demo_queue *q)\n{\n\treturn demo_queue_len(q);\n}\n');
+    const found = await callers((files) => files.includes('drivers/demo/stats.c'));
+    assert.deepEqual(found, ['drivers/demo/rx.c', 'drivers/demo/stats.c', 'drivers/demo/tx.c']);
+  } finally {
+    if (saved === undefined) delete process.env.KLP_CACHE;
+    else process.env.KLP_CACHE = saved;
+  }
 });

@@ -4,8 +4,9 @@
 
 import type { FileIndex, FunctionDef } from '../model';
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine, isHeader } from './helpers';
-import { addressTaken, callCount, isIgnoredFunction } from './function-rules-util';
+import { addressTaken, callCount } from './lib/callers';
+import { changedFunctions, firstChangedLine, isHeader, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 /** Body lines above which gcc is unlikely to inline a function into several callers. */
 const BIG_BODY_LINES = 40;

@@ -5,8 +5,11 @@
 
 import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
 import type { Rule } from './rule';
-import { describeFunction, firstChangedLine, isHeader } from './helpers';
-import { callArgs, callCount, callersIn, isConstantArg, isIgnoredFunction } from './function-rules-util';
+import { matchParen, splitTopLevel } from '../parse/blank';
+import { escapeRegExp } from '../util/text';
+import { callCount, callersIn } from './lib/callers';
+import { firstChangedLine, isHeader, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 const DROP_WORDS = /\b(?:static|inline|extern|noinline|notrace|asmlinkage)\b/g;
 
@@ -62,6 +65,29 @@ const NEW_CALL_MAX_SITES = 3;
 /** Out-of-line static functions: the ones gcc clones. */
 function cloneable(fn: FunctionDef | undefined): fn is FunctionDef {
   return !!fn && fn.storage === 'static' && fn.inline === 'none' && !fn.syscallMacro;
+}
+
+/**
+ * Arguments of the first call `callee(...)` that starts on `line` (or later, up
+ * to a few lines for calls whose name is on the next line), split at top-level
+ * commas and normalised. Null when the call cannot be found.
+ */
+function callArgs(index: FileIndex, line: number, callee: string): string[] | null {
+  const text = index.lines.slice(line, line + 30).join('\n');
+  const m = new RegExp(`(?<![\\w$])${escapeRegExp(callee)}\\s*\\(`).exec(text);
+  if (!m) return null;
+  const open = m.index + m[0].length - 1;
+  const close = matchParen(text, open);
+  if (close < 0) return null;
+  // `f()` has no argument; `f(a, )` keeps its empty last one.
+  return splitTopLevel(text, open, close).map((a) => a.replace(/\s+/g, ' ').trim()).filter((a, _, all) => a !== '' || all.length > 1);
+}
+
+/** Literal-looking argument: number, character, string, NULL/true/false, or an ALL_CAPS macro constant. */
+function isConstantArg(a: string): boolean {
+  return /^[-+~!]?\s*\(?\s*(?:0[xX][0-9a-fA-F]+|\d+(?:\.\d+)?)[uUlL]*\s*\)?$/.test(a) ||
+    /^'(?:[^'\\]|\\.)+'$/.test(a) || /^"/.test(a) ||
+    /^(?:NULL|true|false)$/.test(a) || /^[A-Z][A-Z0-9_]*$/.test(a);
 }
 
 export const ipaClone: Rule = {

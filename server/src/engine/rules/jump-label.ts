@@ -4,8 +4,9 @@
 // key the patch defines itself lives in the patch module.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { escapeRe, judgeKey, keyHome, keyRelated, keyUses, type KeyHome } from './data-rules-util';
+import { judgeKey, keyHome, keyRelated, keyUses, type KeyHome } from './lib/keys';
+import { describeFunction } from './lib/wording';
+import { escapeRegExp } from '../util/text';
 
 const BRANCH_RE = /\b(static_branch_likely|static_branch_unlikely|static_key_true|static_key_false)\s*\(\s*&?\s*([A-Za-z_]\w*)((?:\s*(?:\.|->)\s*\w+)*)/g;
 
@@ -27,7 +28,7 @@ export const jumpLabel: Rule = {
         ? { kind: 'unknown' }
         : keyHome(ctx, {
           fc, oldFn: t.old, newFn: t.new, key,
-          defRe: new RegExp(`^(?![ \\t]*extern\\b)[ \\t]*(?:static[ \\t]+)?(?:DEFINE_STATIC_KEY_\\w+\\s*\\(\\s*${escapeRe(key)}\\s*[,)]|struct\\s+static_key(?:_true|_false)?\\s+${escapeRe(key)}\\s*[=;])`, 'm'),
+          defRe: new RegExp(`^(?![ \\t]*extern\\b)[ \\t]*(?:static[ \\t]+)?(?:DEFINE_STATIC_KEY_\\w+\\s*\\(\\s*${escapeRegExp(key)}\\s*[,)]|struct\\s+static_key(?:_true|_false)?\\s+${escapeRegExp(key)}\\s*[=;])`, 'm'),
           isDef: (v) => /^DEFINE_STATIC_KEY/.test(v.macro ?? '') || /\bstatic_key/.test(v.type),
         }, budget);
       const call = `${u.name}(${keyText})`;

@@ -31,3 +31,9 @@ test('built-in objects (obj-y, or a bool option) get nothing', async () => {
 test('needs the tree', async () => {
   assert.deepEqual(ofRule(await runCase(caseDir(rule, 'module-object'), { withoutTree: true }), rule), []);
 });
+
+test('a function named in KPATCH_IGNORE_FUNCTION() is not the one reported, as with the other function rules', async () => {
+  const [f, ...rest] = ofRule(await runCase(caseDir(rule, 'first-function-ignored')), rule);
+  assert.equal(rest.length, 0);
+  assert.equal(f.function, 'demo_tx');
+});

@@ -3,8 +3,9 @@
 // testing: the patch must work with the module loaded and not loaded.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { buildOf, describeModule, isModuleBuild, touchedFunctions } from './data-rules-util';
+import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { buildOf, describeModule, isModuleBuild } from './lib/moduleBuild';
+import { describeFunction } from './lib/wording';
 
 export const lateModule: Rule = {
   id: 'late-module',
@@ -16,7 +17,7 @@ export const lateModule: Rule = {
       if (!fc.post || !fc.path.endsWith('.c')) continue;
       const facts = buildOf(ctx, fc.path);
       if (!facts || !isModuleBuild(facts.build)) continue;
-      const touched = touchedFunctions(fc);
+      const touched = touchedFunctions(fc).filter((t) => !isIgnoredFunction(fc, t.new.name));
       const first = touched.find((t) => t.kind !== 'added') ?? touched[0];
       if (!first) continue;
       const fn = first.new;

@@ -4,12 +4,13 @@
 // changes; under plain WARN_ON/BUG_ON it only moves the __bug_table entry,
 // which the object diff handles on x86-64 (measured on Debian 6.1).
 
-import type { RelatedLocation } from '../model';
+import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
+import { LINE_ARGUMENT_MACROS, LINE_MACROS } from '../index/attributes';
 import type { FileChange, Rule, RuleContext } from './rule';
-import {
-  hunkDeltas, inChangedFunction, lineDirective, lineMacroKinds, logicalLines, lineUsesOf, listNames, lineUsesInText,
-  plural, type HunkDelta, type LineKind, type LineUse,
-} from './text-rules-util';
+import { isIgnoredFunction } from './lib/changedFunctions';
+import { codeIdentifiers } from './lib/codeText';
+import { hunkDeltas, type HunkDelta } from './lib/hunks';
+import { listNames, plural } from './lib/wording';
 
 const MAX_RELATED = 20;
 
@@ -97,12 +98,11 @@ function report(ctx: RuleContext, fc: FileChange, at: HunkDelta, shifted: Shifte
 /** With the tree: functions whose text is unchanged but whose __LINE__ users moved. */
 function shiftedWithTree(fc: FileChange, kinds: Map<string, LineKind>): Shifted[] {
   const out: Shifted[] = [];
-  const ignored = fc.post!.escapeHatches;
   const preLine = logicalLines(fc.pre!);
   const postLine = logicalLines(fc.post!);
   for (const c of fc.pairing.functions) {
     if ((c.kind !== 'moved' && c.kind !== 'cosmetic') || !c.old || !c.new) continue;
-    if (ignored.get(c.name) === 'KPATCH_IGNORE_FUNCTION') continue;
+    if (isIgnoredFunction(fc, c.name)) continue;
     const now = lineUsesOf(c.new, kinds);
     if (!now.length) continue;
     const before = lineUsesOf(c.old, kinds);
@@ -164,6 +164,125 @@ function shiftedInHunks(fc: FileChange, kinds: Map<string, LineKind>): Shifted[]
     }
   }
   return out;
+}
+
+// How __LINE__ reaches a function's code: line macros, macros built on them, #line directives.
+
+type LineKind = 'argument' | 'bugtable';
+
+/**
+ * Names that bring __LINE__ into code, and how: the engine's LINE_MACROS plus
+ * macros defined in the given files that expand to one of them (e.g. a driver's
+ * `#define foo_err(...) __foo_err(__func__, __LINE__, ...)`).
+ */
+function lineMacroKinds(indexes: (FileIndex | null)[], config: Map<string, string> | null = null): Map<string, LineKind> {
+  const base = new Map<string, LineKind>();
+  for (const m of LINE_MACROS) base.set(m, LINE_ARGUMENT_MACROS.has(m) ? 'argument' : 'bugtable');
+  const kinds = adjustForConfig(base, config);
+  const macros = indexes.flatMap((i) => i?.macros ?? []).filter((m) => m.body.length > 0);
+  const bodies = macros.map((m) => ({ name: m.name, ids: new Set(codeIdentifiers(m.body)) }));
+  for (let round = 0, changed = true; changed && round < 5; round++) {
+    changed = false;
+    for (const m of bodies) {
+      if (kinds.get(m.name) === 'argument') continue;
+      let k: LineKind | undefined;
+      for (const id of m.ids) {
+        const kk = id === m.name ? undefined : kinds.get(id);
+        if (kk === 'argument') {
+          k = 'argument';
+          break;
+        }
+        if (kk) k = 'bugtable';
+      }
+      if (k && kinds.get(m.name) !== k) {
+        kinds.set(m.name, k);
+        changed = true;
+      }
+    }
+  }
+  return kinds;
+}
+
+/**
+ * What the kernel configuration does to those macros, when the tree has a
+ * .config: might_sleep() passes __LINE__ only with CONFIG_DEBUG_ATOMIC_SLEEP,
+ * might_fault() also with CONFIG_PROVE_LOCKING, and the lockdep assertions are
+ * empty without CONFIG_LOCKDEP. In 6.1 lockdep_assert_held() is a WARN_ON, never
+ * an argument (include/linux/lockdep.h), whatever the config.
+ */
+function adjustForConfig(kinds: Map<string, LineKind>, config: Map<string, string> | null): Map<string, LineKind> {
+  const out = new Map(kinds);
+  for (const name of ['lockdep_assert_held', 'lockdep_assert_held_write', 'lockdep_assert_held_read']) {
+    if (out.get(name) === 'argument') out.set(name, 'bugtable');
+  }
+  if (!config) return out;
+  const on = (k: string) => config.has(k) && config.get(k) !== 'n';
+  if (!on('CONFIG_DEBUG_ATOMIC_SLEEP')) {
+    out.delete('might_sleep');
+    out.delete('might_sleep_if');
+    if (!on('CONFIG_PROVE_LOCKING')) out.delete('might_fault');
+  }
+  if (!on('CONFIG_LOCKDEP')) for (const name of [...out.keys()]) if (/^lockdep_assert/.test(name)) out.delete(name);
+  return out;
+}
+
+interface LineUse {
+  name: string;
+  line: number;
+  kind: LineKind;
+}
+
+/** Where __LINE__ enters a function: `__LINE__` itself and calls of line macros. */
+function lineUsesOf(fn: FunctionDef, kinds: Map<string, LineKind>): LineUse[] {
+  const out: LineUse[] = [];
+  for (const u of fn.lineMacroUses) if (u.name === '__LINE__') out.push({ ...u, kind: 'argument' });
+  for (const c of fn.calls) {
+    const k = kinds.get(c.name);
+    if (k) out.push({ ...c, kind: k });
+  }
+  return out.sort((a, b) => a.line - b.line);
+}
+
+/** True when the post-image line lies in a function the patch changes or adds. */
+function inChangedFunction(fc: FileChange, postLine: number): boolean {
+  return fc.pairing.functions.some(
+    (c) => c.new && (c.kind === 'body' || c.kind === 'signature' || c.kind === 'added') &&
+      c.new.span.start <= postLine && postLine <= c.new.span.end,
+  );
+}
+
+/** Line-macro names a line of code uses: `__LINE__` and calls of known line macros. */
+function lineUsesInText(text: string, kinds: Map<string, LineKind>): string[] {
+  const code = text.replace(/\/\*.*?\*\/|\/\/.*$/g, ' ').replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, ' ');
+  const out: string[] = [];
+  for (const m of code.matchAll(/\b([A-Za-z_]\w*)\b(\s*\()?/g)) {
+    if (m[1] === '__LINE__' || (m[2] && kinds.has(m[1]))) out.push(m[1]);
+  }
+  return out;
+}
+
+const LINE_DIRECTIVE = /^\s*#\s*(?:line\s+)?(\d+)(?:\s+"[^"]*")?\s*$/;
+
+/** The number a `#line N` (or `# N "file"`) directive gives the next line, or null. */
+function lineDirective(text: string): number | null {
+  const m = LINE_DIRECTIVE.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * __LINE__ value (1-based) of each 0-based line, honouring `#line` directives;
+ * identity (l + 1) when the file has none.
+ */
+function logicalLines(index: FileIndex): (line: number) => number {
+  if (!/^\s*#\s*(?:line\s+)?\d/m.test(index.text)) return (l) => l + 1;
+  const map = new Int32Array(index.lines.length);
+  let next = 1;
+  for (let i = 0; i < index.lines.length; i++) {
+    map[i] = next;
+    const n = lineDirective(index.lines[i]);
+    next = n !== null ? n : next + 1;
+  }
+  return (l) => (l >= 0 && l < map.length ? map[l] : l + 1);
 }
 
 export const lineMacro: Rule = {

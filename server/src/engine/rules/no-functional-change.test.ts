@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { caseDir, ofRule, runCase } from '../testing/fixtures';
-import { sameTokens } from './text-rules-util';
+import { sameTokens } from './no-functional-change';
 
 const rule = 'no-functional-change';
 

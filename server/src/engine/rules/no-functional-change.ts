@@ -4,7 +4,8 @@
 // one blank line added at the top of a file).
 
 import type { FileChange, Rule } from './rule';
-import { firstChange, hunkDeltas, plural, sameTokens } from './text-rules-util';
+import { firstChange, hunkDeltas } from './lib/hunks';
+import { plural } from './lib/wording';
 
 /** Files that never reach an object file: they neither add nor remove a functional change. */
 const NEUTRAL = /^(?:Documentation\/|LICENSES\/)|\.(?:rst|txt|md)$|(?:^|\/)(?:MAINTAINERS|CREDITS|README)$/;
@@ -21,6 +22,107 @@ function cosmeticOnly(fc: FileChange): boolean | null {
     return false;
   }
   return sameTokens(fc.pre.text, fc.post.text);
+}
+
+// C token streams: two texts with equal streams compile alike.
+
+// Longest first: C's maximal munch decides what `a+ +b` vs `a++b` mean.
+const PUNCTUATORS = [
+  '>>=', '<<=', '...', '->', '++', '--', '<<', '>>', '<=', '>=', '==', '!=', '&&', '||',
+  '*=', '/=', '%=', '+=', '-=', '&=', '^=', '|=', '##',
+];
+const PUNCT3 = new Set(PUNCTUATORS.filter((p) => p.length === 3));
+const PUNCT2 = new Set(PUNCTUATORS.filter((p) => p.length === 2));
+
+/**
+ * The token stream of a C text: comments and whitespace dropped, but the end of
+ * every preprocessor directive kept (a newline ends `#define`), and a marker for
+ * function-like macro heads (`#define f(x)` is not `#define f (x)`). Two texts
+ * with equal streams compile alike, up to __LINE__.
+ */
+function cTokens(text: string): string[] {
+  const out: string[] = [];
+  const n = text.length;
+  let atLineStart = true;
+  let inDirective = false;
+  let directiveStart = 0;
+  let i = 0;
+  const isWord = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === '_';
+  while (i < n) {
+    const c = text[i];
+    if (c === '\n') {
+      if (inDirective) out.push('<eol>');
+      inDirective = false;
+      atLineStart = true;
+      i++;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\r' || c === '\f' || c === '\v') {
+      i++;
+      continue;
+    }
+    if (c === '\\' && (text[i + 1] === '\n' || (text[i + 1] === '\r' && text[i + 2] === '\n'))) {
+      i += text[i + 1] === '\n' ? 2 : 3;
+      continue;
+    }
+    if (c === '/' && text[i + 1] === '*') {
+      const e = text.indexOf('*/', i + 2);
+      // A comment spanning lines inside a directive does not end it; keep it simple: skip.
+      i = e < 0 ? n : e + 2;
+      continue;
+    }
+    if (c === '/' && text[i + 1] === '/') {
+      const e = text.indexOf('\n', i);
+      i = e < 0 ? n : e;
+      continue;
+    }
+    if (c === '#' && atLineStart) {
+      inDirective = true;
+      atLineStart = false;
+      directiveStart = out.length;
+      out.push('#');
+      i++;
+      continue;
+    }
+    atLineStart = false;
+    if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < n && text[j] !== c && text[j] !== '\n') j += text[j] === '\\' ? 2 : 1;
+      out.push(text.slice(i, Math.min(j + 1, n)));
+      i = j + 1;
+      continue;
+    }
+    if (isWord(c) || (c === '.' && text[i + 1] >= '0' && text[i + 1] <= '9')) {
+      let j = i + 1;
+      const number = !(isWord(c) && !(c >= '0' && c <= '9'));
+      while (j < n) {
+        const d = text[j];
+        if (isWord(d) || (number && d === '.')) j++;
+        else if (number && (d === '+' || d === '-') && /[eEpP]/.test(text[j - 1])) j++;
+        else break;
+      }
+      out.push(text.slice(i, j));
+      // `#define NAME(` with no space: a function-like macro.
+      if (inDirective && out.length - directiveStart === 3 && out[directiveStart + 1] === 'define' && text[j] === '(') {
+        out.push('<fn-like>');
+      }
+      i = j;
+      continue;
+    }
+    const three = text.substr(i, 3);
+    const p = PUNCT3.has(three) ? three : PUNCT2.has(three.slice(0, 2)) ? three.slice(0, 2) : c;
+    out.push(p);
+    i += p.length;
+  }
+  return out;
+}
+
+export function sameTokens(a: string, b: string): boolean {
+  const x = cTokens(a);
+  const y = cTokens(b);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 export const noFunctionalChange: Rule = {

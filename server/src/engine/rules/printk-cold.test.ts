@@ -32,3 +32,8 @@ test('KPATCH_PRINTK, a jiffies guard, pr_debug and an existing printk that only 
 test('a printer inside a new helper is not reported (the helper is new code)', async () => {
   assert.deepEqual(ofRule(await runCase(caseDir(rule, 'printk-in-new-helper')), rule), []);
 });
+
+test('KPATCH_IGNORE_FUNCTION(fn) in the file is respected, as by the other function rules', async () => {
+  const r = await runCase(caseDir(rule, 'ignored-function'));
+  assert.deepEqual(ofRule(r, rule), []);
+});

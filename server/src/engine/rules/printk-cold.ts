@@ -7,9 +7,9 @@
 import type { CallSite, FunctionDef } from '../model';
 import { children, type SyntaxNode } from '../parse/parser';
 import type { FileChange, Rule, RuleContext } from './rule';
-import { changedFunctions, describeFunction } from './helpers';
+import { changedFunctions, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction, listNames } from './lib/wording';
 import { normalizeC } from '../util/text';
-import { listNames } from './text-rules-util';
 
 /** Cold printers (pr_debug/dev_dbg are dynamic debug and not __cold). */
 export const COLD_PRINTERS =
@@ -78,6 +78,7 @@ export const printkCold: Rule = {
       if (!fc.post || !fc.pre) continue;
       for (const c of changedFunctions(fc)) {
         const fn = c.new;
+        if (isIgnoredFunction(fc, fn.name)) continue;
         const oldLines = new Set(fc.pre.lines.slice(c.old.span.start, c.old.span.end + 1).map((l) => normalizeC(l)));
         const added: CallSite[] = fn.calls.filter((call) =>
           COLD_PRINTERS.test(call.name) && fc.maps.added.has(call.line) && !oldLines.has(normalizeC(fc.post!.lines[call.line] ?? '')));

@@ -3,9 +3,9 @@
 // that exist keep whatever the old code stored.
 
 import type { FunctionDef } from '../model';
-import type { Rule } from './rule';
-import { addedLinesIn, changedFunctions, describeFunction, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import type { FileChange, Rule } from './rule';
+import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 const ONCE_NAME = /_(probe|setup|init|attach|bind|ctor)(?:_one)?$/;
 const ONCE_MEMBER = /\.(probe|setup|init|init_one|attach|bind|ctor)\s*=\s*&?\s*([A-Za-z_]\w*)/g;
@@ -13,6 +13,13 @@ const ONCE_MEMBER = /\.(probe|setup|init|init_one|attach|bind|ctor)\s*=\s*&?\s*(
 const OWNED_ELSEWHERE = ['__init', '__meminit', '__init_or_module', '__ref', '__cpuinit', '__head', '__exit'];
 // Lines that store state into the object being set up.
 const STORES = /(?:->|\.)\w+(?:\[[^\]]*\])?\s*(?:[-+|&^]|<<|>>)?=(?!=)|\b(?:atomic|atomic64|atomic_long|refcount)_set\s*\(|\bkref_init\s*\(|\bINIT_[A-Z_]+\s*\(|\b(?:__)?set_bit\s*\(|\b\w+_init\s*\(\s*&/;
+
+/** Post-image lines the patch added inside a span (inclusive). */
+function addedLinesIn(fc: FileChange, start: number, end: number): number[] {
+  const out: number[] = [];
+  for (let l = start; l <= end; l++) if (fc.maps.added.has(l)) out.push(l);
+  return out;
+}
 
 export const probeOnceState: Rule = {
   id: 'probe-once-state',

@@ -4,8 +4,8 @@
 
 import type { FunctionDef } from '../model';
 import type { Rule } from './rule';
-import { changedFunctions, describeFunction, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import { eachChangedFunction, reportOnFunction } from './lib/changedFunctions';
+import { describeFunction } from './lib/wording';
 
 /** Section each attribute macro expands to on x86-64 6.1. */
 export const SECTION_ATTRS: Record<string, string> = {
@@ -38,43 +38,29 @@ export const sectionAttrFunc: Rule = {
   severity: 'error',
   title: 'Changed function in a named text section (__sched, __lockfunc, noinstr...): the section is not split per function',
   check(ctx) {
-    for (const fc of ctx.files) {
-      if (!fc.post) continue;
-      for (const c of changedFunctions(fc)) {
-        const fn = c.new;
-        if (isIgnoredFunction(fc, fn.name)) continue;
-        const before = sectionsOf(c.old);
-        const after = sectionsOf(fn);
-        // One finding per section, even when two spellings name it.
-        const bySection = new Map<string, string>();
-        for (const [attr, section] of [...before, ...after]) if (!bySection.has(section)) bySection.set(section, attr);
-        for (const [section, attr] of bySection) {
-          const ignored = fc.post.escapeHatches.get(section) === 'KPATCH_IGNORE_SECTION';
-          const stillThere = [...after.values()].includes(section);
-          const base = {
-            file: fc.path,
-            line: firstChangedLine(fc, fn),
-            endLine: fn.span.end,
-            function: fn.name,
-            symbol: fn.name,
-          };
-          if (ignored && !stillThere) continue; // the documented fix: attribute dropped + section ignored
-          if (ignored) {
-            ctx.report({
-              ...base,
-              severity: 'warning',
-              message: `${describeFunction(fn)} still carries ${attr}, but the file has KPATCH_IGNORE_SECTION("${section}"): create-diff-object ignores that section, so this change would be silently left out of the patch. Remove ${attr} from the patched copy so the function gets its own section.`,
-            });
-            continue;
-          }
-          const how = [...before.values()].includes(section) && !stillThere
-            ? `The patch drops ${attr}, which is half of the fix: ${section} still changes because the function leaves it, so also add KPATCH_IGNORE_SECTION("${section}") to the file.`
-            : `Drop ${attr} from the patched copy and add KPATCH_IGNORE_SECTION("${section}") to the file (kpatch-macros.h), or leave it alone and patch its callers instead: such functions cannot be patched directly.`;
-          ctx.report({
-            ...base,
-            message: `${describeFunction(fn)} is placed in ${section} by ${attr}; -ffunction-sections does not give it a section of its own, so kpatch-build sees the shared section change and stops with "changed section ${section} not selected for inclusion". ${how}`,
+    for (const { fc, old, fn } of eachChangedFunction(ctx)) {
+      const before = sectionsOf(old);
+      const after = sectionsOf(fn);
+      // One finding per section, even when two spellings name it.
+      const bySection = new Map<string, string>();
+      for (const [attr, section] of [...before, ...after]) if (!bySection.has(section)) bySection.set(section, attr);
+      for (const [section, attr] of bySection) {
+        const ignored = fc.post.escapeHatches.get(section) === 'KPATCH_IGNORE_SECTION';
+        const stillThere = [...after.values()].includes(section);
+        if (ignored && !stillThere) continue; // the documented fix: attribute dropped + section ignored
+        if (ignored) {
+          reportOnFunction(ctx, fc, fn, {
+            severity: 'warning',
+            message: `${describeFunction(fn)} still carries ${attr}, but the file has KPATCH_IGNORE_SECTION("${section}"): create-diff-object ignores that section, so this change would be silently left out of the patch. Remove ${attr} from the patched copy so the function gets its own section.`,
           });
+          continue;
         }
+        const how = [...before.values()].includes(section) && !stillThere
+          ? `The patch drops ${attr}, which is half of the fix: ${section} still changes because the function leaves it, so also add KPATCH_IGNORE_SECTION("${section}") to the file.`
+          : `Drop ${attr} from the patched copy and add KPATCH_IGNORE_SECTION("${section}") to the file (kpatch-macros.h), or leave it alone and patch its callers instead: such functions cannot be patched directly.`;
+        reportOnFunction(ctx, fc, fn, {
+          message: `${describeFunction(fn)} is placed in ${section} by ${attr}; -ffunction-sections does not give it a section of its own, so kpatch-build sees the shared section change and stops with "changed section ${section} not selected for inclusion". ${how}`,
+        });
       }
     }
   },

@@ -7,7 +7,7 @@
 import type { FunctionDef, VariableDef } from '../model';
 import type { FileChange, Rule } from './rule';
 import { DATA_ATTRIBUTES } from '../index/attributes';
-import { codeIdentifiers } from './text-rules-util';
+import { codeIdentifiers } from './lib/codeText';
 
 const ATTR_SECTIONS: Record<string, string> = {
   __read_mostly: '.data..read_mostly',

@@ -4,8 +4,10 @@
 // even for uses the patch did not touch. New uses are static-local-new's.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { ignoredFunction, stateMacroUses, touchedFunctions, usesIn, type StateFamily, type Use } from './data-rules-util';
+import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { usesIn, type Use } from './lib/codeText';
+import { stateMacroUses, type StateFamily } from './lib/stateMacros';
+import { describeFunction } from './lib/wording';
 
 const EFFECT: Record<Exclude<StateFamily, 'static-key'>, string> = {
   once: 'once-only warnings and messages (__warned / __already_done) can fire one more time',
@@ -25,7 +27,7 @@ export const specialStatic: Rule = {
     for (const fc of ctx.files) {
       if (!fc.pre || !fc.post) continue;
       for (const t of touchedFunctions(fc)) {
-        if (!t.old || ignoredFunction(fc, t.new.name)) continue;
+        if (!t.old || isIgnoredFunction(fc, t.new.name)) continue;
         const oldCount = new Map<string, number>();
         for (const u of stateMacroUses(fc.pre, t.old)) oldCount.set(u.name, (oldCount.get(u.name) ?? 0) + 1);
         const hits: (Use & { family: Exclude<StateFamily, 'static-key'> })[] = [];

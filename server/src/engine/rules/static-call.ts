@@ -3,8 +3,9 @@
 // machinery has already missed; kpatch-build refuses it (x86).
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { escapeRe, judgeKey, keyHome, keyRelated, keyUses } from './data-rules-util';
+import { judgeKey, keyHome, keyRelated, keyUses } from './lib/keys';
+import { describeFunction } from './lib/wording';
+import { escapeRegExp } from '../util/text';
 
 const CALL_SITE_RE = /\b(static_call|static_call_cond)\s*\(\s*([A-Za-z_]\w*)\s*\)/g;
 
@@ -21,7 +22,7 @@ export const staticCall: Rule = {
       seen.add(`${fc.path}\0${t.new.name}\0${key}`);
       const home = keyHome(ctx, {
         fc, oldFn: t.old, newFn: t.new, key,
-        defRe: new RegExp(`\\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\\s*\\(\\s*${escapeRe(key)}\\s*,`),
+        defRe: new RegExp(`\\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\\s*\\(\\s*${escapeRegExp(key)}\\s*,`),
         isDef: (v) => /^DEFINE_STATIC_CALL/.test(v.macro ?? ''),
       }, budget);
       const verdict = judgeKey(ctx, fc, facts, home, `the static call '${key}'`, false);

@@ -5,8 +5,9 @@
 // a ratelimit or once-only message that already fired).
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { ignoredFunction, stateFamily, stateMacroUses, staticLocalNames, touchedFunctions, type StateFamily } from './data-rules-util';
+import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { stateFamily, stateMacroUses, staticLocalNames, type StateFamily } from './lib/stateMacros';
+import { describeFunction } from './lib/wording';
 
 const FAMILY_EFFECT: Record<Exclude<StateFamily, 'lockdep'>, string> = {
   once: 'its "already done" flag starts clear, so it fires again once after the patch loads',
@@ -32,7 +33,7 @@ export const staticLocalNew: Rule = {
       if (!fc.pre || !fc.post) continue;
       for (const t of touchedFunctions(fc)) {
         // A brand-new function has nothing old to share state with.
-        if (!t.old || ignoredFunction(fc, t.new.name)) continue;
+        if (!t.old || isIgnoredFunction(fc, t.new.name)) continue;
         const oldStatics = staticLocalNames(fc.pre, t.old);
         const newStatics = staticLocalNames(fc.post, t.new);
         for (const [name, line] of newStatics) {

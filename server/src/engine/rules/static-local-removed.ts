@@ -4,8 +4,11 @@
 // prove which variable is which and refuses the patch.
 
 import type { FileChange, Rule } from './rule';
-import { describeFunction, firstChangedLine } from './helpers';
-import { bodyCode, countWord, escapeRe, ignoredFunction, staticLocalNames, touchedFunctions } from './data-rules-util';
+import { firstChangedLine, isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { bodyCode, countWord } from './lib/codeText';
+import { staticLocalNames } from './lib/stateMacros';
+import { describeFunction } from './lib/wording';
+import { escapeRegExp } from '../util/text';
 
 function wholeOldFunctionShown(fc: FileChange, start: number, end: number): boolean {
   for (let l = start; l <= end; l++) if (!fc.maps.preToPatch.has(l)) return false;
@@ -20,7 +23,7 @@ export const staticLocalRemoved: Rule = {
     for (const fc of ctx.files) {
       if (!fc.pre || !fc.post) continue;
       for (const t of touchedFunctions(fc)) {
-        if (!t.old || ignoredFunction(fc, t.new.name)) continue;
+        if (!t.old || isIgnoredFunction(fc, t.new.name)) continue;
         const oldStatics = staticLocalNames(fc.pre, t.old);
         if (!oldStatics.size) continue;
         const oldCode = bodyCode(fc.pre, t.old);
@@ -38,7 +41,7 @@ export const staticLocalRemoved: Rule = {
               ? `no longer declares the static local '${name}' (the name now refers to something else, e.g. a variable moved out of the function)`
               : `no longer references the static local '${name}'`;
           const related = [{ file: fc.path, line: declLine, image: 'pre' as const, message: `'${name}' declared here in the old ${t.old.name}()` }];
-          const wordRe = new RegExp(`\\b${escapeRe(name)}\\b`);
+          const wordRe = new RegExp(`\\b${escapeRegExp(name)}\\b`);
           for (let l = t.old.bodySpan.start; l <= t.old.bodySpan.end; l++) {
             if (l !== declLine && fc.maps.removed.has(l) && wordRe.test(fc.pre.lines[l] ?? '')) {
               related.push({ file: fc.path, line: l, image: 'pre', message: `reference to '${name}' removed here` });

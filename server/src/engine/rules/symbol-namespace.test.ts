@@ -27,3 +27,8 @@ test('needs the tree: nothing from the hunks alone', async () => {
   assert.deepEqual(ofRule(r, rule), []);
   assert.match(r.notes.join('\n'), /symbol-namespace/);
 });
+
+test('KPATCH_IGNORE_FUNCTION(fn) in the file is respected, as by the other function rules', async () => {
+  const r = await runCase(caseDir(rule, 'ignored-function'));
+  assert.deepEqual(ofRule(r, rule), []);
+});

@@ -3,8 +3,12 @@
 // namespace it does not import.
 
 import type { Rule } from './rule';
-import { describeFunction } from './helpers';
-import { buildOf, isModuleBuild, namespacedExports, touchedFunctions } from './data-rules-util';
+import type { KernelTree } from '../tree/kernelTree';
+import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
+import { codeOnly } from './lib/codeText';
+import { buildOf, isModuleBuild } from './lib/moduleBuild';
+import { safeRead, TREE_CACHE_MS } from './lib/treeSearch';
+import { describeFunction } from './lib/wording';
 
 /** New names a function starts to use (calls and other identifiers). */
 function newNames(oldCalls: Set<string>, newFnCalls: { name: string; line: number }[], ids: Set<string>, oldIds: Set<string>): Map<string, number | null> {
@@ -12,6 +16,31 @@ function newNames(oldCalls: Set<string>, newFnCalls: { name: string; line: numbe
   for (const c of newFnCalls) if (!oldCalls.has(c.name) && !out.has(c.name)) out.set(c.name, c.line);
   for (const id of ids) if (!oldIds.has(id) && !oldCalls.has(id) && !out.has(id)) out.set(id, null);
   return out;
+}
+
+interface NsCache {
+  at: number;
+  map: Map<string, { ns: string; file: string }>;
+}
+const nsCache = new Map<string, NsCache>();
+
+/** Every EXPORT_SYMBOL_NS*(sym, NS) of the tree: symbol -> namespace and file. */
+function namespacedExports(tree: KernelTree): Map<string, { ns: string; file: string }> {
+  const hit = nsCache.get(tree.root);
+  if (hit && Date.now() - hit.at < TREE_CACHE_MS) return hit.map;
+  const map = new Map<string, { ns: string; file: string }>();
+  const files = new Set(tree.grepWords(['EXPORT_SYMBOL_NS', 'EXPORT_SYMBOL_NS_GPL'], { limit: 3000, cOnly: true }));
+  const re = /\bEXPORT_SYMBOL_NS(?:_GPL)?\s*\(\s*([A-Za-z_]\w*)\s*,\s*"?([A-Za-z_]\w*)"?\s*\)/g;
+  for (const f of files) {
+    if (!f.endsWith('.c')) continue;
+    const t = safeRead(tree, f);
+    if (!t) continue;
+    const code = codeOnly(t);
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(code))) if (!map.has(m[1])) map.set(m[1], { ns: m[2], file: f });
+  }
+  nsCache.set(tree.root, { at: Date.now(), map });
+  return map;
 }
 
 export const symbolNamespace: Rule = {
@@ -28,6 +57,7 @@ export const symbolNamespace: Rule = {
       if (isModuleBuild(buildOf(ctx, fc.path)?.build)) continue;
       const local = new Set([...fc.post.functions.map((f) => f.name), ...fc.post.variables.map((v) => v.name)]);
       for (const t of touchedFunctions(fc)) {
+        if (isIgnoredFunction(fc, t.new.name)) continue;
         const names = newNames(
           new Set((t.old?.calls ?? []).map((c) => c.name)), t.new.calls, t.new.identifiers, t.old?.identifiers ?? new Set(),
         );

@@ -3,8 +3,7 @@
 // macros rename that helper so it becomes a new function instead.
 
 import type { Rule } from './rule';
-import { changedFunctions, firstChangedLine } from './helpers';
-import { isIgnoredFunction } from './function-rules-util';
+import { eachChangedFunction, reportOnFunction } from './lib/changedFunctions';
 
 // SYSCALL_DEFINE0 bodies are a plain static (traceable) function on x86-64 and
 // asmlinkage elsewhere; kpatch-syscall.h has no DEFINE0 variant either.
@@ -15,26 +14,17 @@ export const syscall: Rule = {
   severity: 'error',
   title: 'Changed SYSCALL_DEFINEn body: the inner __do_sys_ function is notrace',
   check(ctx) {
-    for (const fc of ctx.files) {
-      if (!fc.post) continue;
-      for (const c of changedFunctions(fc)) {
-        const fn = c.new;
-        const m = fn.syscallMacro ? PLAIN.exec(fn.syscallMacro) : null;
-        if (!m || isIgnoredFunction(fc, fn.name)) continue;
-        const [, compat, n] = m;
-        const inner = `${compat ? '__do_compat_sys_' : '__do_sys_'}${fn.name}`;
-        const fix = compat
-          ? `kpatch-syscall.h only wraps native syscalls (KPATCH_SYSCALL_DEFINE${n}), there is no compat variant: leave the COMPAT_SYSCALL_DEFINE${n} body as it is and patch the functions it calls, or define it with a local copy of the compat wrapper that gives the inner function a new name, as kpatch-syscall.h does for native syscalls.`
-          : `Add #include "kpatch-syscall.h" and write KPATCH_SYSCALL_DEFINE${n}(${fn.name}, ...) instead of SYSCALL_DEFINE${n}: it renames the inner function so kpatch-build treats it as new. With klp-build use KLP_SYSCALL_DEFINE${n} from <linux/livepatch_helpers.h>.`;
-        ctx.report({
-          file: fc.path,
-          line: firstChangedLine(fc, fn),
-          endLine: fn.span.end,
-          function: fn.name,
-          symbol: fn.name,
-          message: `${fn.syscallMacro}(${fn.name}) puts this body in ${inner}(), which the macro declares inline and so notrace: kpatch-build stops with "function ${inner} doesn't have patchable function entry, unable to patch". ${fix}`,
-        });
-      }
+    for (const { fc, fn } of eachChangedFunction(ctx)) {
+      const m = fn.syscallMacro ? PLAIN.exec(fn.syscallMacro) : null;
+      if (!m) continue;
+      const [, compat, n] = m;
+      const inner = `${compat ? '__do_compat_sys_' : '__do_sys_'}${fn.name}`;
+      const fix = compat
+        ? `kpatch-syscall.h only wraps native syscalls (KPATCH_SYSCALL_DEFINE${n}), there is no compat variant: leave the COMPAT_SYSCALL_DEFINE${n} body as it is and patch the functions it calls, or define it with a local copy of the compat wrapper that gives the inner function a new name, as kpatch-syscall.h does for native syscalls.`
+        : `Add #include "kpatch-syscall.h" and write KPATCH_SYSCALL_DEFINE${n}(${fn.name}, ...) instead of SYSCALL_DEFINE${n}: it renames the inner function so kpatch-build treats it as new. With klp-build use KLP_SYSCALL_DEFINE${n} from <linux/livepatch_helpers.h>.`;
+      reportOnFunction(ctx, fc, fn, {
+        message: `${fn.syscallMacro}(${fn.name}) puts this body in ${inner}(), which the macro declares inline and so notrace: kpatch-build stops with "function ${inner} doesn't have patchable function entry, unable to patch". ${fix}`,
+      });
     }
   },
 };

@@ -4,7 +4,7 @@
 // there never reach the patch module. Build files are not live-patched at all.
 
 import type { FileChange, Rule } from './rule';
-import { firstChange } from './text-rules-util';
+import { firstChange } from './lib/hunks';
 
 interface Verdict {
   severity: 'error' | 'warning';

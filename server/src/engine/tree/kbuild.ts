@@ -4,6 +4,7 @@
 
 import * as path from 'node:path';
 import type { KernelTree } from './kernelTree';
+import { escapeRegExp } from '../util/text';
 
 export interface ObjectFacts {
   /** `x.o` for `dir/x.c`. */
@@ -58,7 +59,7 @@ export function objectFacts(tree: KernelTree, file: string): ObjectFacts {
     logical.push({ text, line: start });
   }
   const lines = logical.map((l) => l.text);
-  const escaped = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const escaped = escapeRegExp(base);
   facts.ftraceRemoved = ftraceRemoval(tree, logical, mkName, escaped);
   // obj-m += x.o, obj-$(CONFIG_FOO) += x.o, foo-y += x.o / foo-objs := x.o
   const objRe = new RegExp(`(?:^|\\s)${escaped}\\.o(?:\\s|$)`);

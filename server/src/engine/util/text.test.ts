@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { normalizeC, identifiersOf } from './text';
+import { escapeRegExp, normalizeC, identifiersOf } from './text';
 
 const NORM_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|("(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?)|(?:\s|\\\r?\n)+/g;
 const WORD_CHAR = /[A-Za-z0-9_]/;
@@ -37,4 +37,11 @@ test('normalizeC keeps words apart and literals intact', () => {
   assert.equal(normalizeC('unsigned  long x /* c */ = "a  b" ; // t'), 'unsigned long x="a  b";');
   assert.equal(normalizeC('#define A \\\n  1'), '#define A 1');
   assert.deepEqual(identifiersOf('int x = y("z w");'), ['int', 'x', 'y']);
+});
+
+test('escapeRegExp: the pattern matches the text itself, every special character literally', () => {
+  const special = 'a.b*c+d?e^f$g{h}i(j)k|l[m]n\\o';
+  assert.ok(new RegExp(`^${escapeRegExp(special)}$`).test(special));
+  assert.ok(!new RegExp(`^${escapeRegExp('a.c')}$`).test('abc'));
+  fc.assert(fc.property(fc.string(), (s) => new RegExp(`^${escapeRegExp(s)}$`).test(s)));
 });

@@ -5,6 +5,11 @@ export function splitLines(text: string): string[] {
   return text.split(/\r?\n/);
 }
 
+/** `s` as a regular expression that matches exactly `s`. */
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** Byte offset -> 0-based line, for one text. */
 export function lineStarts(text: string): number[] {
   const starts = [0];

@@ -1,0 +1,98 @@
+// Static keys and static calls in patched code: where the key is defined, and whether a key in a module gets the patch refused.
+
+import type { FunctionDef } from '../../model';
+import type { ObjectFacts } from '../../tree/kbuild';
+import type { FileChange, RuleContext } from '../rule';
+import { isIgnoredFunction, touchedFunctions } from './changedFunctions';
+import { usesIn, type Use } from './codeText';
+import { fileData, type DataVar } from './fileData';
+import { buildOf, describeModule, isModuleBuild } from './moduleBuild';
+import { staticLocalNames } from './stateMacros';
+import { findDefinition } from './treeSearch';
+
+export type KeyHome =
+  /** Defined by the patch itself (new static local or new global): lives in the patch module. */
+  | { kind: 'new' }
+  /** Defined by the patched object already (file scope or a static local that existed). */
+  | { kind: 'this-object'; line: number }
+  | { kind: 'elsewhere'; file: string; line: number; facts: ObjectFacts | null }
+  | { kind: 'unknown' };
+
+export interface KeyQuery {
+  fc: FileChange;
+  oldFn: FunctionDef | null;
+  newFn: FunctionDef;
+  key: string;
+  /** Matches the key's definition in a file's code (comments blanked); built per key. */
+  defRe: RegExp;
+  /** Is this file-scope object a definition of the key? */
+  isDef(v: DataVar): boolean;
+}
+
+/**
+ * Each use of a key-taking macro (`re`, group 1 the macro, group 2 the key) in
+ * the functions the patch changed, skipping objects known to be built in
+ * (vmlinux keys are fine on 6.1) and functions the author told kpatch to ignore.
+ */
+export function keyUses(ctx: RuleContext, re: RegExp): { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] {
+  const out: { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] = [];
+  for (const fc of ctx.files) {
+    if (!fc.post || !fc.isC) continue;
+    const facts = buildOf(ctx, fc.path);
+    if (facts?.build === 'builtin') continue;
+    for (const fn of touchedFunctions(fc)) {
+      if (isIgnoredFunction(fc, fn.new.name)) continue;
+      for (const use of usesIn(fc.post, fn.new, re)) out.push({ fc, facts, fn, use });
+    }
+  }
+  return out;
+}
+
+/** Related location for where a key is defined, if known. */
+export function keyRelated(home: KeyHome, fc: FileChange, what: string): { file: string; line: number; message: string }[] {
+  if (home.kind === 'elsewhere') return [{ file: home.file, line: home.line, message: `${what} is defined here` }];
+  if (home.kind === 'this-object') return [{ file: fc.path, line: home.line, message: `${what} is defined here` }];
+  return [];
+}
+
+/** Where a key (static key or static call) is defined, as far as the patch and the tree tell. */
+export function keyHome(ctx: RuleContext, q: KeyQuery, budget: { lookups: number }): KeyHome {
+  const { fc, key } = q;
+  if (fc.post && staticLocalNames(fc.post, q.newFn).has(key)) {
+    const old = q.oldFn && fc.pre ? staticLocalNames(fc.pre, q.oldFn).get(key) : undefined;
+    return old === undefined ? { kind: 'new' } : { kind: 'this-object', line: staticLocalNames(fc.post, q.newFn).get(key)! };
+  }
+  const postDef = fc.post ? fileData(fc.post).find((v) => v.name === key && v.storage !== 'extern' && q.isDef(v)) : undefined;
+  if (postDef) {
+    const preDef = fc.pre ? fileData(fc.pre).find((v) => v.name === key && v.storage !== 'extern' && q.isDef(v)) : undefined;
+    return preDef ? { kind: 'this-object', line: postDef.span.start } : { kind: 'new' };
+  }
+  if (!ctx.tree || budget.lookups <= 0) return { kind: 'unknown' };
+  budget.lookups--;
+  const def = findDefinition(ctx.tree, key, q.defRe, [fc.path]);
+  if (!def) return { kind: 'unknown' };
+  return { kind: 'elsewhere', file: def.file, line: def.line, facts: buildOf(ctx, def.file) };
+}
+
+/** Error, warning or nothing for a key used by patched code in `fc`, given where the key lives. */
+export function judgeKey(ctx: RuleContext, fc: FileChange, facts: ObjectFacts | null, home: KeyHome, label: string, viaPointer: boolean): { severity: 'error' | 'warning'; where: string } | null {
+  if (home.kind === 'new') return null;
+  if (facts?.build === 'builtin') return null;
+  if (home.kind === 'elsewhere' && home.facts?.build === 'builtin') return null;
+  const patchedIsModule = isModuleBuild(facts?.build);
+  const noTree = ctx.tree ? 'the Makefile does not say' : 'no kernel tree given';
+  if (home.kind === 'elsewhere') {
+    if (isModuleBuild(home.facts?.build)) {
+      return { severity: 'error', where: `${label} is defined in ${home.file}, which is built as ${describeModule(home.facts!, home.file)}` };
+    }
+    return { severity: 'warning', where: `${label} is defined in ${home.file}, and the checker cannot tell whether that object is built into vmlinux (fine) or as a module (refused)` };
+  }
+  if (home.kind === 'this-object') {
+    if (patchedIsModule) return { severity: 'error', where: `${label} is defined in this file, which is built as ${describeModule(facts!, fc.path)}` };
+    return { severity: 'warning', where: `${label} is defined in this file; this is refused if the object is built as a module, fine if it is built in (${noTree})` };
+  }
+  if (patchedIsModule) {
+    return { severity: 'warning', where: `this file is built as ${describeModule(facts!, fc.path)} and the checker could not find where ${label} is defined${viaPointer ? ' (it is reached through a pointer)' : ''}; unless it is in vmlinux, this is refused` };
+  }
+  return { severity: 'warning', where: `whether this is refused depends on whether the object, or ${label}, is in a module (${noTree})` };
+}
