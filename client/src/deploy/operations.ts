@@ -40,6 +40,8 @@ export interface BuiltModule {
   sha256: string;
   /** Build output events (changed functions, errors mapped to rules). */
   events: BuildEvent[];
+  /** Where it was built: on the target (default), or here and uploaded (patched-unit kbuild modules). */
+  builtOn?: 'host' | 'target';
 }
 
 export class BuildFailed extends Error {
