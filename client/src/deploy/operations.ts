@@ -428,25 +428,6 @@ export async function enablePatch(ssh: SshTarget, t: TargetSettings, koPath: str
   return loadModule(ssh, t, koPath, name, p, opts);
 }
 
-/** What the module generator needs from the target: its release, Module.symvers and kallsyms ('' when unreadable). */
-export interface SymbolInputs {
-  release: string;
-  symvers: string;
-  kallsyms: string;
-}
-
-export async function readSymbolInputs(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<SymbolInputs> {
-  p.onStep?.('Reading the target kernel symbols');
-  const release = (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
-  const cat = async (file: string): Promise<string> =>
-    (await ssh.run(['cat', assertRemotePath(file)], { signal: p.signal, maxBuffer: 64 << 20, timeoutMs: 60000 })).stdout;
-  return {
-    release,
-    symvers: await cat(`/lib/modules/${release}/build/Module.symvers`),
-    kallsyms: await cat(`${t.procRoot.replace(/\/+$/, '')}/kallsyms`),
-  };
-}
-
 /** Livepatch-related kernel log lines. */
 export async function kernelLog(ssh: SshTarget, p: Progress = {}, lines = 400): Promise<string> {
   const r = await ssh.runChecked(['dmesg', '--color=never'], { signal: p.signal, timeoutMs: 20000 });
