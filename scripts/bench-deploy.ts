@@ -38,10 +38,11 @@ interface Args {
   limit: number;
   keep: string | null;
   only: string | null;
+  config: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hostOnly: false, corpus: path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'kpatch'), tree: kernelTreePath(), headers: null, kallsyms: null, limit: Infinity, keep: null, only: null };
+  const a: Args = { hostOnly: false, corpus: path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'kpatch'), tree: kernelTreePath(), headers: null, kallsyms: null, limit: Infinity, keep: null, only: null, config: null };
   for (let i = 0; i < argv.length; i++) {
     const v = () => {
       if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value`);
@@ -56,6 +57,7 @@ function parseArgs(argv: string[]): Args {
       case '--limit': a.limit = Number(v()); break;
       case '--keep': a.keep = v(); break;
       case '--only': a.only = v(); break;
+      case '--config': a.config = v(); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -88,7 +90,9 @@ async function main(): Promise<number> {
   const exported = parseSymversObjects(fs.readFileSync(path.join(headers, 'Module.symvers'), 'utf8'));
   let kallsyms = args.kallsyms ? new Kallsyms(fs.readFileSync(args.kallsyms, 'utf8')) : vm ? new Kallsyms(vm.inputs.kallsyms) : null;
   const parser = await createParser();
-  const tree = KernelTree.open(args.tree);
+  // Module or built-in is the target's .config's answer (the VM's own, in the VM bench).
+  const config = args.config ?? vm?.configFile ?? null;
+  const tree = KernelTree.open(args.tree, config);
 
   const index = fs.readFileSync(path.join(args.corpus, 'INDEX.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
   const candidates = index.filter((c) => c[2] === 'PASS' && (c[5] === 'yes' || c[5] === 'yes-C1') && (!args.only || `${c[0]}/${c[1]}`.includes(args.only))).map((c) => `${c[0]}/${c[1]}`);
@@ -103,9 +107,9 @@ async function main(): Promise<number> {
     let result: Awaited<ReturnType<typeof analyzePatches>> | null = null;
     let error: string | null = null;
     try {
-      result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, parser });
+      result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, config, parser });
       // The engine's parse budget is for editors; on a loaded machine a big file can miss it once.
-      if (result.notes.some((n) => /did not finish parsing/.test(n))) result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, parser });
+      if (result.notes.some((n) => /did not finish parsing/.test(n))) result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, config, parser });
       const posts = result.changes.flat().map((c) => `${c.path}\0${c.post?.text ?? ''}`).sort().join('\0');
       key = crypto.createHash('sha1').update(posts).digest('hex');
     } catch (err) {

@@ -33,6 +33,8 @@ export class VmBench {
     readonly ssh: SshTarget,
     readonly settings: TargetSettings,
     readonly inputs: UnitInputs,
+    /** The VM kernel's .config, copied here. */
+    readonly configFile: string,
     private readonly cacheDir: string,
     private readonly controlDir: string,
   ) {}
@@ -49,7 +51,9 @@ export class VmBench {
     const cacheDir = path.join(CACHE, 'targets');
     const inputs = await readUnitInputs(ssh, settings, { cacheDir });
     if (!inputs.hostHeaders) throw new Error(`bench:deploy builds on this machine: ${inputs.where}`);
-    return new VmBench(name, ssh, settings, inputs, cacheDir, controlDir);
+    const configFile = path.join(controlDir, 'config');
+    fs.writeFileSync(configFile, (await ssh.runChecked(['cat', `/boot/config-${inputs.release}`], { maxBuffer: 16 << 20 })).stdout);
+    return new VmBench(name, ssh, settings, inputs, configFile, cacheDir, controlDir);
   }
 
   /** modprobe the modules a patch changes; true when kallsyms was read again for them. */
