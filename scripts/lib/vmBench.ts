@@ -101,7 +101,11 @@ export class VmBench {
     if (loadedTest) {
       const remote = `/root/livepatch/${mod.name}/LOADED.test`;
       await this.ssh.upload(fs.readFileSync(loadedTest), remote, { mkdirs: true, mode: 0o755 });
-      const r = await this.ssh.run(['bash', remote], { timeoutMs: 120_000 });
+      // kpatch's tests run as a user with sudo; here they run as root, where sudo is not installed:
+      // a `sudo` that runs its arguments stands in for it.
+      const bin = `/root/livepatch/${mod.name}/bin`;
+      await this.ssh.upload(Buffer.from('#!/bin/sh\nexec "$@"\n'), `${bin}/sudo`, { mkdirs: true, mode: 0o755 });
+      const r = await this.ssh.run(['env', `PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, 'bash', remote], { timeoutMs: 120_000 });
       row.loadedTest = r.code === 0 ? 'pass' : 'fail';
       if (r.code !== 0) problems.push(`${path.basename(loadedTest)} failed (exit ${r.code}): ${(r.stdout + r.stderr).trim().split('\n').slice(-2).join(' ').slice(0, 200)}`);
     }
