@@ -125,6 +125,7 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const workRoot = args.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-deploy-'));
   let n = 0;
+  let vmLost = false;
   for (const g of groups.values()) {
     if (n++ >= args.limit) break;
     const row: Row = { patch: g.names[0], copies: g.names.length, outcome: 'built', reasons: [], buildSeconds: null, loadSeconds: null, loadedTest: null };
@@ -165,6 +166,14 @@ async function main(): Promise<number> {
       } else if (err instanceof BuildFailed) {
         row.outcome = 'build-failed';
         row.reasons.push(err.message.split('\n').slice(0, 2).join(' ').slice(0, 300));
+      } else if (vm) {
+        // The VM stopped answering (an oops in the patched code, say): this row failed, and
+        // the rest cannot run on it.
+        row.outcome = 'load-failed';
+        row.reasons.push(`the VM stopped answering: ${(err as Error).message.split('\n')[0].slice(0, 200)} (see its console.log)`);
+        process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies}): ${row.reasons[0]}\n`);
+        vmLost = true;
+        break;
       } else throw err;
     }
     process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies})${row.reasons.length ? ': ' + row.reasons[0] : ''}\n`);
@@ -193,6 +202,7 @@ async function main(): Promise<number> {
     const tests = rows.filter((r) => r.loadedTest !== null);
     const builds = rows.filter((r) => r.buildSeconds !== null).map((r) => r.buildSeconds!);
     const loads = rows.filter((r) => r.loadSeconds !== null).map((r) => r.loadSeconds!);
+    if (vmLost) out.push(`stopped after ${rows.length} of ${groups.size} post-images: the VM stopped answering`);
     out.push(`bench:deploy: ${deployed.length}/${eligible.length} deployed and verified, ${tests.filter((r) => r.loadedTest === 'pass').length}/${tests.length} LOADED tests pass, median build ${median(builds).toFixed(1)} s, median load ${median(loads).toFixed(1)} s`);
   } else {
     const built = rows.filter((r) => r.outcome === 'built');
