@@ -1,11 +1,15 @@
-// bench:deploy groundwork: how many of the kpatch corpus's PASS patches that apply to
-// Debian 6.1 the kbuild backend turns into a livepatch module.
+// bench:deploy: how many of the kpatch corpus's PASS patches that apply to Debian 6.1 the
+// kbuild backend turns into a livepatch module that loads and works on the real kernel.
 //
+//   npm run bench:deploy -- [--corpus DIR] [--tree DIR] [--limit N] [--only SUBSTR]
 //   node --import tsx scripts/bench-deploy.ts --host-only [--corpus DIR] [--tree DIR]
 //        [--headers DIR] [--kallsyms FILE] [--limit N] [--keep DIR]
 //
-// --host-only: generate and build on this machine against the headers, convert, stop
-// there (no VM: loading and the LOADED tests are the full bench's part). Patches are
+// Default: boot the test VM (KLP_TESTVM_NAME, default bench), and for each patch generate
+// from the VM's own kallsyms, build on this machine, upload and load through the client's
+// code, check /sys/kernel/livepatch, run the corpus's *-LOADED.test in the VM where the patch
+// has one, check the kernel log (oops, WARN) and the taint (only K, O, E allowed), disable
+// and unload. --host-only: generate and build here, stop there (no VM). Patches are
 // grouped by the post-images they produce: two corpus files that differ only in
 // context lines make the same module, so it is built once and counted once.
 
@@ -22,6 +26,8 @@ import { Kallsyms, parseSymversObjects } from '../server/src/engine/generate/sym
 import { KlpElfError } from '../server/src/engine/generate/klpElf';
 import { buildOnHost, HostBuildError } from '../server/src/build/hostBuild';
 import { installedHeaders, kernelTreePath } from '../test/support/requirements';
+import { VmBench } from './lib/vmBench';
+import { BuildFailed } from '../client/src/deploy/operations';
 
 interface Args {
   hostOnly: boolean;
@@ -31,10 +37,12 @@ interface Args {
   kallsyms: string | null;
   limit: number;
   keep: string | null;
+  only: string | null;
+  config: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hostOnly: false, corpus: path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'kpatch'), tree: kernelTreePath(), headers: null, kallsyms: null, limit: Infinity, keep: null };
+  const a: Args = { hostOnly: false, corpus: path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'kpatch'), tree: kernelTreePath(), headers: null, kallsyms: null, limit: Infinity, keep: null, only: null, config: null };
   for (let i = 0; i < argv.length; i++) {
     const v = () => {
       if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value`);
@@ -48,6 +56,8 @@ function parseArgs(argv: string[]): Args {
       case '--kallsyms': a.kallsyms = v(); break;
       case '--limit': a.limit = Number(v()); break;
       case '--keep': a.keep = v(); break;
+      case '--only': a.only = v(); break;
+      case '--config': a.config = v(); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -57,9 +67,12 @@ function parseArgs(argv: string[]): Args {
 interface Row {
   patch: string;
   copies: number;
-  outcome: 'built' | 'refused' | 'build-failed' | 'findings' | 'not-applicable';
+  outcome: 'built' | 'deployed' | 'refused' | 'build-failed' | 'load-failed' | 'verify-failed' | 'findings' | 'not-applicable';
   reasons: string[];
   buildSeconds: number | null;
+  loadSeconds: number | null;
+  /** The corpus's LOADED test: null when the patch has none. */
+  loadedTest: 'pass' | 'fail' | null;
 }
 
 /** A refusal's reason with its symbol names taken out, so equal reasons count together. */
@@ -71,19 +84,19 @@ function reasonClass(message: string, symbol?: string): string {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  if (!args.hostOnly) {
-    process.stderr.write('bench-deploy: only --host-only is implemented (the VM bench loads each module and runs its LOADED test)\n');
-    return 2;
-  }
+  const vm = args.hostOnly ? null : await VmBench.start();
   const headers = args.headers ?? (installedHeaders() ? path.join('/usr/src', installedHeaders()!) : null);
   if (!headers || !fs.existsSync(path.join(headers, 'Module.symvers'))) throw new Error('no kernel headers: --headers DIR');
   const exported = parseSymversObjects(fs.readFileSync(path.join(headers, 'Module.symvers'), 'utf8'));
-  const kallsyms = args.kallsyms ? new Kallsyms(fs.readFileSync(args.kallsyms, 'utf8')) : null;
+  let kallsyms = args.kallsyms ? new Kallsyms(fs.readFileSync(args.kallsyms, 'utf8')) : vm ? new Kallsyms(vm.inputs.kallsyms) : null;
   const parser = await createParser();
-  const tree = KernelTree.open(args.tree);
+  // Module or built-in is the target's .config's answer (the VM's own, in the VM bench).
+  const config = args.config ?? vm?.configFile ?? null;
+  const tree = KernelTree.open(args.tree, config);
 
   const index = fs.readFileSync(path.join(args.corpus, 'INDEX.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
-  const candidates = index.filter((c) => c[2] === 'PASS' && (c[5] === 'yes' || c[5] === 'yes-C1')).map((c) => `${c[0]}/${c[1]}`);
+  const candidates = index.filter((c) => c[2] === 'PASS' && (c[5] === 'yes' || c[5] === 'yes-C1') && (!args.only || `${c[0]}/${c[1]}`.includes(args.only))).map((c) => `${c[0]}/${c[1]}`);
+  const loadedTests = new Map(index.filter((c) => c[7] && c[7] !== '-').map((c) => [`${c[0]}/${c[1]}`, `${c[0]}/${c[7]}`]));
   process.stderr.write(`bench-deploy: ${candidates.length} PASS patch files apply to 6.1; analysing\n`);
 
   // Group by post-image: equal post-images make equal modules.
@@ -94,9 +107,9 @@ async function main(): Promise<number> {
     let result: Awaited<ReturnType<typeof analyzePatches>> | null = null;
     let error: string | null = null;
     try {
-      result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, parser });
+      result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, config, parser });
       // The engine's parse budget is for editors; on a loaded machine a big file can miss it once.
-      if (result.notes.some((n) => /did not finish parsing/.test(n))) result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, parser });
+      if (result.notes.some((n) => /did not finish parsing/.test(n))) result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, config, parser });
       const posts = result.changes.flat().map((c) => `${c.path}\0${c.post?.text ?? ''}`).sort().join('\0');
       key = crypto.createHash('sha1').update(posts).digest('hex');
     } catch (err) {
@@ -112,9 +125,10 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const workRoot = args.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-deploy-'));
   let n = 0;
+  let vmLost = false;
   for (const g of groups.values()) {
     if (n++ >= args.limit) break;
-    const row: Row = { patch: g.names[0], copies: g.names.length, outcome: 'built', reasons: [], buildSeconds: null };
+    const row: Row = { patch: g.names[0], copies: g.names.length, outcome: 'built', reasons: [], buildSeconds: null, loadSeconds: null, loadedTest: null };
     rows.push(row);
     if (!g.result) {
       row.outcome = 'not-applicable';
@@ -129,9 +143,19 @@ async function main(): Promise<number> {
     }
     const name = 'livepatch_' + path.basename(g.names[0], '.patch').replace(/[^a-z0-9_]+/gi, '_').toLowerCase().slice(0, 40);
     try {
-      const m = generatePatchedUnit(g.result, { name, tree, parser, exported, kallsyms });
-      const b = await buildOnHost({ headersDir: headers, dir: path.join(workRoot, `${n}-${name}`), module: m, exported, kallsyms });
-      row.buildSeconds = b.seconds;
+      let m = generatePatchedUnit(g.result, { name, tree, parser, exported, kallsyms });
+      if (vm) {
+        // A patch to a module: load that module first, so the patch binds and applies at once.
+        if (await vm.loadObjects(m.objects)) {
+          kallsyms = new Kallsyms(vm.inputs.kallsyms);
+          m = generatePatchedUnit(g.result, { name, tree, parser, exported, kallsyms });
+        }
+        const test = g.names.map((x) => loadedTests.get(x)).find((x) => x !== undefined) ?? null;
+        await vm.deploy(m, row, test ? path.join(args.corpus, test) : null);
+      } else {
+        const b = await buildOnHost({ headersDir: headers, dir: path.join(workRoot, `${n}-${name}`), module: m, exported, kallsyms });
+        row.buildSeconds = b.seconds;
+      }
     } catch (err) {
       if (err instanceof GenerateError) {
         row.outcome = 'refused';
@@ -139,24 +163,51 @@ async function main(): Promise<number> {
       } else if (err instanceof HostBuildError || err instanceof KlpElfError) {
         row.outcome = 'build-failed';
         row.reasons.push(err instanceof HostBuildError ? `${err.message.split('\n')[0]}: ${err.messages[0] ?? ''}`.slice(0, 300) : err.message);
+      } else if (err instanceof BuildFailed) {
+        row.outcome = 'build-failed';
+        row.reasons.push(err.message.split('\n').slice(0, 2).join(' ').slice(0, 300));
+      } else if (vm) {
+        // The VM stopped answering (an oops in the patched code, say): this row failed, and
+        // the rest cannot run on it.
+        row.outcome = 'load-failed';
+        row.reasons.push(`the VM stopped answering: ${(err as Error).message.split('\n')[0].slice(0, 200)} (see its console.log)`);
+        process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies}): ${row.reasons[0]}\n`);
+        vmLost = true;
+        break;
       } else throw err;
     }
     process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies})${row.reasons.length ? ': ' + row.reasons[0] : ''}\n`);
   }
 
   // Table, reasons with counts, summary line.
-  const out: string[] = ['patch\tcopies\toutcome\tbuild s\treason'];
-  for (const r of rows) out.push(`${r.patch}\t${r.copies}\t${r.outcome}\t${r.buildSeconds?.toFixed(1) ?? '-'}\t${r.reasons.join('; ')}`);
+  const out: string[] = [vm ? 'patch\tcopies\toutcome\tbuild s\tload s\tLOADED test\treason' : 'patch\tcopies\toutcome\tbuild s\treason'];
+  for (const r of rows) {
+    out.push(vm
+      ? `${r.patch}\t${r.copies}\t${r.outcome}\t${r.buildSeconds?.toFixed(1) ?? '-'}\t${r.loadSeconds?.toFixed(1) ?? '-'}\t${r.loadedTest ?? '-'}\t${r.reasons.join('; ')}`
+      : `${r.patch}\t${r.copies}\t${r.outcome}\t${r.buildSeconds?.toFixed(1) ?? '-'}\t${r.reasons.join('; ')}`);
+  }
   const reasons = new Map<string, number>();
-  for (const r of rows) if (r.outcome === 'refused' || r.outcome === 'build-failed') for (const x of r.reasons) reasons.set(x, (reasons.get(x) ?? 0) + 1);
+  for (const r of rows) if (!['built', 'deployed', 'findings', 'not-applicable'].includes(r.outcome)) for (const x of r.reasons) reasons.set(x, (reasons.get(x) ?? 0) + 1);
   out.push('', 'reasons (distinct patches):');
   for (const [x, c] of [...reasons].sort((a, b) => b[1] - a[1])) out.push(`${String(c).padStart(4)}  ${x}`);
   const eligible = rows.filter((r) => r.outcome !== 'findings' && r.outcome !== 'not-applicable');
-  const built = rows.filter((r) => r.outcome === 'built');
-  const times = built.map((r) => r.buildSeconds!).sort((a, b) => a - b);
-  const median = times.length ? times[Math.floor(times.length / 2)] : NaN;
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)] : NaN;
+  };
   out.push('', `excluded: ${rows.filter((r) => r.outcome === 'findings').length} with error-level findings, ${rows.filter((r) => r.outcome === 'not-applicable').length} not applicable`);
-  out.push(`bench:deploy (host-only): ${built.length}/${eligible.length} built into livepatch modules (${built.reduce((s, r) => s + r.copies, 0)}/${eligible.reduce((s, r) => s + r.copies, 0)} corpus files), median build ${median.toFixed(1)} s`);
+  if (vm) {
+    await vm.stop();
+    const deployed = rows.filter((r) => r.outcome === 'deployed');
+    const tests = rows.filter((r) => r.loadedTest !== null);
+    const builds = rows.filter((r) => r.buildSeconds !== null).map((r) => r.buildSeconds!);
+    const loads = rows.filter((r) => r.loadSeconds !== null).map((r) => r.loadSeconds!);
+    if (vmLost) out.push(`stopped after ${rows.length} of ${groups.size} post-images: the VM stopped answering`);
+    out.push(`bench:deploy: ${deployed.length}/${eligible.length} deployed and verified, ${tests.filter((r) => r.loadedTest === 'pass').length}/${tests.length} LOADED tests pass, median build ${median(builds).toFixed(1)} s, median load ${median(loads).toFixed(1)} s`);
+  } else {
+    const built = rows.filter((r) => r.outcome === 'built');
+    out.push(`bench:deploy (host-only): ${built.length}/${eligible.length} built into livepatch modules (${built.reduce((s, r) => s + r.copies, 0)}/${eligible.reduce((s, r) => s + r.copies, 0)} corpus files), median build ${median(built.map((r) => r.buildSeconds!)).toFixed(1)} s`);
+  }
   process.stdout.write(out.join('\n') + '\n');
   if (!args.keep) fs.rmSync(workRoot, { recursive: true, force: true });
   return 0;

@@ -14,7 +14,11 @@ import { readBounded } from '../../../server/src/cli/boundedRead';
 import { replaceSummary } from '../deploy/replace';
 import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
 import { formatText } from '../../../server/src/cli/format/text';
-import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, buildKbuildModule, loadModule, readState, readSymbolInputs, unloadModule, type Progress, type TargetSettings } from '../deploy/operations';
+import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, buildKbuildModule, loadModule, readState, unloadModule, type BuiltModule, type Progress, type TargetSettings } from '../deploy/operations';
+import { buildUnitOnHost, cachedKallsyms, defaultTargetCache, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
+import { generatePatchedUnit, type PatchedUnitModule } from '../../../server/src/engine/generate/patchedUnit';
+import { Kallsyms, parseSymversObjects } from '../../../server/src/engine/generate/symbols';
+import { createParser } from '../../../server/src/engine/parse/parser';
 import { withTargetLock } from '../deploy/targetLock';
 import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
@@ -34,6 +38,10 @@ const USAGE = `usage: livepatch-deploy --target DEST --tree DIR [options] PATCH
   --force              deploy despite error-level findings (a file that was not analysed
                        still cannot be turned into a module)
   --keep               leave the patch loaded (default: disable and unload it after verifying)
+  --build-on WHERE     auto (default): on this machine when it has /usr/src/linux-headers-<release>
+                       with the target's identical Module.symvers (the patched file itself is
+                       compiled, kernel symbols bound by klp relocations), else on the target with
+                       the older closure generator; host: this machine or fail; target: the target
 exit status: 0 deployed and verified, 1 the patch cannot be deployed (findings, refused by the
 generator, build or verification failed), 2 usage, input or target errors, 130 interrupted
 (it then says whether the patch is loaded)`;
@@ -53,6 +61,7 @@ interface Args {
   keep: boolean;
   sysfsRoot: string;
   procRoot: string;
+  buildOn: 'auto' | 'host' | 'target';
   patch: string;
 }
 
@@ -61,7 +70,7 @@ class UsageError extends Error {}
 class NotDeployable extends Error {}
 
 function parseArgs(argv: string[]): Args {
-  const a: Partial<Args> & { patches: string[] } = { config: null, sshConfig: null, sudo: false, acceptNew: false, workDir: '/root/livepatch', name: null, replace: false, maxFileBytes: DEFAULT_MAX_FILE_BYTES, force: false, keep: false, sysfsRoot: '/sys', procRoot: '/proc', patches: [] };
+  const a: Partial<Args> & { patches: string[] } = { config: null, sshConfig: null, sudo: false, acceptNew: false, workDir: '/root/livepatch', name: null, replace: false, maxFileBytes: DEFAULT_MAX_FILE_BYTES, force: false, keep: false, sysfsRoot: '/sys', procRoot: '/proc', buildOn: 'auto', patches: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -88,6 +97,12 @@ function parseArgs(argv: string[]): Args {
       }
       case '--force': a.force = true; break;
       case '--keep': a.keep = true; break;
+      case '--build-on': {
+        const v = value();
+        if (v !== 'auto' && v !== 'host' && v !== 'target') throw new UsageError(`--build-on takes auto, host or target, not '${v}'`);
+        a.buildOn = v;
+        break;
+      }
       // Where sysfs and procfs are on the target: for tests against a fixture, and chroots.
       case '--sysfs-root': a.sysfsRoot = value(); break;
       case '--proc-root': a.procRoot = value(); break;
@@ -136,7 +151,8 @@ function describe(state: LivepatchState, name: string): string {
 async function deploy(args: Args): Promise<number> {
   const text = readBounded(args.patch);
   if (!fs.existsSync(args.tree)) throw new PatchError(`kernel tree '${args.tree}' does not exist`);
-  const result = await analyzePatches([{ name: args.patch, text }], { tree: args.tree, config: args.config, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
+  const parser = await createParser();
+  const result = await analyzePatches([{ name: args.patch, text }], { tree: args.tree, config: args.config, parser, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
   const errors = result.findings.filter((f) => f.severity === 'error');
   if (errors.length) {
     process.stdout.write(formatText(result));
@@ -163,34 +179,50 @@ async function deploy(args: Args): Promise<number> {
   let loading: string | undefined;
   try {
     return await withTargetLock(ssh, settings, `livepatch-deploy ${name}`, async () => {
-      const sym = await readSymbolInputs(ssh, settings, p);
-      log(`generating ${name} for ${sym.release}`);
-      let mod: GeneratedModule;
+      const sym = await readUnitInputs(ssh, settings, { cacheDir: defaultTargetCache() }, p);
+      if (args.buildOn === 'host' && !sym.hostHeaders) throw new NotDeployable(`--build-on host: ${sym.where}`);
+      const onHost = sym.hostHeaders !== null && args.buildOn !== 'target';
+      log(onHost ? sym.where : args.buildOn === 'target' ? `building on ${args.target} (--build-on target)` : sym.where);
+      log(`generating ${name} for ${sym.release}${sym.kallsymsFromCache ? ' (kallsyms from the cache)' : ''}`);
+      let mod: Pick<GeneratedModule, 'name' | 'functions'>;
+      let built: BuiltModule;
       try {
-        mod = generateModule(result, {
-          name,
-          replace: args.replace,
-          allowFindings: args.force,
-          exported: sym.symvers ? parseSymvers(sym.symvers) : null,
-          kallsyms: sym.kallsyms || null,
-          tree: KernelTree.open(args.tree, args.config),
-        });
+        if (onHost) {
+          const tree = KernelTree.open(args.tree, args.config);
+          const unit = (kallsyms: string): PatchedUnitModule => generatePatchedUnit(result, {
+            name, replace: args.replace, exported: parseSymversObjects(sym.symvers), kallsyms: kallsyms ? new Kallsyms(kallsyms) : null, tree, parser,
+          });
+          let m = unit(sym.kallsyms);
+          // A module that was not loaded when kallsyms was cached: read it again.
+          if (sym.kallsymsFromCache && kallsymsMissesObjects(sym.kallsyms, m.objects)) {
+            sym.kallsyms = (await cachedKallsyms(ssh, settings, defaultTargetCache(), sym.release, sym.symversSha256, p, true)).text;
+            m = unit(sym.kallsyms);
+          }
+          for (const n of m.notes) log(`note: ${n}`);
+          mod = m;
+          built = await buildUnitOnHost(ssh, settings, m, sym, p);
+        } else {
+          const g = generateModule(result, {
+            name,
+            replace: args.replace,
+            allowFindings: args.force,
+            exported: sym.symvers ? parseSymvers(sym.symvers) : null,
+            kallsyms: sym.kallsyms || null,
+            tree: KernelTree.open(args.tree, args.config),
+          });
+          if (g.unverified.length) log(`note: not verified as exported (no Module.symvers on the target): ${g.unverified.join(', ')}`);
+          mod = g;
+          built = await buildKbuildModule(ssh, settings, g.name, g.files, p, sym.release);
+        }
       } catch (err) {
         if (err instanceof GenerateError) throw new NotDeployable(err.message);
-        throw err;
-      }
-      if (mod.unverified.length) log(`note: not verified as exported (no Module.symvers on the target): ${mod.unverified.join(', ')}`);
-      let built;
-      try {
-        built = await buildKbuildModule(ssh, settings, mod.name, mod.files, p, sym.release);
-      } catch (err) {
         if (err instanceof BuildFailed) {
           process.stderr.write(`${err.output.split('\n').slice(-40).join('\n')}\n`);
           throw new NotDeployable(err.message);
         }
         throw err;
       }
-      say(`${mod.name}: built on ${args.target} (${sym.release}), sha256 ${built.sha256.slice(0, 16)}…`);
+      say(`${mod.name}: built on ${built.builtOn === 'host' ? 'this machine, uploaded to ' : ''}${args.target} (${sym.release}), sha256 ${built.sha256.slice(0, 16)}…`);
       // What a replace patch is about to take the place of, read just before loading it.
       const before = await readState(ssh, settings, p);
       (args.replace ? say : log)(replaceSummary(before, mod.name, args.target, args.replace));

@@ -40,6 +40,8 @@ export interface BuiltModule {
   sha256: string;
   /** Build output events (changed functions, errors mapped to rules). */
   events: BuildEvent[];
+  /** Where it was built: on the target (default), or here and uploaded (patched-unit kbuild modules). */
+  builtOn?: 'host' | 'target';
 }
 
 export class BuildFailed extends Error {
@@ -424,25 +426,6 @@ export async function enablePatch(ssh: SshTarget, t: TargetSettings, koPath: str
   const s = await readState(ssh, t, p);
   if (s.livepatchModules.some((x) => x.name === name) || s.patches.some((x) => x.name === name)) await unloadModule(ssh, t, name, p);
   return loadModule(ssh, t, koPath, name, p, opts);
-}
-
-/** What the module generator needs from the target: its release, Module.symvers and kallsyms ('' when unreadable). */
-export interface SymbolInputs {
-  release: string;
-  symvers: string;
-  kallsyms: string;
-}
-
-export async function readSymbolInputs(ssh: SshTarget, t: TargetSettings, p: Progress = {}): Promise<SymbolInputs> {
-  p.onStep?.('Reading the target kernel symbols');
-  const release = (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
-  const cat = async (file: string): Promise<string> =>
-    (await ssh.run(['cat', assertRemotePath(file)], { signal: p.signal, maxBuffer: 64 << 20, timeoutMs: 60000 })).stdout;
-  return {
-    release,
-    symvers: await cat(`/lib/modules/${release}/build/Module.symvers`),
-    kallsyms: await cat(`${t.procRoot.replace(/\/+$/, '')}/kallsyms`),
-  };
 }
 
 /** Livepatch-related kernel log lines. */

@@ -33,6 +33,8 @@ export interface HostBuildOptions {
   timeoutMs?: number;
   /** make's executable (tests); default `make` from PATH. */
   make?: string;
+  /** Cancels the build: make is stopped and the build fails. */
+  signal?: AbortSignal;
 }
 
 export interface HostBuildResult {
@@ -73,9 +75,12 @@ export function parseModpost(log: string): ModpostReport {
   return report;
 }
 
-function run(argv: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; out: string }> {
+function run(argv: string[], cwd: string, timeoutMs: number, signal?: AbortSignal): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new HostBuildError('the build was cancelled'));
     const child = spawn(argv[0], argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const onAbort = (): void => void child.kill('SIGTERM');
+    signal?.addEventListener('abort', onAbort, { once: true });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -86,7 +91,9 @@ function run(argv: string[], cwd: string, timeoutMs: number): Promise<{ code: nu
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, out });
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) reject(new HostBuildError('the build was cancelled', [], out));
+      else resolve({ code, out });
     });
   });
 }
@@ -125,7 +132,7 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
     throw err;
   }
   const absDir = path.resolve(dir);
-  const { code, out } = await run([opts.make ?? 'make', '-C', opts.headersDir, `M=${absDir}`, 'KBUILD_MODPOST_WARN=1', 'modules'], absDir, opts.timeoutMs ?? 300_000);
+  const { code, out } = await run([opts.make ?? 'make', '-C', opts.headersDir, `M=${absDir}`, 'KBUILD_MODPOST_WARN=1', 'modules'], absDir, opts.timeoutMs ?? 300_000, opts.signal);
   const ko = path.join(absDir, `${mod.name}.ko`);
   if (code !== 0 || !fs.existsSync(ko)) {
     const messages = out.split('\n').filter((l) => /\b(?:error|fatal error|undefined reference)\b/i.test(l)).slice(0, 40);

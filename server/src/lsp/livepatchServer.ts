@@ -30,6 +30,8 @@ import {
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
+import { generatePatchedUnit } from '../engine/generate/patchedUnit';
+import { Kallsyms, parseSymversObjects } from '../engine/generate/symbols';
 
 export function docsDirFor(base: string): string | null {
   for (const c of [path.join(base, 'docs', 'rules'), path.join(base, '..', 'docs', 'rules')]) {
@@ -202,6 +204,17 @@ export class LivepatchServer {
       tree, parser: this.parser, config: settings.kernelConfig || null, maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
     });
     try {
+      if (p.generator === 'unit') {
+        const u = generatePatchedUnit(r, {
+          name: p.name,
+          replace: p.replace,
+          exported: p.symvers ? parseSymversObjects(p.symvers) : null,
+          kallsyms: p.kallsyms ? new Kallsyms(p.kallsyms) : null,
+          tree: KernelTree.open(tree, settings.kernelConfig || null),
+          parser: this.parser,
+        });
+        return { ok: true, name: u.name, files: u.files, functions: u.functions, unverified: [], unit: u };
+      }
       const m = generateModule(r, {
         name: p.name,
         replace: p.replace,

@@ -1,6 +1,8 @@
 // Custom LSP requests shared by the server and the VS Code client. Kept free of
 // runtime imports from either side so both bundles can include it.
 
+import type { PatchedUnitModule } from '../engine/generate/patchedUnit';
+
 export interface AnalyzeWorkspaceChangesParams {
   /** A file or folder inside the kernel tree; defaults to the first kernel-tree workspace folder. */
   uri?: string;
@@ -45,10 +47,16 @@ export interface GenerateModuleParams {
   /** The target's Module.symvers and /proc/kallsyms, when the client could read them. */
   symvers?: string;
   kallsyms?: string;
+  /** 'unit': compile the patched file itself (patchedUnit.ts), for a build on the client's machine; default: the closure generator. */
+  generator?: 'closure' | 'unit';
 }
 
 export type GenerateModuleResult =
-  | { ok: true; name: string; files: Record<string, string>; functions: { object: string; oldName: string; newName: string }[]; unverified: string[] }
+  | {
+    ok: true; name: string; files: Record<string, string>; functions: { object: string; oldName: string; newName: string }[]; unverified: string[];
+    /** The patched-unit module (generator 'unit'): what the host build needs. */
+    unit?: PatchedUnitModule;
+  }
   | { ok: false; refusals: { symbol: string; file: string | null; line: number | null; message: string }[] };
 
 export const GenerateModuleRequest = 'livepatch/generateModule';

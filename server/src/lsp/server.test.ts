@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { HoverRequest, CodeActionRequest, type Diagnostic, type TextEdit, type WorkspaceEdit } from 'vscode-languageserver-protocol/node';
 import { startServer, makeGitTree, applyEdits, ROOT, type TestServer } from './testing/lspClient';
 import { analyzePatches } from '../engine/analyze';
-import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, LocateBuildReferencesRequest, type LocateBuildReferencesResult } from './protocol';
+import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult, LocateBuildReferencesRequest, type LocateBuildReferencesResult } from './protocol';
 
 let tree: string;
 let server: TestServer;
@@ -112,6 +112,31 @@ test('livepatch/analyzeWorkspaceChanges reports unsaved buffers against the base
   assert.ok(f);
   assert.equal(f.line, at + 1);
   assert.match(r.diff, /^\+\tpr_info\("x\\n"\);$/m);
+});
+
+test('Generate Module with the patched-unit generator returns the unit the extension builds on the host', async () => {
+  const patch = `--- a/fs/proc/procstats.c
++++ b/fs/proc/procstats.c
+@@ -23,6 +23,7 @@
+ 	procstats_fill(&s);
+ 	WARN_ON(s.nr_running > procstats_limit);
+ 	seq_printf(m, "running %lu\\n", s.nr_running);
++	seq_printf(m, "limit %lu\\n", procstats_limit);
+ 	seq_printf(m, "total %lu\\n", procstats_total(&s));
+ 	return 0;
+ }
+`;
+  const kallsyms = ['ffffffff81000000 t procstats_fill', 'ffffffff81000100 t procstats_show', 'ffffffff82000000 d procstats_limit', ''].join('\n');
+  const g = (await server.conn.sendRequest(GenerateModuleRequest, {
+    patch, uri: pathToFileURL(tree).toString(), name: 'livepatch_unit_lsp', generator: 'unit', kallsyms,
+  })) as GenerateModuleResult;
+  assert.ok(g.ok, JSON.stringify(g));
+  assert.ok(g.unit, 'the unit itself comes back');
+  assert.deepEqual(g.unit.functions.map((f) => [f.object, f.oldName]), [['vmlinux', 'procstats_show']]);
+  const unit = g.unit.files[g.unit.units[0].unit];
+  // Compiler errors land on the patched file's lines: the unit says where its text comes from.
+  assert.match(unit, /^#line 1 "fs\/proc\/procstats\.c"$/m);
+  assert.match(unit, /seq_printf\(m, "limit %lu\\n", procstats_limit\);/);
 });
 
 test('build output names are located in the tree the build ran from', async () => {

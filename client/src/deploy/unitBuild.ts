@@ -1,0 +1,189 @@
+// The kbuild backend's patched-unit path, shared by livepatch-deploy and Build Patch Module:
+// what the generator needs from the target (its release, Module.symvers and kallsyms, the
+// kallsyms cached on disk per release), where the module can be built (here, when this
+// machine has the target's exact headers: same release, byte-identical Module.symvers), and
+// the host build itself: make + ELF pass here, then upload and sha256-check the .ko.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildOnHost, HostBuildError } from '../../../server/src/build/hostBuild';
+import type { PatchedUnitModule } from '../../../server/src/engine/generate/patchedUnit';
+import { Kallsyms, parseSymversObjects } from '../../../server/src/engine/generate/symbols';
+import { KlpElfError } from '../../../server/src/engine/generate/klpElf';
+import { parseBuildOutput } from '../remote/buildMessages';
+import { assertModuleName, assertRemotePath, SshError, type SshTarget } from '../remote/ssh';
+import { BuildFailed, checkWorkDir, remoteSha256, type BuiltModule, type Progress, type TargetSettings } from './operations';
+
+/** What the patched-unit generator and the host build need from the target. */
+export interface UnitInputs {
+  release: string;
+  /** The target's Module.symvers (text; '' when it has none). */
+  symvers: string;
+  /** sha256 of the target's Module.symvers ('' when it has none). */
+  symversSha256: string;
+  /** The target's /proc/kallsyms (from the cache when it was read before for this release and Module.symvers). */
+  kallsyms: string;
+  kallsymsFromCache: boolean;
+  /** This machine's headers for the target's kernel, with the identical Module.symvers: build here. */
+  hostHeaders: string | null;
+  /** Where the module will be built, and why (one sentence for the log). */
+  where: string;
+}
+
+export interface UnitInputOptions {
+  /** Where kallsyms is cached: <cacheDir>/<release>/kallsyms. */
+  cacheDir: string;
+  /** Where this machine's headers packages are (default /usr/src: linux-headers-<release>). */
+  headersRoot?: string;
+}
+
+/** A release string goes into local and remote paths: only what `uname -r` really prints. */
+const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
+
+function sha256(data: string | Uint8Array): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+/** The default kallsyms cache of the CLI and tests: ~/.cache/kernel-livepatch/targets. */
+export function defaultTargetCache(): string {
+  return path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'targets');
+}
+
+/**
+ * Reads the target's release and the sha256 of its Module.symvers, takes kallsyms from the
+ * cache (or reads and caches it), and decides where to build.
+ */
+export async function readUnitInputs(ssh: SshTarget, t: TargetSettings, opts: UnitInputOptions, p: Progress = {}): Promise<UnitInputs> {
+  p.onStep?.('Reading the target kernel symbols');
+  const release = (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
+  if (!RELEASE.test(release)) throw new Error(`${t.name} reports a kernel release that is not one: ${JSON.stringify(release.slice(0, 80))}`);
+  // The build directory first (what a module build on the target uses), then the headers package.
+  let remoteSymvers = '';
+  let symversSha256 = '';
+  for (const f of [`/lib/modules/${release}/build/Module.symvers`, `/usr/src/linux-headers-${release}/Module.symvers`]) {
+    const r = await ssh.run(['sha256sum', '--', assertRemotePath(f)], { signal: p.signal, timeoutMs: 60000 });
+    const h = r.stdout.trim().split(/\s+/)[0] ?? '';
+    if (r.code === 0 && /^[0-9a-f]{64}$/.test(h)) {
+      remoteSymvers = f;
+      symversSha256 = h;
+      break;
+    }
+  }
+  const headers = path.join(opts.headersRoot ?? '/usr/src', `linux-headers-${release}`);
+  const localSymvers = path.join(headers, 'Module.symvers');
+  let hostHeaders: string | null = null;
+  let where: string;
+  let symvers = '';
+  if (!remoteSymvers) {
+    where = `building on ${t.name}: it has no Module.symvers for ${release}, so this machine's headers cannot be compared with it`;
+  } else if (!fs.existsSync(localSymvers)) {
+    where = `building on ${t.name}: this machine has no ${localSymvers} (install the headers of ${release} to build here in seconds)`;
+  } else {
+    const local = fs.readFileSync(localSymvers);
+    if (sha256(local) === symversSha256) {
+      hostHeaders = headers;
+      symvers = local.toString('utf8');
+      where = `building on this machine against ${headers} (its Module.symvers is identical to ${t.name}'s)`;
+    } else {
+      where = `building on ${t.name}: ${localSymvers} differs from ${t.name}'s ${remoteSymvers} (another build of ${release})`;
+    }
+  }
+  if (remoteSymvers && !symvers) {
+    symvers = (await ssh.run(['cat', '--', remoteSymvers], { signal: p.signal, maxBuffer: 64 << 20, timeoutMs: 60000 })).stdout;
+  }
+  const { text: kallsyms, cached } = await cachedKallsyms(ssh, t, opts.cacheDir, release, symversSha256, p);
+  return { release, symvers, symversSha256, kallsyms, kallsymsFromCache: cached, hostHeaders, where };
+}
+
+/**
+ * kallsyms, read once per kernel release and kept in <cacheDir>/<release>/. The cache is
+ * keyed on the Module.symvers hash too: two builds that share a release do not share it.
+ * `refresh` reads it again (a module that was not loaded when it was cached).
+ */
+export async function cachedKallsyms(
+  ssh: SshTarget, t: TargetSettings, cacheDir: string, release: string, symversSha256: string, p: Progress = {}, refresh = false,
+): Promise<{ text: string; cached: boolean }> {
+  const dir = path.join(cacheDir, release);
+  const file = path.join(dir, 'kallsyms');
+  const keyFile = path.join(dir, 'symvers.sha256');
+  if (!refresh) {
+    try {
+      if (fs.readFileSync(keyFile, 'utf8').trim() === symversSha256) {
+        const text = fs.readFileSync(file, 'utf8');
+        if (text.length) return { text, cached: true };
+      }
+    } catch {
+      // not cached yet
+    }
+  }
+  p.onStep?.(`Reading ${t.name}'s kallsyms`);
+  const r = await ssh.run(['cat', assertRemotePath(`${t.procRoot.replace(/\/+$/, '')}/kallsyms`)], { signal: p.signal, maxBuffer: 64 << 20, timeoutMs: 120000 });
+  const text = r.code === 0 ? r.stdout : '';
+  // Addresses all zero: kptr_restrict hid them from this user, and names alone still bind; but
+  // an empty read is not worth caching.
+  if (text.length) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+    fs.writeFileSync(keyFile, `${symversSha256}\n`, { mode: 0o600 });
+  }
+  return { text, cached: false };
+}
+
+/** True when the cached kallsyms lists no symbol of a module the patch changes (it was not loaded then). */
+export function kallsymsMissesObjects(kallsyms: string, objects: string[]): boolean {
+  const ks = new Kallsyms(kallsyms);
+  return objects.some((o) => o !== 'vmlinux' && !ks.covers(o));
+}
+
+/**
+ * Builds a patched-unit module here against `inputs.hostHeaders`, makes it a livepatch .ko,
+ * uploads it to <workDir>/<name>/<name>.ko and checks the uploaded copy's sha256. Compiler
+ * errors are build events on the patched file's lines (the unit keeps #line markers).
+ */
+export async function buildUnitOnHost(
+  ssh: SshTarget, t: TargetSettings, mod: PatchedUnitModule, inputs: UnitInputs, p: Progress = {},
+): Promise<BuiltModule & { seconds: number }> {
+  assertModuleName(mod.name);
+  if (!inputs.hostHeaders) throw new Error(`no local headers for ${inputs.release}`);
+  const local = fs.mkdtempSync(path.join(os.tmpdir(), `klp-build-${mod.name}-`));
+  try {
+    p.onStep?.(`Building ${mod.name}.ko here against ${inputs.hostHeaders}`);
+    let ko: string;
+    let seconds: number;
+    let log: string;
+    try {
+      const b = await buildOnHost({
+        headersDir: inputs.hostHeaders, dir: path.join(local, mod.name), module: mod,
+        exported: parseSymversObjects(inputs.symvers), kallsyms: inputs.kallsyms ? new Kallsyms(inputs.kallsyms) : null, signal: p.signal,
+      });
+      p.onOutput?.(b.log);
+      ko = b.ko;
+      seconds = b.seconds;
+      log = b.log;
+    } catch (err) {
+      if (p.signal?.aborted) throw new SshError('cancelled', `cancelled while building ${mod.name}.ko`);
+      if (err instanceof HostBuildError) {
+        p.onOutput?.(err.log);
+        const output = `${err.log}${err.log.endsWith('\n') || !err.log ? '' : '\n'}${err.message}\n`;
+        throw new BuildFailed(`building ${mod.name}.ko failed: ${err.message}`, parseBuildOutput(err.log), output);
+      }
+      if (err instanceof KlpElfError) throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
+      throw err;
+    }
+    const bytes = fs.readFileSync(ko);
+    const want = sha256(bytes);
+    await checkWorkDir(ssh, t, p);
+    const remote = assertRemotePath(path.posix.join(t.workDir, mod.name, `${mod.name}.ko`));
+    p.onStep?.(`Uploading ${mod.name}.ko to ${remote}`);
+    await ssh.upload(bytes, remote, { mkdirs: true, mode: 0o644, signal: p.signal });
+    const got = await remoteSha256(ssh, remote, p);
+    if (got !== want) throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
+    return { name: mod.name, path: remote, backend: 'kbuild', builtAt: new Date().toISOString(), sha256: want, events: parseBuildOutput(log), builtOn: 'host', seconds };
+  } finally {
+    fs.rmSync(local, { recursive: true, force: true });
+  }
+}
