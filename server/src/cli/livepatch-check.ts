@@ -7,6 +7,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import { analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, type PatchInput } from '../engine/analyze';
 import { NOT_ANALYSED } from '../engine/notAnalysed';
 import { readBounded, MAX_PATCH_BYTES } from './boundedRead';
@@ -245,6 +246,11 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
 }
 
 if (require.main === module) {
+  // A short-lived process: V8's optimising tier for tree-sitter's wasm costs more
+  // CPU to compile (400-600 ms for the grammar's lexer and parse loop) than it
+  // saves on the few files a patch touches; the baseline compiler alone halves
+  // the CPU of a typical check. Set before the wasm module is compiled.
+  v8.setFlagsFromString('--liftoff-only');
   main(process.argv.slice(2)).then((code) => {
     // Exit as soon as the output is flushed: tearing down the wasm heap and idle
     // handles otherwise adds a few hundred milliseconds to every CI invocation.
