@@ -24,6 +24,15 @@ import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { KlpElfError } from '../engine/generate/klpElf';
 
 const VERSION = '0.1.0';
+
+/**
+ * V8 flags of a CLI run. A short-lived process: V8's optimising tier for
+ * tree-sitter's wasm costs more CPU to compile (400-600 ms for the grammar's
+ * lexer and parse loop) than it saves on the few files a patch touches; the
+ * baseline compiler alone halves the CPU of a typical check. Set before any
+ * wasm (and, in the launcher, any of this bundle) is compiled.
+ */
+export const LAUNCH_V8_FLAGS = '--liftoff-only';
 const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] [--max-file-size BYTES] PATCH...
        livepatch-check --tree DIR --generate-module OUTDIR [--module-name NAME] [--symvers FILE]
                        [--kallsyms FILE] [--replace] [--generator unit|closure]
@@ -245,15 +254,19 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
   }
 }
 
-if (require.main === module) {
-  // A short-lived process: V8's optimising tier for tree-sitter's wasm costs more
-  // CPU to compile (400-600 ms for the grammar's lexer and parse loop) than it
-  // saves on the few files a patch touches; the baseline compiler alone halves
-  // the CPU of a typical check. Set before the wasm module is compiled.
-  v8.setFlagsFromString('--liftoff-only');
-  main(process.argv.slice(2)).then((code) => {
+/** Runs the command and exits with its status once the output is flushed; `done` runs just before. */
+export function run(argv: string[], done: () => void = () => {}): void {
+  main(argv).then((code) => {
+    done();
     // Exit as soon as the output is flushed: tearing down the wasm heap and idle
     // handles otherwise adds a few hundred milliseconds to every CI invocation.
     process.stdout.write('', () => process.exit(code));
   });
+}
+
+// dist/livepatch-check.js is launch.ts, which loads this bundle with a code cache
+// and calls run(); this is for running the source directly.
+if (require.main === module) {
+  v8.setFlagsFromString(LAUNCH_V8_FLAGS);
+  run(process.argv.slice(2));
 }
