@@ -6,8 +6,12 @@
 // (c) wasm vs native tree-sitter parse throughput in this process, interleaved, same files.
 // (d) Peak RSS of the CLI runs (/usr/bin/time -f %M when present, else a node wrapper
 //     that prints process.resourceUsage().maxRSS at exit).
+// (e) A series: 50 corpus patches (those that check, cycled) in one `livepatch-check` process
+//     against the same 50 in one process each; and one synthetic 50-file patch against
+//     the tree's `scripts/checkpatch.pl --no-tree` on the same patch.
 // Plus a baseline taken in the same run: `node -e 0` and `livepatch-check --version`.
 //
+// The line before the last is: series: 50 patches in one process X ms vs 50 processes Y ms (Zx); 50-file patch W ms vs checkpatch.pl --no-tree V ms
 // The last line is: bench: patch median X ms, p90 Y ms, peak RSS Z MB, wasm/native parse ratio R
 
 import { spawnSync } from 'node:child_process';
@@ -289,10 +293,78 @@ async function main(): Promise<void> {
     console.log(`    CPU:  wasm ${mbps(cpu.wasm).toFixed(2)} MB/s, native ${mbps(cpu.native).toFixed(2)} MB/s, wasm/native ${ratio.toFixed(2)} (the ratio reported below)`);
   }
 
+  const series = seriesBench(args, cli, ok.map(([p]) => p));
+
   console.log('');
   console.log(`(bench took ${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${os.loadavg()[0].toFixed(2)})`);
+  console.log(series);
   console.log(`bench: patch median ${fmt(med)} ms, p90 ${fmt(p90)} ms, peak RSS ${peakRssMb.toFixed(0)} MB, wasm/native parse ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}`);
   fs.rmSync(statFile, { force: true });
+}
+
+/**
+ * (e) One process for a series of patches against one per patch, and a 50-file patch
+ * against checkpatch. Returns the summary line.
+ */
+function seriesBench(args: Args, cli: string, checked: CorpusPatch[]): string {
+  const n = 50;
+  console.log('');
+  if (!checked.length) return 'series: n/a (no corpus patch checked)';
+  const list = Array.from({ length: n }, (_, i) => checked[i % checked.length]);
+  const one = spawnNode([cli, '--tree', args.tree, '--format', 'json', ...list.map((p) => p.abs)], true);
+  let separate = 0;
+  for (const p of list) separate += spawnNode([cli, '--tree', args.tree, '--format', 'json', p.abs], true).wallMs;
+  console.log(`(e) series of ${n} patches (${new Set(list).size} distinct, cycled): one process ${fmt(one.wallMs)} ms (exit ${one.code}, CPU ${fmt(one.cpuMs)} ms), ` +
+    `${n} processes ${fmt(separate)} ms in all`);
+
+  // A 50-file patch: one added comment line near the top of 50 .c files of the tree.
+  const files = bigPatchFiles(args.tree, n);
+  const big = files.map((f) => {
+    const lines = fs.readFileSync(path.join(args.tree, f), 'utf8').split('\n').slice(0, 3);
+    while (lines.length < 3) lines.push('');
+    return `--- a/${f}\n+++ b/${f}\n@@ -1,3 +1,4 @@\n ${lines[0]}\n+/* livepatch bench */\n ${lines[1]}\n ${lines[2]}\n`;
+  }).join('');
+  const bigFile = path.join(os.tmpdir(), `klp-bench-50-${process.pid}.patch`);
+  fs.writeFileSync(bigFile, big);
+  const ours = spawnNode([cli, '--tree', args.tree, '--format', 'json', bigFile], true);
+  const checkpatch = path.join(args.tree, 'scripts', 'checkpatch.pl');
+  let cp = NaN;
+  let cpNote = '';
+  if (fs.existsSync(checkpatch)) {
+    const t0 = performance.now();
+    const r = spawnSync('perl', [checkpatch, '--no-tree', '--no-color', bigFile], { cwd: args.tree, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    cp = performance.now() - t0;
+    if (r.error) {
+      cp = NaN;
+      cpNote = ` (${r.error.message})`;
+    }
+  } else cpNote = ' (no scripts/checkpatch.pl in the tree)';
+  fs.rmSync(bigFile, { force: true });
+  console.log(`    ${files.length}-file patch: livepatch-check ${fmt(ours.wallMs)} ms (exit ${ours.code}, CPU ${fmt(ours.cpuMs)} ms), ` +
+    `checkpatch.pl --no-tree ${fmt(cp)} ms${cpNote}`);
+  return `series: ${n} patches in one process ${fmt(one.wallMs)} ms vs ${n} processes ${fmt(separate)} ms (${(separate / one.wallMs).toFixed(1)}x); ` +
+    `${files.length}-file patch ${fmt(ours.wallMs)} ms vs checkpatch.pl --no-tree ${fmt(cp)} ms`;
+}
+
+/** The first `n` .c files of the tree's kernel/ folder, sorted, under 256 KiB: always the same patch for one tree. */
+function bigPatchFiles(tree: string, n: number): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(tree, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (out.length >= n) return;
+      const r = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(r);
+      else if (e.isFile() && e.name.endsWith('.c') && fs.statSync(path.join(tree, r)).size < 256 * 1024) out.push(r);
+    }
+  };
+  walk('kernel');
+  return out;
 }
 
 main().catch((err) => {

@@ -1,0 +1,20 @@
+// dist/livepatch-check.js: a small launcher. It sets the CLI's V8 flags, then loads
+// the command (dist/livepatch-check-main.js, built from livepatch-check.ts) with a
+// V8 code cache, so each run skips compiling the bundle (see codeCache.ts).
+
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { loadWithCodeCache } from './codeCache';
+
+// Must match LAUNCH_V8_FLAGS in livepatch-check.ts (V8 refuses a code cache made under other flags).
+const FLAGS = '--liftoff-only';
+const MAIN = path.join(__dirname, 'livepatch-check-main.js');
+
+if (require.main === module) {
+  v8.setFlagsFromString(FLAGS);
+  const bundle = loadWithCodeCache(MAIN, module);
+  bundle.exports.run(process.argv.slice(2), () => bundle.saveCache());
+} else {
+  // Required as a library (main(), exitStatus()): the same exports.
+  module.exports = loadWithCodeCache(MAIN, module).exports;
+}
