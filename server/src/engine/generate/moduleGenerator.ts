@@ -355,7 +355,8 @@ ${patchRegistration(name, opts.replace === true)}`;
   };
 }
 
-function dedupeRefusals(list: Refusal[]): Refusal[] {
+/** Refusals without repeats (the same symbol refused for the same reason from several places). */
+export function dedupeRefusals(list: Refusal[]): Refusal[] {
   const seen = new Set<string>();
   return list.filter((r) => {
     const k = `${r.symbol}|${r.message}`;

@@ -28,7 +28,7 @@ import { children, ParseTimeout, type CParser, type SyntaxNode } from '../parse/
 import { matchParen } from '../parse/blank';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
-import { GenerateError, patchRegistration, type PatchedFunction, type Refusal } from './moduleGenerator';
+import { GenerateError, dedupeRefusals, patchRegistration, type PatchedFunction, type Refusal } from './moduleGenerator';
 import { moduleNameProblem } from './moduleName';
 import { encodePlaceholder, placeholderBinding, type KlpSymbol } from './klpElf/placeholder';
 import type { Kallsyms } from './symbols';
@@ -323,7 +323,7 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     if (seen.has(f.newName)) refusals.push({ symbol: f.oldName, file: f.file, line: null, message: `two patched files change a function named ${f.oldName}; give the patch one file per module` });
     seen.add(f.newName);
   }
-  if (refusals.length) throw new GenerateError(dedupe(refusals));
+  if (refusals.length) throw new GenerateError(dedupeRefusals(refusals));
 
   const byObject = new Map<string, PatchedFunction[]>();
   for (const f of functions) byObject.set(f.object, [...(byObject.get(f.object) ?? []), f]);
@@ -807,14 +807,4 @@ function buildContext(file: string, text: string, tree: KernelTree): { headers: 
   }
   for (const d of includeDirs) headers.set(`${d}/.keep`, '');
   return { headers, flags, missing };
-}
-
-function dedupe(list: Refusal[]): Refusal[] {
-  const seen = new Set<string>();
-  return list.filter((r) => {
-    const k = `${r.symbol}|${r.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
 }
