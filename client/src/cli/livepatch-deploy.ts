@@ -8,14 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError } from '../../../server/src/engine/analyze';
-import { generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
+import { GenerateError, moduleNameFrom, moduleNameProblem, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
 import { NOT_ANALYSED } from '../../../server/src/engine/notAnalysed';
 import { readBounded } from '../../../server/src/cli/boundedRead';
 import { replaceSummary } from '../deploy/replace';
 import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
 import { formatText } from '../../../server/src/cli/format/text';
-import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, buildKbuildModule, loadModule, readState, unloadModule, type BuiltModule, type Progress, type TargetSettings } from '../deploy/operations';
-import { buildUnitOnHost, cachedKallsyms, defaultTargetCache, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
+import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, loadModule, readState, unloadModule, type BuiltModule, type Progress, type TargetSettings } from '../deploy/operations';
+import { buildUnit, cachedKallsyms, defaultTargetCache, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
 import { generatePatchedUnit, type PatchedUnitModule } from '../../../server/src/engine/generate/patchedUnit';
 import { Kallsyms, parseSymversObjects } from '../../../server/src/engine/generate/symbols';
 import { createParser } from '../../../server/src/engine/parse/parser';
@@ -38,10 +38,11 @@ const USAGE = `usage: livepatch-deploy --target DEST --tree DIR [options] PATCH
   --force              deploy despite error-level findings (a file that was not analysed
                        still cannot be turned into a module)
   --keep               leave the patch loaded (default: disable and unload it after verifying)
-  --build-on WHERE     auto (default): on this machine when it has /usr/src/linux-headers-<release>
-                       with the target's identical Module.symvers (the patched file itself is
-                       compiled, kernel symbols bound by klp relocations), else on the target with
-                       the older closure generator; host: this machine or fail; target: the target
+  --build-on WHERE     where make runs; the module is the patched file itself, compiled, with
+                       the kernel's symbols bound by klp relocations (the ELF pass runs here).
+                       auto (default): on this machine when it has /usr/src/linux-headers-<release>
+                       with the target's identical Module.symvers, else on the target against
+                       /lib/modules/<release>/build; host: this machine or fail; target: the target
 exit status: 0 deployed and verified, 1 the patch cannot be deployed (findings, refused by the
 generator, build or verification failed), 2 usage, input or target errors, 130 interrupted
 (it then says whether the patch is loaded)`;
@@ -187,33 +188,19 @@ async function deploy(args: Args): Promise<number> {
       let mod: Pick<GeneratedModule, 'name' | 'functions'>;
       let built: BuiltModule;
       try {
-        if (onHost) {
-          const tree = KernelTree.open(args.tree, args.config);
-          const unit = (kallsyms: string): PatchedUnitModule => generatePatchedUnit(result, {
-            name, replace: args.replace, exported: parseSymversObjects(sym.symvers), kallsyms: kallsyms ? new Kallsyms(kallsyms) : null, tree, parser,
-          });
-          let m = unit(sym.kallsyms);
-          // A module that was not loaded when kallsyms was cached: read it again.
-          if (sym.kallsymsFromCache && kallsymsMissesObjects(sym.kallsyms, m.objects)) {
-            sym.kallsyms = (await cachedKallsyms(ssh, settings, defaultTargetCache(), sym.release, sym.symversSha256, p, true)).text;
-            m = unit(sym.kallsyms);
-          }
-          for (const n of m.notes) log(`note: ${n}`);
-          mod = m;
-          built = await buildUnitOnHost(ssh, settings, m, sym, p);
-        } else {
-          const g = generateModule(result, {
-            name,
-            replace: args.replace,
-            allowFindings: args.force,
-            exported: sym.symvers ? parseSymvers(sym.symvers) : null,
-            kallsyms: sym.kallsyms || null,
-            tree: KernelTree.open(args.tree, args.config),
-          });
-          if (g.unverified.length) log(`note: not verified as exported (no Module.symvers on the target): ${g.unverified.join(', ')}`);
-          mod = g;
-          built = await buildKbuildModule(ssh, settings, g.name, g.files, p, sym.release);
+        const tree = KernelTree.open(args.tree, args.config);
+        const unit = (kallsyms: string): PatchedUnitModule => generatePatchedUnit(result, {
+          name, replace: args.replace, exported: parseSymversObjects(sym.symvers), kallsyms: kallsyms ? new Kallsyms(kallsyms) : null, tree, parser,
+        });
+        let m = unit(sym.kallsyms);
+        // A module that was not loaded when kallsyms was cached: read it again.
+        if (sym.kallsymsFromCache && kallsymsMissesObjects(sym.kallsyms, m.objects)) {
+          sym.kallsyms = (await cachedKallsyms(ssh, settings, defaultTargetCache(), sym.release, sym.symversSha256, p, true)).text;
+          m = unit(sym.kallsyms);
         }
+        for (const n of m.notes) log(`note: ${n}`);
+        mod = m;
+        built = await buildUnit(ssh, settings, m, sym, p, args.buildOn);
       } catch (err) {
         if (err instanceof GenerateError) throw new NotDeployable(err.message);
         if (err instanceof BuildFailed) {

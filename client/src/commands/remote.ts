@@ -11,11 +11,11 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
 } from '../../../server/src/lsp/protocol';
 import {
-  BuildFailed, buildKbuildModule, buildWithTool, disablePatch, enablePatch, forceTransition, keptByForce, kernelLog, loadModule, LoadInterrupted, unloadModule,
+  BuildFailed, buildWithTool, disablePatch, enablePatch, forceTransition, keptByForce, kernelLog, loadModule, LoadInterrupted, unloadModule,
   type BuiltModule, type Progress,
 } from '../deploy/operations';
 import { breakTargetLock, readLockStatus, withTargetLock } from '../deploy/targetLock';
-import { buildUnitOnHost, cachedKallsyms, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
+import { buildUnit, cachedKallsyms, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
 import { showBuildDiagnostics } from './buildDiagnostics';
 import { failureText } from './failureText';
 import { SshError } from '../remote/ssh';
@@ -287,7 +287,7 @@ export function registerRemoteCommands(c: Ctx): void {
           const cacheDir = path.join(c.context.globalStorageUri.fsPath, 'targets');
           const inputs = await readUnitInputs(t.ssh, t.settings, { cacheDir }, p);
           c.log.info(`${t.settings.name}: ${inputs.where}`);
-          const generate = async (generator: 'unit' | 'closure', kallsyms: string): Promise<GenerateModuleResult & { ok: true }> => {
+          const generate = async (generator: 'unit', kallsyms: string): Promise<GenerateModuleResult & { ok: true }> => {
             p.onStep?.('Generating the livepatch module');
             const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, {
               patch: patch.text, uri: patch.uri?.toString(), name, replace, symvers: inputs.symvers || undefined, kallsyms: kallsyms || undefined, generator,
@@ -295,21 +295,16 @@ export function registerRemoteCommands(c: Ctx): void {
             if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map((r) => `${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n')}`);
             return g;
           };
-          if (inputs.hostHeaders) {
-            // The patched file itself, compiled here against the target's exact headers.
-            let g = await generate('unit', inputs.kallsyms);
-            if (g.unit && inputs.kallsymsFromCache && kallsymsMissesObjects(inputs.kallsyms, g.unit.objects)) {
-              // A module that was not loaded when kallsyms was cached.
-              inputs.kallsyms = (await cachedKallsyms(t.ssh, t.settings, cacheDir, inputs.release, inputs.symversSha256, p, true)).text;
-              g = await generate('unit', inputs.kallsyms);
-            }
-            if (!g.unit) throw new Error('the language server did not return a patched-unit module (an older server?)');
-            for (const n of g.unit.notes) c.log.info(`${g.name}: ${n}`);
-            return await buildUnitOnHost(t.ssh, t.settings, g.unit, inputs, p);
+          // The patched file itself, compiled here against the target's exact headers, or on the target.
+          let g = await generate('unit', inputs.kallsyms);
+          if (g.unit && inputs.kallsymsFromCache && kallsymsMissesObjects(inputs.kallsyms, g.unit.objects)) {
+            // A module that was not loaded when kallsyms was cached.
+            inputs.kallsyms = (await cachedKallsyms(t.ssh, t.settings, cacheDir, inputs.release, inputs.symversSha256, p, true)).text;
+            g = await generate('unit', inputs.kallsyms);
           }
-          // No matching headers here: the target builds the closure generator's module.
-          const g = await generate('closure', inputs.kallsyms);
-          return await buildKbuildModule(t.ssh, t.settings, g.name, g.files, p, inputs.release);
+          if (!g.unit) throw new Error('the language server did not return a patched-unit module (an older server?)');
+          for (const n of g.unit.notes) c.log.info(`${g.name}: ${n}`);
+          return await buildUnit(t.ssh, t.settings, g.unit, inputs, p);
         }
         return await buildWithTool(t.ssh, t.settings, name, patch.text, p, { replace });
       } catch (err) {

@@ -136,7 +136,7 @@ export async function buildKbuildModule(
   const dir = await uploadFiles(ssh, t, name, files, p);
   const release = knownRelease ?? (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
   p.onStep?.(`Building ${name}.ko against ${release}`);
-  const events = await runBuild(ssh, ['make', '-C', `/lib/modules/${release}/build`, `M=${dir}`, 'modules'], 30 * 60 * 1000, (code) => `building ${name}.ko failed (make exit ${code})`, p);
+  const { events } = await runBuild(ssh, ['make', '-C', `/lib/modules/${release}/build`, `M=${dir}`, 'modules'], 30 * 60 * 1000, (code) => `building ${name}.ko failed (make exit ${code})`, p);
   return built(ssh, name, `${dir}/${name}.ko`, 'kbuild', events, p);
 }
 
@@ -144,7 +144,7 @@ export async function buildKbuildModule(
  * Runs a build on the target with its output streamed and parsed into events;
  * a non-zero exit is a BuildFailed carrying those events and the whole output.
  */
-async function runBuild(ssh: SshTarget, argv: string[], timeoutMs: number, failure: (code: number | null) => string, p: Progress): Promise<BuildEvent[]> {
+export async function runBuild(ssh: SshTarget, argv: string[], timeoutMs: number, failure: (code: number | null) => string, p: Progress): Promise<{ events: BuildEvent[]; output: string }> {
   const parser = new BuildOutputParser();
   let output = '';
   // stdout and stderr arrive in chunks that may end inside a line: the parser gets whole lines
@@ -162,7 +162,7 @@ async function runBuild(ssh: SshTarget, argv: string[], timeoutMs: number, failu
   for (const rest of [partial.out, partial.err]) if (rest) parser.push(`${rest}\n`);
   parser.end();
   if (r.code !== 0) throw new BuildFailed(failure(r.code), parser.events, output);
-  return parser.events;
+  return { events: parser.events, output };
 }
 
 /** The built module, with the sha256 the load step checks it against. */
@@ -195,7 +195,7 @@ export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: str
     argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, ...(opts.replace ? [] : ['--no-replace']), patchPath];
   }
   p.onStep?.(`Running ${t.backend}`);
-  const events = await runBuild(ssh, argv, 2 * 60 * 60 * 1000, (code) => `${t.backend} failed (exit ${code})`, p);
+  const { events } = await runBuild(ssh, argv, 2 * 60 * 60 * 1000, (code) => `${t.backend} failed (exit ${code})`, p);
   const ko = `${dir}/${t.backend === 'kpatch-build' ? kpatchModuleFile(name) : name}.ko`;
   // The kernel names the module (and its /sys/kernel/livepatch directory) after the file, '-' as '_'.
   return built(ssh, path.posix.basename(ko, '.ko').replace(/-/g, '_'), ko, t.backend, events, p);

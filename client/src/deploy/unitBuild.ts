@@ -1,20 +1,22 @@
 // The kbuild backend's patched-unit path, shared by livepatch-deploy and Build Patch Module:
 // what the generator needs from the target (its release, Module.symvers and kallsyms, the
 // kallsyms cached on disk per release), where the module can be built (here, when this
-// machine has the target's exact headers: same release, byte-identical Module.symvers), and
-// the host build itself: make + ELF pass here, then upload and sha256-check the .ko.
+// machine has the target's exact headers: same release, byte-identical Module.symvers; on
+// the target otherwise), and the two builds: make + ELF pass here, then upload and
+// sha256-check the .ko; or make on the target, the .ko fetched, the ELF pass here, and the
+// result uploaded and checked the same way. The ELF pass is TypeScript and runs here either way.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildOnHost, HostBuildError } from '../../../server/src/build/hostBuild';
+import { buildOnHost, finishModule, HostBuildError } from '../../../server/src/build/hostBuild';
 import type { PatchedUnitModule } from '../../../server/src/engine/generate/patchedUnit';
 import { Kallsyms, parseSymversObjects } from '../../../server/src/engine/generate/symbols';
 import { KlpElfError } from '../../../server/src/engine/generate/klpElf';
 import { parseBuildOutput } from '../remote/buildMessages';
 import { assertModuleName, assertRemotePath, SshError, type SshTarget } from '../remote/ssh';
-import { BuildFailed, checkWorkDir, remoteSha256, type BuiltModule, type Progress, type TargetSettings } from './operations';
+import { BuildFailed, checkWorkDir, remoteSha256, runBuild, uploadFiles, type BuiltModule, type Progress, type TargetSettings } from './operations';
 
 /** What the patched-unit generator and the host build need from the target. */
 export interface UnitInputs {
@@ -186,4 +188,56 @@ export async function buildUnitOnHost(
   } finally {
     fs.rmSync(local, { recursive: true, force: true });
   }
+}
+
+/** A .ko built on the target, fetched whole: base64 keeps the bytes intact through the text channel. */
+async function fetchFile(ssh: SshTarget, remote: string, p: Progress): Promise<Buffer> {
+  const r = await ssh.runChecked(['base64', '-w0', '--', assertRemotePath(remote)], { signal: p.signal, maxBuffer: 128 << 20, timeoutMs: 120000 });
+  const bytes = Buffer.from(r.stdout.trim(), 'base64');
+  const want = await remoteSha256(ssh, remote, p);
+  if (sha256(bytes) !== want) throw new Error(`${remote} arrived changed from the target (sha256 ${sha256(bytes)}, there ${want})`);
+  return bytes;
+}
+
+/**
+ * Builds a patched-unit module on the target, against its own kbuild directory
+ * (/lib/modules/<release>/build), for a target whose headers this machine does not have.
+ * make runs there with KBUILD_MODPOST_WARN=1 (the klp placeholders are undefined until the
+ * ELF pass); the .ko comes back here for the ELF pass and the result replaces it there.
+ */
+export async function buildUnitOnTarget(
+  ssh: SshTarget, t: TargetSettings, mod: PatchedUnitModule, inputs: UnitInputs, p: Progress = {},
+): Promise<BuiltModule & { seconds: number }> {
+  assertModuleName(mod.name);
+  const started = Date.now();
+  await checkWorkDir(ssh, t, p);
+  const dir = await uploadFiles(ssh, t, mod.name, mod.files, p);
+  p.onStep?.(`Building ${mod.name}.ko on ${t.name} against ${inputs.release}`);
+  const argv = ['make', '-C', assertRemotePath(`/lib/modules/${inputs.release}/build`), `M=${dir}`, 'KBUILD_MODPOST_WARN=1', 'modules'];
+  const { events, output } = await runBuild(ssh, argv, 30 * 60 * 1000, (code) => `building ${mod.name}.ko on ${t.name} failed (make exit ${code})`, p);
+  const remote = assertRemotePath(path.posix.join(dir, `${mod.name}.ko`));
+  p.onStep?.(`Fetching ${mod.name}.ko for the ELF pass`);
+  const raw = await fetchFile(ssh, remote, p);
+  let bytes: Uint8Array;
+  try {
+    bytes = finishModule(raw, output, { module: mod, exported: parseSymversObjects(inputs.symvers), kallsyms: inputs.kallsyms ? new Kallsyms(inputs.kallsyms) : null }).elf.elf;
+  } catch (err) {
+    if (err instanceof HostBuildError) throw new BuildFailed(`building ${mod.name}.ko failed: ${err.message}`, parseBuildOutput(err.log), `${err.log}\n${err.message}\n`);
+    if (err instanceof KlpElfError) throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
+    throw err;
+  }
+  const want = sha256(bytes);
+  p.onStep?.(`Uploading the livepatch ${mod.name}.ko to ${remote}`);
+  await ssh.upload(Buffer.from(bytes), remote, { mkdirs: true, mode: 0o644, signal: p.signal });
+  const got = await remoteSha256(ssh, remote, p);
+  if (got !== want) throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
+  return { name: mod.name, path: remote, backend: 'kbuild', builtAt: new Date().toISOString(), sha256: want, events, builtOn: 'target', seconds: (Date.now() - started) / 1000 };
+}
+
+/** Builds where `inputs` says: here with the target's exact headers, on the target otherwise (or when `where` forces it). */
+export function buildUnit(
+  ssh: SshTarget, t: TargetSettings, mod: PatchedUnitModule, inputs: UnitInputs, p: Progress = {}, where: 'auto' | 'host' | 'target' = 'auto',
+): Promise<BuiltModule & { seconds: number }> {
+  if (where === 'host' && !inputs.hostHeaders) throw new Error(`cannot build on this machine: ${inputs.where}`);
+  return inputs.hostHeaders && where !== 'target' ? buildUnitOnHost(ssh, t, mod, inputs, p) : buildUnitOnTarget(ssh, t, mod, inputs, p);
 }

@@ -9,7 +9,8 @@
 // (argv, no shell); read modpost's report and fail on anything but "undefined!" for
 // the symbols that klp relocations will bind; bind them (the placeholders the C source
 // carries, and by name the other files' symbols no export resolves); run the ELF pass;
-// write the .ko back.
+// write the .ko back. finishModule is that last part alone, for a .ko that make built on
+// the target (unitBuild.ts in the client).
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -138,11 +139,25 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
     const messages = out.split('\n').filter((l) => /\b(?:error|fatal error|undefined reference)\b/i.test(l)).slice(0, 40);
     throw new HostBuildError(`the module did not build (make exit ${code})`, messages.length ? messages : out.trim().split('\n').slice(-20), out);
   }
+  const done = finishModule(fs.readFileSync(ko), out, opts);
+  fs.writeFileSync(ko, done.elf.elf);
+  return { ko, seconds: (Date.now() - started) / 1000, boundByName: done.boundByName, elf: done.elf, log: out };
+}
+
+/**
+ * The step after make, wherever make ran (here, or on the target): checks modpost's report,
+ * binds what the compiler left undefined and no export resolves, and runs the ELF pass.
+ * Pure: bytes and the build log in, the livepatch .ko out.
+ */
+export function finishModule(
+  ko: Uint8Array, out: string, opts: Pick<HostBuildOptions, 'module' | 'exported' | 'kallsyms'>,
+): { elf: KlpElfResult; boundByName: KlpSymbol[] } {
+  const mod = opts.module;
   const report = parseModpost(out);
   if (report.other.length) throw new HostBuildError('modpost reported problems', report.other, out);
 
   // Bind what the compiler left undefined and no vmlinux export resolves.
-  let bytes: Uint8Array = fs.readFileSync(ko);
+  let bytes: Uint8Array = ko;
   const byName = new Map<string, KlpSymbol>();
   const refusals: string[] = [];
   for (const u of undefinedSymbols(bytes)) {
@@ -164,6 +179,5 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
   }
   bytes = bindUndefined(bytes, byName);
   const elf = convertToLivepatchElf(bytes, { objects: mod.objects.filter((o) => o !== 'vmlinux') });
-  fs.writeFileSync(ko, elf.elf);
-  return { ko, seconds: (Date.now() - started) / 1000, boundByName: [...byName.values()], elf, log: out };
+  return { elf, boundByName: [...byName.values()] };
 }
