@@ -67,7 +67,7 @@ function parseArgs(argv: string[]): Args {
 interface Row {
   patch: string;
   copies: number;
-  outcome: 'built' | 'deployed' | 'refused' | 'build-failed' | 'load-failed' | 'verify-failed' | 'findings' | 'not-applicable';
+  outcome: 'built' | 'deployed' | 'refused' | 'build-failed' | 'load-failed' | 'verify-failed' | 'findings' | 'not-applicable' | 'vm-crashed';
   reasons: string[];
   buildSeconds: number | null;
   loadSeconds: number | null;
@@ -84,7 +84,7 @@ function reasonClass(message: string, symbol?: string): string {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const vm = args.hostOnly ? null : await VmBench.start();
+  let vm = args.hostOnly ? null : await VmBench.start();
   const headers = args.headers ?? (installedHeaders() ? path.join('/usr/src', installedHeaders()!) : null);
   if (!headers || !fs.existsSync(path.join(headers, 'Module.symvers'))) throw new Error('no kernel headers: --headers DIR');
   const exported = parseSymversObjects(fs.readFileSync(path.join(headers, 'Module.symvers'), 'utf8'));
@@ -125,7 +125,7 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const workRoot = args.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-deploy-'));
   let n = 0;
-  let vmLost = false;
+  let crashes = 0;
   for (const g of groups.values()) {
     if (n++ >= args.limit) break;
     const row: Row = { patch: g.names[0], copies: g.names.length, outcome: 'built', reasons: [], buildSeconds: null, loadSeconds: null, loadedTest: null };
@@ -167,13 +167,17 @@ async function main(): Promise<number> {
         row.outcome = 'build-failed';
         row.reasons.push(err.message.split('\n').slice(0, 2).join(' ').slice(0, 300));
       } else if (vm) {
-        // The VM stopped answering (an oops in the patched code, say): this row failed, and
-        // the rest cannot run on it.
-        row.outcome = 'load-failed';
-        row.reasons.push(`the VM stopped answering: ${(err as Error).message.split('\n')[0].slice(0, 200)} (see its console.log)`);
-        process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies}): ${row.reasons[0]}\n`);
-        vmLost = true;
-        break;
+        // The VM stopped answering (an oops in the patched code, say): this row failed; the
+        // console keeps the kernel's last words, and a fresh boot runs the rest.
+        row.outcome = 'vm-crashed';
+        row.reasons.push(`the VM stopped answering: ${(err as Error).message.split('\n')[0].slice(0, 160)}; console: ${vm.lastOops() ?? 'no oops on the console'}`);
+        crashes++;
+        const kept = vm.saveConsole(path.join(workRoot, `${n}-${name}-console.log`));
+        process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies}): ${row.reasons[0]} (console saved to ${kept})\n`);
+        await vm.stop(true);
+        vm = await VmBench.start();
+        kallsyms = new Kallsyms(vm.inputs.kallsyms);
+        continue;
       } else throw err;
     }
     process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies})${row.reasons.length ? ': ' + row.reasons[0] : ''}\n`);
@@ -202,7 +206,7 @@ async function main(): Promise<number> {
     const tests = rows.filter((r) => r.loadedTest !== null);
     const builds = rows.filter((r) => r.buildSeconds !== null).map((r) => r.buildSeconds!);
     const loads = rows.filter((r) => r.loadSeconds !== null).map((r) => r.loadSeconds!);
-    if (vmLost) out.push(`stopped after ${rows.length} of ${groups.size} post-images: the VM stopped answering`);
+    if (crashes) out.push(`the VM crashed ${crashes} time(s) and was booted again`);
     out.push(`bench:deploy: ${deployed.length}/${eligible.length} deployed and verified, ${tests.filter((r) => r.loadedTest === 'pass').length}/${tests.length} LOADED tests pass, median build ${median(builds).toFixed(1)} s, median load ${median(loads).toFixed(1)} s`);
   } else {
     const built = rows.filter((r) => r.outcome === 'built');

@@ -130,10 +130,41 @@ export class VmBench {
     }
   }
 
-  async stop(): Promise<void> {
+  private consoleLog(): string {
+    return path.join(CACHE, 'testvm', 'run', this.name, 'console.log');
+  }
+
+  /** The first oops or BUG line on the serial console, with the function it names. */
+  lastOops(): string | null {
+    let text = '';
+    try {
+      text = fs.readFileSync(this.consoleLog(), 'utf8');
+    } catch {
+      return null;
+    }
+    const lines = text.split('\n');
+    const i = lines.findIndex((l) => /BUG:|Oops:|general protection fault|Kernel panic/.test(l));
+    if (i < 0) return null;
+    const rip = lines.slice(i).find((l) => /\bRIP: /.test(l));
+    return `${lines[i].replace(/^\[[^\]]*\]\s*/, '').trim()}${rip ? ` (${rip.replace(/^\[[^\]]*\]\s*/, '').trim()})` : ''}`.slice(0, 300);
+  }
+
+  /** Copies the console log (it is overwritten by the next boot); returns where. */
+  saveConsole(to: string): string {
+    try {
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.copyFileSync(this.consoleLog(), to);
+    } catch {
+      return '(no console log)';
+    }
+    return to;
+  }
+
+  /** Closes the connection and stops the VM (unless KLP_BENCH_KEEP_VM asks to keep it; `crashed` stops it anyway). */
+  async stop(crashed = false): Promise<void> {
     await this.ssh.closeMaster().catch(() => undefined);
     fs.rmSync(this.controlDir, { recursive: true, force: true });
-    if (process.env.KLP_BENCH_KEEP_VM) return;
+    if (process.env.KLP_BENCH_KEEP_VM && !crashed) return;
     try {
       execFileSync(path.join(ROOT, 'scripts/testvm/stop.sh'), ['--name', this.name], { stdio: ['ignore', 2, 'inherit'] });
     } catch {
