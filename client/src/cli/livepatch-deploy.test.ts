@@ -63,7 +63,7 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     installFakeKernelTools(path.join(fx, 'bin'), sys(), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'work', 'insmod.log') });
     fs.chmodSync(fx, 0o755);
     for (const d of ['sys', 'proc', 'work']) chmodTree(path.join(fx, d));
-    giveToTestUser(path.join(fx, 'work'));
+    await giveToTestUser(path.join(fx, 'work'));
     sshd = await startSshd({ env: { PATH: `${path.join(fx, 'bin')}:/usr/local/bin:/usr/bin:/bin` } });
     const config = sshd.writeSshConfig(path.join(fx, 'ssh_config'), 'lab-vm');
     target = ['--target', 'lab-vm', '--ssh-config', config, '--work-dir', path.join(fx, 'work'), '--sysfs-root', sys(), '--proc-root', path.join(fx, 'proc'), '--tree', TREE];

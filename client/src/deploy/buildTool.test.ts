@@ -57,7 +57,7 @@ describe('kpatch-build and klp-build on the target: recorded output lands on the
     fs.writeFileSync(path.join(fx, 'proc/sys/kernel/random/boot_id'), '00000000-0000-0000-0000-000000000001\n');
     installFakeKernelTools(bin, path.join(fx, 'sys'), path.join(fx, 'proc'));
     chmodTree(fx);
-    giveToTestUser(path.join(fx, 'work'));
+    await giveToTestUser(path.join(fx, 'work'));
     sshd = await startSshd({ env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });
     // One multiplexed connection, as the extension keeps.
     ssh = new SshTarget(sshd.target({ controlDir: prepareControlDir(tempDir('klp-buildtool-cm-'))! }));

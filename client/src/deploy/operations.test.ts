@@ -112,7 +112,7 @@ describe('deploy operations through a real sshd', { skip: sshdUnavailable(), tim
     const uid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }));
     // Owned by root (not the login the build runs as), 0777.
     await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n' }), /belongs to uid 0, and the build runs as uid \d+/);
-    giveToTestUser(work);
+    await giveToTestUser(work);
     fs.chmodSync(work, 0o775);
     await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n' }), /its group can write it \(mode 0775\)/);
     fs.chmodSync(work, 0o757);
@@ -133,7 +133,7 @@ describe('deploy operations through a real sshd', { skip: sshdUnavailable(), tim
 
   test('uploads land in the work directory; a failed kbuild build reports make\'s output', async () => {
     const { root, settings } = fixture();
-    giveToTestUser(settings.workDir);
+    await giveToTestUser(settings.workDir);
     const ssh = new SshTarget(sshd.target());
     const dir = await uploadFiles(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n', Kbuild: 'obj-m += a.o\n' });
     assert.equal(fs.readFileSync(path.join(dir, 'a.c'), 'utf8'), 'int a;\n');

@@ -37,7 +37,7 @@ describe('a patched-unit module built on the target (loopback sshd, make over ss
   before(async () => {
     const work = tempDir('klp-unit-target-');
     fs.chmodSync(work, 0o755);
-    giveToTestUser(work);
+    await giveToTestUser(work);
     sshd = await startSshd();
     ssh = new SshTarget(sshd.target({ controlDir: prepareControlDir(tempDir('klp-unit-target-cm-'))! }));
     settings = { name: 'loopback', destination: sshd.destination(), workDir: work, backend: 'kbuild', sysfsRoot: '/sys', procRoot: '/proc' };

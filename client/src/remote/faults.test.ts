@@ -163,7 +163,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   let mux: SshTarget;
   let bin: string;
 
-  const reset = (): void => {
+  const reset = async (): Promise<void> => {
     for (const d of ['sys/kernel/livepatch', 'sys/module', 'work']) {
       fs.rmSync(path.join(fx, d), { recursive: true, force: true });
       fs.mkdirSync(path.join(fx, d), { recursive: true });
@@ -174,12 +174,12 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     fs.writeFileSync(path.join(fx, 'proc/sys/kernel/random/boot_id'), `${randomBytes(16).toString('hex')}\n`);
     fs.rmSync(path.join(fx, 'insmod.log'), { force: true });
     chmodTree(fx);
-    giveToTestUser(path.join(fx, 'work'));
+    await giveToTestUser(path.join(fx, 'work'));
   };
 
   before(async () => {
     fx = tempDir('klp-faults-');
-    reset();
+    await reset();
     // A procfs whose osrelease is a FIFO: the state script blocks opening it (a hung command).
     const hp = path.join(fx, 'hangproc/sys/kernel');
     fs.mkdirSync(hp, { recursive: true });
@@ -188,7 +188,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     // (A sysfs attribute that is a FIFO: writing it with tee blocks, a hung sysfs write.)
     await new Promise<void>((r, j) => execFile('mkfifo', ['-m', '666', path.join(hp, 'osrelease'), path.join(hs, 'enabled')], (e) => (e ? j(e) : r())));
     chmodTree(fx);
-    giveToTestUser(path.join(fx, 'work'));
+    await giveToTestUser(path.join(fx, 'work'));
     bin = tempDir('klp-faults-bin-');
     installFakeKernelTools(bin, path.join(fx, 'sys'), path.join(fx, 'proc'), { insmodLog: path.join(fx, 'insmod.log') });
     sshd = await startSshd({ env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });
@@ -223,7 +223,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   });
 
   test('connection refused (sshd down), then the target comes back', () => fault('connection refused (target down)', async (row) => {
-    reset();
+    await reset();
     await mux.closeMaster();
     await sshd.crash();
     const r = await settle(readState(mux, settings), 30_000);
@@ -317,7 +317,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('the link drops while the panel polls: sshd killed mid-read', () => fault('link drop mid-poll (sshd killed)', async (row) => {
-    reset();
+    await reset();
     const marker = hang.procRoot;
     const p = settle(readState(mux, hang), 30_000);
     await waitUntil('the state read to be running remotely', () => remoteWith(marker).length > 0, 15_000);
@@ -377,7 +377,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('cancel a build: make and its children stop, the target is free again', () => fault('cancel build', async (row) => {
-    reset();
+    await reset();
     const secs = uniqueSleep();
     const ac = new AbortController();
     const steps: string[] = [];
@@ -398,7 +398,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('cancel a load while insmod runs', () => fault('cancel load (insmod running)', async (row) => {
-    reset();
+    await reset();
     const secs = uniqueSleep();
     const ko = path.join(fx, 'work', 'slow_insmod.ko');
     fs.writeFileSync(ko, fakeKo('livepatch_slowload', { delaySeconds: secs }), { mode: 0o644 });
@@ -420,7 +420,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('cancel a load whose insmod cannot be interrupted (finit_module): it loads anyway, and the error says so', () => fault('cancel load (uninterruptible insmod)', async (row) => {
-    reset();
+    await reset();
     fs.writeFileSync(path.join(fx, 'sys/.insmod-uninterruptible'), '2\n');
     try {
       const ko = path.join(fx, 'work', 'stubborn.ko');
@@ -442,7 +442,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('cancel a load while it waits for the patching transition', () => fault('cancel load (transition wait)', async (row) => {
-    reset();
+    await reset();
     const ko = path.join(fx, 'work', 'stuck.ko');
     fs.writeFileSync(ko, fakeKo('livepatch_stuck', { transition: 1 }), { mode: 0o644 });
     const ac = new AbortController();
@@ -464,7 +464,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('cancel an upload: no partial file or temp file is left', () => fault('cancel upload', async (row) => {
-    reset();
+    await reset();
     const ac = new AbortController();
     const dir = path.join(fx, 'work', 'bigupload');
     const p = settle(uploadFiles(mux, settings, 'bigupload', { 'big.bin': 'x'.repeat(256 * 1024 * 1024) }, { signal: ac.signal }), 60_000);
@@ -481,7 +481,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('two actions at once on one target: refused, or queued in order, never interleaved', () => fault('two actions at once', async (row) => {
-    reset();
+    await reset();
     const log = path.join(fx, 'actions.log');
     fs.writeFileSync(log, '', { mode: 0o666 });
     fs.chmodSync(log, 0o666);
@@ -503,7 +503,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('the VM reboots while a patch is loaded: the panel shows the new state', () => fault('VM rebooted with a patch loaded', async (row) => {
-    reset();
+    await reset();
     const built = await buildKbuildModule(mux, settings, 'livepatch_reboot', fakeModuleSources('livepatch_reboot'));
     const loaded = await loadModule(mux, settings, built.path, 'livepatch_reboot', {}, { sha256: built.sha256 });
     assert.equal(loaded.patches[0]?.name, 'livepatch_reboot');
@@ -515,7 +515,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     const down = await settle(readState(mux, settings), 30_000);
     record(row, down);
     expectKind(down, 'connection-refused');
-    reset();
+    await reset();
     await sshd.restart();
     const s = await readState(mux, settings);
     assert.deepEqual(s.patches, []);
@@ -527,7 +527,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('module integrity: a .ko changed after the build is refused; the built one loads', () => fault('.ko tampered after build', async (row) => {
-    reset();
+    await reset();
     const built = await buildKbuildModule(mux, settings, 'livepatch_sig', fakeModuleSources('livepatch_sig'));
     assert.equal(built.sha256, sha256(fs.readFileSync(built.path)));
     fs.appendFileSync(built.path, 'tampered\n');
@@ -551,7 +551,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('Enable after Disable: the kernel does not re-enable a patch, so its module is removed and loaded again', () => fault('enable a disabled patch', async (row) => {
-    reset();
+    await reset();
     const built = await buildKbuildModule(mux, settings, 'livepatch_again', fakeModuleSources('livepatch_again'));
     await loadModule(mux, settings, built.path, 'livepatch_again', {}, { sha256: built.sha256 });
     const off = await disablePatch(mux, settings, 'livepatch_again');
@@ -568,7 +568,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   // What klp_force_transition() keeps on 6.1 (checked on the real kernel in test/vm): nothing
   // after a forced patching transition, the module itself after a forced disable.
   test('a forced patching transition keeps nothing: the patch is then disabled and its module removed', () => fault('unload after a forced enable', async (row) => {
-    reset();
+    await reset();
     const ko = path.join(fx, 'work', 'forced.ko');
     fs.writeFileSync(ko, fakeKo('livepatch_forced', { transition: 1 }), { mode: 0o644 });
     await mux.run(['insmod', ko]);
@@ -587,7 +587,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
   }));
 
   test('a forced disable keeps the module: unloading it is a clear error that it stays', () => fault('unload after a forced disable', async (row) => {
-    reset();
+    await reset();
     const ko = path.join(fx, 'work', 'forced.ko');
     fs.writeFileSync(ko, fakeKo('livepatch_forced'), { mode: 0o644 });
     await mux.run(['insmod', ko]);

@@ -112,7 +112,10 @@ export async function ensureTestUser(): Promise<void> {
  * Make `dir` the test login's own, writable by no one else (0755): the deploy code refuses
  * to build in a work directory that another user owns or that others can write.
  */
-export function giveToTestUser(dir: string): void {
+export async function giveToTestUser(dir: string): Promise<void> {
+  // The user may not exist yet: on a fresh machine the first sshd test file creates it, and
+  // test files run in parallel, in no set order.
+  await ensureTestUser();
   const uid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', TEST_USER], { encoding: 'utf8' }).trim());
   fs.chownSync(dir, uid, gid);
