@@ -26,6 +26,8 @@ export const ANNOTATION_MACROS = [
   '__always_unused', '__safe', '__nonstring', '__counted_by', '__bpf_kfunc', '__sysfs_ro', '__aligned_largest',
   '__tracepoint_string', '__cficanonical', '__nosavedata', '__init_memblock', '__meminit_or_module',
   '__weak_alias', '__no_profile', '__noscs', '__no_sanitize_thread', '__no_sanitize_undefined',
+  // net_namespace.h: empty with CONFIG_NET_NS, __init and friends without it
+  '__net_init', '__net_exit', '__net_initdata', '__net_initconst',
   // sparse
   '__user', '__kernel', '__iomem', '__rcu', '__force', '__nocast', '__bitwise', '__private', '__must_hold',
   '__acquire', '__release', '__cond_lock', '__safe', '__data_racy', '__percpu',
