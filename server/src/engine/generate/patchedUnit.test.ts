@@ -237,3 +237,15 @@ describe('patched unit: refusals', () => {
     });
   });
 });
+
+describe('patched unit: data annotated by net_namespace.h', () => {
+  it('binds `klpnet_ops __net_initdata` by its own name, and the unit compiles', async () => {
+    const m = await generate('net-initdata-object');
+    const c = m.files[m.units[0].unit];
+    assert.deepEqual(m.functions.map((f) => f.oldName), ['klpnet_id']);
+    assert.match(c, /static struct klpnet_ops __klp_orig_klpnet_ops __net_initdata = \{[^]*?\}; extern __typeof__\(__klp_orig_klpnet_ops\) klpnet_ops __asm__\("__klp_sym_7_vmlinux_10_klpnet_ops_0"\)/);
+    assert.doesNotMatch(c, /__klp_orig___net_initdata/);
+    const { nm } = compileUnit(m);
+    assert.match(nm, / w __klp_sym_7_vmlinux_10_klpnet_ops_0$/m);
+  });
+});
