@@ -73,6 +73,7 @@ interface Row {
   loadSeconds: number | null;
   /** The corpus's LOADED test: null when the patch has none. */
   loadedTest: 'pass' | 'fail' | null;
+  moduleTest?: 'pass' | 'fail' | 'not-run' | null;
 }
 
 /** A refusal's reason with its symbol names taken out, so equal reasons count together. */
@@ -96,7 +97,11 @@ async function main(): Promise<number> {
 
   const index = fs.readFileSync(path.join(args.corpus, 'INDEX.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
   const candidates = index.filter((c) => c[2] === 'PASS' && (c[5] === 'yes' || c[5] === 'yes-C1') && (!args.only || `${c[0]}/${c[1]}`.includes(args.only))).map((c) => `${c[0]}/${c[1]}`);
-  const loadedTests = new Map(index.filter((c) => c[7] && c[7] !== '-').map((c) => [`${c[0]}/${c[1]}`, `${c[0]}/${c[7]}`]));
+  // Column 8 names the patch's test: `*-LOADED.test` runs in the VM with the patch loaded;
+  // any other `*.test` checks the built module (run here on the .ko).
+  const tests = index.filter((c) => c[7] && c[7] !== '-');
+  const loadedTests = new Map(tests.filter((c) => c[7].endsWith('-LOADED.test')).map((c) => [`${c[0]}/${c[1]}`, `${c[0]}/${c[7]}`]));
+  const moduleTests = new Map(tests.filter((c) => !c[7].endsWith('-LOADED.test')).map((c) => [`${c[0]}/${c[1]}`, `${c[0]}/${c[7]}`]));
   process.stderr.write(`bench-deploy: ${candidates.length} PASS patch files apply to 6.1; analysing\n`);
 
   // Group by post-image: equal post-images make equal modules.
@@ -151,7 +156,8 @@ async function main(): Promise<number> {
           m = generatePatchedUnit(g.result, { name, tree, parser, exported, kallsyms });
         }
         const test = g.names.map((x) => loadedTests.get(x)).find((x) => x !== undefined) ?? null;
-        await vm.deploy(m, row, test ? path.join(args.corpus, test) : null);
+        const mtest = g.names.map((x) => moduleTests.get(x)).find((x) => x !== undefined) ?? null;
+        await vm.deploy(m, row, test ? path.join(args.corpus, test) : null, mtest ? path.join(args.corpus, mtest) : null);
       } else {
         const b = await buildOnHost({ headersDir: headers, dir: path.join(workRoot, `${n}-${name}`), module: m, exported, kallsyms });
         row.buildSeconds = b.seconds;
@@ -204,6 +210,8 @@ async function main(): Promise<number> {
     await vm.stop();
     const deployed = rows.filter((r) => r.outcome === 'deployed');
     const tests = rows.filter((r) => r.loadedTest !== null);
+    const mtests = rows.filter((r) => r.moduleTest);
+    if (mtests.length) out.push(`module tests (corpus *.test on the built .ko): ${mtests.filter((r) => r.moduleTest === 'pass').length}/${mtests.length} pass${mtests.some((r) => r.moduleTest === 'not-run') ? `, ${mtests.filter((r) => r.moduleTest === 'not-run').length} not run` : ''}`);
     const builds = rows.filter((r) => r.buildSeconds !== null).map((r) => r.buildSeconds!);
     const loads = rows.filter((r) => r.loadSeconds !== null).map((r) => r.loadSeconds!);
     if (crashes) out.push(`the VM crashed ${crashes} time(s) and was booted again`);

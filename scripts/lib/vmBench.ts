@@ -2,7 +2,7 @@
 // time through the client's code (host build + upload, verified insmod, state, unload),
 // running the corpus's LOADED test in the VM and checking the kernel log and taint.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +25,7 @@ interface RowLike {
   buildSeconds: number | null;
   loadSeconds: number | null;
   loadedTest: 'pass' | 'fail' | null;
+  moduleTest?: 'pass' | 'fail' | 'not-run' | null;
 }
 
 export class VmBench {
@@ -71,10 +72,11 @@ export class VmBench {
   }
 
   /** Build (host), load, verify, LOADED test, log and taint, unload: fills the row. */
-  async deploy(mod: PatchedUnitModule, row: RowLike, loadedTest: string | null): Promise<void> {
+  async deploy(mod: PatchedUnitModule, row: RowLike, loadedTest: string | null, moduleTest: string | null = null): Promise<void> {
     const logBefore = (await this.out(['dmesg', '--color=never'])).split('\n').length;
     const built = await buildUnitOnHost(this.ssh, this.settings, mod, this.inputs);
     row.buildSeconds = built.seconds;
+    if (moduleTest) await this.runModuleTest(built.path, moduleTest, row);
     const t0 = Date.now();
     let loaded;
     try {
@@ -121,6 +123,29 @@ export class VmBench {
     if (taint & OTHER_TAINT) problems.push(`taint ${taint} has more than K, O, E`);
     row.outcome = problems.length ? 'verify-failed' : 'deployed';
     row.reasons.push(...problems);
+  }
+
+  /**
+   * A corpus test without -LOADED checks the built module itself (kpatch runs it in the build
+   * directory, on test-<name>.ko): here, on the .ko fetched back from the target.
+   */
+  private async runModuleTest(remoteKo: string, test: string, row: RowLike): Promise<void> {
+    const ko = Buffer.from((await this.ssh.runChecked(['base64', '-w0', '--', remoteKo], { maxBuffer: 64 << 20 })).stdout.trim(), 'base64');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-module-test-'));
+    try {
+      fs.writeFileSync(path.join(dir, `test-${path.basename(test, '.test')}.ko`), ko);
+      const r = spawnSync('bash', [test], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+      const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+      if (/command not found/.test(out)) {
+        row.moduleTest = 'not-run';
+        row.reasons.push(`${path.basename(test)} not run here: ${out.split('\n').find((l) => /command not found/.test(l))!.replace(/^.*line \d+: /, '')} (apt-get install elfutils)`);
+      } else {
+        row.moduleTest = r.status === 0 ? 'pass' : 'fail';
+        if (r.status !== 0) row.reasons.push(`${path.basename(test)} failed (exit ${r.status}): ${out.split('\n').slice(-2).join(' ').slice(0, 200)}`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   private async cleanup(name: string): Promise<void> {
