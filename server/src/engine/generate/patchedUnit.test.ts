@@ -249,3 +249,14 @@ describe('patched unit: data annotated by net_namespace.h', () => {
     assert.match(nm, / w __klp_sym_7_vmlinux_10_klpnet_ops_0$/m);
   });
 });
+
+describe('patched unit: one function defined twice under #if/#else (as kernel/dma.c\'s proc_dma_show)', () => {
+  it('patches the one function: both definitions renamed, one klp_func, and the unit compiles', async () => {
+    const m = await generate('ifdef-alternative-definitions');
+    const c = m.files[m.units[0].unit];
+    assert.deepEqual(m.functions.map((f) => [f.object, f.oldName]), [['vmlinux', 'klpalt_show']]);
+    assert.equal(c.match(/int livepatch_klpalt_show\(int v\)\n\{/g)?.length, 2);
+    const { nm } = compileUnit(m);
+    assert.match(nm, / t livepatch_klpalt_show$| T livepatch_klpalt_show$/m);
+  });
+});

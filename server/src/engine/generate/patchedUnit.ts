@@ -540,7 +540,9 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
           if (n === 0) refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name} is not in the target's kallsyms for ${object}: the running kernel has no such function to patch (inlined into its callers; patch them instead)` });
           if (n > 1) refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${object} has ${n} functions named ${fn.name} and kallsyms does not say which one ${fc.path} defines, so old_sympos cannot be chosen` });
         }
-        functions.push({ object, oldName: fn.name, newName, sympos, file: fc.path });
+        // Two definitions of one name in one file are #if alternatives (kernel/dma.c's
+        // proc_dma_show): both are renamed, the preprocessor keeps one, the kernel has one.
+        if (!functions.some((f) => f.file === fc.path && f.oldName === fn.name)) functions.push({ object, oldName: fn.name, newName, sympos, file: fc.path });
         continue;
       }
       if (addedFns.has(fn) || keep.has(fn)) continue;
