@@ -2,7 +2,10 @@
 # Fetch the target facts of a Debian kernel release without a VM: Debian's
 # linux-image-<release> and linux-headers-<release> packages, downloaded with
 # apt-get download into a cache folder outside the repository, and unpacked
-# into the per-release folder that the deploy path already uses for kallsyms:
+# into the per-release folder that the deploy path already uses for kallsyms.
+# The image package's System.map is a stub; the real one is in
+# linux-image-<release>-dbg (860 MB for 6.1), from which only System.map is
+# extracted (that package is deleted afterwards; KLP_KEEP_DBG=1 keeps it).
 #
 #   <cache>/targets/<release>/System.map       vmlinux symbols (static ones too)
 #   <cache>/targets/<release>/Module.symvers   exports: CRC, exporting object, namespace
@@ -51,7 +54,11 @@ fetch() {
 }
 image=$(fetch "linux-image-$release")
 headers=$(fetch "linux-headers-$release")
-for d in "$image" "$headers"; do
+dbg=""
+if [[ ! -s "$dir/System.map" ]] || ! grep -q ' [tT] ' "$dir/System.map"; then
+  dbg=$(fetch "linux-image-$release-dbg")
+fi
+for d in "$image" "$headers" ${dbg:+"$dbg"}; do
   [[ -f "$d" ]] || { log "apt-get download left no package for $release in $debs"; exit 1; }
 done
 log "using $(basename "$image") and $(basename "$headers")"
@@ -65,7 +72,19 @@ dpkg-deb -x "$headers" "$work/headers"
 
 out="$work/out"
 mkdir -p "$out"
-cp "$work/image/boot/System.map-$release" "$out/System.map"
+if [[ -n "$dbg" ]]; then
+  # System.map comes early in the archive: stop reading there (dpkg-deb then sees a closed pipe).
+  log "extracting System.map from $(basename "$dbg")"
+  mkdir -p "$work/dbg"
+  { dpkg-deb --fsys-tarfile "$dbg" 2>/dev/null || true; } |
+    tar -x -C "$work/dbg" --occurrence=1 "./usr/lib/debug/boot/System.map-$release" || true
+  map="$work/dbg/usr/lib/debug/boot/System.map-$release"
+  grep -q ' [tT] ' "$map" 2>/dev/null || { log "$(basename "$dbg") holds no System.map-$release"; exit 1; }
+  cp "$map" "$out/System.map"
+  [[ "${KLP_KEEP_DBG:-}" == 1 ]] || rm -f "$dbg"
+else
+  cp "$dir/System.map" "$out/System.map"
+fi
 cp "$work/image/boot/config-$release" "$out/config"
 cp "$work/headers/usr/src/linux-headers-$release/Module.symvers" "$out/Module.symvers"
 mv "$work/image/lib/modules/$release/kernel" "$out/modules"
@@ -75,5 +94,5 @@ mkdir -p "$dir"
 for f in System.map config Module.symvers; do mv -f "$out/$f" "$dir/$f"; done
 rm -rf "$dir/modules"
 mv "$out/modules" "$dir/modules"
-printf '%s\n%s\n' "$(basename "$image")" "$(basename "$headers")" > "$marker"
+printf '%s\n' "$(basename "$image")" "$(basename "$headers")" ${dbg:+"$(basename "$dbg")"} > "$marker"
 echo "$dir"

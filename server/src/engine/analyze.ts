@@ -94,7 +94,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const notes: string[] = [];
   const facts = opts.facts ?? null;
-  const skipRule = (r: Rule): boolean => !!r.needsTree && !tree && !(facts && r.runsOnFacts);
+  const skipRule = (r: Rule): boolean => !!r.needsTree && !tree && !(facts && r.runsOnFacts?.(facts));
   if (!tree) {
     notes.push('no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
       rules.filter(skipRule).map((r) => r.id).join(', '));

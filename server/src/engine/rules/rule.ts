@@ -54,7 +54,7 @@ export interface Rule {
   title: string;
   /** The rule cannot run without the kernel tree. */
   needsTree?: boolean;
-  /** Without the tree, the rule still runs when target facts are given (it can answer from them). */
-  runsOnFacts?: boolean;
+  /** Without the tree, the rule still runs when these target facts can answer for it. */
+  runsOnFacts?(facts: TargetFacts): boolean;
   check(ctx: RuleContext): void;
 }

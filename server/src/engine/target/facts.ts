@@ -4,7 +4,8 @@
 // symbol tables) records those decisions, Module.symvers records the exports with their
 // namespaces. Pure data: the CLI or the server reads the files, the rules only look up.
 
-import type { Kallsyms, SymversEntry } from './symbols';
+import { Kallsyms, parseSymversEntries, type SymversEntry } from './symbols';
+import { parseKernelConfig } from '../tree/kernelTree';
 
 export interface TargetFacts {
   /** The kernel release (`6.1.0-57-amd64`), when known: named in messages. */
@@ -57,4 +58,16 @@ export function describeFacts(facts: TargetFacts): string {
   if (facts.symvers) parts.push(`${facts.symvers.size} exports (Module.symvers)`);
   if (facts.config) parts.push(`${facts.config.size} config options`);
   return `target facts${facts.release ? ` of ${facts.release}` : ''}: ${parts.join(', ') || 'none'}`;
+}
+
+/** Target facts from file contents already read (the CLI's loader, the server, tests). */
+export function targetFactsFromText(t: { release?: string | null; kallsyms?: string | null; symbolSource?: string; symvers?: string | null; config?: string | null }): TargetFacts {
+  return {
+    release: t.release ?? null,
+    symbols: t.kallsyms ? new Kallsyms(t.kallsyms) : null,
+    symbolSource: t.kallsyms ? t.symbolSource ?? 'kallsyms' : 'none',
+    moduleFiles: new Set(),
+    symvers: t.symvers ? parseSymversEntries(t.symvers) : null,
+    config: t.config ? parseKernelConfig(t.config) : null,
+  };
 }

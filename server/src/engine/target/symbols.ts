@@ -39,6 +39,8 @@ export class Kallsyms {
     const list = this.byName.get(name);
     if (list) list.push(entry);
     else this.byName.set(name, [entry]);
+    // Static locals (`count.12`) and clones (`foo.isra.0`) have a dot; most names do not.
+    if (!name.includes('.')) return;
     const local = /^([A-Za-z_]\w*)\.(\d+)$/.exec(name);
     if (local) {
       const objs = this.locals.get(local[1]) ?? new Map<string, string[]>();
