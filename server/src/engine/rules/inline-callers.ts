@@ -252,7 +252,8 @@ export const inlineCallers: Rule = {
       // list was inlined into every caller; one it lists out of line was not inlined into its only caller.
       const facts = ctx.facts;
       const inlinable = !fn.syscallMacro && !fn.attributes.some((a) => NOT_INLINED.includes(a));
-      const gone = facts && inlinable && !header ? fullyInlined(ctx, facts, fc, fn) : null;
+      // __always_inline is certain already: nothing for the target to add.
+      const gone = facts && inlinable && !header && reason !== 'always' ? fullyInlined(ctx, facts, fc, fn) : null;
       const kept = facts && reason === 'single' ? outOfLineCopies(ctx, facts, fc, fn.name) : null;
       if (!reason && !gone) continue;
       let callers: TreeCaller[];
@@ -279,7 +280,7 @@ export const inlineCallers: Rule = {
         continue;
       }
       const seen = gone ? `${symbolWitness(facts!, gone.object)} lists no out-of-line copy of it (it lists ${gone.witness}() of the same file)` : '';
-      const what = gone ? `is static and ${seen}: gcc inlined it into every caller` : {
+      const what = gone ? `is ${reason === 'inline' ? 'declared inline' : 'static'} and ${seen}: gcc inlined it into every caller` : {
         always: `is __always_inline, so gcc copies its body into every caller`,
         inline: `is declared inline, so gcc copies its body into most or all callers`,
         header: `is defined in a header, so every object that includes it and calls it gets its own (normally inlined) copy`,

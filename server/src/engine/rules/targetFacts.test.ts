@@ -98,6 +98,14 @@ test('inline-callers: a single-caller static is a warning without facts, info wh
   assert.match(gone.message, /lists no out-of-line copy of it/);
 });
 
+test('inline-callers: an __always_inline function keeps its wording: the target adds nothing to a certainty', async () => {
+  const dir = caseDir('inline-notrace', 'always-inline-changed');
+  const without = ofRule(await runCase(dir), 'inline-callers');
+  assert.deepEqual(without.map((x) => x.function), ['demo_full']);
+  const withFacts = ofRule(await runCase(dir, { facts: facts({ map: ['demo_append:T'] }) }), 'inline-callers');
+  assert.deepEqual(withFacts.map((x) => x.message), without.map((x) => x.message));
+});
+
 // --- ipa-clone: listed clones make a new call or a changed argument certain to matter.
 
 test('ipa-clone: a fifth call site is not reported without facts, and is when the target lists a clone', async () => {
