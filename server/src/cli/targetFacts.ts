@@ -146,7 +146,10 @@ export function loadTargetFacts(files: TargetFactFiles): LoadedFacts | null {
   let symbolSource = 'none';
   if (files.kallsyms) {
     symbols = new Kallsyms(readSymbolFile(files.kallsyms, 'kallsyms'));
-    if (!symbols.size) throw new PatchError(`kallsyms '${files.kallsyms}' lists no symbol: not a kallsyms or System.map file`);
+    if (!symbols.size) {
+      throw new PatchError(`kallsyms '${files.kallsyms}' lists no symbol: not a kallsyms or System.map file` +
+        ' (Debian\'s /boot/System.map is a stub; the real one is in linux-image-<release>-dbg, which scripts/fetch-target-facts.sh reads)');
+    }
     symbolSource = /^System\.map/.test(path.basename(files.kallsyms)) ? 'System.map' : 'kallsyms';
   }
   let moduleObjects = new Set<string>();

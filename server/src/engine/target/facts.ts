@@ -53,7 +53,9 @@ export function describeFacts(facts: TargetFacts): string {
   const parts: string[] = [];
   if (facts.symbols) {
     const ko = facts.moduleFiles.size;
-    parts.push(`${facts.symbols.size} symbol names (${facts.symbolSource === 'none' ? '' : facts.symbolSource}${ko ? `${facts.symbolSource === 'none' ? '' : ' + '}${ko} module files` : ''})`);
+    // No symbol file: the symbols are the modules' (possibly none).
+    const from = [facts.symbolSource === 'none' ? '' : facts.symbolSource, ko || facts.symbolSource === 'none' ? `${ko} module files` : ''].filter(Boolean);
+    parts.push(`${facts.symbols.size} symbol names (${from.join(' + ')})`);
   }
   if (facts.symvers) parts.push(`${facts.symvers.size} exports (Module.symvers)`);
   if (facts.config) parts.push(`${facts.config.size} config options`);
