@@ -1,4 +1,5 @@
 // npm run bench:corpus -- --corpus ../shared/corpus/kpatch [--tree DIR] [--batch N] [--jobs N] [--single] [--strict]
+//                        [--facts DIR] [--dump FILE]
 //
 // Runs livepatch-check (json) over every kpatch integration-test patch whose
 // INDEX.tsv row says it applies to 6.1 (yes, yes-C1), plus _derived-6.1, and
@@ -13,6 +14,10 @@
 // processes (default 2); a batch that exits 2 is re-run one patch per process
 // so a patch that does not apply (or crashes the CLI) is named. --single runs
 // one process per patch throughout.
+//
+// --facts DIR passes the target facts in DIR (scripts/fetch-target-facts.sh's folder:
+// kallsyms or System.map, Module.symvers, modules/) to every run; --dump FILE writes every
+// finding as JSON, for comparing two runs.
 //
 // Exit status: 0, or 1 with --strict when a FAIL patch is missed, a PASS patch
 // has errors or a patch does not apply.
@@ -198,8 +203,8 @@ function summariseFindings(fs_: JsonFinding[]): string {
 }
 
 /** Runs one CLI process over some patches; falls back to one process per patch when it exits 2. */
-async function analyse(batch: CorpusPatch[], tree: string): Promise<Outcome[]> {
-  const run = await runCli(['--tree', tree, '--format', 'json', ...batch.map((p) => p.abs)]);
+async function analyse(batch: CorpusPatch[], tree: string, extra: string[] = []): Promise<Outcome[]> {
+  const run = await runCli(['--tree', tree, '--format', 'json', ...extra, ...batch.map((p) => p.abs)]);
   if (run.code === 0 || run.code === 1) {
     try {
       const json = JSON.parse(run.stdout) as { findings: JsonFinding[]; notes: string[] };
@@ -218,7 +223,7 @@ async function analyse(batch: CorpusPatch[], tree: string): Promise<Outcome[]> {
     return [{ patch: batch[0], status: crash ? 'crash' : 'did not apply', detail, findings: [], notes: [], ms: run.ms }];
   }
   const out: Outcome[] = [];
-  for (const p of batch) out.push(...(await analyse([p], tree)));
+  for (const p of batch) out.push(...(await analyse([p], tree, extra)));
   return out;
 }
 
@@ -232,6 +237,8 @@ export async function main(argv: string[]): Promise<number> {
   let batchSize = 8;
   let jobs = 2;
   let strict = false;
+  const extra: string[] = [];
+  let dump: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i].split('=', 2);
     const v = () => inline ?? argv[++i];
@@ -241,6 +248,20 @@ export async function main(argv: string[]): Promise<number> {
     else if (k === '--jobs') jobs = Math.max(1, Number(v()));
     else if (k === '--single') batchSize = 1;
     else if (k === '--strict') strict = true;
+    else if (k === '--dump') dump = path.resolve(v());
+    else if (k === '--facts') {
+      const dir = path.resolve(v());
+      // The packages' System.map first (reproducible), else a kallsyms read from a live target of the release.
+      const syms = ['System.map', 'kallsyms'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+      if (syms) extra.push('--kallsyms', syms);
+      for (const [flag, f] of [['--symvers', 'Module.symvers'], ['--modules-dir', 'modules']]) {
+        if (fs.existsSync(path.join(dir, f))) extra.push(flag, path.join(dir, f));
+      }
+      if (!extra.length) {
+        console.error(`bench-corpus: ${dir} holds no target facts (run scripts/fetch-target-facts.sh)`);
+        return 2;
+      }
+    }
     else {
       console.error(`bench-corpus: unknown argument ${argv[i]}`);
       return 2;
@@ -261,6 +282,7 @@ export async function main(argv: string[]): Promise<number> {
   const patches = loadCorpus(corpus);
   const copies = patches.reduce((a, p) => a + p.dirs.length, 0);
   console.log(`bench:corpus: ${corpus}`);
+  if (extra.length) console.log(`  target facts: ${extra.join(' ')}`);
   console.log(`  tree ${tree}; ${copies} 6.1-applicable patch files (INDEX yes/yes-C1 + _derived-6.1) = ${patches.length} distinct patches ` +
     `(copies differ only in header timestamps / hunk line numbers); ${batchSize} per CLI process, ${jobs} at a time`);
 
@@ -272,12 +294,13 @@ export async function main(argv: string[]): Promise<number> {
   await Promise.all(Array.from({ length: Math.min(jobs, batches.length) }, async () => {
     while (next < batches.length) {
       const b = batches[next++];
-      outcomes.push(...(await analyse(b, tree)));
+      outcomes.push(...(await analyse(b, tree, extra)));
     }
   }));
   const order = new Map(patches.map((p, i) => [p, i]));
   outcomes.sort((a, b) => order.get(a.patch)! - order.get(b.patch)!);
   const wall = performance.now() - t0;
+  if (dump) fs.writeFileSync(dump, JSON.stringify(outcomes.map((o) => ({ patch: o.patch.rel, status: o.status, findings: o.findings })), null, 1) + '\n');
 
   console.log('');
   const head = `${pad('patch (representative dir/file)', 52)} ${pad('dirs', 8)} ${pad('exp', 4)} ${pad('reason (INDEX)', 44)} ${pad('findings', 58)} verdict`;

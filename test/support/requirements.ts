@@ -49,3 +49,18 @@ export const shellcheck: Probe = () => {
   const found = (process.env.PATH ?? '').split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, 'shellcheck')));
   return found ? undefined : 'no shellcheck: apt-get install shellcheck';
 };
+
+/** The Debian release whose packages the target-facts tests read. */
+export const DEBIAN_TARGET_RELEASE = '6.1.0-57-amd64';
+
+/** Where scripts/fetch-target-facts.sh puts a release's facts (the deploy path caches kallsyms there too). */
+export function targetFactsPath(release = DEBIAN_TARGET_RELEASE): string {
+  const cache = process.env.KLP_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kernel-livepatch');
+  return path.join(cache, 'targets', release);
+}
+
+export const debianTargetFacts: Probe = () => {
+  if (process.env.KLP_REQUIRE_TARGET_FACTS === '1') return undefined;
+  if (fs.existsSync(path.join(targetFactsPath(), '.klp-facts'))) return undefined;
+  return `no Debian ${DEBIAN_TARGET_RELEASE} target facts in ${targetFactsPath()}: scripts/fetch-target-facts.sh ${DEBIAN_TARGET_RELEASE}`;
+};

@@ -1,6 +1,7 @@
 // livepatch-check: the engine as a command for CI and other editors.
 //
-//   livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] PATCH...
+//   livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif]
+//                   [--kallsyms FILE] [--symvers FILE] [--modules-dir DIR] PATCH...
 //
 // Exit 0: no error-level findings; 1: error-level findings; 2: bad input or usage, or a
 // changed file that was not analysed (and no other error-level finding).
@@ -22,6 +23,7 @@ import { Kallsyms, parseSymversObjects } from '../engine/generate/symbols';
 import { createParser } from '../engine/parse/parser';
 import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { KlpElfError } from '../engine/generate/klpElf';
+import { loadTargetFacts } from './targetFacts';
 
 const VERSION = '0.1.0';
 
@@ -33,7 +35,8 @@ const VERSION = '0.1.0';
  * wasm (and, in the launcher, any of this bundle) is compiled.
  */
 export const LAUNCH_V8_FLAGS = '--liftoff-only';
-const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] [--max-file-size BYTES] PATCH...
+const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] [--max-file-size BYTES]
+                       [--kallsyms FILE] [--symvers FILE] [--modules-dir DIR] PATCH...
        livepatch-check --tree DIR --generate-module OUTDIR [--module-name NAME] [--symvers FILE]
                        [--kallsyms FILE] [--replace] [--generator unit|closure]
                        [--build-module --headers DIR] PATCH...
@@ -53,8 +56,14 @@ const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format tex
   --replace       atomic replace: the patch reverts every other loaded livepatch (off by default)
   --module-name NAME
                   its name: letters, digits and '_', not starting with a digit, at most 55
-  --symvers FILE  the target's Module.symvers, to refuse references to symbols that are not exported
-  --kallsyms FILE the target's /proc/kallsyms, to find non-unique names and kernel variables
+  --kallsyms FILE the target's /proc/kallsyms or System.map: what gcc kept out of line, cloned or
+                  inlined away (checks say so with certainty), non-unique names, kernel variables
+  --symvers FILE  the target's Module.symvers: export namespaces for the checks; the generator
+                  refuses references to symbols that are not exported
+  --modules-dir DIR
+                  the target's modules (/lib/modules/RELEASE/kernel, or an unpacked linux-image
+                  package): the symbols of their .ko files, for modules kallsyms does not list
+                  (scripts/fetch-target-facts.sh fetches all of these for a Debian release)
   -               read a patch from standard input (at most ${MAX_PATCH_BYTES / 1048576} MB)
 exit status: 0 no error-level findings, 1 error-level findings, 2 bad input or usage, or a
 changed file that was not analysed (not-analysed) and no other error-level finding`;
@@ -66,6 +75,7 @@ interface Args {
   moduleName: string | null;
   symvers: string | null;
   kallsyms: string | null;
+  modulesDir: string | null;
   replace: boolean;
   generator: 'unit' | 'closure';
   build: boolean;
@@ -78,7 +88,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, replace: false, generator: 'unit', build: false, headers: null, maxFileBytes: DEFAULT_MAX_FILE_BYTES };
+  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, modulesDir: null, replace: false, generator: 'unit', build: false, headers: null, maxFileBytes: DEFAULT_MAX_FILE_BYTES };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -95,6 +105,7 @@ function parseArgs(argv: string[]): Args {
     else if (name === '--module-name') a.moduleName = value();
     else if (name === '--symvers') a.symvers = value();
     else if (name === '--kallsyms') a.kallsyms = value();
+    else if (name === '--modules-dir') a.modulesDir = value();
     else if (arg === '--replace') a.replace = true;
     else if (arg === '--no-replace') a.replace = false; // the default; still accepted
     else if (arg === '--build-module') a.build = true;
@@ -152,8 +163,10 @@ export async function main(argv: string[]): Promise<number> {
     if (args.tree !== null && !fs.existsSync(args.tree)) throw new PatchError(`kernel tree '${args.tree}' does not exist`);
     // A regular file of sane size: a FIFO or /dev/zero would hang the run or eat memory.
     if (args.config !== null) readConfigFile(args.config);
+    const loaded = loadTargetFacts({ kallsyms: args.kallsyms, symvers: args.symvers, config: args.config, modulesDir: args.modulesDir });
+    for (const n of loaded?.notes ?? []) process.stderr.write(`livepatch-check: note: ${n}\n`);
     const inputs = args.patches.map(readInput);
-    const result = await analyzePatches(inputs, { tree: args.tree, config: args.config, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
+    const result = await analyzePatches(inputs, { tree: args.tree, config: args.config, facts: loaded?.facts ?? null, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
     if (args.generate !== null) return args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
     const out = args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result);
     process.stdout.write(out);

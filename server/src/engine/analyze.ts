@@ -13,6 +13,7 @@ import { KernelTree } from './tree/kernelTree';
 import type { FileChange, Rule, RuleContext } from './rules/rule';
 import { allRules } from './rules';
 import { notAnalysedFinding } from './notAnalysed';
+import { describeFacts, type TargetFacts } from './target/facts';
 
 export interface PatchInput {
   name: string;
@@ -24,6 +25,8 @@ export interface AnalyzeOptions {
   tree?: string | null;
   /** Kernel .config for module decisions (default: the tree's .config). */
   config?: string | null;
+  /** What the target kernel shows: its symbols, exports and config. Rules turn hedges into certainties with them. */
+  facts?: TargetFacts | null;
   parser?: CParser;
   backend?: Backend;
   rules?: Rule[];
@@ -90,10 +93,13 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const rules = opts.rules ?? allRules;
   const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const notes: string[] = [];
+  const facts = opts.facts ?? null;
+  const skipRule = (r: Rule): boolean => !!r.needsTree && !tree && !(facts && r.runsOnFacts?.(facts));
   if (!tree) {
     notes.push('no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
-      rules.filter((r) => r.needsTree).map((r) => r.id).join(', '));
+      rules.filter(skipRule).map((r) => r.id).join(', '));
   }
+  if (facts) notes.push(describeFacts(facts));
 
   const treeCache = new Map<string, FileIndex | null>();
   const checkCancelled = () => {
@@ -169,6 +175,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       files,
       tree,
       parser,
+      facts,
       indexTreeFile(path) {
         if (!tree) return null;
         if (!treeCache.has(path)) {
@@ -185,7 +192,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       report: () => {},
     };
     for (const rule of rules) {
-      if (rule.needsTree && !tree) continue;
+      if (skipRule(rule)) continue;
       checkCancelled();
       ctx.report = (f) => {
         const finding: Finding = {

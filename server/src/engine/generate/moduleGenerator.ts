@@ -14,6 +14,7 @@ import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
 import { moduleNameProblem } from './moduleName';
 import { NOT_ANALYSED } from '../notAnalysed';
+import { Kallsyms, parseSymversEntries } from '../target/symbols';
 
 export interface GenerateOptions {
   /** Module name (also the /sys/kernel/livepatch directory): see moduleNameProblem. */
@@ -70,12 +71,7 @@ export { moduleNameFrom, moduleNameProblem, checkModuleName } from './moduleName
 
 /** Module.symvers text -> exported symbol names. */
 export function parseSymvers(text: string): Set<string> {
-  const out = new Set<string>();
-  for (const line of text.split('\n')) {
-    const cols = line.split('\t');
-    if (cols.length >= 4 && cols[1]) out.add(cols[1]);
-  }
-  return out;
+  return new Set(parseSymversEntries(text).keys());
 }
 
 /** Names the kernel headers define as macros or static inlines: callable from a module without an export. */
@@ -134,12 +130,13 @@ function objectName(fc: FileChange, tree: KernelTree | null | undefined): string
   return 'vmlinux';
 }
 
+/** The last kallsyms text parsed: one module generation asks about many functions of the same text. */
+let parsedKallsyms: { text: string; ks: Kallsyms } | null = null;
+
 function sympos(kallsyms: string | null | undefined, name: string, object: string): number | 'ambiguous' {
   if (!kallsyms) return 0;
-  const re = new RegExp(`^[0-9a-f]+ [tT] ${name}(?:\\s+\\[(\\w+)\\])?$`, 'gm');
-  let count = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(kallsyms))) if ((m[1] ?? 'vmlinux') === object) count++;
+  if (parsedKallsyms?.text !== kallsyms) parsedKallsyms = { text: kallsyms, ks: new Kallsyms(kallsyms) };
+  const count = parsedKallsyms.ks.entries(name, object).filter((e) => e.type === 't' || e.type === 'T').length;
   return count > 1 ? 'ambiguous' : 0;
 }
 

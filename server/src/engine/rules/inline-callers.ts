@@ -14,6 +14,8 @@ import { addressTaken, callersIn } from './lib/callers';
 import { eachChangedFunction, isHeader, reportOnFunction } from './lib/changedFunctions';
 import { wordRe } from './lib/codeText';
 import { describeFunction } from './lib/wording';
+import { fullyInlined, outOfLineCopies } from './lib/targetSymbols';
+import { listed, symbolWitness } from '../target/facts';
 
 const NOT_INLINED = ['noinline', '__noinline', 'noinline_for_stack', '__cold', '__weak'];
 
@@ -246,7 +248,14 @@ export const inlineCallers: Rule = {
       const sites = local.reduce((n, x) => n + x.count, 0);
       // Without the tree the post image holds only the hunks, so a call count is only a lower bound.
       const reason = reasonOf(fn, header, ctx.tree ? sites : null, addressTaken(fc.post, fn.name));
-      if (!reason) continue;
+      // The target shows what gcc decided for the running kernel: a static function it does not
+      // list was inlined into every caller; one it lists out of line was not inlined into its only caller.
+      const facts = ctx.facts;
+      const inlinable = !fn.syscallMacro && !fn.attributes.some((a) => NOT_INLINED.includes(a));
+      // __always_inline is certain already: nothing for the target to add.
+      const gone = facts && inlinable && !header && reason !== 'always' ? fullyInlined(ctx, facts, fc, fn) : null;
+      const kept = facts && reason === 'single' ? outOfLineCopies(ctx, facts, fc, fn.name) : null;
+      if (!reason && !gone) continue;
       let callers: TreeCaller[];
       let capped: string | null = null;
       let scope: string | null = null;
@@ -261,12 +270,22 @@ export const inlineCallers: Rule = {
       }
       const related: RelatedLocation[] = callerLocations(callers, fn.name);
       const files = new Set(callers.map((x) => x.file)).size;
-      const what = {
+      if (kept && !kept.ambiguousWith.length) {
+        const at = local[0] ? ` in ${local[0].caller.name}()` : '';
+        reportOnFunction(ctx, fc, fn, {
+          severity: 'info',
+          message: `${describeFunction(fn)} is static with a single call site${at}, but ${symbolWitness(facts!, kept.entries[0].object)} lists ${listed(facts!, fn.name, [...new Set(kept.entries.map((e) => e.object))])} out of line: gcc did not inline it there, so its caller most likely keeps calling it and only ${fn.name}() is replaced. If kpatch-build still lists the caller as changed, gcc inlined part of it.`,
+          related,
+        });
+        continue;
+      }
+      const seen = gone ? `${symbolWitness(facts!, gone.object)} lists no out-of-line copy of it (it lists ${gone.witness}() of the same file)` : '';
+      const what = gone ? `is ${reason === 'inline' ? 'declared inline' : 'static'} and ${seen}: gcc inlined it into every caller` : {
         always: `is __always_inline, so gcc copies its body into every caller`,
         inline: `is declared inline, so gcc copies its body into most or all callers`,
         header: `is defined in a header, so every object that includes it and calls it gets its own (normally inlined) copy`,
         single: `is static with a single call site${local[0] ? `, in ${local[0].caller.name}()` : ''}, so gcc almost certainly inlined it there`,
-      }[reason];
+      }[reason!];
       const inScope = scope ? ` in ${scope}` : '';
       let found = callers.length
         ? ` Callers found${inScope}: ${callers.length} in ${files} file${files === 1 ? '' : 's'}${capped ? ` (incomplete: ${capped})` : ''}.`
@@ -274,7 +293,7 @@ export const inlineCallers: Rule = {
       if ((header || fn.storage !== 'static') && !ctx.tree) found += ' Callers in files the patch does not touch are not known without the kernel tree.';
       const advice = header
         ? 'A header change also rebuilds every including object, which slows kpatch-build a lot and can trip its bugs: where possible, move the change into a .c file (for example behind a new out-of-line function). Review every "changed function:" line kpatch-build prints.'
-        : reason === 'always'
+        : reason === 'always' || gone
           ? 'Expect each caller in kpatch-build\'s "changed function:" list and review them all; they are all replaced, and all must be off every stack for the transition to finish.'
           : 'Expect the callers in kpatch-build\'s "changed function:" list and review them; to keep the patch to this one function, mark the patched copy noinline.';
       reportOnFunction(ctx, fc, fn, {

@@ -6,7 +6,9 @@ import type { FileIndex, FunctionDef } from '../model';
 import type { Rule } from './rule';
 import { addressTaken, callCount } from './lib/callers';
 import { changedFunctions, firstChangedLine, isHeader, isIgnoredFunction } from './lib/changedFunctions';
-import { describeFunction } from './lib/wording';
+import { describeFunction, listNames } from './lib/wording';
+import { fullyInlined, outOfLineCopies } from './lib/targetSymbols';
+import { listed, symbolWitness } from '../target/facts';
 
 /** Body lines above which gcc is unlikely to inline a function into several callers. */
 const BIG_BODY_LINES = 40;
@@ -39,11 +41,27 @@ export const inlineNotrace: Rule = {
         const reason = outOfLineReason(fc.post, fn);
         const where = isHeader(fc.path) ? 'each object that includes this header' : 'this object';
         const stop = `kpatch-build stops with "function ${fn.name} doesn't have patchable function entry, unable to patch"`;
-        const likelihood = reason
+        let likelihood = reason
           ? `Here ${reason}, and ${stop}.`
           : `gcc decides for ${where} whether to inline it; a small helper like this is normally inlined everywhere and the build works (its callers change instead), but if any copy stays out of line, ${stop}.`;
+        let severity: 'error' | 'warning' = reason ? 'error' : 'warning';
+        // The target shows what gcc decided: a listed copy is the one kpatch-build cannot patch.
+        const facts = ctx.facts;
+        const copies = facts ? outOfLineCopies(ctx, facts, fc, fn.name) : null;
+        if (facts && copies) {
+          const seen = `${symbolWitness(facts, copies.entries[0].object)} lists ${listed(facts, fn.name, [...new Set(copies.entries.map((e) => e.object))])}`;
+          if (!copies.ambiguousWith.length) {
+            severity = 'error';
+            likelihood = `The target kernel has an out-of-line copy: ${seen}, so ${stop}.`;
+          } else {
+            likelihood += ` ${seen}, but ${listNames(copies.ambiguousWith, 3)} also define${copies.ambiguousWith.length === 1 ? 's' : ''} a function of that name, so that copy may be theirs.`;
+          }
+        } else if (facts) {
+          const gone = fullyInlined(ctx, facts, fc, fn);
+          if (gone) likelihood += ` ${symbolWitness(facts, gone.object)} lists no out-of-line copy of it (it lists ${gone.witness} of the same file): gcc inlined it into every caller there, so the build works as long as the patched body is still inlined.`;
+        }
         ctx.report({
-          severity: reason ? 'error' : 'warning',
+          severity,
           file: fc.path,
           line: firstChangedLine(fc, fn),
           endLine: fn.span.end,

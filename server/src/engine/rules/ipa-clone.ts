@@ -4,12 +4,29 @@
 // change too even though the patch never touched them.
 
 import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
-import type { Rule } from './rule';
+import type { FileChange, Rule, RuleContext } from './rule';
 import { matchParen, splitTopLevel } from '../parse/blank';
 import { escapeRegExp } from '../util/text';
 import { callCount, callersIn } from './lib/callers';
 import { firstChangedLine, isHeader, isIgnoredFunction } from './lib/changedFunctions';
-import { describeFunction } from './lib/wording';
+import { describeFunction, listNames } from './lib/wording';
+import { otherDefiners, targetObjects } from './lib/targetSymbols';
+import { listed, symbolWitness } from '../target/facts';
+
+/**
+ * The clones the target lists for static `name` of a patched file, as a phrase naming them
+ * ("System.map of 6.1.0-57-amd64 lists `foo.isra.0` (t, vmlinux)"); null without target
+ * symbols, when none is listed, or when another file defines a function of that name.
+ */
+function listedClones(ctx: RuleContext, fc: FileChange, name: string): string | null {
+  const facts = ctx.facts;
+  if (!facts?.symbols) return null;
+  const objects = targetObjects(ctx, fc.path) ?? undefined;
+  const clones = facts.symbols.clonesOf(name, objects);
+  if (!clones.length || otherDefiners(ctx, name, fc.path).length) return null;
+  const object = facts.symbols.entries(clones[0]).find((e) => !objects || objects.includes(e.object))?.object ?? 'vmlinux';
+  return `${symbolWitness(facts, object)} lists ${listNames(clones.map((c) => listed(facts, c, objects)), 4)}`;
+}
 
 const DROP_WORDS = /\b(?:static|inline|extern|noinline|notrace|asmlinkage)\b/g;
 
@@ -108,13 +125,16 @@ export const ipaClone: Rule = {
         // Clones serve direct calls; a function only reached through a pointer has none.
         if (prototype(c.old) === prototype(c.new) || callCount(pre, c.name) === 0) continue;
         const related: RelatedLocation[] = callersIn(post, c.name).map((x) => ({ file: fc.path, line: x.line, message: `${x.caller.name}() calls ${c.name}()` }));
+        const seen = listedClones(ctx, fc, c.name);
         ctx.report({
           file: fc.path,
           line: firstChangedLine(fc, c.new),
           endLine: c.new.bodySpan.start,
           function: c.name,
           symbol: c.name,
-          message: `The prototype of static ${describeFunction(c.new)} changes. gcc may have built specialised clones of it (${c.name}.isra.N, .constprop.N, .part.N), and a new prototype changes or removes them, so expect extra "changed function:" lines for the clones and every caller. ${clone}`,
+          message: seen
+            ? `The prototype of static ${describeFunction(c.new)} changes, and the target kernel runs specialised clones of it: ${seen}. A new prototype changes or removes them, so the clones and every caller change too: expect "changed function:" lines for all of them. ${clone}`
+            : `The prototype of static ${describeFunction(c.new)} changes. gcc may have built specialised clones of it (${c.name}.isra.N, .constprop.N, .part.N), and a new prototype changes or removes them, so expect extra "changed function:" lines for the clones and every caller. ${clone}`,
           related,
         });
       }
@@ -130,12 +150,14 @@ export const ipaClone: Rule = {
           if (!cloneable(callee) || !cloneable(preFns.get(site.name)) || isIgnoredFunction(fc, site.name)) continue;
           const before = callCount(pre, site.name);
           const after = callCount(post, site.name);
+          // With the target's symbols, a listed clone makes any new call or changed argument matter.
+          const clones = listedClones(ctx, fc, site.name);
           let what: string | null = null;
-          if (after > before && before <= NEW_CALL_MAX_SITES) {
+          if (after > before && (before <= NEW_CALL_MAX_SITES || clones)) {
             what = `adds a call to static ${site.name}() (${before} call site${before === 1 ? '' : 's'} before, ${after} after)`;
           } else if (c.old) {
-            const diff = changedConstant(c.old, fn, site.name, pre, post);
-            if (diff) what = `changes the constant argument ${diff} of a call to static ${site.name}()`;
+            const diff = changedConstant(c.old, fn, site.name, pre, post, false) ?? (clones ? changedConstant(c.old, fn, site.name, pre, post, true) : null);
+            if (diff) what = `changes the ${diff.constant ? 'constant ' : ''}argument ${diff.text} of a call to static ${site.name}()`;
           }
           if (!what) continue;
           seen.add(site.name);
@@ -145,7 +167,9 @@ export const ipaClone: Rule = {
             endLine: site.line,
             function: fn.name,
             symbol: site.name,
-            message: `${describeFunction(fn)} ${what}. gcc may have specialised or inlined ${site.name}() for its previous callers (${site.name}.constprop.N / .isra.N / .part.N); a different set of calls can undo that, so ${site.name}() and its other callers may show up as changed functions too. ${clone}`,
+            message: clones
+              ? `${describeFunction(fn)} ${what}, and the target kernel runs specialised clones of it: ${clones}. Calls with other arguments change or undo that specialisation, so the clones and ${site.name}()'s other callers change too, although the patch does not touch them. ${clone}`
+              : `${describeFunction(fn)} ${what}. gcc may have specialised or inlined ${site.name}() for its previous callers (${site.name}.constprop.N / .isra.N / .part.N); a different set of calls can undo that, so ${site.name}() and its other callers may show up as changed functions too. ${clone}`,
             related: [{ file: fc.path, line: callee.span.start, message: `${site.name}() is defined here` }],
           });
         }
@@ -154,8 +178,11 @@ export const ipaClone: Rule = {
   },
 };
 
-/** "#2 (0 -> 1)" when a call to `callee` kept its position in the function but a constant argument differs. */
-function changedConstant(oldFn: FunctionDef, newFn: FunctionDef, callee: string, pre: FileIndex, post: FileIndex): string | null {
+/**
+ * "#2 (0 -> 1)" when a call to `callee` kept its position in the function but a constant
+ * argument differs (any argument with `anyArgument`).
+ */
+function changedConstant(oldFn: FunctionDef, newFn: FunctionDef, callee: string, pre: FileIndex, post: FileIndex, anyArgument: boolean): { text: string; constant: boolean } | null {
   const olds = oldFn.calls.filter((s) => s.name === callee);
   const news = newFn.calls.filter((s) => s.name === callee);
   if (olds.length !== news.length) return null;
@@ -164,7 +191,9 @@ function changedConstant(oldFn: FunctionDef, newFn: FunctionDef, callee: string,
     const b = callArgs(post, news[i].line, callee);
     if (!a || !b || a.length !== b.length) continue;
     for (let k = 0; k < a.length; k++) {
-      if (a[k] !== b[k] && (isConstantArg(a[k]) || isConstantArg(b[k]))) return `#${k + 1} (${a[k]} -> ${b[k]})`;
+      if (a[k] === b[k]) continue;
+      const constant = isConstantArg(a[k]) || isConstantArg(b[k]);
+      if (constant || anyArgument) return { text: `#${k + 1} (${a[k]} -> ${b[k]})`, constant };
     }
   }
   return null;

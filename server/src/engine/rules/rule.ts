@@ -9,6 +9,7 @@ import type { FilePairing } from '../compare/pair';
 import type { LineMaps } from '../diff/images';
 import type { FilePatch } from '../diff/readPatch';
 import type { KernelTree } from '../tree/kernelTree';
+import type { TargetFacts } from '../target/facts';
 
 export interface FileChange {
   /** Tree-relative path of the post-image (pre-image for deletions). */
@@ -38,6 +39,8 @@ export interface RuleContext {
   /** Null when no tree was given: hunk-only analysis. */
   tree: KernelTree | null;
   parser: CParser;
+  /** What the target kernel shows (symbols, exports, config); null when none was given. */
+  facts: TargetFacts | null;
   /** Indexes another tree file (callers, headers); cached; null when unreadable. */
   indexTreeFile(path: string): FileIndex | null;
   report(f: NewFinding): void;
@@ -51,5 +54,7 @@ export interface Rule {
   title: string;
   /** The rule cannot run without the kernel tree. */
   needsTree?: boolean;
+  /** Without the tree, the rule still runs when these target facts can answer for it. */
+  runsOnFacts?(facts: TargetFacts): boolean;
   check(ctx: RuleContext): void;
 }

@@ -9,6 +9,7 @@ import { codeOnly } from './lib/codeText';
 import { buildOf, isModuleBuild } from './lib/moduleBuild';
 import { safeRead, TREE_CACHE_MS } from './lib/treeSearch';
 import { describeFunction } from './lib/wording';
+import { symversWitness } from '../target/facts';
 
 /** New names a function starts to use (calls and other identifiers). */
 function newNames(oldCalls: Set<string>, newFnCalls: { name: string; line: number }[], ids: Set<string>, oldIds: Set<string>): Map<string, number | null> {
@@ -48,8 +49,11 @@ export const symbolNamespace: Rule = {
   severity: 'warning',
   title: 'Patched built-in code uses a namespaced export: the patch module must import the namespace',
   needsTree: true,
+  // Module.symvers names every namespaced export of the target: no tree search needed.
+  runsOnFacts: (facts) => facts.symvers !== null,
   check(ctx) {
-    if (!ctx.tree) return;
+    const symvers = ctx.facts?.symvers ?? null;
+    if (!ctx.tree && !symvers) return;
     let exportsNs: ReturnType<typeof namespacedExports> | null = null;
     for (const fc of ctx.files) {
       if (!fc.post || !fc.path.endsWith('.c')) continue;
@@ -63,8 +67,15 @@ export const symbolNamespace: Rule = {
         );
         for (const [name, line] of names) {
           if (local.has(name) || !/^[a-z_]\w*$/.test(name)) continue;
-          exportsNs ??= namespacedExports(ctx.tree);
-          const ns = exportsNs.get(name);
+          // The target's Module.symvers is certain where it lists the symbol; the tree's source is the fallback.
+          const exported = symvers?.get(name);
+          if (exported && !exported.namespace) continue;
+          let ns: { ns: string; file: string } | undefined;
+          if (exported) ns = { ns: exported.namespace!, file: exported.module };
+          else if (ctx.tree) {
+            exportsNs ??= namespacedExports(ctx.tree);
+            ns = exportsNs.get(name);
+          }
           if (!ns) continue;
           if (new RegExp(`\\bMODULE_IMPORT_NS\\s*\\(\\s*"?${ns.ns}"?\\s*\\)`).test(fc.post.text)) continue;
           const at = line ?? t.new.calls.find((c) => c.name === name)?.line
@@ -72,12 +83,16 @@ export const symbolNamespace: Rule = {
               for (let l = t.new.bodySpan.start; l <= t.new.bodySpan.end; l++) if (new RegExp(`\\b${name}\\b`).test(fc.post!.lines[l] ?? '')) return l;
               return t.new.span.start;
             })();
+          const source = exported
+            ? `which ${symversWitness(ctx.facts!)} lists as exported by ${exported.module} (${exported.exportType}) in namespace ${ns.ns}`
+            : `which ${ns.file} exports in namespace ${ns.ns}`;
           ctx.report({
+            ...(exported ? { severity: 'error' as const } : {}),
             file: fc.path,
             line: at,
             function: t.new.name,
             symbol: name,
-            message: `${describeFunction(t.new)} now uses ${name}(), which ${ns.file} exports in namespace ${ns.ns}. Built-in code needs no import, but the patch is a module: modpost stops with "module ... uses symbol ${name} from namespace ${ns.ns}, but does not import it". Add MODULE_IMPORT_NS(${ns.ns}); to the patched file (MODULE_IMPORT_NS("${ns.ns}") on kernels from 6.13).`,
+            message: `${describeFunction(t.new)} now uses ${name}(), ${source}. Built-in code needs no import, but the patch is a module: modpost stops with "module ... uses symbol ${name} from namespace ${ns.ns}, but does not import it". Add MODULE_IMPORT_NS(${ns.ns}); to the patched file (MODULE_IMPORT_NS("${ns.ns}") on kernels from 6.13).`,
           });
         }
       }

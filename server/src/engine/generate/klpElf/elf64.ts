@@ -101,8 +101,11 @@ export function stringAt(table: Uint8Array, offset: number, what: string): strin
   return Buffer.from(table.buffer, table.byteOffset + offset, end - offset).toString('latin1');
 }
 
-/** Reads the header and sections; refuses what is not an ELF64 little-endian file. */
-export function readElf64(bytes: Uint8Array): Elf64 {
+/**
+ * Reads the header and sections; refuses what is not an ELF64 little-endian file. With
+ * `alias`, section data are views of `bytes` instead of copies: for readers that only look.
+ */
+export function readElf64(bytes: Uint8Array, alias = false): Elf64 {
   if (bytes.length < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
     throw new KlpElfError('klp-elf-not-elf', 'not an ELF file (bad magic)');
   }
@@ -147,7 +150,7 @@ export function readElf64(bytes: Uint8Array): Elf64 {
       addralign: safeNumber(dv.getBigUint64(at + 48, true), `section ${i} sh_addralign`),
       entsize: safeNumber(dv.getBigUint64(at + 56, true), `section ${i} sh_entsize`),
       // A copy: Buffer#slice would alias the caller's bytes, which the pass then edits.
-      data: type === SHT_NOBITS || type === SHT_NULL ? new Uint8Array(0) : Uint8Array.from(bytes.subarray(offset, offset + size)),
+      data: type === SHT_NOBITS || type === SHT_NULL ? new Uint8Array(0) : alias ? bytes.subarray(offset, offset + size) : Uint8Array.from(bytes.subarray(offset, offset + size)),
     });
   }
   const names = sections[shstrndx].data;
