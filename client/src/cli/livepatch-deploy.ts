@@ -7,18 +7,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError } from '../../../server/src/engine/analyze';
-import { generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
-import { NOT_ANALYSED } from '../../../server/src/engine/notAnalysed';
-import { readBounded } from '../../../server/src/cli/boundedRead';
+import {
+  analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers, type GeneratedModule,
+  NOT_ANALYSED, readBounded, KernelTree, generatePatchedUnit, type PatchedUnitModule, Kallsyms, parseSymversObjects, createParser, formatText,
+} from '../../../server/src/engine';
 import { replaceSummary } from '../deploy/replace';
-import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
-import { formatText } from '../../../server/src/cli/format/text';
 import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, buildKbuildModule, loadModule, readState, unloadModule, type BuiltModule, type Progress, type TargetSettings } from '../deploy/operations';
 import { buildUnitOnHost, cachedKallsyms, defaultTargetCache, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
-import { generatePatchedUnit, type PatchedUnitModule } from '../../../server/src/engine/generate/patchedUnit';
-import { Kallsyms, parseSymversObjects } from '../../../server/src/engine/generate/symbols';
-import { createParser } from '../../../server/src/engine/parse/parser';
 import { withTargetLock } from '../deploy/targetLock';
 import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';

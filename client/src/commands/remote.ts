@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import {
-  AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult,
-} from '../../../server/src/lsp/protocol';
+  AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult, formatRefusal, moduleNameFrom,
+} from '../../../server/src/protocol';
 import {
   BuildFailed, buildKbuildModule, buildWithTool, disablePatch, enablePatch, forceTransition, keptByForce, kernelLog, loadModule, LoadInterrupted, unloadModule,
   type BuiltModule, type Progress,
@@ -27,7 +27,6 @@ import type { Log } from '../log';
 import { trustVerdict } from './trustPolicy';
 import { buildGate, gateFindingFromDiagnostic, type GateFinding } from './buildGate';
 import { replaceQuestion, replaceSummary } from '../deploy/replace';
-import { moduleNameFrom } from '../../../server/src/engine/generate/moduleName';
 
 interface Ctx {
   context: vscode.ExtensionContext;
@@ -137,8 +136,6 @@ async function currentPatch(c: Ctx): Promise<{ text: string; name: string; uri?:
   return { text: r.diff, name: `working-tree-${r.baseRef}`, uri: r.tree ? vscode.Uri.file(r.tree) : undefined, check: r };
 }
 
-const moduleName = moduleNameFrom;
-
 /** A module built here: the build, the patch it came from and whether it is a replace patch. */
 type Remembered = BuiltModule & { diffHash?: string; replace?: boolean };
 
@@ -211,9 +208,9 @@ export function registerRemoteCommands(c: Ctx): void {
     }
     const patch = await currentPatch(c);
     if (!patch) return;
-    const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, { patch: patch.text, uri: patch.uri?.toString(), name: moduleName(patch.name) });
+    const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, { patch: patch.text, uri: patch.uri?.toString(), name: moduleNameFrom(patch.name) });
     if (!g.ok) {
-      const text = g.refusals.map((r) => `${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n');
+      const text = g.refusals.map(formatRefusal).join('\n');
       c.log.error(`cannot generate a module:\n${text}`);
       void vscode.window.showErrorMessage(`Livepatch: cannot generate a module: ${g.refusals[0]?.message ?? ''}`, 'Show Log').then((a) => a && c.log.channel.show(true));
       return;
@@ -268,7 +265,7 @@ export function registerRemoteCommands(c: Ctx): void {
       const go = await vscode.window.showWarningMessage(gate.question, { modal: true }, 'Build Anyway');
       if (go !== 'Build Anyway') return;
     }
-    const name = moduleName(patch.name);
+    const name = moduleNameFrom(patch.name);
     // Atomic replace only by choice: ask when other livepatches are loaded, naming them.
     await c.view.refresh();
     const question = c.view.state ? replaceQuestion(c.view.state, name, t.settings.name, 'build') : null;
@@ -292,7 +289,7 @@ export function registerRemoteCommands(c: Ctx): void {
             const g: GenerateModuleResult = await c.client.sendRequest(GenerateModuleRequest, {
               patch: patch.text, uri: patch.uri?.toString(), name, replace, symvers: inputs.symvers || undefined, kallsyms: kallsyms || undefined, generator,
             });
-            if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map((r) => `${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n')}`);
+            if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map(formatRefusal).join('\n')}`);
             return g;
           };
           if (inputs.hostHeaders) {
