@@ -102,3 +102,22 @@ test('planted imports of client/ from server/, and of test/support from the lsp 
   ];
   assert.equal(violations(planted).length, 2, violations(planted).join('\n'));
 });
+
+/** Places in the VS Code commands that take the per-VM lock or open a progress notification, outside onTarget.ts. */
+export function lockingOutsideOnTarget(files: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (const [f, text] of files) {
+    if (f === 'client/src/commands/remote/onTarget.ts' || f.endsWith('.test.ts')) continue;
+    for (const m of text.matchAll(/\b(withTargetLock|exclusive|withProgress)\s*\(/g)) out.push(`${f}: ${m[1]}`);
+  }
+  return out;
+}
+
+test('the commands take the per-VM lock only through runOnTarget (commands/remote/onTarget.ts)', () => {
+  const files = new Map(sources('client/src/commands').map((f) => [f, fs.readFileSync(path.join(root, f), 'utf8')]));
+  assert.ok(files.has('client/src/commands/remote/onTarget.ts'));
+  // checkPatch's progress is in the status bar, on no target: not a remote action.
+  assert.deepEqual(lockingOutsideOnTarget(files).filter((x) => x !== 'client/src/commands/checkPatch.ts: withProgress'), []);
+  const planted = new Map([['client/src/commands/remote/load.ts', 'await t.ssh.exclusive(title, () => loadModule(t.ssh, t.settings, ko, name, p));']]);
+  assert.deepEqual(lockingOutsideOnTarget(planted), ['client/src/commands/remote/load.ts: exclusive']);
+});
