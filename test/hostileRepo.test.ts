@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { makeHostileRepo, type HostileRepo } from './support/hostileRepo';
 import { tempDir } from './support/tempDir';
 import { startServer, ROOT, type TestServer } from '../server/src/lsp/testing/lspClient';
-import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult } from '../server/src/lsp/protocol';
+import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult } from '../server/src/protocol';
 
 const DEMO = path.join(ROOT, 'examples', 'demo');
 const demoPatch = fs.readFileSync(path.join(DEMO, 'fix-proc-stats.patch'), 'utf8');

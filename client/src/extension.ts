@@ -10,7 +10,7 @@ import { registerCheckCommand } from './commands/checkPatch';
 import { registerRemoteCommands } from './commands/remote';
 import { Targets } from './targets';
 import { StateView } from './views/stateTree';
-import { DidChangeWorkspaceTrustNotification } from '../../server/src/lsp/protocol';
+import { DidChangeWorkspaceTrustNotification } from '../../server/src/protocol';
 
 let client: LanguageClient | undefined;
 

@@ -3,25 +3,10 @@
 
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { SshTarget, configFromSetting, prepareControlDir } from './remote/ssh';
+import { SshTarget, configFromSetting, prepareControlDir, type TargetEntry } from './remote/ssh';
 import type { TargetSettings } from './deploy/operations';
 
-interface RawTarget {
-  name?: string;
-  destination?: string;
-  sshConfigFile?: string;
-  workDir?: string;
-  backend?: TargetSettings['backend'];
-  privilege?: 'root' | 'sudo';
-  kernelSource?: string;
-  kernelConfig?: string;
-  vmlinux?: string;
-  kpatchBuildArgs?: string[];
-  acceptNewHostKey?: boolean;
-  sysfsRoot?: string;
-  procRoot?: string;
-}
-
+/** The active target: its entry with the defaults filled in, and its connection (names: remote/ssh/index.ts). */
 export interface Target {
   settings: TargetSettings;
   ssh: SshTarget;
@@ -49,8 +34,8 @@ export class Targets implements vscode.Disposable {
     });
   }
 
-  list(): RawTarget[] {
-    const raw = vscode.workspace.getConfiguration('livepatch').get<RawTarget[]>('targets') ?? [];
+  list(): TargetEntry[] {
+    const raw = vscode.workspace.getConfiguration('livepatch').get<TargetEntry[]>('targets') ?? [];
     return raw.filter((t) => t && typeof t.destination === 'string' && t.destination.trim());
   }
 

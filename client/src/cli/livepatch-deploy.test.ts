@@ -81,8 +81,11 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     assert.match(r.stderr, /Reading the target kernel symbols/);
     assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), [], 'nothing left loaded');
     assert.match(fs.readFileSync(path.join(fx, 'work', 'insmod.log'), 'utf8'), /^livepatch_ring_push_enobufs /m);
-    // The sources the target built are the generator's.
-    assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_ring_push_enobufs', 'livepatch_ring_push_enobufs.c'), 'utf8'), /\.old_name = "klpdemo_ring_push"/);
+    // The sources the target built are the generator's: the patched file itself, and the tables.
+    const built = path.join(fx, 'work', 'livepatch_ring_push_enobufs');
+    assert.match(fs.readFileSync(path.join(built, 'klp_patch_tables.c'), 'utf8'), /\.old_name = "klpdemo_ring_push"/);
+    assert.ok(fs.readdirSync(built).some((f) => /^patched_0_ring\.c$/.test(f)), fs.readdirSync(built).join(' '));
+    assert.match(r.stderr, /Building livepatch_ring_push_enobufs\.ko on lab-vm against 6\.18\.44-fc-v1045/);
   });
 
   test('--keep leaves the verified patch loaded and enabled', async () => {
@@ -122,6 +125,10 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     assert.match(r.stdout, /error: .*\[struct-layout\]/);
     assert.match(r.stderr, /error-level finding\(s\): not deploying \(--force deploys anyway\)/);
     assert.equal(fs.readdirSync(path.join(fx, 'work')).length, before, 'nothing uploaded');
+    // --force: the generator takes the user's word too, and the patched unit is built and loaded.
+    const forced = await run([...target, '--force', '--name', 'livepatch_forced', UNSAFE]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, /livepatch_forced: loaded and verified/);
   });
 
   test('a changed file that was not analysed: exit 1, nothing runs on the target, unless --force (which still cannot generate from it)', async () => {
@@ -134,7 +141,7 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     assert.equal(fs.readdirSync(path.join(fx, 'work')).length, before, 'nothing uploaded');
     const forced = await run([...target, '--max-file-size', '200', '--force', CLEAN]);
     assert.equal(forced.code, 1, forced.stderr);
-    assert.match(forced.stderr, /\[not-analysed\] .*raise the size limit/);
+    assert.match(forced.stderr, /\[not-analysed\] .*was not analysed.*\n.*the patched file was not analysed, so it cannot be compiled as the module/);
     assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), [], 'nothing loaded');
   });
 
@@ -142,7 +149,7 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     try {
       const first = await run([...target, '--keep', '--name', 'livepatch_first', CLEAN]);
       assert.equal(first.code, 0, first.stderr);
-      assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_first', 'livepatch_first.c'), 'utf8'), /^\t\.replace = false,$/m);
+      assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_first', 'klp_patch_tables.c'), 'utf8'), /^\t\.replace = false,$/m);
       const stacked = await run([...target, '--name', 'livepatch_stacked', CLEAN]);
       assert.equal(stacked.code, 0, stacked.stderr);
       assert.match(stacked.stderr, /livepatch_stacked stacks on the livepatches loaded on lab-vm: livepatch_first/);
@@ -150,7 +157,7 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
       const rep = await run([...target, '--replace', '--keep', '--name', 'livepatch_cumulative', CLEAN]);
       assert.equal(rep.code, 0, rep.stderr);
       assert.match(rep.stdout, /^livepatch-deploy: livepatch_cumulative replaces the livepatches loaded on lab-vm: livepatch_first \(they are disabled when its transition ends\)$/m);
-      assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_cumulative', 'livepatch_cumulative.c'), 'utf8'), /^\t\.replace = true,$/m);
+      assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_cumulative', 'klp_patch_tables.c'), 'utf8'), /^\t\.replace = true,$/m);
       assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), ['livepatch_cumulative'], 'the replaced patch is gone');
     } finally {
       for (const d of ['kernel/livepatch', 'module']) for (const e of fs.readdirSync(path.join(sys(), d))) fs.rmSync(path.join(sys(), d, e), { recursive: true, force: true });

@@ -7,18 +7,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError } from '../../../server/src/engine/analyze';
-import { GenerateError, moduleNameFrom, moduleNameProblem, type GeneratedModule } from '../../../server/src/engine/generate/moduleGenerator';
-import { NOT_ANALYSED } from '../../../server/src/engine/notAnalysed';
-import { readBounded } from '../../../server/src/cli/boundedRead';
+import {
+  analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, GenerateError, moduleNameFrom, moduleNameProblem, type GeneratedModule,
+  NOT_ANALYSED, readBounded, KernelTree, generatePatchedUnit, type PatchedUnitModule, Kallsyms, parseSymversObjects, createParser, formatText,
+} from '../../../server/src/engine';
 import { replaceSummary } from '../deploy/replace';
-import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
-import { formatText } from '../../../server/src/cli/format/text';
 import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, loadModule, readState, unloadModule, type BuiltModule, type Progress, type TargetSettings } from '../deploy/operations';
 import { buildUnit, cachedKallsyms, defaultTargetCache, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
-import { generatePatchedUnit, type PatchedUnitModule } from '../../../server/src/engine/generate/patchedUnit';
-import { Kallsyms, parseSymversObjects } from '../../../server/src/engine/generate/symbols';
-import { createParser } from '../../../server/src/engine/parse/parser';
 import { withTargetLock } from '../deploy/targetLock';
 import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
@@ -190,7 +185,7 @@ async function deploy(args: Args): Promise<number> {
       try {
         const tree = KernelTree.open(args.tree, args.config);
         const unit = (kallsyms: string): PatchedUnitModule => generatePatchedUnit(result, {
-          name, replace: args.replace, exported: parseSymversObjects(sym.symvers), kallsyms: kallsyms ? new Kallsyms(kallsyms) : null, tree, parser,
+          name, replace: args.replace, exported: parseSymversObjects(sym.symvers), kallsyms: kallsyms ? new Kallsyms(kallsyms) : null, tree, parser, allowFindings: args.force,
         });
         let m = unit(sym.kallsyms);
         // A module that was not loaded when kallsyms was cached: read it again.

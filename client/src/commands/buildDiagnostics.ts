@@ -6,7 +6,7 @@
 
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../../../server/src/lsp/protocol';
+import { LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../../../server/src/protocol';
 import type { BuildEvent } from '../remote/buildMessages';
 import type { Log } from '../log';
 import { buildProblems, buildReferences, placeProblems } from './buildProblems';

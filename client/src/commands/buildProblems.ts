@@ -3,7 +3,7 @@
 // once located. buildDiagnostics.ts turns the result into VS Code diagnostics.
 
 import type { BuildEvent } from '../remote/buildMessages';
-import type { LocateBuildReferencesParams, LocateBuildReferencesResult } from '../../../server/src/lsp/protocol';
+import type { LocateBuildReferencesParams, LocateBuildReferencesResult } from '../../../server/src/protocol';
 
 /** A build problem placed on the tree: 0-based lines and columns, as VS Code ranges use. */
 export interface PlacedProblem {

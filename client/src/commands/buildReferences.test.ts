@@ -4,9 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { parseBuildOutput } from '../remote/buildMessages';
-import { BuildLocator } from '../../../server/src/engine/locate/buildLocations';
-import { createParser } from '../../../server/src/engine/parse/parser';
-import { KernelTree } from '../../../server/src/engine/tree/kernelTree';
+import { BuildLocator, createParser, KernelTree } from '../../../server/src/engine';
 
 const TREE = path.join(__dirname, '../../../server/src/engine/locate/fixtures/kpatch-build-errors');
 

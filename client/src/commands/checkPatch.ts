@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, type WireFinding } from '../../../server/src/lsp/protocol';
+import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, type WireFinding } from '../../../server/src/protocol';
 import type { Log } from '../log';
 import { trustVerdict } from './trustPolicy';
 

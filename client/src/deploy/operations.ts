@@ -4,15 +4,16 @@
 // the tests run them against a real sshd (and, in the VM test, a real kernel).
 
 import * as path from 'node:path';
-import { assertModuleName, assertRemotePath, SshError, type SshTarget } from '../remote/ssh';
+import { assertModuleName, assertRemotePath, SshError, type SshTarget, type TargetBackend } from '../remote/ssh';
 import { readLivepatchState, type LivepatchState } from '../remote/state';
 import { BuildOutputParser, type BuildEvent } from '../remote/buildMessages';
 
+/** A `livepatch.targets` entry (TargetEntry) with its defaults filled in: what every operation reads. */
 export interface TargetSettings {
   name: string;
   destination: string;
   workDir: string;
-  backend: 'kpatch-build' | 'klp-build' | 'kbuild';
+  backend: TargetBackend;
   kernelSource?: string;
   kernelConfig?: string;
   vmlinux?: string;

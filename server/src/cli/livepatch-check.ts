@@ -9,20 +9,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
-import { analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, type PatchInput } from '../engine/analyze';
-import { NOT_ANALYSED } from '../engine/notAnalysed';
-import { readBounded, MAX_PATCH_BYTES } from './boundedRead';
+import {
+  analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, type PatchInput, NOT_ANALYSED, readBounded, MAX_PATCH_BYTES,
+  generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers, KernelTree, readConfigFile,
+  generatePatchedUnit, Kallsyms, parseSymversObjects, createParser, KlpElfError, formatText,
+} from '../engine';
 import { writeModuleFiles, WriteModuleError } from './writeModule';
-import { formatText } from './format/text';
 import { formatJson } from './format/json';
 import { formatSarif } from './format/sarif';
-import { generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers } from '../engine/generate/moduleGenerator';
-import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
-import { generatePatchedUnit } from '../engine/generate/patchedUnit';
-import { Kallsyms, parseSymversObjects } from '../engine/generate/symbols';
-import { createParser } from '../engine/parse/parser';
 import { buildOnHost, HostBuildError } from '../build/hostBuild';
-import { KlpElfError } from '../engine/generate/klpElf';
 import { loadTargetFacts } from './targetFacts';
 
 const VERSION = '0.1.0';

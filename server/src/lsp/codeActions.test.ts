@@ -27,7 +27,7 @@ async function setup(rule: string, fixture: string, rel: string) {
   fs.cpSync(before, staging, { recursive: true });
   fs.writeFileSync(path.join(staging, 'Kbuild'), '');
   if (!fs.existsSync(path.join(staging, 'Makefile'))) fs.writeFileSync(path.join(staging, 'Makefile'), 'VERSION = 6\nPATCHLEVEL = 1\n');
-  const tree = makeGitTree(staging);
+  const tree = makeGitTree(staging, tempDir('klp-lsp-'));
   const server = await startServer(tree);
   servers.push(server);
   return { tree, server, after: fs.readFileSync(path.join(dir, 'after', rel), 'utf8'), base: fs.readFileSync(path.join(before, rel), 'utf8') };

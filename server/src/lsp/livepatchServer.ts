@@ -25,8 +25,8 @@ import {
   AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
   LocateBuildReferencesRequest, type LocateBuildReferencesParams, type LocateBuildReferencesResult,
-  DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams, type WireFinding,
-} from './protocol';
+  DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams, type WireFinding, toWireFinding,
+} from '../protocol';
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
@@ -212,6 +212,7 @@ export class LivepatchServer {
           kallsyms: p.kallsyms ? new Kallsyms(p.kallsyms) : null,
           tree: KernelTree.open(tree, settings.kernelConfig || null),
           parser: this.parser,
+          allowFindings: p.allowFindings,
         });
         return { ok: true, name: u.name, files: u.files, functions: u.functions, unverified: [], unit: u };
       }
@@ -277,8 +278,7 @@ export class LivepatchServer {
     for (const rel of [...changed].sort()) {
       const size = open.has(rel) ? Buffer.byteLength(open.get(rel)!, 'utf8') : regularFileSize(path.join(tree, rel));
       if (size > settings.maxFileBytes) {
-        const f = notAnalysedFinding(rel, `${(size / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(1)} MB size limit (livepatch.maxFileBytes)`, 0, undefined);
-        skipped.push({ rule: f.rule, severity: f.severity, file: rel, line: 1, endLine: 1, function: null, symbol: null, message: f.message, related: [] });
+        skipped.push(toWireFinding(notAnalysedFinding(rel, `${(size / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(1)} MB size limit (livepatch.maxFileBytes)`, 0, undefined)));
         changed.delete(rel);
       }
     }
@@ -299,11 +299,7 @@ export class LivepatchServer {
       tree, baseRef, diff,
       files: r.patches[0]?.files ?? [],
       notes: [...notes, ...r.notes],
-      findings: [...skipped, ...r.findings.map((f) => ({
-        rule: f.rule, severity: f.severity, file: f.file, line: f.line + 1, endLine: f.endLine + 1,
-        function: f.function, symbol: f.symbol, message: f.message,
-        related: f.related.map((x) => ({ file: x.file, line: x.line + 1, message: x.message })),
-      }))],
+      findings: [...skipped, ...r.findings.map((f) => toWireFinding(f, r.patches))],
     };
   }
 }

@@ -8,14 +8,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startServer, makeGitTree, ROOT, type TestServer } from './testing/lspClient';
-import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult } from './protocol';
+import { tempDir } from '../../../test/support/tempDir';
+import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult } from '../protocol';
 
 let tree: string;
 let server: TestServer;
 const FILE = 'fs/proc/procstats.c';
 
 before(async () => {
-  tree = makeGitTree(path.join(ROOT, 'examples', 'demo', 'tree'));
+  tree = makeGitTree(path.join(ROOT, 'examples', 'demo', 'tree'), tempDir('klp-lsp-'));
   assert.ok(fs.statSync(path.join(tree, FILE)).size > 700);
   server = await startServer(tree, { settings: { maxFileBytes: 700 } });
 });

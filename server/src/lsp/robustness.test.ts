@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startServer, makeGitTree, ROOT, type TestServer } from './testing/lspClient';
+import { tempDir } from '../../../test/support/tempDir';
 
 let tree: string;
 let server: TestServer;
@@ -17,7 +18,7 @@ const demoPatch = fs.readFileSync(path.join(ROOT, 'examples', 'demo', 'fix-proc-
 const uriOf = (rel: string) => pathToFileURL(path.join(tree, rel)).toString();
 
 before(async () => {
-  tree = makeGitTree(path.join(ROOT, 'examples', 'demo', 'tree'));
+  tree = makeGitTree(path.join(ROOT, 'examples', 'demo', 'tree'), tempDir('klp-lsp-'));
   server = await startServer(tree);
 });
 after(async () => {

@@ -8,15 +8,16 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HoverRequest, CodeActionRequest, type Diagnostic, type TextEdit, type WorkspaceEdit } from 'vscode-languageserver-protocol/node';
 import { startServer, makeGitTree, applyEdits, ROOT, type TestServer } from './testing/lspClient';
+import { tempDir } from '../../../test/support/tempDir';
 import { analyzePatches } from '../engine/analyze';
-import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult, LocateBuildReferencesRequest, type LocateBuildReferencesResult } from './protocol';
+import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult, LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../protocol';
 
 let tree: string;
 let server: TestServer;
 const demoPatch = fs.readFileSync(path.join(ROOT, 'examples', 'demo', 'fix-proc-stats.patch'), 'utf8');
 
 before(async () => {
-  tree = makeGitTree(path.join(ROOT, 'examples', 'demo', 'tree'));
+  tree = makeGitTree(path.join(ROOT, 'examples', 'demo', 'tree'), tempDir('klp-lsp-'));
   server = await startServer(tree);
 });
 after(async () => {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseBuildOutput } from '../buildMessages';
-import { LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../../../../server/src/lsp/protocol';
+import { LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../../../../server/src/protocol';
 import type { TestServer } from '../../../../server/src/lsp/testing/lspClient';
 import { buildProblems, buildReferences, placeProblems, type Placement } from '../../commands/buildProblems';
 

@@ -25,8 +25,9 @@ export function fakeKernelTools(sys: string, proc: string, opts: { insmodLog?: s
     make: `#!/bin/sh
 for a; do case $a in M=*) M=\${a#M=};; esac; done
 if [ -n "$M" ] && [ -f "$M/fake-build.sh" ]; then exec sh "$M/fake-build.sh" "$M"; fi
-name=$(sed -n 's/^obj-m *+= *\\([A-Za-z0-9_-]*\\)\\.o$/\\1/p' "$M/Kbuild" 2>/dev/null | head -n 1)
-if [ -z "$name" ] || [ ! -f "$M/$name.c" ]; then echo "make: *** stand-in make: nothing to build in M=$M" >&2; exit 2; fi
+name=$(sed -n 's/^obj-m *[:+]= *\\([A-Za-z0-9_-]*\\)\\.o$/\\1/p' "$M/Kbuild" 2>/dev/null | head -n 1)
+src="$M/$name.c"; [ -f "$src" ] || src="$M/klp_patch_tables.c"
+if [ -z "$name" ] || [ ! -f "$src" ]; then echo "make: *** stand-in make: nothing to build in M=$M" >&2; exit 2; fi
 echo "  CC [M]  $M/$name.o"
 funcs=$(awk '
   /static struct klp_func [A-Za-z0-9_]+_funcs\\[\\]/ { t = $4; sub(/_funcs.*/, "", t) }
@@ -37,8 +38,16 @@ funcs=$(awk '
   /\\.funcs = / { t = $3; sub(/_funcs.*/, "", t); n = split(f[t], a, " ")
     for (i = 1; i <= n; i++) printf "%s:%s,%s ", o, a[i], ((t, a[i]) in s ? s[t, a[i]] : 1) }
   /^\\t\\.replace = true,/ { printf "+replace " }
-' "$M/$name.c")
-printf 'klp-fake-ko %s 0 0 %s\\n' "$name" "$funcs" >"$M/$name.ko"
+' "$src")
+line=$(printf 'klp-fake-ko %s 0 0 %s' "$name" "$funcs")
+if [ "$src" = "$M/klp_patch_tables.c" ]; then
+  # A patched unit: the client runs its ELF pass on the .ko, so it is a real ELF object
+  # carrying the stand-in's line in a section of its own.
+  printf 'const char klp_fake_ko[] __attribute__((used, section(".klp_fake"))) = "%s";\\n' "$line" >"$M/.fake-ko.c"
+  gcc -c -o "$M/$name.ko" "$M/.fake-ko.c" || exit 2
+else
+  printf '%s\\n' "$line" >"$M/$name.ko"
+fi
 echo "  LD [M]  $M/$name.ko"
 `,
     // Creates the patch's sysfs tree like klp_enable_patch(), taints K, and leaves the
@@ -46,7 +55,13 @@ echo "  LD [M]  $M/$name.ko"
     insmod: `#!/bin/sh
 SYS=${q(sys)}; PROC=${q(proc)}
 f=$1
-if ! read -r magic name delay tr funcs <"$f" 2>/dev/null || [ "$magic" != klp-fake-ko ]; then
+# Uninterruptible from the start, as finit_module is (the sleep below is the load's length).
+if [ -r "$SYS/.insmod-uninterruptible" ]; then trap '' TERM INT HUP; fi
+# An ELF .ko (a patched unit after the ELF pass) carries the line in its .klp_fake section.
+if [ "$(head -c 4 "$f" 2>/dev/null | tr -d '\\177')" = ELF ]; then line=$(strings -a "$f" | grep -m 1 '^klp-fake-ko '); else line=$(head -n 1 "$f" 2>/dev/null); fi
+if ! read -r magic name delay tr funcs <<EOF_LINE || [ "$magic" != klp-fake-ko ]; then
+$line
+EOF_LINE
   echo "insmod: ERROR: could not insert module $f: Invalid module format" >&2; exit 1
 fi
 [ "$delay" = 0 ] || sleep "$delay"

@@ -1,6 +1,6 @@
 // The JSON contract (version 1). Lines are 1-based post-image lines of the kernel file.
 
-import type { AnalysisResult } from '../../engine/analyze';
+import { toWireFinding, type AnalysisResult } from '../../engine';
 
 export function toJson(r: AnalysisResult): object {
   return {
@@ -8,20 +8,7 @@ export function toJson(r: AnalysisResult): object {
     tree: r.tree,
     patches: r.patches,
     notes: r.notes,
-    findings: r.findings.map((f) => ({
-      rule: f.rule,
-      severity: f.severity,
-      file: f.file,
-      line: f.line + 1,
-      endLine: f.endLine + 1,
-      image: f.image,
-      function: f.function,
-      symbol: f.symbol,
-      message: f.message,
-      patch: f.patchIndex !== undefined ? r.patches[f.patchIndex]?.name ?? null : null,
-      patchLine: f.patchLine !== undefined ? f.patchLine + 1 : null,
-      related: f.related.map((x) => ({ file: x.file, line: x.line + 1, image: x.image ?? 'post', message: x.message })),
-    })),
+    findings: r.findings.map((f) => toWireFinding(f, r.patches)),
   };
 }
 

@@ -1,7 +1,7 @@
 // SARIF 2.1.0 for code-scanning uploads.
 
-import type { AnalysisResult } from '../../engine/analyze';
-import { allRules, engineFindingIds } from '../../engine/rules';
+import type { AnalysisResult } from '../../engine';
+import { allRules, engineFindingIds } from '../../engine';
 
 const LEVEL = { error: 'error', warning: 'warning', info: 'note' } as const;
 

@@ -13,6 +13,7 @@ import type { FileChange } from '../rules/rule';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
 import { moduleNameProblem } from './moduleName';
+import { formatRefusal } from './refusals';
 import { NOT_ANALYSED } from '../notAnalysed';
 import { Kallsyms, parseSymversEntries } from '../target/symbols';
 
@@ -42,7 +43,7 @@ export interface Refusal {
 
 export class GenerateError extends Error {
   constructor(readonly refusals: Refusal[]) {
-    super(`cannot generate a livepatch module:\n${refusals.map((r) => `  ${r.file ? `${r.file}:${(r.line ?? 0) + 1}: ` : ''}${r.symbol}: ${r.message}`).join('\n')}`);
+    super(`cannot generate a livepatch module:\n${refusals.map((r) => `  ${formatRefusal(r)}`).join('\n')}`);
   }
 }
 

@@ -30,6 +30,7 @@ import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
 import { GenerateError, dedupeRefusals, patchRegistration, type PatchedFunction, type Refusal } from './moduleGenerator';
 import { moduleNameProblem } from './moduleName';
+import { NOT_ANALYSED } from '../notAnalysed';
 import { encodePlaceholder, placeholderBinding, type KlpSymbol } from './klpElf/placeholder';
 import type { Kallsyms } from './symbols';
 
@@ -44,6 +45,8 @@ export interface PatchedUnitOptions {
   kallsyms?: Kallsyms | null;
   tree: KernelTree;
   parser: CParser;
+  /** Generate despite error-level findings (the user's --force or Build Anyway); a file that was not analysed still cannot be compiled. */
+  allowFindings?: boolean;
 }
 
 export interface PatchedUnitSource {
@@ -270,7 +273,7 @@ function declarationHead(head: string): string {
 export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOptions): PatchedUnitModule {
   const refusals: Refusal[] = [];
   for (const f of result.findings) {
-    if (f.severity === 'error') refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
+    if (f.severity === 'error' && (!opts.allowFindings || f.rule === NOT_ANALYSED.id)) refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
   }
   const name = opts.name;
   const badName = moduleNameProblem(name);

@@ -11,7 +11,6 @@ import {
   DidOpenTextDocumentNotification, DidChangeTextDocumentNotification, ExitNotification, ShutdownRequest,
   ConfigurationRequest, ShowMessageNotification, type TextEdit,
 } from 'vscode-languageserver-protocol/node';
-import { tempDir } from '../../../../test/support/tempDir';
 
 /** The repository root: the nearest folder above this file with our package.json (works from src and dist). */
 export const ROOT = (() => {
@@ -81,9 +80,8 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
   return server;
 }
 
-/** A git repository holding a copy of `from` (e.g. the demo tree), one commit. */
-export function makeGitTree(from: string): string {
-  const dir = tempDir('klp-lsp-');
+/** Makes `dir` (the caller's temp dir) a git repository holding a copy of `from` (e.g. the demo tree), one commit. */
+export function makeGitTree(from: string, dir: string): string {
   fs.cpSync(from, dir, { recursive: true });
   const g = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
   g('init', '-q');

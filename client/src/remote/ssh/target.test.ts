@@ -1,30 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 // describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../test/support/nodeTest';
-import {
-  classifyFailure,
-  configFromSetting,
-  assertModuleName,
-  assertRemotePath,
-  buildSshArgs,
-  parseDestination,
-  prepareControlDir,
-  remoteRunCommand,
-  shJoin,
-  shQuote,
-  SshError,
-  SshTarget,
-  targetControlDir,
-  type SshErrorKind,
-} from './ssh';
-import { freePort, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
-import { tempDir } from '../../../test/support/tempDir';
+import { after, before, describe, test } from '../../../../test/support/nodeTest';
+import { prepareControlDir, SshError, SshTarget, targetControlDir, type SshErrorKind } from '.';
+import { freePort, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../testing/sshd';
+import { tempDir } from '../../../../test/support/tempDir';
 
 const NASTY = `it's a "test" $(touch /tmp/klp-pwned) ; rm -rf /nonexistent-klp; \`id\` \\ $HOME *\n\ttab & | > x < y # end`;
 
@@ -93,157 +78,10 @@ async function waitPresent(marker: string, ms: number): Promise<void> {
 
 const uniqueSleep = (): string => `${9000 + Math.floor(Math.random() * 900)}.${randomBytes(3).readUIntBE(0, 3)}`;
 
-// ---------------------------------------------------------------------------
-// Pure parts
-
-test('shQuote: every word survives a real POSIX shell verbatim', () => {
-  for (const w of ['', 'plain', 'a b', "it's", NASTY, '-n', '~root', '=x', '%s', 'ünïcødé', "''", '\\']) {
-    const out = execFileSync('sh', ['-c', `printf '%s' ${shQuote(w)}`], { encoding: 'utf8' });
-    assert.equal(out, w);
-  }
-  assert.equal(shQuote('/lib/modules/6.1.0/build'), '/lib/modules/6.1.0/build');
-  assert.equal(shJoin(['echo', 'a b']), "echo 'a b'");
-  assert.throws(() => shQuote('a\0b'), SshError);
-});
-
-test('names and paths that reach the remote shell are validated', () => {
-  assert.equal(assertModuleName('livepatch-fix_1'), 'livepatch-fix_1');
-  for (const bad of ['foo;rm', 'a b', '', '../x', 'x$y', 'a\nb', 'x'.repeat(56)]) assert.throws(() => assertModuleName(bad), /module name/);
-  assert.equal(assertRemotePath('/root/work dir/a.patch'), '/root/work dir/a.patch');
-  for (const bad of ['', 'a\nb', 'a\0b', '-rf']) assert.throws(() => assertRemotePath(bad), /remote path/);
-  assert.throws(() => remoteRunCommand(['echo', 'a\0b'], { sudo: false, inputBytes: 0 }), /NUL/);
-});
-
-test('destinations: aliases, user@host:port, IPv6, ssh:// and option injection', () => {
-  assert.deepEqual(parseDestination('testvm'), { target: 'testvm', user: undefined, host: 'testvm', port: undefined });
-  assert.deepEqual(parseDestination('root@10.0.2.15:2222'), { target: 'root@10.0.2.15', user: 'root', host: '10.0.2.15', port: 2222 });
-  assert.deepEqual(parseDestination('ssh://me@vm:22'), { target: 'me@vm', user: 'me', host: 'vm', port: 22 });
-  assert.deepEqual(parseDestination('root@[::1]:2200'), { target: 'root@::1', user: 'root', host: '::1', port: 2200 });
-  assert.equal(parseDestination('fe80::1').port, undefined);
-  for (const bad of ['-oProxyCommand=sh', 'a b', '', 'host:99999', '@host']) assert.throws(() => parseDestination(bad), SshError);
-});
-
-test('argv: safe defaults, host keys always verified, multiplexing only off Windows', () => {
-  const a = buildSshArgs({ destination: 'root@vm:2222', controlDir: '/tmp/cm dir', identityFile: '/k/id' });
-  const opts = a.filter((_, i) => a[i - 1] === '-o');
-  const sub = path.basename(targetControlDir({ destination: 'root@vm:2222', controlDir: '/tmp/cm dir', identityFile: '/k/id' }));
-  for (const o of ['BatchMode=yes', 'ConnectTimeout=10', 'ServerAliveInterval=15', 'ServerAliveCountMax=3', 'StrictHostKeyChecking=yes', 'ControlMaster=auto', `ControlPath="/tmp/cm dir/${sub}/%C"`, 'IdentitiesOnly=yes']) {
-    assert.ok(opts.includes(o), `${o} in ${opts.join(' ')}`);
-  }
-  assert.deepEqual(a.slice(-2), ['--', 'root@vm']);
-  assert.equal(a[a.indexOf('-p') + 1], '2222');
-  const win = buildSshArgs({ destination: 'vm', controlDir: '/x', platform: 'win32' });
-  assert.ok(win.includes('ControlMaster=no') && win.includes('ControlPath=none'));
-  assert.ok(buildSshArgs({ destination: 'vm', strictHostKeyChecking: 'accept-new' }).includes('StrictHostKeyChecking=accept-new'));
-  assert.throws(() => buildSshArgs({ destination: 'vm', extraOptions: ['StrictHostKeyChecking=no'] }), /host keys are always verified/);
-  assert.throws(() => buildSshArgs({ destination: 'vm', extraOptions: ['UserKnownHostsFile /dev/null'] }), /host keys are always verified/);
-  assert.throws(() => buildSshArgs({ destination: 'vm', strictHostKeyChecking: 'no' as 'yes' }), SshError);
-  assert.ok(buildSshArgs({ destination: 'vm', knownHostsFile: '/a%b' }).includes('UserKnownHostsFile=/a%%b'));
-});
-
-test('targets that differ only in ssh config file, known_hosts or host-key policy get a socket directory each', () => {
-  const base = { destination: 'root@vm:2222', controlDir: '/run/cm' };
-  const dirs = [
-    base,
-    { ...base, configFile: '/home/u/.ssh/lab_config' },
-    { ...base, strictHostKeyChecking: 'accept-new' as const },
-    { ...base, knownHostsFile: '/tmp/kh' },
-    { ...base, identityFile: '/k/other' },
-  ].map((c) => targetControlDir(c));
-  assert.equal(new Set(dirs).size, dirs.length, dirs.join(' '));
-  for (const d of dirs) assert.match(d, /^\/run\/cm\/[0-9a-f]{12}$/);
-  // The same target always finds its own master again.
-  assert.equal(targetControlDir({ ...base }), dirs[0]);
-  const args = buildSshArgs({ ...base, configFile: '/home/u/.ssh/lab_config' });
-  assert.equal(args[args.indexOf('ControlPath=' + dirs[1] + '/%C')], `ControlPath=${dirs[1]}/%C`);
-});
-
-test('exit 255 is judged on ssh\'s own messages (ssh -E), never on what the remote command printed', () => {
-  const ctx = { destination: 'vm', sudo: false };
-  // The remote command printed something that looks like an ssh failure and exited 255.
-  assert.equal(classifyFailure('Permission denied (publickey).\n', 255, { ...ctx, sshLog: '' }), undefined);
-  assert.equal(classifyFailure('ssh: connect to host x port 22: Connection refused\n', 255, { ...ctx, sshLog: '' }), undefined);
-  // ssh's log says what happened, whatever the remote printed.
-  const e = classifyFailure('make: *** Error 2\n', 255, { ...ctx, sshLog: 'Timeout, server vm not responding.\r\n' });
-  assert.equal(e?.kind, 'connection-lost');
-  assert.ok(!e!.message.includes('make:'), e!.message);
-});
-
-test('a livepatch.targets entry maps to a transport config; accept-new only when opted in', () => {
-  assert.deepEqual(configFromSetting({ destination: 'testvm' }, { sshPath: '/usr/bin/ssh', controlDir: '/tmp/cm' }), {
-    destination: 'testvm',
-    sshPath: '/usr/bin/ssh',
-    configFile: undefined,
-    sudo: 'root',
-    strictHostKeyChecking: 'yes',
-    controlDir: '/tmp/cm',
-    platform: undefined,
-  });
-  const c = configFromSetting({ destination: 'u@vm:2222', sshConfigFile: '/x/ssh_config', privilege: 'sudo', acceptNewHostKey: true });
-  assert.deepEqual([c.configFile, c.sudo, c.strictHostKeyChecking], ['/x/ssh_config', 'sudo', 'accept-new']);
-  assert.ok(buildSshArgs(c).includes('/x/ssh_config'));
-  // JSON settings get no shell: `~/` is expanded here, a `~user` or a `~` elsewhere is left alone.
-  assert.equal(configFromSetting({ destination: 'vm', sshConfigFile: '~/.ssh/lab_config' }).configFile, path.join(os.homedir(), '.ssh/lab_config'));
-  assert.equal(configFromSetting({ destination: 'vm', sshConfigFile: '~bob/cfg' }).configFile, '~bob/cfg');
-});
-
-test('prepareControlDir: private 0700 dir, short enough for a socket path, none on Windows', () => {
-  const base = tempDir('klp-cd-');
-  try {
-    const short = prepareControlDir(path.join(base, 'cm'));
-    assert.equal(short, path.join(base, 'cm'));
-    assert.equal(fs.statSync(short!).mode & 0o777, 0o700);
-    const long = path.join(base, 'x'.repeat(80));
-    const fallback = prepareControlDir(long)!;
-    assert.notEqual(fallback, long);
-    assert.ok(fallback.length < 50);
-    assert.equal(fs.statSync(fallback).mode & 0o777, 0o700);
-    fs.rmSync(fallback, { recursive: true, force: true });
-    assert.equal(prepareControlDir(path.join(base, 'w'), 'win32'), undefined);
-  } finally {
-    fs.rmSync(base, { recursive: true, force: true });
-  }
-});
-
-test('sudo failures are recognised from their messages; other exits stay the command\'s own', () => {
-  const ctx = { destination: 'vm', sudo: true };
-  assert.equal(classifyFailure('sudo: a password is required\n', 1, ctx)?.kind, 'sudo-password');
-  assert.equal(classifyFailure("env: 'sudo': No such file or directory\n", 127, ctx)?.kind, 'sudo-missing');
-  assert.equal(classifyFailure('sudo: a password is required\n', 1, { ...ctx, sudo: false }), undefined);
-  assert.equal(classifyFailure('make: *** [all] Error 2\n', 2, ctx), undefined);
-  assert.equal(classifyFailure('ssh: connect to host vm port 22: No route to host\r\n', 255, ctx)?.kind, 'unreachable');
-  assert.equal(classifyFailure('Timeout, server vm not responding.\r\n', 255, ctx)?.kind, 'connection-lost');
-});
-
 test('a missing ssh binary is a clear error', async () => {
   const t = new SshTarget({ destination: 'vm', sshPath: '/nonexistent/klp/ssh' });
   const e = await rejectsWith(t.run(['true']), 'ssh-missing');
   assert.match(e.message, /livepatch\.ssh\.path/);
-});
-
-test('per-target lock: a second action is refused by default, queued with wait, and released on failure', async () => {
-  const a = new SshTarget({ destination: 'lock-test-host' });
-  const b = new SshTarget({ destination: 'lock-test-host' }); // same target, another instance
-  let release!: () => void;
-  const first = a.exclusive('Build Patch Module', () => new Promise<string>((r) => (release = () => r('built'))));
-  await new Promise((r) => setImmediate(r));
-  assert.equal(b.runningAction, 'Build Patch Module');
-  const busy = await rejectsWith(b.exclusive('Load', async () => 'x'), 'busy');
-  assert.match(busy.message, /Build Patch Module/);
-  const order: string[] = [];
-  const queued = b.exclusive('Load', async () => { order.push('load'); return 'loaded'; }, { wait: true });
-  const ac = new AbortController();
-  const cancelled = b.exclusive('Unload', async () => 'never', { wait: true, signal: ac.signal });
-  ac.abort();
-  await rejectsWith(cancelled, 'cancelled');
-  order.push('release');
-  release();
-  assert.equal(await first, 'built');
-  assert.equal(await queued, 'loaded');
-  assert.deepEqual(order, ['release', 'load']);
-  await assert.rejects(a.exclusive('Fail', async () => { throw new Error('boom'); }), /boom/);
-  assert.equal(a.runningAction, undefined);
-  assert.equal(await new SshTarget({ destination: 'other-host' }).exclusive('x', async () => 1), 1);
 });
 
 // ---------------------------------------------------------------------------

@@ -1,27 +1,16 @@
-// Custom LSP requests shared by the server and the VS Code client. Kept free of
-// runtime imports from either side so both bundles can include it.
+// The language server's own requests and notifications, typed: one constant per method, as
+// rust-analyzer's lsp_ext.ts does. The client sends and the server handles the same constant,
+// so a changed parameter or result type fails to compile on both sides.
 
+import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type { PatchedUnitModule } from '../engine/generate/patchedUnit';
+import type { WireFinding, WireRefusal } from '../engine/report/wire';
 
 export interface AnalyzeWorkspaceChangesParams {
   /** A file or folder inside the kernel tree; defaults to the first kernel-tree workspace folder. */
   uri?: string;
   /** Base ref to diff against; defaults to the `livepatch.baseRef` setting. */
   baseRef?: string;
-}
-
-export interface WireFinding {
-  rule: string;
-  severity: 'error' | 'warning' | 'info';
-  /** Tree-relative path. */
-  file: string;
-  /** 1-based post-image (working tree) lines. */
-  line: number;
-  endLine: number;
-  function: string | null;
-  symbol: string | null;
-  message: string;
-  related: { file: string; line: number; message: string }[];
 }
 
 export interface AnalyzeWorkspaceChangesResult {
@@ -35,7 +24,8 @@ export interface AnalyzeWorkspaceChangesResult {
   notes: string[];
 }
 
-export const AnalyzeWorkspaceChangesRequest = 'livepatch/analyzeWorkspaceChanges';
+/** All findings for the working tree (and unsaved open buffers) against the base ref. */
+export const AnalyzeWorkspaceChangesRequest = new RequestType<AnalyzeWorkspaceChangesParams, AnalyzeWorkspaceChangesResult, void>('livepatch/analyzeWorkspaceChanges');
 
 export interface GenerateModuleParams {
   /** The patch text to turn into a module (a .patch document, or the working-tree diff). */
@@ -49,6 +39,8 @@ export interface GenerateModuleParams {
   kallsyms?: string;
   /** 'unit': compile the patched file itself (patchedUnit.ts), for a build on the client's machine; default: the closure generator. */
   generator?: 'closure' | 'unit';
+  /** Generate despite error-level findings: the user chose Build Anyway. */
+  allowFindings?: boolean;
 }
 
 export type GenerateModuleResult =
@@ -57,9 +49,10 @@ export type GenerateModuleResult =
     /** The patched-unit module (generator 'unit'): what the host build needs. */
     unit?: PatchedUnitModule;
   }
-  | { ok: false; refusals: { symbol: string; file: string | null; line: number | null; message: string }[] };
+  | { ok: false; refusals: WireRefusal[] };
 
-export const GenerateModuleRequest = 'livepatch/generateModule';
+/** A kbuild livepatch module for a patch, or the reasons it cannot be generated. */
+export const GenerateModuleRequest = new RequestType<GenerateModuleParams, GenerateModuleResult, void>('livepatch/generateModule');
 
 export interface LocateBuildReferencesParams {
   /** The kernel tree (a folder inside it) the build ran from. */
@@ -73,7 +66,8 @@ export interface LocateBuildReferencesParams {
 /** One entry per reference: where in the tree it is (0-based lines), or null. */
 export type LocateBuildReferencesResult = ({ file: string; line: number; endLine: number; what: string } | null)[];
 
-export const LocateBuildReferencesRequest = 'livepatch/locateBuildReferences';
+/** Build output names functions, sections and symbols: where they are in the tree. */
+export const LocateBuildReferencesRequest = new RequestType<LocateBuildReferencesParams, LocateBuildReferencesResult, void>('livepatch/locateBuildReferences');
 
 /**
  * Client -> server: the workspace's trust changed (VS Code: trust granted).
@@ -84,4 +78,4 @@ export interface DidChangeWorkspaceTrustParams {
   trusted: boolean;
 }
 
-export const DidChangeWorkspaceTrustNotification = 'livepatch/didChangeWorkspaceTrust';
+export const DidChangeWorkspaceTrustNotification = new NotificationType<DidChangeWorkspaceTrustParams>('livepatch/didChangeWorkspaceTrust');

@@ -2,7 +2,7 @@
 // ends must stop with a clear error instead of eating memory for ever.
 
 import * as fs from 'node:fs';
-import { PatchError } from '../engine/diff/readPatch';
+import { PatchError } from './readPatch';
 
 /** Patch inputs (files and standard input) bigger than this are refused. */
 export const MAX_PATCH_BYTES = 64 * 1024 * 1024;
