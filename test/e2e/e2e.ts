@@ -174,6 +174,8 @@ async function openSession(s: Session, bin: string, trust: boolean, browserDir: 
 }
 
 async function closeSession(s: Session): Promise<void> {
+  // A later failure must not try to screenshot a closed page.
+  if (current && current === s.wb) current = undefined;
   await s.ctx?.close().catch(() => undefined);
   await s.cs?.stop().catch(() => undefined);
   s.ctx = undefined;
