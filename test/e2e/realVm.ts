@@ -1,7 +1,7 @@
 // The real test VM for the e2e's last phase: a Debian 6.1 kernel under QEMU (scripts/testvm),
 // the one `npm run test:vm` leaves up with KLP_TESTVM_KEEP=1 (.ci/run), or one started by
 // hand with `scripts/testvm/start.sh --name NAME --port auto`. KLP_TESTVM_NAME names it
-// (default e2e, as in test:vm). The harness reaches it as the extension does: the ssh alias
+// (default e2e, as in test:vm; unnamed, only a boot that test:vm left for it is used). The harness reaches it as the extension does: the ssh alias
 // of the ssh_config that start.sh writes, host key pinned there.
 
 import { spawnSync } from 'node:child_process';
@@ -57,7 +57,26 @@ export async function findRealVm(): Promise<RealVm | { missing: string }> {
     };
   }
   const cache = process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch');
-  const sshConfig = path.join(cache, 'testvm', 'run', name, 'ssh_config');
+  const runDir = path.join(cache, 'testvm', 'run', name);
+  const sshConfig = path.join(runDir, 'ssh_config');
+  if (!process.env.KLP_TESTVM_NAME) {
+    // Unnamed, only a boot that test:vm left for us (KLP_TESTVM_KEEP=1 writes its QEMU pid there):
+    // the default VM may be in the middle of a test:vm run, whose checks a load here would upset.
+    const read = (f: string): string => {
+      try {
+        return fs.readFileSync(path.join(runDir, f), 'utf8').trim();
+      } catch {
+        return '';
+      }
+    };
+    const kept = read('kept-for-e2e');
+    if (!kept || kept !== read('qemu.pid')) {
+      return {
+        missing: `the test VM "${name}" runs, but test:vm did not leave this boot for test:e2e (it may be using it now): ` +
+          `set KLP_TESTVM_NAME=${name} to use it anyway`,
+      };
+    }
+  }
   const alias = `klp-testvm-${name}`;
   const ssh = new SshTarget({ destination: alias, configFile: sshConfig, connectTimeout: 30 });
   const run = async (argv: string[]): Promise<string> => (await ssh.runChecked(argv, { maxBuffer: 16 << 20 })).stdout;

@@ -135,6 +135,8 @@ after(async () => {
     // test:e2e drives this VM next (.ci/run). Booted again rather than left as is: the last test
     // leaves a module that only a reboot removes, and the e2e starts from a kernel with no livepatch.
     await timed('boot again, kept up for test:e2e (KLP_TESTVM_KEEP=1)', () => runScript('start.sh', ['--name', NAME, '--port', 'auto']));
+    // Says "this boot is left for test:e2e": without KLP_TESTVM_NAME, test:e2e uses only such a VM, never one a test:vm run is using.
+    fs.copyFileSync(path.join(RUN_DIR, 'qemu.pid'), path.join(RUN_DIR, 'kept-for-e2e'));
     console.log(`test:vm: KLP_TESTVM_KEEP=1: the VM ${NAME} stays up (ssh -F ${sshConfig} klp-testvm-${NAME}); scripts/testvm/stop.sh --name ${NAME} stops it`);
   }
   for (const [what, ms] of timings) console.log(`test:vm timing: ${what}: ${(ms / 1000).toFixed(1)} s`);
