@@ -9,12 +9,19 @@
 //      the Patch State view, a VM held by another window (refused), Disable / Unload / Load
 //      from the palette; activation time;
 //      session B (untrusted): diagnostics still work, remote commands refuse;
+//      session C (trusted, the real test VM when one runs, test/e2e/realVm.ts): a second target
+//      in livepatch.targets, the Debian 6.1 tree as the workspace, a real fix built with Build
+//      Patch Module, loaded and unloaded from the palette, its effect checked on the VM; with
+//      no VM the phase is skipped and the summary says why (CI=true or KLP_REQUIRE_TESTVM=1:
+//      it fails instead);
 //   6. no browser request leaves loopback.
 // Screenshots of every step go to test/e2e/shots (E2E_SHOTS=dir); on failure the VS Code logs too.
-// Prints "N passed, N failed"; exits 0 only when everything passed.
+// Prints "N passed, N failed, N skipped"; exits 0 only when nothing failed.
 //
 // Environment: E2E_VSIX=file (skip packaging), CODE_SERVER=bin (skip the installer),
-// E2E_TIMEOUT_SCALE=n (multiply every timeout), E2E_KEEP=1 (keep the temp dir), E2E_HEADED=1.
+// E2E_TIMEOUT_SCALE=n (multiply every timeout), E2E_KEEP=1 (keep the temp dir), E2E_HEADED=1,
+// KLP_TESTVM_NAME (the real VM, default e2e), E2E_UPDATE_DOCS=1 (copy the real-VM screenshots
+// the README shows into docs/screenshots).
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,6 +32,9 @@ import { QUIET_SETTINGS, ROOT, installCodeServer, installExtension, startCodeSer
 import { KERNEL_RELEASE, PATCH_NAME, PATCHED_FUNCTION, startFixtureTarget, type FixtureTarget } from './target';
 import { Workbench, norm, type Timeouts } from './workbench';
 import { SshTarget } from '../../client/src/remote/ssh';
+import { findRealVm, realVmRequired, type RealVm } from './realVm';
+import { moduleNameFrom } from '../../server/src/engine/generate/moduleName';
+import { escapeRegExp } from '../../server/src/engine/util/text';
 import { withTargetLock } from '../../client/src/deploy/targetLock';
 
 const SCALE = Number(process.env.E2E_TIMEOUT_SCALE ?? '1') || 1;
@@ -39,7 +49,7 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // ---------------------------------------------------------------------------------------------
 // A tiny runner: named checks in order, each failure screenshotted, a summary at the end.
 
-interface Result { name: string; ok: boolean; ms: number; error?: string }
+interface Result { name: string; ok: boolean; ms: number; error?: string; skipped?: string }
 const results: Result[] = [];
 const figures: [string, string][] = [];
 /** Upper bound on the extension's activation time as VS Code reports it (Running Extensions). */
@@ -67,6 +77,12 @@ async function check(name: string, fn: () => Promise<void>): Promise<boolean> {
     }
     return false;
   }
+}
+
+/** A check that cannot run here: counted and printed with its reason, never silently dropped. */
+function skip(name: string, reason: string): void {
+  results.push({ name, ok: true, ms: 0, skipped: reason });
+  console.log(`e2e: ${name} … SKIPPED: ${reason}`);
 }
 
 function figure(name: string, value: string): void {
@@ -123,7 +139,10 @@ const KEYBINDINGS = [
 interface Session {
   name: string;
   dirs: Dirs;
+  /** A folder, or a .code-workspace file (multi-root). */
   workspace: string;
+  /** An Explorer row that says the workbench is ready (default: the fixture patch). */
+  ready?: string;
   cs?: CodeServer;
   ctx?: BrowserContext;
   wb?: Workbench;
@@ -147,13 +166,16 @@ async function openSession(s: Session, bin: string, trust: boolean, browserDir: 
   s.wb = new Workbench(page, T, SHOTS);
   current = s.wb;
   const t1 = Date.now();
-  await page.goto(`${s.cs.url}/?folder=${encodeURIComponent(s.workspace)}`);
-  await s.wb.waitReady(PATCH_FILE);
+  const open = s.workspace.endsWith('.code-workspace') ? 'workspace' : 'folder';
+  await page.goto(`${s.cs.url}/?${open}=${encodeURIComponent(s.workspace)}`);
+  await s.wb.waitReady(s.ready ?? PATCH_FILE);
   figure(`${s.name}: browser to workbench with the folder listed`, secs(Date.now() - t1));
   return s.wb;
 }
 
 async function closeSession(s: Session): Promise<void> {
+  // A later failure must not try to screenshot a closed page.
+  if (current && current === s.wb) current = undefined;
   await s.ctx?.close().catch(() => undefined);
   await s.cs?.stop().catch(() => undefined);
   s.ctx = undefined;
@@ -190,6 +212,150 @@ function leftovers(needle: string): number[] {
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session C: the real test VM (test/e2e/realVm.ts)
+
+const VM_TARGET = 'testvm';
+/** A real fix from test:vm's corpus: filesystems_proc_show() counts the static file_systems list first. */
+const VM_FIX = 'static-data.patch';
+const VM_FIX_FN = 'filesystems_proc_show';
+const VM_FIX_MARKER = /^klp-static-data\t(\d+)$/m;
+const VM_MODULE = moduleNameFrom(VM_FIX);
+/** Build (kallsyms, generate, make, upload) or load (insmod, transition) under TCG on a busy 2-core host. */
+const VM_SLOW = 15 * 60_000 * SCALE;
+/** The real-VM screenshots that the README shows (E2E_UPDATE_DOCS=1 copies them there). */
+const DOC_SHOTS: [string, string][] = [['vm-02-build-output', 'build-output.png'], ['vm-03-loaded', 'patch-state.png']];
+
+/** The fix's effect in the VM: the marker's count of registered filesystems, or null when the marker is absent. */
+async function fixEffect(vm: RealVm): Promise<number | null> {
+  const text = await vm.run(['cat', '/proc/filesystems']);
+  const m = VM_FIX_MARKER.exec(text);
+  if (!m) return null;
+  // It walked the kernel's own static list: it counts the lines below it.
+  const below = text.trim().split('\n').length - 1;
+  assert(Number(m[1]) === below, `the marker counts ${m[1]} filesystems, /proc/filesystems lists ${below}`);
+  return below;
+}
+
+/** A multi-root workspace: the kernel tree, and a folder of fixes beside it (the tree itself is not written to). */
+function makeVmWorkspace(dir: string, tree: string): string {
+  const fixes = path.join(dir, 'fixes');
+  fs.mkdirSync(fixes, { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'test/vm/fixtures', VM_FIX), path.join(fixes, VM_FIX));
+  const file = path.join(dir, 'kernel.code-workspace');
+  fs.writeFileSync(file, JSON.stringify({ folders: [{ path: tree }, { path: fixes }] }, null, 2));
+  return file;
+}
+
+async function realVmPhase(vm: RealVm, s: Session, bin: string, browserDir: string): Promise<void> {
+  const release = escapeRegExp(vm.release);
+  const taint = async (): Promise<number> => Number((await vm.run(['cat', '/proc/sys/kernel/tainted'])).trim());
+  let taintBefore = 0;
+  if (!(await check(`C: the real VM (${vm.alias}, ${vm.release}) starts with no livepatch and without the fix's effect`, async () => {
+    assert(/^6\.1\.0-\d+-amd64$/.test(vm.release), `not a Debian 6.1 kernel: ${vm.release}`);
+    const st = await vm.state();
+    assert(st.livepatchSupported, 'no /sys/kernel/livepatch');
+    assert(!st.patches.length && !st.livepatchModules.length, `livepatches are loaded already (${[...st.patches.map((p) => p.name), ...st.livepatchModules.map((m) => m.name)].join(', ')}): boot the VM again (scripts/testvm/stop.sh, start.sh)`);
+    assert((await fixEffect(vm)) === null, '/proc/filesystems shows the marker before the build');
+    taintBefore = await taint();
+    figure('real VM: kernel, taint before', `${vm.release}, ${taintBefore}`);
+  }))) return;
+
+  let wb!: Workbench;
+  if (!(await check('C: trusted workbench on the Debian 6.1 tree with a folder of fixes (multi-root)', async () => {
+    wb = await openSession(s, bin, true, browserDir);
+    assert(!(await wb.statusItem('Restricted Mode').count()), 'session C is in Restricted Mode');
+    // Activated (workspaceContains:Kbuild), and polling the first target.
+    await wb.statusItem(`${TARGET_NAME}: `).waitFor({ timeout: T.slow });
+    await wb.screenshot('vm-00-workbench');
+  }))) return;
+  const page = wb.page;
+
+  if (!(await check(`C: Select Test VM picks the second target, ${VM_TARGET}: the view shows the real kernel`, async () => {
+    await wb.runCommand('Livepatch: Focus on Patch State View');
+    await wb.runCommand('Livepatch: Select Test VM');
+    const row = wb.quickPickRow(new RegExp(`^${VM_TARGET}\\s*${escapeRegExp(vm.alias)}\\b`));
+    await row.waitFor({ timeout: T.ui });
+    await row.click();
+    await page.locator('.part.sidebar .composite.title').filter({ hasText: VM_TARGET }).waitFor({ timeout: T.slow });
+    await wb.sidebarRow(new RegExp(`Kernel\\s*${release}`)).waitFor({ timeout: T.slow });
+    await wb.sidebarRow(/Livepatch\s*supported/).waitFor({ timeout: T.ui });
+    await wb.statusItem(`${VM_TARGET}: 0 patches`).waitFor({ timeout: T.ui });
+    await wb.screenshot('vm-01-target-selected');
+  }))) return;
+
+  if (!(await check(`C: Build Patch Module from the palette on ${VM_FIX} (kbuild, patched unit): built, the log says where`, async () => {
+    await wb.openFile(VM_FIX);
+    await wb.clearNotifications();
+    const t0 = Date.now();
+    await wb.runCommand('Livepatch: Build Patch Module');
+    const toast = wb.notification(new RegExp(`built ${VM_MODULE}\\.ko on ${VM_TARGET}|failed|cannot|error`, 'i')).first();
+    await toast.waitFor({ timeout: VM_SLOW });
+    const text = norm(await toast.innerText());
+    assert(new RegExp(`built ${VM_MODULE}\\.ko on ${VM_TARGET}\\.`).test(text), `Build Patch Module: ${text}`);
+    figure('real VM: Build Patch Module (palette to the "built" toast)', secs(Date.now() - t0));
+    const log = findFiles(path.join(s.dirs.userData, 'logs'), /^Livepatch\.log$/).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    const where = new RegExp(`${VM_TARGET}: (building on this machine against /usr/src/linux-headers-${release} .*|building on ${VM_TARGET}: .*)`).exec(log);
+    assert(where, `the log does not say where the module was built:\n${lastLines(log, 20).join('\n')}`);
+    figure('real VM: where the module was built', where[1]);
+    assert(new RegExp(`Building ${VM_MODULE}\\.ko (here against|on ${VM_TARGET} against)`).test(log), 'the log lacks the build step');
+    assert(new RegExp(`Uploading (the livepatch )?${VM_MODULE}\\.ko to `).test(log), 'the log lacks the upload');
+    await wb.showOutputChannel('Livepatch');
+    await wb.waitNotification(new RegExp(`built ${VM_MODULE}\\.ko`));
+    await wb.screenshot('vm-02-build-output');
+    await vm.run(['test', '-f', `/root/livepatch/${VM_MODULE}/${VM_MODULE}.ko`]).catch(() => {
+      throw new Error(`no ${VM_MODULE}.ko under /root/livepatch/${VM_MODULE} on the VM`);
+    });
+  }))) return;
+
+  const loaded = await check('C: Load Patch Module from the palette: the view shows the real kernel, taint K, the patch and its function; /proc/filesystems shows the fix', async () => {
+    await wb.clearNotifications();
+    await wb.runCommand('Livepatch: Focus on Patch State View');
+    const t0 = Date.now();
+    // The module built above is remembered: no path is asked for.
+    await wb.runCommand('Livepatch: Load Patch Module');
+    await wb.sidebarRow(new RegExp(`${VM_MODULE}\\s*enabled`)).waitFor({ timeout: VM_SLOW });
+    figure('real VM: Load Patch Module (palette to "enabled" in the view)', secs(Date.now() - t0));
+    await wb.sidebarRow(new RegExp(`Kernel\\s*${release}`)).waitFor({ timeout: T.ui });
+    await wb.expand(/vmlinux/);
+    await wb.sidebarRow(new RegExp(`${VM_FIX_FN}\\s*sympos 1`)).waitFor({ timeout: T.ui });
+    const now = await taint();
+    assert(now & (1 << 15), `taint ${now} lacks K`);
+    if (!(taintBefore & (1 << 15))) figure('real VM: taint after loading', `${taintBefore} → ${now}`);
+    await wb.sidebarRow(new RegExp(`Taint\\s*${now} \\([A-Z]*K[A-Z]*\\)`)).waitFor({ timeout: T.ui });
+    await wb.statusItem(`${VM_TARGET}: 1 patch`).waitFor({ timeout: T.ui });
+    // The kernel's own view of it, and the fix's effect.
+    assert((await vm.run(['cat', `/sys/kernel/livepatch/${VM_MODULE}/enabled`])).trim() === '1', 'sysfs enabled is not 1');
+    await vm.run(['test', '-d', `/sys/kernel/livepatch/${VM_MODULE}/vmlinux/${VM_FIX_FN},1`]);
+    const n = await fixEffect(vm);
+    assert(n !== null && n > 0, '/proc/filesystems lacks the marker: the patched function is not live');
+    figure('real VM: /proc/filesystems with the fix', `"klp-static-data\\t${n}" above the ${n} filesystems`);
+    // Neither the pointer's hover nor a toast in the picture.
+    await wb.clearNotifications();
+    await page.mouse.move(800, 980);
+    await wb.screenshot('vm-03-loaded');
+  });
+  if (!loaded) return;
+
+  await check('C: Unload Patch Module from the palette: confirmed, gone from the view and from the kernel, the fix undone', async () => {
+    await wb.runCommand('Livepatch: Unload Patch Module');
+    await wb.dialog().filter({ hasText: `disable and remove ${VM_MODULE} from ${VM_TARGET}` }).waitFor({ timeout: T.ui });
+    await wb.dialogButton('Unload');
+    await wb.sidebarRow(VM_MODULE).first().waitFor({ state: 'detached', timeout: VM_SLOW });
+    await wb.statusItem(`${VM_TARGET}: 0 patches`).waitFor({ timeout: T.ui });
+    const st = await vm.state();
+    assert(!st.patches.some((p) => p.name === VM_MODULE) && !st.livepatchModules.some((m) => m.name === VM_MODULE), `still on the VM: ${JSON.stringify(st.livepatchModules)}`);
+    assert(!(await vm.run(['cat', '/proc/modules'])).split('\n').some((l) => l.startsWith(`${VM_MODULE} `)), `${VM_MODULE} is still in /proc/modules`);
+    assert((await fixEffect(vm)) === null, '/proc/filesystems still shows the marker');
+    await page.mouse.move(800, 980);
+    await wb.screenshot('vm-04-unloaded');
+  });
+  if (process.env.E2E_UPDATE_DOCS && !results.some((r) => !r.ok)) {
+    for (const [shot, doc] of DOC_SHOTS) fs.copyFileSync(path.join(SHOTS, `${shot}.png`), path.join(ROOT, 'docs/screenshots', doc));
+    console.log(`e2e: copied ${DOC_SHOTS.map(([a, b]) => `${a}.png → docs/screenshots/${b}`).join(', ')}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,6 +643,31 @@ async function main(): Promise<number> {
     });
     await closeSession(B);
 
+    // ================= Session C: the real test VM, when one runs ==============================
+    const vm = await findRealVm().catch((e: unknown) => ({ missing: `the test VM does not answer over ssh: ${(e as Error).message.split('\n')[0]}` }));
+    if ('missing' in vm) {
+      const phase = 'C: real VM phase (Build, Load, Unload on the Debian 6.1 kernel)';
+      if (realVmRequired()) await check(`${phase}, required (CI=true or KLP_REQUIRE_TESTVM=1)`, async () => assert(false, vm.missing));
+      else skip(phase, vm.missing);
+    } else {
+      const dirs: Dirs = { extensions, userData: path.join(tmp, 'user-data-C'), xdg: path.join(tmp, 'xdg-C') };
+      const C: Session = { name: 'C', dirs, workspace: makeVmWorkspace(path.join(tmp, 'ws-C'), vm.tree), ready: 'fixes' };
+      writeUserSettings(dirs, {
+        ...QUIET_SETTINGS,
+        'files.autoSave': 'off',
+        // The fixture VM first, the real one second: Select Test VM switches to it.
+        'livepatch.targets': [target.setting(TARGET_NAME), vm.setting(VM_TARGET)],
+      });
+      sessions.push(C);
+      try {
+        await realVmPhase(vm, C, bin, path.join(tmp, 'chromium-C'));
+      } finally {
+        await closeSession(C);
+        await vm.unloadIfLoaded(VM_MODULE).catch((e: unknown) => console.log(`e2e: could not unload ${VM_MODULE} from the VM: ${(e as Error).message}`));
+        await vm.close();
+      }
+    }
+
     // ---- f. nothing but loopback ------------------------------------------------------------
     await check('f: the browser made no non-loopback requests', async () => {
       const bad = requests.filter((r) => {
@@ -538,14 +729,16 @@ main()
     return 1;
   })
   .then((code) => {
-    const passed = results.filter((r) => r.ok).length;
-    const failed = results.length - passed;
+    const skipped = results.filter((r) => r.skipped);
+    const passed = results.filter((r) => r.ok && !r.skipped).length;
+    const failed = results.filter((r) => !r.ok).length;
     console.log(`\nscreenshots: ${SHOTS}`);
+    for (const r of skipped) console.log(`SKIPPED: ${r.name}: ${r.skipped}`);
     for (const r of results.filter((x) => !x.ok)) {
       console.log(`FAILED: ${r.name}`);
       console.log((r.error ?? '').split('\n').slice(0, 3).map((l) => `  ${l.slice(0, 300)}`).join('\n'));
     }
     if (tail.length) console.log(tail.join('\n'));
-    console.log(`${passed} passed, ${failed} failed`);
+    console.log(`${passed} passed, ${failed} failed, ${skipped.length} skipped`);
     process.exit(code || failed ? 1 : 0);
   });

@@ -56,10 +56,22 @@ export class Workbench {
 
   /** Runs a command by its palette label (exact prefix match on the row). */
   async runCommand(label: string): Promise<void> {
-    await this.openQuickInput('F1');
-    await this.quickInput.fill(`>${label}`);
     const row = this.quickPickRow(new RegExp(`^${escapeRegExp(label)}`));
-    await row.waitFor({ timeout: this.t.ui });
+    // The palette lists the commands known when it opens: right after the workbench is up, an
+    // extension's contributions (a view's Focus command) may come a moment later; open it again.
+    const until = Date.now() + this.t.ui;
+    for (;;) {
+      await this.openQuickInput('F1');
+      await this.quickInput.fill(`>${label}`);
+      try {
+        await row.waitFor({ timeout: Math.min(5000, Math.max(1000, until - Date.now())) });
+        break;
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await this.page.keyboard.press('Escape');
+        await this.quickInput.waitFor({ state: 'hidden', timeout: this.t.ui });
+      }
+    }
     await row.click();
     // The palette closes; its rows stay in the DOM, hidden (the command may open an input box at once).
     await row.waitFor({ state: 'hidden', timeout: this.t.ui });
@@ -194,6 +206,18 @@ export class Workbench {
   async clearNotifications(): Promise<void> {
     await this.runCommand('Notifications: Clear All Notifications');
     await this.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'detached', timeout: this.t.ui }).catch(() => undefined);
+  }
+
+  /** Shows an output channel in the panel (Output: Show Output Channels..., the row named exactly `name`). */
+  async showOutputChannel(name: string): Promise<void> {
+    await this.runCommand('Output: Show Output Channels...');
+    await this.quickInput.fill(name);
+    const row = this.page.locator('.quick-input-list .monaco-list-row')
+      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(name)}$`) }) }).first();
+    await row.waitFor({ timeout: this.t.ui });
+    await row.click();
+    await this.quickInput.waitFor({ state: 'hidden', timeout: this.t.ui });
+    await this.page.locator('.part.panel .monaco-editor .view-lines').first().waitFor({ timeout: this.t.ui });
   }
 
   dialog(): Locator {

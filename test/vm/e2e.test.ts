@@ -7,7 +7,8 @@
 // last a transition held back by a sleeping kernel thread: its stalled task and
 // stack, Force Transition, Enable/Disable, and what the kernel keeps after a force.
 // Run with `npm run test:vm` (scripts/testvm builds the image; KLP_TESTVM_NAME
-// picks the VM's name, default e2e).
+// picks the VM's name, default e2e; KLP_TESTVM_KEEP=1 leaves it up, freshly booted,
+// for `npm run test:e2e`).
 
 import { defaultKernelTree } from '../../server/src/engine/parse/accuracy';
 import { test, before, after } from 'node:test';
@@ -38,6 +39,8 @@ const TREE = defaultKernelTree();
 const CACHE = process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch');
 const NAME = process.env.KLP_TESTVM_NAME ?? 'e2e';
 const RUN_DIR = path.join(CACHE, 'testvm', 'run', NAME);
+/** KLP_TESTVM_KEEP=1: leave the VM up, freshly booted, when the tests end (for test:e2e). */
+const KEEP = process.env.KLP_TESTVM_KEEP === '1';
 const sshConfig = path.join(RUN_DIR, 'ssh_config');
 const timings: [string, number][] = [];
 
@@ -128,6 +131,14 @@ after(async () => {
     // already gone
   }
   if (controlDir) fs.rmSync(controlDir, { recursive: true, force: true });
+  if (KEEP) {
+    // test:e2e drives this VM next (.ci/run). Booted again rather than left as is: the last test
+    // leaves a module that only a reboot removes, and the e2e starts from a kernel with no livepatch.
+    await timed('boot again, kept up for test:e2e (KLP_TESTVM_KEEP=1)', () => runScript('start.sh', ['--name', NAME, '--port', 'auto']));
+    // Says "this boot is left for test:e2e": without KLP_TESTVM_NAME, test:e2e uses only such a VM, never one a test:vm run is using.
+    fs.copyFileSync(path.join(RUN_DIR, 'qemu.pid'), path.join(RUN_DIR, 'kept-for-e2e'));
+    console.log(`test:vm: KLP_TESTVM_KEEP=1: the VM ${NAME} stays up (ssh -F ${sshConfig} klp-testvm-${NAME}); scripts/testvm/stop.sh --name ${NAME} stops it`);
+  }
   for (const [what, ms] of timings) console.log(`test:vm timing: ${what}: ${(ms / 1000).toFixed(1)} s`);
 });
 
