@@ -309,6 +309,9 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     // gcc drops an -I directory that does not exist, and `"../x.h"` is looked up through it.
     files[`src/${path.posix.dirname(fc.path)}/.keep`] ??= '';
     ccflags.push(...unit.ccflags.map((f) => `CFLAGS_${unitName.replace(/\.c$/, '.o')} += ${f}`));
+    // The unit keeps its own copies of static functions the kernel inlined; the patched code
+    // may call none of them, and gcc's "defined but not used" about them is noise to the author.
+    ccflags.push(`CFLAGS_${unitName.replace(/\.c$/, '.o')} += -Wno-unused-function`);
     if (/#\s*include\s*"kpatch-macros\.h"/.test(unit.text)) files['kpatch-macros.h'] = KPATCH_MACROS;
     if (/#\s*include\s*"kpatch-syscall\.h"/.test(unit.text)) files['kpatch-syscall.h'] = KPATCH_SYSCALL;
     if (unit.callbacks.length) {
