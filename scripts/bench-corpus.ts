@@ -22,7 +22,7 @@
 // Exit status: 0, or 1 with --strict when a FAIL patch is missed, a PASS patch
 // has errors or a patch does not apply.
 
-import { defaultKernelTree } from '../server/src/engine/parse/accuracy';
+import { defaultKernelTree } from '../tools/parse-accuracy/accuracy';
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';

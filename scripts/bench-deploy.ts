@@ -25,7 +25,7 @@ import { GenerateError } from '../server/src/engine/generate/moduleGenerator';
 import { Kallsyms, parseSymversObjects } from '../server/src/engine/generate/symbols';
 import { KlpElfError } from '../server/src/engine/generate/klpElf';
 import { buildOnHost, HostBuildError } from '../server/src/build/hostBuild';
-import { installedHeaders, kernelTreePath } from '../test/support/requirements';
+import { installedHeaders, kernelTreePath } from '../testing/requirements';
 import { VmBench } from './lib/vmBench';
 import { BuildFailed } from '../client/src/deploy/operations';
 

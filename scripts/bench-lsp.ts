@@ -4,13 +4,13 @@
 // incremental reparse of the same edit (the floor, measured in this process),
 // cold open of a 5-file patch, and server RSS after opening 20 big files.
 
-import { defaultKernelTree } from '../server/src/engine/parse/accuracy';
+import { defaultKernelTree } from '../tools/parse-accuracy/accuracy';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createTwoFilesPatch } from 'diff';
-import { startServer } from '../server/src/lsp/testing/lspClient';
+import { startServer } from '../testing/lspClient';
 import { createParser } from '../server/src/engine/parse/parser';
 import { DocumentTrees } from '../server/src/engine/parse/documentTrees';
 import { defaultSettings } from '../server/src/lsp/settings';

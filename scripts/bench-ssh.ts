@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSshArgs, SshTarget } from '../client/src/remote/ssh';
-import { startSshd, sshdUnavailable } from '../client/src/remote/testing/sshd';
+import { startSshd, sshdUnavailable } from '../testing/sshd';
 import { median, quantile } from './lib/stats';
 
 function argValue(name: string, dflt: number): number {

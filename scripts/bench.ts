@@ -24,7 +24,7 @@ import { indexSource } from '../server/src/engine/index/indexer';
 import { readPatch } from '../server/src/engine/diff/readPatch';
 import { buildImages } from '../server/src/engine/diff/images';
 import { analyzePatches } from '../server/src/engine/analyze';
-import { defaultKernelTree } from '../server/src/engine/parse/accuracy';
+import { defaultKernelTree } from '../tools/parse-accuracy/accuracy';
 import { cliPath, defaultCorpus, loadCorpus, type CorpusPatch } from './bench-corpus';
 import { median, quantile } from './lib/stats';
 

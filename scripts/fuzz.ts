@@ -2,7 +2,7 @@
 //                 [--kill-ms MS] [--only I,J,...] [--save]
 //
 // Mutation and generation fuzzing of the diff reader and the engine (see
-// server/src/engine/testing/fuzz.ts). Input i of seed S is a pure function of
+// tools/fuzz/fuzz.ts). Input i of seed S is a pure function of
 // (S, i): `--seed S --only i` reproduces it. Inputs run in child processes
 // (one per job), so a fatal V8 error or an out-of-memory abort is recorded as
 // a crash instead of ending the run, and an input that never returns is killed
@@ -17,8 +17,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { answerGitProbeWithoutGit, generateInput, runInput, OUTCOME_ORDER, type Outcome, type RunResult } from '../server/src/engine/testing/fuzz';
-import { writeSeedTrees, type SeedTrees } from '../server/src/engine/testing/fuzzTree';
+import { answerGitProbeWithoutGit, generateInput, runInput, OUTCOME_ORDER, type Outcome, type RunResult } from '../tools/fuzz/fuzz';
+import { writeSeedTrees, type SeedTrees } from '../tools/fuzz/fuzzTree';
 import { createParser } from '../server/src/engine/parse/parser';
 
 interface Args {

@@ -3,13 +3,13 @@
 // Share of kernel function definitions whose name and line range the indexer
 // gets right, with and without blank(), over every .c/.h under kernel/, mm/,
 // fs/ext4/ and net/ipv4/ of the 6.1 tree. The ground truth is the kernel-style
-// oracle of server/src/engine/parse/accuracy.ts (no tree-sitter involved).
+// oracle of tools/parse-accuracy/accuracy.ts (no tree-sitter involved).
 
 import * as fs from 'node:fs';
 import { createParser, type Backend } from '../server/src/engine/parse/parser';
 import {
   ACCURACY_DIRS, defaultKernelTree, listSourceFiles, measure, missPatterns, pct, type Miss, type Mode, type Summary,
-} from '../server/src/engine/parse/accuracy';
+} from '../tools/parse-accuracy/accuracy';
 
 function parseArgs(argv: string[]): { tree: string; backend: Backend; top: number; allMisses: boolean } {
   const a = { tree: defaultKernelTree(), backend: 'wasm' as Backend, top: 10, allMisses: false };

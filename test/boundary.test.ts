@@ -1,9 +1,9 @@
 // The import direction between the sides, checked on every import in client/src and
 // server/src (there is no linter to carry a no-restricted-imports rule):
 // - client/ reaches into server/ only through the engine's public entry, the shared
-//   protocol and the host build; its tests may also use the language-server test client;
+//   protocol and the host build (the shared test support in testing/ goes where it must);
 // - server/ never imports client/;
-// - the language-server test support (server/src/lsp/testing) does not lean on test/support.
+// - the product's own code (not its tests) imports nothing from testing/ or tools/.
 // The planted-violation tests make sure the scan would notice a crossing.
 
 import { test } from 'node:test';
@@ -20,8 +20,6 @@ const CLIENT_MAY_IMPORT = new Set([
   // Builds on this machine; outside the engine because it runs make (see its header).
   'server/src/build/hostBuild.ts',
 ]);
-/** Test support the client's tests may use besides. */
-const CLIENT_TESTS_MAY_IMPORT = /^server\/src\/lsp\/testing\//;
 
 interface Edge { from: string; to: string; spec: string }
 
@@ -38,7 +36,7 @@ export function importsOf(file: string, text: string): Edge[] {
   return out;
 }
 
-const isTest = (f: string): boolean => f.endsWith('.test.ts') || /\/testing\//.test(f);
+const isTest = (f: string): boolean => f.endsWith('.test.ts');
 
 /** Every forbidden edge, as `from -> spec (why)`. */
 export function violations(edges: Edge[]): string[] {
@@ -46,12 +44,12 @@ export function violations(edges: Edge[]): string[] {
   for (const e of edges) {
     const say = (why: string) => bad.push(`${e.from} -> ${e.spec} (${why})`);
     if (e.from.startsWith('client/') && e.to.startsWith('server/')) {
-      if (!CLIENT_MAY_IMPORT.has(e.to) && !(isTest(e.from) && CLIENT_TESTS_MAY_IMPORT.test(e.to))) {
+      if (!CLIENT_MAY_IMPORT.has(e.to)) {
         say('client/ imports server/ only through server/src/engine, server/src/protocol or server/src/build/hostBuild');
       }
     }
     if (e.from.startsWith('server/') && e.to.startsWith('client/')) say('server/ must not import client/');
-    if (e.from.startsWith('server/src/lsp/testing/') && e.to.startsWith('test/support/')) say('server/src/lsp/testing must not import test/support');
+    if (!isTest(e.from) && /^(?:client|server)\//.test(e.from) && /^(?:testing|tools)\//.test(e.to)) say('the product does not import test support or tools');
   }
   return bad;
 }
@@ -93,12 +91,12 @@ test('a planted deep import from client/ into the engine is caught', () => {
   ]);
 });
 
-test('planted imports of client/ from server/, and of test/support from the lsp test client, are caught', () => {
+test('planted imports of client/ from server/, and of test support from product code, are caught', () => {
   const planted = [
     ...importsOf('server/src/lsp/planted.ts', "import { SshTarget } from '../../../client/src/remote/ssh';"),
-    ...importsOf('server/src/lsp/testing/planted.ts', "import { tempDir } from '../../../../test/support/tempDir';"),
-    // Allowed: a client test using the language-server test client.
-    ...importsOf('client/src/commands/planted.test.ts', "import { startServer } from '../../../server/src/lsp/testing/lspClient';"),
+    ...importsOf('server/src/lsp/planted.ts', "import { tempDir } from '../../../testing/tempDir';"),
+    // Allowed: a client test using the shared language-server test client.
+    ...importsOf('client/src/commands/planted.test.ts', "import { startServer } from '../../../testing/lspClient';"),
   ];
   assert.equal(violations(planted).length, 2, violations(planted).join('\n'));
 });

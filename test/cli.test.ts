@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir } from './support/tempDir';
+import { tempDir } from '../testing/tempDir';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'livepatch-check.js');

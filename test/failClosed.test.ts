@@ -2,12 +2,12 @@
 // input that would take unbounded time or memory (an endless stdin, a flood of hunks) ends
 // with a clear error. --generate-module writes nothing through symlinks, names its module
 // only with a valid name, and makes an atomic-replace module only when asked.
-import { test } from './support/nodeTest';
+import { test } from '../testing/nodeTest';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir } from './support/tempDir';
+import { tempDir } from '../testing/tempDir';
 import { moduleNameFrom, moduleNameProblem } from '../server/src/engine/generate/moduleName';
 
 const root = path.join(__dirname, '..');

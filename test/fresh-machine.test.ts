@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { escapeRegExp } from '../server/src/engine/util/text';
-import { shellcheck } from './support/requirements';
-import { tempDir } from './support/tempDir';
+import { shellcheck } from '../testing/requirements';
+import { tempDir } from '../testing/tempDir';
 
 const ROOT = path.join(__dirname, '..');
 

@@ -9,9 +9,9 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { makeHostileRepo, type HostileRepo } from './support/hostileRepo';
-import { tempDir } from './support/tempDir';
-import { startServer, ROOT, type TestServer } from '../server/src/lsp/testing/lspClient';
+import { makeHostileRepo, type HostileRepo } from '../testing/hostileRepo';
+import { tempDir } from '../testing/tempDir';
+import { startServer, ROOT, type TestServer } from '../testing/lspClient';
 import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult } from '../server/src/protocol';
 
 const DEMO = path.join(ROOT, 'examples', 'demo');

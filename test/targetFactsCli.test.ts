@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir } from './support/tempDir';
-import { caseDir, makePatch } from '../server/src/engine/testing/fixtures';
+import { tempDir } from '../testing/tempDir';
+import { caseDir, makePatch } from '../testing/fixtures';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'livepatch-check.js');

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from './support/tempDir';
+import { tempDir } from '../testing/tempDir';
 
 const SCRIPTS = path.join(__dirname, '..', 'scripts', 'testvm');
 

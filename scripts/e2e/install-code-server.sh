@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the VS Code end-to-end test (test/e2e/) needs, idempotently:
+# Installs what the VS Code end-to-end test (test/vscode/) needs, idempotently:
 #   - Debian packages: chromium (the browser playwright-core drives), ripgrep (code-server's file
 #     search), libkrb5-dev (headers for code-server's `kerberos` native addon); only missing ones.
 #   - code-server from the npm registry into a cache directory outside the repository.

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-// describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../test/support/nodeTest';
-import { tempDir } from '../../../test/support/tempDir';
+// describe from testing/nodeTest: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../testing/nodeTest';
+import { tempDir } from '../../../testing/tempDir';
 import { decodeTaint, type LivepatchState } from '../remote/state';
-import { chmodTree, installFakeKernelTools } from '../remote/testing/fakeKernel';
-import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
+import { chmodTree, installFakeKernelTools } from '../../../testing/fakeKernel';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../../../testing/sshd';
 import { verifyLoaded } from './livepatch-deploy';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -31,9 +31,9 @@ function readComm(pid: string): string {
   }
 }
 const CLI = path.join(ROOT, 'dist', 'livepatch-deploy.js');
-const TREE = path.join(ROOT, 'test', 'e2e', 'fixture', 'tree');
+const TREE = path.join(ROOT, 'test', 'vscode', 'fixture', 'tree');
 const CLEAN = path.join(__dirname, 'fixtures', 'ring-push-enobufs.patch');
-const UNSAFE = path.join(ROOT, 'test', 'e2e', 'fixture', 'ring-drops.patch');
+const UNSAFE = path.join(ROOT, 'test', 'vscode', 'fixture', 'ring-drops.patch');
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from '../../../test/support/nodeTest';
+import { test } from '../../../testing/nodeTest';
 import { buildGate, gateFindingFromDiagnostic } from './buildGate';
 
 test('a not-analysed file stops the build like an error finding, and the question names it', () => {

@@ -4,10 +4,10 @@
 // what names nothing in the tree stays in the log.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from '../../../test/support/nodeTest';
+import { after, before, describe, test } from '../../../testing/nodeTest';
 import { parseBuildOutput } from '../remote/buildMessages';
-import { startServer, type TestServer } from '../../../server/src/lsp/testing/lspClient';
-import { BUILD_TREE, landed, place, recordings } from '../remote/testing/buildRecordings';
+import { startServer, type TestServer } from '../../../testing/lspClient';
+import { BUILD_TREE, landed, place, recordings } from '../../../testing/buildRecordings';
 import { buildProblems, placeProblems } from './buildProblems';
 
 describe('build output lands on the source lines it is about', () => {

@@ -1,5 +1,5 @@
 // The kpatch-build and klp-build backends end to end on the loopback sshd: buildWithTool
-// runs stand-in tools (client/src/remote/testing/fakeBuildTools.ts) that check their
+// runs stand-in tools (testing/fakeBuildTools.ts) that check their
 // arguments as the real ones do and replay a recording of every success and failure
 // format (client/src/commands/fixtures/build-output). The output comes back over ssh,
 // is parsed, located by the language server and placed as the Build command places it:
@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from '../../../test/support/nodeTest';
-import { tempDir } from '../../../test/support/tempDir';
-import { startServer, type TestServer } from '../../../server/src/lsp/testing/lspClient';
+import { after, before, describe, test } from '../../../testing/nodeTest';
+import { tempDir } from '../../../testing/tempDir';
+import { startServer, type TestServer } from '../../../testing/lspClient';
 import { prepareControlDir, SshTarget } from '../remote/ssh';
-import { giveToTestUser, startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
-import { chmodTree, installFakeKernelTools } from '../remote/testing/fakeKernel';
-import { installFakeBuildTools } from '../remote/testing/fakeBuildTools';
-import { BUILD_TREE, landed, place, recordings, RECORDINGS, type Recording } from '../remote/testing/buildRecordings';
+import { giveToTestUser, startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
+import { chmodTree, installFakeKernelTools } from '../../../testing/fakeKernel';
+import { installFakeBuildTools } from '../../../testing/fakeBuildTools';
+import { BUILD_TREE, landed, place, recordings, RECORDINGS, type Recording } from '../../../testing/buildRecordings';
 import { BuildFailed, buildWithTool, kpatchModuleFile, loadModule, type BuiltModule, type TargetSettings } from './operations';
 
 const PATCH = `--- a/fs/proc/klpstat.c

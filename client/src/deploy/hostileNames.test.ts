@@ -3,18 +3,18 @@
 // it is refused before anything runs, or it arrives as one verbatim word. The canary
 // file proves no shell ever interpreted it.
 
-// describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../test/support/nodeTest';
+// describe from testing/nodeTest: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SshTarget, SshError } from '../remote/ssh';
-import { startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
+import { startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
 import {
   buildKbuildModule, buildWithTool, disablePatch, forceTransition, loadModule, unloadModule, uploadFiles, type TargetSettings,
 } from './operations';
-import { tempDir } from '../../../test/support/tempDir';
+import { tempDir } from '../../../testing/tempDir';
 import { withTargetLock } from './targetLock';
 
 const CANARY = path.join(os.tmpdir(), `klp-hostile-canary-${process.pid}`);

@@ -1,17 +1,17 @@
 // The deploy operations through a real sshd on loopback, against a sysfs-shaped
 // fixture (the real kernel is exercised by the test-VM suite).
 
-// describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../test/support/nodeTest';
+// describe from testing/nodeTest: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SshTarget, SshError } from '../remote/ssh';
-import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../remote/testing/sshd';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../../../testing/sshd';
 import { BuildFailed, buildKbuildModule, buildWithTool, checkWorkDir, disablePatch, forceTransition, keptByForce, readState, uploadFiles, type TargetSettings } from './operations';
 import { parseStateSnapshot } from '../remote/state';
-import { tempDir } from '../../../test/support/tempDir';
+import { tempDir } from '../../../testing/tempDir';
 
 function fixture(): { root: string; settings: TargetSettings } {
   const root = tempDir('klp-ops-');

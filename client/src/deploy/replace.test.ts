@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from '../../../test/support/nodeTest';
+import { test } from '../../../testing/nodeTest';
 import { parseStateSnapshot } from '../remote/state';
 import { replaceQuestion, replaceSummary, wouldReplace } from './replace';
 

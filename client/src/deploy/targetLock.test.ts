@@ -3,11 +3,11 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-// describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../test/support/nodeTest';
+// describe from testing/nodeTest: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../testing/nodeTest';
 import { SshError, SshTarget, prepareControlDir } from '../remote/ssh';
-import { childPids, startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
-import { tempDir } from '../../../test/support/tempDir';
+import { childPids, startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
+import { tempDir } from '../../../testing/tempDir';
 import type { TargetSettings } from './operations';
 import { breakTargetLock, readLockStatus, withTargetLock } from './targetLock';
 

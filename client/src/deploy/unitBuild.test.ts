@@ -2,12 +2,12 @@
 // file is a build event on the patched file's own line (the unit keeps #line markers), and
 // the cached kallsyms is used again only for the same Module.symvers.
 
-import { describe, it } from '../../../test/support/nodeTest';
+import { describe, it } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { installedHeaders, headersRoot, kernelHeaders, kernelTree, kernelTreePath } from '../../../test/support/requirements';
-import { tempDir } from '../../../test/support/tempDir';
+import { installedHeaders, headersRoot, kernelHeaders, kernelTree, kernelTreePath } from '../../../testing/requirements';
+import { tempDir } from '../../../testing/tempDir';
 import { analyzePatches } from '../../../server/src/engine';
 import { createParser } from '../../../server/src/engine';
 import { KernelTree } from '../../../server/src/engine';

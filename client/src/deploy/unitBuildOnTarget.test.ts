@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from '../../../test/support/nodeTest';
-import { installedHeaders, headersRoot, kernelHeaders, kernelTree, kernelTreePath } from '../../../test/support/requirements';
-import { tempDir } from '../../../test/support/tempDir';
+import { after, before, describe, it } from '../../../testing/nodeTest';
+import { installedHeaders, headersRoot, kernelHeaders, kernelTree, kernelTreePath } from '../../../testing/requirements';
+import { tempDir } from '../../../testing/tempDir';
 import { analyzePatches, createParser, generatePatchedUnit, KernelTree, parseSymversObjects, type PatchedUnitModule } from '../../../server/src/engine';
 import { prepareControlDir, SshTarget } from '../remote/ssh';
-import { giveToTestUser, startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
+import { giveToTestUser, startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
 import { BuildFailed, type TargetSettings } from './operations';
 import { buildUnit, type UnitInputs } from './unitBuild';
 

@@ -1,6 +1,6 @@
 // Issue #6: the fault suite. Every fault a test VM can throw at the client, tried against a
 // real sshd on loopback with a sysfs-shaped fixture and stand-in make/insmod/rmmod (the
-// real-kernel faults are in test/vm). For each fault it asserts: a clear error (its kind
+// real-kernel faults are in test/real-kernel). For each fault it asserts: a clear error (its kind
 // and message), no stuck promise, no orphan local ssh and no orphan remote process, and
 // recovery once the target is back. It prints a table of the faults tried at the end.
 
@@ -10,17 +10,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-// describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../test/support/nodeTest';
+// describe from testing/nodeTest: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../testing/nodeTest';
 import { prepareControlDir, SshError, SshTarget, targetControlDir, type SshErrorKind } from './ssh';
 import { readLivepatchState } from './state';
-import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from './testing/sshd';
+import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../../../testing/sshd';
 import {
   buildKbuildModule, disablePatch, enablePatch, forceTransition, IntegrityError, LoadInterrupted, loadModule, readState, unloadModule, uploadFiles,
   type TargetSettings,
 } from '../deploy/operations';
-import { tempDir } from '../../../test/support/tempDir';
-import { chmodTree, fakeKo, fakeModuleSources, finishTransition, installFakeKernelTools } from './testing/fakeKernel';
+import { tempDir } from '../../../testing/tempDir';
+import { chmodTree, fakeKo, fakeModuleSources, finishTransition, installFakeKernelTools } from '../../../testing/fakeKernel';
 
 // ---------------------------------------------------------------------------
 // Helpers: settling, processes
@@ -565,7 +565,7 @@ describe('fault suite (issue #6): every fault fails clearly, leaves nothing behi
     row.recovered = 'yes: enabled';
   }));
 
-  // What klp_force_transition() keeps on 6.1 (checked on the real kernel in test/vm): nothing
+  // What klp_force_transition() keeps on 6.1 (checked on the real kernel in test/real-kernel): nothing
   // after a forced patching transition, the module itself after a forced disable.
   test('a forced patching transition keeps nothing: the patch is then disabled and its module removed', () => fault('unload after a forced enable', async (row) => {
     await reset();

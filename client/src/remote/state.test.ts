@@ -3,13 +3,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-// describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../test/support/nodeTest';
+// describe from testing/nodeTest: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../testing/nodeTest';
 import { SshTarget } from './ssh';
 import { decodeTaint, parseFunctionDir, parseStateSnapshot, readLivepatchState, StateParseError } from './state';
 import { STATE_SCRIPT, stateCommand } from './stateScript';
-import { startSshd, sshdUnavailable, type TestSshd } from './testing/sshd';
-import { tempDir } from '../../../test/support/tempDir';
+import { startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
+import { tempDir } from '../../../testing/tempDir';
 
 // ---------------------------------------------------------------------------
 // A sysfs/procfs-shaped fixture, with the shapes recorded from Debian 6.1.0-56 (testvm.md §7).

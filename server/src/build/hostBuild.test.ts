@@ -4,13 +4,13 @@
 // its relocations sit in `.klp.rela.<object>.<section>`. The fixes are small diffs
 // written for these tests (fixtures/real-6.1), one per kind of binding.
 
-import { describe, it } from '../../../test/support/nodeTest';
+import { describe, it } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { installedHeaders, kernelHeaders, kernelTree, kernelTreePath } from '../../../test/support/requirements';
-import { tempDir } from '../../../test/support/tempDir';
+import { installedHeaders, kernelHeaders, kernelTree, kernelTreePath } from '../../../testing/requirements';
+import { tempDir } from '../../../testing/tempDir';
 import { analyzePatches } from '../engine/analyze';
 import { createParser } from '../engine/parse/parser';
 import { KernelTree } from '../engine/tree/kernelTree';

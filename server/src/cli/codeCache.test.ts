@@ -1,11 +1,11 @@
 // The CLI's code cache: used when it matches the bundle, never when the bundle changed or the cache is damaged.
 // Each load runs in a fresh process: within one process V8 reuses what it compiled and never reads the cache.
-import { test } from '../../../test/support/nodeTest';
+import { test } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir } from '../../../test/support/tempDir';
+import { tempDir } from '../../../testing/tempDir';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 

@@ -1,11 +1,11 @@
 // writeModuleFiles with the patched-unit module's nested names (`src/<dir>/x.h`):
 // written in place, and never through a symlinked directory in OUTDIR.
 
-import { test } from '../../../test/support/nodeTest';
+import { test } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir } from '../../../test/support/tempDir';
+import { tempDir } from '../../../testing/tempDir';
 import { writeModuleFiles, WriteModuleError } from './writeModule';
 
 test('nested names are written under OUTDIR, directories created', () => {

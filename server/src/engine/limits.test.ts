@@ -1,7 +1,7 @@
 // The analysis driver's bounds: a changed file it cannot analyse is an error, never a pass;
 // too many hunks is a clear refusal; too many findings are cut, the most severe kept, with
 // a note saying how many were dropped.
-import { test, before } from '../../../test/support/nodeTest';
+import { test, before } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

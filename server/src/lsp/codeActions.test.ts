@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CodeActionRequest, type Diagnostic, type TextEdit, type WorkspaceEdit } from 'vscode-languageserver-protocol/node';
-import { startServer, makeGitTree, applyEdits, type TestServer } from './testing/lspClient';
+import { startServer, makeGitTree, applyEdits, type TestServer } from '../../../testing/lspClient';
 import { analyzePatches } from '../engine/analyze';
 import { bufferPatch } from './bufferDiff';
-import { tempDir } from '../../../test/support/tempDir';
+import { tempDir } from '../../../testing/tempDir';
 
 const FIXTURES = path.join(__dirname, '..', 'engine', 'rules', 'fixtures');
 const servers: TestServer[] = [];

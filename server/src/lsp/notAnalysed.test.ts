@@ -2,13 +2,13 @@
 // is an error, on a patch's diagnostics and in the workspace-changes result the Build
 // command's gate reads, instead of an information note (or, for the working tree, a diff that
 // showed the big file as deleted).
-import { test, before, after } from '../../../test/support/nodeTest';
+import { test, before, after } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startServer, makeGitTree, ROOT, type TestServer } from './testing/lspClient';
-import { tempDir } from '../../../test/support/tempDir';
+import { startServer, makeGitTree, ROOT, type TestServer } from '../../../testing/lspClient';
+import { tempDir } from '../../../testing/tempDir';
 import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult } from '../protocol';
 
 let tree: string;

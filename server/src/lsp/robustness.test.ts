@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { startServer, makeGitTree, ROOT, type TestServer } from './testing/lspClient';
-import { tempDir } from '../../../test/support/tempDir';
+import { startServer, makeGitTree, ROOT, type TestServer } from '../../../testing/lspClient';
+import { tempDir } from '../../../testing/tempDir';
 
 let tree: string;
 let server: TestServer;

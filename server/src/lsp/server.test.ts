@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HoverRequest, CodeActionRequest, type Diagnostic, type TextEdit, type WorkspaceEdit } from 'vscode-languageserver-protocol/node';
-import { startServer, makeGitTree, applyEdits, ROOT, type TestServer } from './testing/lspClient';
-import { tempDir } from '../../../test/support/tempDir';
+import { startServer, makeGitTree, applyEdits, ROOT, type TestServer } from '../../../testing/lspClient';
+import { tempDir } from '../../../testing/tempDir';
 import { analyzePatches } from '../engine/analyze';
 import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult, LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../protocol';
 

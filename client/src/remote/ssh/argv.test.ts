@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { test } from '../../../../test/support/nodeTest';
+import { test } from '../../../../testing/nodeTest';
 import { buildSshArgs, parseDestination } from './argv';
 import { targetControlDir } from './controlDir';
 import { SshError } from './errors';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { test } from '../../../../test/support/nodeTest';
-import { tempDir } from '../../../../test/support/tempDir';
+import { test } from '../../../../testing/nodeTest';
+import { tempDir } from '../../../../testing/tempDir';
 import { prepareControlDir } from './controlDir';
 
 test('prepareControlDir: private 0700 dir, short enough for a socket path, none on Windows', () => {

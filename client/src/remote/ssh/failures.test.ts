@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from '../../../../test/support/nodeTest';
+import { test } from '../../../../testing/nodeTest';
 import { classifyFailure } from './failures';
 
 test('exit 255 is judged on ssh\'s own messages (ssh -E), never on what the remote command printed', () => {

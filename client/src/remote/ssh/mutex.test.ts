@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from '../../../../test/support/nodeTest';
+import { test } from '../../../../testing/nodeTest';
 import { SshError } from './errors';
 import { SshTarget } from './target';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { test } from '../../../../test/support/nodeTest';
+import { test } from '../../../../testing/nodeTest';
 import { SshError } from './errors';
 import { assertModuleName, assertRemotePath, shJoin, shQuote } from './quote';
 import { remoteRunCommand } from './wrappers';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from '../../../../test/support/nodeTest';
+import { test } from '../../../../testing/nodeTest';
 import { buildSshArgs } from './argv';
 import { configFromSetting } from './settings';
 

@@ -5,11 +5,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-// describe from test/support: a suite skipped for a missing sshd still counts its tests.
-import { after, before, describe, test } from '../../../../test/support/nodeTest';
+// describe from testing/nodeTest: a suite skipped for a missing sshd still counts its tests.
+import { after, before, describe, test } from '../../../../testing/nodeTest';
 import { prepareControlDir, SshError, SshTarget, targetControlDir, type SshErrorKind } from '.';
-import { freePort, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../testing/sshd';
-import { tempDir } from '../../../../test/support/tempDir';
+import { freePort, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../../../../testing/sshd';
+import { tempDir } from '../../../../testing/tempDir';
 
 const NASTY = `it's a "test" $(touch /tmp/klp-pwned) ; rm -rf /nonexistent-klp; \`id\` \\ $HOME *\n\ttab & | > x < y # end`;
 

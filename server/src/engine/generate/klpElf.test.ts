@@ -8,8 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { installedHeaders, kernelHeaders } from '../../../../test/support/requirements';
-import { tempDir } from '../../../../test/support/tempDir';
+import { installedHeaders, kernelHeaders } from '../../../../testing/requirements';
+import { tempDir } from '../../../../testing/tempDir';
 import {
   convertToLivepatchElf,
   decodePlaceholder,

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
-import { installedHeaders, kernelHeaders } from '../../../../test/support/requirements';
+import { installedHeaders, kernelHeaders } from '../../../../testing/requirements';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCase } from '../testing/fixtures';
+import { runCase } from '../../../../testing/fixtures';
 import { KernelTree } from '../tree/kernelTree';
 import { createParser } from '../parse/parser';
 import { indexSource } from '../index/indexer';
 import { generateModule, GenerateError, freeIdentifiers, moduleNameFrom, parseSymvers } from './moduleGenerator';
-import { tempDir } from '../../../../test/support/tempDir';
+import { tempDir } from '../../../../testing/tempDir';
 
 const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
 

@@ -2,18 +2,18 @@
 // definition becomes, checked in the text and, compiled with gcc against the
 // fixtures' minimal headers, in the object's symbol table.
 
-import { describe, it } from '../../../../test/support/nodeTest';
+import { describe, it } from '../../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCase } from '../testing/fixtures';
+import { runCase } from '../../../../testing/fixtures';
 import { KernelTree } from '../tree/kernelTree';
 import { createParser } from '../parse/parser';
 import { generatePatchedUnit, type PatchedUnitModule } from './patchedUnit';
 import { GenerateError } from './moduleGenerator';
 import { Kallsyms, parseSymversObjects } from './symbols';
-import { tempDir } from '../../../../test/support/tempDir';
+import { tempDir } from '../../../../testing/tempDir';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'patched-unit');
 const fixture = (name: string) => path.join(FIXTURES, name);

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzePatches } from '../analyze';
-import { caseDir, makePatch, ofRule, runCase } from '../testing/fixtures';
-import { tempDir } from '../../../../test/support/tempDir';
+import { caseDir, makePatch, ofRule, runCase } from '../../../../testing/fixtures';
+import { tempDir } from '../../../../testing/tempDir';
 
 const rule = 'inline-callers';
 

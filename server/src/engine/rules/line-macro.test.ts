@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { caseDir, ofRule, runCase } from '../testing/fixtures';
+import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
 
 const rule = 'line-macro';
 

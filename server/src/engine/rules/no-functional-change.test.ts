@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { caseDir, ofRule, runCase } from '../testing/fixtures';
+import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
 import { sameTokens } from './no-functional-change';
 
 const rule = 'no-functional-change';

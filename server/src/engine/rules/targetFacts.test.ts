@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { caseDir, ofRule, runCase } from '../testing/fixtures';
+import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
 import { targetFactsFromText, type TargetFacts } from '../target/facts';
 import { analyzePatches } from '../analyze';
 

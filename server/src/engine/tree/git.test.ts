@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { git, gitSync, GitRefused, resolveCommit, setGitAllowed } from './git';
 import { KernelTree } from './kernelTree';
-import { tempDir } from '../../../../test/support/tempDir';
+import { tempDir } from '../../../../testing/tempDir';
 
 function repo(): string {
   const dir = tempDir('klp-git-');

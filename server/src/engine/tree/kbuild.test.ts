@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../../../../test/support/tempDir';
+import { tempDir } from '../../../../testing/tempDir';
 import { kconfigKind, objectFacts } from './kbuild';
 import { KernelTree } from './kernelTree';
 

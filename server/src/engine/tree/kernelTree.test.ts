@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KernelTree, readConfigFile } from './kernelTree';
-import { tempDir } from '../../../../test/support/tempDir';
+import { tempDir } from '../../../../testing/tempDir';
 
 test('git grep cache: an unstaged new caller of an inline function is found, and an unchanged tree is answered from the cache', () => {
   const cache = tempDir('klp-grepcache-');

@@ -1,5 +1,5 @@
 // The test VM of the end-to-end test: the real loopback sshd of the client tests with the
-// stand-in kernel of the fault suite (client/src/remote/testing/fakeKernel.ts): a
+// stand-in kernel of the fault suite (testing/fakeKernel.ts): a
 // sysfs/procfs-shaped fixture whose `insmod`/`rmmod`, first on the session's PATH, create and
 // remove a patch's /sys/kernel/livepatch directory the way the kernel would. Nothing here
 // touches the real kernel: the commands the extension runs (the state script,
@@ -7,8 +7,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chmodTree, fakeKo, installFakeKernelTools } from '../../client/src/remote/testing/fakeKernel';
-import { startSshd, type TestSshd } from '../../client/src/remote/testing/sshd';
+import { chmodTree, fakeKo, installFakeKernelTools } from '../../testing/fakeKernel';
+import { startSshd, type TestSshd } from '../../testing/sshd';
 
 export const PATCH_NAME = 'livepatch_ring_drops';
 export const PATCHED_FUNCTION = 'klpdemo_ring_push';

@@ -3,7 +3,7 @@
 // @vscode/vsce, prints its size and file list, and fails when it is over 2 MB, misses a file the
 // extension needs, or holds a file the .vscodeignore allowlist should have kept out.
 //
-//   node scripts/e2e/package.mjs [--out FILE] [--no-build]
+//   node scripts/package-vsix.mjs [--out FILE] [--no-build]
 // Prints the VSIX path on the last line ("vsix: <path>").
 
 import { execFileSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const MAX_BYTES = 2 * 1024 * 1024;
 

@@ -4,7 +4,7 @@
 // fail the tests that need it, so the probe says "present" and the test fails.
 //
 // A reason reads "<what is missing>: <how to get it>"; the skip summary at the end
-// of `npm test` (test/support/skipSummary.mjs) groups the skipped tests by it.
+// of `npm test` (testing/skipSummary.mjs) groups the skipped tests by it.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';

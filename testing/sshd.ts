@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import type { SshTargetConfig } from '../ssh';
+import type { SshTargetConfig } from '../client/src/remote/ssh';
 
 const run = promisify(execFile);
 

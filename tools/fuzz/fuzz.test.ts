@@ -9,15 +9,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { applyPatch } from 'diff';
-import { analyzePatches, PatchError } from '../analyze';
-import { readPatch } from '../diff/readPatch';
-import { createParser, type CParser } from '../parse/parser';
+import { analyzePatches, PatchError } from '../../server/src/engine/analyze';
+import { readPatch } from '../../server/src/engine/diff/readPatch';
+import { createParser, type CParser } from '../../server/src/engine/parse/parser';
 import {
   answerGitProbeWithoutGit, generateInput, runInput, unifiedHunks, writePatch, makeRng, checkResult,
   SNIPPETS, C_TREE_FILES, type Outcome, type FileEdit,
 } from './fuzz';
 import { SEED_TREE, writeSeedTrees, type SeedTrees } from './fuzzTree';
-import { tempDir } from '../../../../test/support/tempDir';
+import { tempDir } from '../../testing/tempDir';
 
 const SEED = 24301;
 const RUNS = 500;

@@ -10,7 +10,7 @@
 // picks the VM's name, default e2e; KLP_TESTVM_KEEP=1 leaves it up, freshly booted,
 // for `npm run test:e2e`).
 
-import { defaultKernelTree } from '../../server/src/engine/parse/accuracy';
+import { defaultKernelTree } from '../../tools/parse-accuracy/accuracy';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -27,7 +27,7 @@ import {
   type BuiltModule, type TargetSettings,
 } from '../../client/src/deploy/operations';
 import { stateNodes } from '../../client/src/views/stateNodes';
-import { tempDir } from '../support/tempDir';
+import { tempDir } from '../../testing/tempDir';
 import { createParser } from '../../server/src/engine/parse/parser';
 import { generatePatchedUnit } from '../../server/src/engine/generate/patchedUnit';
 import { Kallsyms, parseSymversObjects } from '../../server/src/engine/generate/symbols';
@@ -258,7 +258,7 @@ test('a patch to a function of a loadable module (dummy): object = the module, p
 
 // Real fixes, one per hazard class the patched-unit generator exists for, built through the
 // client's kbuild path (on this machine when it has the VM's exact headers, else in the VM),
-// loaded, observed on the kernel, and removed. Fixtures: test/vm/fixtures/<case>.patch.
+// loaded, observed on the kernel, and removed. Fixtures: test/real-kernel/fixtures/<case>.patch.
 interface HazardCase {
   fixture: string;
   /** The patched object and function /sys/kernel/livepatch must show. */

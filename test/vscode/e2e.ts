@@ -1,21 +1,21 @@
 // `npm run test:e2e`: the extension in a real VS Code (code-server 4.100.3 = VS Code 1.100.3)
 // driven by Debian's Chromium through playwright-core.
 //
-//   1. packs the VSIX (scripts/e2e/package.mjs) and installs code-server (scripts/e2e/install-code-server.sh);
+//   1. packs the VSIX (scripts/package-vsix.mjs) and installs code-server (scripts/e2e/install-code-server.sh);
 //   2. installs the VSIX into fresh temp user-data/extensions dirs; code-server listens on 127.0.0.1 only;
-//   3. the workspace is a small kernel-style git tree made from test/e2e/fixture/;
-//   4. the test VM is the loopback sshd of the client tests with a sysfs fixture (test/e2e/target.ts);
+//   3. the workspace is a small kernel-style git tree made from test/vscode/fixture/;
+//   4. the test VM is the loopback sshd of the client tests with a sysfs fixture (test/vscode/target.ts);
 //   5. session A (trusted): patch diagnostics, hover, quick fix; live .c diagnostics and undo;
 //      the Patch State view, a VM held by another window (refused), Disable / Unload / Load
 //      from the palette; activation time;
 //      session B (untrusted): diagnostics still work, remote commands refuse;
-//      session C (trusted, the real test VM when one runs, test/e2e/realVm.ts): a second target
+//      session C (trusted, the real test VM when one runs, test/vscode/realVm.ts): a second target
 //      in livepatch.targets, the Debian 6.1 tree as the workspace, a real fix built with Build
 //      Patch Module, loaded and unloaded from the palette, its effect checked on the VM; with
 //      no VM the phase is skipped and the summary says why (CI=true or KLP_REQUIRE_TESTVM=1:
 //      it fails instead);
 //   6. no browser request leaves loopback.
-// Screenshots of every step go to test/e2e/shots (E2E_SHOTS=dir); on failure the VS Code logs too.
+// Screenshots of every step go to test/vscode/shots (E2E_SHOTS=dir); on failure the VS Code logs too.
 // Prints "N passed, N failed, N skipped"; exits 0 only when nothing failed.
 //
 // Environment: E2E_VSIX=file (skip packaging), CODE_SERVER=bin (skip the installer),
@@ -39,7 +39,7 @@ import { withTargetLock } from '../../client/src/deploy/targetLock';
 
 const SCALE = Number(process.env.E2E_TIMEOUT_SCALE ?? '1') || 1;
 const T: Timeouts = { ui: 30_000 * SCALE, slow: 120_000 * SCALE };
-const SHOTS = path.resolve(process.env.E2E_SHOTS ?? path.join(ROOT, 'test/e2e/shots'));
+const SHOTS = path.resolve(process.env.E2E_SHOTS ?? path.join(ROOT, 'test/vscode/shots'));
 const FIXTURE = path.join(__dirname, 'fixture');
 const PATCH_FILE = 'ring-drops.patch';
 const C_FILE = 'ring.c';
@@ -215,7 +215,7 @@ function leftovers(needle: string): number[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Session C: the real test VM (test/e2e/realVm.ts)
+// Session C: the real test VM (test/vscode/realVm.ts)
 
 const VM_TARGET = 'testvm';
 /** A real fix from test:vm's corpus: filesystems_proc_show() counts the static file_systems list first. */
@@ -243,7 +243,7 @@ async function fixEffect(vm: RealVm): Promise<number | null> {
 function makeVmWorkspace(dir: string, tree: string): string {
   const fixes = path.join(dir, 'fixes');
   fs.mkdirSync(fixes, { recursive: true });
-  fs.copyFileSync(path.join(ROOT, 'test/vm/fixtures', VM_FIX), path.join(fixes, VM_FIX));
+  fs.copyFileSync(path.join(ROOT, 'test/real-kernel/fixtures', VM_FIX), path.join(fixes, VM_FIX));
   const file = path.join(dir, 'kernel.code-workspace');
   fs.writeFileSync(file, JSON.stringify({ folders: [{ path: tree }, { path: fixes }] }, null, 2));
   return file;
@@ -379,7 +379,7 @@ async function main(): Promise<number> {
     // ---- packaging and installation --------------------------------------------------------
     const ok = await check('package the VSIX', async () => {
       if (vsix) return;
-      const out = execFileSync(process.execPath, [path.join(ROOT, 'scripts/e2e/package.mjs'), '--out', path.join(tmp, 'kernel-livepatch.vsix')], { cwd: ROOT, encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [path.join(ROOT, 'scripts/package-vsix.mjs'), '--out', path.join(tmp, 'kernel-livepatch.vsix')], { cwd: ROOT, encoding: 'utf8' });
       const m = /^vsix: (.+)$/m.exec(out);
       assert(m, `package.mjs printed no VSIX path:\n${out}`);
       vsix = m[1];

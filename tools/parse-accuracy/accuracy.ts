@@ -9,11 +9,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KernelTree } from '../tree/kernelTree';
-import type { FileIndex } from '../model';
-import type { CParser } from './parser';
-import { indexTree } from '../index/indexer';
-import { ANNOTATION_FUNCTION_MACROS } from './blank';
+import { KernelTree } from '../../server/src/engine/tree/kernelTree';
+import type { FileIndex } from '../../server/src/engine/model';
+import type { CParser } from '../../server/src/engine/parse/parser';
+import { indexTree } from '../../server/src/engine/index/indexer';
+import { ANNOTATION_FUNCTION_MACROS } from '../../server/src/engine/parse/blank';
 
 /** The directories measured: the same set as the shared perf baselines (minus the e1000e driver). */
 export const ACCURACY_DIRS = ['kernel', 'mm', 'fs/ext4', 'net/ipv4'];

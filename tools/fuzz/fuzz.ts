@@ -21,9 +21,9 @@
 
 import { performance } from 'node:perf_hooks';
 import { diffArrays } from 'diff';
-import { analyzePatches, PatchError, type AnalysisResult } from '../analyze';
-import type { CParser } from '../parse/parser';
-import { KernelTree } from '../tree/kernelTree';
+import { analyzePatches, PatchError, type AnalysisResult } from '../../server/src/engine/analyze';
+import type { CParser } from '../../server/src/engine/parse/parser';
+import { KernelTree } from '../../server/src/engine/tree/kernelTree';
 import { SEED_TREE, HUGE_FILE, hugeFileText, type SeedTrees } from './fuzzTree';
 
 // ---------------------------------------------------------------- randomness

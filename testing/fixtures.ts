@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { analyzePatches, type AnalysisResult, type AnalyzeOptions } from '../analyze';
-import type { Finding } from '../model';
+import { analyzePatches, type AnalysisResult, type AnalyzeOptions } from '../server/src/engine/analyze';
+import type { Finding } from '../server/src/engine/model';
 
 function listFiles(dir: string, rel = ''): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -45,7 +45,7 @@ export function makePatch(caseDir: string): string {
   return out;
 }
 
-export const FIXTURES = path.join(__dirname, '..', 'rules', 'fixtures');
+export const FIXTURES = path.join(__dirname, '..', 'server', 'src', 'engine', 'rules', 'fixtures');
 
 export function caseDir(rule: string, name: string): string {
   return path.join(FIXTURES, rule, name);

@@ -6,12 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseBuildOutput } from '../buildMessages';
-import { LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../../../../server/src/protocol';
-import type { TestServer } from '../../../../server/src/lsp/testing/lspClient';
-import { buildProblems, buildReferences, placeProblems, type Placement } from '../../commands/buildProblems';
+import { parseBuildOutput } from '../client/src/remote/buildMessages';
+import { LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../server/src/protocol';
+import type { TestServer } from './lspClient';
+import { buildProblems, buildReferences, placeProblems, type Placement } from '../client/src/commands/buildProblems';
 
-export const BUILD_OUTPUT = path.join(__dirname, '..', '..', 'commands', 'fixtures', 'build-output');
+export const BUILD_OUTPUT = path.join(__dirname, '..', 'client', 'src', 'commands', 'fixtures', 'build-output');
 export const RECORDINGS = path.join(BUILD_OUTPUT, 'recordings');
 export const BUILD_TREE = path.join(BUILD_OUTPUT, 'tree');
 

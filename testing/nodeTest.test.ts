@@ -5,14 +5,14 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from './tempDir';
 
-const ROOT = path.join(__dirname, '..', '..');
+const ROOT = path.join(__dirname, '..');
 
 /** Runs one test file under node --test with the spec and skip-summary reporters, as npm test does. */
 function runNodeTest(file: string): string {
   const r = spawnSync(process.execPath, [
     '--import', 'tsx', '--test',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=./test/support/skipSummary.mjs', '--test-reporter-destination=stdout',
+    '--test-reporter=./testing/skipSummary.mjs', '--test-reporter-destination=stdout',
     file,
   ], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_TEST_CONTEXT: undefined } });
   assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -24,7 +24,7 @@ test('a suite skipped for a missing requirement counts each of its tests as skip
   const canary = path.join(dir, 'hook-ran');
   const file = path.join(dir, 'sample.test.ts');
   fs.writeFileSync(file, `
-import { after, before, describe, test } from ${JSON.stringify(path.join(ROOT, 'test/support/nodeTest'))};
+import { after, before, describe, test } from ${JSON.stringify(path.join(ROOT, 'testing/nodeTest'))};
 import * as fs from 'node:fs';
 describe('needs sshd', { skip: 'no sshd at /usr/sbin/sshd: apt-get install openssh-server' }, () => {
   before(() => fs.writeFileSync(${JSON.stringify(canary)}, 'x'));
@@ -51,7 +51,7 @@ test('a run that skips nothing says so on its last line', () => {
   assert.equal(runNodeTest(file).trimEnd().split('\n').pop(), 'skipped no test');
 });
 
-test('no test file skips a whole node:test suite (its tests would not be counted): they use test/support/nodeTest', () => {
+test('no test file skips a whole node:test suite (its tests would not be counted): they use testing/nodeTest', () => {
   const files = execFileSync('git', ['ls-files', '*.test.ts'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
   const offenders = files.filter((f) => {
     const text = fs.readFileSync(path.join(ROOT, f), 'utf8');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
-import { kernelTree } from '../../../../test/support/requirements';
+import { kernelTree } from '../../testing/requirements';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { createParser } from './parser';
+import { createParser } from '../../server/src/engine/parse/parser';
 import { defaultKernelTree, headName, listSourceFiles, measure, missPatterns, oracleFunctions, pct, sampleFiles } from './accuracy';
 
 // Measured over all 848 files of kernel/, mm/, fs/ext4/, net/ipv4/ of Debian 6.1

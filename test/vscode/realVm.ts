@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { defaultKernelTree } from '../../server/src/engine/parse/accuracy';
+import { defaultKernelTree } from '../../tools/parse-accuracy/accuracy';
 import { SshTarget } from '../../client/src/remote/ssh';
 import { readState, unloadModule, type TargetSettings } from '../../client/src/deploy/operations';
 import type { LivepatchState } from '../../client/src/remote/state';

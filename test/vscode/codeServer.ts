@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { freePort } from '../../client/src/remote/testing/sshd';
+import { freePort } from '../../testing/sshd';
 
 export const ROOT = path.join(__dirname, '..', '..');
 
