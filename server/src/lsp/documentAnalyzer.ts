@@ -21,6 +21,7 @@ import { BaseReader, findKernelTree, readSavedFile } from './kernelTrees';
 import { gitAllowed } from '../engine/tree/git';
 import { DocumentTrees, IndexCache } from '../engine/parse/documentTrees';
 import { effectiveSeverity, type Settings } from './settings';
+import type { TargetFacts } from '../engine/target/facts';
 
 export interface Doc {
   uri: string;
@@ -71,6 +72,8 @@ export interface AnalyzerOptions {
   workspaceTrees: () => string[];
   /** Where the rule docs live (docs/rules/<id>.md), for codeDescription links. */
   docsDir: string | null;
+  /** The active target's facts (kallsyms, Module.symvers, .config), when the client sent them. */
+  facts?: () => TargetFacts | null;
 }
 
 export class DocumentAnalyzer {
@@ -115,7 +118,7 @@ export class DocumentAnalyzer {
     if (kind === 'patch') {
       try {
         const result = await analyzePatches([{ name: doc.uri, text: doc.text }], {
-          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees,
+          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees, facts: this.opts.facts?.() ?? null,
           maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
         });
         return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
@@ -151,6 +154,7 @@ export class DocumentAnalyzer {
       result = await analyzePatches([{ name: rel, text: patchText }], {
         tree,
         config: settings.kernelConfig || null,
+        facts: this.opts.facts?.() ?? null,
         parser: this.opts.parser,
         isCancelled,
         maxFileBytes: settings.maxFileBytes,

@@ -26,7 +26,10 @@ import {
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
   LocateBuildReferencesRequest, type LocateBuildReferencesParams, type LocateBuildReferencesResult,
   DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams, type WireFinding, toWireFinding,
+  DidChangeTargetFactsNotification, type DidChangeTargetFactsParams,
 } from '../protocol';
+import { describeFacts, type TargetFacts } from '../engine/target/facts';
+import { loadTargetFacts } from '../cli/targetFacts';
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
@@ -58,6 +61,8 @@ export class LivepatchServer {
   private readonly docsDir = docsDirFor(__dirname);
   private untrustedNoticeShown = false;
   private configChecked = new Map<string, string | null>();
+  /** The active target's facts, from the client (didChangeTargetFacts); null: the rules hedge. */
+  private facts: TargetFacts | null = null;
 
   constructor(private readonly connection: Connection) {}
 
@@ -98,6 +103,7 @@ export class LivepatchServer {
       this.connection.console.log(`workspace ${p?.trusted ? 'trusted: git runs again' : 'not trusted: git is not run'}`);
       for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
     });
+    c.onNotification(DidChangeTargetFactsNotification, (p: DidChangeTargetFactsParams) => this.setFacts(p));
     c.onRequest(AnalyzeWorkspaceChangesRequest, (p: AnalyzeWorkspaceChangesParams) => this.analyzeWorkspaceChanges(p));
     c.onRequest(GenerateModuleRequest, (p: GenerateModuleParams) => this.generateModule(p));
     c.onRequest(LocateBuildReferencesRequest, (p: LocateBuildReferencesParams) => this.locateBuildReferences(p));
@@ -120,6 +126,7 @@ export class LivepatchServer {
       parser: this.parser,
       workspaceTrees: () => this.workspaceFolders.filter(isKernelTree),
       docsDir: this.docsDir,
+      facts: () => this.facts,
     });
     this.queue = new ValidationQueue((uri, version, cancelled) => this.validate(uri, version, cancelled), () => defaultSettings.debounceMs);
     const override = init?.debounceMs;
@@ -165,6 +172,30 @@ export class LivepatchServer {
     }
   }
 
+  /** Reads the files the client cached for the target's release once, then re-checks the open documents. */
+  private setFacts(p: DidChangeTargetFactsParams): void {
+    const f = p?.facts ?? null;
+    let facts: TargetFacts | null = null;
+    if (f) {
+      const t0 = Date.now();
+      try {
+        const loaded = loadTargetFacts({ kallsyms: f.kallsyms, symvers: f.symvers, config: f.config });
+        if (loaded) {
+          facts = { ...loaded.facts, release: f.release };
+          for (const n of loaded.notes) this.connection.console.log(`target facts: ${n}`);
+          this.connection.console.log(`${f.target}: ${describeFacts(facts)}, loaded in ${Date.now() - t0} ms`);
+        }
+      } catch (err) {
+        this.connection.console.warn(`${f.target}: the target facts of ${f.release} cannot be used: ${(err as Error).message}`);
+      }
+    } else if (this.facts) {
+      this.connection.console.log('no target facts: the rules hedge where they need them');
+    }
+    if (!facts && !this.facts) return;
+    this.facts = facts;
+    for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
+  }
+
   /** Once per session, the features an untrusted workspace loses. */
   private noticeUntrusted(): void {
     if (gitAllowed() || this.untrustedNoticeShown) return;
@@ -202,6 +233,7 @@ export class LivepatchServer {
     const settings = await this.settings(p.uri ?? '');
     const r = await analyzePatches([{ name: `${p.name}.patch`, text: p.patch }], {
       tree, parser: this.parser, config: settings.kernelConfig || null, maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
+      facts: this.facts,
     });
     try {
       if (p.generator === 'unit') {
@@ -293,7 +325,7 @@ export class LivepatchServer {
     if (!diff) return { tree, baseRef, diff: '', files: [], findings: skipped, notes: [...notes, skipped.length ? 'only files that were not analysed changed' : gitAllowed() ? `no changes against ${baseRef}` : 'no unsaved changes'] };
     const r = await analyzePatches([{ name: `working tree vs ${baseRef}`, text: diff }], {
       tree, parser: this.parser, config: settings.kernelConfig || null, readPreImage: (rel) => bases.get(rel) ?? null,
-      maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
+      maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes', facts: this.facts,
     });
     return {
       tree, baseRef, diff,
