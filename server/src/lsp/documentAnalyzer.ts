@@ -22,6 +22,7 @@ import { gitAllowed } from '../engine/tree/git';
 import { DocumentTrees, IndexCache } from '../engine/parse/documentTrees';
 import { effectiveSeverity, type Settings } from './settings';
 import type { TargetFacts } from '../engine/target/facts';
+import type { ExpandedView } from '../engine/expand/expanded';
 
 export interface Doc {
   uri: string;
@@ -74,6 +75,8 @@ export interface AnalyzerOptions {
   docsDir: string | null;
   /** The active target's facts (kallsyms, Module.symvers, .config), when the client sent them. */
   facts?: () => TargetFacts | null;
+  /** The preprocessor's views for an analysis of `doc` in `tree` (cached only; misses are queued), or null. */
+  expanded?: (tree: string, doc: Doc) => ((path: string, text: string) => ExpandedView | null) | null;
 }
 
 export class DocumentAnalyzer {
@@ -119,6 +122,7 @@ export class DocumentAnalyzer {
       try {
         const result = await analyzePatches([{ name: doc.uri, text: doc.text }], {
           tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees, facts: this.opts.facts?.() ?? null,
+          expanded: (tree && this.opts.expanded?.(tree, doc)) || undefined,
           maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
         });
         return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
@@ -155,6 +159,7 @@ export class DocumentAnalyzer {
         tree,
         config: settings.kernelConfig || null,
         facts: this.opts.facts?.() ?? null,
+        expanded: this.opts.expanded?.(tree, doc) ?? undefined,
         parser: this.opts.parser,
         isCancelled,
         maxFileBytes: settings.maxFileBytes,

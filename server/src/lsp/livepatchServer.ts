@@ -30,6 +30,8 @@ import {
 } from '../protocol';
 import { describeFacts, type TargetFacts } from '../engine/target/facts';
 import { loadTargetFacts } from '../cli/targetFacts';
+import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
+import type { ExpandedView } from '../engine/expand/expanded';
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
@@ -63,6 +65,13 @@ export class LivepatchServer {
   private configChecked = new Map<string, string | null>();
   /** The active target's facts, from the client (didChangeTargetFacts); null: the rules hedge. */
   private facts: TargetFacts | null = null;
+  /** The preprocessor's views per kernel tree, with the target's headers package (null: none at hand). */
+  private views = new Map<string, ExpandedViews | null>();
+  /** Documents whose buffer is what is on disk (opened or saved, not edited since). */
+  private readonly clean = new Set<string>();
+  /** Texts to preprocess, off the keystroke path: tree -> key -> (path, text). */
+  private readonly fills = new Map<string, Map<string, { path: string; text: string }>>();
+  private filling = false;
 
   constructor(private readonly connection: Connection) {}
 
@@ -78,11 +87,23 @@ export class LivepatchServer {
       this.settingsCache.clear();
       for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
     });
-    this.documents.onDidOpen((e) => this.queue.schedule(e.document.uri, e.document.version, true));
-    this.documents.onDidChangeContent((e) => this.queue.schedule(e.document.uri, e.document.version));
+    this.documents.onDidOpen((e) => {
+      this.clean.add(e.document.uri);
+      this.queue.schedule(e.document.uri, e.document.version, true);
+    });
+    this.documents.onDidChangeContent((e) => {
+      // didOpen fires a content change too, at version 1 of an unedited buffer.
+      if (this.analyses.has(e.document.uri) || e.document.version > 1) this.clean.delete(e.document.uri);
+      this.queue.schedule(e.document.uri, e.document.version);
+    });
+    this.documents.onDidSave((e) => {
+      this.clean.add(e.document.uri);
+      this.queue.schedule(e.document.uri, e.document.version, true);
+    });
     this.documents.onDidClose((e) => {
       this.queue.cancel(e.document.uri);
       this.analyses.delete(e.document.uri);
+      this.clean.delete(e.document.uri);
       this.analyzer.trees.drop(e.document.uri);
       this.settingsCache.delete(e.document.uri);
       void c.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
@@ -127,13 +148,14 @@ export class LivepatchServer {
       workspaceTrees: () => this.workspaceFolders.filter(isKernelTree),
       docsDir: this.docsDir,
       facts: () => this.facts,
+      expanded: (tree, doc) => this.expandedFor(tree, doc),
     });
     this.queue = new ValidationQueue((uri, version, cancelled) => this.validate(uri, version, cancelled), () => defaultSettings.debounceMs);
     const override = init?.debounceMs;
     if (typeof override === 'number') this.queue = new ValidationQueue((u, v, c) => this.validate(u, v, c), () => override);
     return {
       capabilities: {
-        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         hoverProvider: true,
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
       },
@@ -194,6 +216,81 @@ export class LivepatchServer {
     if (!facts && !this.facts) return;
     this.facts = facts;
     for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
+  }
+
+  /**
+   * The preprocessor's view for an analysis of `doc` in `tree`: cached views only, so an edit
+   * never waits for gcc. A text not seen yet is queued when it is stable (a pre-image, a tree
+   * file, the buffer of an opened or saved document) and the documents are checked again once
+   * it is done. Needs the target's release (its facts) and its headers package on this machine.
+   */
+  private expandedFor(tree: string, doc: { uri: string; text: string }): ((path: string, text: string) => ExpandedView | null) | null {
+    const views = this.viewsOf(tree);
+    if (!views) return null;
+    const stableBuffer = this.clean.has(doc.uri);
+    return (p, text) => {
+      if (!p.endsWith('.c')) return null;
+      const v = views.cached(p, text);
+      if (v !== undefined) return v;
+      // The live buffer of an edited document changes with every keystroke: not preprocessed.
+      if (!stableBuffer && (text === doc.text || /\.(?:patch|diff)$/.test(doc.uri))) return null;
+      let q = this.fills.get(tree);
+      if (!q) this.fills.set(tree, (q = new Map()));
+      q.set(views.key(p, text), { path: p, text });
+      setImmediate(() => void this.drainFills());
+      return null;
+    };
+  }
+
+  private viewsOf(tree: string): ExpandedViews | null {
+    const release = this.facts?.release;
+    if (!release) return null;
+    const headers = path.join(process.env.KLP_HEADERS_ROOT ?? '/usr/src', `linux-headers-${release}`);
+    const key = `${tree}\0${headers}`;
+    if (!this.views.has(key)) {
+      let v: ExpandedViews | null = null;
+      if (fs.existsSync(path.join(headers, 'include', 'generated', 'autoconf.h'))) {
+        try {
+          v = new ExpandedViews(kbuildCompiler(headers), tree);
+          this.connection.console.log(`preprocessor's view: gcc -E with the kbuild flags of ${headers}`);
+        } catch (err) {
+          if (!(err instanceof PreprocessError)) throw err;
+          this.connection.console.warn(`preprocessor's view: ${err.message}`);
+        }
+      }
+      this.views.set(key, v);
+    }
+    return this.views.get(key)!;
+  }
+
+  /** Runs the queued preprocessor runs one at a time, then checks the tree's documents again. */
+  private async drainFills(): Promise<void> {
+    if (this.filling) return;
+    this.filling = true;
+    try {
+      for (;;) {
+        const [tree, q] = [...this.fills].find(([, m]) => m.size) ?? [];
+        if (!tree || !q) break;
+        const views = this.viewsOf(tree);
+        const done: string[] = [];
+        for (const [k, { path: p, text }] of [...q]) {
+          q.delete(k);
+          if (!views) continue;
+          const t0 = Date.now();
+          const v = await views.fill(p, text);
+          this.connection.console.log(`preprocessor's view of ${p}: ${v ? `${v.functions.length} functions` : views.failure(p, text)} in ${Date.now() - t0} ms`);
+          done.push(p);
+        }
+        if (done.length) {
+          for (const d of this.documents.all()) {
+            const f = d.uri.startsWith('file:') ? fileURLToPath(d.uri) : '';
+            if (docKind(d) === 'patch' || f.startsWith(tree + path.sep)) this.queue.schedule(d.uri, d.version, true);
+          }
+        }
+      }
+    } finally {
+      this.filling = false;
+    }
   }
 
   /** Once per session, the features an untrusted workspace loses. */
