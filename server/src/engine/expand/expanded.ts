@@ -237,9 +237,11 @@ const SECTION_MACRO: Record<string, string> = {
 export function expandedAttributes(f: ExpandedFunction): string[] {
   const out: string[] = [];
   if (f.section) out.push(SECTION_MACRO[f.section] ?? `__section("${f.section}")`);
-  if (f.gccAttributes.includes('no_instrument_function') && f.section !== '.noinstr.text') out.push('notrace');
-  if (f.gccAttributes.includes('noinline')) out.push('noinline');
-  if (f.gccAttributes.includes('cold')) out.push('__cold');
+  // The kernel's `inline` carries notrace, __init carries __cold, noinstr carries noinline and
+  // notrace: implied by what the raw view already names, so not added again.
+  if (f.gccAttributes.includes('no_instrument_function') && f.section !== '.noinstr.text' && !f.isInline) out.push('notrace');
+  if (f.gccAttributes.includes('noinline') && f.section !== '.noinstr.text') out.push('noinline');
+  if (f.gccAttributes.includes('cold') && !/^\.(?:init|exit|meminit|ref|head)\.text$/.test(f.section ?? '')) out.push('__cold');
   return out;
 }
 
