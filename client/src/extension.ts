@@ -10,7 +10,8 @@ import { registerCheckCommand } from './commands/checkPatch';
 import { registerRemoteCommands } from './commands/remote';
 import { Targets } from './targets';
 import { StateView } from './views/stateTree';
-import { DidChangeWorkspaceTrustNotification } from '../../server/src/protocol';
+import { DidChangeTargetFactsNotification, DidChangeWorkspaceTrustNotification } from '../../server/src/protocol';
+import { TargetFactsSync } from './deploy/targetFacts';
 
 let client: LanguageClient | undefined;
 
@@ -50,6 +51,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const buildDiagnostics = vscode.languages.createDiagnosticCollection('livepatch-build');
   context.subscriptions.push(targets, view, buildDiagnostics, view.createView('livepatch.state'));
   registerRemoteCommands({ context, client, targets, view, log, buildDiagnostics });
+  // The rules' target facts follow the active target's kernel release, which every state read
+  // reports: read over SSH once per release (cached with the deploy path's kallsyms), never
+  // in Restricted Mode.
+  const facts = new TargetFactsSync({
+    cacheDir: path.join(context.globalStorageUri.fsPath, 'targets'),
+    send: (p) => client?.sendNotification(DidChangeTargetFactsNotification, p),
+    log: (m) => log.info(m),
+  });
+  const active = () => {
+    try {
+      return targets.active();
+    } catch {
+      return undefined; // an invalid livepatch.targets: the view says why
+    }
+  };
+  context.subscriptions.push(view.onDidChangeTreeData(() => void facts.update(active(), view.state?.kernelRelease || null, vscode.workspace.isTrusted)));
   context.subscriptions.push(
     targets.onDidChange(() => void view.refresh()),
     // Trust granted later: the view can now talk to the target.

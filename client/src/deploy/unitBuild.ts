@@ -40,7 +40,7 @@ export interface UnitInputOptions {
 }
 
 /** A release string goes into local and remote paths: only what `uname -r` really prints. */
-const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
+export const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 
 function sha256(data: string | Uint8Array): string {
   return crypto.createHash('sha256').update(data).digest('hex');
@@ -51,6 +51,23 @@ export function defaultTargetCache(): string {
   return path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'targets');
 }
 
+/** Where the target keeps Module.symvers for `release`: the build directory first (what a module build there uses), then the headers package. */
+export function remoteSymversPaths(release: string): string[] {
+  return [`/lib/modules/${release}/build/Module.symvers`, `/usr/src/linux-headers-${release}/Module.symvers`];
+}
+
+/** The first of `candidates` the target has, with its sha256; null when it has none. */
+export async function findRemoteSymvers(
+  ssh: SshTarget, release: string, p: Progress = {}, candidates = remoteSymversPaths(release),
+): Promise<{ path: string; sha256: string } | null> {
+  for (const f of candidates) {
+    const r = await ssh.run(['sha256sum', '--', assertRemotePath(f)], { signal: p.signal, timeoutMs: 60000 });
+    const h = r.stdout.trim().split(/\s+/)[0] ?? '';
+    if (r.code === 0 && /^[0-9a-f]{64}$/.test(h)) return { path: f, sha256: h };
+  }
+  return null;
+}
+
 /**
  * Reads the target's release and the sha256 of its Module.symvers, takes kallsyms from the
  * cache (or reads and caches it), and decides where to build.
@@ -59,18 +76,9 @@ export async function readUnitInputs(ssh: SshTarget, t: TargetSettings, opts: Un
   p.onStep?.('Reading the target kernel symbols');
   const release = (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
   if (!RELEASE.test(release)) throw new Error(`${t.name} reports a kernel release that is not one: ${JSON.stringify(release.slice(0, 80))}`);
-  // The build directory first (what a module build on the target uses), then the headers package.
-  let remoteSymvers = '';
-  let symversSha256 = '';
-  for (const f of [`/lib/modules/${release}/build/Module.symvers`, `/usr/src/linux-headers-${release}/Module.symvers`]) {
-    const r = await ssh.run(['sha256sum', '--', assertRemotePath(f)], { signal: p.signal, timeoutMs: 60000 });
-    const h = r.stdout.trim().split(/\s+/)[0] ?? '';
-    if (r.code === 0 && /^[0-9a-f]{64}$/.test(h)) {
-      remoteSymvers = f;
-      symversSha256 = h;
-      break;
-    }
-  }
+  const found = await findRemoteSymvers(ssh, release, p);
+  const remoteSymvers = found?.path ?? '';
+  const symversSha256 = found?.sha256 ?? '';
   const headers = path.join(opts.headersRoot ?? '/usr/src', `linux-headers-${release}`);
   const localSymvers = path.join(headers, 'Module.symvers');
   let hostHeaders: string | null = null;

@@ -19,6 +19,7 @@ import { formatJson } from './format/json';
 import { formatSarif } from './format/sarif';
 import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { loadTargetFacts } from './targetFacts';
+import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
 
 const VERSION = '0.1.0';
 
@@ -31,7 +32,8 @@ const VERSION = '0.1.0';
  */
 export const LAUNCH_V8_FLAGS = '--liftoff-only';
 const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format text|json|sarif] [--max-file-size BYTES]
-                       [--kallsyms FILE] [--symvers FILE] [--modules-dir DIR] PATCH...
+                       [--kallsyms FILE] [--symvers FILE] [--modules-dir DIR]
+                       [--preprocess --headers DIR] PATCH...
        livepatch-check --tree DIR --generate-module OUTDIR [--module-name NAME] [--symvers FILE]
                        [--kallsyms FILE] [--replace] [--generator unit|closure]
                        [--build-module --headers DIR] PATCH...
@@ -48,6 +50,9 @@ const USAGE = `usage: livepatch-check [--tree DIR] [--config FILE] [--format tex
   --build-module  build OUTDIR on this machine against --headers and make it a livepatch .ko
   --headers DIR   kernel headers of the target's exact release (/usr/src/linux-headers-<release>);
                   their Module.symvers is used unless --symvers is given
+  --preprocess    with --tree and --headers: run gcc -E with the headers' kbuild flags on the
+                  changed .c files (and the tree files a check needs), so attributes, static-call
+                  keys and export namespaces that macros hide are seen as the compiler sees them
   --replace       atomic replace: the patch reverts every other loaded livepatch (off by default)
   --module-name NAME
                   its name: letters, digits and '_', not starting with a digit, at most 55
@@ -75,6 +80,7 @@ interface Args {
   generator: 'unit' | 'closure';
   build: boolean;
   headers: string | null;
+  preprocess: boolean;
   maxFileBytes: number;
   tree: string | null;
   config: string | null;
@@ -83,7 +89,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, modulesDir: null, replace: false, generator: 'unit', build: false, headers: null, maxFileBytes: DEFAULT_MAX_FILE_BYTES };
+  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, modulesDir: null, replace: false, generator: 'unit', build: false, headers: null, preprocess: false, maxFileBytes: DEFAULT_MAX_FILE_BYTES };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -104,6 +110,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--replace') a.replace = true;
     else if (arg === '--no-replace') a.replace = false; // the default; still accepted
     else if (arg === '--build-module') a.build = true;
+    else if (arg === '--preprocess') a.preprocess = true;
     else if (name === '--headers') a.headers = value();
     else if (name === '--generator') {
       const g = value();
@@ -133,6 +140,7 @@ function parseArgs(argv: string[]): Args {
   if (a.generate !== null && a.tree === null) throw new UsageError('--generate-module needs --tree');
   if (a.build && a.generate === null) throw new UsageError('--build-module needs --generate-module OUTDIR');
   if (a.build && a.headers === null) throw new UsageError('--build-module needs --headers DIR');
+  if (a.preprocess && (a.headers === null || a.tree === null)) throw new UsageError('--preprocess needs --tree DIR and --headers DIR');
   if (a.build && a.generator !== 'unit') throw new UsageError('--build-module builds the unit generator\'s modules only');
   if (a.moduleName !== null) {
     const why = moduleNameProblem(a.moduleName);
@@ -161,7 +169,16 @@ export async function main(argv: string[]): Promise<number> {
     const loaded = loadTargetFacts({ kallsyms: args.kallsyms, symvers: args.symvers, config: args.config, modulesDir: args.modulesDir });
     for (const n of loaded?.notes ?? []) process.stderr.write(`livepatch-check: note: ${n}\n`);
     const inputs = args.patches.map(readInput);
-    const result = await analyzePatches(inputs, { tree: args.tree, config: args.config, facts: loaded?.facts ?? null, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
+    const views = args.preprocess ? expandedViews(args.headers!, args.tree!) : null;
+    const result = await analyzePatches(inputs, {
+      tree: args.tree, config: args.config, facts: loaded?.facts ?? null, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size',
+      // Only .c files are compiled on their own; a header is seen through them.
+      expanded: views ? (p, text) => (p.endsWith('.c') ? views.getSync(p, text) : null) : undefined,
+    });
+    if (views) {
+      const ms = views.costs.map((c) => Math.round(c));
+      process.stderr.write(`livepatch-check: note: preprocessor's view: ${ms.length} gcc -E run(s) against ${args.headers} (${ms.join(', ') || '-'} ms)\n`);
+    }
     if (args.generate !== null) return args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
     const out = args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result);
     process.stdout.write(out);
@@ -173,6 +190,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`livepatch-check: internal error: ${(err as Error).stack ?? err}\n`);
     return 2;
+  }
+}
+
+/** The preprocessor's views for --preprocess; a build directory that cannot preprocess is bad input. */
+function expandedViews(headers: string, tree: string): ExpandedViews {
+  try {
+    return new ExpandedViews(kbuildCompiler(headers), tree);
+  } catch (err) {
+    if (err instanceof PreprocessError) throw new PatchError(`--preprocess: ${err.message}`);
+    throw err;
   }
 }
 

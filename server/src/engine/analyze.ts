@@ -14,6 +14,7 @@ import type { FileChange, Rule, RuleContext } from './rules/rule';
 import { allRules } from './rules';
 import { notAnalysedFinding } from './notAnalysed';
 import { describeFacts, type TargetFacts } from './target/facts';
+import { applyExpanded, type ExpandedView } from './expand/expanded';
 
 export interface PatchInput {
   name: string;
@@ -44,6 +45,11 @@ export interface AnalyzeOptions {
   indexFile?: (path: string, text: string, image: 'pre' | 'post' | 'tree') => FileIndex;
   /** Parse trees kept between calls, so re-analysing an edited patch reparses incrementally. */
   trees?: DocumentTrees;
+  /**
+   * The preprocessor's view of a file's text (engine/expand), when one is at hand: it corrects
+   * the attributes macros hide and finds what token pasting defines. Null: the raw view only.
+   */
+  expanded?: (path: string, text: string) => ExpandedView | null;
   /** Polled between files and rules; when it returns true the analysis stops with AnalysisCancelled. */
   isCancelled?: () => boolean;
 }
@@ -117,6 +123,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
 
   const findings: Finding[] = [];
   const changes: FileChange[][] = [];
+  const expandedViews = new Map<string, { pre: ExpandedView | null; post: ExpandedView | null }>();
   for (let pi = 0; pi < parsed.length; pi++) {
     const patch = parsed[pi];
     const files: FileChange[] = [];
@@ -168,6 +175,14 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
         pre = post = null;
       }
       if (skipped) findings.push(notAnalysedFinding(path, skipped, pi, fp.headerLine));
+      if (opts.expanded && isC && !skipped) {
+        // Either image's view stands in for a missing other: the macros that hide attributes rarely change.
+        const vPre = pre && images.pre !== null ? opts.expanded(fp.oldPath ?? path, images.pre) : null;
+        const vPost = post && images.post !== null ? opts.expanded(path, images.post) : null;
+        if (pre && (vPre ?? vPost)) pre = applyExpanded(pre, (vPre ?? vPost)!);
+        if (post && (vPost ?? vPre)) post = applyExpanded(post, (vPost ?? vPre)!);
+        expandedViews.set(path, { pre: vPre, post: vPost });
+      }
       files.push(makeFileChange(path, fp, isC, pre, post, images));
     }
     changes.push(files);
@@ -190,6 +205,13 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
         return treeCache.get(path)!;
       },
       report: () => {},
+      expandedView(path, image) {
+        if (!opts.expanded) return null;
+        const v = expandedViews.get(path);
+        if (v) return image === 'pre' ? v.pre : v.post;
+        const text = tree?.readFile(path) ?? null;
+        return text === null ? null : opts.expanded(path, text);
+      },
     };
     for (const rule of rules) {
       if (skipRule(rule)) continue;

@@ -76,6 +76,8 @@ export interface FunctionDef {
   identifiers: Set<string>;
   /** Lines of macros that expand to __LINE__ (WARN_ON, BUG_ON, might_sleep...) or __LINE__ itself. */
   lineMacroUses: CallSite[];
+  /** Set when the preprocessor's view corrected `attributes` (engine/expand): what it added and dropped. */
+  expansion?: { added: string[]; dropped: string[] };
 }
 
 export interface Member {

@@ -21,6 +21,8 @@ import { BaseReader, findKernelTree, readSavedFile } from './kernelTrees';
 import { gitAllowed } from '../engine/tree/git';
 import { DocumentTrees, IndexCache } from '../engine/parse/documentTrees';
 import { effectiveSeverity, type Settings } from './settings';
+import type { TargetFacts } from '../engine/target/facts';
+import type { ExpandedView } from '../engine/expand/expanded';
 
 export interface Doc {
   uri: string;
@@ -71,6 +73,10 @@ export interface AnalyzerOptions {
   workspaceTrees: () => string[];
   /** Where the rule docs live (docs/rules/<id>.md), for codeDescription links. */
   docsDir: string | null;
+  /** The active target's facts (kallsyms, Module.symvers, .config), when the client sent them. */
+  facts?: () => TargetFacts | null;
+  /** The preprocessor's views for an analysis of `doc` in `tree` (cached only; misses are queued), or null. */
+  expanded?: (tree: string, doc: Doc) => ((path: string, text: string) => ExpandedView | null) | null;
 }
 
 export class DocumentAnalyzer {
@@ -115,7 +121,8 @@ export class DocumentAnalyzer {
     if (kind === 'patch') {
       try {
         const result = await analyzePatches([{ name: doc.uri, text: doc.text }], {
-          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees,
+          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees, facts: this.opts.facts?.() ?? null,
+          expanded: (tree && this.opts.expanded?.(tree, doc)) || undefined,
           maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
         });
         return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
@@ -151,6 +158,8 @@ export class DocumentAnalyzer {
       result = await analyzePatches([{ name: rel, text: patchText }], {
         tree,
         config: settings.kernelConfig || null,
+        facts: this.opts.facts?.() ?? null,
+        expanded: this.opts.expanded?.(tree, doc) ?? undefined,
         parser: this.opts.parser,
         isCancelled,
         maxFileBytes: settings.maxFileBytes,

@@ -26,7 +26,12 @@ import {
   GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
   LocateBuildReferencesRequest, type LocateBuildReferencesParams, type LocateBuildReferencesResult,
   DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams, type WireFinding, toWireFinding,
+  DidChangeTargetFactsNotification, type DidChangeTargetFactsParams,
 } from '../protocol';
+import { describeFacts, type TargetFacts } from '../engine/target/facts';
+import { loadTargetFacts } from '../cli/targetFacts';
+import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
+import type { ExpandedView } from '../engine/expand/expanded';
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
 import { KernelTree, readConfigFile } from '../engine/tree/kernelTree';
@@ -58,6 +63,15 @@ export class LivepatchServer {
   private readonly docsDir = docsDirFor(__dirname);
   private untrustedNoticeShown = false;
   private configChecked = new Map<string, string | null>();
+  /** The active target's facts, from the client (didChangeTargetFacts); null: the rules hedge. */
+  private facts: TargetFacts | null = null;
+  /** The preprocessor's views per kernel tree, with the target's headers package (null: none at hand). */
+  private views = new Map<string, ExpandedViews | null>();
+  /** Documents whose buffer is what is on disk (opened or saved, not edited since). */
+  private readonly clean = new Set<string>();
+  /** Texts to preprocess, off the keystroke path: tree -> key -> (path, text). */
+  private readonly fills = new Map<string, Map<string, { path: string; text: string }>>();
+  private filling = false;
 
   constructor(private readonly connection: Connection) {}
 
@@ -73,11 +87,23 @@ export class LivepatchServer {
       this.settingsCache.clear();
       for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
     });
-    this.documents.onDidOpen((e) => this.queue.schedule(e.document.uri, e.document.version, true));
-    this.documents.onDidChangeContent((e) => this.queue.schedule(e.document.uri, e.document.version));
+    this.documents.onDidOpen((e) => {
+      this.clean.add(e.document.uri);
+      this.queue.schedule(e.document.uri, e.document.version, true);
+    });
+    this.documents.onDidChangeContent((e) => {
+      // didOpen fires a content change too, at version 1 of an unedited buffer.
+      if (this.analyses.has(e.document.uri) || e.document.version > 1) this.clean.delete(e.document.uri);
+      this.queue.schedule(e.document.uri, e.document.version);
+    });
+    this.documents.onDidSave((e) => {
+      this.clean.add(e.document.uri);
+      this.queue.schedule(e.document.uri, e.document.version, true);
+    });
     this.documents.onDidClose((e) => {
       this.queue.cancel(e.document.uri);
       this.analyses.delete(e.document.uri);
+      this.clean.delete(e.document.uri);
       this.analyzer.trees.drop(e.document.uri);
       this.settingsCache.delete(e.document.uri);
       void c.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
@@ -98,6 +124,7 @@ export class LivepatchServer {
       this.connection.console.log(`workspace ${p?.trusted ? 'trusted: git runs again' : 'not trusted: git is not run'}`);
       for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
     });
+    c.onNotification(DidChangeTargetFactsNotification, (p: DidChangeTargetFactsParams) => this.setFacts(p));
     c.onRequest(AnalyzeWorkspaceChangesRequest, (p: AnalyzeWorkspaceChangesParams) => this.analyzeWorkspaceChanges(p));
     c.onRequest(GenerateModuleRequest, (p: GenerateModuleParams) => this.generateModule(p));
     c.onRequest(LocateBuildReferencesRequest, (p: LocateBuildReferencesParams) => this.locateBuildReferences(p));
@@ -120,13 +147,15 @@ export class LivepatchServer {
       parser: this.parser,
       workspaceTrees: () => this.workspaceFolders.filter(isKernelTree),
       docsDir: this.docsDir,
+      facts: () => this.facts,
+      expanded: (tree, doc) => this.expandedFor(tree, doc),
     });
     this.queue = new ValidationQueue((uri, version, cancelled) => this.validate(uri, version, cancelled), () => defaultSettings.debounceMs);
     const override = init?.debounceMs;
     if (typeof override === 'number') this.queue = new ValidationQueue((u, v, c) => this.validate(u, v, c), () => override);
     return {
       capabilities: {
-        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         hoverProvider: true,
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
       },
@@ -162,6 +191,105 @@ export class LivepatchServer {
     } catch (err) {
       if (err instanceof AnalysisCancelled) return;
       this.connection.console.error(`analysis of ${uri} failed: ${(err as Error).stack ?? err}`);
+    }
+  }
+
+  /** Reads the files the client cached for the target's release once, then re-checks the open documents. */
+  private setFacts(p: DidChangeTargetFactsParams): void {
+    const f = p?.facts ?? null;
+    let facts: TargetFacts | null = null;
+    if (f) {
+      const t0 = Date.now();
+      try {
+        const loaded = loadTargetFacts({ kallsyms: f.kallsyms, symvers: f.symvers, config: f.config });
+        if (loaded) {
+          facts = { ...loaded.facts, release: f.release };
+          for (const n of loaded.notes) this.connection.console.log(`target facts: ${n}`);
+          this.connection.console.log(`${f.target}: ${describeFacts(facts)}, loaded in ${Date.now() - t0} ms`);
+        }
+      } catch (err) {
+        this.connection.console.warn(`${f.target}: the target facts of ${f.release} cannot be used: ${(err as Error).message}`);
+      }
+    } else if (this.facts) {
+      this.connection.console.log('no target facts: the rules hedge where they need them');
+    }
+    if (!facts && !this.facts) return;
+    this.facts = facts;
+    for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
+  }
+
+  /**
+   * The preprocessor's view for an analysis of `doc` in `tree`: cached views only, so an edit
+   * never waits for gcc. A text not seen yet is queued when it is stable (a pre-image, a tree
+   * file, the buffer of an opened or saved document) and the documents are checked again once
+   * it is done. Needs the target's release (its facts) and its headers package on this machine.
+   */
+  private expandedFor(tree: string, doc: { uri: string; text: string }): ((path: string, text: string) => ExpandedView | null) | null {
+    const views = this.viewsOf(tree);
+    if (!views) return null;
+    const stableBuffer = this.clean.has(doc.uri);
+    return (p, text) => {
+      if (!p.endsWith('.c')) return null;
+      const v = views.cached(p, text);
+      if (v !== undefined) return v;
+      // The live buffer of an edited document changes with every keystroke: not preprocessed.
+      if (!stableBuffer && (text === doc.text || /\.(?:patch|diff)$/.test(doc.uri))) return null;
+      let q = this.fills.get(tree);
+      if (!q) this.fills.set(tree, (q = new Map()));
+      q.set(views.key(p, text), { path: p, text });
+      setImmediate(() => void this.drainFills());
+      return null;
+    };
+  }
+
+  private viewsOf(tree: string): ExpandedViews | null {
+    const release = this.facts?.release;
+    if (!release) return null;
+    const headers = path.join(process.env.KLP_HEADERS_ROOT ?? '/usr/src', `linux-headers-${release}`);
+    const key = `${tree}\0${headers}`;
+    if (!this.views.has(key)) {
+      let v: ExpandedViews | null = null;
+      if (fs.existsSync(path.join(headers, 'include', 'generated', 'autoconf.h'))) {
+        try {
+          v = new ExpandedViews(kbuildCompiler(headers), tree);
+          this.connection.console.log(`preprocessor's view: gcc -E with the kbuild flags of ${headers}`);
+        } catch (err) {
+          if (!(err instanceof PreprocessError)) throw err;
+          this.connection.console.warn(`preprocessor's view: ${err.message}`);
+        }
+      }
+      this.views.set(key, v);
+    }
+    return this.views.get(key)!;
+  }
+
+  /** Runs the queued preprocessor runs one at a time, then checks the tree's documents again. */
+  private async drainFills(): Promise<void> {
+    if (this.filling) return;
+    this.filling = true;
+    try {
+      for (;;) {
+        const [tree, q] = [...this.fills].find(([, m]) => m.size) ?? [];
+        if (!tree || !q) break;
+        const views = this.viewsOf(tree);
+        const done: string[] = [];
+        for (const [k, { path: p, text }] of [...q]) {
+          q.delete(k);
+          if (!views) continue;
+          const t0 = Date.now();
+          const v = await views.fill(p, text);
+          this.connection.console.log(`preprocessor's view of ${p}: ${v ? `${v.functions.length} functions` : views.failure(p, text)} in ${Date.now() - t0} ms`);
+          done.push(p);
+        }
+        if (done.length) {
+          for (const d of this.documents.all()) {
+            const f = d.uri.startsWith('file:') ? fileURLToPath(d.uri) : '';
+            if (docKind(d) === 'patch' || f.startsWith(tree + path.sep)) this.queue.schedule(d.uri, d.version, true);
+          }
+        }
+      }
+    } finally {
+      this.filling = false;
     }
   }
 
@@ -202,6 +330,7 @@ export class LivepatchServer {
     const settings = await this.settings(p.uri ?? '');
     const r = await analyzePatches([{ name: `${p.name}.patch`, text: p.patch }], {
       tree, parser: this.parser, config: settings.kernelConfig || null, maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
+      facts: this.facts,
     });
     try {
       if (p.generator === 'unit') {
@@ -293,7 +422,7 @@ export class LivepatchServer {
     if (!diff) return { tree, baseRef, diff: '', files: [], findings: skipped, notes: [...notes, skipped.length ? 'only files that were not analysed changed' : gitAllowed() ? `no changes against ${baseRef}` : 'no unsaved changes'] };
     const r = await analyzePatches([{ name: `working tree vs ${baseRef}`, text: diff }], {
       tree, parser: this.parser, config: settings.kernelConfig || null, readPreImage: (rel) => bases.get(rel) ?? null,
-      maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
+      maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes', facts: this.facts,
     });
     return {
       tree, baseRef, diff,

@@ -79,3 +79,24 @@ export interface DidChangeWorkspaceTrustParams {
 }
 
 export const DidChangeWorkspaceTrustNotification = new NotificationType<DidChangeWorkspaceTrustParams>('livepatch/didChangeWorkspaceTrust');
+
+/**
+ * Client -> server: the active target's facts, as files the client cached for its kernel
+ * release (targets/<release>/ in the extension's storage). Sent once per target and release,
+ * not per edit; `null` facts: no target (or it cannot be read), so the rules hedge again.
+ * The server reads and parses the files once and re-checks the open documents.
+ */
+export interface DidChangeTargetFactsParams {
+  facts: {
+    /** The target's name in livepatch.targets, for the server's log. */
+    target: string;
+    /** `uname -r` of the target. */
+    release: string;
+    /** Paths on this machine; null for what the target does not have. */
+    kallsyms: string | null;
+    symvers: string | null;
+    config: string | null;
+  } | null;
+}
+
+export const DidChangeTargetFactsNotification = new NotificationType<DidChangeTargetFactsParams>('livepatch/didChangeTargetFacts');

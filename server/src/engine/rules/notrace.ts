@@ -32,8 +32,10 @@ export const notrace: Rule = {
       // An inline function's own notrace matters only out of line: inline-notrace weighs that.
       const attr = old.inline === 'none' || old.attributes.includes('noinstr') ? notraceAttr(old) : null;
       if (!attr && !mk) continue;
+      // An attribute only the preprocessor showed: say where it comes from.
+      const head = old.expansion?.added.includes(attr ?? '') ? `: its head \`${old.signature.slice(0, 80)}\` expands to it (the preprocessor's view)` : '';
       const why = attr
-        ? `is ${attr}${attr === 'noinstr' ? ' (which implies notrace)' : ''}`
+        ? `is ${attr}${attr === 'noinstr' ? ' (which implies notrace)' : ''}${head}`
         : `is built into ${path.posix.basename(fc.path).replace(/\.c$/, '.o')}, whose ${mk!.makefile} removes the ftrace flags (${mk!.text})`;
       const related: RelatedLocation[] = mk
         ? [{ file: mk.makefile, line: mk.line, message: `${mk.makefile} strips the ftrace flags for this object` }]

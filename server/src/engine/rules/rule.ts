@@ -10,6 +10,7 @@ import type { LineMaps } from '../diff/images';
 import type { FilePatch } from '../diff/readPatch';
 import type { KernelTree } from '../tree/kernelTree';
 import type { TargetFacts } from '../target/facts';
+import type { ExpandedView } from '../expand/expanded';
 
 export interface FileChange {
   /** Tree-relative path of the post-image (pre-image for deletions). */
@@ -44,6 +45,11 @@ export interface RuleContext {
   /** Indexes another tree file (callers, headers); cached; null when unreadable. */
   indexTreeFile(path: string): FileIndex | null;
   report(f: NewFinding): void;
+  /**
+   * The preprocessor's view (engine/expand) of a patched file's image, or of a tree file
+   * (read from the tree; `image` ignored); null when none is at hand: rules then keep the raw answer.
+   */
+  expandedView?(path: string, image: 'pre' | 'post'): ExpandedView | null;
 }
 
 export interface Rule {

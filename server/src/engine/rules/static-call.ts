@@ -24,6 +24,8 @@ export const staticCall: Rule = {
         fc, oldFn: t.old, newFn: t.new, key,
         defRe: new RegExp(`\\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\\s*\\(\\s*${escapeRegExp(key)}\\s*,`),
         isDef: (v) => /^DEFINE_STATIC_CALL/.test(v.macro ?? ''),
+        expandedKey: (view) => view?.staticCallKeys ?? null,
+        pastedDef: { words: ['DEFINE_STATIC_CALL', 'DEFINE_STATIC_CALL_NULL', 'DEFINE_STATIC_CALL_RET0'], re: /\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\s*\(\s*(\w+)\s*##/g },
       }, budget);
       const verdict = judgeKey(ctx, fc, facts, home, `the static call '${key}'`, false);
       if (!verdict) continue;

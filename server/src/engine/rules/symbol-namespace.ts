@@ -2,7 +2,8 @@
 // patch is a module, and modpost refuses a module that uses a symbol from a
 // namespace it does not import.
 
-import type { Rule } from './rule';
+import type { Rule, RuleContext } from './rule';
+import { findDefinition } from './lib/treeSearch';
 import type { KernelTree } from '../tree/kernelTree';
 import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
 import { codeOnly } from './lib/codeText';
@@ -44,6 +45,14 @@ function namespacedExports(tree: KernelTree): Map<string, { ns: string; file: st
   return map;
 }
 
+/** The namespace the preprocessor's view gives `name`'s export, found by its EXPORT_SYMBOL* in the tree. */
+function expandedNamespace(ctx: RuleContext, name: string): { ns: string; file: string; expanded: true } | undefined {
+  const def = findDefinition(ctx.tree!, name, new RegExp(`\\bEXPORT_SYMBOL(?:_GPL)?\\s*\\(\\s*${name}\\s*\\)`));
+  if (!def || !def.file.endsWith('.c')) return undefined;
+  const e = ctx.expandedView?.(def.file, 'post')?.exports.get(name);
+  return e?.namespace ? { ns: e.namespace, file: def.file, expanded: true } : undefined;
+}
+
 export const symbolNamespace: Rule = {
   id: 'symbol-namespace',
   severity: 'warning',
@@ -55,6 +64,7 @@ export const symbolNamespace: Rule = {
     const symvers = ctx.facts?.symvers ?? null;
     if (!ctx.tree && !symvers) return;
     let exportsNs: ReturnType<typeof namespacedExports> | null = null;
+    let ns: { ns: string; file: string; expanded?: boolean } | undefined;
     for (const fc of ctx.files) {
       if (!fc.post || !fc.path.endsWith('.c')) continue;
       // Module code already needs MODULE_IMPORT_NS() in its own source to build at all.
@@ -70,11 +80,14 @@ export const symbolNamespace: Rule = {
           // The target's Module.symvers is certain where it lists the symbol; the tree's source is the fallback.
           const exported = symvers?.get(name);
           if (exported && !exported.namespace) continue;
-          let ns: { ns: string; file: string } | undefined;
+          ns = undefined;
           if (exported) ns = { ns: exported.namespace!, file: exported.module };
           else if (ctx.tree) {
             exportsNs ??= namespacedExports(ctx.tree);
             ns = exportsNs.get(name);
+            // A plain EXPORT_SYMBOL* can be namespaced by the Makefile (ccflags-y += -DDEFAULT_SYMBOL_NAMESPACE=...)
+            // or a #define: the preprocessor's view of the exporting file says.
+            if (!ns && line !== null && ctx.expandedView) ns = expandedNamespace(ctx, name);
           }
           if (!ns) continue;
           if (new RegExp(`\\bMODULE_IMPORT_NS\\s*\\(\\s*"?${ns.ns}"?\\s*\\)`).test(fc.post.text)) continue;
@@ -85,7 +98,7 @@ export const symbolNamespace: Rule = {
             })();
           const source = exported
             ? `which ${symversWitness(ctx.facts!)} lists as exported by ${exported.module} (${exported.exportType}) in namespace ${ns.ns}`
-            : `which ${ns.file} exports in namespace ${ns.ns}`;
+            : `which ${ns.file} exports in namespace ${ns.ns}${ns.expanded ? ' (its EXPORT_SYMBOL names no namespace; the preprocessor\'s view of the file shows DEFAULT_SYMBOL_NAMESPACE gives it one)' : ''}`;
           ctx.report({
             ...(exported ? { severity: 'error' as const } : {}),
             file: fc.path,

@@ -9,13 +9,16 @@ import { fileData, type DataVar } from './fileData';
 import { buildOf, describeModule, isModuleBuild } from './moduleBuild';
 import { staticLocalNames } from './stateMacros';
 import { findDefinition } from './treeSearch';
+import { codeOnly } from './codeText';
+import { lineAt, lineStarts } from '../../util/text';
+import type { ExpandedView } from '../../expand/expanded';
 
 export type KeyHome =
   /** Defined by the patch itself (new static local or new global): lives in the patch module. */
   | { kind: 'new' }
   /** Defined by the patched object already (file scope or a static local that existed). */
   | { kind: 'this-object'; line: number }
-  | { kind: 'elsewhere'; file: string; line: number; facts: ObjectFacts | null }
+  | { kind: 'elsewhere'; file: string; line: number; facts: ObjectFacts | null; /** Found through the preprocessor's view. */ expanded?: boolean }
   | { kind: 'unknown' };
 
 export interface KeyQuery {
@@ -27,6 +30,10 @@ export interface KeyQuery {
   defRe: RegExp;
   /** Is this file-scope object a definition of the key? */
   isDef(v: DataVar): boolean;
+  /** The keys of this kind a preprocessor's view defines (engine/expand), when it can tell. */
+  expandedKey?(view: ExpandedView | null): ReadonlyMap<string, { file: string; line: number }> | null;
+  /** A defining macro that pastes a key prefix (`DEFINE_STATIC_CALL_NULL(kvm_x86_##func, ...)`): group 1 the prefix. */
+  pastedDef?: { words: string[]; re: RegExp };
 }
 
 /**
@@ -67,11 +74,42 @@ export function keyHome(ctx: RuleContext, q: KeyQuery, budget: { lookups: number
     const preDef = fc.pre ? fileData(fc.pre).find((v) => v.name === key && v.storage !== 'extern' && q.isDef(v)) : undefined;
     return preDef ? { kind: 'this-object', line: postDef.span.start } : { kind: 'new' };
   }
-  if (!ctx.tree || budget.lookups <= 0) return { kind: 'unknown' };
+  if (!ctx.tree || budget.lookups <= 0) return q.expandedKey ? expandedKeyHome(ctx, q) : { kind: 'unknown' };
   budget.lookups--;
   const def = findDefinition(ctx.tree, key, q.defRe, [fc.path]);
-  if (!def) return { kind: 'unknown' };
+  if (!def) return q.expandedKey ? expandedKeyHome(ctx, q) : { kind: 'unknown' };
   return { kind: 'elsewhere', file: def.file, line: def.line, facts: buildOf(ctx, def.file) };
+}
+
+/**
+ * A key the source never spells out (token pasting: KVM_X86_OP(x) defines kvm_x86_x): the
+ * preprocessor's view of the patched file, then of the tree files whose defining macro
+ * pastes a prefix of the key, says which object defines it. Unknown without a view.
+ */
+function expandedKeyHome(ctx: RuleContext, q: KeyQuery): KeyHome {
+  if (!ctx.expandedView || !q.expandedKey) return { kind: 'unknown' };
+  const { fc } = q;
+  const post = fc.post ? ctx.expandedView(fc.path, 'post') : null;
+  const mine = q.expandedKey(post)?.get(q.key);
+  if (mine) {
+    const pre = fc.pre ? ctx.expandedView(fc.path, 'pre') : null;
+    if (pre && !q.expandedKey(pre)?.has(q.key)) return { kind: 'new' };
+    return { kind: 'this-object', line: mine.file === fc.path ? mine.line : 0 };
+  }
+  if (!ctx.tree || !q.pastedDef) return { kind: 'unknown' };
+  for (const f of ctx.tree.grepWords(q.pastedDef.words, { limit: 200, cOnly: true })) {
+    if (f === fc.path) continue;
+    const text = ctx.tree.readFile(f);
+    if (!text) continue;
+    const code = codeOnly(text);
+    const m = [...code.matchAll(q.pastedDef.re)].find((x) => q.key.startsWith(x[1]) && q.key.length > x[1].length);
+    if (!m) continue;
+    const def = q.expandedKey(ctx.expandedView(f, 'post'))?.get(q.key);
+    if (!def) continue;
+    const line = def.file === f ? def.line : lineAt(lineStarts(code), m.index!);
+    return { kind: 'elsewhere', file: f, line, facts: buildOf(ctx, f), expanded: true };
+  }
+  return { kind: 'unknown' };
 }
 
 /** Error, warning or nothing for a key used by patched code in `fc`, given where the key lives. */
@@ -83,7 +121,8 @@ export function judgeKey(ctx: RuleContext, fc: FileChange, facts: ObjectFacts | 
   const noTree = ctx.tree ? 'the Makefile does not say' : 'no kernel tree given';
   if (home.kind === 'elsewhere') {
     if (isModuleBuild(home.facts?.build)) {
-      return { severity: 'error', where: `${label} is defined in ${home.file}, which is built as ${describeModule(home.facts!, home.file)}` };
+      const how = home.expanded ? ' (through a macro that pastes its name, as the preprocessor shows)' : '';
+      return { severity: 'error', where: `${label} is defined in ${home.file}${how}, which is built as ${describeModule(home.facts!, home.file)}` };
     }
     return { severity: 'warning', where: `${label} is defined in ${home.file}, and the checker cannot tell whether that object is built into vmlinux (fine) or as a module (refused)` };
   }
