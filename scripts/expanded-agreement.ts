@@ -6,7 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ACCURACY_DIRS, defaultKernelTree, listSourceFiles, sampleFiles } from '../server/src/engine/parse/accuracy';
+import { ACCURACY_DIRS, defaultKernelTree, listSourceFiles, sampleFiles } from '../tools/parse-accuracy/accuracy';
 import { createParser } from '../server/src/engine/parse/parser';
 import { indexSource } from '../server/src/engine/index/indexer';
 import { applyExpanded } from '../server/src/engine/expand/expanded';

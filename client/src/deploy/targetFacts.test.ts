@@ -3,13 +3,13 @@
 // cache after that, read again when the release or Module.symvers changes, and never read in
 // an untrusted workspace.
 
-import { after, before, describe, test } from '../../../test/support/nodeTest';
+import { after, before, describe, test } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SshTarget } from '../remote/ssh';
-import { startSshd, sshdUnavailable, type TestSshd } from '../remote/testing/sshd';
-import { tempDir } from '../../../test/support/tempDir';
+import { startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
+import { tempDir } from '../../../testing/tempDir';
 import type { DidChangeTargetFactsParams } from '../../../server/src/protocol';
 import type { TargetSettings } from './operations';
 import { readTargetFacts, TargetFactsSync, type TargetFactOptions } from './targetFacts';

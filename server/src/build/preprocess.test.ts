@@ -2,12 +2,12 @@
 // it changes in the findings. Kernel-style fixtures (server/src/build/fixtures/expand) and two
 // patches against real 6.1 files; both need the Debian 6.1 headers, the real ones the tree too.
 
-import { describe, it } from '../../../test/support/nodeTest';
+import { describe, it } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { headersRoot, installedHeaders, kernelHeaders, kernelTree, kernelTreePath } from '../../../test/support/requirements';
-import { makePatch } from '../engine/testing/fixtures';
+import { headersRoot, installedHeaders, kernelHeaders, kernelTree, kernelTreePath } from '../../../testing/requirements';
+import { makePatch } from '../../../testing/fixtures';
 import { analyzePatches, type AnalyzeOptions } from '../engine/analyze';
 import type { Finding } from '../engine/model';
 import { compilerFromCommand, directoryFlags, ExpandedViews, kbuildCompiler, shellWords } from './preprocess';

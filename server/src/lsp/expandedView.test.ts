@@ -3,14 +3,14 @@
 // path and checked again; DEFINE_IDTENTRY_RAW's noinstr becomes the notrace error. An edit
 // never waits for gcc: the edited buffer is not preprocessed.
 
-import { describe, it, before, after } from '../../../test/support/nodeTest';
+import { describe, it, before, after } from '../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startServer, makeGitTree, ROOT, type TestServer } from './testing/lspClient';
-import { tempDir } from '../../../test/support/tempDir';
-import { headersRoot, installedHeaders, kernelHeaders } from '../../../test/support/requirements';
+import { startServer, makeGitTree, ROOT, type TestServer } from '../../../testing/lspClient';
+import { tempDir } from '../../../testing/tempDir';
+import { headersRoot, installedHeaders, kernelHeaders } from '../../../testing/requirements';
 import { DidChangeTargetFactsNotification } from '../protocol';
 
 const CASE = path.join(ROOT, 'server/src/build/fixtures/expand/idtentry');

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Diagnostic } from 'vscode-languageserver-protocol/node';
-import { startServer, makeGitTree, ROOT, type TestServer } from './testing/lspClient';
-import { tempDir } from '../../../test/support/tempDir';
+import { startServer, makeGitTree, ROOT, type TestServer } from '../../../testing/lspClient';
+import { tempDir } from '../../../testing/tempDir';
 import { AnalyzeWorkspaceChangesRequest, DidChangeTargetFactsNotification, type AnalyzeWorkspaceChangesResult } from '../protocol';
 
 const CASE = path.join(ROOT, 'server/src/engine/rules/fixtures/inline-notrace/static-inline-in-c');
