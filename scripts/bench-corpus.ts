@@ -26,7 +26,6 @@ import { defaultKernelTree } from '../tools/parse-accuracy/accuracy';
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 export interface CorpusPatch {

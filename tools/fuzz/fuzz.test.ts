@@ -6,7 +6,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import fc from 'fast-check';
 import { applyPatch } from 'diff';
 import { analyzePatches, PatchError } from '../../server/src/engine/analyze';

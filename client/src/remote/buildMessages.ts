@@ -189,7 +189,6 @@ const LINES: Matcher[] = [
 const STAGE_LINE = new Map<string, BuildTool>([...KPATCH_STAGES.map((s) => [s, 'kpatch-build'] as const), ...KLP_STAGES.map((s) => [s, 'klp-build'] as const)]);
 
 function clean(raw: string): string {
-  // eslint-disable-next-line no-control-regex
   return raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r$/, '').trimEnd();
 }
 

@@ -13,6 +13,7 @@ import * as vm from 'node:vm';
 import Module from 'node:module';
 
 export interface LoadedBundle {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever the bundle exports
   exports: any;
   /** Whether V8 took the compiled code from the cache. */
   fromCache: boolean;
@@ -44,6 +45,7 @@ export function loadWithCodeCache(file: string, parent: NodeModule | undefined):
     }
   }
   const script = new vm.Script(Module.wrap(source), { filename: file, cachedData: cached });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CommonJS's own wrapper signature
   const wrapper = script.runInThisContext() as (exports: any, require: NodeRequire, module: NodeModule, filename: string, dirname: string) => void;
   const M = Module as unknown as { new (id: string, parent?: NodeModule): NodeModule; _nodeModulePaths(dir: string): string[] };
   const mod = new M(file, parent);

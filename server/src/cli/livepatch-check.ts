@@ -132,7 +132,10 @@ function parseArgs(argv: string[]): Args {
     } else if (arg === '--version') {
       process.stdout.write(VERSION + '\n');
       process.exit(0);
-    } else if (arg === '--') a.patches.push(...argv.slice(i + 1)), (i = argv.length);
+    } else if (arg === '--') {
+      a.patches.push(...argv.slice(i + 1));
+      i = argv.length;
+    }
     else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${arg}'`);
     else a.patches.push(arg);
   }

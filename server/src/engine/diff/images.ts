@@ -124,11 +124,16 @@ function braceDepth(lines: string[]): { net: number; min: number } {
     for (let i = 0; i < line.length; i++) {
       const c = line[i];
       if (inComment) {
-        if (c === '*' && line[i + 1] === '/') (inComment = false), i++;
+        if (c === '*' && line[i + 1] === '/') {
+          inComment = false;
+          i++;
+        }
         continue;
       }
-      if (c === '/' && line[i + 1] === '*') (inComment = true), i++;
-      else if (c === '/' && line[i + 1] === '/') break;
+      if (c === '/' && line[i + 1] === '*') {
+        inComment = true;
+        i++;
+      } else if (c === '/' && line[i + 1] === '/') break;
       else if (c === '"' || c === "'") {
         const q = c;
         for (i++; i < line.length && line[i] !== q; i++) if (line[i] === '\\') i++;

@@ -259,8 +259,8 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
     const macroQueue = [...neededMacros].filter((k) => !k.startsWith('var:'));
     const scanWords = (text: string) => {
       for (const w of text.match(/[A-Za-z_]\w*/g) ?? []) {
-        if (localMacros.has(w) && !neededMacros.has(w)) (neededMacros.add(w), macroQueue.push(w));
-        if (localTypes.some((t) => t.name === w) && !neededTypes.has(w)) (neededTypes.add(w), typeQueue.push(w));
+        if (localMacros.has(w) && !neededMacros.has(w)) { neededMacros.add(w); macroQueue.push(w); }
+        if (localTypes.some((t) => t.name === w) && !neededTypes.has(w)) { neededTypes.add(w); typeQueue.push(w); }
       }
     };
     for (let guard = 0; guard < 1000 && (pending.length || typeQueue.length || macroQueue.length); guard++) {

@@ -540,7 +540,7 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         const renamed = text.slice(fn.span.startByte, ident.startIndex).replace(/\bstatic\b\s*/, '').replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') + newName + text.slice(ident.endIndex, fn.bodySpan.startByte);
         const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, refusals, fc.path);
         edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${origDecl}${renamed}${body}` });
-        let sympos = 0;
+        const sympos = 0;
         if (ks) {
           const n = ks.entries(fn.name, object).length;
           if (n === 0) refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name} is not in the target's kallsyms for ${object}: the running kernel has no such function to patch (inlined into its callers; patch them instead)` });
@@ -702,7 +702,7 @@ function reachableWords(fc: FileChange, changed: Set<string>, added: Set<Functio
   const words = new Set<string>();
   const queue: string[] = [];
   const addText = (t: string) => {
-    for (const w of t.match(/[A-Za-z_]\w*/g) ?? []) if (!words.has(w)) (words.add(w), queue.push(w));
+    for (const w of t.match(/[A-Za-z_]\w*/g) ?? []) if (!words.has(w)) { words.add(w); queue.push(w); }
   };
   for (const fn of post.functions) if (changed.has(fn.name) || added.has(fn)) addText(post.text.slice(fn.bodySpan.startByte, fn.bodySpan.endByte));
   const macros = new Map(post.macros.map((m) => [m.name, m]));

@@ -149,15 +149,6 @@ class Rewrites {
   }
 }
 
-/** True when only whitespace precedes `pos` on its line. */
-function atLineStart(text: string, pos: number): boolean {
-  for (let i = pos - 1; i >= 0; i--) {
-    const c = text[i];
-    if (c === '\n') return true;
-    if (c !== ' ' && c !== '\t') return false;
-  }
-  return true;
-}
 
 /** Whitespace characters before `pos` on its line, or -1 when something else precedes it. */
 function indentOf(text: string, pos: number): number {

@@ -121,7 +121,8 @@ export function createParser(backend: Backend = 'wasm'): Promise<CParser> {
 }
 
 async function createWasmParser(): Promise<CParser> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // Loaded on first use, not at import: a CLI run that never parses does not pay for it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wts = require('web-tree-sitter') as typeof import('web-tree-sitter');
   const runtime = wasmPath('tree-sitter.wasm');
   await wts.Parser.init({ locateFile: () => runtime });
@@ -157,6 +158,8 @@ async function createWasmParser(): Promise<CParser> {
 }
 
 async function createNativeParser(): Promise<CParser> {
+  /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports --
+     the native binding is optional (benchmarks only) and ships no types we build against */
   let Parser: any;
   let C: any;
   try {
@@ -178,4 +181,5 @@ async function createNativeParser(): Promise<CParser> {
     parseRaw: (text, previous) => run(text, (previous as any)?._tree),
     edit: (tree, e) => (tree as any)._tree.edit(e),
   };
+  /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
 }
