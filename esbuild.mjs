@@ -45,7 +45,13 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: { 'livepatch-check-main': 'server/src/cli/livepatch-check.ts' }, outdir: 'dist' }),
   esbuild.build({
     ...common,
-    entryPoints: { bench: 'scripts/bench.ts', 'bench-corpus': 'scripts/bench-corpus.ts', 'parse-accuracy': 'scripts/parse-accuracy.ts', 'bench-lsp': 'scripts/bench-lsp.ts', fuzz: 'scripts/fuzz.ts' },
+    entryPoints: {
+      bench: 'scripts/bench.ts',
+      'bench-corpus': 'scripts/bench-corpus.ts',
+      'parse-accuracy': 'scripts/parse-accuracy.ts',
+      'bench-lsp': 'scripts/bench-lsp.ts',
+      fuzz: 'scripts/fuzz.ts',
+    },
     outdir: 'dist',
   }),
 ]);

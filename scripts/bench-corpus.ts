@@ -105,7 +105,10 @@ export function loadCorpus(corpus: string): CorpusPatch[] {
     const abs = path.join(corpus, rel);
     if (!fs.existsSync(abs)) continue;
     const text = fs.readFileSync(abs, 'utf8');
-    const key = crypto.createHash('sha256').update(r[cFile].replace(/\.disabled$/, '') + '\0' + normalisePatch(text)).digest('hex');
+    const key = crypto
+      .createHash('sha256')
+      .update(r[cFile].replace(/\.disabled$/, '') + '\0' + normalisePatch(text))
+      .digest('hex');
     const exactHash = crypto.createHash('sha256').update(text).digest('hex');
     const e = byKey.get(key);
     if (e) {
@@ -114,8 +117,16 @@ export function loadCorpus(corpus: string): CorpusPatch[] {
       continue;
     }
     byKey.set(key, {
-      abs, rel, file: r[cFile], expected: r[cExpected] === 'FAIL' ? 'FAIL' : 'PASS', reason: r[cReason] ?? '',
-      dirs: [r[cDistro]], exactVariants: 0, disabled: r[cFile].endsWith('.disabled'), text, touched: touchedFiles(text),
+      abs,
+      rel,
+      file: r[cFile],
+      expected: r[cExpected] === 'FAIL' ? 'FAIL' : 'PASS',
+      reason: r[cReason] ?? '',
+      dirs: [r[cDistro]],
+      exactVariants: 0,
+      disabled: r[cFile].endsWith('.disabled'),
+      text,
+      touched: touchedFiles(text),
       exact: new Set([exactHash]),
     });
   }
@@ -160,7 +171,12 @@ export function runCli(args: string[]): Promise<CliRun> {
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('close', (code) => {
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: performance.now() - t0 });
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ms: performance.now() - t0,
+      });
     });
   });
 }
@@ -208,15 +224,25 @@ async function analyse(batch: CorpusPatch[], tree: string, extra: string[] = [])
     try {
       const json = JSON.parse(run.stdout) as { findings: JsonFinding[]; notes: string[] };
       return batch.map((p) => ({
-        patch: p, status: 'ok', detail: '', ms: run.ms / batch.length,
+        patch: p,
+        status: 'ok',
+        detail: '',
+        ms: run.ms / batch.length,
         findings: json.findings.filter((f) => f.patch === p.abs),
         notes: json.notes.filter((n) => batch.length === 1 || n.includes(p.abs)),
       }));
     } catch (err) {
-      if (batch.length === 1) return [{ patch: batch[0], status: 'crash', detail: `unparsable JSON: ${(err as Error).message}`, findings: [], notes: [], ms: run.ms }];
+      if (batch.length === 1)
+        return [
+          { patch: batch[0], status: 'crash', detail: `unparsable JSON: ${(err as Error).message}`, findings: [], notes: [], ms: run.ms },
+        ];
     }
   } else if (batch.length === 1) {
-    const msg = run.stderr.trim().split('\n')[0]?.replace(/^livepatch-check: /, '') ?? '';
+    const msg =
+      run.stderr
+        .trim()
+        .split('\n')[0]
+        ?.replace(/^livepatch-check: /, '') ?? '';
     const crash = run.code !== 2 || /internal error/.test(run.stderr);
     const detail = crash ? run.stderr.trim().split('\n').slice(0, 3).join(' | ') || `exit ${run.code}` : msg;
     return [{ patch: batch[0], status: crash ? 'crash' : 'did not apply', detail, findings: [], notes: [], ms: run.ms }];
@@ -253,15 +279,17 @@ export async function main(argv: string[]): Promise<number> {
       // The packages' System.map first (reproducible), else a kallsyms read from a live target of the release.
       const syms = ['System.map', 'kallsyms'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
       if (syms) extra.push('--kallsyms', syms);
-      for (const [flag, f] of [['--symvers', 'Module.symvers'], ['--modules-dir', 'modules']]) {
+      for (const [flag, f] of [
+        ['--symvers', 'Module.symvers'],
+        ['--modules-dir', 'modules'],
+      ]) {
         if (fs.existsSync(path.join(dir, f))) extra.push(flag, path.join(dir, f));
       }
       if (!extra.length) {
         console.error(`bench-corpus: ${dir} holds no target facts (run scripts/fetch-target-facts.sh)`);
         return 2;
       }
-    }
-    else {
+    } else {
       console.error(`bench-corpus: unknown argument ${argv[i]}`);
       return 2;
     }
@@ -282,24 +310,36 @@ export async function main(argv: string[]): Promise<number> {
   const copies = patches.reduce((a, p) => a + p.dirs.length, 0);
   console.log(`bench:corpus: ${corpus}`);
   if (extra.length) console.log(`  target facts: ${extra.join(' ')}`);
-  console.log(`  tree ${tree}; ${copies} 6.1-applicable patch files (INDEX yes/yes-C1 + _derived-6.1) = ${patches.length} distinct patches ` +
-    `(copies differ only in header timestamps / hunk line numbers); ${batchSize} per CLI process, ${jobs} at a time`);
+  console.log(
+    `  tree ${tree}; ${copies} 6.1-applicable patch files (INDEX yes/yes-C1 + _derived-6.1) = ${patches.length} distinct patches ` +
+      `(copies differ only in header timestamps / hunk line numbers); ${batchSize} per CLI process, ${jobs} at a time`,
+  );
 
   const t0 = performance.now();
   const batches: CorpusPatch[][] = [];
   for (let i = 0; i < patches.length; i += batchSize) batches.push(patches.slice(i, i + batchSize));
   const outcomes: Outcome[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(jobs, batches.length) }, async () => {
-    while (next < batches.length) {
-      const b = batches[next++];
-      outcomes.push(...(await analyse(b, tree, extra)));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, batches.length) }, async () => {
+      while (next < batches.length) {
+        const b = batches[next++];
+        outcomes.push(...(await analyse(b, tree, extra)));
+      }
+    }),
+  );
   const order = new Map(patches.map((p, i) => [p, i]));
   outcomes.sort((a, b) => order.get(a.patch)! - order.get(b.patch)!);
   const wall = performance.now() - t0;
-  if (dump) fs.writeFileSync(dump, JSON.stringify(outcomes.map((o) => ({ patch: o.patch.rel, status: o.status, findings: o.findings })), null, 1) + '\n');
+  if (dump)
+    fs.writeFileSync(
+      dump,
+      JSON.stringify(
+        outcomes.map((o) => ({ patch: o.patch.rel, status: o.status, findings: o.findings })),
+        null,
+        1,
+      ) + '\n',
+    );
 
   console.log('');
   const head = `${pad('patch (representative dir/file)', 52)} ${pad('dirs', 8)} ${pad('exp', 4)} ${pad('reason (INDEX)', 44)} ${pad('findings', 58)} verdict`;
@@ -308,9 +348,13 @@ export async function main(argv: string[]): Promise<number> {
   for (const o of outcomes) {
     const p = o.patch;
     const dirs = `${p.dirs.length}${p.exactVariants > 1 ? `/${p.exactVariants}v` : ''}`;
-    console.log(`${pad(p.rel, 52)} ${pad(dirs, 8)} ${pad(p.expected, 4)} ${pad(p.reason.replace(/^(PASS|FAIL): /, ''), 44)} ${pad(o.status === 'ok' ? summariseFindings(o.findings) : '-', 58)} ${verdict(o)}`);
+    console.log(
+      `${pad(p.rel, 52)} ${pad(dirs, 8)} ${pad(p.expected, 4)} ${pad(p.reason.replace(/^(PASS|FAIL): /, ''), 44)} ${pad(o.status === 'ok' ? summariseFindings(o.findings) : '-', 58)} ${verdict(o)}`,
+    );
   }
-  console.log('(dirs: how many distro dirs hold this patch; "/Nv": N byte-exact variants among them. Findings: E/W/I = error/warning/info counts [rules].)');
+  console.log(
+    '(dirs: how many distro dirs hold this patch; "/Nv": N byte-exact variants among them. Findings: E/W/I = error/warning/info counts [rules].)',
+  );
 
   const fail = outcomes.filter((o) => o.patch.expected === 'FAIL');
   const pass = outcomes.filter((o) => o.patch.expected === 'PASS');
@@ -321,15 +365,25 @@ export async function main(argv: string[]): Promise<number> {
   const crashed = outcomes.filter((o) => o.status === 'crash');
   const weighted = (list: Outcome[]) => list.reduce((a, o) => a + o.patch.dirs.length, 0);
   const ruleCount = new Map<string, number>();
-  for (const o of outcomes) for (const r of new Set(o.findings.map((f) => `${f.rule}:${f.severity}`))) ruleCount.set(r, (ruleCount.get(r) ?? 0) + 1);
+  for (const o of outcomes)
+    for (const r of new Set(o.findings.map((f) => `${f.rule}:${f.severity}`))) ruleCount.set(r, (ruleCount.get(r) ?? 0) + 1);
 
   console.log('');
-  console.log(`rules firing (patches): ${[...ruleCount].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'}`);
+  console.log(
+    `rules firing (patches): ${
+      [...ruleCount]
+        .sort((a, b) => b[1] - a[1])
+        .map(([r, n]) => `${r} ${n}`)
+        .join(', ') || 'none'
+    }`,
+  );
   for (const o of [...notApplied, ...crashed]) console.log(`${o.status}: ${o.patch.rel}: ${o.detail}`);
   console.log(`time: ${(wall / 1000).toFixed(1)} s for ${outcomes.length} patches`);
-  console.log(`bench:corpus: FAIL caught ${caught.length}/${fail.length} (wrong rule ${wrongRule.length}; by copies ${weighted(caught)}/${weighted(fail)}), ` +
-    `PASS with errors ${passErr.length}/${pass.length} (by copies ${weighted(passErr)}/${weighted(pass)}), ` +
-    `did not apply ${notApplied.length}, CLI crashes ${crashed.length}`);
+  console.log(
+    `bench:corpus: FAIL caught ${caught.length}/${fail.length} (wrong rule ${wrongRule.length}; by copies ${weighted(caught)}/${weighted(fail)}), ` +
+      `PASS with errors ${passErr.length}/${pass.length} (by copies ${weighted(passErr)}/${weighted(pass)}), ` +
+      `did not apply ${notApplied.length}, CLI crashes ${crashed.length}`,
+  );
   if (strict && (caught.length < fail.length || passErr.length || notApplied.length || crashed.length)) return 1;
   return 0;
 }

@@ -42,23 +42,52 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { hostOnly: false, corpus: path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'kpatch'), tree: kernelTreePath(), headers: null, kallsyms: null, limit: Infinity, keep: null, only: null, config: null };
+  const a: Args = {
+    hostOnly: false,
+    corpus: path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'kpatch'),
+    tree: kernelTreePath(),
+    headers: null,
+    kallsyms: null,
+    limit: Infinity,
+    keep: null,
+    only: null,
+    config: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = () => {
       if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value`);
       return argv[++i];
     };
     switch (argv[i]) {
-      case '--host-only': a.hostOnly = true; break;
-      case '--corpus': a.corpus = v(); break;
-      case '--tree': a.tree = v(); break;
-      case '--headers': a.headers = v(); break;
-      case '--kallsyms': a.kallsyms = v(); break;
-      case '--limit': a.limit = Number(v()); break;
-      case '--keep': a.keep = v(); break;
-      case '--only': a.only = v(); break;
-      case '--config': a.config = v(); break;
-      default: throw new Error(`unknown argument ${argv[i]}`);
+      case '--host-only':
+        a.hostOnly = true;
+        break;
+      case '--corpus':
+        a.corpus = v();
+        break;
+      case '--tree':
+        a.tree = v();
+        break;
+      case '--headers':
+        a.headers = v();
+        break;
+      case '--kallsyms':
+        a.kallsyms = v();
+        break;
+      case '--limit':
+        a.limit = Number(v());
+        break;
+      case '--keep':
+        a.keep = v();
+        break;
+      case '--only':
+        a.only = v();
+        break;
+      case '--config':
+        a.config = v();
+        break;
+      default:
+        throw new Error(`unknown argument ${argv[i]}`);
     }
   }
   return a;
@@ -67,7 +96,16 @@ function parseArgs(argv: string[]): Args {
 interface Row {
   patch: string;
   copies: number;
-  outcome: 'built' | 'deployed' | 'refused' | 'build-failed' | 'load-failed' | 'verify-failed' | 'findings' | 'not-applicable' | 'vm-crashed';
+  outcome:
+    | 'built'
+    | 'deployed'
+    | 'refused'
+    | 'build-failed'
+    | 'load-failed'
+    | 'verify-failed'
+    | 'findings'
+    | 'not-applicable'
+    | 'vm-crashed';
   reasons: string[];
   buildSeconds: number | null;
   loadSeconds: number | null;
@@ -80,7 +118,11 @@ interface Row {
 function reasonClass(message: string, symbol?: string): string {
   let m = message;
   if (symbol) for (const part of symbol.split(':')) if (part) m = m.split(part).join('<sym>');
-  return m.replace(/\b\d+\b/g, 'N').replace(/'[^']*'/g, "'…'").replace(/\s+/g, ' ').slice(0, 200);
+  return m
+    .replace(/\b\d+\b/g, 'N')
+    .replace(/'[^']*'/g, "'…'")
+    .replace(/\s+/g, ' ')
+    .slice(0, 200);
 }
 
 async function main(): Promise<number> {
@@ -95,8 +137,15 @@ async function main(): Promise<number> {
   const config = args.config ?? vm?.configFile ?? null;
   const tree = KernelTree.open(args.tree, config);
 
-  const index = fs.readFileSync(path.join(args.corpus, 'INDEX.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
-  const candidates = index.filter((c) => c[2] === 'PASS' && (c[5] === 'yes' || c[5] === 'yes-C1') && (!args.only || `${c[0]}/${c[1]}`.includes(args.only))).map((c) => `${c[0]}/${c[1]}`);
+  const index = fs
+    .readFileSync(path.join(args.corpus, 'INDEX.tsv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split('\t'));
+  const candidates = index
+    .filter((c) => c[2] === 'PASS' && (c[5] === 'yes' || c[5] === 'yes-C1') && (!args.only || `${c[0]}/${c[1]}`.includes(args.only)))
+    .map((c) => `${c[0]}/${c[1]}`);
   // Column 8 names the patch's test: `*-LOADED.test` runs in the VM with the patch loaded;
   // any other `*.test` checks the built module (run here on the .ko).
   const tests = index.filter((c) => c[7] && c[7] !== '-');
@@ -114,8 +163,13 @@ async function main(): Promise<number> {
     try {
       result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, config, parser });
       // The engine's parse budget is for editors; on a loaded machine a big file can miss it once.
-      if (result.notes.some((n) => /did not finish parsing/.test(n))) result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, config, parser });
-      const posts = result.changes.flat().map((c) => `${c.path}\0${c.post?.text ?? ''}`).sort().join('\0');
+      if (result.notes.some((n) => /did not finish parsing/.test(n)))
+        result = await analyzePatches([{ name: path.basename(name), text }], { tree: args.tree, config, parser });
+      const posts = result.changes
+        .flat()
+        .map((c) => `${c.path}\0${c.post?.text ?? ''}`)
+        .sort()
+        .join('\0');
       key = crypto.createHash('sha1').update(posts).digest('hex');
     } catch (err) {
       error = (err as Error).message.split('\n')[0];
@@ -133,7 +187,15 @@ async function main(): Promise<number> {
   let crashes = 0;
   for (const g of groups.values()) {
     if (n++ >= args.limit) break;
-    const row: Row = { patch: g.names[0], copies: g.names.length, outcome: 'built', reasons: [], buildSeconds: null, loadSeconds: null, loadedTest: null };
+    const row: Row = {
+      patch: g.names[0],
+      copies: g.names.length,
+      outcome: 'built',
+      reasons: [],
+      buildSeconds: null,
+      loadSeconds: null,
+      loadedTest: null,
+    };
     rows.push(row);
     if (!g.result) {
       row.outcome = 'not-applicable';
@@ -146,7 +208,13 @@ async function main(): Promise<number> {
       row.reasons.push(...new Set(errors.map((f) => `[${f.rule}]`)));
       continue;
     }
-    const name = 'livepatch_' + path.basename(g.names[0], '.patch').replace(/[^a-z0-9_]+/gi, '_').toLowerCase().slice(0, 40);
+    const name =
+      'livepatch_' +
+      path
+        .basename(g.names[0], '.patch')
+        .replace(/[^a-z0-9_]+/gi, '_')
+        .toLowerCase()
+        .slice(0, 40);
     try {
       let m = generatePatchedUnit(g.result, { name, tree, parser, exported, kallsyms });
       if (vm) {
@@ -168,7 +236,9 @@ async function main(): Promise<number> {
         row.reasons.push(...new Set(err.refusals.map((r) => reasonClass(r.message, r.symbol))));
       } else if (err instanceof HostBuildError || err instanceof KlpElfError) {
         row.outcome = 'build-failed';
-        row.reasons.push(err instanceof HostBuildError ? `${err.message.split('\n')[0]}: ${err.messages[0] ?? ''}`.slice(0, 300) : err.message);
+        row.reasons.push(
+          err instanceof HostBuildError ? `${err.message.split('\n')[0]}: ${err.messages[0] ?? ''}`.slice(0, 300) : err.message,
+        );
       } else if (err instanceof BuildFailed) {
         row.outcome = 'build-failed';
         row.reasons.push(err.message.split('\n').slice(0, 2).join(' ').slice(0, 300));
@@ -176,7 +246,9 @@ async function main(): Promise<number> {
         // The VM stopped answering (an oops in the patched code, say): this row failed; the
         // console keeps the kernel's last words, and a fresh boot runs the rest.
         row.outcome = 'vm-crashed';
-        row.reasons.push(`the VM stopped answering: ${(err as Error).message.split('\n')[0].slice(0, 160)}; console: ${vm.lastOops() ?? 'no oops on the console'}`);
+        row.reasons.push(
+          `the VM stopped answering: ${(err as Error).message.split('\n')[0].slice(0, 160)}; console: ${vm.lastOops() ?? 'no oops on the console'}`,
+        );
         crashes++;
         const kept = vm.saveConsole(path.join(workRoot, `${n}-${name}-console.log`));
         process.stderr.write(`  ${row.outcome.padEnd(14)} ${row.patch} (${row.copies}): ${row.reasons[0]} (console saved to ${kept})\n`);
@@ -192,12 +264,16 @@ async function main(): Promise<number> {
   // Table, reasons with counts, summary line.
   const out: string[] = [vm ? 'patch\tcopies\toutcome\tbuild s\tload s\tLOADED test\treason' : 'patch\tcopies\toutcome\tbuild s\treason'];
   for (const r of rows) {
-    out.push(vm
-      ? `${r.patch}\t${r.copies}\t${r.outcome}\t${r.buildSeconds?.toFixed(1) ?? '-'}\t${r.loadSeconds?.toFixed(1) ?? '-'}\t${r.loadedTest ?? '-'}\t${r.reasons.join('; ')}`
-      : `${r.patch}\t${r.copies}\t${r.outcome}\t${r.buildSeconds?.toFixed(1) ?? '-'}\t${r.reasons.join('; ')}`);
+    out.push(
+      vm
+        ? `${r.patch}\t${r.copies}\t${r.outcome}\t${r.buildSeconds?.toFixed(1) ?? '-'}\t${r.loadSeconds?.toFixed(1) ?? '-'}\t${r.loadedTest ?? '-'}\t${r.reasons.join('; ')}`
+        : `${r.patch}\t${r.copies}\t${r.outcome}\t${r.buildSeconds?.toFixed(1) ?? '-'}\t${r.reasons.join('; ')}`,
+    );
   }
   const reasons = new Map<string, number>();
-  for (const r of rows) if (!['built', 'deployed', 'findings', 'not-applicable'].includes(r.outcome)) for (const x of r.reasons) reasons.set(x, (reasons.get(x) ?? 0) + 1);
+  for (const r of rows)
+    if (!['built', 'deployed', 'findings', 'not-applicable'].includes(r.outcome))
+      for (const x of r.reasons) reasons.set(x, (reasons.get(x) ?? 0) + 1);
   out.push('', 'reasons (distinct patches):');
   for (const [x, c] of [...reasons].sort((a, b) => b[1] - a[1])) out.push(`${String(c).padStart(4)}  ${x}`);
   const eligible = rows.filter((r) => r.outcome !== 'findings' && r.outcome !== 'not-applicable');
@@ -205,27 +281,40 @@ async function main(): Promise<number> {
     const v = [...xs].sort((a, b) => a - b);
     return v.length ? v[Math.floor(v.length / 2)] : NaN;
   };
-  out.push('', `excluded: ${rows.filter((r) => r.outcome === 'findings').length} with error-level findings, ${rows.filter((r) => r.outcome === 'not-applicable').length} not applicable`);
+  out.push(
+    '',
+    `excluded: ${rows.filter((r) => r.outcome === 'findings').length} with error-level findings, ${rows.filter((r) => r.outcome === 'not-applicable').length} not applicable`,
+  );
   if (vm) {
     await vm.stop();
     const deployed = rows.filter((r) => r.outcome === 'deployed');
     const tests = rows.filter((r) => r.loadedTest !== null);
     const mtests = rows.filter((r) => r.moduleTest);
-    if (mtests.length) out.push(`module tests (corpus *.test on the built .ko): ${mtests.filter((r) => r.moduleTest === 'pass').length}/${mtests.length} pass${mtests.some((r) => r.moduleTest === 'not-run') ? `, ${mtests.filter((r) => r.moduleTest === 'not-run').length} not run` : ''}`);
+    if (mtests.length)
+      out.push(
+        `module tests (corpus *.test on the built .ko): ${mtests.filter((r) => r.moduleTest === 'pass').length}/${mtests.length} pass${mtests.some((r) => r.moduleTest === 'not-run') ? `, ${mtests.filter((r) => r.moduleTest === 'not-run').length} not run` : ''}`,
+      );
     const builds = rows.filter((r) => r.buildSeconds !== null).map((r) => r.buildSeconds!);
     const loads = rows.filter((r) => r.loadSeconds !== null).map((r) => r.loadSeconds!);
     if (crashes) out.push(`the VM crashed ${crashes} time(s) and was booted again`);
-    out.push(`bench:deploy: ${deployed.length}/${eligible.length} deployed and verified, ${tests.filter((r) => r.loadedTest === 'pass').length}/${tests.length} LOADED tests pass, median build ${median(builds).toFixed(1)} s, median load ${median(loads).toFixed(1)} s`);
+    out.push(
+      `bench:deploy: ${deployed.length}/${eligible.length} deployed and verified, ${tests.filter((r) => r.loadedTest === 'pass').length}/${tests.length} LOADED tests pass, median build ${median(builds).toFixed(1)} s, median load ${median(loads).toFixed(1)} s`,
+    );
   } else {
     const built = rows.filter((r) => r.outcome === 'built');
-    out.push(`bench:deploy (host-only): ${built.length}/${eligible.length} built into livepatch modules (${built.reduce((s, r) => s + r.copies, 0)}/${eligible.reduce((s, r) => s + r.copies, 0)} corpus files), median build ${median(built.map((r) => r.buildSeconds!)).toFixed(1)} s`);
+    out.push(
+      `bench:deploy (host-only): ${built.length}/${eligible.length} built into livepatch modules (${built.reduce((s, r) => s + r.copies, 0)}/${eligible.reduce((s, r) => s + r.copies, 0)} corpus files), median build ${median(built.map((r) => r.buildSeconds!)).toFixed(1)} s`,
+    );
   }
   process.stdout.write(out.join('\n') + '\n');
   if (!args.keep) fs.rmSync(workRoot, { recursive: true, force: true });
   return 0;
 }
 
-main().then((code) => process.exit(code), (err) => {
-  process.stderr.write(`bench-deploy: ${(err as Error).stack ?? err}\n`);
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench-deploy: ${(err as Error).stack ?? err}\n`);
+    process.exit(2);
+  },
+);

@@ -24,7 +24,6 @@ function arg(name: string): string | undefined {
 const tree = path.resolve(arg('--tree') ?? defaultKernelTree());
 const EDITS = Number(arg('--edits') ?? 50);
 
-
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -70,15 +69,23 @@ async function main(): Promise<void> {
     const l = targets[i % targets.length];
     const version = i + 2;
     const t0 = process.hrtime.bigint();
-    server.change(uri, version, [{ text: '' }].slice(0, 0).concat([{
-      range: { start: { line: l, character: 0 }, end: { line: l + 1, character: 0 } },
-      text: (i % 2 ? '\treturn 0;' : '\treturn 1;') + '\n',
-    } as any]));
+    server.change(
+      uri,
+      version,
+      [{ text: '' }].slice(0, 0).concat([
+        {
+          range: { start: { line: l, character: 0 }, end: { line: l + 1, character: 0 } },
+          text: (i % 2 ? '\treturn 0;' : '\treturn 1;') + '\n',
+        } as any,
+      ]),
+    );
     const d = await server.diagnostics(uri, version);
     edit.push(Number(process.hrtime.bigint() - t0) / 1e6);
     findings += d.diagnostics.length;
     // Put the line back so every edit is a one-line change against HEAD.
-    server.change(uri, version + 1000, [{ range: { start: { line: l, character: 0 }, end: { line: l + 1, character: 0 } }, text: lines[l] + '\n' } as any]);
+    server.change(uri, version + 1000, [
+      { range: { start: { line: l, character: 0 }, end: { line: l + 1, character: 0 } }, text: lines[l] + '\n' } as any,
+    ]);
     await server.diagnostics(uri, version + 1000);
   }
   await server.stop();
@@ -91,7 +98,11 @@ async function main(): Promise<void> {
     const ls = before.split('\n');
     const l = editableLines(before)[0];
     ls[l] = '\treturn 1;';
-    patch += `diff --git a/${rel} b/${rel}\n` + createTwoFilesPatch(`a/${rel}`, `b/${rel}`, before, ls.join('\n'), '', '').replace(/^Index: .*\n=+\n/, '').replace(/^(---|\+\+\+) (.*?)\t$/gm, '$1 $2');
+    patch +=
+      `diff --git a/${rel} b/${rel}\n` +
+      createTwoFilesPatch(`a/${rel}`, `b/${rel}`, before, ls.join('\n'), '', '')
+        .replace(/^Index: .*\n=+\n/, '')
+        .replace(/^(---|\+\+\+) (.*?)\t$/gm, '$1 $2');
   }
   const patchFile = path.join(os.tmpdir(), `bench-lsp-${process.pid}.patch`);
   fs.writeFileSync(patchFile, patch);
@@ -103,10 +114,28 @@ async function main(): Promise<void> {
   const coldMs = Number(process.hrtime.bigint() - c0) / 1e6;
 
   // RSS after opening 20 big kernel files.
-  const big = ['kernel/sched/core.c', 'kernel/sched/fair.c', 'mm/page_alloc.c', 'mm/memory.c', 'fs/namei.c', 'kernel/fork.c',
-    'kernel/signal.c', 'net/ipv4/tcp.c', 'net/ipv4/tcp_input.c', 'net/core/dev.c', 'fs/ext4/inode.c', 'fs/ext4/super.c',
-    'kernel/workqueue.c', 'kernel/cgroup/cgroup.c', 'mm/slub.c', 'mm/vmscan.c', 'kernel/events/core.c', 'kernel/trace/trace.c',
-    'fs/io_uring.c', 'block/blk-core.c'].filter((f) => fs.existsSync(path.join(tree, f)));
+  const big = [
+    'kernel/sched/core.c',
+    'kernel/sched/fair.c',
+    'mm/page_alloc.c',
+    'mm/memory.c',
+    'fs/namei.c',
+    'kernel/fork.c',
+    'kernel/signal.c',
+    'net/ipv4/tcp.c',
+    'net/ipv4/tcp_input.c',
+    'net/core/dev.c',
+    'fs/ext4/inode.c',
+    'fs/ext4/super.c',
+    'kernel/workqueue.c',
+    'kernel/cgroup/cgroup.c',
+    'mm/slub.c',
+    'mm/vmscan.c',
+    'kernel/events/core.c',
+    'kernel/trace/trace.c',
+    'fs/io_uring.c',
+    'block/blk-core.c',
+  ].filter((f) => fs.existsSync(path.join(tree, f)));
   for (const [i, rel] of big.entries()) {
     const u = pathToFileURL(path.join(tree, rel)).toString();
     cold.open(u, 'c', fs.readFileSync(path.join(tree, rel), 'utf8'), 1);
@@ -124,7 +153,9 @@ async function main(): Promise<void> {
   console.log(`tree: ${tree}`);
   console.log(`edits: ${EDITS} one-line edits in kernel/sched/core.c (${lines.length} lines), ${findings} diagnostics seen`);
   console.log(`debounce: ${defaultSettings.debounceMs} ms in the editor (excluded here: the bench sets it to 0)`);
-  console.log(`floor (incremental reparse, same edits, in-process): median ${fmed.toFixed(1)} ms, p95 ${quantile(floor, 0.95).toFixed(1)} ms`);
+  console.log(
+    `floor (incremental reparse, same edits, in-process): median ${fmed.toFixed(1)} ms, p95 ${quantile(floor, 0.95).toFixed(1)} ms`,
+  );
   console.log(`cold 5-file patch: ${pd.diagnostics.length} diagnostics in ${coldMs.toFixed(0)} ms`);
   console.log(`server RSS after ${big.length} big files: ${rss.toFixed(0)} MB`);
   const missed: string[] = [];
@@ -133,7 +164,9 @@ async function main(): Promise<void> {
   if (!(coldMs <= 500)) missed.push(`cold patch ${coldMs.toFixed(0)} ms > 500 ms`);
   if (!(rss <= 150)) missed.push(`RSS ${rss.toFixed(0)} MB > 150 MB`);
   for (const m of missed) console.log(`target missed: ${m}`);
-  console.log(`bench:lsp: edit median ${med.toFixed(1)} ms (floor ${fmed.toFixed(1)} ms, ratio ${ratio.toFixed(2)}), p95 ${p95.toFixed(1)} ms, cold patch ${coldMs.toFixed(0)} ms, RSS ${rss.toFixed(0)} MB`);
+  console.log(
+    `bench:lsp: edit median ${med.toFixed(1)} ms (floor ${fmed.toFixed(1)} ms, ratio ${ratio.toFixed(2)}), p95 ${p95.toFixed(1)} ms, cold patch ${coldMs.toFixed(0)} ms, RSS ${rss.toFixed(0)} MB`,
+  );
   process.exitCode = missed.length ? 1 : 0;
 }
 

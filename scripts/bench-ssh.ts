@@ -41,7 +41,6 @@ async function times(runs: number, fn: () => Promise<unknown>): Promise<number[]
   return out.sort((a, b) => a - b);
 }
 
-
 async function main(): Promise<void> {
   const why = sshdUnavailable();
   if (why) {
@@ -65,7 +64,11 @@ async function main(): Promise<void> {
     const rows: [string, number[], number[]][] = [
       ['true, multiplexed', await times(runs, () => handSsh(muxArgs, 'true')), await times(runs, () => mux.runChecked(['true']))],
       ['true, new connection', await times(runs, () => handSsh(plainArgs, 'true')), await times(runs, () => plain.runChecked(['true']))],
-      ['upload 1 MB, multiplexed', await times(runs, () => handSsh(muxArgs, `cat > ${remoteFile}`, payload)), await times(runs, () => mux.upload(payload, remoteFile))],
+      [
+        'upload 1 MB, multiplexed',
+        await times(runs, () => handSsh(muxArgs, `cat > ${remoteFile}`, payload)),
+        await times(runs, () => mux.upload(payload, remoteFile)),
+      ],
     ];
     await mux.runChecked(['rm', '-f', remoteFile]);
     await mux.closeMaster();
@@ -75,8 +78,8 @@ async function main(): Promise<void> {
       const p90 = (xs: number[]) => quantile(xs, 0.9);
       console.log(
         `${name.padEnd(29)} ${median(hand).toFixed(1).padStart(6)} (${p90(hand).toFixed(1).padStart(6)})   ` +
-        `${median(client).toFixed(1).padStart(6)} (${p90(client).toFixed(1).padStart(6)})   ` +
-        `${median(client) >= median(hand) ? '+' : ''}${(median(client) - median(hand)).toFixed(1)} ms, ratio ${(median(client) / median(hand)).toFixed(2)}`,
+          `${median(client).toFixed(1).padStart(6)} (${p90(client).toFixed(1).padStart(6)})   ` +
+          `${median(client) >= median(hand) ? '+' : ''}${(median(client) - median(hand)).toFixed(1)} ms, ratio ${(median(client) / median(hand)).toFixed(2)}`,
       );
     }
   } finally {

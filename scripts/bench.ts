@@ -54,7 +54,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-
 interface Sample {
   wallMs: number;
   /** user + system CPU of the child, ms (NaN when unknown). */
@@ -136,7 +135,11 @@ async function yieldLoop(): Promise<void> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  for (const [what, p] of [['kernel tree', args.tree], ['corpus', path.join(args.corpus, 'INDEX.tsv')], ['CLI', cliPath()]]) {
+  for (const [what, p] of [
+    ['kernel tree', args.tree],
+    ['corpus', path.join(args.corpus, 'INDEX.tsv')],
+    ['CLI', cliPath()],
+  ]) {
     if (!fs.existsSync(p)) {
       console.error(`bench: ${what} not found at ${p}`);
       process.exit(2);
@@ -145,8 +148,12 @@ async function main(): Promise<void> {
   const cli = cliPath();
   const started = performance.now();
   console.log(`bench: tree ${args.tree}, corpus ${args.corpus}`);
-  console.log(`  node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ` +
-    `RSS/CPU via ${haveTime ? '/usr/bin/time' : 'a resourceUsage() wrapper'}`);
+  console.log(
+    `  node ${process.version}, ${os.cpus().length} CPUs, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}; ` + `RSS/CPU via ${haveTime ? '/usr/bin/time' : 'a resourceUsage() wrapper'}`,
+  );
 
   // Baseline, same run.
   const base: Sample[] = [];
@@ -157,8 +164,10 @@ async function main(): Promise<void> {
   }
   const baseMs = median(base.map((s) => s.wallMs));
   console.log('');
-  console.log(`baseline: node -e 0 ${fmt(baseMs)} ms (CPU ${fmt(median(base.map((s) => s.cpuMs)))} ms); ` +
-    `livepatch-check --version ${fmt(median(version.map((s) => s.wallMs)))} ms (CPU ${fmt(median(version.map((s) => s.cpuMs)))} ms, RSS ${(median(version.map((s) => s.rssKb)) / 1024).toFixed(0)} MB)`);
+  console.log(
+    `baseline: node -e 0 ${fmt(baseMs)} ms (CPU ${fmt(median(base.map((s) => s.cpuMs)))} ms); ` +
+      `livepatch-check --version ${fmt(median(version.map((s) => s.wallMs)))} ms (CPU ${fmt(median(version.map((s) => s.cpuMs)))} ms, RSS ${(median(version.map((s) => s.rssKb)) / 1024).toFixed(0)} MB)`,
+  );
 
   // (a) + (d): CLI per patch.
   const all = loadCorpus(args.corpus).filter((p) => !p.disabled);
@@ -185,17 +194,23 @@ async function main(): Promise<void> {
   const p90 = quantile(walls, 0.9);
   const peakRssMb = rss.length ? Math.max(...rss) / 1024 : NaN;
   console.log('');
-  console.log(`(a) CLI wall time, cold process per run: ${samples.length} runs over ${runs.size} of ${all.length} distinct patches ` +
-    `(${args.reps} reps${cut ? `, cut by the ${args.budget} s budget` : ''})`);
-  console.log(`    median ${fmt(med)} ms, p90 ${fmt(p90)} ms, min ${fmt(Math.min(...walls))} ms, max ${fmt(Math.max(...walls))} ms; ` +
-    `CPU median ${fmt(median(cpus))} ms; ${fmt(med / baseMs)}x node startup`);
+  console.log(
+    `(a) CLI wall time, cold process per run: ${samples.length} runs over ${runs.size} of ${all.length} distinct patches ` +
+      `(${args.reps} reps${cut ? `, cut by the ${args.budget} s budget` : ''})`,
+  );
+  console.log(
+    `    median ${fmt(med)} ms, p90 ${fmt(p90)} ms, min ${fmt(Math.min(...walls))} ms, max ${fmt(Math.max(...walls))} ms; ` +
+      `CPU median ${fmt(median(cpus))} ms; ${fmt(med / baseMs)}x node startup`,
+  );
   const target = ok.filter(([p]) => p.touched.length <= 5);
   const meets = target.filter(([, s]) => median(s.map((x) => x.wallMs)) <= 300);
   console.log(`    target <= 300 ms for 1-5-file patches: ${meets.length}/${target.length} patches meet it`);
   const bad = [...runs].filter(([, s]) => !s.some((x) => x.code === 0 || x.code === 1));
   for (const [p, s] of bad) console.log(`    exit ${s[0].code}: ${p.rel} (not timed)`);
   const slow = [...ok].sort((a, b) => median(b[1].map((x) => x.wallMs)) - median(a[1].map((x) => x.wallMs))).slice(0, 5);
-  console.log('    slowest: ' + slow.map(([p, s]) => `${p.rel} ${fmt(median(s.map((x) => x.wallMs)))} ms (${p.touched.length} files)`).join('; '));
+  console.log(
+    '    slowest: ' + slow.map(([p, s]) => `${p.rel} ${fmt(median(s.map((x) => x.wallMs)))} ms (${p.touched.length} files)`).join('; '),
+  );
   console.log(`(d) peak RSS of the CLI runs: max ${peakRssMb.toFixed(0)} MB, median ${(median(rss) / 1024).toFixed(0)} MB`);
 
   // (b) The three biggest touched files: parse + index of the pre and post image.
@@ -211,7 +226,9 @@ async function main(): Promise<void> {
   }
   const biggest = [...touched].sort((a, b) => b[1].size - a[1].size).slice(0, 3);
   console.log('');
-  console.log('(b) biggest touched files: parse + index of pre and post image (wasm, ms; median of 3 after a warm-up), and the whole patch in-process');
+  console.log(
+    '(b) biggest touched files: parse + index of pre and post image (wasm, ms; median of 3 after a warm-up), and the whole patch in-process',
+  );
   for (const [file, { patch }] of biggest) {
     const pre = fs.readFileSync(path.join(args.tree, file), 'utf8');
     const fp = readPatch(patch.text, patch.abs).files.find((f) => (f.newPath ?? f.oldPath) === file);
@@ -240,8 +257,10 @@ async function main(): Promise<void> {
       note = `failed: ${(err as Error).message.split('\n')[0]}`;
     }
     const whole = performance.now() - t0;
-    console.log(`    ${file} ${(pre.length / 1024).toFixed(0)} KiB: pre ${fmt(median(pres))} + post ${fmt(median(posts))} = ${fmt(median(pres) + median(posts))} ms ` +
-      `(first parse in this process ${fmt(first)} ms); analyzePatches(${patch.rel}) ${fmt(whole)} ms, ${note}`);
+    console.log(
+      `    ${file} ${(pre.length / 1024).toFixed(0)} KiB: pre ${fmt(median(pres))} + post ${fmt(median(posts))} = ${fmt(median(pres) + median(posts))} ms ` +
+        `(first parse in this process ${fmt(first)} ms); analyzePatches(${patch.rel}) ${fmt(whole)} ms, ${note}`,
+    );
   }
 
   // (c) wasm vs native, same process, same (blanked) texts, interleaved.
@@ -288,17 +307,29 @@ async function main(): Promise<void> {
     const mbps = (ms: number) => (bytes * args.parseRounds) / 1048576 / (ms / 1000);
     // The ratio uses CPU time: on a shared machine wall time also counts the waits for a core.
     ratio = cpu.wasm / cpu.native;
-    console.log(`(c) parse throughput over ${texts.length} touched files (${(bytes / 1048576).toFixed(2)} MB blanked text), ${args.parseRounds} interleaved rounds:`);
-    console.log(`    wall: wasm ${mbps(total.wasm).toFixed(2)} MB/s, native ${mbps(total.native).toFixed(2)} MB/s, wasm/native ${(total.wasm / total.native).toFixed(2)}`);
-    console.log(`    CPU:  wasm ${mbps(cpu.wasm).toFixed(2)} MB/s, native ${mbps(cpu.native).toFixed(2)} MB/s, wasm/native ${ratio.toFixed(2)} (the ratio reported below)`);
+    console.log(
+      `(c) parse throughput over ${texts.length} touched files (${(bytes / 1048576).toFixed(2)} MB blanked text), ${args.parseRounds} interleaved rounds:`,
+    );
+    console.log(
+      `    wall: wasm ${mbps(total.wasm).toFixed(2)} MB/s, native ${mbps(total.native).toFixed(2)} MB/s, wasm/native ${(total.wasm / total.native).toFixed(2)}`,
+    );
+    console.log(
+      `    CPU:  wasm ${mbps(cpu.wasm).toFixed(2)} MB/s, native ${mbps(cpu.native).toFixed(2)} MB/s, wasm/native ${ratio.toFixed(2)} (the ratio reported below)`,
+    );
   }
 
-  const series = seriesBench(args, cli, ok.map(([p]) => p));
+  const series = seriesBench(
+    args,
+    cli,
+    ok.map(([p]) => p),
+  );
 
   console.log('');
   console.log(`(bench took ${((performance.now() - started) / 1000).toFixed(0)} s; load average now ${os.loadavg()[0].toFixed(2)})`);
   console.log(series);
-  console.log(`bench: patch median ${fmt(med)} ms, p90 ${fmt(p90)} ms, peak RSS ${peakRssMb.toFixed(0)} MB, wasm/native parse ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}`);
+  console.log(
+    `bench: patch median ${fmt(med)} ms, p90 ${fmt(p90)} ms, peak RSS ${peakRssMb.toFixed(0)} MB, wasm/native parse ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}`,
+  );
   fs.rmSync(statFile, { force: true });
 }
 
@@ -314,16 +345,20 @@ function seriesBench(args: Args, cli: string, checked: CorpusPatch[]): string {
   const one = spawnNode([cli, '--tree', args.tree, '--format', 'json', ...list.map((p) => p.abs)], true);
   let separate = 0;
   for (const p of list) separate += spawnNode([cli, '--tree', args.tree, '--format', 'json', p.abs], true).wallMs;
-  console.log(`(e) series of ${n} patches (${new Set(list).size} distinct, cycled): one process ${fmt(one.wallMs)} ms (exit ${one.code}, CPU ${fmt(one.cpuMs)} ms), ` +
-    `${n} processes ${fmt(separate)} ms in all`);
+  console.log(
+    `(e) series of ${n} patches (${new Set(list).size} distinct, cycled): one process ${fmt(one.wallMs)} ms (exit ${one.code}, CPU ${fmt(one.cpuMs)} ms), ` +
+      `${n} processes ${fmt(separate)} ms in all`,
+  );
 
   // A 50-file patch: one added comment line near the top of 50 .c files of the tree.
   const files = bigPatchFiles(args.tree, n);
-  const big = files.map((f) => {
-    const lines = fs.readFileSync(path.join(args.tree, f), 'utf8').split('\n').slice(0, 3);
-    while (lines.length < 3) lines.push('');
-    return `--- a/${f}\n+++ b/${f}\n@@ -1,3 +1,4 @@\n ${lines[0]}\n+/* livepatch bench */\n ${lines[1]}\n ${lines[2]}\n`;
-  }).join('');
+  const big = files
+    .map((f) => {
+      const lines = fs.readFileSync(path.join(args.tree, f), 'utf8').split('\n').slice(0, 3);
+      while (lines.length < 3) lines.push('');
+      return `--- a/${f}\n+++ b/${f}\n@@ -1,3 +1,4 @@\n ${lines[0]}\n+/* livepatch bench */\n ${lines[1]}\n ${lines[2]}\n`;
+    })
+    .join('');
   const bigFile = path.join(os.tmpdir(), `klp-bench-50-${process.pid}.patch`);
   fs.writeFileSync(bigFile, big);
   const ours = spawnNode([cli, '--tree', args.tree, '--format', 'json', bigFile], true);
@@ -332,7 +367,11 @@ function seriesBench(args: Args, cli: string, checked: CorpusPatch[]): string {
   let cpNote = '';
   if (fs.existsSync(checkpatch)) {
     const t0 = performance.now();
-    const r = spawnSync('perl', [checkpatch, '--no-tree', '--no-color', bigFile], { cwd: args.tree, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync('perl', [checkpatch, '--no-tree', '--no-color', bigFile], {
+      cwd: args.tree,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
     cp = performance.now() - t0;
     if (r.error) {
       cp = NaN;
@@ -340,10 +379,14 @@ function seriesBench(args: Args, cli: string, checked: CorpusPatch[]): string {
     }
   } else cpNote = ' (no scripts/checkpatch.pl in the tree)';
   fs.rmSync(bigFile, { force: true });
-  console.log(`    ${files.length}-file patch: livepatch-check ${fmt(ours.wallMs)} ms (exit ${ours.code}, CPU ${fmt(ours.cpuMs)} ms), ` +
-    `checkpatch.pl --no-tree ${fmt(cp)} ms${cpNote}`);
-  return `series: ${n} patches in one process ${fmt(one.wallMs)} ms vs ${n} processes ${fmt(separate)} ms (${(separate / one.wallMs).toFixed(1)}x); ` +
-    `${files.length}-file patch ${fmt(ours.wallMs)} ms vs checkpatch.pl --no-tree ${fmt(cp)} ms`;
+  console.log(
+    `    ${files.length}-file patch: livepatch-check ${fmt(ours.wallMs)} ms (exit ${ours.code}, CPU ${fmt(ours.cpuMs)} ms), ` +
+      `checkpatch.pl --no-tree ${fmt(cp)} ms${cpNote}`,
+  );
+  return (
+    `series: ${n} patches in one process ${fmt(one.wallMs)} ms vs ${n} processes ${fmt(separate)} ms (${(separate / one.wallMs).toFixed(1)}x); ` +
+    `${files.length}-file patch ${fmt(ours.wallMs)} ms vs checkpatch.pl --no-tree ${fmt(cp)} ms`
+  );
 }
 
 /** The first `n` .c files of the tree's kernel/ folder, sorted, under 256 KiB: always the same patch for one tree. */
@@ -352,7 +395,9 @@ function bigPatchFiles(tree: string, n: number): string[] {
   const walk = (rel: string) => {
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(path.join(tree, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      entries = fs
+        .readdirSync(path.join(tree, rel), { withFileTypes: true })
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     } catch {
       return;
     }

@@ -24,7 +24,13 @@ const arg = (name: string, dflt: string) => {
   const parser = await createParser('wasm');
   const views = new ExpandedViews(kbuildCompiler(headers), tree, 4);
   const files = sampleFiles(listSourceFiles(tree, ACCURACY_DIRS), count).filter((f) => f.endsWith('.c'));
-  let matched = 0, agree = 0, added = 0, dropped = 0, onlyExpanded = 0, onlyRaw = 0, failed = 0;
+  let matched = 0,
+    agree = 0,
+    added = 0,
+    dropped = 0,
+    onlyExpanded = 0,
+    onlyRaw = 0,
+    failed = 0;
   const examples: string[] = [];
   for (const rel of files) {
     const text = fs.readFileSync(path.join(tree, rel), 'utf8');
@@ -45,7 +51,8 @@ const arg = (name: string, dflt: string) => {
       else {
         added += f.expansion.added.length ? 1 : 0;
         dropped += f.expansion.dropped.length ? 1 : 0;
-        if (examples.length < 12) examples.push(`${rel}: ${f.name}() +[${f.expansion.added.join(' ')}] -[${f.expansion.dropped.join(' ')}]`);
+        if (examples.length < 12)
+          examples.push(`${rel}: ${f.name}() +[${f.expansion.added.join(' ')}] -[${f.expansion.dropped.join(' ')}]`);
       }
     }
     onlyExpanded += [...viewNames].filter((n) => !rawNames.has(n)).length;
@@ -54,8 +61,12 @@ const arg = (name: string, dflt: string) => {
   const c = [...views.costs].sort((a, b) => a - b);
   const q = (p: number) => Math.round(c[Math.min(c.length - 1, Math.floor(p * c.length))] ?? 0);
   console.log(`files: ${files.length} (.c of the parse-accuracy sample, ${ACCURACY_DIRS.join(' ')}), gcc -E failed on ${failed}`);
-  console.log(`functions in both views: ${matched}; attributes agree: ${agree} (${(100 * agree / Math.max(1, matched)).toFixed(1)}%); expanded view adds to ${added}, drops from ${dropped}`);
-  console.log(`definitions only the expanded view has (made by macros, named differently): ${onlyExpanded}; only the raw view has (#if'd out for this config, or misparsed): ${onlyRaw}`);
+  console.log(
+    `functions in both views: ${matched}; attributes agree: ${agree} (${((100 * agree) / Math.max(1, matched)).toFixed(1)}%); expanded view adds to ${added}, drops from ${dropped}`,
+  );
+  console.log(
+    `definitions only the expanded view has (made by macros, named differently): ${onlyExpanded}; only the raw view has (#if'd out for this config, or misparsed): ${onlyRaw}`,
+  );
   console.log(`gcc -E + read per file: median ${q(0.5)} ms, p90 ${q(0.9)} ms, max ${q(1)} ms`);
   for (const e of examples) console.log(`  ${e}`);
 })();

@@ -103,7 +103,12 @@ interface Reply {
 }
 
 async function child(): Promise<void> {
-  const { seed, trees, hangMs, hangMsPerMb } = JSON.parse(process.env.KLP_FUZZ_CHILD!) as { seed: number; trees: SeedTrees; hangMs: number; hangMsPerMb: number };
+  const { seed, trees, hangMs, hangMsPerMb } = JSON.parse(process.env.KLP_FUZZ_CHILD!) as {
+    seed: number;
+    trees: SeedTrees;
+    hangMs: number;
+    hangMsPerMb: number;
+  };
   const parser = await createParser();
   answerGitProbeWithoutGit();
   process.on('message', (job: Job) => {
@@ -117,8 +122,13 @@ async function child(): Promise<void> {
       } catch (err) {
         // A bug in the fuzzer itself (runInput catches everything the engine throws).
         const detail = `fuzzer error: ${(err as Error)?.stack ?? err}`;
-        reply = { index: job.index, description: '(the fuzzer failed to make this input)', bytes: 0, rss: process.memoryUsage().rss,
-          result: { outcome: 'crash', ms: 0, cpuMs: 0, modes: [{ mode: 'tree', outcome: 'crash', ms: 0, cpuMs: 0, detail }] } };
+        reply = {
+          index: job.index,
+          description: '(the fuzzer failed to make this input)',
+          bytes: 0,
+          rss: process.memoryUsage().rss,
+          result: { outcome: 'crash', ms: 0, cpuMs: 0, modes: [{ mode: 'tree', outcome: 'crash', ms: 0, cpuMs: 0, detail }] },
+        };
       }
       process.send!(reply);
     })();
@@ -163,7 +173,9 @@ async function main(): Promise<void> {
   let done = 0;
   let next = 0;
   const started = Date.now();
-  console.log(`fuzz: seed ${args.seed}, ${indices.length} inputs, ${args.jobs} job(s), hang > ${args.hangMs} ms + ${args.hangMsPerMb} ms/MB (wall and CPU), kill after ${args.killMs} ms`);
+  console.log(
+    `fuzz: seed ${args.seed}, ${indices.length} inputs, ${args.jobs} job(s), hang > ${args.hangMs} ms + ${args.hangMsPerMb} ms/MB (wall and CPU), kill after ${args.killMs} ms`,
+  );
 
   const record = (r: FuzzRecord) => {
     counts[r.outcome]++;
@@ -173,7 +185,9 @@ async function main(): Promise<void> {
     if (failed || args.save) writeFailure(args, trees, r);
     if (failed) {
       failures.push(r);
-      console.log(`fuzz: #${r.index} ${r.outcome.toUpperCase()} (${r.ms.toFixed(0)} ms): ${r.description}\n  ${r.detail.split('\n').slice(0, 4).join('\n  ')}`);
+      console.log(
+        `fuzz: #${r.index} ${r.outcome.toUpperCase()} (${r.ms.toFixed(0)} ms): ${r.description}\n  ${r.detail.split('\n').slice(0, 4).join('\n  ')}`,
+      );
     }
   };
 
@@ -182,7 +196,10 @@ async function main(): Promise<void> {
 
   const spawnSlot = (): Slot => {
     const proc = fork(__filename, [], {
-      env: { ...process.env, KLP_FUZZ_CHILD: JSON.stringify({ seed: args.seed, trees, hangMs: args.hangMs, hangMsPerMb: args.hangMsPerMb }) },
+      env: {
+        ...process.env,
+        KLP_FUZZ_CHILD: JSON.stringify({ seed: args.seed, trees, hangMs: args.hangMs, hangMsPerMb: args.hangMsPerMb }),
+      },
       execArgv: [...process.execArgv, '--max-old-space-size=4096'],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced',
@@ -201,7 +218,14 @@ async function main(): Promise<void> {
         }
         for (const md of m.result.modes) modeCounts[md.mode][md.outcome] = (modeCounts[md.mode][md.outcome] ?? 0) + 1;
         const bad = m.result.modes.filter((md) => md.outcome === m.result.outcome && md.detail);
-        record({ index: m.index, outcome: m.result.outcome, ms: m.result.ms, cpuMs: m.result.cpuMs, description: m.description, detail: bad.map((md) => `[${md.mode}] ${md.detail}`).join('\n') });
+        record({
+          index: m.index,
+          outcome: m.result.outcome,
+          ms: m.result.ms,
+          cpuMs: m.result.cpuMs,
+          description: m.description,
+          detail: bad.map((md) => `[${md.mode}] ${md.detail}`).join('\n'),
+        });
         dispatch(slot);
       });
     });
@@ -212,7 +236,14 @@ async function main(): Promise<void> {
       if (job === null || slot.killed) return;
       // The child died under an input: a fatal V8 error, an abort, out of memory.
       const description = describe(args.seed, job.index);
-      record({ index: job.index, outcome: 'crash', ms: Date.now() - slot.started, cpuMs: NaN, description, detail: `child process died (code ${code}, signal ${signal}):\n${slot.stderr.trim()}` });
+      record({
+        index: job.index,
+        outcome: 'crash',
+        ms: Date.now() - slot.started,
+        cpuMs: NaN,
+        description,
+        detail: `child process died (code ${code}, signal ${signal}):\n${slot.stderr.trim()}`,
+      });
       replace(slot);
     });
     return slot;
@@ -239,7 +270,14 @@ async function main(): Promise<void> {
       slot.killed = true;
       slot.busy = null;
       slot.proc.kill('SIGKILL');
-      record({ index: job.index, outcome: 'hang', ms: Date.now() - slot.started, cpuMs: Date.now() - slot.started, description: describe(args.seed, job.index), detail: `no answer after ${args.killMs} ms; killed` });
+      record({
+        index: job.index,
+        outcome: 'hang',
+        ms: Date.now() - slot.started,
+        cpuMs: Date.now() - slot.started,
+        description: describe(args.seed, job.index),
+        detail: `no answer after ${args.killMs} ms; killed`,
+      });
       replace(slot);
     }, args.killMs);
     slot.proc.send(job);
@@ -249,7 +287,9 @@ async function main(): Promise<void> {
   slots.forEach((s) => void s.ready.then(() => dispatch(s)));
   const progress = setInterval(() => {
     const secs = (Date.now() - started) / 1000;
-    process.stderr.write(`fuzz: ${done}/${indices.length} in ${secs.toFixed(0)} s (${(done / secs).toFixed(0)}/s): ok ${counts.ok}, refused ${counts.refused}, invalid ${counts.invalid}, crashes ${counts.crash}, hangs ${counts.hang}\n`);
+    process.stderr.write(
+      `fuzz: ${done}/${indices.length} in ${secs.toFixed(0)} s (${(done / secs).toFixed(0)}/s): ok ${counts.ok}, refused ${counts.refused}, invalid ${counts.invalid}, crashes ${counts.crash}, hangs ${counts.hang}\n`,
+    );
   }, 15000);
   if (indices.length) await allDone;
   clearInterval(progress);
@@ -262,20 +302,34 @@ async function main(): Promise<void> {
   const secs = (Date.now() - started) / 1000;
   const s = slowest as FuzzRecord | null;
   const fmtModes = (m: { [k in Outcome]?: number }) => OUTCOME_ORDER.map((o) => `${o} ${m[o] ?? 0}`).join(', ');
-  console.log([
-    `fuzz: seed ${args.seed}: ${done} runs in ${secs.toFixed(1)} s (${(done / secs).toFixed(1)} inputs/s, ${args.jobs} job(s))`,
-    `  ok        ${counts.ok}`,
-    `  refused   ${counts.refused}`,
-    `  invalid   ${counts.invalid}`,
-    `  crashes   ${counts.crash}`,
-    `  hangs     ${counts.hang}`,
-    `  slowest   ${s ? `${s.cpuMs.toFixed(0)} ms CPU (${s.ms.toFixed(0)} ms wall): #${s.index} ${s.description}` : '-'}`,
-    `  with tree: ${fmtModes(modeCounts.tree)}`,
-    `  hunk-only: ${fmtModes(modeCounts.hunk)}`,
-    `  over ${args.hangMs} ms but within the per-MB allowance: ${bigSlow.length}${bigSlow.length ? ` (smallest input ${(bigSlow.reduce((m, b) => Math.min(m, b.bytes), Infinity) / 1048576).toFixed(2)} MB, slowest ${bigSlow.reduce((m, b) => Math.max(m, b.cpuMs), 0).toFixed(0)} ms CPU; e.g. #${bigSlow.slice(0, 5).map((b) => b.index).join(', #')})` : ''}`,
-    `  peak child RSS ${(maxRss / 1048576).toFixed(0)} MB`,
-    failures.length ? `  ${failures.length} failing input(s) written to ${args.out} (reproduce: npm run fuzz -- --seed ${args.seed} --only ${failures.slice(0, 10).map((f) => f.index).join(',')})` : '  no failures',
-  ].join('\n'));
+  console.log(
+    [
+      `fuzz: seed ${args.seed}: ${done} runs in ${secs.toFixed(1)} s (${(done / secs).toFixed(1)} inputs/s, ${args.jobs} job(s))`,
+      `  ok        ${counts.ok}`,
+      `  refused   ${counts.refused}`,
+      `  invalid   ${counts.invalid}`,
+      `  crashes   ${counts.crash}`,
+      `  hangs     ${counts.hang}`,
+      `  slowest   ${s ? `${s.cpuMs.toFixed(0)} ms CPU (${s.ms.toFixed(0)} ms wall): #${s.index} ${s.description}` : '-'}`,
+      `  with tree: ${fmtModes(modeCounts.tree)}`,
+      `  hunk-only: ${fmtModes(modeCounts.hunk)}`,
+      `  over ${args.hangMs} ms but within the per-MB allowance: ${bigSlow.length}${
+        bigSlow.length
+          ? ` (smallest input ${(bigSlow.reduce((m, b) => Math.min(m, b.bytes), Infinity) / 1048576).toFixed(2)} MB, slowest ${bigSlow.reduce((m, b) => Math.max(m, b.cpuMs), 0).toFixed(0)} ms CPU; e.g. #${bigSlow
+              .slice(0, 5)
+              .map((b) => b.index)
+              .join(', #')})`
+          : ''
+      }`,
+      `  peak child RSS ${(maxRss / 1048576).toFixed(0)} MB`,
+      failures.length
+        ? `  ${failures.length} failing input(s) written to ${args.out} (reproduce: npm run fuzz -- --seed ${args.seed} --only ${failures
+            .slice(0, 10)
+            .map((f) => f.index)
+            .join(',')})`
+        : '  no failures',
+    ].join('\n'),
+  );
   process.exitCode = counts.crash + counts.hang + counts.invalid > 0 ? 1 : 0;
 }
 
@@ -308,19 +362,25 @@ function writeFailure(args: Args, trees: SeedTrees, r: FuzzRecord): void {
     fs.writeFileSync(f, p.text);
     return f;
   });
-  const tree = input.tree === 'small' ? path.join(args.out, 'trees', 'small') : `${trees.huge} (the small tree plus a generated 10 MB file, see fuzzTree.ts)`;
-  fs.writeFileSync(`${base}.txt`, [
-    `input #${r.index} of seed ${args.seed}: ${r.outcome} after ${r.ms.toFixed(0)} ms`,
-    `what: ${input.description}`,
-    `expected ok: with tree ${input.expectOk.tree}, hunk-only ${input.expectOk.hunk}`,
-    '',
-    r.detail,
-    '',
-    `reproduce: npm run fuzz -- --seed ${args.seed} --only ${r.index}`,
-    `       or: node dist/livepatch-check.js --tree ${tree} ${files.join(' ')}`,
-    `           node dist/livepatch-check.js ${files.join(' ')}`,
-    '',
-  ].join('\n'));
+  const tree =
+    input.tree === 'small'
+      ? path.join(args.out, 'trees', 'small')
+      : `${trees.huge} (the small tree plus a generated 10 MB file, see fuzzTree.ts)`;
+  fs.writeFileSync(
+    `${base}.txt`,
+    [
+      `input #${r.index} of seed ${args.seed}: ${r.outcome} after ${r.ms.toFixed(0)} ms`,
+      `what: ${input.description}`,
+      `expected ok: with tree ${input.expectOk.tree}, hunk-only ${input.expectOk.hunk}`,
+      '',
+      r.detail,
+      '',
+      `reproduce: npm run fuzz -- --seed ${args.seed} --only ${r.index}`,
+      `       or: node dist/livepatch-check.js --tree ${tree} ${files.join(' ')}`,
+      `           node dist/livepatch-check.js ${files.join(' ')}`,
+      '',
+    ].join('\n'),
+  );
 }
 
 if (process.env.KLP_FUZZ_CHILD) {

@@ -58,8 +58,13 @@ fs.rmSync(out, { force: true });
 // - --no-rewrite-relative-links: there is no public repository URL to rewrite README links to; they
 //   point at files the VSIX ships (docs/rules/*.md), which VS Code resolves in the extension folder.
 run(process.execPath, [
-  path.join(root, 'node_modules/@vscode/vsce/vsce'), 'package',
-  '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', out,
+  path.join(root, 'node_modules/@vscode/vsce/vsce'),
+  'package',
+  '--no-dependencies',
+  '--allow-missing-repository',
+  '--no-rewrite-relative-links',
+  '--out',
+  out,
 ]);
 
 const entries = zipEntries(out).filter((e) => !e.name.endsWith('/'));
@@ -85,12 +90,17 @@ const required = [
   ...pkg.contributes.viewsContainers.activitybar.map((c) => `extension/${path.posix.normalize(c.icon)}`),
   ...(pkg.icon ? [`extension/${path.posix.normalize(pkg.icon)}`] : []),
   // Walkthrough pages and images (contributes.walkthroughs[].steps[].media).
-  ...(pkg.contributes.walkthroughs ?? []).flatMap((w) => w.steps ?? []).flatMap((st) => {
-    const m = st.media ?? {};
-    const image = typeof m.image === 'string' ? [m.image] : Object.values(m.image ?? {});
-    return [m.markdown, m.svg, ...image].filter((f) => typeof f === 'string').map((f) => `extension/${path.posix.normalize(f)}`);
-  }),
-  ...fs.readdirSync(path.join(root, 'docs/rules')).filter((f) => f.endsWith('.md')).map((f) => `extension/docs/rules/${f}`),
+  ...(pkg.contributes.walkthroughs ?? [])
+    .flatMap((w) => w.steps ?? [])
+    .flatMap((st) => {
+      const m = st.media ?? {};
+      const image = typeof m.image === 'string' ? [m.image] : Object.values(m.image ?? {});
+      return [m.markdown, m.svg, ...image].filter((f) => typeof f === 'string').map((f) => `extension/${path.posix.normalize(f)}`);
+    }),
+  ...fs
+    .readdirSync(path.join(root, 'docs/rules'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `extension/docs/rules/${f}`),
 ];
 const allowed = [
   /^extension\.vsixmanifest$/,
@@ -115,7 +125,8 @@ for (const e of entries) if (!allowed.some((re) => re.test(e.name))) problems.pu
 for (const e of entries) {
   // The terminal runs up.sh directly: executables must stay executable.
   const src = path.join(root, e.name.replace(/^extension\//, ''));
-  if (/^extension\/scripts\//.test(e.name) && fs.existsSync(src) && fs.statSync(src).mode & 0o100 && !(e.mode & 0o100)) problems.push(`${e.name} lost its executable bit`);
+  if (/^extension\/scripts\//.test(e.name) && fs.existsSync(src) && fs.statSync(src).mode & 0o100 && !(e.mode & 0o100))
+    problems.push(`${e.name} lost its executable bit`);
 }
 // README links are left relative: say which ones will not resolve inside the installed extension.
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');

@@ -8,7 +8,15 @@
 import * as fs from 'node:fs';
 import { createParser, type Backend } from '../server/src/engine/parse/parser';
 import {
-  ACCURACY_DIRS, defaultKernelTree, listSourceFiles, measure, missPatterns, pct, type Miss, type Mode, type Summary,
+  ACCURACY_DIRS,
+  defaultKernelTree,
+  listSourceFiles,
+  measure,
+  missPatterns,
+  pct,
+  type Miss,
+  type Mode,
+  type Summary,
 } from '../tools/parse-accuracy/accuracy';
 
 function parseArgs(argv: string[]): { tree: string; backend: Backend; top: number; allMisses: boolean } {
@@ -54,13 +62,28 @@ async function main(): Promise<void> {
   console.log(row(['mode', 'files', 'MB', 'functions', 'name ok', 'name %', 'range ok', 'name+range %', 'files w/ ERR', 'time s'], w));
   for (const mode of ['raw', 'blanked'] as Mode[]) {
     const s = results[mode];
-    console.log(row([
-      mode === 'raw' ? 'raw (parseRaw)' : 'blank() (parse)', s.files, (s.bytes / 1048576).toFixed(1), s.oracle, s.nameOk,
-      pct(s.nameOk, s.oracle), s.rangeOk, pct(s.rangeOk, s.oracle), s.filesWithErrors, (s.ms / 1000).toFixed(1),
-    ], w));
+    console.log(
+      row(
+        [
+          mode === 'raw' ? 'raw (parseRaw)' : 'blank() (parse)',
+          s.files,
+          (s.bytes / 1048576).toFixed(1),
+          s.oracle,
+          s.nameOk,
+          pct(s.nameOk, s.oracle),
+          s.rangeOk,
+          pct(s.rangeOk, s.oracle),
+          s.filesWithErrors,
+          (s.ms / 1000).toFixed(1),
+        ],
+        w,
+      ),
+    );
   }
   const macroFns = (s: Summary) => s.misses.filter((m) => m.fn.macro).length;
-  console.log(`(macro-defined heads such as SYSCALL_DEFINEn among the misses: raw ${macroFns(results.raw)}, blanked ${macroFns(results.blanked)})`);
+  console.log(
+    `(macro-defined heads such as SYSCALL_DEFINEn among the misses: raw ${macroFns(results.raw)}, blanked ${macroFns(results.blanked)})`,
+  );
 
   for (const mode of ['raw', 'blanked'] as Mode[]) {
     const s = results[mode];
@@ -76,12 +99,15 @@ async function main(): Promise<void> {
   if (args.allMisses) {
     console.log('');
     console.log('all misses (blanked):');
-    for (const m of results.blanked.misses) console.log(`  ${where(m)}  ${m.kind}  ${m.fn.name} [got ${m.got}]  ${m.fn.head.slice(0, 120)}`);
+    for (const m of results.blanked.misses)
+      console.log(`  ${where(m)}  ${m.kind}  ${m.fn.name} [got ${m.got}]  ${m.fn.head.slice(0, 120)}`);
   }
   const b = results.blanked;
   console.log('');
-  console.log(`bench:parse: name+range ${pct(b.rangeOk, b.oracle)} blanked, ${pct(results.raw.rangeOk, results.raw.oracle)} raw; ` +
-    `name ${pct(b.nameOk, b.oracle)} blanked, ${pct(results.raw.nameOk, results.raw.oracle)} raw; ${b.oracle} functions in ${b.files} files`);
+  console.log(
+    `bench:parse: name+range ${pct(b.rangeOk, b.oracle)} blanked, ${pct(results.raw.rangeOk, results.raw.oracle)} raw; ` +
+      `name ${pct(b.nameOk, b.oracle)} blanked, ${pct(results.raw.nameOk, results.raw.oracle)} raw; ${b.oracle} functions in ${b.files} files`,
+  );
 }
 
 main().catch((err) => {

@@ -21,7 +21,11 @@ const CLIENT_MAY_IMPORT = new Set([
   'server/src/build/hostBuild.ts',
 ]);
 
-interface Edge { from: string; to: string; spec: string }
+interface Edge {
+  from: string;
+  to: string;
+  spec: string;
+}
 
 /** Relative imports, exports-from, require() and import() of one file, resolved to repository-relative paths. */
 export function importsOf(file: string, text: string): Edge[] {
@@ -49,7 +53,8 @@ export function violations(edges: Edge[]): string[] {
       }
     }
     if (e.from.startsWith('server/') && e.to.startsWith('client/')) say('server/ must not import client/');
-    if (!isTest(e.from) && /^(?:client|server)\//.test(e.from) && /^(?:testing|tools)\//.test(e.to)) say('the product does not import test support or tools');
+    if (!isTest(e.from) && /^(?:client|server)\//.test(e.from) && /^(?:testing|tools)\//.test(e.to))
+      say('the product does not import test support or tools');
   }
   return bad;
 }
@@ -71,24 +76,33 @@ test('client/ and server/ import each other only through the public entries', ()
   const files = [...sources('client/src'), ...sources('server/src')];
   const edges = edgesOf(files);
   assert.ok(edges.length > 200, `the scan found only ${edges.length} imports: is it reading the tree?`);
-  assert.ok(edges.some((e) => e.from.startsWith('client/') && e.to === 'server/src/engine/index.ts'), 'no client import of the engine entry was seen');
+  assert.ok(
+    edges.some((e) => e.from.startsWith('client/') && e.to === 'server/src/engine/index.ts'),
+    'no client import of the engine entry was seen',
+  );
   assert.deepEqual(violations(edges), []);
 });
 
 test('a planted deep import from client/ into the engine is caught', () => {
-  const planted = importsOf('client/src/commands/planted.ts', [
-    "import { analyzePatches } from '../../../server/src/engine/analyze';",
-    'import {',
-    '  KernelTree,',
-    "} from '../../../server/src/engine/tree/kernelTree';",
-    "const p = require('../../../server/src/lsp/livepatchServer');",
-    "import { toWireFinding } from '../../../server/src/protocol';",
-  ].join('\n'));
-  assert.deepEqual(violations(planted).map((v) => v.split(' (')[0]), [
-    'client/src/commands/planted.ts -> ../../../server/src/engine/analyze',
-    'client/src/commands/planted.ts -> ../../../server/src/engine/tree/kernelTree',
-    'client/src/commands/planted.ts -> ../../../server/src/lsp/livepatchServer',
-  ]);
+  const planted = importsOf(
+    'client/src/commands/planted.ts',
+    [
+      "import { analyzePatches } from '../../../server/src/engine/analyze';",
+      'import {',
+      '  KernelTree,',
+      "} from '../../../server/src/engine/tree/kernelTree';",
+      "const p = require('../../../server/src/lsp/livepatchServer');",
+      "import { toWireFinding } from '../../../server/src/protocol';",
+    ].join('\n'),
+  );
+  assert.deepEqual(
+    violations(planted).map((v) => v.split(' (')[0]),
+    [
+      'client/src/commands/planted.ts -> ../../../server/src/engine/analyze',
+      'client/src/commands/planted.ts -> ../../../server/src/engine/tree/kernelTree',
+      'client/src/commands/planted.ts -> ../../../server/src/lsp/livepatchServer',
+    ],
+  );
 });
 
 test('planted imports of client/ from server/, and of test support from product code, are caught', () => {
@@ -115,7 +129,12 @@ test('the commands take the per-VM lock only through runOnTarget (commands/remot
   const files = new Map(sources('client/src/commands').map((f) => [f, fs.readFileSync(path.join(root, f), 'utf8')]));
   assert.ok(files.has('client/src/commands/remote/onTarget.ts'));
   // checkPatch's progress is in the status bar, on no target: not a remote action.
-  assert.deepEqual(lockingOutsideOnTarget(files).filter((x) => x !== 'client/src/commands/checkPatch.ts: withProgress'), []);
-  const planted = new Map([['client/src/commands/remote/load.ts', 'await t.ssh.exclusive(title, () => loadModule(t.ssh, t.settings, ko, name, p));']]);
+  assert.deepEqual(
+    lockingOutsideOnTarget(files).filter((x) => x !== 'client/src/commands/checkPatch.ts: withProgress'),
+    [],
+  );
+  const planted = new Map([
+    ['client/src/commands/remote/load.ts', 'await t.ssh.exclusive(title, () => loadModule(t.ssh, t.settings, ko, name, p));'],
+  ]);
   assert.deepEqual(lockingOutsideOnTarget(planted), ['client/src/commands/remote/load.ts: exclusive']);
 });

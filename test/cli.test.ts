@@ -24,8 +24,14 @@ test('text output is gcc-style with rule ids and a summary, exit 1 on errors', (
   const r = run(['--tree', demoTree, demoPatch]);
   assert.equal(r.code, 1, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  assert.ok(lines.some((l) => /^fs\/proc\/procstats\.c:\d+:\d+: error: .* \[init-section\]$/.test(l)), r.stdout);
-  assert.ok(lines.some((l) => /^include\/linux\/procstats\.h:\d+:\d+: error: .* \[struct-layout\]$/.test(l)), r.stdout);
+  assert.ok(
+    lines.some((l) => /^fs\/proc\/procstats\.c:\d+:\d+: error: .* \[init-section\]$/.test(l)),
+    r.stdout,
+  );
+  assert.ok(
+    lines.some((l) => /^include\/linux\/procstats\.h:\d+:\d+: error: .* \[struct-layout\]$/.test(l)),
+    r.stdout,
+  );
   assert.match(lines[lines.length - 1], /^livepatch-check: 1 patch\(es\), 2 file\(s\): \d+ error\(s\)/);
 });
 
@@ -44,7 +50,8 @@ test('json output follows the version 1 contract with 1-based post-image lines',
   assert.equal(s.line, 11); // the added member, 1-based, in the post-image
   assert.equal(s.symbol, 'struct procstats_sample');
   assert.ok(Array.isArray(s.related) && s.related[0].file === 'include/linux/procstats.h');
-  for (const f of j.findings) for (const k of ['rule', 'severity', 'file', 'line', 'endLine', 'function', 'symbol', 'message', 'related']) assert.ok(k in f, k);
+  for (const f of j.findings)
+    for (const k of ['rule', 'severity', 'file', 'line', 'endLine', 'function', 'symbol', 'message', 'related']) assert.ok(k in f, k);
 });
 
 test('sarif output is SARIF 2.1.0 with rules and results', () => {
@@ -62,7 +69,10 @@ test('sarif output is SARIF 2.1.0 with rules and results', () => {
 test('exit 0 when nothing is error-level', () => {
   const dir = tmp();
   const p = path.join(dir, 'ok.patch');
-  fs.writeFileSync(p, `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n`);
+  fs.writeFileSync(
+    p,
+    `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n`,
+  );
   const r = run(['--tree', demoTree, p]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
 });
@@ -97,7 +107,10 @@ test('exit 2 with a one-line reason for bad input', () => {
 test('a hunk that does not apply to the tree is bad input, not a crash', () => {
   const dir = tmp();
   const p = path.join(dir, 'stale.patch');
-  fs.writeFileSync(p, `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -1,1 +1,1 @@\n-this line is not in the file\n+nor is this one\n`);
+  fs.writeFileSync(
+    p,
+    `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -1,1 +1,1 @@\n-this line is not in the file\n+nor is this one\n`,
+  );
   const r = run(['--tree', demoTree, p]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /does not apply/);
@@ -132,7 +145,10 @@ test('a symlink inside the tree pointing outside is refused before reading', () 
 test('--generate-module writes a kbuild livepatch module, and refuses with the reasons on errors', () => {
   const dir = tmp();
   const p = path.join(dir, 'ok.patch');
-  fs.writeFileSync(p, `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n`);
+  fs.writeFileSync(
+    p,
+    `--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n`,
+  );
   const out = path.join(dir, 'mod');
   const r = run(['--tree', demoTree, '--generate-module', out, '--module-name', 'livepatch_ts', p]);
   assert.equal(r.code, 0, r.stderr);
@@ -140,9 +156,18 @@ test('--generate-module writes a kbuild livepatch module, and refuses with the r
   const unit = fs.readFileSync(path.join(out, 'patched_0_procstats.c'), 'utf8');
   assert.match(unit, /^#undef MODULE\n#line 1 "fs\/proc\/procstats\.c"\n/);
   assert.match(unit, /void livepatch_procstats_fill\(struct procstats_sample \*s\)\n\{\n\ts->timestamp = ktime_get_boottime_ns\(\);/);
-  assert.match(unit, /extern __typeof__\(__klp_orig_procstats_limit\) procstats_limit __asm__\("__klp_sym_7_vmlinux_15_procstats_limit_0"\)/);
-  assert.match(fs.readFileSync(path.join(out, 'klp_patch_tables.c'), 'utf8'), /\.old_name = "procstats_fill",\n\t\t\.new_func = livepatch_procstats_fill,[\s\S]*\.replace = false,/);
-  assert.match(fs.readFileSync(path.join(out, 'Kbuild'), 'utf8'), /^obj-m := livepatch_ts\.o\nlivepatch_ts-y := patched_0_procstats\.o klp_patch_tables\.o\n/);
+  assert.match(
+    unit,
+    /extern __typeof__\(__klp_orig_procstats_limit\) procstats_limit __asm__\("__klp_sym_7_vmlinux_15_procstats_limit_0"\)/,
+  );
+  assert.match(
+    fs.readFileSync(path.join(out, 'klp_patch_tables.c'), 'utf8'),
+    /\.old_name = "procstats_fill",\n\t\t\.new_func = livepatch_procstats_fill,[\s\S]*\.replace = false,/,
+  );
+  assert.match(
+    fs.readFileSync(path.join(out, 'Kbuild'), 'utf8'),
+    /^obj-m := livepatch_ts\.o\nlivepatch_ts-y := patched_0_procstats\.o klp_patch_tables\.o\n/,
+  );
   // The older closure generator stays available.
   const closure = path.join(dir, 'closure');
   const rc = run(['--tree', demoTree, '--generate-module', closure, '--generator', 'closure', '--module-name', 'livepatch_ts', p]);
@@ -160,7 +185,10 @@ test('--generate-module writes a kbuild livepatch module, and refuses with the r
 test('git format-patch mails (message, diffstat, signature) are read', () => {
   const dir = tmp();
   const p = path.join(dir, '0001-fix.patch');
-  fs.writeFileSync(p, `From 1234567890abcdef Mon Sep 17 00:00:00 2001\nFrom: A Developer <a@example.org>\nSubject: [PATCH] procstats: use boot time\n\n---\n fs/proc/procstats.c | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n\ndiff --git a/fs/proc/procstats.c b/fs/proc/procstats.c\nindex 1111111..2222222 100644\n--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n-- \n2.39.5\n\n`);
+  fs.writeFileSync(
+    p,
+    `From 1234567890abcdef Mon Sep 17 00:00:00 2001\nFrom: A Developer <a@example.org>\nSubject: [PATCH] procstats: use boot time\n\n---\n fs/proc/procstats.c | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n\ndiff --git a/fs/proc/procstats.c b/fs/proc/procstats.c\nindex 1111111..2222222 100644\n--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -12,3 +12,3 @@\n static void procstats_fill(struct procstats_sample *s)\n {\n-\ts->timestamp = ktime_get_ns();\n+\ts->timestamp = ktime_get_boottime_ns();\n-- \n2.39.5\n\n`,
+  );
   const r = run(['--tree', demoTree, '--format', 'json', p]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout).patches[0].files, ['fs/proc/procstats.c']);

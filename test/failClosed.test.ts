@@ -45,9 +45,15 @@ test('a data-changing patch on a file over the size limit is not clean: exit 2 w
   const r = run(['--tree', tree, p]);
   // Before: a note, exit 0.
   assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.match(r.stdout, /^fs\/proc\/procstats\.c:1:1: error: fs\/proc\/procstats\.c was not analysed: 4\.\d MB is over the 4\.0 MB size limit \(--max-file-size\)\. No rule checked its change.* \[not-analysed\]$/m);
+  assert.match(
+    r.stdout,
+    /^fs\/proc\/procstats\.c:1:1: error: fs\/proc\/procstats\.c was not analysed: 4\.\d MB is over the 4\.0 MB size limit \(--max-file-size\)\. No rule checked its change.* \[not-analysed\]$/m,
+  );
   const j = JSON.parse(run(['--tree', tree, '--format', 'json', p]).stdout);
-  assert.deepEqual(j.findings.map((f: { rule: string; severity: string; patchLine: number }) => [f.rule, f.severity, f.patchLine]), [['not-analysed', 'error', 1]]);
+  assert.deepEqual(
+    j.findings.map((f: { rule: string; severity: string; patchLine: number }) => [f.rule, f.severity, f.patchLine]),
+    [['not-analysed', 'error', 1]],
+  );
   const sarif = JSON.parse(run(['--tree', tree, '--format', 'sarif', p]).stdout).runs[0];
   assert.equal(sarif.results[0].level, 'error');
   assert.equal(sarif.tool.driver.rules[sarif.results[0].ruleIndex].id, 'not-analysed');
@@ -105,7 +111,9 @@ test('a patch file that is a device or too big is refused without reading it all
 });
 
 test('more than 10 000 hunks in one run is a clear error, not minutes and gigabytes', () => {
-  const hunks = (n: number, file: string) => `--- a/${file}\n+++ b/${file}\n` + Array.from({ length: n }, (_, i) => `@@ -${i * 3 + 1},1 +${i * 3 + 1},1 @@\n-int v${i};\n+long v${i};\n`).join('');
+  const hunks = (n: number, file: string) =>
+    `--- a/${file}\n+++ b/${file}\n` +
+    Array.from({ length: n }, (_, i) => `@@ -${i * 3 + 1},1 +${i * 3 + 1},1 @@\n-int v${i};\n+long v${i};\n`).join('');
   const t0 = Date.now();
   const r = run(['-'], hunks(5_001, 'lib/a.c') + hunks(5_000, 'lib/b.c'));
   assert.equal(r.code, 2, r.stderr);
@@ -139,7 +147,11 @@ test('--generate-module does not write through a symlink in OUTDIR', () => {
   fs.writeFileSync(path.join(out3, 'Kbuild'), 'old\n');
   assert.equal(run(['--tree', demoTree, '--generate-module', out3, '--module-name', 'livepatch_ts', patchFile(BODY_PATCH)]).code, 0);
   assert.match(fs.readFileSync(path.join(out3, 'Kbuild'), 'utf8'), /^obj-m := livepatch_ts\.o\n/);
-  assert.deepEqual(fs.readdirSync(out3).sort(), ['Kbuild', 'Makefile', 'klp_patch_tables.c', 'patched_0_procstats.c', 'src'], 'no temporary files left');
+  assert.deepEqual(
+    fs.readdirSync(out3).sort(),
+    ['Kbuild', 'Makefile', 'klp_patch_tables.c', 'patched_0_procstats.c', 'src'],
+    'no temporary files left',
+  );
 });
 
 test('an empty or odd --module-name is a clear usage error', () => {
@@ -155,7 +167,13 @@ test('an empty or odd --module-name is a clear usage error', () => {
     ['caf\u00e9', /contains "\u00e9"/],
   ];
   for (const [name, why] of cases) assert.match(moduleNameProblem(name) ?? 'accepted', why, JSON.stringify(name));
-  for (const ok of ['Livepatch_Fix_2', '_x', 'x'.repeat(55), moduleNameFrom('0001-Fix the-thing!.patch'), moduleNameFrom('x'.repeat(300))]) {
+  for (const ok of [
+    'Livepatch_Fix_2',
+    '_x',
+    'x'.repeat(55),
+    moduleNameFrom('0001-Fix the-thing!.patch'),
+    moduleNameFrom('x'.repeat(300)),
+  ]) {
     assert.equal(moduleNameProblem(ok), null, ok);
   }
   const dir = tempDir('lpc-name-');
@@ -168,7 +186,10 @@ test('an empty or odd --module-name is a clear usage error', () => {
     assert.ok(!fs.existsSync(out), `${name}: nothing written`);
   }
   // Upper case is fine for the kernel.
-  assert.equal(run(['--tree', demoTree, '--generate-module', path.join(dir, 'ok'), '--module-name', 'Livepatch_Fix_2', patchFile(BODY_PATCH)]).code, 0);
+  assert.equal(
+    run(['--tree', demoTree, '--generate-module', path.join(dir, 'ok'), '--module-name', 'Livepatch_Fix_2', patchFile(BODY_PATCH)]).code,
+    0,
+  );
   assert.match(fs.readFileSync(path.join(dir, 'ok', 'Kbuild'), 'utf8'), /^obj-m := Livepatch_Fix_2\.o\n/);
 });
 
@@ -178,7 +199,16 @@ test('a generated module replaces other livepatches only with --replace', () => 
   assert.equal(plain.code, 0, plain.stderr);
   assert.match(fs.readFileSync(path.join(dir, 'a', 'klp_patch_tables.c'), 'utf8'), /^\t\.replace = false,$/m);
   assert.match(plain.stdout, /livepatch_a stacks on the livepatches already loaded \(--replace makes it replace them\)/);
-  const rep = run(['--tree', demoTree, '--generate-module', path.join(dir, 'b'), '--module-name', 'livepatch_b', '--replace', patchFile(BODY_PATCH)]);
+  const rep = run([
+    '--tree',
+    demoTree,
+    '--generate-module',
+    path.join(dir, 'b'),
+    '--module-name',
+    'livepatch_b',
+    '--replace',
+    patchFile(BODY_PATCH),
+  ]);
   assert.equal(rep.code, 0, rep.stderr);
   assert.match(fs.readFileSync(path.join(dir, 'b', 'klp_patch_tables.c'), 'utf8'), /^\t\.replace = true,$/m);
   assert.match(rep.stdout, /livepatch_b is an atomic-replace patch: loading it disables and replaces every livepatch already loaded/);

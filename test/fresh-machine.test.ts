@@ -25,13 +25,21 @@ function emptyRoot(): string {
 
 function dryRun(script: string, args: string[] = [], env: Record<string, string> = {}) {
   const r = spawnSync(path.join(ROOT, script), args, {
-    cwd: ROOT, encoding: 'utf8', timeout: 60_000,
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
     env: { ...process.env, KLP_SYSROOT: emptyRoot(), KLP_INSTALL_DRY_RUN: '1', ...env },
   });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const wouldInstall = (out: string) => out.split('\n').filter((l) => /would install: /.test(l)).map((l) => l.replace(/^.*would install: /, '')).join(' ').split(/\s+/);
+const wouldInstall = (out: string) =>
+  out
+    .split('\n')
+    .filter((l) => /would install: /.test(l))
+    .map((l) => l.replace(/^.*would install: /, ''))
+    .join(' ')
+    .split(/\s+/);
 
 test('scripts/ci/install-test-deps.sh on an empty machine installs sshd, the headers and the build tools, and names the headers package', () => {
   const r = dryRun('scripts/ci/install-test-deps.sh');
@@ -48,7 +56,11 @@ test('the headers probe picks the newest Debian 6.1 ABI under /usr/src by number
   const root = emptyRoot();
   for (const abi of [9, 57, 28]) fs.mkdirSync(path.join(root, `usr/src/linux-headers-6.1.0-${abi}-amd64`), { recursive: true });
   fs.mkdirSync(path.join(root, 'usr/src/linux-headers-6.1.0-99-common'), { recursive: true });
-  const r = spawnSync(path.join(ROOT, 'scripts/ci/install-test-deps.sh'), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, KLP_SYSROOT: root, KLP_INSTALL_DRY_RUN: '1' } });
+  const r = spawnSync(path.join(ROOT, 'scripts/ci/install-test-deps.sh'), {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, KLP_SYSROOT: root, KLP_INSTALL_DRY_RUN: '1' },
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^headers: linux-headers-6\.1\.0-57-amd64$/m);
   assert.ok(wouldInstall(r.stdout).includes('linux-headers-6.1.0-57-amd64'), 'the dpkg database of the root records no headers package');
@@ -64,7 +76,8 @@ test('scripts/e2e/install-code-server.sh on an empty machine installs Chromium, 
   const r = dryRun('scripts/e2e/install-code-server.sh', [], { CS_DIR: path.join(tempDir('klp-cs-'), 'none') });
   assert.equal(r.status, 0, r.out);
   const pkgs = wouldInstall(r.out);
-  for (const p of ['chromium', 'ripgrep', 'libkrb5-dev', 'python3', 'make', 'g++']) assert.ok(pkgs.includes(p), `${p} missing from: ${r.out}`);
+  for (const p of ['chromium', 'ripgrep', 'libkrb5-dev', 'python3', 'make', 'g++'])
+    assert.ok(pkgs.includes(p), `${p} missing from: ${r.out}`);
   assert.match(r.out, /would install: code-server \d+\.\d+\.\d+ into /);
 });
 

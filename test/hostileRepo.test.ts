@@ -39,23 +39,36 @@ function gitRuns(repo: HostileRepo): string[] {
 
 /** Adds a static local to procstats_show() in `text`. */
 function withStaticLocal(text: string): string {
-  return text.replace('\tstruct procstats_sample s;\n', '\tstatic unsigned long calls;\n\tstruct procstats_sample s;\n').replace('\tprocstats_fill(&s);\n', '\tprocstats_fill(&s);\n\tcalls++;\n');
+  return text
+    .replace('\tstruct procstats_sample s;\n', '\tstatic unsigned long calls;\n\tstruct procstats_sample s;\n')
+    .replace('\tprocstats_fill(&s);\n', '\tprocstats_fill(&s);\n\tcalls++;\n');
 }
 
 test('CLI: a hostile .git runs none of its programs, and git still serves the analysis', () => {
   const repo = makeHostileRepo(path.join(DEMO, 'tree'));
   const r = spawnSync(process.execPath, [CLI, '--tree', repo.tree, '--format', 'json', path.join(DEMO, 'fix-proc-stats.patch')], {
-    encoding: 'utf8', env: { ...process.env, ...envFor(repo) }, timeout: 60000,
+    encoding: 'utf8',
+    env: { ...process.env, ...envFor(repo) },
+    timeout: 60000,
   });
   assert.deepEqual(repo.fired(), []);
   assert.equal(r.status, 1, r.stderr);
   const out = JSON.parse(r.stdout) as { findings: { rule: string; message: string }[] };
   // The caller search went through git grep on the tree.
-  assert.ok(out.findings.some((f) => f.rule === 'inline-callers' && /Callers found in the tree: 1 in 1 file/.test(f.message)), r.stdout);
-  assert.ok(gitRuns(repo).some((l) => /\bgrep\b/.test(l)), `git grep was not used: ${gitRuns(repo).join('; ')}`);
+  assert.ok(
+    out.findings.some((f) => f.rule === 'inline-callers' && /Callers found in the tree: 1 in 1 file/.test(f.message)),
+    r.stdout,
+  );
+  assert.ok(
+    gitRuns(repo).some((l) => /\bgrep\b/.test(l)),
+    `git grep was not used: ${gitRuns(repo).join('; ')}`,
+  );
 });
 
-async function lspSession(repo: HostileRepo, trusted: boolean): Promise<{ server: TestServer; patchCodes: string[]; sourceCodes: string[]; changes: AnalyzeWorkspaceChangesResult }> {
+async function lspSession(
+  repo: HostileRepo,
+  trusted: boolean,
+): Promise<{ server: TestServer; patchCodes: string[]; sourceCodes: string[]; changes: AnalyzeWorkspaceChangesResult }> {
   const server = await startServer(repo.tree, { trusted, env: envFor(repo) });
   try {
     const patchUri = pathToFileURL(path.join(repo.tree, 'fix-proc-stats.patch')).toString();
@@ -63,7 +76,9 @@ async function lspSession(repo: HostileRepo, trusted: boolean): Promise<{ server
     const patchCodes = (await server.diagnostics(patchUri)).diagnostics.map((d) => String(d.code));
     // A saved change (for the working-tree request) and an unsaved one in the editor.
     const file = path.join(repo.tree, 'fs', 'proc', 'procstats.c');
-    const saved = fs.readFileSync(file, 'utf8').replace('static unsigned long procstats_limit = 128;', 'static unsigned long procstats_limit = 256;');
+    const saved = fs
+      .readFileSync(file, 'utf8')
+      .replace('static unsigned long procstats_limit = 128;', 'static unsigned long procstats_limit = 256;');
     fs.writeFileSync(file, saved);
     const uri = pathToFileURL(file).toString();
     server.open(uri, 'c', saved, 1);
@@ -101,9 +116,18 @@ test('language server, untrusted: no git at all; edits are checked against the s
   // Only the unsaved static local: the saved initializer change is the base now.
   assert.ok(sourceCodes.includes('static-local-new'), sourceCodes.join());
   assert.ok(!sourceCodes.includes('data-global-changed'), sourceCodes.join());
-  assert.deepEqual(changes.findings.map((f) => f.rule).filter((r) => r === 'data-global-changed'), []);
-  assert.ok(changes.findings.some((f) => f.rule === 'static-local-new'), JSON.stringify(changes));
-  assert.ok(changes.notes.some((n) => /not trusted: git is not run/.test(n)), changes.notes.join());
+  assert.deepEqual(
+    changes.findings.map((f) => f.rule).filter((r) => r === 'data-global-changed'),
+    [],
+  );
+  assert.ok(
+    changes.findings.some((f) => f.rule === 'static-local-new'),
+    JSON.stringify(changes),
+  );
+  assert.ok(
+    changes.notes.some((n) => /not trusted: git is not run/.test(n)),
+    changes.notes.join(),
+  );
   const notices = server.messages.filter((m) => /not trusted, so git is not run/.test(m.message));
   assert.equal(notices.length, 1, JSON.stringify(server.messages));
   assert.match(notices[0].message, /saved copy instead of livepatch\.baseRef/);
@@ -119,7 +143,10 @@ test('language server: trust granted later turns git back on for the open docume
     const uri = pathToFileURL(file).toString();
     // Saved to disk and open unchanged: untrusted, there is nothing to compare.
     server.open(uri, 'c', withStaticLocal(text), 1);
-    assert.deepEqual((await server.diagnostics(uri, 1)).diagnostics.map((d) => d.code), []);
+    assert.deepEqual(
+      (await server.diagnostics(uri, 1)).diagnostics.map((d) => d.code),
+      [],
+    );
     void server.conn.sendNotification('livepatch/didChangeWorkspaceTrust', { trusted: true });
     const after = (await server.diagnostics(uri, 1)).diagnostics.map((d) => String(d.code));
     assert.ok(after.includes('static-local-new'), after.join());
@@ -143,8 +170,11 @@ test('a hostile livepatch.baseRef is never an option to git: no file is emptied 
     server.open(uri, 'c', withStaticLocal(fs.readFileSync(file, 'utf8')), 1);
     diags = (await server.diagnostics(uri, 1)).diagnostics;
     // A failed request is an answer too: what matters first is what git did to the files.
-    const ask = (p: { baseRef?: string }) => server.conn.sendRequest(AnalyzeWorkspaceChangesRequest, p)
-      .then((r) => r as AnalyzeWorkspaceChangesResult, (e: Error) => ({ notes: [e.message], findings: [] }) as unknown as AnalyzeWorkspaceChangesResult);
+    const ask = (p: { baseRef?: string }) =>
+      server.conn.sendRequest(AnalyzeWorkspaceChangesRequest, p).then(
+        (r) => r as AnalyzeWorkspaceChangesResult,
+        (e: Error) => ({ notes: [e.message], findings: [] }) as unknown as AnalyzeWorkspaceChangesResult,
+      );
     results = [await ask({}), await ask({ baseRef: '--output=../escaped' }), await ask({ baseRef: 'HEAD' })];
   } finally {
     await stop(server);
@@ -156,7 +186,10 @@ test('a hostile livepatch.baseRef is never an option to git: no file is emptied 
   assert.match(String(diags[0]?.message), /Cannot read the base '--output=.*does not name a commit/);
   assert.match(results[0].notes.join(), /cannot use base '--output=.*does not name a commit/);
   assert.match(results[1].notes.join(), /does not name a commit/);
-  assert.ok(results[2].findings.some((f) => f.rule === 'static-local-new'), JSON.stringify(results[2]));
+  assert.ok(
+    results[2].findings.some((f) => f.rule === 'static-local-new'),
+    JSON.stringify(results[2]),
+  );
 });
 
 /** A FIFO nobody writes to: reading it blocks forever. */
@@ -169,8 +202,16 @@ function fifo(): string {
 test('CLI --config: a FIFO, /dev/zero or an oversized file is refused at once with the reason', () => {
   const big = path.join(tempDir('klp-bigconfig-'), 'config');
   fs.writeFileSync(big, Buffer.alloc(9 * 1024 * 1024, 0x41));
-  for (const [config, why] of [[fifo(), /is not a regular file/], ['/dev/zero', /is not a regular file/], [big, /larger than 8 MB/]] as const) {
-    const r = spawnSync(process.execPath, [CLI, '--tree', path.join(DEMO, 'tree'), '--config', config, path.join(DEMO, 'fix-proc-stats.patch')], { encoding: 'utf8', timeout: 20000 });
+  for (const [config, why] of [
+    [fifo(), /is not a regular file/],
+    ['/dev/zero', /is not a regular file/],
+    [big, /larger than 8 MB/],
+  ] as const) {
+    const r = spawnSync(
+      process.execPath,
+      [CLI, '--tree', path.join(DEMO, 'tree'), '--config', config, path.join(DEMO, 'fix-proc-stats.patch')],
+      { encoding: 'utf8', timeout: 20000 },
+    );
     assert.equal(r.error, undefined, `${config}: ${r.error}`);
     assert.equal(r.status, 2, `${config}: ${r.stderr}`);
     assert.match(r.stderr, why);
@@ -186,7 +227,10 @@ test('language server: livepatch.kernelConfig naming a FIFO does not hang analys
     const codes = (await server.diagnostics(uri)).diagnostics.map((d) => String(d.code));
     assert.ok(codes.includes('struct-layout'), codes.join());
     for (let i = 0; i < 50 && !server.messages.length; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.ok(server.messages.some((m) => /livepatch\.kernelConfig: config '.*' is not a regular file; it is ignored/.test(m.message)), JSON.stringify(server.messages));
+    assert.ok(
+      server.messages.some((m) => /livepatch\.kernelConfig: config '.*' is not a regular file; it is ignored/.test(m.message)),
+      JSON.stringify(server.messages),
+    );
   } finally {
     await stop(server);
   }

@@ -35,7 +35,9 @@ export function registeredCommands(sources: Iterable<string>): Set<string> {
     // Comments out first: a registration quoted in a comment is not one.
     const src = raw.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"\w])\/\/.*$/gm, '$1');
     for (const [, id] of src.matchAll(/\bregisterCommand\(\s*'([\w.]+)'/g)) ids.add(id);
-    for (const [, helper, param] of src.matchAll(/\b(?:const|let|function)\s+(\w+)\s*=?\s*(?:async\s*)?\(\s*(\w+)[^)]*\)[^\n]*\bregisterCommand\(\s*(\w+)\b/g)) {
+    for (const [, helper, param] of src.matchAll(
+      /\b(?:const|let|function)\s+(\w+)\s*=?\s*(?:async\s*)?\(\s*(\w+)[^)]*\)[^\n]*\bregisterCommand\(\s*(\w+)\b/g,
+    )) {
       if (!new RegExp(`registerCommand\\(\\s*${param}\\b`).test(src)) continue;
       for (const [, id] of src.matchAll(new RegExp(`(?<![\\w.])${helper}\\(\\s*'([\\w.]+)'`, 'g'))) ids.add(id);
     }
@@ -45,14 +47,20 @@ export function registeredCommands(sources: Iterable<string>): Set<string> {
 
 test('every contributed command is registered by the client', () => {
   const registered = registeredCommands(clientSources().values());
-  for (const c of pkg.contributes.commands) assert.ok(registered.has(c.command), `${c.command} has no registerCommand in the client's sources`);
+  for (const c of pkg.contributes.commands)
+    assert.ok(registered.has(c.command), `${c.command} has no registerCommand in the client's sources`);
 });
 
 test('only a registration counts: a mention in executeCommand, a test or a comment does not', () => {
-  assert.deepEqual([...registeredCommands([
-    "const reg = (id: string, fn: () => void) => ctx.subscriptions.push(vscode.commands.registerCommand(id, fn));\nreg('a.one', f);\nvscode.commands.registerCommand('a.two', g); // reg('a.four')\n/* registerCommand('a.six', h) */",
-    "void vscode.commands.executeCommand('a.three');\nconst x = 'a.five';",
-  ])].sort(), ['a.one', 'a.two']);
+  assert.deepEqual(
+    [
+      ...registeredCommands([
+        "const reg = (id: string, fn: () => void) => ctx.subscriptions.push(vscode.commands.registerCommand(id, fn));\nreg('a.one', f);\nvscode.commands.registerCommand('a.two', g); // reg('a.four')\n/* registerCommand('a.six', h) */",
+        "void vscode.commands.executeCommand('a.three');\nconst x = 'a.five';",
+      ]),
+    ].sort(),
+    ['a.one', 'a.two'],
+  );
 });
 
 test('settings that pick hosts or commands are machine-scoped and restricted without trust', () => {
@@ -75,7 +83,14 @@ test('settings the language server hands to git or reads as files are restricted
 test('the VSIX allowlist ships the bundles, both wasm files, grammars and rule pages', () => {
   const ignore = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8');
   assert.match(ignore, /^\*\*$/m);
-  for (const f of ['dist/client.js', 'dist/server.js', 'dist/tree-sitter.wasm', 'dist/tree-sitter-c.wasm', 'syntaxes/*.tmLanguage.json', 'docs/rules/*.md']) {
+  for (const f of [
+    'dist/client.js',
+    'dist/server.js',
+    'dist/tree-sitter.wasm',
+    'dist/tree-sitter-c.wasm',
+    'syntaxes/*.tmLanguage.json',
+    'docs/rules/*.md',
+  ]) {
     assert.ok(ignore.includes(`!${f}`), f);
   }
   for (const g of pkg.contributes.grammars) assert.ok(fs.existsSync(path.join(root, g.path)), g.path);

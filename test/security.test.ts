@@ -26,7 +26,8 @@ test('no code spawns through a local shell', () => {
     text.split('\n').forEach((line, i) => {
       if (/^\s*(?:\/\/|\*)/.test(line)) return;
       const importsExec = /import\s*\{[^}]*\b(?:exec|execSync)\b[^}]*\}\s*from\s*['"](?:node:)?child_process['"]/.test(line);
-      const callsExec = /(?<![.\w])(?:exec|execSync)\s*\(/.test(line) || /\b(?:cp|childProcess|child_process)\.(?:exec|execSync)\s*\(/.test(line);
+      const callsExec =
+        /(?<![.\w])(?:exec|execSync)\s*\(/.test(line) || /\b(?:cp|childProcess|child_process)\.(?:exec|execSync)\s*\(/.test(line);
       if (/shell\s*:\s*true/.test(line) || importsExec || callsExec) {
         bad.push(`${path.relative(root, f)}:${i + 1}: ${line.trim()}`);
       }
@@ -36,15 +37,23 @@ test('no code spawns through a local shell', () => {
 });
 
 test('host-key checking is never disabled', () => {
-  const bad = files.filter((f) => /StrictHostKeyChecking\s*=\s*no\b|UserKnownHostsFile\s*=\s*\/dev\/null/i.test(fs.readFileSync(f, 'utf8')));
-  assert.deepEqual(bad.map((f) => path.relative(root, f)), []);
+  const bad = files.filter((f) =>
+    /StrictHostKeyChecking\s*=\s*no\b|UserKnownHostsFile\s*=\s*\/dev\/null/i.test(fs.readFileSync(f, 'utf8')),
+  );
+  assert.deepEqual(
+    bad.map((f) => path.relative(root, f)),
+    [],
+  );
 });
 
-test('git is spawned only by server/src/engine/tree/git.ts, which neutralises the repository\'s programs', () => {
+test("git is spawned only by server/src/engine/tree/git.ts, which neutralises the repository's programs", () => {
   // Test support (testing/ folders) and the screenshot script build their own throwaway repositories.
   const ownRepos = [`${path.sep}testing${path.sep}`, path.join('scripts', 'screenshots') + path.sep];
   const bad = files
     .filter((f) => !ownRepos.some((d) => f.includes(d)) && !f.endsWith(path.join('engine', 'tree', 'git.ts')))
     .filter((f) => /\b(?:spawn|spawnSync|execFile|execFileSync|fork)\s*\(\s*['"`]git['"`]/.test(fs.readFileSync(f, 'utf8')));
-  assert.deepEqual(bad.map((f) => path.relative(root, f)), []);
+  assert.deepEqual(
+    bad.map((f) => path.relative(root, f)),
+    [],
+  );
 });

@@ -29,13 +29,21 @@ test('--kallsyms turns the hedged warning into an error that names the release a
   const { tree, patch, dir } = inlineCase();
   const without = run(['--tree', tree, '--format', 'json', patch]);
   assert.equal(without.code, 0, without.stderr);
-  assert.deepEqual(JSON.parse(without.stdout).findings.filter((f: { rule: string }) => f.rule === 'inline-notrace').map((f: { severity: string }) => f.severity), ['warning']);
+  assert.deepEqual(
+    JSON.parse(without.stdout)
+      .findings.filter((f: { rule: string }) => f.rule === 'inline-notrace')
+      .map((f: { severity: string }) => f.severity),
+    ['warning'],
+  );
 
   const map = path.join(dir, 'System.map');
   fs.writeFileSync(map, 'ffffffff81001000 T demo_append\nffffffff81002000 t demo_room\n');
   const r = run(['--tree', tree, '--kallsyms', map, patch]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stdout, /error: demo_room\(\) is declared `static inline`.*System\.map of 6\.1\.0-77-amd64 lists `demo_room` \(t, vmlinux\).* \[inline-notrace\]/);
+  assert.match(
+    r.stdout,
+    /error: demo_room\(\) is declared `static inline`.*System\.map of 6\.1\.0-77-amd64 lists `demo_room` \(t, vmlinux\).* \[inline-notrace\]/,
+  );
   assert.match(r.stdout, /target facts of 6\.1\.0-77-amd64: 2 symbol names \(System\.map\)/);
 });
 
@@ -47,7 +55,10 @@ test('--symvers and --modules-dir are read for the check too; a bad one is a usa
   fs.mkdirSync(modules);
   const ok = run(['--tree', tree, '--symvers', symvers, '--modules-dir', modules, '--format', 'json', patch]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.ok(JSON.parse(ok.stdout).notes.includes('target facts of 6.1.0-77-amd64: 0 symbol names (0 module files), 1 exports (Module.symvers)'), ok.stdout);
+  assert.ok(
+    JSON.parse(ok.stdout).notes.includes('target facts of 6.1.0-77-amd64: 0 symbol names (0 module files), 1 exports (Module.symvers)'),
+    ok.stdout,
+  );
 
   const bad = run(['--tree', tree, '--modules-dir', symvers, patch]);
   assert.equal(bad.code, 2);
@@ -62,5 +73,6 @@ test('--symvers and --modules-dir are read for the check too; a bad one is a usa
 test('--help lists the target-fact options', () => {
   const r = run(['--help']);
   assert.equal(r.code, 0);
-  for (const flag of ['--kallsyms FILE', '--symvers FILE', '--modules-dir', 'scripts/fetch-target-facts.sh']) assert.ok(r.stdout.includes(flag), flag);
+  for (const flag of ['--kallsyms FILE', '--symvers FILE', '--modules-dir', 'scripts/fetch-target-facts.sh'])
+    assert.ok(r.stdout.includes(flag), flag);
 });

@@ -9,7 +9,7 @@ import { tempDir } from '../testing/tempDir';
 
 const SCRIPTS = path.join(__dirname, '..', 'scripts', 'testvm');
 
-test('the image\'s sshd drops a client that stopped answering within two minutes (ClientAlive)', () => {
+test("the image's sshd drops a client that stopped answering within two minutes (ClientAlive)", () => {
   const recipe = fs.readFileSync(path.join(SCRIPTS, 'build-image.sh'), 'utf8');
   const conf = /sshd_config\.d\/10-klp-testvm\.conf" <<'EOF'\n([\s\S]*?)\nEOF\n/.exec(recipe)?.[1];
   assert.ok(conf, 'build-image.sh writes 10-klp-testvm.conf');
@@ -45,22 +45,26 @@ test('a control socket that does not fit under the cache dir goes into a private
   assert.equal(muxPath({ TMPDIR: tmp }).out, r.out);
 });
 
-test('a socket directory someone else created first, or a symlink in its place, is refused', { skip: process.getuid?.() !== 0 ? 'needs root to chown' : undefined }, () => {
-  // Only ever touch paths inside our own temp dir.
-  const tmp = tempDir('klp-tvm-tmp-');
-  fs.chmodSync(tmp, 0o1777);
-  const dir = path.join(tmp, `klp-testvm-${process.getuid!()}`);
-  fs.mkdirSync(dir, { mode: 0o777 });
-  fs.chownSync(dir, 65534, 65534); // nobody got there first
-  const taken = muxPath({ TMPDIR: tmp });
-  assert.notEqual(taken.code, 0, taken.out);
-  assert.match(taken.err, /not a directory of ours/);
-  fs.rmdirSync(dir);
-  fs.symlinkSync(tempDir('klp-tvm-elsewhere-'), dir);
-  const linked = muxPath({ TMPDIR: tmp });
-  assert.notEqual(linked.code, 0, linked.out);
-  assert.match(linked.err, /not a directory of ours/);
-});
+test(
+  'a socket directory someone else created first, or a symlink in its place, is refused',
+  { skip: process.getuid?.() !== 0 ? 'needs root to chown' : undefined },
+  () => {
+    // Only ever touch paths inside our own temp dir.
+    const tmp = tempDir('klp-tvm-tmp-');
+    fs.chmodSync(tmp, 0o1777);
+    const dir = path.join(tmp, `klp-testvm-${process.getuid!()}`);
+    fs.mkdirSync(dir, { mode: 0o777 });
+    fs.chownSync(dir, 65534, 65534); // nobody got there first
+    const taken = muxPath({ TMPDIR: tmp });
+    assert.notEqual(taken.code, 0, taken.out);
+    assert.match(taken.err, /not a directory of ours/);
+    fs.rmdirSync(dir);
+    fs.symlinkSync(tempDir('klp-tvm-elsewhere-'), dir);
+    const linked = muxPath({ TMPDIR: tmp });
+    assert.notEqual(linked.code, 0, linked.out);
+    assert.match(linked.err, /not a directory of ours/);
+  },
+);
 
 test('lib.sh passes shellcheck', { skip: spawnSync('shellcheck', ['--version']).status !== 0 ? 'no shellcheck' : undefined }, () => {
   execFileSync('shellcheck', [path.join(SCRIPTS, 'lib.sh')]);

@@ -27,19 +27,29 @@ export interface Recording {
 }
 
 export function recordings(): Recording[] {
-  return fs.readdirSync(RECORDINGS).filter((f) => f.endsWith('.txt')).sort().map((f) => {
-    const name = f.replace(/\.txt$/, '');
-    const text = fs.readFileSync(path.join(RECORDINGS, f), 'utf8');
-    const output = text.split('\n').filter((l) => /^[12] /.test(l)).map((l) => `${l.slice(2)}\n`).join('');
-    return { name, output, ...JSON.parse(fs.readFileSync(path.join(RECORDINGS, `${name}.json`), 'utf8')) };
-  });
+  return fs
+    .readdirSync(RECORDINGS)
+    .filter((f) => f.endsWith('.txt'))
+    .sort()
+    .map((f) => {
+      const name = f.replace(/\.txt$/, '');
+      const text = fs.readFileSync(path.join(RECORDINGS, f), 'utf8');
+      const output = text
+        .split('\n')
+        .filter((l) => /^[12] /.test(l))
+        .map((l) => `${l.slice(2)}\n`)
+        .join('');
+      return { name, output, ...JSON.parse(fs.readFileSync(path.join(RECORDINGS, `${name}.json`), 'utf8')) };
+    });
 }
 
 /** What the Build command does with a build's output: parse, ask the server, place. */
 export async function place(server: TestServer, output: string, files: string[]): Promise<Placement> {
   const problems = buildProblems(parseBuildOutput(output));
   const where = (await server.conn.sendRequest(LocateBuildReferencesRequest, {
-    uri: pathToFileURL(BUILD_TREE).toString(), files, references: buildReferences(problems),
+    uri: pathToFileURL(BUILD_TREE).toString(),
+    files,
+    references: buildReferences(problems),
   })) as LocateBuildReferencesResult;
   return placeProblems(problems, where);
 }
@@ -48,4 +58,3 @@ export async function place(server: TestServer, output: string, files: string[])
 export function landed(p: Placement): Recording['diagnostics'] {
   return p.placed.map((d) => ({ file: d.file, line: d.line + 1, severity: d.severity, rule: d.rule ?? null }));
 }
-

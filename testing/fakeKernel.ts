@@ -134,7 +134,8 @@ export function finishTransition(sys: string, name: string): void {
 export function installFakeKernelTools(bin: string, sys: string, proc: string, opts: { insmodLog?: string } = {}): void {
   fs.mkdirSync(bin, { recursive: true });
   fs.chmodSync(bin, 0o755);
-  for (const [name, text] of Object.entries(fakeKernelTools(sys, proc, opts))) fs.writeFileSync(path.join(bin, name), text, { mode: 0o755 });
+  for (const [name, text] of Object.entries(fakeKernelTools(sys, proc, opts)))
+    fs.writeFileSync(path.join(bin, name), text, { mode: 0o755 });
 }
 
 /** The module sources buildKbuildModule uploads: the stand-in make runs their fake-build.sh. */

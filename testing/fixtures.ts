@@ -30,17 +30,26 @@ export function makePatch(caseDir: string): string {
     const a = fs.existsSync(path.join(before, n)) ? fs.readFileSync(path.join(before, n), 'utf8') : null;
     const b = fs.existsSync(path.join(after, n)) ? fs.readFileSync(path.join(after, n), 'utf8') : null;
     if (a === b) continue;
-    const p = createTwoFilesPatch(a === null ? '/dev/null' : `a/${n}`, b === null ? '/dev/null' : `b/${n}`, a ?? '', b ?? '', '', '', { context: 3 });
+    const p = createTwoFilesPatch(a === null ? '/dev/null' : `a/${n}`, b === null ? '/dev/null' : `b/${n}`, a ?? '', b ?? '', '', '', {
+      context: 3,
+    });
     // jsdiff writes an "Index:"/"====" preamble; git-style headers are what kernel patches carry,
     // including git's default hunk heading (the last line above the hunk that starts with a letter).
     const oldLines = (a ?? '').split('\n');
-    const body = p.split('\n').filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l)).map((l) => {
-      const m = /^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$/.exec(l);
-      if (!m) return l;
-      for (let i = Number(m[1]) - 2; i >= 0; i--) if (/^[A-Za-z_$]/.test(oldLines[i] ?? '')) return `${l} ${oldLines[i].slice(0, 40)}`;
-      return l;
-    }).join('\n');
-    out += `diff --git a/${n} b/${n}\n` + (a === null ? 'new file mode 100644\n' : b === null ? 'deleted file mode 100644\n' : '') + body.replace(/^--- (.*?)\t$/m, '--- $1').replace(/^\+\+\+ (.*?)\t$/m, '+++ $1');
+    const body = p
+      .split('\n')
+      .filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l))
+      .map((l) => {
+        const m = /^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$/.exec(l);
+        if (!m) return l;
+        for (let i = Number(m[1]) - 2; i >= 0; i--) if (/^[A-Za-z_$]/.test(oldLines[i] ?? '')) return `${l} ${oldLines[i].slice(0, 40)}`;
+        return l;
+      })
+      .join('\n');
+    out +=
+      `diff --git a/${n} b/${n}\n` +
+      (a === null ? 'new file mode 100644\n' : b === null ? 'deleted file mode 100644\n' : '') +
+      body.replace(/^--- (.*?)\t$/m, '--- $1').replace(/^\+\+\+ (.*?)\t$/m, '+++ $1');
   }
   return out;
 }
@@ -52,7 +61,10 @@ export function caseDir(rule: string, name: string): string {
 }
 
 /** Runs the engine on a fixture case, with its `before/` as the tree (or no tree). */
-export async function runCase(dir: string, opts: AnalyzeOptions & { withoutTree?: boolean } = {}): Promise<AnalysisResult & { patch: string }> {
+export async function runCase(
+  dir: string,
+  opts: AnalyzeOptions & { withoutTree?: boolean } = {},
+): Promise<AnalysisResult & { patch: string }> {
   const patch = makePatch(dir);
   const tree = opts.withoutTree ? null : path.join(dir, 'before');
   const result = await analyzePatches([{ name: 'case.patch', text: patch }], { tree, ...opts });

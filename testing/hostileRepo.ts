@@ -22,11 +22,33 @@ export interface HostileRepo {
 
 /** Keys set to the canary script; the canary is named after the key. */
 const PROGRAM_KEYS = [
-  'core.fsmonitor', 'core.pager', 'core.editor', 'core.sshCommand', 'core.askPass', 'core.gitProxy',
-  'core.alternateRefsCommand', 'sequence.editor', 'diff.external', 'diff.evil.command', 'diff.evil.textconv',
-  'filter.evil.clean', 'filter.evil.smudge', 'filter.evil.process', 'filter.inc.clean', 'merge.evil.driver',
-  'credential.helper', 'gpg.program', 'gpg.ssh.program', 'uploadpack.packObjectsHook', 'pager.grep', 'pager.diff',
-  'pager.show', 'pager.cat-file', 'pager.rev-parse', 'remote.origin.uploadpack', 'remote.origin.proxy',
+  'core.fsmonitor',
+  'core.pager',
+  'core.editor',
+  'core.sshCommand',
+  'core.askPass',
+  'core.gitProxy',
+  'core.alternateRefsCommand',
+  'sequence.editor',
+  'diff.external',
+  'diff.evil.command',
+  'diff.evil.textconv',
+  'filter.evil.clean',
+  'filter.evil.smudge',
+  'filter.evil.process',
+  'filter.inc.clean',
+  'merge.evil.driver',
+  'credential.helper',
+  'gpg.program',
+  'gpg.ssh.program',
+  'uploadpack.packObjectsHook',
+  'pager.grep',
+  'pager.diff',
+  'pager.show',
+  'pager.cat-file',
+  'pager.rev-parse',
+  'remote.origin.uploadpack',
+  'remote.origin.proxy',
 ];
 
 const HOOKS = ['post-index-change', 'reference-transaction', 'pre-commit', 'post-checkout', 'pre-auto-gc', 'fsmonitor-watchman'];
@@ -84,7 +106,9 @@ export function makeHostileRepo(from: string): HostileRepo {
   const gitRuns = path.join(base, 'git-runs');
   fs.mkdirSync(gitWrapperDir);
   const real = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
-  fs.writeFileSync(path.join(gitWrapperDir, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${gitRuns}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(gitWrapperDir, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${gitRuns}'\nexec '${real}' "$@"\n`, {
+    mode: 0o755,
+  });
 
   return { tree, canaries, gitWrapperDir, gitRuns, fired: () => fs.readdirSync(canaries).sort() };
 }

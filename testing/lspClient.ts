@@ -6,10 +6,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  createProtocolConnection, StreamMessageReader, StreamMessageWriter, type ProtocolConnection,
-  InitializeRequest, InitializedNotification, PublishDiagnosticsNotification, type PublishDiagnosticsParams,
-  DidOpenTextDocumentNotification, DidChangeTextDocumentNotification, ExitNotification, ShutdownRequest,
-  ConfigurationRequest, ShowMessageNotification, type TextEdit,
+  createProtocolConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type ProtocolConnection,
+  InitializeRequest,
+  InitializedNotification,
+  PublishDiagnosticsNotification,
+  type PublishDiagnosticsParams,
+  DidOpenTextDocumentNotification,
+  DidChangeTextDocumentNotification,
+  ExitNotification,
+  ShutdownRequest,
+  ConfigurationRequest,
+  ShowMessageNotification,
+  type TextEdit,
 } from 'vscode-languageserver-protocol/node';
 
 /** The repository root: the nearest folder above this file with our package.json (works from src and dist). */
@@ -25,7 +36,11 @@ export interface TestServer {
   /** Resolves with the next diagnostics for `uri` (optionally of a given version). */
   diagnostics(uri: string, version?: number): Promise<PublishDiagnosticsParams>;
   open(uri: string, languageId: string, text: string, version?: number): void;
-  change(uri: string, version: number, changes: { range?: { start: { line: number; character: number }; end: { line: number; character: number } }; text: string }[]): void;
+  change(
+    uri: string,
+    version: number,
+    changes: { range?: { start: { line: number; character: number }; end: { line: number; character: number } }; text: string }[],
+  ): void;
   settings: Record<string, unknown>;
   /** window/showMessage notifications so far. */
   messages: { type: number; message: string }[];
@@ -33,8 +48,14 @@ export interface TestServer {
 }
 
 /** `trusted` (default true) is the workspace trust the client reports; `env` adds to the server's environment. */
-export async function startServer(workspace: string, opts: { settings?: Record<string, unknown>; debounceMs?: number; trusted?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } });
+export async function startServer(
+  workspace: string,
+  opts: { settings?: Record<string, unknown>; debounceMs?: number; trusted?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<TestServer> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...opts.env },
+  });
   const conn = createProtocolConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
   const waiting: { uri: string; version?: number; resolve: (p: PublishDiagnosticsParams) => void }[] = [];
   const latest = new Map<string, PublishDiagnosticsParams[]>();
@@ -44,7 +65,10 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
     else latest.set(p.uri, [...(latest.get(p.uri) ?? []), p]);
   });
   const server: TestServer = {
-    conn, proc, settings: opts.settings ?? {}, messages: [],
+    conn,
+    proc,
+    settings: opts.settings ?? {},
+    messages: [],
     diagnostics(uri, version) {
       const queued = latest.get(uri)?.findIndex((p) => version === undefined || p.version === version) ?? -1;
       if (queued >= 0) return Promise.resolve(latest.get(uri)!.splice(queued, 1)[0]);
@@ -57,7 +81,10 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
       void conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId, version, text } });
     },
     change(uri, version, changes) {
-      void conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version }, contentChanges: changes as any });
+      void conn.sendNotification(DidChangeTextDocumentNotification.type, {
+        textDocument: { uri, version },
+        contentChanges: changes as any,
+      });
     },
     async stop() {
       await conn.sendRequest(ShutdownRequest.type);
@@ -73,7 +100,10 @@ export async function startServer(workspace: string, opts: { settings?: Record<s
     processId: process.pid,
     rootUri: pathToFileURL(workspace).toString(),
     workspaceFolders: [{ uri: pathToFileURL(workspace).toString(), name: 'kernel' }],
-    capabilities: { workspace: { configuration: true }, textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } } },
+    capabilities: {
+      workspace: { configuration: true },
+      textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } },
+    },
     initializationOptions: { debounceMs: opts.debounceMs ?? 0, workspaceTrusted: opts.trusted ?? true },
   });
   void conn.sendNotification(InitializedNotification.type, {});
@@ -98,8 +128,7 @@ export function applyEdits(text: string, edits: TextEdit[]): string {
     for (let i = 0; i < p.line && i < lines.length; i++) o += lines[i].length + 1;
     return o + p.character;
   };
-  const sorted = edits.map((e, i) => ({ e, i, s: offset(e.range.start), t: offset(e.range.end) }))
-    .sort((a, b) => b.s - a.s || b.i - a.i);
+  const sorted = edits.map((e, i) => ({ e, i, s: offset(e.range.start), t: offset(e.range.end) })).sort((a, b) => b.s - a.s || b.i - a.i);
   let out = text;
   for (const { e, s, t } of sorted) out = out.slice(0, s) + e.newText + out.slice(t);
   return out;

@@ -9,12 +9,20 @@ const ROOT = path.join(__dirname, '..');
 
 /** Runs one test file under node --test with the spec and skip-summary reporters, as npm test does. */
 function runNodeTest(file: string): string {
-  const r = spawnSync(process.execPath, [
-    '--import', 'tsx', '--test',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=./testing/skipSummary.mjs', '--test-reporter-destination=stdout',
-    file,
-  ], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_TEST_CONTEXT: undefined } });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=./testing/skipSummary.mjs',
+      '--test-reporter-destination=stdout',
+      file,
+    ],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
+  );
   assert.equal(r.status, 0, r.stdout + r.stderr);
   return r.stdout;
 }
@@ -23,7 +31,9 @@ test('a suite skipped for a missing requirement counts each of its tests as skip
   const dir = tempDir('klp-skip-');
   const canary = path.join(dir, 'hook-ran');
   const file = path.join(dir, 'sample.test.ts');
-  fs.writeFileSync(file, `
+  fs.writeFileSync(
+    file,
+    `
 import { after, before, describe, test } from ${JSON.stringify(path.join(ROOT, 'testing/nodeTest'))};
 import * as fs from 'node:fs';
 describe('needs sshd', { skip: 'no sshd at /usr/sbin/sshd: apt-get install openssh-server' }, () => {
@@ -35,13 +45,17 @@ describe('needs sshd', { skip: 'no sshd at /usr/sbin/sshd: apt-get install opens
 });
 describe('runs', () => { test('four', () => {}); });
 test('five', { skip: 'no Debian 6.1 kernel tree: scripts/fetch-kernel-source.sh' }, () => {});
-`);
+`,
+  );
   const out = runNodeTest(file);
   assert.match(out, /ℹ skipped 4\b/);
   assert.match(out, /ℹ pass 1\b/);
   assert.ok(!fs.existsSync(canary), 'a hook of the skipped suite ran');
   const last = out.trimEnd().split('\n').pop()!;
-  assert.equal(last, 'skipped 4 tests: 3 no sshd at /usr/sbin/sshd: apt-get install openssh-server; 1 no Debian 6.1 kernel tree: scripts/fetch-kernel-source.sh');
+  assert.equal(
+    last,
+    'skipped 4 tests: 3 no sshd at /usr/sbin/sshd: apt-get install openssh-server; 1 no Debian 6.1 kernel tree: scripts/fetch-kernel-source.sh',
+  );
 });
 
 test('a run that skips nothing says so on its last line', () => {

@@ -97,7 +97,11 @@ async function retry<T>(fn: () => Promise<T>): Promise<T> {
 
 /** Create TEST_USER once (shell /bin/sh, unlocked for key logins, no password, no sudoers entry). */
 export async function ensureTestUser(): Promise<void> {
-  const exists = async (): Promise<boolean> => run('id', ['-u', TEST_USER]).then(() => true, () => false);
+  const exists = async (): Promise<boolean> =>
+    run('id', ['-u', TEST_USER]).then(
+      () => true,
+      () => false,
+    );
   if (!(await exists())) {
     await retry(async () => {
       if (!(await exists())) await run('useradd', ['-m', '-s', '/bin/sh', TEST_USER]);
@@ -216,9 +220,13 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       // Debian's bash sources ~/.bashrc for ssh commands when SHLVL < 2; keep this
       // machine's own dotfiles out of the test timings.
       // (sshd honours only the first SetEnv line: every variable goes on this one.)
-      `SetEnv SHLVL=2${Object.entries(options.env ?? {}).map(([k, v]) => ` ${setEnvWord(k, v)}`).join('')}`,
+      `SetEnv SHLVL=2${Object.entries(options.env ?? {})
+        .map(([k, v]) => ` ${setEnvWord(k, v)}`)
+        .join('')}`,
       'LogLevel VERBOSE',
-      ...(options.clientAlive ? [`ClientAliveInterval ${options.clientAlive.interval}`, `ClientAliveCountMax ${options.clientAlive.countMax}`] : []),
+      ...(options.clientAlive
+        ? [`ClientAliveInterval ${options.clientAlive.interval}`, `ClientAliveCountMax ${options.clientAlive.countMax}`]
+        : []),
       '',
     ].join('\n'),
   );
@@ -292,17 +300,20 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       return file;
     },
     writeSshConfig: (file, alias) => {
-      fs.writeFileSync(file, [
-        `Host ${alias}`,
-        '  HostName 127.0.0.1',
-        `  Port ${port}`,
-        `  User ${TEST_USER}`,
-        `  IdentityFile ${userKey.privateKey}`,
-        '  IdentitiesOnly yes',
-        `  UserKnownHostsFile ${knownHosts}`,
-        '  StrictHostKeyChecking yes',
-        '',
-      ].join('\n'));
+      fs.writeFileSync(
+        file,
+        [
+          `Host ${alias}`,
+          '  HostName 127.0.0.1',
+          `  Port ${port}`,
+          `  User ${TEST_USER}`,
+          `  IdentityFile ${userKey.privateKey}`,
+          '  IdentitiesOnly yes',
+          `  UserKnownHostsFile ${knownHosts}`,
+          '  StrictHostKeyChecking yes',
+          '',
+        ].join('\n'),
+      );
       return file;
     },
     newKey: (name) => generateKey(path.join(dir, name)),

@@ -66,7 +66,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return undefined; // an invalid livepatch.targets: the view says why
     }
   };
-  context.subscriptions.push(view.onDidChangeTreeData(() => void facts.update(active(), view.state?.kernelRelease || null, vscode.workspace.isTrusted)));
+  context.subscriptions.push(
+    view.onDidChangeTreeData(() => void facts.update(active(), view.state?.kernelRelease || null, vscode.workspace.isTrusted)),
+  );
   context.subscriptions.push(
     targets.onDidChange(() => void view.refresh()),
     // Trust granted later: the view can now talk to the target.

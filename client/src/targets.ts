@@ -62,7 +62,9 @@ export class Targets implements vscode.Disposable {
     const key = JSON.stringify(raw);
     let ssh = this.cache.get(key);
     if (!ssh) {
-      ssh = new SshTarget(configFromSetting({ ...raw, destination: raw.destination! }, { sshPath: cfg.get<string>('ssh.path'), controlDir: this.controlDir }));
+      ssh = new SshTarget(
+        configFromSetting({ ...raw, destination: raw.destination! }, { sshPath: cfg.get<string>('ssh.path'), controlDir: this.controlDir }),
+      );
       this.cache.set(key, ssh);
     }
     return { settings, ssh };

@@ -47,8 +47,20 @@ export class VmBench {
     execFileSync(path.join(ROOT, 'scripts/testvm/start.sh'), ['--name', name, '--port', 'auto'], { stdio: ['ignore', 2, 'inherit'] });
     process.stderr.write(`bench-deploy: VM ${name} up after ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     const controlDir = prepareControlDir(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-bench-cm-')))!;
-    const ssh = new SshTarget({ destination: `klp-testvm-${name}`, configFile: path.join(CACHE, 'testvm', 'run', name, 'ssh_config'), connectTimeout: 30, controlDir });
-    const settings: TargetSettings = { name, destination: `klp-testvm-${name}`, workDir: '/root/livepatch', backend: 'kbuild', sysfsRoot: '/sys', procRoot: '/proc' };
+    const ssh = new SshTarget({
+      destination: `klp-testvm-${name}`,
+      configFile: path.join(CACHE, 'testvm', 'run', name, 'ssh_config'),
+      connectTimeout: 30,
+      controlDir,
+    });
+    const settings: TargetSettings = {
+      name,
+      destination: `klp-testvm-${name}`,
+      workDir: '/root/livepatch',
+      backend: 'kbuild',
+      sysfsRoot: '/sys',
+      procRoot: '/proc',
+    };
     const cacheDir = path.join(CACHE, 'targets');
     const inputs = await readUnitInputs(ssh, settings, { cacheDir });
     if (!inputs.hostHeaders) throw new Error(`bench:deploy builds on this machine: ${inputs.where}`);
@@ -63,7 +75,9 @@ export class VmBench {
     if (!mods.length) return false;
     for (const m of mods) await this.ssh.run(['modprobe', m.replace(/_/g, '-')], { timeoutMs: 120_000 });
     if (!kallsymsMissesObjects(this.inputs.kallsyms, mods)) return false;
-    this.inputs.kallsyms = (await cachedKallsyms(this.ssh, this.settings, this.cacheDir, this.inputs.release, this.inputs.symversSha256, {}, true)).text;
+    this.inputs.kallsyms = (
+      await cachedKallsyms(this.ssh, this.settings, this.cacheDir, this.inputs.release, this.inputs.symversSha256, {}, true)
+    ).text;
     return true;
   }
 
@@ -107,9 +121,14 @@ export class VmBench {
       // a `sudo` that runs its arguments stands in for it.
       const bin = `/root/livepatch/${mod.name}/bin`;
       await this.ssh.upload(Buffer.from('#!/bin/sh\nexec "$@"\n'), `${bin}/sudo`, { mkdirs: true, mode: 0o755 });
-      const r = await this.ssh.run(['env', `PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, 'bash', remote], { timeoutMs: 120_000 });
+      const r = await this.ssh.run(['env', `PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, 'bash', remote], {
+        timeoutMs: 120_000,
+      });
       row.loadedTest = r.code === 0 ? 'pass' : 'fail';
-      if (r.code !== 0) problems.push(`${path.basename(loadedTest)} failed (exit ${r.code}): ${(r.stdout + r.stderr).trim().split('\n').slice(-2).join(' ').slice(0, 200)}`);
+      if (r.code !== 0)
+        problems.push(
+          `${path.basename(loadedTest)} failed (exit ${r.code}): ${(r.stdout + r.stderr).trim().split('\n').slice(-2).join(' ').slice(0, 200)}`,
+        );
     }
     try {
       await unloadModule(this.ssh, this.settings, mod.name);
@@ -138,10 +157,16 @@ export class VmBench {
       const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
       if (/command not found/.test(out)) {
         row.moduleTest = 'not-run';
-        row.reasons.push(`${path.basename(test)} not run here: ${out.split('\n').find((l) => /command not found/.test(l))!.replace(/^.*line \d+: /, '')} (apt-get install elfutils)`);
+        row.reasons.push(
+          `${path.basename(test)} not run here: ${out
+            .split('\n')
+            .find((l) => /command not found/.test(l))!
+            .replace(/^.*line \d+: /, '')} (apt-get install elfutils)`,
+        );
       } else {
         row.moduleTest = r.status === 0 ? 'pass' : 'fail';
-        if (r.status !== 0) row.reasons.push(`${path.basename(test)} failed (exit ${r.status}): ${out.split('\n').slice(-2).join(' ').slice(0, 200)}`);
+        if (r.status !== 0)
+          row.reasons.push(`${path.basename(test)} failed (exit ${r.status}): ${out.split('\n').slice(-2).join(' ').slice(0, 200)}`);
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

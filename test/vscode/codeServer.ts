@@ -12,7 +12,10 @@ export const ROOT = path.join(__dirname, '..', '..');
 /** Runs the idempotent installer; returns the code-server executable. */
 export function installCodeServer(): string {
   if (process.env.CODE_SERVER) return process.env.CODE_SERVER;
-  const out = execFileSync(path.join(ROOT, 'scripts/e2e/install-code-server.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(path.join(ROOT, 'scripts/e2e/install-code-server.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return out.trim().split('\n').pop()!;
 }
 
@@ -45,7 +48,11 @@ function baseArgs(d: Dirs): string[] {
 }
 
 export function installExtension(bin: string, d: Dirs, vsix: string): void {
-  execFileSync(bin, [...baseArgs(d), '--install-extension', vsix, '--force'], { env: env(d), stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+  execFileSync(bin, [...baseArgs(d), '--install-extension', vsix, '--force'], {
+    env: env(d),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 180_000,
+  });
 }
 
 export interface CodeServer {
@@ -60,8 +67,10 @@ export async function startCodeServer(bin: string, d: Dirs, folder: string, opts
   const port = await freePort();
   const args = [
     ...baseArgs(d),
-    '--bind-addr', `127.0.0.1:${port}`,
-    '--auth', 'none',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--auth',
+    'none',
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-getting-started-override',
@@ -123,7 +132,11 @@ export async function startCodeServer(bin: string, d: Dirs, folder: string, opts
 function machineScoped(): Set<string> {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   const props: Record<string, { scope?: string }> = pkg.contributes.configuration.properties;
-  return new Set(Object.entries(props).filter(([, v]) => v.scope === 'machine' || v.scope === 'machine-overridable').map(([k]) => k));
+  return new Set(
+    Object.entries(props)
+      .filter(([, v]) => v.scope === 'machine' || v.scope === 'machine-overridable')
+      .map(([k]) => k),
+  );
 }
 
 /** Settings that keep a test's code-server quiet: nothing may reach a gallery, a telemetry endpoint or an update server. */
@@ -149,7 +162,10 @@ export const QUIET_SETTINGS: Readonly<Record<string, unknown>> = {
 export function writeUserSettings(d: Dirs, settings: Record<string, unknown>, keybindings: unknown[] = []): void {
   const machine = machineScoped();
   const pick = (want: boolean) => Object.fromEntries(Object.entries(settings).filter(([k]) => machine.has(k) === want));
-  for (const [dir, values] of [['User', pick(false)], ['Machine', pick(true)]] as const) {
+  for (const [dir, values] of [
+    ['User', pick(false)],
+    ['Machine', pick(true)],
+  ] as const) {
     fs.mkdirSync(path.join(d.userData, dir), { recursive: true });
     fs.writeFileSync(path.join(d.userData, dir, 'settings.json'), JSON.stringify(values, null, 2));
   }

@@ -28,7 +28,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { QUIET_SETTINGS, ROOT, installCodeServer, installExtension, startCodeServer, writeUserSettings, type CodeServer, type Dirs } from './codeServer';
+import {
+  QUIET_SETTINGS,
+  ROOT,
+  installCodeServer,
+  installExtension,
+  startCodeServer,
+  writeUserSettings,
+  type CodeServer,
+  type Dirs,
+} from './codeServer';
 import { KERNEL_RELEASE, PATCH_NAME, PATCHED_FUNCTION, startFixtureTarget, type FixtureTarget } from './target';
 import { Workbench, norm, type Timeouts } from './workbench';
 import { SshTarget } from '../../client/src/remote/ssh';
@@ -49,7 +58,13 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // ---------------------------------------------------------------------------------------------
 // A tiny runner: named checks in order, each failure screenshotted, a summary at the end.
 
-interface Result { name: string; ok: boolean; ms: number; error?: string; skipped?: string }
+interface Result {
+  name: string;
+  ok: boolean;
+  ms: number;
+  error?: string;
+  skipped?: string;
+}
 const results: Result[] = [];
 const figures: [string, string][] = [];
 /** Upper bound on the extension's activation time as VS Code reports it (Running Extensions). */
@@ -69,7 +84,13 @@ async function check(name: string, fn: () => Promise<void>): Promise<boolean> {
   } catch (err) {
     const msg = (err as Error).stack ?? String(err);
     results.push({ name, ok: false, ms: Date.now() - t0, error: msg });
-    console.log(`FAILED\n${msg.split('\n').slice(0, 12).map((l) => `    ${l}`).join('\n')}`);
+    console.log(
+      `FAILED\n${msg
+        .split('\n')
+        .slice(0, 12)
+        .map((l) => `    ${l}`)
+        .join('\n')}`,
+    );
     await current?.screenshot(`FAIL-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => undefined);
     // The first failure's screen explains the ones that follow it.
     if (current && !results.some((r) => !r.ok && r !== results[results.length - 1])) {
@@ -111,7 +132,9 @@ function makeWorkspace(dir: string): void {
   fs.cpSync(path.join(FIXTURE, 'tree'), dir, { recursive: true });
   fs.copyFileSync(path.join(FIXTURE, PATCH_FILE), path.join(dir, PATCH_FILE));
   const git = (...args: string[]): void => {
-    execFileSync('git', ['-C', dir, '-c', 'user.name=e2e', '-c', 'user.email=e2e@localhost', '-c', 'init.defaultBranch=main', ...args], { stdio: 'ignore' });
+    execFileSync('git', ['-C', dir, '-c', 'user.name=e2e', '-c', 'user.email=e2e@localhost', '-c', 'init.defaultBranch=main', ...args], {
+      stdio: 'ignore',
+    });
   };
   git('init', '-q');
   git('add', '-A');
@@ -158,7 +181,16 @@ async function openSession(s: Session, bin: string, trust: boolean, browserDir: 
     executablePath: CHROMIUM,
     headless: !process.env.E2E_HEADED,
     viewport: { width: 1600, height: 1000 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-default-apps',
+    ],
   });
   s.ctx.on('request', (r) => requests.push({ session: s.name, url: r.url() }));
   const page = s.ctx.pages()[0] ?? (await s.ctx.newPage());
@@ -190,14 +222,18 @@ function logTime(line: string): number {
 
 function findFiles(dir: string, re: RegExp): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && re.test(e.name))
     .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
 }
 
-
 function lastLines(text: string, n: number): string[] {
-  return text.trimEnd().split('\n').slice(-n).map((l) => `  ${l.slice(0, 300)}`);
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-n)
+    .map((l) => `  ${l.slice(0, 300)}`);
 }
 
 /** Processes whose command line mentions `needle` (the temp root): anything left behind. */
@@ -226,7 +262,10 @@ const VM_MODULE = moduleNameFrom(VM_FIX);
 /** Build (kallsyms, generate, make, upload) or load (insmod, transition) under TCG on a busy 2-core host. */
 const VM_SLOW = 15 * 60_000 * SCALE;
 /** The real-VM screenshots that the README shows (E2E_UPDATE_DOCS=1 copies them there). */
-const DOC_SHOTS: [string, string][] = [['vm-02-build-output', 'build-output.png'], ['vm-03-loaded', 'patch-state.png']];
+const DOC_SHOTS: [string, string][] = [
+  ['vm-02-build-output', 'build-output.png'],
+  ['vm-03-loaded', 'patch-state.png'],
+];
 
 /** The fix's effect in the VM: the marker's count of registered filesystems, or null when the marker is absent. */
 async function fixEffect(vm: RealVm): Promise<number | null> {
@@ -253,101 +292,132 @@ async function realVmPhase(vm: RealVm, s: Session, bin: string, browserDir: stri
   const release = escapeRegExp(vm.release);
   const taint = async (): Promise<number> => Number((await vm.run(['cat', '/proc/sys/kernel/tainted'])).trim());
   let taintBefore = 0;
-  if (!(await check(`C: the real VM (${vm.alias}, ${vm.release}) starts with no livepatch and without the fix's effect`, async () => {
-    assert(/^6\.1\.0-\d+-amd64$/.test(vm.release), `not a Debian 6.1 kernel: ${vm.release}`);
-    const st = await vm.state();
-    assert(st.livepatchSupported, 'no /sys/kernel/livepatch');
-    assert(!st.patches.length && !st.livepatchModules.length, `livepatches are loaded already (${[...st.patches.map((p) => p.name), ...st.livepatchModules.map((m) => m.name)].join(', ')}): boot the VM again (scripts/testvm/stop.sh, start.sh)`);
-    assert((await fixEffect(vm)) === null, '/proc/filesystems shows the marker before the build');
-    taintBefore = await taint();
-    figure('real VM: kernel, taint before', `${vm.release}, ${taintBefore}`);
-  }))) return;
+  if (
+    !(await check(`C: the real VM (${vm.alias}, ${vm.release}) starts with no livepatch and without the fix's effect`, async () => {
+      assert(/^6\.1\.0-\d+-amd64$/.test(vm.release), `not a Debian 6.1 kernel: ${vm.release}`);
+      const st = await vm.state();
+      assert(st.livepatchSupported, 'no /sys/kernel/livepatch');
+      assert(
+        !st.patches.length && !st.livepatchModules.length,
+        `livepatches are loaded already (${[...st.patches.map((p) => p.name), ...st.livepatchModules.map((m) => m.name)].join(', ')}): boot the VM again (scripts/testvm/stop.sh, start.sh)`,
+      );
+      assert((await fixEffect(vm)) === null, '/proc/filesystems shows the marker before the build');
+      taintBefore = await taint();
+      figure('real VM: kernel, taint before', `${vm.release}, ${taintBefore}`);
+    }))
+  )
+    return;
 
   let wb!: Workbench;
-  if (!(await check('C: trusted workbench on the Debian 6.1 tree with a folder of fixes (multi-root)', async () => {
-    wb = await openSession(s, bin, true, browserDir);
-    assert(!(await wb.statusItem('Restricted Mode').count()), 'session C is in Restricted Mode');
-    // Activated (workspaceContains:Kbuild), and polling the first target.
-    await wb.statusItem(`${TARGET_NAME}: `).waitFor({ timeout: T.slow });
-    await wb.screenshot('vm-00-workbench');
-  }))) return;
+  if (
+    !(await check('C: trusted workbench on the Debian 6.1 tree with a folder of fixes (multi-root)', async () => {
+      wb = await openSession(s, bin, true, browserDir);
+      assert(!(await wb.statusItem('Restricted Mode').count()), 'session C is in Restricted Mode');
+      // Activated (workspaceContains:Kbuild), and polling the first target.
+      await wb.statusItem(`${TARGET_NAME}: `).waitFor({ timeout: T.slow });
+      await wb.screenshot('vm-00-workbench');
+    }))
+  )
+    return;
   const page = wb.page;
 
-  if (!(await check(`C: Select Test VM picks the second target, ${VM_TARGET}: the view shows the real kernel`, async () => {
-    await wb.runCommand('Livepatch: Focus on Patch State View');
-    await wb.runCommand('Livepatch: Select Test VM');
-    const row = wb.quickPickRow(new RegExp(`^${VM_TARGET}\\s*${escapeRegExp(vm.alias)}\\b`));
-    await row.waitFor({ timeout: T.ui });
-    await row.click();
-    await page.locator('.part.sidebar .composite.title').filter({ hasText: VM_TARGET }).waitFor({ timeout: T.slow });
-    await wb.sidebarRow(new RegExp(`Kernel\\s*${release}`)).waitFor({ timeout: T.slow });
-    await wb.sidebarRow(/Livepatch\s*supported/).waitFor({ timeout: T.ui });
-    await wb.statusItem(`${VM_TARGET}: 0 patches`).waitFor({ timeout: T.ui });
-    await wb.screenshot('vm-01-target-selected');
-  }))) return;
+  if (
+    !(await check(`C: Select Test VM picks the second target, ${VM_TARGET}: the view shows the real kernel`, async () => {
+      await wb.runCommand('Livepatch: Focus on Patch State View');
+      await wb.runCommand('Livepatch: Select Test VM');
+      const row = wb.quickPickRow(new RegExp(`^${VM_TARGET}\\s*${escapeRegExp(vm.alias)}\\b`));
+      await row.waitFor({ timeout: T.ui });
+      await row.click();
+      await page.locator('.part.sidebar .composite.title').filter({ hasText: VM_TARGET }).waitFor({ timeout: T.slow });
+      await wb.sidebarRow(new RegExp(`Kernel\\s*${release}`)).waitFor({ timeout: T.slow });
+      await wb.sidebarRow(/Livepatch\s*supported/).waitFor({ timeout: T.ui });
+      await wb.statusItem(`${VM_TARGET}: 0 patches`).waitFor({ timeout: T.ui });
+      await wb.screenshot('vm-01-target-selected');
+    }))
+  )
+    return;
 
-  if (!(await check(`C: Build Patch Module from the palette on ${VM_FIX} (kbuild, patched unit): built, the log says where`, async () => {
-    await wb.openFile(VM_FIX);
-    await wb.clearNotifications();
-    const t0 = Date.now();
-    await wb.runCommand('Livepatch: Build Patch Module');
-    const toast = wb.notification(new RegExp(`built ${VM_MODULE}\\.ko on ${VM_TARGET}|failed|cannot|error`, 'i')).first();
-    await toast.waitFor({ timeout: VM_SLOW });
-    const text = norm(await toast.innerText());
-    assert(new RegExp(`built ${VM_MODULE}\\.ko on ${VM_TARGET}\\.`).test(text), `Build Patch Module: ${text}`);
-    figure('real VM: Build Patch Module (palette to the "built" toast)', secs(Date.now() - t0));
-    const log = findFiles(path.join(s.dirs.userData, 'logs'), /^Livepatch\.log$/).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
-    const where = new RegExp(`${VM_TARGET}: (building on this machine against /usr/src/linux-headers-${release} .*|building on ${VM_TARGET}: .*)`).exec(log);
-    assert(where, `the log does not say where the module was built:\n${lastLines(log, 20).join('\n')}`);
-    figure('real VM: where the module was built', where[1]);
-    assert(new RegExp(`Building ${VM_MODULE}\\.ko (here against|on ${VM_TARGET} against)`).test(log), 'the log lacks the build step');
-    assert(new RegExp(`Uploading (the livepatch )?${VM_MODULE}\\.ko to `).test(log), 'the log lacks the upload');
-    await wb.showOutputChannel('Livepatch');
-    await wb.waitNotification(new RegExp(`built ${VM_MODULE}\\.ko`));
-    await wb.screenshot('vm-02-build-output');
-    await vm.run(['test', '-f', `/root/livepatch/${VM_MODULE}/${VM_MODULE}.ko`]).catch(() => {
-      throw new Error(`no ${VM_MODULE}.ko under /root/livepatch/${VM_MODULE} on the VM`);
-    });
-  }))) return;
+  if (
+    !(await check(`C: Build Patch Module from the palette on ${VM_FIX} (kbuild, patched unit): built, the log says where`, async () => {
+      await wb.openFile(VM_FIX);
+      await wb.clearNotifications();
+      const t0 = Date.now();
+      await wb.runCommand('Livepatch: Build Patch Module');
+      const toast = wb.notification(new RegExp(`built ${VM_MODULE}\\.ko on ${VM_TARGET}|failed|cannot|error`, 'i')).first();
+      await toast.waitFor({ timeout: VM_SLOW });
+      const text = norm(await toast.innerText());
+      assert(new RegExp(`built ${VM_MODULE}\\.ko on ${VM_TARGET}\\.`).test(text), `Build Patch Module: ${text}`);
+      figure('real VM: Build Patch Module (palette to the "built" toast)', secs(Date.now() - t0));
+      const log = findFiles(path.join(s.dirs.userData, 'logs'), /^Livepatch\.log$/)
+        .map((f) => fs.readFileSync(f, 'utf8'))
+        .join('\n');
+      const where = new RegExp(
+        `${VM_TARGET}: (building on this machine against /usr/src/linux-headers-${release} .*|building on ${VM_TARGET}: .*)`,
+      ).exec(log);
+      assert(where, `the log does not say where the module was built:\n${lastLines(log, 20).join('\n')}`);
+      figure('real VM: where the module was built', where[1]);
+      assert(new RegExp(`Building ${VM_MODULE}\\.ko (here against|on ${VM_TARGET} against)`).test(log), 'the log lacks the build step');
+      assert(new RegExp(`Uploading (the livepatch )?${VM_MODULE}\\.ko to `).test(log), 'the log lacks the upload');
+      await wb.showOutputChannel('Livepatch');
+      await wb.waitNotification(new RegExp(`built ${VM_MODULE}\\.ko`));
+      await wb.screenshot('vm-02-build-output');
+      await vm.run(['test', '-f', `/root/livepatch/${VM_MODULE}/${VM_MODULE}.ko`]).catch(() => {
+        throw new Error(`no ${VM_MODULE}.ko under /root/livepatch/${VM_MODULE} on the VM`);
+      });
+    }))
+  )
+    return;
 
-  const loaded = await check('C: Load Patch Module from the palette: the view shows the real kernel, taint K, the patch and its function; /proc/filesystems shows the fix', async () => {
-    await wb.clearNotifications();
-    await wb.runCommand('Livepatch: Focus on Patch State View');
-    const t0 = Date.now();
-    // The module built above is remembered: no path is asked for.
-    await wb.runCommand('Livepatch: Load Patch Module');
-    await wb.sidebarRow(new RegExp(`${VM_MODULE}\\s*enabled`)).waitFor({ timeout: VM_SLOW });
-    figure('real VM: Load Patch Module (palette to "enabled" in the view)', secs(Date.now() - t0));
-    await wb.sidebarRow(new RegExp(`Kernel\\s*${release}`)).waitFor({ timeout: T.ui });
-    await wb.expand(/vmlinux/);
-    await wb.sidebarRow(new RegExp(`${VM_FIX_FN}\\s*sympos 1`)).waitFor({ timeout: T.ui });
-    const now = await taint();
-    assert(now & (1 << 15), `taint ${now} lacks K`);
-    if (!(taintBefore & (1 << 15))) figure('real VM: taint after loading', `${taintBefore} → ${now}`);
-    await wb.sidebarRow(new RegExp(`Taint\\s*${now} \\([A-Z]*K[A-Z]*\\)`)).waitFor({ timeout: T.ui });
-    await wb.statusItem(`${VM_TARGET}: 1 patch`).waitFor({ timeout: T.ui });
-    // The kernel's own view of it, and the fix's effect.
-    assert((await vm.run(['cat', `/sys/kernel/livepatch/${VM_MODULE}/enabled`])).trim() === '1', 'sysfs enabled is not 1');
-    await vm.run(['test', '-d', `/sys/kernel/livepatch/${VM_MODULE}/vmlinux/${VM_FIX_FN},1`]);
-    const n = await fixEffect(vm);
-    assert(n !== null && n > 0, '/proc/filesystems lacks the marker: the patched function is not live');
-    figure('real VM: /proc/filesystems with the fix', `"klp-static-data\\t${n}" above the ${n} filesystems`);
-    // Neither the pointer's hover nor a toast in the picture.
-    await wb.clearNotifications();
-    await page.mouse.move(800, 980);
-    await wb.screenshot('vm-03-loaded');
-  });
+  const loaded = await check(
+    'C: Load Patch Module from the palette: the view shows the real kernel, taint K, the patch and its function; /proc/filesystems shows the fix',
+    async () => {
+      await wb.clearNotifications();
+      await wb.runCommand('Livepatch: Focus on Patch State View');
+      const t0 = Date.now();
+      // The module built above is remembered: no path is asked for.
+      await wb.runCommand('Livepatch: Load Patch Module');
+      await wb.sidebarRow(new RegExp(`${VM_MODULE}\\s*enabled`)).waitFor({ timeout: VM_SLOW });
+      figure('real VM: Load Patch Module (palette to "enabled" in the view)', secs(Date.now() - t0));
+      await wb.sidebarRow(new RegExp(`Kernel\\s*${release}`)).waitFor({ timeout: T.ui });
+      await wb.expand(/vmlinux/);
+      await wb.sidebarRow(new RegExp(`${VM_FIX_FN}\\s*sympos 1`)).waitFor({ timeout: T.ui });
+      const now = await taint();
+      assert(now & (1 << 15), `taint ${now} lacks K`);
+      if (!(taintBefore & (1 << 15))) figure('real VM: taint after loading', `${taintBefore} → ${now}`);
+      await wb.sidebarRow(new RegExp(`Taint\\s*${now} \\([A-Z]*K[A-Z]*\\)`)).waitFor({ timeout: T.ui });
+      await wb.statusItem(`${VM_TARGET}: 1 patch`).waitFor({ timeout: T.ui });
+      // The kernel's own view of it, and the fix's effect.
+      assert((await vm.run(['cat', `/sys/kernel/livepatch/${VM_MODULE}/enabled`])).trim() === '1', 'sysfs enabled is not 1');
+      await vm.run(['test', '-d', `/sys/kernel/livepatch/${VM_MODULE}/vmlinux/${VM_FIX_FN},1`]);
+      const n = await fixEffect(vm);
+      assert(n !== null && n > 0, '/proc/filesystems lacks the marker: the patched function is not live');
+      figure('real VM: /proc/filesystems with the fix', `"klp-static-data\\t${n}" above the ${n} filesystems`);
+      // Neither the pointer's hover nor a toast in the picture.
+      await wb.clearNotifications();
+      await page.mouse.move(800, 980);
+      await wb.screenshot('vm-03-loaded');
+    },
+  );
   if (!loaded) return;
 
   await check('C: Unload Patch Module from the palette: confirmed, gone from the view and from the kernel, the fix undone', async () => {
     await wb.runCommand('Livepatch: Unload Patch Module');
-    await wb.dialog().filter({ hasText: `disable and remove ${VM_MODULE} from ${VM_TARGET}` }).waitFor({ timeout: T.ui });
+    await wb
+      .dialog()
+      .filter({ hasText: `disable and remove ${VM_MODULE} from ${VM_TARGET}` })
+      .waitFor({ timeout: T.ui });
     await wb.dialogButton('Unload');
     await wb.sidebarRow(VM_MODULE).first().waitFor({ state: 'detached', timeout: VM_SLOW });
     await wb.statusItem(`${VM_TARGET}: 0 patches`).waitFor({ timeout: T.ui });
     const st = await vm.state();
-    assert(!st.patches.some((p) => p.name === VM_MODULE) && !st.livepatchModules.some((m) => m.name === VM_MODULE), `still on the VM: ${JSON.stringify(st.livepatchModules)}`);
-    assert(!(await vm.run(['cat', '/proc/modules'])).split('\n').some((l) => l.startsWith(`${VM_MODULE} `)), `${VM_MODULE} is still in /proc/modules`);
+    assert(
+      !st.patches.some((p) => p.name === VM_MODULE) && !st.livepatchModules.some((m) => m.name === VM_MODULE),
+      `still on the VM: ${JSON.stringify(st.livepatchModules)}`,
+    );
+    assert(
+      !(await vm.run(['cat', '/proc/modules'])).split('\n').some((l) => l.startsWith(`${VM_MODULE} `)),
+      `${VM_MODULE} is still in /proc/modules`,
+    );
     assert((await fixEffect(vm)) === null, '/proc/filesystems still shows the marker');
     await page.mouse.move(800, 980);
     await wb.screenshot('vm-04-unloaded');
@@ -377,20 +447,26 @@ async function main(): Promise<number> {
   const sessions: Session[] = [];
   try {
     // ---- packaging and installation --------------------------------------------------------
-    const ok = await check('package the VSIX', async () => {
-      if (vsix) return;
-      const out = execFileSync(process.execPath, [path.join(ROOT, 'scripts/package-vsix.mjs'), '--out', path.join(tmp, 'kernel-livepatch.vsix')], { cwd: ROOT, encoding: 'utf8' });
-      const m = /^vsix: (.+)$/m.exec(out);
-      assert(m, `package.mjs printed no VSIX path:\n${out}`);
-      vsix = m[1];
-      const sz = /: (\d+) KiB, (\d+) files$/m.exec(out);
-      if (sz) figure('VSIX size', `${sz[1]} KiB, ${sz[2]} files`);
-    }) && await check('install code-server (idempotent)', async () => {
-      const t0 = Date.now();
-      bin = installCodeServer();
-      figure('code-server install step', secs(Date.now() - t0));
-      assert(fs.existsSync(bin), `no code-server at ${bin}`);
-    });
+    const ok =
+      (await check('package the VSIX', async () => {
+        if (vsix) return;
+        const out = execFileSync(
+          process.execPath,
+          [path.join(ROOT, 'scripts/package-vsix.mjs'), '--out', path.join(tmp, 'kernel-livepatch.vsix')],
+          { cwd: ROOT, encoding: 'utf8' },
+        );
+        const m = /^vsix: (.+)$/m.exec(out);
+        assert(m, `package.mjs printed no VSIX path:\n${out}`);
+        vsix = m[1];
+        const sz = /: (\d+) KiB, (\d+) files$/m.exec(out);
+        if (sz) figure('VSIX size', `${sz[1]} KiB, ${sz[2]} files`);
+      })) &&
+      (await check('install code-server (idempotent)', async () => {
+        const t0 = Date.now();
+        bin = installCodeServer();
+        figure('code-server install step', secs(Date.now() - t0));
+        assert(fs.existsSync(bin), `no code-server at ${bin}`);
+      }));
     if (!ok) return 1;
 
     target = await startFixtureTarget(path.join(tmp, 'target'));
@@ -405,25 +481,37 @@ async function main(): Promise<number> {
     }
     const [A, B] = sessions;
 
-    if (!(await check('install the VSIX into a fresh extensions dir', async () => {
-      const t0 = Date.now();
-      installExtension(bin, A.dirs, vsix!);
-      figure('code-server --install-extension', secs(Date.now() - t0));
-      const installed = fs.readdirSync(extensions).filter((d) => d.startsWith('kernel-livepatch.kernel-livepatch-'));
-      assert(installed.length === 1, `installed: ${fs.readdirSync(extensions).join(', ')}`);
-      const dir = path.join(extensions, installed[0]);
-      for (const f of ['dist/client.js', 'dist/server.js', 'dist/tree-sitter.wasm', 'dist/tree-sitter-c.wasm', 'docs/rules/struct-layout.md']) {
-        assert(fs.existsSync(path.join(dir, f)), `the installed extension has no ${f}`);
-      }
-      assert(fs.statSync(path.join(dir, 'scripts/testvm/up.sh')).mode & 0o100, 'scripts/testvm/up.sh is not executable once installed');
-    }))) return 1;
+    if (
+      !(await check('install the VSIX into a fresh extensions dir', async () => {
+        const t0 = Date.now();
+        installExtension(bin, A.dirs, vsix!);
+        figure('code-server --install-extension', secs(Date.now() - t0));
+        const installed = fs.readdirSync(extensions).filter((d) => d.startsWith('kernel-livepatch.kernel-livepatch-'));
+        assert(installed.length === 1, `installed: ${fs.readdirSync(extensions).join(', ')}`);
+        const dir = path.join(extensions, installed[0]);
+        for (const f of [
+          'dist/client.js',
+          'dist/server.js',
+          'dist/tree-sitter.wasm',
+          'dist/tree-sitter-c.wasm',
+          'docs/rules/struct-layout.md',
+        ]) {
+          assert(fs.existsSync(path.join(dir, f)), `the installed extension has no ${f}`);
+        }
+        assert(fs.statSync(path.join(dir, 'scripts/testvm/up.sh')).mode & 0o100, 'scripts/testvm/up.sh is not executable once installed');
+      }))
+    )
+      return 1;
 
     // ================= Session A: a trusted workspace =========================================
     let wb!: Workbench;
-    if (!(await check('A: workbench loads the kernel tree', async () => {
-      wb = await openSession(A, bin, true, path.join(tmp, 'chromium-A'));
-      await wb.screenshot('01-workbench');
-    }))) return 1;
+    if (
+      !(await check('A: workbench loads the kernel tree', async () => {
+        wb = await openSession(A, bin, true, path.join(tmp, 'chromium-A'));
+        await wb.screenshot('01-workbench');
+      }))
+    )
+      return 1;
     const page = wb.page;
 
     // ---- a. a .patch with a struct layout change and an __init change ---------------------
@@ -441,8 +529,14 @@ async function main(): Promise<number> {
       await wb.problem('init-section').waitFor({ timeout: T.slow });
       await wb.problem('struct-layout').waitFor({ timeout: T.slow });
       const rows = await wb.problemTexts();
-      assert(rows.some((r) => /klpdemo_init\(\) is marked __init/.test(r) && /livepatch\s*\(?init-section/.test(r)), `init-section row: ${rows.join(' | ')}`);
-      assert(rows.some((r) => /member 'dropped' added/.test(r) && /struct-layout/.test(r)), `struct-layout row: ${rows.join(' | ')}`);
+      assert(
+        rows.some((r) => /klpdemo_init\(\) is marked __init/.test(r) && /livepatch\s*\(?init-section/.test(r)),
+        `init-section row: ${rows.join(' | ')}`,
+      );
+      assert(
+        rows.some((r) => /member 'dropped' added/.test(r) && /struct-layout/.test(r)),
+        `struct-layout row: ${rows.join(' | ')}`,
+      );
       await wb.screenshot('02-patch-problems');
     });
 
@@ -514,17 +608,33 @@ async function main(): Promise<number> {
       let release!: () => void;
       const inside = new Promise<void>((r) => (entered = r));
       const gate = new Promise<void>((r) => (release = r));
-      const holding = withTargetLock(other, { name: TARGET_NAME, destination: '', workDir: target!.workDir, backend: 'kbuild', sysfsRoot: target!.sysfsRoot, procRoot: target!.procRoot },
-        'building livepatch_other_window', async () => {
+      const holding = withTargetLock(
+        other,
+        {
+          name: TARGET_NAME,
+          destination: '',
+          workDir: target!.workDir,
+          backend: 'kbuild',
+          sysfsRoot: target!.sysfsRoot,
+          procRoot: target!.procRoot,
+        },
+        'building livepatch_other_window',
+        async () => {
           entered();
           await gate;
-        });
+        },
+      );
       try {
         await inside;
         await wb.clearNotifications();
         await wb.runCommand('Livepatch: Disable Patch');
-        await wb.waitNotification(/disabling livepatch_ring_drops failed: Another livepatch action is running on e2e-vm: building livepatch_other_window \(/);
-        assert(fs.readFileSync(path.join(target!.patchDir(), 'enabled'), 'utf8').trim() === '1', 'the patch was disabled while another window held the VM');
+        await wb.waitNotification(
+          /disabling livepatch_ring_drops failed: Another livepatch action is running on e2e-vm: building livepatch_other_window \(/,
+        );
+        assert(
+          fs.readFileSync(path.join(target!.patchDir(), 'enabled'), 'utf8').trim() === '1',
+          'the patch was disabled while another window held the VM',
+        );
         await wb.screenshot('09a-refused-other-window');
       } finally {
         release();
@@ -542,7 +652,10 @@ async function main(): Promise<number> {
 
     await check('c: Unload Patch Module from the palette: confirmed, the patch leaves the view', async () => {
       await wb.runCommand('Livepatch: Unload Patch Module');
-      await wb.dialog().filter({ hasText: `disable and remove ${PATCH_NAME} from ${TARGET_NAME}` }).waitFor({ timeout: T.ui });
+      await wb
+        .dialog()
+        .filter({ hasText: `disable and remove ${PATCH_NAME} from ${TARGET_NAME}` })
+        .waitFor({ timeout: T.ui });
       await wb.screenshot('10-unload-confirm');
       await wb.dialogButton('Unload');
       await wb.sidebarRow(PATCH_NAME).first().waitFor({ state: 'detached', timeout: T.slow });
@@ -553,7 +666,9 @@ async function main(): Promise<number> {
 
     await check('c: Load Patch Module from the palette: the patch is back, enabled, with its function', async () => {
       await wb.runCommand('Livepatch: Load Patch Module');
-      await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Remote path of the livepatch .ko' }).waitFor({ timeout: T.ui });
+      await page
+        .locator('.quick-input-widget .quick-input-title', { hasText: 'Remote path of the livepatch .ko' })
+        .waitFor({ timeout: T.ui });
       await wb.quickInput.fill(target!.koPath);
       await wb.screenshot('12-load-path');
       await page.keyboard.press('Enter');
@@ -581,19 +696,31 @@ async function main(): Promise<number> {
       assert(activationMs <= ACTIVATION_LIMIT_MS, `activation took ${activationMs} ms, over the ${ACTIVATION_LIMIT_MS} ms bound`);
       await wb.screenshot('14-running-extensions');
       const logs = path.join(A.dirs.userData, 'logs');
-      const exthost = findFiles(logs, /^remoteexthost\.log$/).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
-      const own = findFiles(logs, /^Livepatch\.log$/).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
-      const server = findFiles(logs, /^Livepatch Language Server\.log$/).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+      const exthost = findFiles(logs, /^remoteexthost\.log$/)
+        .map((f) => fs.readFileSync(f, 'utf8'))
+        .join('\n');
+      const own = findFiles(logs, /^Livepatch\.log$/)
+        .map((f) => fs.readFileSync(f, 'utf8'))
+        .join('\n');
+      const server = findFiles(logs, /^Livepatch Language Server\.log$/)
+        .map((f) => fs.readFileSync(f, 'utf8'))
+        .join('\n');
       const start = exthost.split('\n').find((l) => l.includes('_doActivateExtension kernel-livepatch.kernel-livepatch'));
       const done = own.split('\n').find((l) => l.includes('Livepatch extension activated'));
       assert(start && done, 'activation lines missing from the logs');
-      figure('activation, extension host log (activation start to "activated", language server running)', `${logTime(done) - logTime(start)} ms (${/activationEvent: '([^']+)'/.exec(start)?.[1]})`);
+      figure(
+        'activation, extension host log (activation start to "activated", language server running)',
+        `${logTime(done) - logTime(start)} ms (${/activationEvent: '([^']+)'/.exec(start)?.[1]})`,
+      );
       const first = server.split('\n').find((l) => l.includes(`${PATCH_FILE} v1:`));
       if (first) figure('language server: first analysis of the patch', first.replace(/^.*\] /, ''));
       // Where the time from opening the patch to its first squiggle goes (log clocks are this machine's).
       const rel = (t: number): string => `${t - tOpened >= 0 ? '+' : ''}${((t - tOpened) / 1000).toFixed(2)} s`;
       if (first && Number.isFinite(tOpened)) {
-        figure('timeline from the patch tab opening', `activated ${rel(logTime(done))}, analysis published ${rel(logTime(first))}, squiggle ${rel(tSquiggle)}`);
+        figure(
+          'timeline from the patch tab opening',
+          `activated ${rel(logTime(done))}, analysis published ${rel(logTime(first))}, squiggle ${rel(tSquiggle)}`,
+        );
       }
       await page.keyboard.press('Escape');
     });
@@ -625,7 +752,10 @@ async function main(): Promise<number> {
       }
       assert(labels.includes('Livepatch: Check Patch'), `the palette lacks Check Patch: ${labels.join(', ')}`);
       const refusal = /needs a trusted workspace\. Diagnostics keep working/;
-      for (const [what, key] of [['load (keybinding)', 'Control+Alt+Shift+L'], ['build (keybinding)', 'Control+Alt+Shift+B']] as const) {
+      for (const [what, key] of [
+        ['load (keybinding)', 'Control+Alt+Shift+L'],
+        ['build (keybinding)', 'Control+Alt+Shift+B'],
+      ] as const) {
         await wb.clearNotifications();
         await page.locator('.editor-group-container .monaco-editor textarea').first().focus();
         await page.keyboard.press(key);
@@ -644,7 +774,9 @@ async function main(): Promise<number> {
     await closeSession(B);
 
     // ================= Session C: the real test VM, when one runs ==============================
-    const vm = await findRealVm().catch((e: unknown) => ({ missing: `the test VM does not answer over ssh: ${(e as Error).message.split('\n')[0]}` }));
+    const vm = await findRealVm().catch((e: unknown) => ({
+      missing: `the test VM does not answer over ssh: ${(e as Error).message.split('\n')[0]}`,
+    }));
     if ('missing' in vm) {
       const phase = 'C: real VM phase (Build, Load, Unload on the Debian 6.1 kernel)';
       if (realVmRequired()) await check(`${phase}, required (CI=true or KLP_REQUIRE_TESTVM=1)`, async () => assert(false, vm.missing));
@@ -663,7 +795,9 @@ async function main(): Promise<number> {
         await realVmPhase(vm, C, bin, path.join(tmp, 'chromium-C'));
       } finally {
         await closeSession(C);
-        await vm.unloadIfLoaded(VM_MODULE).catch((e: unknown) => console.log(`e2e: could not unload ${VM_MODULE} from the VM: ${(e as Error).message}`));
+        await vm
+          .unloadIfLoaded(VM_MODULE)
+          .catch((e: unknown) => console.log(`e2e: could not unload ${VM_MODULE} from the VM: ${(e as Error).message}`));
         await vm.close();
       }
     }
@@ -682,7 +816,10 @@ async function main(): Promise<number> {
       });
       figure('browser requests (all loopback)', `${requests.length}`);
       assert(!bad.length, `non-loopback requests:\n${[...new Set(bad.map((b) => `${b.session}: ${b.url}`))].join('\n')}`);
-      const serverLogs = sessions.flatMap((s) => findFiles(path.join(s.dirs.userData, 'logs'), /\.log$/)).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+      const serverLogs = sessions
+        .flatMap((s) => findFiles(path.join(s.dirs.userData, 'logs'), /\.log$/))
+        .map((f) => fs.readFileSync(f, 'utf8'))
+        .join('\n');
       const dns = serverLogs.split('\n').filter((l) => /ENOTFOUND|getaddrinfo/.test(l));
       assert(!dns.length, `code-server tried to reach the network:\n${dns.slice(0, 5).join('\n')}`);
     });
@@ -708,7 +845,9 @@ async function main(): Promise<number> {
       if (target) tail.push('--- sshd (last 10 lines)', ...lastLines(target.sshd.log(), 10));
     }
     for (const pid of leftovers(tmp)) {
-      console.log(`e2e: stopping leftover process ${pid}: ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 160)}`);
+      console.log(
+        `e2e: stopping leftover process ${pid}: ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 160)}`,
+      );
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -736,7 +875,13 @@ main()
     for (const r of skipped) console.log(`SKIPPED: ${r.name}: ${r.skipped}`);
     for (const r of results.filter((x) => !x.ok)) {
       console.log(`FAILED: ${r.name}`);
-      console.log((r.error ?? '').split('\n').slice(0, 3).map((l) => `  ${l.slice(0, 300)}`).join('\n'));
+      console.log(
+        (r.error ?? '')
+          .split('\n')
+          .slice(0, 3)
+          .map((l) => `  ${l.slice(0, 300)}`)
+          .join('\n'),
+      );
     }
     if (tail.length) console.log(tail.join('\n'));
     console.log(`${passed} passed, ${failed} failed, ${skipped.length} skipped`);

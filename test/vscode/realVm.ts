@@ -46,13 +46,21 @@ export async function findRealVm(): Promise<RealVm | { missing: string }> {
   const name = process.env.KLP_TESTVM_NAME ?? 'e2e';
   const tree = defaultKernelTree();
   if (!fs.existsSync(path.join(tree, 'Kbuild')) || !fs.existsSync(path.join(tree, 'fs/filesystems.c'))) {
-    return { missing: `no Debian 6.1 kernel tree at ${tree} (scripts/fetch-kernel-source.sh fetches it; KLP_KERNEL_TREE points elsewhere)` };
+    return {
+      missing: `no Debian 6.1 kernel tree at ${tree} (scripts/fetch-kernel-source.sh fetches it; KLP_KERNEL_TREE points elsewhere)`,
+    };
   }
   const st = spawnSync(path.join(ROOT, 'scripts/testvm/status.sh'), ['--name', name], { encoding: 'utf8', timeout: 120_000 });
   if (st.status !== 0) {
-    const why = st.status === 3 ? 'is not running' : st.status === 1 ? 'runs but its ssh does not answer' : `status.sh exited with ${st.status ?? st.signal}`;
+    const why =
+      st.status === 3
+        ? 'is not running'
+        : st.status === 1
+          ? 'runs but its ssh does not answer'
+          : `status.sh exited with ${st.status ?? st.signal}`;
     return {
-      missing: `the test VM "${name}" ${why} (KLP_TESTVM_NAME picks another; start one with ` +
+      missing:
+        `the test VM "${name}" ${why} (KLP_TESTVM_NAME picks another; start one with ` +
         `\`KLP_TESTVM_KEEP=1 npm run test:vm\` or \`scripts/testvm/start.sh --name ${name} --port auto\`)`,
     };
   }
@@ -72,7 +80,8 @@ export async function findRealVm(): Promise<RealVm | { missing: string }> {
     const kept = read('kept-for-e2e');
     if (!kept || kept !== read('qemu.pid')) {
       return {
-        missing: `the test VM "${name}" runs, but test:vm did not leave this boot for test:e2e (it may be using it now): ` +
+        missing:
+          `the test VM "${name}" runs, but test:vm did not leave this boot for test:e2e (it may be using it now): ` +
           `set KLP_TESTVM_NAME=${name} to use it anyway`,
       };
     }
@@ -81,7 +90,14 @@ export async function findRealVm(): Promise<RealVm | { missing: string }> {
   const ssh = new SshTarget({ destination: alias, configFile: sshConfig, connectTimeout: 30 });
   const run = async (argv: string[]): Promise<string> => (await ssh.runChecked(argv, { maxBuffer: 16 << 20 })).stdout;
   const release = (await run(['uname', '-r'])).trim();
-  const settings: TargetSettings = { name: 'testvm', destination: alias, workDir: WORK_DIR, backend: 'kbuild', sysfsRoot: '/sys', procRoot: '/proc' };
+  const settings: TargetSettings = {
+    name: 'testvm',
+    destination: alias,
+    workDir: WORK_DIR,
+    backend: 'kbuild',
+    sysfsRoot: '/sys',
+    procRoot: '/proc',
+  };
   const state = (): Promise<LivepatchState> => readState(ssh, settings);
   return {
     name,
@@ -94,7 +110,8 @@ export async function findRealVm(): Promise<RealVm | { missing: string }> {
     state,
     unloadIfLoaded: async (name) => {
       const s = await state();
-      if (s.patches.some((p) => p.name === name) || s.livepatchModules.some((m) => m.name === name)) await unloadModule(ssh, settings, name);
+      if (s.patches.some((p) => p.name === name) || s.livepatchModules.some((m) => m.name === name))
+        await unloadModule(ssh, settings, name);
     },
     close: () => ssh.closeMaster().catch(() => undefined),
   };

@@ -18,7 +18,11 @@ export interface Timeouts {
 }
 
 export class Workbench {
-  constructor(readonly page: Page, readonly t: Timeouts, private readonly shotsDir: string) {}
+  constructor(
+    readonly page: Page,
+    readonly t: Timeouts,
+    private readonly shotsDir: string,
+  ) {}
 
   async screenshot(name: string): Promise<string> {
     fs.mkdirSync(this.shotsDir, { recursive: true });
@@ -110,8 +114,12 @@ export class Workbench {
     await this.openQuickInput('Control+G');
     await this.quickInput.fill(`:${line}`);
     // Enter before the picker has taken the typed line in does nothing: wait for its "Go to line N".
-    await this.page.locator(`.quick-input-widget input.input[aria-label^="Go to line ${line}"], .quick-input-list .monaco-list-row[aria-label^="Go to line ${line}"]`)
-      .first().waitFor({ timeout: this.t.ui });
+    await this.page
+      .locator(
+        `.quick-input-widget input.input[aria-label^="Go to line ${line}"], .quick-input-list .monaco-list-row[aria-label^="Go to line ${line}"]`,
+      )
+      .first()
+      .waitFor({ timeout: this.t.ui });
     await this.page.keyboard.press('Enter');
     await this.quickInput.waitFor({ state: 'hidden', timeout: this.t.ui });
     await this.page.locator('.editor-group-container .monaco-editor.focused').first().waitFor({ timeout: this.t.ui });
@@ -119,7 +127,7 @@ export class Workbench {
 
   /** Lines of the active editor's visible text. */
   async editorText(): Promise<string> {
-    return norm((await this.page.locator('.editor-group-container .monaco-editor .view-lines').first().innerText()));
+    return norm(await this.page.locator('.editor-group-container .monaco-editor .view-lines').first().innerText());
   }
 
   squiggles(kind: 'error' | 'warning' | 'info'): Locator {
@@ -152,7 +160,8 @@ export class Workbench {
   async chooseAction(text: string | RegExp): Promise<void> {
     const row = this.actionRow(text);
     await row.waitFor({ timeout: this.t.slow });
-    for (let i = 0; i < 20 && !/\bfocused\b/.test((await row.getAttribute('class')) ?? ''); i++) await this.page.keyboard.press('ArrowDown');
+    for (let i = 0; i < 20 && !/\bfocused\b/.test((await row.getAttribute('class')) ?? ''); i++)
+      await this.page.keyboard.press('ArrowDown');
     await this.page.keyboard.press('Enter');
     await row.waitFor({ state: 'detached', timeout: this.t.ui });
   }
@@ -169,7 +178,11 @@ export class Workbench {
   /** What a person would see at a glance, for failure reports: side bar, welcome text, status bar, toasts, dialog. */
   async situation(): Promise<string[]> {
     const texts = async (sel: string): Promise<string> =>
-      (await this.page.locator(sel).allInnerTexts()).map((t) => norm(t).replace(/\s+/g, ' ').trim()).filter(Boolean).join(' | ').slice(0, 400);
+      (await this.page.locator(sel).allInnerTexts())
+        .map((t) => norm(t).replace(/\s+/g, ' ').trim())
+        .filter(Boolean)
+        .join(' | ')
+        .slice(0, 400);
     return [
       `  side bar: ${(await this.sidebarRowLabels()).join(' | ').slice(0, 400)}`,
       `  welcome: ${await texts('.part.sidebar .welcome-view-content')}`,
@@ -185,7 +198,11 @@ export class Workbench {
     const row = this.sidebarRow(text).first();
     await row.waitFor({ timeout: this.t.ui });
     if ((await row.getAttribute('aria-expanded')) === 'false') await row.click();
-    await this.page.locator('.part.sidebar .monaco-list-row[aria-expanded="true"]').filter({ hasText: text }).first().waitFor({ timeout: this.t.ui });
+    await this.page
+      .locator('.part.sidebar .monaco-list-row[aria-expanded="true"]')
+      .filter({ hasText: text })
+      .first()
+      .waitFor({ timeout: this.t.ui });
   }
 
   statusItem(text: string | RegExp): Locator {
@@ -199,21 +216,30 @@ export class Workbench {
   /** Waits for a toast with `text`, and for its slide-in to end (for the screenshot). */
   async waitNotification(text: string | RegExp): Promise<void> {
     await this.notification(text).first().waitFor({ timeout: this.t.ui });
-    await this.page.locator('.notifications-toasts .notification-toast.notification-fade-in-done')
-      .filter({ has: this.page.locator('.notification-list-item-message').filter({ hasText: text }) }).first().waitFor({ timeout: this.t.ui });
+    await this.page
+      .locator('.notifications-toasts .notification-toast.notification-fade-in-done')
+      .filter({ has: this.page.locator('.notification-list-item-message').filter({ hasText: text }) })
+      .first()
+      .waitFor({ timeout: this.t.ui });
   }
 
   async clearNotifications(): Promise<void> {
     await this.runCommand('Notifications: Clear All Notifications');
-    await this.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'detached', timeout: this.t.ui }).catch(() => undefined);
+    await this.page
+      .locator('.notifications-toasts .notification-toast')
+      .first()
+      .waitFor({ state: 'detached', timeout: this.t.ui })
+      .catch(() => undefined);
   }
 
   /** Shows an output channel in the panel (Output: Show Output Channels..., the row named exactly `name`). */
   async showOutputChannel(name: string): Promise<void> {
     await this.runCommand('Output: Show Output Channels...');
     await this.quickInput.fill(name);
-    const row = this.page.locator('.quick-input-list .monaco-list-row')
-      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(name)}$`) }) }).first();
+    const row = this.page
+      .locator('.quick-input-list .monaco-list-row')
+      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(name)}$`) }) })
+      .first();
     await row.waitFor({ timeout: this.t.ui });
     await row.click();
     await this.quickInput.waitFor({ state: 'hidden', timeout: this.t.ui });
@@ -225,7 +251,10 @@ export class Workbench {
   }
 
   async dialogButton(label: string): Promise<void> {
-    await this.dialog().locator('.monaco-button').filter({ hasText: new RegExp(`^${escapeRegExp(label)}$`) }).click({ timeout: this.t.ui });
+    await this.dialog()
+      .locator('.monaco-button')
+      .filter({ hasText: new RegExp(`^${escapeRegExp(label)}$`) })
+      .click({ timeout: this.t.ui });
     await this.dialog().waitFor({ state: 'detached', timeout: this.t.ui });
   }
 }

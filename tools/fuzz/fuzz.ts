@@ -102,8 +102,16 @@ export interface FuzzInput {
 
 export const C_TREE_FILES = Object.keys(SEED_TREE).filter((p) => /\.[ch]$/.test(p));
 const OTHER_TREE_FILES = Object.keys(SEED_TREE).filter((p) => !/\.[ch]$/.test(p) && p !== '.config');
-const NEW_FILE_NAMES = ['drivers/fuzz/fuzz_new.c', 'kernel/fuzz_extra.c', 'include/linux/fuzz_new.h', 'lib/fuzz_new.c',
-  'drivers/fuzz/Kconfig', 'arch/x86/entry/vdso/vfuzz.c', 'tools/fuzz/main.c', 'drivers/fuzz/notes.txt'];
+const NEW_FILE_NAMES = [
+  'drivers/fuzz/fuzz_new.c',
+  'kernel/fuzz_extra.c',
+  'include/linux/fuzz_new.h',
+  'lib/fuzz_new.c',
+  'drivers/fuzz/Kconfig',
+  'arch/x86/entry/vdso/vfuzz.c',
+  'tools/fuzz/main.c',
+  'drivers/fuzz/notes.txt',
+];
 
 /** Kernel-style lines random edits insert. */
 export const SNIPPETS = [
@@ -155,11 +163,77 @@ export const SNIPPETS = [
 ];
 
 /** Tokens for C "soup": syntactically random but lexically kernel-like. */
-const TOKENS = ['static', 'int', 'void', 'struct', 'fuzz_dev', 'union', 'enum', '{', '}', '(', ')', ';', ',', '=', '*', '&',
-  '__init', '__exit', 'notrace', 'inline', '__always_inline', 'const', 'return', 'if', 'else', 'while', 'for', 'goto',
-  'EXPORT_SYMBOL(', 'SYSCALL_DEFINE2(', 'DEFINE_STATIC_KEY_FALSE(', 'module_init(', 'list_for_each_entry(', '#if', '#ifdef',
-  '#else', '#endif', '#define', '\\', '"', "'", '/*', '*/', '//', '__LINE__', 'x', 'y', '0', '1', '0x7f', '[', ']', '->',
-  '.', ':', '?', 'sizeof', 'typeof', '__attribute__((', '))', 'asm', 'volatile', '<<', '>>', '#', '##', '\t', 'ü', '€'];
+const TOKENS = [
+  'static',
+  'int',
+  'void',
+  'struct',
+  'fuzz_dev',
+  'union',
+  'enum',
+  '{',
+  '}',
+  '(',
+  ')',
+  ';',
+  ',',
+  '=',
+  '*',
+  '&',
+  '__init',
+  '__exit',
+  'notrace',
+  'inline',
+  '__always_inline',
+  'const',
+  'return',
+  'if',
+  'else',
+  'while',
+  'for',
+  'goto',
+  'EXPORT_SYMBOL(',
+  'SYSCALL_DEFINE2(',
+  'DEFINE_STATIC_KEY_FALSE(',
+  'module_init(',
+  'list_for_each_entry(',
+  '#if',
+  '#ifdef',
+  '#else',
+  '#endif',
+  '#define',
+  '\\',
+  '"',
+  "'",
+  '/*',
+  '*/',
+  '//',
+  '__LINE__',
+  'x',
+  'y',
+  '0',
+  '1',
+  '0x7f',
+  '[',
+  ']',
+  '->',
+  '.',
+  ':',
+  '?',
+  'sizeof',
+  'typeof',
+  '__attribute__((',
+  '))',
+  'asm',
+  'volatile',
+  '<<',
+  '>>',
+  '#',
+  '##',
+  '\t',
+  'ü',
+  '€',
+];
 
 export function soup(r: Rng, lines: number): string {
   const out: string[] = [];
@@ -189,12 +263,23 @@ function editText(r: Rng, text: string): string {
   const ops = r.range(1, 4);
   for (let k = 0; k < ops; k++) {
     const at = r.int(lines.length + 1);
-    const op = weighted(r, [['insert', 5], ['delete', 2], ['replace', 3], ['duplicate', 1], ['indent', 1]] as const);
+    const op = weighted(r, [
+      ['insert', 5],
+      ['delete', 2],
+      ['replace', 3],
+      ['duplicate', 1],
+      ['indent', 1],
+    ] as const);
     if (op === 'insert' || lines.length === 0) lines.splice(at, 0, ...r.pick(SNIPPETS).split('\n'));
     else if (op === 'delete') lines.splice(Math.min(at, lines.length - 1), r.range(1, 5));
     else if (op === 'replace') lines.splice(Math.min(at, lines.length - 1), 1, ...r.pick(SNIPPETS).split('\n'));
-    else if (op === 'duplicate') { const i = Math.min(at, lines.length - 1); lines.splice(i, 0, lines[i]); }
-    else { const i = Math.min(at, lines.length - 1); lines[i] = ' ' + lines[i]; }
+    else if (op === 'duplicate') {
+      const i = Math.min(at, lines.length - 1);
+      lines.splice(i, 0, lines[i]);
+    } else {
+      const i = Math.min(at, lines.length - 1);
+      lines[i] = ' ' + lines[i];
+    }
   }
   let out = lines.join('\n') + (r.chance(0.97) ? '\n' : '');
   if (out === text) out += '/* changed */\n';
@@ -235,27 +320,43 @@ export const CONTENT_MUTATIONS: Record<string, ContentMutation> = {
   'macro-continuation': (r) => `#define LONG_MACRO(x) \\\n${rep('\tdo { (x)++; } while (0); \\\n', r.range(10, 5000))}\t(x)`,
   'deep-declarator': (r) => {
     const n = r.range(50, 5000);
-    return r.pick([`static int ${rep('*', n)}deep_ptr;`, `int ${rep('(', n)}deep_paren${rep(')', n)};`, `int deep_arr${rep('[1]', n)};`,
-      `void (${rep('*', n)}deep_fp)(void);`]);
+    return r.pick([
+      `static int ${rep('*', n)}deep_ptr;`,
+      `int ${rep('(', n)}deep_paren${rep(')', n)};`,
+      `int deep_arr${rep('[1]', n)};`,
+      `void (${rep('*', n)}deep_fp)(void);`,
+    ]);
   },
   'deep-attribute': (r) => `static int ${rep('__attribute__((unused)) ', r.range(10, 3000))}attr_var;`,
   'unterminated-comment': () => '/* this comment is never closed',
-  'unterminated-string': (r) => r.pick(['\tpr_info("never closed);', "\tchar c = '", '\tchar *s = "a\\', '#include "fuzz.h', '\tx = R"(raw']),
+  'unterminated-string': (r) =>
+    r.pick(['\tpr_info("never closed);', "\tchar c = '", '\tchar *s = "a\\', '#include "fuzz.h', '\tx = R"(raw']),
   'stray-endif': (r) => rep('#endif\n', r.range(1, 50)) + rep('#else\n', r.range(0, 3)),
   'long-line': (r) => `static int long_line = ${rep('1 + ', r.range(1000, 50_000))}1;`,
   'long-line-1mb': () => `static int long_line = ${rep('1 + ', 250_000)}1;`,
-  'unicode': (r) => r.pick(['static int ünïcödé = 1;', '\tpr_info("🦀 emoji €\\n");', '\uFEFFint bom_inside;', 'int a\u2028b;',
-    '// ' + rep('日本語', 1000), 'static int \u200bzero_width;']),
+  unicode: (r) =>
+    r.pick([
+      'static int ünïcödé = 1;',
+      '\tpr_info("🦀 emoji €\\n");',
+      '\uFEFFint bom_inside;',
+      'int a\u2028b;',
+      '// ' + rep('日本語', 1000),
+      'static int \u200bzero_width;',
+    ]),
   'keyword-soup': (r) => soup(r, r.range(1, 300)),
-  'many-functions': (r) => Array.from({ length: r.range(200, 3000) }, (_, i) => `static int gen_fn${i}(int x)\n{\n\treturn x + ${i};\n}\n`).join('\n'),
-  'many-statics': (r) => `static void many_statics(void)\n{\n${Array.from({ length: r.range(100, 3000) }, (_, i) => `\tstatic int s${i};`).join('\n')}\n}`,
+  'many-functions': (r) =>
+    Array.from({ length: r.range(200, 3000) }, (_, i) => `static int gen_fn${i}(int x)\n{\n\treturn x + ${i};\n}\n`).join('\n'),
+  'many-statics': (r) =>
+    `static void many_statics(void)\n{\n${Array.from({ length: r.range(100, 3000) }, (_, i) => `\tstatic int s${i};`).join('\n')}\n}`,
   'line-macro-storm': (r) => rep('\tpr_info("%d\\n", __LINE__); WARN_ON(1); BUG_ON(0);\n', r.range(100, 5000)),
   // A 100k-line hunk: one new function of 100k statements, at the end of the file (valid C).
   'huge-hunk': () => `static void huge_hunk_fn(void)\n{\n${rep('\tfuzz_budget += 1;\n', 100_000)}}`,
 };
 
 const RARE_CONTENT = new Set(['huge-hunk', 'long-line-1mb']);
-const CONTENT_WEIGHTS: (readonly [string, number])[] = Object.keys(CONTENT_MUTATIONS).map((k) => [k, RARE_CONTENT.has(k) ? 0.05 : 1] as const);
+const CONTENT_WEIGHTS: (readonly [string, number])[] = Object.keys(CONTENT_MUTATIONS).map(
+  (k) => [k, RARE_CONTENT.has(k) ? 0.05 : 1] as const,
+);
 
 /** Inserts pathological text into an edit's post-image (or a new file). */
 function applyContent(r: Rng, e: FileEdit, name: string): void {
@@ -269,26 +370,59 @@ function applyContent(r: Rng, e: FileEdit, name: string): void {
 
 /** The handwritten seed patches: small, realistic changes to the seed tree. */
 export const SEED_PATCHES: Record<string, () => FileEdit[]> = {
-  'probe-body': () => [modify('drivers/fuzz/fuzz_drv.c', (t) => t
-    .replace('\tstatic bool warned;\n', '\tstatic bool warned;\n\tstatic int probes;\n')
-    .replace('\tlist_add_tail(', '\tprobes++;\n\tlist_add_tail('))],
-  'struct-member': () => [modify('include/linux/fuzz.h', (t) => t
-    .replace('\tu32 flags;\n', '\tu32 flags;\n\tu64 stamp;\n')
-    .replace('return it->flags & 1;', 'return (it->flags & 1) || it->stamp;'))],
-  'init-and-syscall': () => [modify('kernel/fuzz_sys.c', (t) => t
-    .replace('\tkthread_run(fuzz_thread, NULL, "kfuzzd");', '\tif (IS_ERR(kthread_run(fuzz_thread, NULL, "kfuzzd")))\n\t\treturn -ENOMEM;')
-    .replace('\t\treturn -EINVAL;\n\tpr_debug', '\t\treturn -ERANGE;\n\tpr_debug'))],
+  'probe-body': () => [
+    modify('drivers/fuzz/fuzz_drv.c', (t) =>
+      t
+        .replace('\tstatic bool warned;\n', '\tstatic bool warned;\n\tstatic int probes;\n')
+        .replace('\tlist_add_tail(', '\tprobes++;\n\tlist_add_tail('),
+    ),
+  ],
+  'struct-member': () => [
+    modify('include/linux/fuzz.h', (t) =>
+      t.replace('\tu32 flags;\n', '\tu32 flags;\n\tu64 stamp;\n').replace('return it->flags & 1;', 'return (it->flags & 1) || it->stamp;'),
+    ),
+  ],
+  'init-and-syscall': () => [
+    modify('kernel/fuzz_sys.c', (t) =>
+      t
+        .replace(
+          '\tkthread_run(fuzz_thread, NULL, "kfuzzd");',
+          '\tif (IS_ERR(kthread_run(fuzz_thread, NULL, "kfuzzd")))\n\t\treturn -ENOMEM;',
+        )
+        .replace('\t\treturn -EINVAL;\n\tpr_debug', '\t\treturn -ERANGE;\n\tpr_debug'),
+    ),
+  ],
   'new-file': () => [
-    { kind: 'add', oldPath: null, newPath: 'drivers/fuzz/fuzz_extra.c', before: null, after: '// SPDX-License-Identifier: GPL-2.0\n#include <linux/module.h>\n\nint fuzz_extra(void)\n{\n\treturn 42;\n}\n' },
+    {
+      kind: 'add',
+      oldPath: null,
+      newPath: 'drivers/fuzz/fuzz_extra.c',
+      before: null,
+      after: '// SPDX-License-Identifier: GPL-2.0\n#include <linux/module.h>\n\nint fuzz_extra(void)\n{\n\treturn 42;\n}\n',
+    },
     modify('drivers/fuzz/Makefile', (t) => t + 'fuzz_drv-y += fuzz_extra.o\n'),
   ],
-  'rename': () => [{ kind: 'rename', oldPath: 'lib/fuzz_lib.c', newPath: 'lib/fuzz_hash.c', before: SEED_TREE['lib/fuzz_lib.c'], after: SEED_TREE['lib/fuzz_lib.c'].replace('h * 31', 'h * 33') }],
-  'exit-and-ops': () => [modify('drivers/fuzz/fuzz_drv.c', (t) => t
-    .replace('\t.remove = fuzz_remove_all,\n', '\t.remove = NULL,\n')
-    .replace('\tfuzz_remove_all();\n}', '\tfuzz_remove_all();\n\tfuzz_nr_devs = 0;\n}'))],
-  'line-shift': () => [modify('drivers/fuzz/fuzz_drv.c', (t) => t.replace('#define FUZZ_NAME', '/* shifts __LINE__ */\n#define FUZZ_NAME'))],
-  'asm': () => [modify('arch/x86/kernel/fuzz_asm.S', (t) => t.replace('\tnop\n', '\tnop\n\tnop\n'))],
-  'delete': () => [{ kind: 'delete', oldPath: 'lib/fuzz_lib.c', newPath: null, before: SEED_TREE['lib/fuzz_lib.c'], after: null }],
+  rename: () => [
+    {
+      kind: 'rename',
+      oldPath: 'lib/fuzz_lib.c',
+      newPath: 'lib/fuzz_hash.c',
+      before: SEED_TREE['lib/fuzz_lib.c'],
+      after: SEED_TREE['lib/fuzz_lib.c'].replace('h * 31', 'h * 33'),
+    },
+  ],
+  'exit-and-ops': () => [
+    modify('drivers/fuzz/fuzz_drv.c', (t) =>
+      t
+        .replace('\t.remove = fuzz_remove_all,\n', '\t.remove = NULL,\n')
+        .replace('\tfuzz_remove_all();\n}', '\tfuzz_remove_all();\n\tfuzz_nr_devs = 0;\n}'),
+    ),
+  ],
+  'line-shift': () => [
+    modify('drivers/fuzz/fuzz_drv.c', (t) => t.replace('#define FUZZ_NAME', '/* shifts __LINE__ */\n#define FUZZ_NAME')),
+  ],
+  asm: () => [modify('arch/x86/kernel/fuzz_asm.S', (t) => t.replace('\tnop\n', '\tnop\n\tnop\n'))],
+  delete: () => [{ kind: 'delete', oldPath: 'lib/fuzz_lib.c', newPath: null, before: SEED_TREE['lib/fuzz_lib.c'], after: null }],
 };
 
 function modify(path: string, f: (t: string) => string): FileEdit {
@@ -299,9 +433,20 @@ function modify(path: string, f: (t: string) => string): FileEdit {
 function randomEdits(r: Rng): FileEdit[] {
   const out: FileEdit[] = [];
   const used = new Set<string>();
-  const n = weighted(r, [['1', 6], ['2', 3], ['3', 1]] as const);
+  const n = weighted(r, [
+    ['1', 6],
+    ['2', 3],
+    ['3', 1],
+  ] as const);
   for (let i = 0; i < Number(n); i++) {
-    const kind = weighted(r, [['modify', 14], ['add', 2], ['delete', 1], ['rename', 2], ['copy', 1], ['mode', 1]] as const);
+    const kind = weighted(r, [
+      ['modify', 14],
+      ['add', 2],
+      ['delete', 1],
+      ['rename', 2],
+      ['copy', 1],
+      ['mode', 1],
+    ] as const);
     const src = r.chance(0.85) ? r.pick(C_TREE_FILES) : r.pick(OTHER_TREE_FILES);
     if (kind === 'add') {
       const p = r.pick(NEW_FILE_NAMES);
@@ -333,7 +478,9 @@ function syntheticEdits(r: Rng): FileEdit[] {
   for (let i = r.range(1, 3); i > 0; i--) {
     const p = `${r.pick(dirs)}/syn${r.int(100)}.${r.pick(['c', 'c', 'h', 'S'])}`;
     if (out.some((e) => e.newPath === p)) continue;
-    const before = r.chance(0.5) ? soup(r, r.range(1, 60)) + '\n' : Array.from({ length: r.range(1, 40) }, () => r.pick(SNIPPETS)).join('\n') + '\n';
+    const before = r.chance(0.5)
+      ? soup(r, r.range(1, 60)) + '\n'
+      : Array.from({ length: r.range(1, 40) }, () => r.pick(SNIPPETS)).join('\n') + '\n';
     out.push({ kind: 'modify', oldPath: p, newPath: p, before, after: editText(r, before) });
   }
   return out;
@@ -470,7 +617,12 @@ export function writePatch(edits: FileEdit[], r: Rng): string {
     if (e.before === e.after) continue;
     out += `index 1234567..89abcde${e.kind === 'add' || e.kind === 'delete' ? '' : ' 100644'}\n`;
     out += `--- ${e.oldPath ? `a/${a}` : '/dev/null'}\n+++ ${e.newPath ? `b/${b}` : '/dev/null'}\n`;
-    const context = weighted(r, [['3', 8], ['0', 1], ['1', 1], ['6', 1]] as const);
+    const context = weighted(r, [
+      ['3', 8],
+      ['0', 1],
+      ['1', 1],
+      ['6', 1],
+    ] as const);
     const hunks = unifiedHunks(e.before ?? '', e.after ?? '', Number(context), r);
     const sections = r.chance(0.8) && (e.before ?? '').length < 1048576;
     out += (sections ? withSections(hunks, (e.before ?? '').split('\n')) : hunks).join('\n') + '\n';
@@ -487,21 +639,72 @@ const J = (ls: string[]) => Buffer.from(ls.join('\n'), 'latin1');
 const U = (s: string) => Buffer.from(s, 'utf8');
 const idxWhere = (ls: string[], re: RegExp) => ls.map((l, i) => (re.test(l) ? i : -1)).filter((i) => i >= 0);
 
-const ODD_PATHS = ['../../etc/passwd', '/etc/passwd', 'a/../../x.c', 'a/fs/../../../x.c', '"a/odd\\tname.c"', 'a/with space.c',
-  'a/ünï.c', 'a/' + 'x'.repeat(5000) + '.c', 'a/-rf.c', 'a/.', 'a//', '/dev/null', 'a/..\\..\\x.c', 'a/x.c\t2024-01-01 00:00:00.000000000 +0000',
-  'C:\\x.c', 'a/~/x.c', 'a/%2e%2e/x.c', '', 'a', '"a/unterminated', '"a/\\001\\377.c"', 'a/./././x.c', 'a/x.c/', 'a/.git/config',
-  'a/drivers/fuzz/fuzz_drv.c/..', 'b/kernel', 'a/kernel/../kernel/fuzz_sys.c'];
+const ODD_PATHS = [
+  '../../etc/passwd',
+  '/etc/passwd',
+  'a/../../x.c',
+  'a/fs/../../../x.c',
+  '"a/odd\\tname.c"',
+  'a/with space.c',
+  'a/ünï.c',
+  'a/' + 'x'.repeat(5000) + '.c',
+  'a/-rf.c',
+  'a/.',
+  'a//',
+  '/dev/null',
+  'a/..\\..\\x.c',
+  'a/x.c\t2024-01-01 00:00:00.000000000 +0000',
+  'C:\\x.c',
+  'a/~/x.c',
+  'a/%2e%2e/x.c',
+  '',
+  'a',
+  '"a/unterminated',
+  '"a/\\001\\377.c"',
+  'a/./././x.c',
+  'a/x.c/',
+  'a/.git/config',
+  'a/drivers/fuzz/fuzz_drv.c/..',
+  'b/kernel',
+  'a/kernel/../kernel/fuzz_sys.c',
+];
 
-const BINARY_GIT = 'diff --git a/firmware/fuzz.bin b/firmware/fuzz.bin\nnew file mode 100644\nindex 0000000..e69de29\nGIT binary patch\nliteral 12\nTcmZQzU|?imVqjxnU|?(j\n\nliteral 0\nHcmV?d00001\n\n';
-const BINARY_DIFFER = 'diff --git a/firmware/fuzz.bin b/firmware/fuzz.bin\nindex 1234567..89abcde 100644\nBinary files a/firmware/fuzz.bin and b/firmware/fuzz.bin differ\n';
+const BINARY_GIT =
+  'diff --git a/firmware/fuzz.bin b/firmware/fuzz.bin\nnew file mode 100644\nindex 0000000..e69de29\nGIT binary patch\nliteral 12\nTcmZQzU|?imVqjxnU|?(j\n\nliteral 0\nHcmV?d00001\n\n';
+const BINARY_DIFFER =
+  'diff --git a/firmware/fuzz.bin b/firmware/fuzz.bin\nindex 1234567..89abcde 100644\nBinary files a/firmware/fuzz.bin and b/firmware/fuzz.bin differ\n';
 
 export const BYTE_MUTATIONS: Record<string, ByteMutation> = {
   'truncate-bytes': (b, r) => b.subarray(0, r.int(b.length + 1)),
-  'truncate-lines': (b, r) => { const ls = L(b); return J(ls.slice(0, r.int(ls.length + 1))); },
-  'truncate-hunk': (b, r) => { const ls = L(b); const hs = idxWhere(ls, /^@@/); if (!hs.length) return b; const h = r.pick(hs); return J(ls.slice(0, h + 1 + r.int(4))); },
-  'drop-line': (b, r) => { const ls = L(b); ls.splice(r.int(ls.length), 1); return J(ls); },
-  'duplicate-line': (b, r) => { const ls = L(b); const i = r.int(ls.length); ls.splice(i, 0, ls[i]); return J(ls); },
-  'swap-lines': (b, r) => { const ls = L(b); const i = r.int(ls.length); const j = r.int(ls.length); [ls[i], ls[j]] = [ls[j], ls[i]]; return J(ls); },
+  'truncate-lines': (b, r) => {
+    const ls = L(b);
+    return J(ls.slice(0, r.int(ls.length + 1)));
+  },
+  'truncate-hunk': (b, r) => {
+    const ls = L(b);
+    const hs = idxWhere(ls, /^@@/);
+    if (!hs.length) return b;
+    const h = r.pick(hs);
+    return J(ls.slice(0, h + 1 + r.int(4)));
+  },
+  'drop-line': (b, r) => {
+    const ls = L(b);
+    ls.splice(r.int(ls.length), 1);
+    return J(ls);
+  },
+  'duplicate-line': (b, r) => {
+    const ls = L(b);
+    const i = r.int(ls.length);
+    ls.splice(i, 0, ls[i]);
+    return J(ls);
+  },
+  'swap-lines': (b, r) => {
+    const ls = L(b);
+    const i = r.int(ls.length);
+    const j = r.int(ls.length);
+    [ls[i], ls[j]] = [ls[j], ls[i]];
+    return J(ls);
+  },
   'swap-hunks': (b, r) => {
     const ls = L(b);
     const hs = idxWhere(ls, /^@@/);
@@ -513,23 +716,53 @@ export const BYTE_MUTATIONS: Record<string, ByteMutation> = {
     return J(splice(ls, hs[k], end - hs[k], second.concat(first)));
   },
   'bad-counts': (b, r) => J(L(b).map((l) => (l.startsWith('@@') && r.chance(0.7) ? l.replace(/\d+/g, () => String(r.int(60))) : l))),
-  'count-off-by-one': (b, r) => J(L(b).map((l) => (l.startsWith('@@') && r.chance(0.5) ? l.replace(/,(\d+)/, (_, n) => `,${Number(n) + r.pick([-1, 1])}`) : l))),
-  'odd-hunk-header': (b, r) => J(L(b).map((l) => (l.startsWith('@@') && r.chance(0.6)
-    ? r.pick(['@@ -0,0 +0,0 @@', '@@ -99999999999999999999,1 +1 @@', '@@ -1 +1 @@', '@@ --1,-3 +-1,3 @@', '@@ -1,3 +1,3', '@@ @@', '@@@ -1,3 -1,3 +1,3 @@@',
-      '@@ -4294967296,1 +4294967296,1 @@', '@@ -1,1e3 +1,0x10 @@', '@@ -1,3 +1,3 @@ ' + 'x'.repeat(10000), '@@ -9007199254740993,0 +1,1 @@'])
-    : l))),
-  'flip-op': (b, r) => J(L(b).map((l) => (/^[+ -]/.test(l) && r.chance(0.15) ? r.pick(['+', '-', ' ', '\\', '@', '', '\t']) + l.slice(1) : l))),
-  'nul-byte': (b, r) => { const c = Buffer.from(b); if (c.length) c[r.int(c.length)] = 0; return c; },
+  'count-off-by-one': (b, r) =>
+    J(L(b).map((l) => (l.startsWith('@@') && r.chance(0.5) ? l.replace(/,(\d+)/, (_, n) => `,${Number(n) + r.pick([-1, 1])}`) : l))),
+  'odd-hunk-header': (b, r) =>
+    J(
+      L(b).map((l) =>
+        l.startsWith('@@') && r.chance(0.6)
+          ? r.pick([
+              '@@ -0,0 +0,0 @@',
+              '@@ -99999999999999999999,1 +1 @@',
+              '@@ -1 +1 @@',
+              '@@ --1,-3 +-1,3 @@',
+              '@@ -1,3 +1,3',
+              '@@ @@',
+              '@@@ -1,3 -1,3 +1,3 @@@',
+              '@@ -4294967296,1 +4294967296,1 @@',
+              '@@ -1,1e3 +1,0x10 @@',
+              '@@ -1,3 +1,3 @@ ' + 'x'.repeat(10000),
+              '@@ -9007199254740993,0 +1,1 @@',
+            ])
+          : l,
+      ),
+    ),
+  'flip-op': (b, r) =>
+    J(L(b).map((l) => (/^[+ -]/.test(l) && r.chance(0.15) ? r.pick(['+', '-', ' ', '\\', '@', '', '\t']) + l.slice(1) : l))),
+  'nul-byte': (b, r) => {
+    const c = Buffer.from(b);
+    if (c.length) c[r.int(c.length)] = 0;
+    return c;
+  },
   'invalid-utf8': (b, r) => {
     const bad = r.pick([[0xff], [0x80], [0xc0, 0xaf], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xfe, 0xfe]]);
     const at = r.int(b.length + 1);
     return Buffer.concat([b.subarray(0, at), Buffer.from(bad), b.subarray(at)]);
   },
-  'utf8-replacement-char': (b, r) => { const at = r.int(b.length + 1); return Buffer.concat([b.subarray(0, at), U('\uFFFD'), b.subarray(at)]); },
-  'bom': (b) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b]),
-  'crlf': (b) => Buffer.from(b.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'),
+  'utf8-replacement-char': (b, r) => {
+    const at = r.int(b.length + 1);
+    return Buffer.concat([b.subarray(0, at), U('\uFFFD'), b.subarray(at)]);
+  },
+  bom: (b) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b]),
+  crlf: (b) => Buffer.from(b.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'),
   'partial-crlf': (b, r) => J(L(b).map((l, i, a) => (i < a.length - 1 && r.chance(0.5) ? l + '\r' : l))),
-  'lone-cr': (b, r) => { const ls = L(b); const i = r.int(ls.length); ls[i] = ls[i].slice(0, r.int(ls[i].length + 1)) + '\r' + ls[i].slice(r.int(ls[i].length + 1)); return J(ls); },
+  'lone-cr': (b, r) => {
+    const ls = L(b);
+    const i = r.int(ls.length);
+    ls[i] = ls[i].slice(0, r.int(ls[i].length + 1)) + '\r' + ls[i].slice(r.int(ls[i].length + 1));
+    return J(ls);
+  },
   'cr-only-newlines': (b) => Buffer.from(b.toString('latin1').replace(/\n/g, '\r'), 'latin1'),
   'git-binary': (b, r) => Buffer.concat(r.chance(0.5) ? [b, U('\n' + BINARY_GIT)] : [U(BINARY_GIT), b]),
   'binary-differ': (b, r) => Buffer.concat(r.chance(0.5) ? [b, U('\n' + BINARY_DIFFER)] : [U(BINARY_DIFFER), b]),
@@ -543,7 +776,8 @@ export const BYTE_MUTATIONS: Record<string, ByteMutation> = {
     ls[i] = m ? m[1] + p : `diff --git ${p} ${r.chance(0.5) ? p : 'b/x.c'}`;
     return J(ls);
   },
-  'drop-header': (b, r) => J(L(b).filter((l) => !(/^(--- |\+\+\+ |diff --git |index |new file mode|deleted file mode)/.test(l) && r.chance(0.4)))),
+  'drop-header': (b, r) =>
+    J(L(b).filter((l) => !(/^(--- |\+\+\+ |diff --git |index |new file mode|deleted file mode)/.test(l) && r.chance(0.4)))),
   'duplicate-header': (b, r) => {
     const ls = L(b);
     const hs = idxWhere(ls, /^(--- |\+\+\+ |diff --git |new file mode|deleted file mode|index )/);
@@ -563,15 +797,39 @@ export const BYTE_MUTATIONS: Record<string, ByteMutation> = {
     const ls = L(b);
     const hs = idxWhere(ls, /^diff --git /);
     if (!hs.length) return b;
-    const ext = r.pick(['similarity index 90%\nrename from drivers/fuzz/fuzz_drv.c\nrename to drivers/fuzz/other.c', 'copy from kernel/fuzz_sys.c\ncopy to kernel/fuzz_copy.c',
-      'old mode 100644\nnew mode 100755', 'new file mode 100644', 'deleted file mode 100644', 'rename from ../../etc/passwd\nrename to x.c',
-      'rename from\nrename to', 'similarity index 100%', 'new file mode 120000', 'dissimilarity index 99%', 'copy to /dev/null']);
+    const ext = r.pick([
+      'similarity index 90%\nrename from drivers/fuzz/fuzz_drv.c\nrename to drivers/fuzz/other.c',
+      'copy from kernel/fuzz_sys.c\ncopy to kernel/fuzz_copy.c',
+      'old mode 100644\nnew mode 100755',
+      'new file mode 100644',
+      'deleted file mode 100644',
+      'rename from ../../etc/passwd\nrename to x.c',
+      'rename from\nrename to',
+      'similarity index 100%',
+      'new file mode 120000',
+      'dissimilarity index 99%',
+      'copy to /dev/null',
+    ]);
     ls.splice(r.pick(hs) + 1, 0, ...ext.split('\n'));
     return J(ls);
   },
-  'mail-wrap': (b) => Buffer.concat([U('From 1234567890abcdef Mon Sep 17 00:00:00 2001\nFrom: Fuzz <fuzz@example.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nSubject: [PATCH] fuzz: change things\n\nA commit message.\n\nSigned-off-by: Fuzz <fuzz@example.org>\n---\n x | 1 +\n 1 file changed\n\n'), b, U('-- \n2.43.0\n\n')]),
-  'signature-between': (b, r) => { const ls = L(b); ls.splice(r.int(ls.length + 1), 0, '-- ', '2.43.0'); return J(ls); },
-  'signature-bomb': (b, r) => { const ls = L(b); return J(splice(ls, r.int(ls.length + 1), 0, Array(r.range(1000, 50_000)).fill('-- '))); },
+  'mail-wrap': (b) =>
+    Buffer.concat([
+      U(
+        'From 1234567890abcdef Mon Sep 17 00:00:00 2001\nFrom: Fuzz <fuzz@example.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nSubject: [PATCH] fuzz: change things\n\nA commit message.\n\nSigned-off-by: Fuzz <fuzz@example.org>\n---\n x | 1 +\n 1 file changed\n\n',
+      ),
+      b,
+      U('-- \n2.43.0\n\n'),
+    ]),
+  'signature-between': (b, r) => {
+    const ls = L(b);
+    ls.splice(r.int(ls.length + 1), 0, '-- ', '2.43.0');
+    return J(ls);
+  },
+  'signature-bomb': (b, r) => {
+    const ls = L(b);
+    return J(splice(ls, r.int(ls.length + 1), 0, Array(r.range(1000, 50_000)).fill('-- ')));
+  },
   'line-bomb': (b, r) => {
     const ls = L(b);
     const i = r.int(ls.length);
@@ -579,17 +837,40 @@ export const BYTE_MUTATIONS: Record<string, ByteMutation> = {
     const n = Math.min(r.range(5000, 100_000), Math.floor((20 << 20) / (ls[i].length + 1)));
     return J(splice(ls, i, 0, Array(n).fill(ls[i])));
   },
-  'no-newline-marker': (b, r) => { const ls = L(b); ls.splice(r.int(ls.length + 1), 0, '\\ No newline at end of file'); return J(ls); },
-  'garbage-line': (b, r) => { const ls = L(b); ls.splice(r.int(ls.length + 1), 0, Buffer.from(soup(r, 1), 'utf8').toString('latin1')); return J(ls); },
-  'random-bytes': (b, r) => { const c = Buffer.from(b); for (let k = r.range(1, 8); k > 0 && c.length; k--) c[r.int(c.length)] = r.int(256); return c; },
-  'same-file-twice': (b) => { const s = b.toString('latin1'); const i = s.indexOf('diff --git', 1); return Buffer.from(s + '\n' + (i > 0 ? s.slice(0, i) : s), 'latin1'); },
+  'no-newline-marker': (b, r) => {
+    const ls = L(b);
+    ls.splice(r.int(ls.length + 1), 0, '\\ No newline at end of file');
+    return J(ls);
+  },
+  'garbage-line': (b, r) => {
+    const ls = L(b);
+    ls.splice(r.int(ls.length + 1), 0, Buffer.from(soup(r, 1), 'utf8').toString('latin1'));
+    return J(ls);
+  },
+  'random-bytes': (b, r) => {
+    const c = Buffer.from(b);
+    for (let k = r.range(1, 8); k > 0 && c.length; k--) c[r.int(c.length)] = r.int(256);
+    return c;
+  },
+  'same-file-twice': (b) => {
+    const s = b.toString('latin1');
+    const i = s.indexOf('diff --git', 1);
+    return Buffer.from(s + '\n' + (i > 0 ? s.slice(0, i) : s), 'latin1');
+  },
   'splice-seed': (b, r) => Buffer.concat([b, U('\n'), U(writePatch(SEED_PATCHES[r.pick(Object.keys(SEED_PATCHES))](), r))]),
   'hunk-before-header': (b) => Buffer.concat([U('@@ -1,1 +1,1 @@\n-a\n+b\n'), b]),
-  'empty': (_b, r) => U(r.pick(['', '\n', ' \n\t\n', '\n\n\n', 'diff --git a/x b/x\n', '--- a/x.c\n+++ b/x.c\n', '@@ -1 +1 @@\n', 'not a patch at all\n'])),
+  empty: (_b, r) =>
+    U(r.pick(['', '\n', ' \n\t\n', '\n\n\n', 'diff --git a/x b/x\n', '--- a/x.c\n+++ b/x.c\n', '@@ -1 +1 @@\n', 'not a patch at all\n'])),
   'huge-10mb': (b) => {
     const line = '+\tfuzz_budget = fuzz_budget * 33 + 17;\n';
     const n = Math.ceil((10 * 1024 * 1024) / line.length);
-    return Buffer.concat([b, U(`\ndiff --git a/drivers/fuzz/huge_new.c b/drivers/fuzz/huge_new.c\nnew file mode 100644\n--- /dev/null\n+++ b/drivers/fuzz/huge_new.c\n@@ -0,0 +1,${n} @@\n`), U(line.repeat(n))]);
+    return Buffer.concat([
+      b,
+      U(
+        `\ndiff --git a/drivers/fuzz/huge_new.c b/drivers/fuzz/huge_new.c\nnew file mode 100644\n--- /dev/null\n+++ b/drivers/fuzz/huge_new.c\n@@ -0,0 +1,${n} @@\n`,
+      ),
+      U(line.repeat(n)),
+    ]);
   },
 };
 
@@ -598,7 +879,9 @@ const BENIGN = new Set(['crlf', 'partial-crlf', 'mail-wrap']);
 const CR_MUTATIONS = new Set(['crlf', 'partial-crlf', 'lone-cr', 'cr-only-newlines']);
 const RARE = new Set(['huge-10mb', 'signature-bomb', 'line-bomb']);
 
-const BYTE_WEIGHTS: (readonly [string, number])[] = Object.keys(BYTE_MUTATIONS).map((k) => [k, k === 'huge-10mb' ? 0.03 : RARE.has(k) ? 0.15 : 1] as const);
+const BYTE_WEIGHTS: (readonly [string, number])[] = Object.keys(BYTE_MUTATIONS).map(
+  (k) => [k, k === 'huge-10mb' ? 0.03 : RARE.has(k) ? 0.15 : 1] as const,
+);
 
 // ---------------------------------------------------------------- one input
 
@@ -606,7 +889,12 @@ const BYTE_WEIGHTS: (readonly [string, number])[] = Object.keys(BYTE_MUTATIONS).
 export function generateInput(seed: number, index: number, opts: { allowHuge?: boolean } = {}): FuzzInput {
   const r = makeRng(inputSeed(seed, index));
   const allowHuge = opts.allowHuge ?? true;
-  const gen = weighted(r, [['seed', 3], ['random', 10], ['synthetic', 2], ['huge-file', allowHuge ? 0.03 : 0]] as const);
+  const gen = weighted(r, [
+    ['seed', 3],
+    ['random', 10],
+    ['synthetic', 2],
+    ['huge-file', allowHuge ? 0.03 : 0],
+  ] as const);
   let edits: FileEdit[];
   let what: string;
   if (gen === 'seed') {
@@ -637,7 +925,12 @@ export function generateInput(seed: number, index: number, opts: { allowHuge?: b
   }
   let text: Buffer = U(writePatch(edits, r));
   const valid = { tree: gen !== 'synthetic', hunk: true };
-  const nMut = weighted(r, [['0', 3], ['1', 4], ['2', 2], ['3', 1]] as const);
+  const nMut = weighted(r, [
+    ['0', 3],
+    ['1', 4],
+    ['2', 2],
+    ['3', 1],
+  ] as const);
   const applied: string[] = [];
   let crSeen = false;
   for (let k = 0; k < Number(nMut); k++) {
@@ -652,7 +945,10 @@ export function generateInput(seed: number, index: number, opts: { allowHuge?: b
   if (applied.length) parts.push(`bytes:${applied.join('+')}`);
   const patches = [{ name: `fuzz-${index}.patch`, text }];
   if (r.chance(0.04)) {
-    patches.push({ name: `fuzz-${index}-b.patch`, text: U(writePatch(r.chance(0.5) ? randomEdits(r) : SEED_PATCHES[r.pick(Object.keys(SEED_PATCHES))](), r)) });
+    patches.push({
+      name: `fuzz-${index}-b.patch`,
+      text: U(writePatch(r.chance(0.5) ? randomEdits(r) : SEED_PATCHES[r.pick(Object.keys(SEED_PATCHES))](), r)),
+    });
     parts.push('+second patch');
   }
   const bytes = patches.reduce((n, p) => n + p.text.length, 0);
@@ -707,7 +1003,8 @@ export function checkResult(input: FuzzInput, r: AnalysisResult): string | null 
     const where = `${f.rule} ${f.file}:${f.line}`;
     if (!Number.isInteger(f.line) || f.line < 0) return `${where}: bad line ${f.line}`;
     if (!Number.isInteger(f.endLine) || f.endLine < 0) return `${where}: bad endLine ${f.endLine}`;
-    if (f.patchIndex === undefined || f.patchIndex < 0 || f.patchIndex >= input.patches.length) return `${where}: bad patchIndex ${f.patchIndex}`;
+    if (f.patchIndex === undefined || f.patchIndex < 0 || f.patchIndex >= input.patches.length)
+      return `${where}: bad patchIndex ${f.patchIndex}`;
     if (f.patchLine !== undefined && (!Number.isInteger(f.patchLine) || f.patchLine < 0 || f.patchLine >= lineCounts[f.patchIndex])) {
       return `${where}: patchLine ${f.patchLine} outside the patch (${lineCounts[f.patchIndex]} lines)`;
     }
@@ -738,7 +1035,7 @@ export async function runInput(input: FuzzInput, ctx: RunContext): Promise<RunRe
   const bytes = input.patches.reduce((n, p) => n + p.text.length, 0);
   const limit = (ctx.hangMs ?? 2000) + (ctx.hangMsPerMb ?? 2000) * (bytes / 1048576);
   const modes: ModeResult[] = [];
-  for (const mode of ctx.modes ?? ['tree', 'hunk'] as const) {
+  for (const mode of ctx.modes ?? (['tree', 'hunk'] as const)) {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     let outcome: Outcome;

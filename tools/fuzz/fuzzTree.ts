@@ -8,12 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const SEED_TREE: Record<string, string> = {
-  'Makefile': `# SPDX-License-Identifier: GPL-2.0
+  Makefile: `# SPDX-License-Identifier: GPL-2.0
 VERSION = 6
 PATCHLEVEL = 1
 obj-y += kernel/ lib/ drivers/
 `,
-  'Kbuild': `obj-y += kernel/
+  Kbuild: `obj-y += kernel/
 obj-y += drivers/
 `,
   '.config': `CONFIG_FUZZ_DRV=m
@@ -231,7 +231,8 @@ export const HUGE_FILE = 'drivers/fuzz/huge_table.c';
 export function hugeFileText(): string {
   const head = '// SPDX-License-Identifier: GPL-2.0\n/* generated table */\n#include <linux/types.h>\n\nconst u16 fuzz_table[] = {\n';
   const rows: string[] = [];
-  for (let i = 0; i < 400_000; i++) rows.push(i % 1000 === 0 ? `\t/* ${i} */ 0x${(i & 0xffff).toString(16)},` : '\t0x0000, 0x0000, 0x0000,');
+  for (let i = 0; i < 400_000; i++)
+    rows.push(i % 1000 === 0 ? `\t/* ${i} */ 0x${(i & 0xffff).toString(16)},` : '\t0x0000, 0x0000, 0x0000,');
   return head + rows.join('\n') + '\n};\n';
 }
 

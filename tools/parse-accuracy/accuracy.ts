@@ -28,7 +28,11 @@ export function defaultKernelTree(): string {
 /** Sorted tree-relative paths of every .c/.h file under `dirs`. */
 export function listSourceFiles(tree: string, dirs: string[] = ACCURACY_DIRS): string[] {
   const kt = KernelTree.open(tree);
-  return dirs.flatMap((dir) => (fs.existsSync(path.join(tree, dir)) ? kt.walkFiles({ dir, name: /\.[ch]$/, skipDir: () => false, maxFiles: Infinity }).files : [])).sort();
+  return dirs
+    .flatMap((dir) =>
+      fs.existsSync(path.join(tree, dir)) ? kt.walkFiles({ dir, name: /\.[ch]$/, skipDir: () => false, maxFiles: Infinity }).files : [],
+    )
+    .sort();
 }
 
 /** Every ceil(n/count)-th file of a sorted list: a deterministic, spread-out sample. */
@@ -53,14 +57,51 @@ export interface OracleFunction {
 
 /** Function-like macros that only annotate a head; their `(` never follows the function name. */
 const HEAD_ATTRIBUTE_FNS = new Set([
-  ...ANNOTATION_FUNCTION_MACROS, '__attribute__', '__attribute', '__declspec', 'asm', '__asm__', '__asm',
-  '__diag_push', '__diag_pop', '__diag_ignore_all',
+  ...ANNOTATION_FUNCTION_MACROS,
+  '__attribute__',
+  '__attribute',
+  '__declspec',
+  'asm',
+  '__asm__',
+  '__asm',
+  '__diag_push',
+  '__diag_pop',
+  '__diag_ignore_all',
 ]);
 /** Words that cannot be a function name: a `(` after them opens a declarator or a cast. */
 const NOT_A_NAME = new Set([
-  'void', 'int', 'char', 'short', 'long', 'unsigned', 'signed', 'float', 'double', 'bool', '_Bool', 'const',
-  'volatile', 'static', 'inline', 'extern', 'struct', 'union', 'enum', 'typeof', '__typeof__', 'sizeof', 'return',
-  'if', 'while', 'for', 'switch', 'do', 'else', 'register', 'restrict', '__restrict',
+  'void',
+  'int',
+  'char',
+  'short',
+  'long',
+  'unsigned',
+  'signed',
+  'float',
+  'double',
+  'bool',
+  '_Bool',
+  'const',
+  'volatile',
+  'static',
+  'inline',
+  'extern',
+  'struct',
+  'union',
+  'enum',
+  'typeof',
+  '__typeof__',
+  'sizeof',
+  'return',
+  'if',
+  'while',
+  'for',
+  'switch',
+  'do',
+  'else',
+  'register',
+  'restrict',
+  '__restrict',
 ]);
 
 const OPEN_LINE = /^\{\s*(?:\/\*.*\*\/\s*|\/\/.*)?$/;

@@ -66,7 +66,20 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     await giveToTestUser(path.join(fx, 'work'));
     sshd = await startSshd({ env: { PATH: `${path.join(fx, 'bin')}:/usr/local/bin:/usr/bin:/bin` } });
     const config = sshd.writeSshConfig(path.join(fx, 'ssh_config'), 'lab-vm');
-    target = ['--target', 'lab-vm', '--ssh-config', config, '--work-dir', path.join(fx, 'work'), '--sysfs-root', sys(), '--proc-root', path.join(fx, 'proc'), '--tree', TREE];
+    target = [
+      '--target',
+      'lab-vm',
+      '--ssh-config',
+      config,
+      '--work-dir',
+      path.join(fx, 'work'),
+      '--sysfs-root',
+      sys(),
+      '--proc-root',
+      path.join(fx, 'proc'),
+      '--tree',
+      TREE,
+    ];
   });
   after(async () => {
     await sshd?.stop();
@@ -84,7 +97,10 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     // The sources the target built are the generator's: the patched file itself, and the tables.
     const built = path.join(fx, 'work', 'livepatch_ring_push_enobufs');
     assert.match(fs.readFileSync(path.join(built, 'klp_patch_tables.c'), 'utf8'), /\.old_name = "klpdemo_ring_push"/);
-    assert.ok(fs.readdirSync(built).some((f) => /^patched_0_ring\.c$/.test(f)), fs.readdirSync(built).join(' '));
+    assert.ok(
+      fs.readdirSync(built).some((f) => /^patched_0_ring\.c$/.test(f)),
+      fs.readdirSync(built).join(' '),
+    );
     assert.match(r.stderr, /Building livepatch_ring_push_enobufs\.ko on lab-vm against 6\.18\.44-fc-v1045/);
   });
 
@@ -107,14 +123,21 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
       child.stderr.on('data', (b: Buffer) => (stderr += b));
       const code = new Promise<number | null>((resolve) => child.on('close', resolve));
       const t0 = Date.now();
-      while (!fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && readComm(p) === 'insmod' && readCmdline(p).includes('livepatch_ring_push_enobufs.ko')) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+      while (
+        !fs
+          .readdirSync('/proc')
+          .some((p) => /^\d+$/.test(p) && readComm(p) === 'insmod' && readCmdline(p).includes('livepatch_ring_push_enobufs.ko')) &&
+        Date.now() - t0 < 60_000
+      )
+        await new Promise((r) => setTimeout(r, 50));
       process.kill(-child.pid!, 'SIGINT');
       assert.equal(await code, 130, stderr);
       assert.match(stderr, /interrupted\. livepatch_ring_push_enobufs IS loaded on lab-vm \(enabled\): unload it if it should not stay\./);
     } finally {
       fs.rmSync(path.join(sys(), '.insmod-uninterruptible'), { force: true });
       // Remove what the interrupted run left loaded in the stand-in sysfs.
-      for (const d of ['kernel/livepatch', 'module']) for (const e of fs.readdirSync(path.join(sys(), d))) fs.rmSync(path.join(sys(), d, e), { recursive: true, force: true });
+      for (const d of ['kernel/livepatch', 'module'])
+        for (const e of fs.readdirSync(path.join(sys(), d))) fs.rmSync(path.join(sys(), d, e), { recursive: true, force: true });
     }
   });
 
@@ -141,7 +164,10 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
     assert.equal(fs.readdirSync(path.join(fx, 'work')).length, before, 'nothing uploaded');
     const forced = await run([...target, '--max-file-size', '200', '--force', CLEAN]);
     assert.equal(forced.code, 1, forced.stderr);
-    assert.match(forced.stderr, /\[not-analysed\] .*was not analysed.*\n.*the patched file was not analysed, so it cannot be compiled as the module/);
+    assert.match(
+      forced.stderr,
+      /\[not-analysed\] .*was not analysed.*\n.*the patched file was not analysed, so it cannot be compiled as the module/,
+    );
     assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), [], 'nothing loaded');
   });
 
@@ -153,14 +179,22 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
       const stacked = await run([...target, '--name', 'livepatch_stacked', CLEAN]);
       assert.equal(stacked.code, 0, stacked.stderr);
       assert.match(stacked.stderr, /livepatch_stacked stacks on the livepatches loaded on lab-vm: livepatch_first/);
-      assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), ['livepatch_first'], 'still loaded after the stacked one came and went');
+      assert.deepEqual(
+        fs.readdirSync(path.join(sys(), 'kernel/livepatch')),
+        ['livepatch_first'],
+        'still loaded after the stacked one came and went',
+      );
       const rep = await run([...target, '--replace', '--keep', '--name', 'livepatch_cumulative', CLEAN]);
       assert.equal(rep.code, 0, rep.stderr);
-      assert.match(rep.stdout, /^livepatch-deploy: livepatch_cumulative replaces the livepatches loaded on lab-vm: livepatch_first \(they are disabled when its transition ends\)$/m);
+      assert.match(
+        rep.stdout,
+        /^livepatch-deploy: livepatch_cumulative replaces the livepatches loaded on lab-vm: livepatch_first \(they are disabled when its transition ends\)$/m,
+      );
       assert.match(fs.readFileSync(path.join(fx, 'work', 'livepatch_cumulative', 'klp_patch_tables.c'), 'utf8'), /^\t\.replace = true,$/m);
       assert.deepEqual(fs.readdirSync(path.join(sys(), 'kernel/livepatch')), ['livepatch_cumulative'], 'the replaced patch is gone');
     } finally {
-      for (const d of ['kernel/livepatch', 'module']) for (const e of fs.readdirSync(path.join(sys(), d))) fs.rmSync(path.join(sys(), d, e), { recursive: true, force: true });
+      for (const d of ['kernel/livepatch', 'module'])
+        for (const e of fs.readdirSync(path.join(sys(), d))) fs.rmSync(path.join(sys(), d, e), { recursive: true, force: true });
     }
   });
 
@@ -182,13 +216,37 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
 
 test('verifyLoaded: what the kernel reports must match what was generated', () => {
   const state = (over: Partial<LivepatchState['patches'][number]> = {}, taint = 32768): LivepatchState => ({
-    kernelRelease: '6.1.0', bootId: '', livepatchSupported: true, taint: decodeTaint(taint), transition: undefined, stalledTasks: [], livepatchModules: [], warnings: [],
-    patches: [{ name: 'livepatch_x', enabled: true, transition: false, canForce: true, attributes: {}, writeOnly: [], objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'f', sympos: 1 }], attributes: {} }], ...over }],
+    kernelRelease: '6.1.0',
+    bootId: '',
+    livepatchSupported: true,
+    taint: decodeTaint(taint),
+    transition: undefined,
+    stalledTasks: [],
+    livepatchModules: [],
+    warnings: [],
+    patches: [
+      {
+        name: 'livepatch_x',
+        enabled: true,
+        transition: false,
+        canForce: true,
+        attributes: {},
+        writeOnly: [],
+        objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'f', sympos: 1 }], attributes: {} }],
+        ...over,
+      },
+    ],
   });
   const mod = { name: 'livepatch_x', functions: [{ object: 'vmlinux', oldName: 'f' }] } as Parameters<typeof verifyLoaded>[1];
   assert.deepEqual(verifyLoaded(state(), mod), []);
-  assert.deepEqual(verifyLoaded(state({ enabled: false, transition: true }), mod), ['livepatch_x is not enabled', 'livepatch_x is still in transition']);
-  assert.deepEqual(verifyLoaded(state({ objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'g', sympos: 1 }], attributes: {} }] }), mod), ['vmlinux:f is not patched']);
+  assert.deepEqual(verifyLoaded(state({ enabled: false, transition: true }), mod), [
+    'livepatch_x is not enabled',
+    'livepatch_x is still in transition',
+  ]);
+  assert.deepEqual(
+    verifyLoaded(state({ objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'g', sympos: 1 }], attributes: {} }] }), mod),
+    ['vmlinux:f is not patched'],
+  );
   assert.deepEqual(verifyLoaded(state({}, 0), mod), ['the kernel is not tainted K']);
   assert.deepEqual(verifyLoaded({ ...state(), patches: [] }, mod), ['livepatch_x is not in /sys/kernel/livepatch']);
 });

@@ -8,11 +8,36 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, GenerateError, moduleNameFrom, moduleNameProblem, type GeneratedModule,
-  NOT_ANALYSED, readBounded, KernelTree, generatePatchedUnit, type PatchedUnitModule, Kallsyms, parseSymversObjects, createParser, formatText,
+  analyzePatches,
+  DEFAULT_MAX_FILE_BYTES,
+  PatchError,
+  GenerateError,
+  moduleNameFrom,
+  moduleNameProblem,
+  type GeneratedModule,
+  NOT_ANALYSED,
+  readBounded,
+  KernelTree,
+  generatePatchedUnit,
+  type PatchedUnitModule,
+  Kallsyms,
+  parseSymversObjects,
+  createParser,
+  formatText,
 } from '../../../server/src/engine';
 import { replaceSummary } from '../deploy/replace';
-import { BuildFailed, IntegrityError, LoadInterrupted, afterInterruptedLoad, loadModule, readState, unloadModule, type BuiltModule, type Progress, type TargetSettings } from '../deploy/operations';
+import {
+  BuildFailed,
+  IntegrityError,
+  LoadInterrupted,
+  afterInterruptedLoad,
+  loadModule,
+  readState,
+  unloadModule,
+  type BuiltModule,
+  type Progress,
+  type TargetSettings,
+} from '../deploy/operations';
 import { buildUnit, cachedKallsyms, defaultTargetCache, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
 import { withTargetLock } from '../deploy/targetLock';
 import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
@@ -66,7 +91,22 @@ class UsageError extends Error {}
 class NotDeployable extends Error {}
 
 function parseArgs(argv: string[]): Args {
-  const a: Partial<Args> & { patches: string[] } = { config: null, sshConfig: null, sudo: false, acceptNew: false, workDir: '/root/livepatch', name: null, replace: false, maxFileBytes: DEFAULT_MAX_FILE_BYTES, force: false, keep: false, sysfsRoot: '/sys', procRoot: '/proc', buildOn: 'auto', patches: [] };
+  const a: Partial<Args> & { patches: string[] } = {
+    config: null,
+    sshConfig: null,
+    sudo: false,
+    acceptNew: false,
+    workDir: '/root/livepatch',
+    name: null,
+    replace: false,
+    maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+    force: false,
+    keep: false,
+    sysfsRoot: '/sys',
+    procRoot: '/proc',
+    buildOn: 'auto',
+    patches: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -75,24 +115,49 @@ function parseArgs(argv: string[]): Args {
       return v;
     };
     switch (arg) {
-      case '--target': a.target = value(); break;
-      case '--tree': a.tree = value(); break;
-      case '--config': a.config = value(); break;
-      case '--ssh-config': a.sshConfig = value(); break;
-      case '--sudo': a.sudo = true; break;
-      case '--accept-new-host-key': a.acceptNew = true; break;
-      case '--work-dir': a.workDir = value(); break;
-      case '--name': a.name = value(); break;
-      case '--replace': a.replace = true; break;
-      case '--no-replace': a.replace = false; break; // the default; still accepted
+      case '--target':
+        a.target = value();
+        break;
+      case '--tree':
+        a.tree = value();
+        break;
+      case '--config':
+        a.config = value();
+        break;
+      case '--ssh-config':
+        a.sshConfig = value();
+        break;
+      case '--sudo':
+        a.sudo = true;
+        break;
+      case '--accept-new-host-key':
+        a.acceptNew = true;
+        break;
+      case '--work-dir':
+        a.workDir = value();
+        break;
+      case '--name':
+        a.name = value();
+        break;
+      case '--replace':
+        a.replace = true;
+        break;
+      case '--no-replace':
+        a.replace = false;
+        break; // the default; still accepted
       case '--max-file-size': {
         const v = value();
-        if (!/^[1-9][0-9]{0,15}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--max-file-size takes a number of bytes, not '${v}'`);
+        if (!/^[1-9][0-9]{0,15}$/.test(v) || !Number.isSafeInteger(Number(v)))
+          throw new UsageError(`--max-file-size takes a number of bytes, not '${v}'`);
         a.maxFileBytes = Number(v);
         break;
       }
-      case '--force': a.force = true; break;
-      case '--keep': a.keep = true; break;
+      case '--force':
+        a.force = true;
+        break;
+      case '--keep':
+        a.keep = true;
+        break;
       case '--build-on': {
         const v = value();
         if (v !== 'auto' && v !== 'host' && v !== 'target') throw new UsageError(`--build-on takes auto, host or target, not '${v}'`);
@@ -100,9 +165,15 @@ function parseArgs(argv: string[]): Args {
         break;
       }
       // Where sysfs and procfs are on the target: for tests against a fixture, and chroots.
-      case '--sysfs-root': a.sysfsRoot = value(); break;
-      case '--proc-root': a.procRoot = value(); break;
-      case '-h': case '--help': throw new UsageError('');
+      case '--sysfs-root':
+        a.sysfsRoot = value();
+        break;
+      case '--proc-root':
+        a.procRoot = value();
+        break;
+      case '-h':
+      case '--help':
+        throw new UsageError('');
       default:
         if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`);
         a.patches.push(arg);
@@ -140,7 +211,11 @@ export function verifyLoaded(state: LivepatchState, mod: Pick<GeneratedModule, '
 
 function describe(state: LivepatchState, name: string): string {
   const p = state.patches.find((x) => x.name === name);
-  const objs = p?.objects.map((o) => `${o.name}${o.patched === false ? ' (waiting for its module)' : ' patched'}: ${o.functions.map((f) => `${f.name},${f.sympos}`).join(' ')}`) ?? [];
+  const objs =
+    p?.objects.map(
+      (o) =>
+        `${o.name}${o.patched === false ? ' (waiting for its module)' : ' patched'}: ${o.functions.map((f) => `${f.name},${f.sympos}`).join(' ')}`,
+    ) ?? [];
   return `${objs.join('; ')}; taint ${state.taint.flags.join('') || 'none'}`;
 }
 
@@ -148,24 +223,45 @@ async function deploy(args: Args): Promise<number> {
   const text = readBounded(args.patch);
   if (!fs.existsSync(args.tree)) throw new PatchError(`kernel tree '${args.tree}' does not exist`);
   const parser = await createParser();
-  const result = await analyzePatches([{ name: args.patch, text }], { tree: args.tree, config: args.config, parser, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size' });
+  const result = await analyzePatches([{ name: args.patch, text }], {
+    tree: args.tree,
+    config: args.config,
+    parser,
+    maxFileBytes: args.maxFileBytes,
+    maxFileBytesName: '--max-file-size',
+  });
   const errors = result.findings.filter((f) => f.severity === 'error');
   if (errors.length) {
     process.stdout.write(formatText(result));
     const unchecked = errors.filter((f) => f.rule === NOT_ANALYSED.id).map((f) => f.file);
-    const what = unchecked.length === errors.length
-      ? `${unchecked.join(', ')} ${unchecked.length === 1 ? 'was' : 'were'} not analysed`
-      : `${errors.length} error-level finding(s)${unchecked.length ? `, ${unchecked.join(', ')} not analysed` : ''}`;
+    const what =
+      unchecked.length === errors.length
+        ? `${unchecked.join(', ')} ${unchecked.length === 1 ? 'was' : 'were'} not analysed`
+        : `${errors.length} error-level finding(s)${unchecked.length ? `, ${unchecked.join(', ')} not analysed` : ''}`;
     if (!args.force) throw new NotDeployable(`${what}: not deploying (--force deploys anyway)`);
     log(`--force: deploying despite ${what}`);
   }
   const name = args.name ?? moduleNameFrom(args.patch === '-' ? 'stdin' : args.patch);
-  const settings: TargetSettings = { name: args.target, destination: args.target, workDir: args.workDir, backend: 'kbuild', sysfsRoot: args.sysfsRoot, procRoot: args.procRoot };
+  const settings: TargetSettings = {
+    name: args.target,
+    destination: args.target,
+    workDir: args.workDir,
+    backend: 'kbuild',
+    sysfsRoot: args.sysfsRoot,
+    procRoot: args.procRoot,
+  };
   const controlDir = prepareControlDir(fs.mkdtempSync(path.join(os.tmpdir(), 'klp-deploy-')));
-  const ssh = new SshTarget(configFromSetting(
-    { destination: args.target, sshConfigFile: args.sshConfig ?? undefined, privilege: args.sudo ? 'sudo' : 'root', acceptNewHostKey: args.acceptNew },
-    { controlDir },
-  ));
+  const ssh = new SshTarget(
+    configFromSetting(
+      {
+        destination: args.target,
+        sshConfigFile: args.sshConfig ?? undefined,
+        privilege: args.sudo ? 'sudo' : 'root',
+        acceptNewHostKey: args.acceptNew,
+      },
+      { controlDir },
+    ),
+  );
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
@@ -174,65 +270,82 @@ async function deploy(args: Args): Promise<number> {
   /** Set once insmod may have run: from then on an interruption says what is loaded. */
   let loading: string | undefined;
   try {
-    return await withTargetLock(ssh, settings, `livepatch-deploy ${name}`, async () => {
-      const sym = await readUnitInputs(ssh, settings, { cacheDir: defaultTargetCache() }, p);
-      if (args.buildOn === 'host' && !sym.hostHeaders) throw new NotDeployable(`--build-on host: ${sym.where}`);
-      const onHost = sym.hostHeaders !== null && args.buildOn !== 'target';
-      log(onHost ? sym.where : args.buildOn === 'target' ? `building on ${args.target} (--build-on target)` : sym.where);
-      log(`generating ${name} for ${sym.release}${sym.kallsymsFromCache ? ' (kallsyms from the cache)' : ''}`);
-      let mod: Pick<GeneratedModule, 'name' | 'functions'>;
-      let built: BuiltModule;
-      try {
-        const tree = KernelTree.open(args.tree, args.config);
-        const unit = (kallsyms: string): PatchedUnitModule => generatePatchedUnit(result, {
-          name, replace: args.replace, exported: parseSymversObjects(sym.symvers), kallsyms: kallsyms ? new Kallsyms(kallsyms) : null, tree, parser, allowFindings: args.force,
-        });
-        let m = unit(sym.kallsyms);
-        // A module that was not loaded when kallsyms was cached: read it again.
-        if (sym.kallsymsFromCache && kallsymsMissesObjects(sym.kallsyms, m.objects)) {
-          sym.kallsyms = (await cachedKallsyms(ssh, settings, defaultTargetCache(), sym.release, sym.symversSha256, p, true)).text;
-          m = unit(sym.kallsyms);
+    return await withTargetLock(
+      ssh,
+      settings,
+      `livepatch-deploy ${name}`,
+      async () => {
+        const sym = await readUnitInputs(ssh, settings, { cacheDir: defaultTargetCache() }, p);
+        if (args.buildOn === 'host' && !sym.hostHeaders) throw new NotDeployable(`--build-on host: ${sym.where}`);
+        const onHost = sym.hostHeaders !== null && args.buildOn !== 'target';
+        log(onHost ? sym.where : args.buildOn === 'target' ? `building on ${args.target} (--build-on target)` : sym.where);
+        log(`generating ${name} for ${sym.release}${sym.kallsymsFromCache ? ' (kallsyms from the cache)' : ''}`);
+        let mod: Pick<GeneratedModule, 'name' | 'functions'>;
+        let built: BuiltModule;
+        try {
+          const tree = KernelTree.open(args.tree, args.config);
+          const unit = (kallsyms: string): PatchedUnitModule =>
+            generatePatchedUnit(result, {
+              name,
+              replace: args.replace,
+              exported: parseSymversObjects(sym.symvers),
+              kallsyms: kallsyms ? new Kallsyms(kallsyms) : null,
+              tree,
+              parser,
+              allowFindings: args.force,
+            });
+          let m = unit(sym.kallsyms);
+          // A module that was not loaded when kallsyms was cached: read it again.
+          if (sym.kallsymsFromCache && kallsymsMissesObjects(sym.kallsyms, m.objects)) {
+            sym.kallsyms = (await cachedKallsyms(ssh, settings, defaultTargetCache(), sym.release, sym.symversSha256, p, true)).text;
+            m = unit(sym.kallsyms);
+          }
+          for (const n of m.notes) log(`note: ${n}`);
+          mod = m;
+          built = await buildUnit(ssh, settings, m, sym, p, args.buildOn);
+        } catch (err) {
+          if (err instanceof GenerateError) throw new NotDeployable(err.message);
+          if (err instanceof BuildFailed) {
+            process.stderr.write(`${err.output.split('\n').slice(-40).join('\n')}\n`);
+            throw new NotDeployable(err.message);
+          }
+          throw err;
         }
-        for (const n of m.notes) log(`note: ${n}`);
-        mod = m;
-        built = await buildUnit(ssh, settings, m, sym, p, args.buildOn);
-      } catch (err) {
-        if (err instanceof GenerateError) throw new NotDeployable(err.message);
-        if (err instanceof BuildFailed) {
-          process.stderr.write(`${err.output.split('\n').slice(-40).join('\n')}\n`);
-          throw new NotDeployable(err.message);
+        say(
+          `${mod.name}: built on ${built.builtOn === 'host' ? 'this machine, uploaded to ' : ''}${args.target} (${sym.release}), sha256 ${built.sha256.slice(0, 16)}…`,
+        );
+        // What a replace patch is about to take the place of, read just before loading it.
+        const before = await readState(ssh, settings, p);
+        (args.replace ? say : log)(replaceSummary(before, mod.name, args.target, args.replace));
+        let loaded: LivepatchState;
+        loading = mod.name;
+        try {
+          loaded = await loadModule(ssh, settings, built.path, mod.name, p, { sha256: built.sha256 });
+        } catch (err) {
+          if (err instanceof IntegrityError) throw new NotDeployable(err.message);
+          throw err;
         }
-        throw err;
-      }
-      say(`${mod.name}: built on ${built.builtOn === 'host' ? 'this machine, uploaded to ' : ''}${args.target} (${sym.release}), sha256 ${built.sha256.slice(0, 16)}…`);
-      // What a replace patch is about to take the place of, read just before loading it.
-      const before = await readState(ssh, settings, p);
-      (args.replace ? say : log)(replaceSummary(before, mod.name, args.target, args.replace));
-      let loaded: LivepatchState;
-      loading = mod.name;
-      try {
-        loaded = await loadModule(ssh, settings, built.path, mod.name, p, { sha256: built.sha256 });
-      } catch (err) {
-        if (err instanceof IntegrityError) throw new NotDeployable(err.message);
-        throw err;
-      }
-      const problems = verifyLoaded(loaded, mod);
-      if (problems.length) {
-        if (!args.keep) await unloadModule(ssh, settings, mod.name, p).catch((e: Error) => log(`unloading after the failed check: ${e.message}`));
-        throw new NotDeployable(`${mod.name} loaded, but ${problems.join('; ')}`);
-      }
-      say(`${mod.name}: loaded and verified: ${describe(loaded, mod.name)}`);
-      if (args.keep) return 0;
-      const after = await unloadModule(ssh, settings, mod.name, p);
-      if (after.patches.some((x) => x.name === mod.name) || after.livepatchModules.some((m) => m.name === mod.name)) {
-        throw new NotDeployable(`${mod.name} is still loaded after unloading`);
-      }
-      say(`${mod.name}: disabled and unloaded`);
-      return 0;
-    }, { signal: abort.signal, onUnlocked: (why) => log(`running without the target lock: ${why}`) });
+        const problems = verifyLoaded(loaded, mod);
+        if (problems.length) {
+          if (!args.keep)
+            await unloadModule(ssh, settings, mod.name, p).catch((e: Error) => log(`unloading after the failed check: ${e.message}`));
+          throw new NotDeployable(`${mod.name} loaded, but ${problems.join('; ')}`);
+        }
+        say(`${mod.name}: loaded and verified: ${describe(loaded, mod.name)}`);
+        if (args.keep) return 0;
+        const after = await unloadModule(ssh, settings, mod.name, p);
+        if (after.patches.some((x) => x.name === mod.name) || after.livepatchModules.some((m) => m.name === mod.name)) {
+          throw new NotDeployable(`${mod.name} is still loaded after unloading`);
+        }
+        say(`${mod.name}: disabled and unloaded`);
+        return 0;
+      },
+      { signal: abort.signal, onUnlocked: (why) => log(`running without the target lock: ${why}`) },
+    );
   } catch (err) {
     // Ctrl-C after the load began (verifying, unloading): the patch may well be loaded.
-    if (abort.signal.aborted && loading && !(err instanceof LoadInterrupted)) throw await afterInterruptedLoad(ssh, settings, loading, err as Error);
+    if (abort.signal.aborted && loading && !(err instanceof LoadInterrupted))
+      throw await afterInterruptedLoad(ssh, settings, loading, err as Error);
     throw err;
   } finally {
     process.off('SIGINT', onSignal);

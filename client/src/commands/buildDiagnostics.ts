@@ -12,8 +12,12 @@ import type { Log } from '../log';
 import { buildProblems, buildReferences, placeProblems } from './buildProblems';
 
 export async function showBuildDiagnostics(
-  client: LanguageClient, collection: vscode.DiagnosticCollection, log: Log,
-  events: BuildEvent[], tree: vscode.Uri | undefined, files: string[],
+  client: LanguageClient,
+  collection: vscode.DiagnosticCollection,
+  log: Log,
+  events: BuildEvent[],
+  tree: vscode.Uri | undefined,
+  files: string[],
 ): Promise<void> {
   collection.clear();
   const problems = buildProblems(events);
@@ -21,7 +25,11 @@ export async function showBuildDiagnostics(
   let where: LocateBuildReferencesResult = problems.map(() => null);
   if (tree) {
     try {
-      where = await client.sendRequest(LocateBuildReferencesRequest, { uri: tree.toString(), files, references: buildReferences(problems) });
+      where = await client.sendRequest(LocateBuildReferencesRequest, {
+        uri: tree.toString(),
+        files,
+        references: buildReferences(problems),
+      });
     } catch (err) {
       log.warn(`build: could not locate build messages in the tree: ${err instanceof Error ? err.message : String(err)}`);
     }

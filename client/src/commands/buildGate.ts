@@ -23,11 +23,20 @@ export const NOT_ANALYSED_RULE = 'not-analysed';
 
 export function buildGate(findings: GateFinding[]): GateVerdict {
   const errors = findings.filter((f) => f.severity === 'error');
-  const notAnalysed = [...new Set(errors.filter((f) => f.rule === NOT_ANALYSED_RULE).map((f) => f.file ?? /^(\S+) was not analysed/.exec(f.message)?.[1] ?? 'the patch'))];
+  const notAnalysed = [
+    ...new Set(
+      errors
+        .filter((f) => f.rule === NOT_ANALYSED_RULE)
+        .map((f) => f.file ?? /^(\S+) was not analysed/.exec(f.message)?.[1] ?? 'the patch'),
+    ),
+  ];
   const others = errors.length - errors.filter((f) => f.rule === NOT_ANALYSED_RULE).length;
   const parts: string[] = [];
   if (others) parts.push(`the patch has ${others} error-level finding(s)`);
-  if (notAnalysed.length) parts.push(`${notAnalysed.join(', ')} ${notAnalysed.length === 1 ? 'was' : 'were'} not analysed, so nothing checked ${notAnalysed.length === 1 ? 'its' : 'their'} change`);
+  if (notAnalysed.length)
+    parts.push(
+      `${notAnalysed.join(', ')} ${notAnalysed.length === 1 ? 'was' : 'were'} not analysed, so nothing checked ${notAnalysed.length === 1 ? 'its' : 'their'} change`,
+    );
   return {
     pass: errors.length === 0,
     question: parts.length ? `Livepatch: ${parts.join('; ')}. Build anyway?` : '',

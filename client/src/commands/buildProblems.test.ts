@@ -23,7 +23,10 @@ describe('build output lands on the source lines it is about', () => {
   test('there is a recording for every success and failure format the tools print', () => {
     // build-messages.tsv's kpatch-build, create-diff-object, objtool and klp-build rows (see the README there).
     assert.ok(all.length >= 40, `only ${all.length} recordings`);
-    assert.ok(all.some((r) => r.tool === 'kpatch-build' && r.exit === 0) && all.some((r) => r.tool === 'klp-build' && r.exit === 0), 'a success for each tool');
+    assert.ok(
+      all.some((r) => r.tool === 'kpatch-build' && r.exit === 0) && all.some((r) => r.tool === 'klp-build' && r.exit === 0),
+      'a success for each tool',
+    );
     for (const r of all) assert.ok(r.output.length > 0, `${r.name}: empty recording`);
   });
 
@@ -42,14 +45,23 @@ describe('build output lands on the source lines it is about', () => {
   test('a compiler error keeps its column; other tools mark from the start of the line', async () => {
     const r = all.find((x) => x.name === 'klp-compile-error')!;
     const p = await place(server, r.output, r.files);
-    assert.deepEqual(p.placed.map((d) => [d.line, d.column, d.source]), [[31, 8, 'compiler']]);
+    assert.deepEqual(
+      p.placed.map((d) => [d.line, d.column, d.source]),
+      [[31, 8, 'compiler']],
+    );
     const n = await place(server, all.find((x) => x.name === 'no-patchable-entry')!.output, ['fs/proc/klpstat.c']);
-    assert.deepEqual(n.placed.map((d) => [d.line, d.column, d.what]), [[26, 0, 'function klpstat_show']]);
+    assert.deepEqual(
+      n.placed.map((d) => [d.line, d.column, d.what]),
+      [[26, 0, 'function klpstat_show']],
+    );
   });
 
   test('without a tree to place them in, every problem goes to the log', () => {
     const problems = buildProblems(parseBuildOutput(all.find((x) => x.name === 'no-patchable-entry')!.output));
-    const p = placeProblems(problems, problems.map(() => null));
+    const p = placeProblems(
+      problems,
+      problems.map(() => null),
+    );
     assert.deepEqual(p.placed, []);
     assert.deepEqual(p.unplaced, ["ERROR: function klpstat_show doesn't have patchable function entry, unable to patch"]);
   });

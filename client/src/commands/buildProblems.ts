@@ -35,7 +35,14 @@ export function buildProblems(events: BuildEvent[]): BuildEvent[] {
 
 /** What the locator is asked for each problem. */
 export function buildReferences(problems: BuildEvent[]): LocateBuildReferencesParams['references'] {
-  return problems.map((e) => ({ object: e.object, function: e.function, symbol: e.symbol, section: e.section, file: e.file, line: e.lineNumber }));
+  return problems.map((e) => ({
+    object: e.object,
+    function: e.function,
+    symbol: e.symbol,
+    section: e.section,
+    file: e.file,
+    line: e.lineNumber,
+  }));
 }
 
 /** Joins the problems with the locator's answers (one per problem, null when not found). */

@@ -35,20 +35,28 @@ test('a failing kpatch-build log: each error lands on the definition it names', 
 });
 
 test('compiler errors keep file, line and column, and map into the tree from a build copy', async () => {
-  const events = parseBuildOutput([
-    '  CC [M]  /root/livepatch/livepatch_fix/livepatch_fix.o',
-    "fs/proc/klpstat.c:12:9: error: 'klpstat_hitz' undeclared (first use in this function); did you mean 'klpstat_hits'?",
-    "/root/.kpatch/src/kernel/klpsys.c:6:16: warning: unused variable 'x' [-Wunused-variable]",
-    "livepatch_fix.c:40:1: error: expected ';' before '}' token",
-    'make[2]: *** [scripts/Makefile.build:250: livepatch_fix.o] Error 1',
-  ].join('\n'));
+  const events = parseBuildOutput(
+    [
+      '  CC [M]  /root/livepatch/livepatch_fix/livepatch_fix.o',
+      "fs/proc/klpstat.c:12:9: error: 'klpstat_hitz' undeclared (first use in this function); did you mean 'klpstat_hits'?",
+      "/root/.kpatch/src/kernel/klpsys.c:6:16: warning: unused variable 'x' [-Wunused-variable]",
+      "livepatch_fix.c:40:1: error: expected ';' before '}' token",
+      'make[2]: *** [scripts/Makefile.build:250: livepatch_fix.o] Error 1',
+    ].join('\n'),
+  );
   const cc = events.filter((e) => e.tool === 'compiler');
-  assert.deepEqual(cc.map((e) => [e.severity, e.file, e.lineNumber, e.column]), [
-    ['error', 'fs/proc/klpstat.c', 12, 9],
-    ['warning', '/root/.kpatch/src/kernel/klpsys.c', 6, 16],
-    ['error', 'livepatch_fix.c', 40, 1],
-  ]);
+  assert.deepEqual(
+    cc.map((e) => [e.severity, e.file, e.lineNumber, e.column]),
+    [
+      ['error', 'fs/proc/klpstat.c', 12, 9],
+      ['warning', '/root/.kpatch/src/kernel/klpsys.c', 6, 16],
+      ['error', 'livepatch_fix.c', 40, 1],
+    ],
+  );
   assert.match(cc[0].message, /^'klpstat_hitz' undeclared/);
   const locator = new BuildLocator(KernelTree.open(TREE), await createParser(), ['fs/proc/klpstat.c']);
-  assert.deepEqual(cc.map((e) => locator.locate({ file: e.file, line: e.lineNumber })?.file ?? null), ['fs/proc/klpstat.c', 'kernel/klpsys.c', null]);
+  assert.deepEqual(
+    cc.map((e) => locator.locate({ file: e.file, line: e.lineNumber })?.file ?? null),
+    ['fs/proc/klpstat.c', 'kernel/klpsys.c', null],
+  );
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { SshError } from '../remote/ssh';
 import { failureText } from './failureText';
 
-test('a failure\'s toast is one short line; the remote stderr and ssh\'s messages go to the log only', () => {
+test("a failure's toast is one short line; the remote stderr and ssh's messages go to the log only", () => {
   const stderr = Array.from({ length: 8 }, (_, i) => `make[2]: *** line ${i} of a long build log`).join('\n');
   const err = new SshError('remote-failed', `\`make\` failed on vm with exit code 2:\n${stderr}`, {
     stderrTail: stderr,

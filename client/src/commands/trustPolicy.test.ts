@@ -11,7 +11,7 @@ test('untrusted: an open .patch is checked and turned into a module as in a trus
 test('untrusted: Check Patch on the working tree runs and says it covered unsaved changes only', () => {
   const v = trustVerdict('checkPatch', 'working-tree', false);
   assert.equal(v.run, true);
-  assert.match(v.run ? v.note ?? '' : '', /only unsaved changes/);
+  assert.match(v.run ? (v.note ?? '') : '', /only unsaved changes/);
 });
 
 test('untrusted: Generate Livepatch Module refuses the working tree, naming the way out', () => {

@@ -6,9 +6,7 @@
 
 export type PatchSource = 'patch-document' | 'working-tree';
 
-export type TrustVerdict =
-  | { run: true; note?: string }
-  | { run: false; reason: string };
+export type TrustVerdict = { run: true; note?: string } | { run: false; reason: string };
 
 export function trustVerdict(command: 'checkPatch' | 'generateModule', source: PatchSource, trusted: boolean): TrustVerdict {
   if (trusted || source === 'patch-document') {
@@ -18,8 +16,15 @@ export function trustVerdict(command: 'checkPatch' | 'generateModule', source: P
   }
   if (command === 'checkPatch') {
     // The server checks the unsaved buffers against their saved copies and says so.
-    return { run: true, note: 'Restricted Mode: only unsaved changes in open files were checked, against their saved copies (git is not run in an untrusted workspace).' };
+    return {
+      run: true,
+      note: 'Restricted Mode: only unsaved changes in open files were checked, against their saved copies (git is not run in an untrusted workspace).',
+    };
   }
   // A module built from unsaved edits alone would silently leave out the saved changes.
-  return { run: false, reason: 'generating a module from the working tree needs git, which is not run in an untrusted workspace. Open a .patch file, or trust the workspace.' };
+  return {
+    run: false,
+    reason:
+      'generating a module from the working tree needs git, which is not run in an untrusted workspace. Open a .patch file, or trust the workspace.',
+  };
 }

@@ -12,7 +12,14 @@ import * as path from 'node:path';
 import { SshTarget, SshError } from '../remote/ssh';
 import { startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
 import {
-  buildKbuildModule, buildWithTool, disablePatch, forceTransition, loadModule, unloadModule, uploadFiles, type TargetSettings,
+  buildKbuildModule,
+  buildWithTool,
+  disablePatch,
+  forceTransition,
+  loadModule,
+  unloadModule,
+  uploadFiles,
+  type TargetSettings,
 } from './operations';
 import { tempDir } from '../../../testing/tempDir';
 import { withTargetLock } from './targetLock';
@@ -42,8 +49,23 @@ describe('hostile words through every remote operation', { skip: sshdUnavailable
     fs.mkdirSync(path.join(root, 'work'));
     fs.mkdirSync(path.join(root, 'sys/kernel/livepatch'), { recursive: true });
     fs.mkdirSync(path.join(root, 'proc'));
-    for (const d of [root, path.join(root, 'work'), path.join(root, 'sys'), path.join(root, 'sys/kernel'), path.join(root, 'sys/kernel/livepatch'), path.join(root, 'proc')]) fs.chmodSync(d, 0o777);
-    settings = { name: 't', destination: '', workDir: path.join(root, 'work'), backend: 'kbuild', sysfsRoot: path.join(root, 'sys'), procRoot: path.join(root, 'proc') };
+    for (const d of [
+      root,
+      path.join(root, 'work'),
+      path.join(root, 'sys'),
+      path.join(root, 'sys/kernel'),
+      path.join(root, 'sys/kernel/livepatch'),
+      path.join(root, 'proc'),
+    ])
+      fs.chmodSync(d, 0o777);
+    settings = {
+      name: 't',
+      destination: '',
+      workDir: path.join(root, 'work'),
+      backend: 'kbuild',
+      sysfsRoot: path.join(root, 'sys'),
+      procRoot: path.join(root, 'proc'),
+    };
     ssh = new SshTarget(sshd.target());
   });
   after(async () => {
@@ -77,7 +99,9 @@ describe('hostile words through every remote operation', { skip: sshdUnavailable
       // A work directory and a file name: the upload lands under exactly this name, or is refused.
       const dir = `d${HOSTILE.indexOf(h)}`;
       try {
-        const remoteDir = await uploadFiles(ssh, { ...settings, workDir: path.join(root, 'work', h) }, dir, { [h.replace(/\//g, '_')]: 'payload\n' });
+        const remoteDir = await uploadFiles(ssh, { ...settings, workDir: path.join(root, 'work', h) }, dir, {
+          [h.replace(/\//g, '_')]: 'payload\n',
+        });
         assert.equal(fs.readFileSync(path.join(remoteDir, h.replace(/\//g, '_')), 'utf8'), 'payload\n', JSON.stringify(h));
       } catch (e) {
         assert.ok(invalid(e), `${JSON.stringify(h)}: ${(e as Error).message}`);
@@ -93,7 +117,11 @@ describe('hostile words through every remote operation', { skip: sshdUnavailable
       fs.chmodSync(workDir, 0o777);
       assert.equal(await withTargetLock(ssh, { ...settings, workDir }, h, async () => 'ran'), 'ran', JSON.stringify(h));
       // Control characters (the newline) become spaces: the label is one line.
-      assert.equal(fs.readFileSync(path.join(workDir, '.livepatch-lock-owner'), 'utf8').split(' (')[0], h.replace(/[\0-\x1f]/g, ' '), JSON.stringify(h));
+      assert.equal(
+        fs.readFileSync(path.join(workDir, '.livepatch-lock-owner'), 'utf8').split(' (')[0],
+        h.replace(/[\0-\x1f]/g, ' '),
+        JSON.stringify(h),
+      );
     }
     assert.ok(!fs.existsSync(CANARY), 'a hostile label reached a shell');
   });

@@ -9,7 +9,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SshTarget, SshError } from '../remote/ssh';
 import { giveToTestUser, startSshd, sshdUnavailable, TEST_USER, type TestSshd } from '../../../testing/sshd';
-import { BuildFailed, buildKbuildModule, buildWithTool, checkWorkDir, disablePatch, forceTransition, keptByForce, readState, uploadFiles, type TargetSettings } from './operations';
+import {
+  BuildFailed,
+  buildKbuildModule,
+  buildWithTool,
+  checkWorkDir,
+  disablePatch,
+  forceTransition,
+  keptByForce,
+  readState,
+  uploadFiles,
+  type TargetSettings,
+} from './operations';
 import { parseStateSnapshot } from '../remote/state';
 import { tempDir } from '../../../testing/tempDir';
 
@@ -28,7 +39,14 @@ function fixture(): { root: string; settings: TargetSettings } {
   for (const f of [root, ...walk(root)]) fs.chmodSync(f, fs.statSync(f).isDirectory() ? 0o777 : 0o666);
   return {
     root,
-    settings: { name: 't', destination: '', workDir: path.join(root, 'work'), backend: 'kbuild', sysfsRoot: path.join(root, 'sys'), procRoot: path.join(root, 'proc') },
+    settings: {
+      name: 't',
+      destination: '',
+      workDir: path.join(root, 'work'),
+      backend: 'kbuild',
+      sysfsRoot: path.join(root, 'sys'),
+      procRoot: path.join(root, 'proc'),
+    },
   };
 }
 
@@ -53,18 +71,62 @@ function snapshot(patches: Array<[string, 0 | 1, 0 | 1, (0 | 1)?]>): string {
 
 // kernel/livepatch/transition.c klp_force_transition() on 6.1: only the patches being removed are marked forced.
 describe('keptByForce: the modules the kernel keeps after Force Transition', () => {
-  test('forcing a disable keeps that patch\'s module', () => {
-    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0], ['b', 0, 1]])), 'b'), ['b']);
+  test("forcing a disable keeps that patch's module", () => {
+    assert.deepEqual(
+      keptByForce(
+        parseStateSnapshot(
+          snapshot([
+            ['a', 1, 0],
+            ['b', 0, 1],
+          ]),
+        ),
+        'b',
+      ),
+      ['b'],
+    );
   });
   test('forcing the enable of a patch that replaces nothing keeps nothing', () => {
-    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0, 0], ['b', 1, 1, 0]])), 'b'), []);
+    assert.deepEqual(
+      keptByForce(
+        parseStateSnapshot(
+          snapshot([
+            ['a', 1, 0, 0],
+            ['b', 1, 1, 0],
+          ]),
+        ),
+        'b',
+      ),
+      [],
+    );
     assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['b', 1, 1]])), 'b'), [], 'alone, nothing to replace');
   });
   test('forcing the enable of a replace patch keeps the modules of the patches it replaces', () => {
-    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0, 0], ['b', 1, 1, 1]])), 'b'), ['a']);
+    assert.deepEqual(
+      keptByForce(
+        parseStateSnapshot(
+          snapshot([
+            ['a', 1, 0, 0],
+            ['b', 1, 1, 1],
+          ]),
+        ),
+        'b',
+      ),
+      ['a'],
+    );
   });
   test('without a replace attribute (before 6.11) a patch is taken for a replace patch', () => {
-    assert.deepEqual(keptByForce(parseStateSnapshot(snapshot([['a', 1, 0], ['b', 1, 1]])), 'b'), ['a']);
+    assert.deepEqual(
+      keptByForce(
+        parseStateSnapshot(
+          snapshot([
+            ['a', 1, 0],
+            ['b', 1, 1],
+          ]),
+        ),
+        'b',
+      ),
+      ['a'],
+    );
   });
 });
 
@@ -101,7 +163,10 @@ describe('deploy operations through a real sshd', { skip: sshdUnavailable(), tim
 
   test('names that would reach the remote shell are validated before anything runs', async () => {
     const { root, settings } = fixture();
-    await assert.rejects(disablePatch(new SshTarget(sshd.target()), settings, 'x;touch pwned'), (e: SshError) => e.kind === 'invalid-argument');
+    await assert.rejects(
+      disablePatch(new SshTarget(sshd.target()), settings, 'x;touch pwned'),
+      (e: SshError) => e.kind === 'invalid-argument',
+    );
     assert.ok(!fs.existsSync(path.join(root, 'pwned')));
   });
 
@@ -111,12 +176,18 @@ describe('deploy operations through a real sshd', { skip: sshdUnavailable(), tim
     const work = settings.workDir;
     const uid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }));
     // Owned by root (not the login the build runs as), 0777.
-    await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n' }), /belongs to uid 0, and the build runs as uid \d+/);
+    await assert.rejects(
+      buildKbuildModule(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n' }),
+      /belongs to uid 0, and the build runs as uid \d+/,
+    );
     await giveToTestUser(work);
     fs.chmodSync(work, 0o775);
     await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'a.c': 'int a;\n' }), /its group can write it \(mode 0775\)/);
     fs.chmodSync(work, 0o757);
-    await assert.rejects(buildWithTool(ssh, { ...settings, backend: 'kpatch-build' }, 'livepatch_demo', '--- a/x\n+++ b/x\n'), /anyone can write it \(mode 0757\)/);
+    await assert.rejects(
+      buildWithTool(ssh, { ...settings, backend: 'kpatch-build' }, 'livepatch_demo', '--- a/x\n+++ b/x\n'),
+      /anyone can write it \(mode 0757\)/,
+    );
     assert.deepEqual(fs.readdirSync(work), [], 'nothing was uploaded');
     // A symlink (whose target others could swap) is refused too.
     const link = path.join(root, 'link');
@@ -131,7 +202,7 @@ describe('deploy operations through a real sshd', { skip: sshdUnavailable(), tim
     assert.equal(fs.statSync(fresh).uid, uid);
   });
 
-  test('uploads land in the work directory; a failed kbuild build reports make\'s output', async () => {
+  test("uploads land in the work directory; a failed kbuild build reports make's output", async () => {
     const { root, settings } = fixture();
     await giveToTestUser(settings.workDir);
     const ssh = new SshTarget(sshd.target());
@@ -141,11 +212,21 @@ describe('deploy operations through a real sshd', { skip: sshdUnavailable(), tim
     // A release no machine has a build tree for (this one's own may have one): make must fail, in its own words.
     const release = '0.0.0-klp-no-such-release';
     assert.ok(!fs.existsSync(`/lib/modules/${release}/build`));
-    await assert.rejects(buildKbuildModule(ssh, settings, 'livepatch_demo', { 'livepatch_demo.c': 'int x;\n', Kbuild: 'obj-m += livepatch_demo.o\n' }, {}, release), (e: BuildFailed) => {
-      assert.ok(e instanceof BuildFailed, String(e));
-      assert.match(e.message, /building livepatch_demo\.ko failed \(make exit 2\)/);
-      assert.match(e.output, new RegExp(`/lib/modules/${release}/build: No such file or directory`));
-      return true;
-    });
+    await assert.rejects(
+      buildKbuildModule(
+        ssh,
+        settings,
+        'livepatch_demo',
+        { 'livepatch_demo.c': 'int x;\n', Kbuild: 'obj-m += livepatch_demo.o\n' },
+        {},
+        release,
+      ),
+      (e: BuildFailed) => {
+        assert.ok(e instanceof BuildFailed, String(e));
+        assert.match(e.message, /building livepatch_demo\.ko failed \(make exit 2\)/);
+        assert.match(e.output, new RegExp(`/lib/modules/${release}/build: No such file or directory`));
+        return true;
+      },
+    );
   });
 });

@@ -46,7 +46,11 @@ export interface BuiltModule {
 }
 
 export class BuildFailed extends Error {
-  constructor(message: string, readonly events: BuildEvent[], readonly output: string) {
+  constructor(
+    message: string,
+    readonly events: BuildEvent[],
+    readonly output: string,
+  ) {
     super(message);
   }
 }
@@ -54,7 +58,11 @@ export class BuildFailed extends Error {
 /** The .ko on the target is not the one that was built: loadModule refused to insmod it. */
 export class IntegrityError extends Error {
   override readonly name = 'IntegrityError';
-  constructor(readonly koPath: string, readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly koPath: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(
       `Refusing to load ${koPath}: its sha256 is ${actual || '(unreadable)'}, but the module built for this patch had ${expected}. ` +
         'The file changed on the target after the build (rebuilt by someone else, edited or tampered with). Nothing was loaded; build the module again.',
@@ -117,7 +125,13 @@ export async function checkWorkDir(ssh: SshTarget, t: TargetSettings, p: Progres
 }
 
 /** Uploads files into `${workDir}/${dir}` (created), returns the remote directory. */
-export async function uploadFiles(ssh: SshTarget, t: TargetSettings, dir: string, files: Record<string, string>, p: Progress = {}): Promise<string> {
+export async function uploadFiles(
+  ssh: SshTarget,
+  t: TargetSettings,
+  dir: string,
+  files: Record<string, string>,
+  p: Progress = {},
+): Promise<string> {
   const remoteDir = assertRemotePath(path.posix.join(t.workDir, dir));
   p.onStep?.(`Uploading ${Object.keys(files).length} file(s) to ${remoteDir}`);
   for (const [name, text] of Object.entries(files)) {
@@ -128,7 +142,11 @@ export async function uploadFiles(ssh: SshTarget, t: TargetSettings, dir: string
 
 /** Builds a generated kbuild livepatch module against the running kernel's headers. */
 export async function buildKbuildModule(
-  ssh: SshTarget, t: TargetSettings, name: string, files: Record<string, string>, p: Progress = {},
+  ssh: SshTarget,
+  t: TargetSettings,
+  name: string,
+  files: Record<string, string>,
+  p: Progress = {},
   /** The target's `uname -r`, when the caller already read it. */
   knownRelease?: string,
 ): Promise<BuiltModule> {
@@ -137,7 +155,13 @@ export async function buildKbuildModule(
   const dir = await uploadFiles(ssh, t, name, files, p);
   const release = knownRelease ?? (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
   p.onStep?.(`Building ${name}.ko against ${release}`);
-  const { events } = await runBuild(ssh, ['make', '-C', `/lib/modules/${release}/build`, `M=${dir}`, 'modules'], 30 * 60 * 1000, (code) => `building ${name}.ko failed (make exit ${code})`, p);
+  const { events } = await runBuild(
+    ssh,
+    ['make', '-C', `/lib/modules/${release}/build`, `M=${dir}`, 'modules'],
+    30 * 60 * 1000,
+    (code) => `building ${name}.ko failed (make exit ${code})`,
+    p,
+  );
   return built(ssh, name, `${dir}/${name}.ko`, 'kbuild', events, p);
 }
 
@@ -145,20 +169,28 @@ export async function buildKbuildModule(
  * Runs a build on the target with its output streamed and parsed into events;
  * a non-zero exit is a BuildFailed carrying those events and the whole output.
  */
-export async function runBuild(ssh: SshTarget, argv: string[], timeoutMs: number, failure: (code: number | null) => string, p: Progress): Promise<{ events: BuildEvent[]; output: string }> {
+export async function runBuild(
+  ssh: SshTarget,
+  argv: string[],
+  timeoutMs: number,
+  failure: (code: number | null) => string,
+  p: Progress,
+): Promise<{ events: BuildEvent[]; output: string }> {
   const parser = new BuildOutputParser();
   let output = '';
   // stdout and stderr arrive in chunks that may end inside a line: the parser gets whole lines
   // only, so a line of one stream is never glued to a piece of the other.
   const partial = { out: '', err: '' };
-  const onOutput = (stream: 'out' | 'err') => (s: string): void => {
-    output += s;
-    const text = partial[stream] + s;
-    const cut = text.lastIndexOf('\n') + 1;
-    partial[stream] = text.slice(cut);
-    if (cut) parser.push(text.slice(0, cut));
-    p.onOutput?.(s);
-  };
+  const onOutput =
+    (stream: 'out' | 'err') =>
+    (s: string): void => {
+      output += s;
+      const text = partial[stream] + s;
+      const cut = text.lastIndexOf('\n') + 1;
+      partial[stream] = text.slice(cut);
+      if (cut) parser.push(text.slice(0, cut));
+      p.onOutput?.(s);
+    };
   const r = await ssh.run(argv, { signal: p.signal, timeoutMs, onStdout: onOutput('out'), onStderr: onOutput('err') });
   for (const rest of [partial.out, partial.err]) if (rest) parser.push(`${rest}\n`);
   parser.end();
@@ -167,7 +199,14 @@ export async function runBuild(ssh: SshTarget, argv: string[], timeoutMs: number
 }
 
 /** The built module, with the sha256 the load step checks it against. */
-async function built(ssh: SshTarget, name: string, ko: string, backend: BuiltModule['backend'], events: BuildEvent[], p: Progress): Promise<BuiltModule> {
+async function built(
+  ssh: SshTarget,
+  name: string,
+  ko: string,
+  backend: BuiltModule['backend'],
+  events: BuildEvent[],
+  p: Progress,
+): Promise<BuiltModule> {
   const sha256 = await remoteSha256(ssh, ko, p);
   return { name, path: ko, backend, builtAt: new Date().toISOString(), sha256, events };
 }
@@ -176,7 +215,14 @@ async function built(ssh: SshTarget, name: string, ko: string, backend: BuiltMod
  * Runs kpatch-build (or klp-build) on an uploaded patch. Both build atomic-replace modules
  * unless told not to; replace is the user's choice (opts.replace), off by default.
  */
-export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: string, patchText: string, p: Progress = {}, opts: { replace?: boolean } = {}): Promise<BuiltModule> {
+export async function buildWithTool(
+  ssh: SshTarget,
+  t: TargetSettings,
+  name: string,
+  patchText: string,
+  p: Progress = {},
+  opts: { replace?: boolean } = {},
+): Promise<BuiltModule> {
   assertModuleName(name);
   await checkWorkDir(ssh, t, p);
   const dir = await uploadFiles(ssh, t, name, { [`${name}.patch`]: patchText }, p);
@@ -193,7 +239,16 @@ export async function buildWithTool(ssh: SshTarget, t: TargetSettings, name: str
   } else {
     if (!t.kernelSource) throw new Error('klp-build runs in the kernel source tree: set kernelSource for this target');
     cwd = assertRemotePath(t.kernelSource);
-    argv = ['env', '-C', cwd, './scripts/livepatch/klp-build', '-o', `${dir}/${name}.ko`, ...(opts.replace ? [] : ['--no-replace']), patchPath];
+    argv = [
+      'env',
+      '-C',
+      cwd,
+      './scripts/livepatch/klp-build',
+      '-o',
+      `${dir}/${name}.ko`,
+      ...(opts.replace ? [] : ['--no-replace']),
+      patchPath,
+    ];
   }
   p.onStep?.(`Running ${t.backend}`);
   const { events } = await runBuild(ssh, argv, 2 * 60 * 60 * 1000, (code) => `${t.backend} failed (exit ${code})`, p);
@@ -212,7 +267,13 @@ export function kpatchModuleFile(name: string): string {
 }
 
 /** Polls `check` until it is true. `what` names the wait in errors (a function: read when they happen). */
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string | (() => string), p: Progress, intervalMs = 500): Promise<void> {
+async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string | (() => string),
+  p: Progress,
+  intervalMs = 500,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   const name = (): string => (typeof what === 'string' ? what : what());
   for (;;) {
@@ -305,7 +366,14 @@ export interface LoadOptions {
 }
 
 /** insmod (verified against the build-time sha256 when given), then wait for the patching transition to finish. */
-export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, opts: LoadOptions = {}): Promise<LivepatchState> {
+export async function loadModule(
+  ssh: SshTarget,
+  t: TargetSettings,
+  koPath: string,
+  name: string,
+  p: Progress = {},
+  opts: LoadOptions = {},
+): Promise<LivepatchState> {
   // The name picks the sysfs directory to wait on: validate it before insmod runs.
   assertModuleName(name);
   assertRemotePath(koPath);
@@ -321,7 +389,14 @@ export async function loadModule(ssh: SshTarget, t: TargetSettings, koPath: stri
 /** insmod refused the module, or it could not be checked: it is not loaded. */
 class NotInserted extends Error {}
 
-async function insmodAndWait(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress, opts: LoadOptions): Promise<LivepatchState> {
+async function insmodAndWait(
+  ssh: SshTarget,
+  t: TargetSettings,
+  koPath: string,
+  name: string,
+  p: Progress,
+  opts: LoadOptions,
+): Promise<LivepatchState> {
   const transitionTimeoutMs = opts.transitionTimeoutMs ?? 60000;
   p.onStep?.(`Loading ${path.posix.basename(koPath)}`);
   let r;
@@ -337,24 +412,40 @@ async function insmodAndWait(ssh: SshTarget, t: TargetSettings, koPath: string, 
   if (r.code !== 0) throw new NotInserted(`insmod ${path.posix.basename(koPath)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   p.onStep?.('Waiting for the patching transition');
   let last: LivepatchState | null = null;
-  await waitFor(async () => {
-    last = await readState(ssh, t, p);
-    const patch = last.patches.find((x) => x.name === name);
-    return !!patch && !patch.transition;
-  }, transitionTimeoutMs, `the transition of ${name}`, p);
+  await waitFor(
+    async () => {
+      last = await readState(ssh, t, p);
+      const patch = last.patches.find((x) => x.name === name);
+      return !!patch && !patch.transition;
+    },
+    transitionTimeoutMs,
+    `the transition of ${name}`,
+    p,
+  );
   return last!;
 }
 
 /** Writes 0 to enabled and waits until the unpatching transition is over (the sysfs directory goes away). */
-export async function disablePatch(ssh: SshTarget, t: TargetSettings, name: string, p: Progress = {}, timeoutMs = 60000): Promise<LivepatchState> {
+export async function disablePatch(
+  ssh: SshTarget,
+  t: TargetSettings,
+  name: string,
+  p: Progress = {},
+  timeoutMs = 60000,
+): Promise<LivepatchState> {
   p.onStep?.(`Disabling ${name}`);
   await writeAttr(ssh, `${livepatchDir(t, name)}/enabled`, '0', p);
   let last: LivepatchState | null = null;
-  await waitFor(async () => {
-    last = await readState(ssh, t, p);
-    const patch = last.patches.find((x) => x.name === name);
-    return !patch || (!patch.enabled && !patch.transition);
-  }, timeoutMs, `the unpatching transition of ${name}`, p);
+  await waitFor(
+    async () => {
+      last = await readState(ssh, t, p);
+      const patch = last.patches.find((x) => x.name === name);
+      return !patch || (!patch.enabled && !patch.transition);
+    },
+    timeoutMs,
+    `the unpatching transition of ${name}`,
+    p,
+  );
   return last!;
 }
 
@@ -369,21 +460,28 @@ export async function unloadModule(ssh: SshTarget, t: TargetSettings, name: stri
   // The kernel drops a patch module's reference when it frees the patch (its sysfs directory
   // goes), except when its removal was forced: then rmmod says "in use" for ever.
   let inUseWithoutPatch = 0;
-  const forcedError = () => new Error(
-    `${name} is disabled, but its module stays in use (${lastErr}). The kernel never releases the module of a patch whose removal was forced ` +
-      '(Force Transition while it was being disabled, or while a replace patch took its place): it stays loaded, harmlessly disabled, until the target reboots.',
+  const forcedError = () =>
+    new Error(
+      `${name} is disabled, but its module stays in use (${lastErr}). The kernel never releases the module of a patch whose removal was forced ` +
+        '(Force Transition while it was being disabled, or while a replace patch took its place): it stays loaded, harmlessly disabled, until the target reboots.',
+    );
+  await waitFor(
+    async () => {
+      const r = await ssh.run(['rmmod', assertModuleName(name)], { signal: p.signal, timeoutMs: 30000 });
+      lastErr = r.stderr.trim();
+      if (r.code === 0 || /not currently loaded|is not loaded/.test(lastErr)) return true;
+      if (/in use/i.test(lastErr)) {
+        const now = await readState(ssh, t, p);
+        inUseWithoutPatch = now.patches.some((x) => x.name === name) ? 0 : inUseWithoutPatch + 1;
+        if (inUseWithoutPatch >= 5) throw forcedError();
+      }
+      return false;
+    },
+    30000,
+    () => `rmmod ${name}${lastErr ? ` (${lastErr})` : ''}`,
+    p,
+    1000,
   );
-  await waitFor(async () => {
-    const r = await ssh.run(['rmmod', assertModuleName(name)], { signal: p.signal, timeoutMs: 30000 });
-    lastErr = r.stderr.trim();
-    if (r.code === 0 || /not currently loaded|is not loaded/.test(lastErr)) return true;
-    if (/in use/i.test(lastErr)) {
-      const now = await readState(ssh, t, p);
-      inUseWithoutPatch = now.patches.some((x) => x.name === name) ? 0 : inUseWithoutPatch + 1;
-      if (inUseWithoutPatch >= 5) throw forcedError();
-    }
-    return false;
-  }, 30000, () => `rmmod ${name}${lastErr ? ` (${lastErr})` : ''}`, p, 1000);
   return readState(ssh, t, p);
 }
 
@@ -423,7 +521,14 @@ export async function forceTransition(ssh: SshTarget, t: TargetSettings, name: s
  * Enable Patch: the kernel never re-enables a disabled patch (writing 1 to `enabled` is
  * refused), so enabling means removing the module if it is still loaded and loading it again.
  */
-export async function enablePatch(ssh: SshTarget, t: TargetSettings, koPath: string, name: string, p: Progress = {}, opts: LoadOptions = {}): Promise<LivepatchState> {
+export async function enablePatch(
+  ssh: SshTarget,
+  t: TargetSettings,
+  koPath: string,
+  name: string,
+  p: Progress = {},
+  opts: LoadOptions = {},
+): Promise<LivepatchState> {
   const s = await readState(ssh, t, p);
   if (s.livepatchModules.some((x) => x.name === name) || s.patches.some((x) => x.name === name)) await unloadModule(ssh, t, name, p);
   return loadModule(ssh, t, koPath, name, p, opts);
@@ -433,5 +538,9 @@ export async function enablePatch(ssh: SshTarget, t: TargetSettings, koPath: str
 export async function kernelLog(ssh: SshTarget, p: Progress = {}, lines = 400): Promise<string> {
   const r = await ssh.runChecked(['dmesg', '--color=never'], { signal: p.signal, timeoutMs: 20000 });
   const wanted = /livepatch|klp|patching|transition|TAINT_LIVEPATCH|taint/i;
-  return r.stdout.split('\n').filter((l) => wanted.test(l)).slice(-lines).join('\n');
+  return r.stdout
+    .split('\n')
+    .filter((l) => wanted.test(l))
+    .slice(-lines)
+    .join('\n');
 }

@@ -15,20 +15,28 @@ export function wouldReplace(state: Pick<LivepatchState, 'patches'>, name: strin
 /** One line for logs and the deploy CLI. */
 export function replaceSummary(state: Pick<LivepatchState, 'patches'>, name: string, target: string, replace: boolean): string {
   const others = wouldReplace(state, name);
-  if (!replace) return others.length ? `${name} stacks on the livepatches loaded on ${target}: ${others.join(', ')}` : `${name} is the only livepatch on ${target}`;
+  if (!replace)
+    return others.length
+      ? `${name} stacks on the livepatches loaded on ${target}: ${others.join(', ')}`
+      : `${name} is the only livepatch on ${target}`;
   return others.length
     ? `${name} replaces the livepatches loaded on ${target}: ${others.join(', ')} (they are disabled when its transition ends)`
     : `${name} is a replace patch; nothing else is loaded on ${target}, so it replaces nothing`;
 }
 
 /** The modal question before building or loading `name` when other patches are loaded, or null when there is nothing to ask. */
-export function replaceQuestion(state: Pick<LivepatchState, 'patches'>, name: string, target: string, when: 'build' | 'load'): string | null {
+export function replaceQuestion(
+  state: Pick<LivepatchState, 'patches'>,
+  name: string,
+  target: string,
+  when: 'build' | 'load',
+): string | null {
   const others = wouldReplace(state, name);
   if (!others.length) return null;
   const list = others.join(', ');
   return when === 'build'
     ? `${target} has ${others.length === 1 ? 'a livepatch' : `${others.length} livepatches`} loaded: ${list}. Build ${name} as an atomic-replace patch? ` +
-      `Loading it would disable and replace ${list}, and their changes are gone unless ${name} carries them too. Otherwise it stacks on them.`
+        `Loading it would disable and replace ${list}, and their changes are gone unless ${name} carries them too. Otherwise it stacks on them.`
     : `Loading ${name} replaces ${list} on ${target}: ${others.length === 1 ? 'it is' : 'they are'} disabled when the transition ends, ` +
-      `and ${others.length === 1 ? 'its' : 'their'} changes are gone unless ${name} carries them too. Load it?`;
+        `and ${others.length === 1 ? 'its' : 'their'} changes are gone unless ${name} carries them too. Load it?`;
 }

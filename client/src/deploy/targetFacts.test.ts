@@ -34,7 +34,14 @@ function fixture(): { root: string; settings: TargetSettings; options: TargetFac
   for (const d of ['proc', 'boot', 'lib', 'lib/6.1.0-a', 'lib/6.1.0-b']) fs.chmodSync(path.join(root, d), 0o755);
   return {
     root,
-    settings: { name: 'vm', destination: '', workDir: path.join(root, 'work'), backend: 'kbuild', sysfsRoot: path.join(root, 'sys'), procRoot: path.join(root, 'proc') },
+    settings: {
+      name: 'vm',
+      destination: '',
+      workDir: path.join(root, 'work'),
+      backend: 'kbuild',
+      sysfsRoot: path.join(root, 'sys'),
+      procRoot: path.join(root, 'proc'),
+    },
     options: {
       symversPaths: (r) => [path.join(root, 'lib', r, 'Module.symvers')],
       configPaths: (r) => [path.join(root, 'boot', `config-${r}`)],
@@ -83,7 +90,10 @@ describe('target facts read over SSH for the language server', { skip: sshdUnava
   test('what the target lacks is null, and the release comes from uname -r when not given', async () => {
     const { root, settings, options, cache } = fixture();
     fs.rmSync(path.join(root, 'boot'), { recursive: true });
-    const f = await readTargetFacts(new SshTarget(sshd.target()), settings, cache, {}, undefined, { ...options, symversPaths: () => [path.join(root, 'none')] });
+    const f = await readTargetFacts(new SshTarget(sshd.target()), settings, cache, {}, undefined, {
+      ...options,
+      symversPaths: () => [path.join(root, 'none')],
+    });
     assert.equal(f.release, (await new SshTarget(sshd.target()).runChecked(['uname', '-r'])).stdout.trim());
     assert.equal(f.symvers, null);
     assert.equal(f.config, null);
@@ -106,8 +116,11 @@ describe('target facts read over SSH for the language server', { skip: sshdUnava
     await sync.update(target, null, true); // unreachable for a moment
     assert.equal(sent.length, 1, JSON.stringify(sent));
     assert.deepEqual(sent[0].facts, {
-      target: 'vm', release: '6.1.0-a',
-      kallsyms: path.join(cache, '6.1.0-a', 'kallsyms'), symvers: path.join(cache, '6.1.0-a', 'Module.symvers'), config: path.join(cache, '6.1.0-a', 'config'),
+      target: 'vm',
+      release: '6.1.0-a',
+      kallsyms: path.join(cache, '6.1.0-a', 'kallsyms'),
+      symvers: path.join(cache, '6.1.0-a', 'Module.symvers'),
+      config: path.join(cache, '6.1.0-a', 'config'),
     });
     assert.match(log[0], /^vm: target facts of 6\.1\.0-a read in \d+ ms \(kallsyms, symvers, config\)$/);
 

@@ -55,10 +55,16 @@ function readManifest(dir: string): Manifest | null {
  * SSH and cached otherwise. `fromCache` says which.
  */
 export async function readTargetFacts(
-  ssh: SshTarget, t: TargetSettings, cacheDir: string, p: Progress = {}, release?: string, opts: TargetFactOptions = {},
+  ssh: SshTarget,
+  t: TargetSettings,
+  cacheDir: string,
+  p: Progress = {},
+  release?: string,
+  opts: TargetFactOptions = {},
 ): Promise<TargetFactPaths & { fromCache: boolean }> {
   release ??= (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
-  if (!RELEASE.test(release)) throw new Error(`${t.name} reports a kernel release that is not one: ${JSON.stringify(release.slice(0, 80))}`);
+  if (!RELEASE.test(release))
+    throw new Error(`${t.name} reports a kernel release that is not one: ${JSON.stringify(release.slice(0, 80))}`);
   const dir = path.join(cacheDir, release);
   const files = { kallsyms: path.join(dir, 'kallsyms'), symvers: path.join(dir, 'Module.symvers'), config: path.join(dir, 'config') };
   // Two builds of one release (a rebuilt test kernel) differ in Module.symvers: the key.
@@ -67,7 +73,14 @@ export async function readTargetFacts(
   const m = readManifest(dir);
   const present = (k: keyof typeof files, want: boolean) => (want && fs.existsSync(files[k]) ? files[k] : null);
   if (m && m.symversSha256 === key) {
-    return { target: t.name, release, kallsyms: present('kallsyms', m.kallsyms), symvers: present('symvers', m.symvers), config: present('config', m.config), fromCache: true };
+    return {
+      target: t.name,
+      release,
+      kallsyms: present('kallsyms', m.kallsyms),
+      symvers: present('symvers', m.symvers),
+      config: present('config', m.config),
+      fromCache: true,
+    };
   }
   p.onStep?.(`Reading ${t.name}'s kernel facts for ${release}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -93,8 +106,11 @@ export async function readTargetFacts(
   const kallsyms = ks.text.length > 0;
   writePrivate(path.join(dir, MANIFEST), `${JSON.stringify({ symversSha256: key, kallsyms, symvers, config } satisfies Manifest)}\n`);
   return {
-    target: t.name, release,
-    kallsyms: kallsyms ? files.kallsyms : null, symvers: symvers ? files.symvers : null, config: config ? files.config : null,
+    target: t.name,
+    release,
+    kallsyms: kallsyms ? files.kallsyms : null,
+    symvers: symvers ? files.symvers : null,
+    config: config ? files.config : null,
     fromCache: false,
   };
 }
@@ -125,7 +141,11 @@ export class TargetFactsSync {
     return this.running;
   }
 
-  private async apply(target: { settings: TargetSettings; ssh: SshTarget } | undefined, release: string | null, trusted: boolean): Promise<void> {
+  private async apply(
+    target: { settings: TargetSettings; ssh: SshTarget } | undefined,
+    release: string | null,
+    trusted: boolean,
+  ): Promise<void> {
     if (!trusted) return;
     const who = target ? JSON.stringify([target.settings.name, target.settings.destination, target.settings.procRoot]) : '';
     // The same target, unreachable for now: its facts stay what they were.
@@ -144,7 +164,9 @@ export class TargetFactsSync {
       const f = await readTargetFacts(target.ssh, target.settings, this.deps.cacheDir, {}, release, this.deps.options);
       const { fromCache, ...facts } = f;
       const have = (['kallsyms', 'symvers', 'config'] as const).filter((k) => facts[k]);
-      this.deps.log(`${facts.target}: target facts of ${release} ${fromCache ? 'from the cache' : 'read'} in ${Date.now() - t0} ms (${have.join(', ') || 'none'})`);
+      this.deps.log(
+        `${facts.target}: target facts of ${release} ${fromCache ? 'from the cache' : 'read'} in ${Date.now() - t0} ms (${have.join(', ') || 'none'})`,
+      );
       await this.deps.send({ facts });
       this.sent = true;
     } catch (err) {

@@ -19,7 +19,14 @@ function fixture(withLivepatch = true): TargetSettings {
   for (const d of ['', 'sys', 'sys/kernel', 'sys/kernel/livepatch', 'work']) {
     if (fs.existsSync(path.join(root, d))) fs.chmodSync(path.join(root, d), 0o777);
   }
-  return { name: 'lab-vm', destination: '', workDir: path.join(root, 'work'), backend: 'kbuild', sysfsRoot: path.join(root, 'sys'), procRoot: path.join(root, 'proc') };
+  return {
+    name: 'lab-vm',
+    destination: '',
+    workDir: path.join(root, 'work'),
+    backend: 'kbuild',
+    sysfsRoot: path.join(root, 'sys'),
+    procRoot: path.join(root, 'proc'),
+  };
 }
 
 /** Local ssh processes of ours whose command line mentions `needle`. */
@@ -39,7 +46,12 @@ const deferred = (): { promise: Promise<void>; resolve: () => void } => {
 };
 
 /** Takes the lock from `ssh` and holds it until release(); resolves once the lock is held. */
-async function holdLock<T>(ssh: SshTarget, t: Parameters<typeof withTargetLock>[1], what: string, result: T): Promise<{ done: Promise<T>; release: () => void }> {
+async function holdLock<T>(
+  ssh: SshTarget,
+  t: Parameters<typeof withTargetLock>[1],
+  what: string,
+  result: T,
+): Promise<{ done: Promise<T>; release: () => void }> {
   const inside = deferred();
   const gate = deferred();
   const done = withTargetLock(ssh, t, what, async () => {
@@ -67,12 +79,15 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
     const t = fixture();
     const [a, b] = [windowOn(), windowOn()];
     const { done: first, release } = await holdLock(a, t, 'building livepatch_ring', 'built');
-    await assert.rejects(withTargetLock(b, t, 'loading livepatch_ring', async () => 'loaded', { waitSeconds: 1 }), (e: SshError) => {
-      assert.equal(e.kind, 'busy');
-      assert.match(e.message, /Another livepatch action is running on lab-vm: building livepatch_ring \(/);
-      assert.ok(e.message.includes(os.hostname()) && e.message.includes(`pid ${process.pid}`), e.message);
-      return true;
-    });
+    await assert.rejects(
+      withTargetLock(b, t, 'loading livepatch_ring', async () => 'loaded', { waitSeconds: 1 }),
+      (e: SshError) => {
+        assert.equal(e.kind, 'busy');
+        assert.match(e.message, /Another livepatch action is running on lab-vm: building livepatch_ring \(/);
+        assert.ok(e.message.includes(os.hostname()) && e.message.includes(`pid ${process.pid}`), e.message);
+        return true;
+      },
+    );
     release();
     assert.equal(await first, 'built');
     // Released: the next action (another window, or this one again at once) gets the lock.
@@ -103,10 +118,16 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
     const [a, b] = [windowOn(), windowOn()];
     const ac = new AbortController();
     const inside = deferred();
-    const cancelled = withTargetLock(a, t, 'building livepatch_cancel', async () => {
-      inside.resolve();
-      await new Promise((_, reject) => ac.signal.addEventListener('abort', () => reject(new Error('cancelled'))));
-    }, { signal: ac.signal });
+    const cancelled = withTargetLock(
+      a,
+      t,
+      'building livepatch_cancel',
+      async () => {
+        inside.resolve();
+        await new Promise((_, reject) => ac.signal.addEventListener('abort', () => reject(new Error('cancelled'))));
+      },
+      { signal: ac.signal },
+    );
     await inside.promise;
     ac.abort();
     await assert.rejects(cancelled, /cancelled/);
@@ -136,7 +157,7 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
     assert.equal(await withTargetLock(b, t, 'loading livepatch_stale', async () => 'loaded', { waitSeconds: 1 }), 'loaded');
   });
 
-  test('Break Lock kills no process but the lock\'s own holder, whatever the owner file names', async () => {
+  test("Break Lock kills no process but the lock's own holder, whatever the owner file names", async () => {
     const t = fixture();
     const [a, b] = [windowOn(), windowOn()];
     const { done: held, release } = await holdLock(a, t, 'building livepatch_forged', undefined);
@@ -165,38 +186,42 @@ describe('the target-wide livepatch lock through a real sshd', { skip: sshdUnava
   });
 });
 
-describe('a half-open connection (the holder suspended or cut off) does not keep the lock', { skip: sshdUnavailable(), timeout: 120_000 }, () => {
-  let sshd: TestSshd;
-  before(async () => {
-    // As the test VM's sshd does (build-image.sh), with seconds instead of a minute.
-    sshd = await startSshd({ clientAlive: { interval: 1, countMax: 3 } });
-  });
-  after(async () => {
-    await sshd?.stop();
-  });
-
-  test('a holder whose ssh stops answering (SIGSTOP: a suspended laptop) loses the lock once sshd gives up on it', async () => {
-    const t = fixture();
-    // Without multiplexing, the lock's own ssh holds the TCP connection.
-    const [a, b] = [new SshTarget(sshd.target()), new SshTarget(sshd.target())];
-    const inside = deferred();
-    const held = withTargetLock(a, t, 'building livepatch_suspend', async () => {
-      inside.resolve();
-      await new Promise(() => undefined);
+describe(
+  'a half-open connection (the holder suspended or cut off) does not keep the lock',
+  { skip: sshdUnavailable(), timeout: 120_000 },
+  () => {
+    let sshd: TestSshd;
+    before(async () => {
+      // As the test VM's sshd does (build-image.sh), with seconds instead of a minute.
+      sshd = await startSshd({ clientAlive: { interval: 1, countMax: 3 } });
     });
-    void held.catch(() => undefined);
-    await inside.promise;
-    const holders = ourSsh('klp-lock');
-    assert.equal(holders.length, 1, `one local ssh holds the lock: ${holders.join(' ')}`);
-    // The connection stays open (loopback TCP still acks), but nobody answers on it.
-    process.kill(holders[0], 'SIGSTOP');
-    try {
-      const t0 = Date.now();
-      assert.equal(await withTargetLock(b, t, 'loading livepatch_suspend', async () => 'loaded', { waitSeconds: 30 }), 'loaded');
-      assert.ok(Date.now() - t0 < 30_000);
-    } finally {
-      process.kill(holders[0], 'SIGKILL');
-      process.kill(holders[0], 'SIGCONT');
-    }
-  });
-});
+    after(async () => {
+      await sshd?.stop();
+    });
+
+    test('a holder whose ssh stops answering (SIGSTOP: a suspended laptop) loses the lock once sshd gives up on it', async () => {
+      const t = fixture();
+      // Without multiplexing, the lock's own ssh holds the TCP connection.
+      const [a, b] = [new SshTarget(sshd.target()), new SshTarget(sshd.target())];
+      const inside = deferred();
+      const held = withTargetLock(a, t, 'building livepatch_suspend', async () => {
+        inside.resolve();
+        await new Promise(() => undefined);
+      });
+      void held.catch(() => undefined);
+      await inside.promise;
+      const holders = ourSsh('klp-lock');
+      assert.equal(holders.length, 1, `one local ssh holds the lock: ${holders.join(' ')}`);
+      // The connection stays open (loopback TCP still acks), but nobody answers on it.
+      process.kill(holders[0], 'SIGSTOP');
+      try {
+        const t0 = Date.now();
+        assert.equal(await withTargetLock(b, t, 'loading livepatch_suspend', async () => 'loaded', { waitSeconds: 30 }), 'loaded');
+        assert.ok(Date.now() - t0 < 30_000);
+      } finally {
+        process.kill(holders[0], 'SIGKILL');
+        process.kill(holders[0], 'SIGCONT');
+      }
+    });
+  },
+);

@@ -33,12 +33,9 @@ const HOLD_SCRIPT = [
 const BUSY_SCRIPT = '[ -r "$1" ] && head -c 300 "$1" | head -n 1';
 
 // $1 lock directory, $2 owner file. Exit 75: the lock is held. Then the owner file, if any.
-const OWNER_SCRIPT = [
-  '[ -d "$1" ] || exit 66',
-  `flock -n -E ${BUSY} "$1" true; s=$?`,
-  '[ -r "$2" ] && head -c 1000 "$2"',
-  'exit $s',
-].join('\n');
+const OWNER_SCRIPT = ['[ -d "$1" ] || exit 66', `flock -n -E ${BUSY} "$1" true; s=$?`, '[ -r "$2" ] && head -c 1000 "$2"', 'exit $s'].join(
+  '\n',
+);
 
 /*
  * $1 lock directory, $2 owner file, $3 the owner file's text as the user saw it. Breaks the
@@ -96,7 +93,11 @@ export async function readLockStatus(ssh: SshTarget, t: TargetSettings, opts: { 
   const { dir, owner } = lockPaths(t);
   const r = await ssh.run(['sh', '-c', OWNER_SCRIPT, 'klp-lock-status', dir, owner], { signal: opts.signal, timeoutMs: 15_000 });
   if (r.code === NO_LOCK) return { held: false };
-  if (r.code !== 0 && r.code !== BUSY) throw new SshError('remote-failed', `Cannot read the lock of ${t.name}: ${r.stderr.trim() || `exit ${r.code}`}`, { destination: ssh.destination, exitCode: r.code });
+  if (r.code !== 0 && r.code !== BUSY)
+    throw new SshError('remote-failed', `Cannot read the lock of ${t.name}: ${r.stderr.trim() || `exit ${r.code}`}`, {
+      destination: ssh.destination,
+      exitCode: r.code,
+    });
   const text = r.stdout.replace(/\n+$/, '');
   return { held: r.code === BUSY, label: text.split('\n')[0] || undefined, ownerText: text || undefined };
 }
@@ -105,27 +106,48 @@ export async function readLockStatus(ssh: SshTarget, t: TargetSettings, opts: { 
  * Break a lock whose holder is gone for good (a half-open connection can keep it for hours):
  * only if the owner file still says `seen.ownerText`, kill the holder it names and remove it.
  */
-export async function breakTargetLock(ssh: SshTarget, t: TargetSettings, seen: LockStatus, opts: { signal?: AbortSignal } = {}): Promise<'broken' | 'changed'> {
+export async function breakTargetLock(
+  ssh: SshTarget,
+  t: TargetSettings,
+  seen: LockStatus,
+  opts: { signal?: AbortSignal } = {},
+): Promise<'broken' | 'changed'> {
   if (!seen.ownerText) throw new SshError('invalid-argument', `The lock of ${t.name} names no holder to break.`);
   const { dir, owner } = lockPaths(t);
-  const r = await ssh.run(['sh', '-c', BREAK_SCRIPT, 'klp-lock-break', dir, owner, seen.ownerText], { signal: opts.signal, timeoutMs: 15_000 });
+  const r = await ssh.run(['sh', '-c', BREAK_SCRIPT, 'klp-lock-break', dir, owner, seen.ownerText], {
+    signal: opts.signal,
+    timeoutMs: 15_000,
+  });
   if (r.code === 3 || r.code === 4) return 'changed';
   if (r.code !== 0 && r.code !== 5) {
-    throw new SshError('remote-failed', `Breaking the lock of ${t.name} failed: ${r.stderr.trim() || `exit ${r.code}`}`, { destination: ssh.destination, exitCode: r.code });
+    throw new SshError('remote-failed', `Breaking the lock of ${t.name} failed: ${r.stderr.trim() || `exit ${r.code}`}`, {
+      destination: ssh.destination,
+      exitCode: r.code,
+    });
   }
   // flock lets go once its child is gone: give it a moment, then make sure.
   for (let i = 0; i < 20; i++) {
     if (!(await readLockStatus(ssh, t, opts)).held) return 'broken';
     await new Promise((res) => setTimeout(res, 250));
   }
-  throw new SshError('remote-failed', `The lock of ${t.name} is still held, by a process the owner file does not name (${seen.label ?? 'unknown'}). Find it on the VM with \`fuser -v ${dir}\`.`, { destination: ssh.destination });
+  throw new SshError(
+    'remote-failed',
+    `The lock of ${t.name} is still held, by a process the owner file does not name (${seen.label ?? 'unknown'}). Find it on the VM with \`fuser -v ${dir}\`.`,
+    { destination: ssh.destination },
+  );
 }
 
 /**
  * Runs `fn` while holding the target's livepatch lock. Another session's lock that is not
  * released within `waitSeconds` is an SshError('busy') naming what holds it.
  */
-export async function withTargetLock<T>(ssh: SshTarget, t: TargetSettings, action: string, fn: () => Promise<T>, opts: TargetLockOptions = {}): Promise<T> {
+export async function withTargetLock<T>(
+  ssh: SshTarget,
+  t: TargetSettings,
+  action: string,
+  fn: () => Promise<T>,
+  opts: TargetLockOptions = {},
+): Promise<T> {
   const { dir, owner } = lockPaths(t);
   const hold = new AbortController();
   const stop = (): void => hold.abort();
@@ -145,13 +167,21 @@ export async function withTargetLock<T>(ssh: SshTarget, t: TargetSettings, actio
     const first = await Promise.race([onLocked.then(() => 'locked' as const), holder]);
     if (first !== 'locked') {
       if (first.code === BUSY) {
-        const by = (await ssh.run(['sh', '-c', BUSY_SCRIPT, 'klp-lock-owner', owner], { timeoutMs: 15_000 }).catch(() => null))?.stdout.trim();
-        throw new SshError('busy', `Another livepatch action is running on ${t.name}${by ? `: ${by}` : ' (from another window, machine or script)'}. Try again when it has finished.`, {
-          destination: ssh.destination,
-          runningAction: by || undefined,
-        });
+        const by = (
+          await ssh.run(['sh', '-c', BUSY_SCRIPT, 'klp-lock-owner', owner], { timeoutMs: 15_000 }).catch(() => null)
+        )?.stdout.trim();
+        throw new SshError(
+          'busy',
+          `Another livepatch action is running on ${t.name}${by ? `: ${by}` : ' (from another window, machine or script)'}. Try again when it has finished.`,
+          {
+            destination: ssh.destination,
+            runningAction: by || undefined,
+          },
+        );
       }
-      opts.onUnlocked?.(first.code === NO_LOCK ? `${dir} is not a directory the login can open` : `flock exited with ${first.code}: ${first.stderr.trim()}`);
+      opts.onUnlocked?.(
+        first.code === NO_LOCK ? `${dir} is not a directory the login can open` : `flock exited with ${first.code}: ${first.stderr.trim()}`,
+      );
     }
     return await fn();
   } finally {

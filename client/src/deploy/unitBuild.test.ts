@@ -17,17 +17,27 @@ import type { SshTarget } from '../remote/ssh';
 import { BuildFailed, type TargetSettings } from './operations';
 import { buildUnitOnHost, cachedKallsyms, kallsymsMissesObjects, type UnitInputs } from './unitBuild';
 
-const settings: TargetSettings = { name: 'vm', destination: 'vm', workDir: '/root/livepatch', backend: 'kbuild', sysfsRoot: '/sys', procRoot: '/proc' };
+const settings: TargetSettings = {
+  name: 'vm',
+  destination: 'vm',
+  workDir: '/root/livepatch',
+  backend: 'kbuild',
+  sysfsRoot: '/sys',
+  procRoot: '/proc',
+};
 
 /** An ssh target that answers `cat` with `text` and counts the calls. */
 function fakeSsh(text: string): SshTarget & { calls: string[][] } {
   const calls: string[][] = [];
-  return Object.assign({
-    calls,
-    run: async (argv: string[]) => (calls.push(argv), { code: 0, stdout: text, stderr: '' }),
-    runChecked: async () => assert.fail('not expected'),
-    upload: async () => assert.fail('nothing is uploaded after a failed build'),
-  }, {}) as unknown as SshTarget & { calls: string[][] };
+  return Object.assign(
+    {
+      calls,
+      run: async (argv: string[]) => (calls.push(argv), { code: 0, stdout: text, stderr: '' }),
+      runChecked: async () => assert.fail('not expected'),
+      upload: async () => assert.fail('nothing is uploaded after a failed build'),
+    },
+    {},
+  ) as unknown as SshTarget & { calls: string[][] };
 }
 
 describe('kallsyms cache per release', () => {
@@ -53,15 +63,29 @@ describe('kallsyms cache per release', () => {
 const skip = kernelHeaders() ?? kernelTree();
 
 describe('a host build that fails', { skip }, () => {
-  it('reports the compiler error on the patched file\'s own line, and uploads nothing', { timeout: 300_000 }, async () => {
+  it("reports the compiler error on the patched file's own line, and uploads nothing", { timeout: 300_000 }, async () => {
     const tree = kernelTreePath();
     const headers = path.join(headersRoot(), installedHeaders()!);
     const symvers = fs.readFileSync(path.join(headers, 'Module.symvers'), 'utf8');
     const text = fs.readFileSync(path.join(__dirname, 'fixtures', 'call-before-declaration.patch'));
     const parser = await createParser();
     const r = await analyzePatches([{ name: 'call-before-declaration.patch', text }], { tree, parser });
-    const mod = generatePatchedUnit(r, { name: 'livepatch_unit_err', exported: parseSymversObjects(symvers), kallsyms: null, tree: KernelTree.open(tree), parser });
-    const inputs: UnitInputs = { release: 'x', symvers, symversSha256: '', kallsyms: '', kallsymsFromCache: false, hostHeaders: headers, where: '' };
+    const mod = generatePatchedUnit(r, {
+      name: 'livepatch_unit_err',
+      exported: parseSymversObjects(symvers),
+      kallsyms: null,
+      tree: KernelTree.open(tree),
+      parser,
+    });
+    const inputs: UnitInputs = {
+      release: 'x',
+      symvers,
+      symversSha256: '',
+      kallsyms: '',
+      kallsymsFromCache: false,
+      hostHeaders: headers,
+      where: '',
+    };
     await assert.rejects(buildUnitOnHost(fakeSsh(''), settings, mod, inputs), (e: BuildFailed) => {
       assert.ok(e instanceof BuildFailed, String(e));
       // The call comes before the function's definition: line 246 of the patched fs/filesystems.c.

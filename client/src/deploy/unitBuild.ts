@@ -14,7 +14,16 @@ import { buildOnHost, finishModule, HostBuildError } from '../../../server/src/b
 import { Kallsyms, KlpElfError, parseSymversObjects, type PatchedUnitModule } from '../../../server/src/engine';
 import { parseBuildOutput } from '../remote/buildMessages';
 import { assertModuleName, assertRemotePath, SshError, type SshTarget } from '../remote/ssh';
-import { BuildFailed, checkWorkDir, remoteSha256, runBuild, uploadFiles, type BuiltModule, type Progress, type TargetSettings } from './operations';
+import {
+  BuildFailed,
+  checkWorkDir,
+  remoteSha256,
+  runBuild,
+  uploadFiles,
+  type BuiltModule,
+  type Progress,
+  type TargetSettings,
+} from './operations';
 
 /** What the patched-unit generator and the host build need from the target. */
 export interface UnitInputs {
@@ -58,7 +67,10 @@ export function remoteSymversPaths(release: string): string[] {
 
 /** The first of `candidates` the target has, with its sha256; null when it has none. */
 export async function findRemoteSymvers(
-  ssh: SshTarget, release: string, p: Progress = {}, candidates = remoteSymversPaths(release),
+  ssh: SshTarget,
+  release: string,
+  p: Progress = {},
+  candidates = remoteSymversPaths(release),
 ): Promise<{ path: string; sha256: string } | null> {
   for (const f of candidates) {
     const r = await ssh.run(['sha256sum', '--', assertRemotePath(f)], { signal: p.signal, timeoutMs: 60000 });
@@ -75,7 +87,8 @@ export async function findRemoteSymvers(
 export async function readUnitInputs(ssh: SshTarget, t: TargetSettings, opts: UnitInputOptions, p: Progress = {}): Promise<UnitInputs> {
   p.onStep?.('Reading the target kernel symbols');
   const release = (await ssh.runChecked(['uname', '-r'], { signal: p.signal, timeoutMs: 15000 })).stdout.trim();
-  if (!RELEASE.test(release)) throw new Error(`${t.name} reports a kernel release that is not one: ${JSON.stringify(release.slice(0, 80))}`);
+  if (!RELEASE.test(release))
+    throw new Error(`${t.name} reports a kernel release that is not one: ${JSON.stringify(release.slice(0, 80))}`);
   const found = await findRemoteSymvers(ssh, release, p);
   const remoteSymvers = found?.path ?? '';
   const symversSha256 = found?.sha256 ?? '';
@@ -111,7 +124,13 @@ export async function readUnitInputs(ssh: SshTarget, t: TargetSettings, opts: Un
  * `refresh` reads it again (a module that was not loaded when it was cached).
  */
 export async function cachedKallsyms(
-  ssh: SshTarget, t: TargetSettings, cacheDir: string, release: string, symversSha256: string, p: Progress = {}, refresh = false,
+  ssh: SshTarget,
+  t: TargetSettings,
+  cacheDir: string,
+  release: string,
+  symversSha256: string,
+  p: Progress = {},
+  refresh = false,
 ): Promise<{ text: string; cached: boolean }> {
   const dir = path.join(cacheDir, release);
   const file = path.join(dir, 'kallsyms');
@@ -127,7 +146,11 @@ export async function cachedKallsyms(
     }
   }
   p.onStep?.(`Reading ${t.name}'s kallsyms`);
-  const r = await ssh.run(['cat', assertRemotePath(`${t.procRoot.replace(/\/+$/, '')}/kallsyms`)], { signal: p.signal, maxBuffer: 64 << 20, timeoutMs: 120000 });
+  const r = await ssh.run(['cat', assertRemotePath(`${t.procRoot.replace(/\/+$/, '')}/kallsyms`)], {
+    signal: p.signal,
+    maxBuffer: 64 << 20,
+    timeoutMs: 120000,
+  });
   const text = r.code === 0 ? r.stdout : '';
   // Addresses all zero: kptr_restrict hid them from this user, and names alone still bind; but
   // an empty read is not worth caching.
@@ -153,7 +176,11 @@ export function kallsymsMissesObjects(kallsyms: string, objects: string[]): bool
  * errors are build events on the patched file's lines (the unit keeps #line markers).
  */
 export async function buildUnitOnHost(
-  ssh: SshTarget, t: TargetSettings, mod: PatchedUnitModule, inputs: UnitInputs, p: Progress = {},
+  ssh: SshTarget,
+  t: TargetSettings,
+  mod: PatchedUnitModule,
+  inputs: UnitInputs,
+  p: Progress = {},
 ): Promise<BuiltModule & { seconds: number }> {
   assertModuleName(mod.name);
   if (!inputs.hostHeaders) throw new Error(`no local headers for ${inputs.release}`);
@@ -165,8 +192,12 @@ export async function buildUnitOnHost(
     let log: string;
     try {
       const b = await buildOnHost({
-        headersDir: inputs.hostHeaders, dir: path.join(local, mod.name), module: mod,
-        exported: parseSymversObjects(inputs.symvers), kallsyms: inputs.kallsyms ? new Kallsyms(inputs.kallsyms) : null, signal: p.signal,
+        headersDir: inputs.hostHeaders,
+        dir: path.join(local, mod.name),
+        module: mod,
+        exported: parseSymversObjects(inputs.symvers),
+        kallsyms: inputs.kallsyms ? new Kallsyms(inputs.kallsyms) : null,
+        signal: p.signal,
       });
       p.onOutput?.(b.log);
       ko = b.ko;
@@ -179,7 +210,8 @@ export async function buildUnitOnHost(
         const output = `${err.log}${err.log.endsWith('\n') || !err.log ? '' : '\n'}${err.message}\n`;
         throw new BuildFailed(`building ${mod.name}.ko failed: ${err.message}`, parseBuildOutput(err.log), output);
       }
-      if (err instanceof KlpElfError) throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
+      if (err instanceof KlpElfError)
+        throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
       throw err;
     }
     const bytes = fs.readFileSync(ko);
@@ -189,8 +221,18 @@ export async function buildUnitOnHost(
     p.onStep?.(`Uploading ${mod.name}.ko to ${remote}`);
     await ssh.upload(bytes, remote, { mkdirs: true, mode: 0o644, signal: p.signal });
     const got = await remoteSha256(ssh, remote, p);
-    if (got !== want) throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
-    return { name: mod.name, path: remote, backend: 'kbuild', builtAt: new Date().toISOString(), sha256: want, events: parseBuildOutput(log), builtOn: 'host', seconds };
+    if (got !== want)
+      throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
+    return {
+      name: mod.name,
+      path: remote,
+      backend: 'kbuild',
+      builtAt: new Date().toISOString(),
+      sha256: want,
+      events: parseBuildOutput(log),
+      builtOn: 'host',
+      seconds,
+    };
   } finally {
     fs.rmSync(local, { recursive: true, force: true });
   }
@@ -198,7 +240,11 @@ export async function buildUnitOnHost(
 
 /** A .ko built on the target, fetched whole: base64 keeps the bytes intact through the text channel. */
 async function fetchFile(ssh: SshTarget, remote: string, p: Progress): Promise<Buffer> {
-  const r = await ssh.runChecked(['base64', '-w0', '--', assertRemotePath(remote)], { signal: p.signal, maxBuffer: 128 << 20, timeoutMs: 120000 });
+  const r = await ssh.runChecked(['base64', '-w0', '--', assertRemotePath(remote)], {
+    signal: p.signal,
+    maxBuffer: 128 << 20,
+    timeoutMs: 120000,
+  });
   const bytes = Buffer.from(r.stdout.trim(), 'base64');
   const want = await remoteSha256(ssh, remote, p);
   if (sha256(bytes) !== want) throw new Error(`${remote} arrived changed from the target (sha256 ${sha256(bytes)}, there ${want})`);
@@ -212,7 +258,11 @@ async function fetchFile(ssh: SshTarget, remote: string, p: Progress): Promise<B
  * ELF pass); the .ko comes back here for the ELF pass and the result replaces it there.
  */
 export async function buildUnitOnTarget(
-  ssh: SshTarget, t: TargetSettings, mod: PatchedUnitModule, inputs: UnitInputs, p: Progress = {},
+  ssh: SshTarget,
+  t: TargetSettings,
+  mod: PatchedUnitModule,
+  inputs: UnitInputs,
+  p: Progress = {},
 ): Promise<BuiltModule & { seconds: number }> {
   assertModuleName(mod.name);
   const started = Date.now();
@@ -220,29 +270,56 @@ export async function buildUnitOnTarget(
   const dir = await uploadFiles(ssh, t, mod.name, mod.files, p);
   p.onStep?.(`Building ${mod.name}.ko on ${t.name} against ${inputs.release}`);
   const argv = ['make', '-C', assertRemotePath(`/lib/modules/${inputs.release}/build`), `M=${dir}`, 'KBUILD_MODPOST_WARN=1', 'modules'];
-  const { events, output } = await runBuild(ssh, argv, 30 * 60 * 1000, (code) => `building ${mod.name}.ko on ${t.name} failed (make exit ${code})`, p);
+  const { events, output } = await runBuild(
+    ssh,
+    argv,
+    30 * 60 * 1000,
+    (code) => `building ${mod.name}.ko on ${t.name} failed (make exit ${code})`,
+    p,
+  );
   const remote = assertRemotePath(path.posix.join(dir, `${mod.name}.ko`));
   p.onStep?.(`Fetching ${mod.name}.ko for the ELF pass`);
   const raw = await fetchFile(ssh, remote, p);
   let bytes: Uint8Array;
   try {
-    bytes = finishModule(raw, output, { module: mod, exported: parseSymversObjects(inputs.symvers), kallsyms: inputs.kallsyms ? new Kallsyms(inputs.kallsyms) : null }).elf.elf;
+    bytes = finishModule(raw, output, {
+      module: mod,
+      exported: parseSymversObjects(inputs.symvers),
+      kallsyms: inputs.kallsyms ? new Kallsyms(inputs.kallsyms) : null,
+    }).elf.elf;
   } catch (err) {
-    if (err instanceof HostBuildError) throw new BuildFailed(`building ${mod.name}.ko failed: ${err.message}`, parseBuildOutput(err.log), `${err.log}\n${err.message}\n`);
-    if (err instanceof KlpElfError) throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
+    if (err instanceof HostBuildError)
+      throw new BuildFailed(`building ${mod.name}.ko failed: ${err.message}`, parseBuildOutput(err.log), `${err.log}\n${err.message}\n`);
+    if (err instanceof KlpElfError)
+      throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
     throw err;
   }
   const want = sha256(bytes);
   p.onStep?.(`Uploading the livepatch ${mod.name}.ko to ${remote}`);
   await ssh.upload(Buffer.from(bytes), remote, { mkdirs: true, mode: 0o644, signal: p.signal });
   const got = await remoteSha256(ssh, remote, p);
-  if (got !== want) throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
-  return { name: mod.name, path: remote, backend: 'kbuild', builtAt: new Date().toISOString(), sha256: want, events, builtOn: 'target', seconds: (Date.now() - started) / 1000 };
+  if (got !== want)
+    throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
+  return {
+    name: mod.name,
+    path: remote,
+    backend: 'kbuild',
+    builtAt: new Date().toISOString(),
+    sha256: want,
+    events,
+    builtOn: 'target',
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 /** Builds where `inputs` says: here with the target's exact headers, on the target otherwise (or when `where` forces it). */
 export function buildUnit(
-  ssh: SshTarget, t: TargetSettings, mod: PatchedUnitModule, inputs: UnitInputs, p: Progress = {}, where: 'auto' | 'host' | 'target' = 'auto',
+  ssh: SshTarget,
+  t: TargetSettings,
+  mod: PatchedUnitModule,
+  inputs: UnitInputs,
+  p: Progress = {},
+  where: 'auto' | 'host' | 'target' = 'auto',
 ): Promise<BuiltModule & { seconds: number }> {
   if (where === 'host' && !inputs.hostHeaders) throw new Error(`cannot build on this machine: ${inputs.where}`);
   return inputs.hostHeaders && where !== 'target' ? buildUnitOnHost(ssh, t, mod, inputs, p) : buildUnitOnTarget(ssh, t, mod, inputs, p);

@@ -10,7 +10,14 @@ import * as path from 'node:path';
 import { after, before, describe, it } from '../../../testing/nodeTest';
 import { installedHeaders, headersRoot, kernelHeaders, kernelTree, kernelTreePath } from '../../../testing/requirements';
 import { tempDir } from '../../../testing/tempDir';
-import { analyzePatches, createParser, generatePatchedUnit, KernelTree, parseSymversObjects, type PatchedUnitModule } from '../../../server/src/engine';
+import {
+  analyzePatches,
+  createParser,
+  generatePatchedUnit,
+  KernelTree,
+  parseSymversObjects,
+  type PatchedUnitModule,
+} from '../../../server/src/engine';
 import { prepareControlDir, SshTarget } from '../remote/ssh';
 import { giveToTestUser, startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd';
 import { BuildFailed, type TargetSettings } from './operations';
@@ -21,8 +28,11 @@ const REAL_FIXTURES = path.join(__dirname, '..', '..', '..', 'server', 'src', 'b
 const headers = installedHeaders();
 const release = headers?.replace(/^linux-headers-/, '');
 const buildDir = release ? `/lib/modules/${release}/build` : '';
-const skip = sshdUnavailable() ?? kernelHeaders() ?? kernelTree()
-  ?? (fs.existsSync(path.join(buildDir, 'Makefile')) ? undefined : `no ${buildDir} (the headers package's link to its build directory)`);
+const skip =
+  sshdUnavailable() ??
+  kernelHeaders() ??
+  kernelTree() ??
+  (fs.existsSync(path.join(buildDir, 'Makefile')) ? undefined : `no ${buildDir} (the headers package's link to its build directory)`);
 
 describe('a patched-unit module built on the target (loopback sshd, make over ssh)', { skip, timeout: 10 * 60_000 }, () => {
   let sshd: TestSshd;
@@ -36,7 +46,14 @@ describe('a patched-unit module built on the target (loopback sshd, make over ss
     await giveToTestUser(work);
     sshd = await startSshd();
     ssh = new SshTarget(sshd.target({ controlDir: prepareControlDir(tempDir('klp-unit-target-cm-'))! }));
-    settings = { name: 'loopback', destination: sshd.destination(), workDir: work, backend: 'kbuild', sysfsRoot: '/sys', procRoot: '/proc' };
+    settings = {
+      name: 'loopback',
+      destination: sshd.destination(),
+      workDir: work,
+      backend: 'kbuild',
+      sysfsRoot: '/sys',
+      procRoot: '/proc',
+    };
     const symvers = fs.readFileSync(path.join(headersRoot(), headers!, 'Module.symvers'), 'utf8');
     // No local headers in the inputs: the build must happen on the target.
     inputs = { release: release!, symvers, symversSha256: '', kallsyms: '', kallsymsFromCache: false, hostHeaders: null, where: 'test' };
@@ -50,7 +67,13 @@ describe('a patched-unit module built on the target (loopback sshd, make over ss
     const tree = kernelTreePath();
     const parser = await createParser();
     const r = await analyzePatches([{ name: path.basename(file), text: fs.readFileSync(file) }], { tree, parser });
-    return generatePatchedUnit(r, { name, exported: parseSymversObjects(inputs.symvers), kallsyms: null, tree: KernelTree.open(tree), parser });
+    return generatePatchedUnit(r, {
+      name,
+      exported: parseSymversObjects(inputs.symvers),
+      kallsyms: null,
+      tree: KernelTree.open(tree),
+      parser,
+    });
   }
 
   it('builds there, runs the ELF pass here, and leaves the livepatch .ko there with the sha256 it reports', async () => {
@@ -59,7 +82,10 @@ describe('a patched-unit module built on the target (loopback sshd, make over ss
     const built = await buildUnit(ssh, settings, mod, inputs, { onStep: (s) => steps.push(s) });
     assert.equal(built.builtOn, 'target');
     assert.equal(built.path, path.join(settings.workDir, mod.name, `${mod.name}.ko`));
-    assert.ok(steps.some((s) => /^Building livepatch_unit_target\.ko on loopback/.test(s)), steps.join('\n'));
+    assert.ok(
+      steps.some((s) => /^Building livepatch_unit_target\.ko on loopback/.test(s)),
+      steps.join('\n'),
+    );
     // The loopback target's file is this machine's: what the load step will hash.
     const bytes = fs.readFileSync(built.path);
     assert.equal(execFileSync('sha256sum', [built.path], { encoding: 'utf8' }).split(' ')[0], built.sha256);
@@ -71,7 +97,7 @@ describe('a patched-unit module built on the target (loopback sshd, make over ss
     assert.match(sections, /\.klp\.rela\.vmlinux\.\.text\s/);
   });
 
-  it('a compiler error on the target lands on the patched file\'s own line, and nothing is fetched', async () => {
+  it("a compiler error on the target lands on the patched file's own line, and nothing is fetched", async () => {
     const mod = await unit(path.join(__dirname, 'fixtures', 'call-before-declaration.patch'), 'livepatch_unit_target_err');
     const steps: string[] = [];
     await assert.rejects(buildUnit(ssh, settings, mod, inputs, { onStep: (s) => steps.push(s) }), (e: BuildFailed) => {
@@ -85,7 +111,7 @@ describe('a patched-unit module built on the target (loopback sshd, make over ss
     assert.ok(!steps.some((s) => /^Fetching/.test(s)), steps.join('\n'));
   });
 
-  it('`host` without this machine\'s headers is refused, naming why', () => {
+  it("`host` without this machine's headers is refused, naming why", () => {
     assert.throws(() => buildUnit(ssh, settings, {} as PatchedUnitModule, inputs, {}, 'host'), /cannot build on this machine: test/);
   });
 });

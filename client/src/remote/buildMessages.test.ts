@@ -37,10 +37,24 @@ test('a successful kpatch-build run: stages, changed and new functions, module, 
   const ev = parseBuildOutput(KPATCH_SUCCESS);
   assert.deepEqual(
     ev.filter((e) => e.kind === 'stage').map((e) => e.stage),
-    ['Using source directory', 'Testing patch file(s)', 'Reading special section data', 'Building original source', 'Building patched source', 'Extracting new and modified ELF sections', 'Building patch module'],
+    [
+      'Using source directory',
+      'Testing patch file(s)',
+      'Reading special section data',
+      'Building original source',
+      'Building patched source',
+      'Extracting new and modified ELF sections',
+      'Building patch module',
+    ],
   );
   const changed = ev.filter((e) => e.kind === 'changed-function');
-  assert.deepEqual(changed.map((e) => [e.object, e.function]), [['fs/proc/cmdline.o', 'cmdline_proc_show'], ['fs/proc/meminfo.o', 'meminfo_proc_show']]);
+  assert.deepEqual(
+    changed.map((e) => [e.object, e.function]),
+    [
+      ['fs/proc/cmdline.o', 'cmdline_proc_show'],
+      ['fs/proc/meminfo.o', 'meminfo_proc_show'],
+    ],
+  );
   const added = ev.find((e) => e.kind === 'new-function');
   assert.equal(added?.function, 'show_extra_counters');
   assert.deepEqual(ev.find((e) => e.kind === 'patched-objects')?.objects, ['vmlinux']);
@@ -53,10 +67,13 @@ test('notrace errors map to the notrace rule and get their object from the summa
   const ev = parseBuildOutput(KPATCH_NOTRACE);
   const errors = ev.filter((e) => e.severity === 'error');
   const fns = errors.filter((e) => e.function);
-  assert.deepEqual(fns.map((e) => [e.function, e.rule, e.object]), [
-    ['__schedule', 'notrace', 'kernel/sched/core.o'],
-    ['native_sched_clock', 'notrace', 'kernel/sched/core.o'],
-  ]);
+  assert.deepEqual(
+    fns.map((e) => [e.function, e.rule, e.object]),
+    [
+      ['__schedule', 'notrace', 'kernel/sched/core.o'],
+      ['native_sched_clock', 'notrace', 'kernel/sched/core.o'],
+    ],
+  );
   const agg = errors.find((e) => e.count === 2);
   assert.equal(agg?.aggregate, true);
   assert.equal(agg?.object, 'kernel/sched/core.o');
@@ -72,20 +89,47 @@ test('notrace errors map to the notrace rule and get their object from the summa
 test('create-diff-object messages map to catalog rules', () => {
   const cases: Array<[string, Partial<Record<'rule' | 'function' | 'symbol' | 'section' | 'object' | 'severity', string>>]> = [
     ['ERROR: changed section .init.text not selected for inclusion', { rule: 'init-section', section: '.init.text' }],
-    ['fs/foo.o: changed section .exit.text not selected for inclusion', { rule: 'exit-section', section: '.exit.text', object: 'fs/foo.o' }],
+    [
+      'fs/foo.o: changed section .exit.text not selected for inclusion',
+      { rule: 'exit-section', section: '.exit.text', object: 'fs/foo.o' },
+    ],
     ['ERROR: changed section .data..read_mostly not selected for inclusion', { rule: 'special-data-section' }],
     ['ERROR: data section .data.counter selected for inclusion', { rule: 'data-global-changed', section: '.data.counter' }],
     ['ERROR: changed section .sched.text not selected for inclusion', { rule: 'section-attr-func' }],
-    ['ERROR: function __do_sys_uname doesn\'t have patchable function entry, unable to patch', { rule: 'syscall', function: '__do_sys_uname' }],
-    ['ERROR: fs/proc/cmdline.o: reference to static local variable count.1 in cmdline_proc_show was removed', { rule: 'static-local-removed', symbol: 'count.1', function: 'cmdline_proc_show', object: 'fs/proc/cmdline.o' }],
-    ['ERROR: a.o: static local count.3 has been correlated with count.2, but patched foo is missing a reference to it', { rule: 'static-local-removed', function: 'foo' }],
-    ['fs/proc/cmdline.o: WARNING: unable to correlate static local variable calls.0 used by cmdline_proc_show, assuming variable is new', { rule: 'static-local-new', severity: 'warning', symbol: 'calls.0', function: 'cmdline_proc_show' }],
+    [
+      "ERROR: function __do_sys_uname doesn't have patchable function entry, unable to patch",
+      { rule: 'syscall', function: '__do_sys_uname' },
+    ],
+    [
+      'ERROR: fs/proc/cmdline.o: reference to static local variable count.1 in cmdline_proc_show was removed',
+      { rule: 'static-local-removed', symbol: 'count.1', function: 'cmdline_proc_show', object: 'fs/proc/cmdline.o' },
+    ],
+    [
+      'ERROR: a.o: static local count.3 has been correlated with count.2, but patched foo is missing a reference to it',
+      { rule: 'static-local-removed', function: 'foo' },
+    ],
+    [
+      'fs/proc/cmdline.o: WARNING: unable to correlate static local variable calls.0 used by cmdline_proc_show, assuming variable is new',
+      { rule: 'static-local-new', severity: 'warning', symbol: 'calls.0', function: 'cmdline_proc_show' },
+    ],
     ['ERROR: net/core/dev.o: object size mismatch: netdev_stats', { rule: 'data-size-changed', symbol: 'netdev_stats' }],
     ['ERROR: mm/slab.o: symbol changed sections: kmalloc_order', { rule: 'section-attr-func', symbol: 'kmalloc_order' }],
-    ['ERROR: Found a jump label at foo_show()+0x1c, using key foo_key, which is defined in a module.  Use static_key_enabled() instead.', { rule: 'jump-label', function: 'foo_show', symbol: 'foo_key' }],
-    ['ERROR: Found a jump label at bar()+0x2a, using key bar_key.  Jump labels aren\'t supported with this kernel.  Use static_key_enabled() instead.', { rule: 'jump-label', function: 'bar', symbol: 'bar_key' }],
-    ['ERROR: Found a static call at baz()+0x10, using key sc_key, which is defined in a module.  Use KPATCH_STATIC_CALL() instead.', { rule: 'static-call', function: 'baz', symbol: 'sc_key' }],
-    ['create-diff-object: ERROR: drivers/x.o: kpatch_check_relocations: 2874: Found 1 unsupported jump label(s) in the patched code.', { rule: 'jump-label', object: 'drivers/x.o' }],
+    [
+      'ERROR: Found a jump label at foo_show()+0x1c, using key foo_key, which is defined in a module.  Use static_key_enabled() instead.',
+      { rule: 'jump-label', function: 'foo_show', symbol: 'foo_key' },
+    ],
+    [
+      "ERROR: Found a jump label at bar()+0x2a, using key bar_key.  Jump labels aren't supported with this kernel.  Use static_key_enabled() instead.",
+      { rule: 'jump-label', function: 'bar', symbol: 'bar_key' },
+    ],
+    [
+      'ERROR: Found a static call at baz()+0x10, using key sc_key, which is defined in a module.  Use KPATCH_STATIC_CALL() instead.',
+      { rule: 'static-call', function: 'baz', symbol: 'sc_key' },
+    ],
+    [
+      'create-diff-object: ERROR: drivers/x.o: kpatch_check_relocations: 2874: Found 1 unsupported jump label(s) in the patched code.',
+      { rule: 'jump-label', object: 'drivers/x.o' },
+    ],
     ['ERROR: Version disagreement for symbol printk', { rule: 'exported-abi', symbol: 'printk' }],
     ['ERROR: Patch module references vfs_read with invalid version', { rule: 'exported-abi', symbol: 'vfs_read' }],
     ['ERROR: no functional changes found. Check /root/.kpatch/build.log for more details.', { rule: 'no-functional-change' }],
@@ -139,7 +183,10 @@ test('kernel log and kpatch CLI lines', () => {
     'kpatch: error: failed to load module livepatch_x (transition stalled)',
   ];
   const ev = dmesg.map((l) => parseBuildLine(l));
-  assert.deepEqual(ev.map((e) => e?.tool), ['kernel', 'kernel', 'kernel', 'kernel', 'kernel', 'kpatch']);
+  assert.deepEqual(
+    ev.map((e) => e?.tool),
+    ['kernel', 'kernel', 'kernel', 'kernel', 'kernel', 'kpatch'],
+  );
   assert.equal(ev[1]?.module, 'livepatch_sample');
   assert.equal(ev[3]?.severity, 'warning');
   assert.equal(ev[4]?.rule, 'exported-abi');
@@ -155,7 +202,10 @@ test('noise is ignored, ANSI and CR are stripped, and chunks split mid-line stil
   const got = [];
   for (let i = 0; i < text.length; i += 7) got.push(...p.push(text.slice(i, i + 7)));
   got.push(...p.end());
-  assert.deepEqual(got.map((e) => e.kind), parseBuildOutput(text).map((e) => e.kind));
+  assert.deepEqual(
+    got.map((e) => e.kind),
+    parseBuildOutput(text).map((e) => e.kind),
+  );
   assert.equal(got.length, 12);
 });
 

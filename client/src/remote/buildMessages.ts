@@ -92,46 +92,95 @@ interface Matcher {
 }
 
 const err = (rule?: string, extra: Partial_ | object = {}): Partial_ => ({ kind: 'error', severity: 'error', rule, ...extra }) as Partial_;
-const warn = (rule?: string, extra: Partial_ | object = {}): Partial_ => ({ kind: 'warning', severity: 'warning', rule, ...extra }) as Partial_;
+const warn = (rule?: string, extra: Partial_ | object = {}): Partial_ =>
+  ({ kind: 'warning', severity: 'warning', rule, ...extra }) as Partial_;
 const info = (extra: Partial_ | object = {}): Partial_ => ({ kind: 'info', severity: 'info', ...extra }) as Partial_;
 
 // Matched against the message body, after "ERROR: " and an object prefix were taken off.
 // Order matters: specific before generic.
 const BODY: Matcher[] = [
-  { re: /^(\d+) error\(s\) encountered$/, tool: 'kpatch-build', make: (m) => err(undefined, { aggregate: true, count: Number(m[1]), fatal: true }) },
-  { re: /no functional changes found|no changed objects found/, tool: 'kpatch-build', make: () => err('no-functional-change', { fatal: true }) },
+  {
+    re: /^(\d+) error\(s\) encountered$/,
+    tool: 'kpatch-build',
+    make: (m) => err(undefined, { aggregate: true, count: Number(m[1]), fatal: true }),
+  },
+  {
+    re: /no functional changes found|no changed objects found/,
+    tool: 'kpatch-build',
+    make: () => err('no-functional-change', { fatal: true }),
+  },
   { re: /^no changes detected/, tool: 'klp-build', make: () => err('no-functional-change', { fatal: true }) },
-  { re: /^(.+): unsupported patch to (lib\/|assembly): (\S+)$/, tool: 'kpatch-build', make: (m) => err('unsupported-file', { symbol: m[3], file: m[3] }) },
+  {
+    re: /^(.+): unsupported patch to (lib\/|assembly): (\S+)$/,
+    tool: 'kpatch-build',
+    make: (m) => err('unsupported-file', { symbol: m[3], file: m[3] }),
+  },
   { re: /^Unsupported changes detected$/, tool: 'kpatch-build', make: () => err('unsupported-file', { fatal: true }) },
   { re: /unsupported patch to (\S+)/, tool: 'klp-build', make: (m) => err('unsupported-file', { symbol: m[1], file: m[1] }) },
   { re: /^(.+) file failed to apply$/, tool: 'kpatch-build', make: () => err(undefined, { fatal: true }) },
-  { re: /CONFIG_DEBUG_INFO' enabled|kernel option '(CONFIG_\w+)' not supported|doesn't support klp replace/, tool: 'kpatch-build', make: () => err(undefined, { fatal: true }) },
+  {
+    re: /CONFIG_DEBUG_INFO' enabled|kernel option '(CONFIG_\w+)' not supported|doesn't support klp replace/,
+    tool: 'kpatch-build',
+    make: () => err(undefined, { fatal: true }),
+  },
   { re: /^(gcc|clang)\/kernel version mismatch/, tool: 'kpatch-build', make: () => err() },
   { re: /Version disagreement for symbol (\S+)/, tool: 'kpatch-build', make: (m) => err('exported-abi', { symbol: m[1] }) },
   { re: /references (\S+) with invalid version/, tool: 'kpatch-build', make: (m) => err('exported-abi', { symbol: m[1] }) },
   { re: /altered exported kernel symbols cannot be loaded/, tool: 'kpatch-build', make: () => err('exported-abi', { fatal: true }) },
   { re: /^Undefined symbols: (.*)$/, tool: 'kpatch-build', make: (m) => err(undefined, { symbol: m[1].trim(), fatal: true }) },
   { re: /^(\S+) SIGSEGV/, tool: 'kpatch-build', make: () => err(undefined, { fatal: true }) },
-  { re: /changed section (\S+) not selected for inclusion/, tool: 'create-diff-object', make: (m) => err(ruleForSection(m[1]), { section: m[1] }) },
+  {
+    re: /changed section (\S+) not selected for inclusion/,
+    tool: 'create-diff-object',
+    make: (m) => err(ruleForSection(m[1]), { section: m[1] }),
+  },
   { re: /changed section (\S+) is part of a section group/, tool: 'create-diff-object', make: (m) => err(undefined, { section: m[1] }) },
   { re: /new\/changed group sections are not supported/, tool: 'create-diff-object', make: () => err() },
-  { re: /data section (\S+) selected for inclusion/, tool: 'create-diff-object', make: (m) => err(ruleForSection(m[1]) ?? 'data-global-changed', { section: m[1] }) },
-  { re: /^(\d+) unsupported section change\(s\)$/, tool: 'create-diff-object', make: (m) => err(undefined, { aggregate: true, count: Number(m[1]) }) },
+  {
+    re: /data section (\S+) selected for inclusion/,
+    tool: 'create-diff-object',
+    make: (m) => err(ruleForSection(m[1]) ?? 'data-global-changed', { section: m[1] }),
+  },
+  {
+    re: /^(\d+) unsupported section change\(s\)$/,
+    tool: 'create-diff-object',
+    make: (m) => err(undefined, { aggregate: true, count: Number(m[1]) }),
+  },
   { re: /unreconcilable difference$/, tool: 'create-diff-object', make: () => err(undefined, { aggregate: true, fatal: true }) },
   {
     re: /function (\S+) (?:doesn't have patchable function entry|has no fentry\/mcount call), unable to patch/,
     tool: 'create-diff-object',
     make: (m) => err(SYSCALL_INNER.test(m[1]) ? 'syscall' : 'notrace', { function: m[1] }),
   },
-  { re: /^(\d+) function\(s\) can not be patched$/, tool: 'create-diff-object', make: (m) => err('notrace', { aggregate: true, count: Number(m[1]) }) },
-  { re: /reference to static local variable (\S+) in (\S+) was removed/, tool: 'create-diff-object', make: (m) => err('static-local-removed', { symbol: m[1], function: m[2] }) },
-  { re: /static local (\S+) has been correlated with (\S+), but patched (\S+) is missing a reference/, tool: 'create-diff-object', make: (m) => err('static-local-removed', { symbol: m[1], function: m[3] }) },
+  {
+    re: /^(\d+) function\(s\) can not be patched$/,
+    tool: 'create-diff-object',
+    make: (m) => err('notrace', { aggregate: true, count: Number(m[1]) }),
+  },
+  {
+    re: /reference to static local variable (\S+) in (\S+) was removed/,
+    tool: 'create-diff-object',
+    make: (m) => err('static-local-removed', { symbol: m[1], function: m[2] }),
+  },
+  {
+    re: /static local (\S+) has been correlated with (\S+), but patched (\S+) is missing a reference/,
+    tool: 'create-diff-object',
+    make: (m) => err('static-local-removed', { symbol: m[1], function: m[3] }),
+  },
   { re: /symbol changed sections: (\S+)/, tool: 'create-diff-object', make: (m) => err('section-attr-func', { symbol: m[1] }) },
   { re: /object size mismatch: (\S+)/, tool: 'create-diff-object', make: (m) => err('data-size-changed', { symbol: m[1] }) },
   { re: /symbol info mismatch: (\S+)/, tool: 'create-diff-object', make: (m) => err(undefined, { symbol: m[1] }) },
   { re: /(\S+) section header details differ from (\S+)/, tool: 'create-diff-object', make: (m) => err(undefined, { section: m[1] }) },
-  { re: /Found a jump label at (\S+?)\(\)\+0x([0-9a-f]+), using key ([^\s,.]+)/, tool: 'create-diff-object', make: (m) => err('jump-label', { function: m[1], symbol: m[3] }) },
-  { re: /Found a static call at (\S+?)\(\)\+0x([0-9a-f]+), using key ([^\s,.]+)/, tool: 'create-diff-object', make: (m) => err('static-call', { function: m[1], symbol: m[3] }) },
+  {
+    re: /Found a jump label at (\S+?)\(\)\+0x([0-9a-f]+), using key ([^\s,.]+)/,
+    tool: 'create-diff-object',
+    make: (m) => err('jump-label', { function: m[1], symbol: m[3] }),
+  },
+  {
+    re: /Found a static call at (\S+?)\(\)\+0x([0-9a-f]+), using key ([^\s,.]+)/,
+    tool: 'create-diff-object',
+    make: (m) => err('static-call', { function: m[1], symbol: m[3] }),
+  },
   {
     re: /Found (\d+) unsupported (jump label|static call)\(s\)/,
     tool: 'create-diff-object',
@@ -143,18 +192,38 @@ const BODY: Matcher[] = [
 // Whole lines, tried before the ERROR/prefix handling.
 const LINES: Matcher[] = [
   { re: /^Using (source directory|cache) at (.+)$/, tool: 'kpatch-build', make: (m) => info({ kind: 'stage', stage: `Using ${m[1]}` }) },
-  { re: /^Patched objects:\s*(.*)$/, tool: 'kpatch-build', make: (m) => info({ kind: 'patched-objects', objects: m[1].split(/\s+/).filter(Boolean) }) },
-  { re: /^Building patch module: (\S+\.ko)$/, tool: 'kpatch-build', make: (m) => info({ kind: 'stage', stage: 'Building patch module', module: m[1] }) },
+  {
+    re: /^Patched objects:\s*(.*)$/,
+    tool: 'kpatch-build',
+    make: (m) => info({ kind: 'patched-objects', objects: m[1].split(/\s+/).filter(Boolean) }),
+  },
+  {
+    re: /^Building patch module: (\S+\.ko)$/,
+    tool: 'kpatch-build',
+    make: (m) => info({ kind: 'stage', stage: 'Building patch module', module: m[1] }),
+  },
   { re: /^SUCCESS$/, tool: 'kpatch-build', make: () => info({ kind: 'success' }) },
-  { re: /^(\S+?): (changed|new) function: (\S+)$/, tool: 'create-diff-object', make: (m) => info({ kind: m[2] === 'changed' ? 'changed-function' : 'new-function', object: m[1], function: m[3] }) },
+  {
+    re: /^(\S+?): (changed|new) function: (\S+)$/,
+    tool: 'create-diff-object',
+    make: (m) => info({ kind: m[2] === 'changed' ? 'changed-function' : 'new-function', object: m[1], function: m[3] }),
+  },
   { re: /^(\S+?): found callback: (\S+)$/, tool: 'create-diff-object', make: (m) => info({ object: m[1], symbol: m[2] }) },
-  { re: /^(\S+?): ignoring (section|function): (\S+)$/, tool: 'create-diff-object', make: (m) => info(m[2] === 'section' ? { object: m[1], section: m[3] } : { object: m[1], function: m[3] }) },
+  {
+    re: /^(\S+?): ignoring (section|function): (\S+)$/,
+    tool: 'create-diff-object',
+    make: (m) => info(m[2] === 'section' ? { object: m[1], section: m[3] } : { object: m[1], function: m[3] }),
+  },
   {
     re: /^(?:(\S+?): )?WARNING: unable to correlate static local variable (\S+) used by (\S+), assuming variable is new/,
     tool: 'create-diff-object',
     make: (m) => warn('static-local-new', { object: m[1], symbol: m[2], function: m[3] }),
   },
-  { re: /^(?:(\S+?): )?function '(\S+)' marked with KPATCH_FORCE_UNSAFE!?$/, tool: 'create-diff-object', make: (m) => warn(undefined, { object: m[1], function: m[2] }) },
+  {
+    re: /^(?:(\S+?): )?function '(\S+)' marked with KPATCH_FORCE_UNSAFE!?$/,
+    tool: 'create-diff-object',
+    make: (m) => warn(undefined, { object: m[1], function: m[2] }),
+  },
   {
     re: /^(?:(\S+?): )?NOTICE: no change detected in function (\S+), unnecessary KPATCH_IGNORE_FUNCTION/,
     tool: 'create-diff-object',
@@ -163,13 +232,37 @@ const LINES: Matcher[] = [
   // objtool klp diff (klp-build)
   { re: /changed data: (\S+)/, tool: 'objtool', make: (m) => err('data-global-changed', { symbol: m[1] }) },
   { re: /no correlation: (\S+)/, tool: 'objtool', make: (m) => warn(undefined, { symbol: m[1] }) },
-  { re: /(?:^|\s)(\S+?)(?:\(\))?: disabling unsupported pr_debug\(\)/, tool: 'objtool', make: (m) => warn('special-static', { function: m[1] }) },
-  { re: /(?:^|\s)(\S+?)(?:\(\))?: disabling unsupported tracepoint (\S+)/, tool: 'objtool', make: (m) => warn(undefined, { function: m[1], symbol: m[2] }) },
-  { re: /(?:^|\s)(\S+?)(?:\(\))?\+0x[0-9a-f]+: unsupported static branch key (\S+?)\.?(?:\s|$)/, tool: 'objtool', make: (m) => err('jump-label', { function: m[1], symbol: m[2], fatal: true }) },
-  { re: /(?:^|\s)(\S+?)(?:\(\))?\+0x[0-9a-f]+: unsupported static call key (\S+?)\.?(?:\s|$)/, tool: 'objtool', make: (m) => err('static-call', { function: m[1], symbol: m[2], fatal: true }) },
+  {
+    re: /(?:^|\s)(\S+?)(?:\(\))?: disabling unsupported pr_debug\(\)/,
+    tool: 'objtool',
+    make: (m) => warn('special-static', { function: m[1] }),
+  },
+  {
+    re: /(?:^|\s)(\S+?)(?:\(\))?: disabling unsupported tracepoint (\S+)/,
+    tool: 'objtool',
+    make: (m) => warn(undefined, { function: m[1], symbol: m[2] }),
+  },
+  {
+    re: /(?:^|\s)(\S+?)(?:\(\))?\+0x[0-9a-f]+: unsupported static branch key (\S+?)\.?(?:\s|$)/,
+    tool: 'objtool',
+    make: (m) => err('jump-label', { function: m[1], symbol: m[2], fatal: true }),
+  },
+  {
+    re: /(?:^|\s)(\S+?)(?:\(\))?\+0x[0-9a-f]+: unsupported static call key (\S+?)\.?(?:\s|$)/,
+    tool: 'objtool',
+    make: (m) => err('static-call', { function: m[1], symbol: m[2], fatal: true }),
+  },
   // kpatch CLI (load/unload)
-  { re: /^loading patch module: (\S+)$/, tool: 'kpatch', make: (m) => info({ kind: 'stage', stage: 'Loading patch module', module: m[1] }) },
-  { re: /^waiting \(up to (\d+) seconds\) for patch transition to complete/, tool: 'kpatch', make: () => info({ kind: 'stage', stage: 'Waiting for the transition' }) },
+  {
+    re: /^loading patch module: (\S+)$/,
+    tool: 'kpatch',
+    make: (m) => info({ kind: 'stage', stage: 'Loading patch module', module: m[1] }),
+  },
+  {
+    re: /^waiting \(up to (\d+) seconds\) for patch transition to complete/,
+    tool: 'kpatch',
+    make: () => info({ kind: 'stage', stage: 'Waiting for the transition' }),
+  },
   { re: /^transition complete \((\d+) seconds?\)$/, tool: 'kpatch', make: (m) => info({ count: Number(m[1]) }) },
   { re: /^patch transition has stalled!$/, tool: 'kpatch', make: () => warn(undefined) },
   { re: /^kpatch: (?:error: )?(.*)$/, tool: 'kpatch', make: () => err(undefined, { fatal: true }) },
@@ -179,17 +272,39 @@ const LINES: Matcher[] = [
   { re: /livepatch: '(\S+)': (patching|unpatching) complete$/, tool: 'kernel', make: (m) => info({ module: m[1] }) },
   { re: /livepatch: signaling remaining tasks$/, tool: 'kernel', make: () => warn(undefined) },
   { re: /livepatch: forcing remaining tasks to the patched state$/, tool: 'kernel', make: () => warn(undefined) },
-  { re: /livepatch: symbol '(\S+)' not found in symbol table|livepatch: unresolvable ambiguity for symbol '(\S+)'/, tool: 'kernel', make: (m) => err(undefined, { symbol: m[1] ?? m[2] }) },
-  { re: /livepatch: (pre-patch callback failed for object '(\S+)'|failed to enable patch '(\S+)')/, tool: 'kernel', make: (m) => err(undefined, { object: m[2], module: m[3] }) },
-  { re: /Livepatch patch \((\S+)\) is not compatible with the already installed livepatches/, tool: 'kernel', make: (m) => err(undefined, { module: m[1] }) },
+  {
+    re: /livepatch: symbol '(\S+)' not found in symbol table|livepatch: unresolvable ambiguity for symbol '(\S+)'/,
+    tool: 'kernel',
+    make: (m) => err(undefined, { symbol: m[1] ?? m[2] }),
+  },
+  {
+    re: /livepatch: (pre-patch callback failed for object '(\S+)'|failed to enable patch '(\S+)')/,
+    tool: 'kernel',
+    make: (m) => err(undefined, { object: m[2], module: m[3] }),
+  },
+  {
+    re: /Livepatch patch \((\S+)\) is not compatible with the already installed livepatches/,
+    tool: 'kernel',
+    make: (m) => err(undefined, { module: m[1] }),
+  },
   { re: /^(\S+): tainting kernel with TAINT_LIVEPATCH$/, tool: 'kernel', make: (m) => info({ module: m[1] }) },
-  { re: /^(\S+): disagrees about version of symbol (\S+)$/, tool: 'kernel', make: (m) => err('exported-abi', { module: m[1], symbol: m[2] }) },
+  {
+    re: /^(\S+): disagrees about version of symbol (\S+)$/,
+    tool: 'kernel',
+    make: (m) => err('exported-abi', { module: m[1], symbol: m[2] }),
+  },
 ];
 
-const STAGE_LINE = new Map<string, BuildTool>([...KPATCH_STAGES.map((s) => [s, 'kpatch-build'] as const), ...KLP_STAGES.map((s) => [s, 'klp-build'] as const)]);
+const STAGE_LINE = new Map<string, BuildTool>([
+  ...KPATCH_STAGES.map((s) => [s, 'kpatch-build'] as const),
+  ...KLP_STAGES.map((s) => [s, 'klp-build'] as const),
+]);
 
 function clean(raw: string): string {
-  return raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r$/, '').trimEnd();
+  return raw
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+    .replace(/\r$/, '')
+    .trimEnd();
 }
 
 function build(line: string, tool: BuildTool, message: string, p: Partial_): BuildEvent {
@@ -207,7 +322,8 @@ export function parseBuildLine(raw: string): BuildEvent | undefined {
   const stageTool = STAGE_LINE.get(text.replace(/\.\.\.$/, ''));
   if (stageTool) return build(line, stageTool, text, info({ kind: 'stage', stage: text.replace(/\.\.\.$/, '') }));
   const klpModule = /^Building patch module: (\S+)$/.exec(text);
-  if (klpModule && !klpModule[1].endsWith('.ko')) return build(line, 'klp-build', text, info({ kind: 'stage', stage: 'Building patch module', module: klpModule[1] }));
+  if (klpModule && !klpModule[1].endsWith('.ko'))
+    return build(line, 'klp-build', text, info({ kind: 'stage', stage: 'Building patch module', module: klpModule[1] }));
 
   // die(): "ERROR: <msg>. Check <log> for more details."
   const die = /^ERROR: (.*?)\.? Check (\S+) for more details\.$/.exec(text);
@@ -231,7 +347,12 @@ export function parseBuildLine(raw: string): BuildEvent | undefined {
   const internal = /^(?:\S*\/)?create-diff-object: ERROR: (\S+): (\w+): (\d+): (.*)$/.exec(text);
   if (internal) {
     const inner = classifyBody(internal[4]);
-    return build(line, 'create-diff-object', internal[4], { ...(inner?.p ?? err()), tool: 'create-diff-object', object: internal[1], fatal: true });
+    return build(line, 'create-diff-object', internal[4], {
+      ...(inner?.p ?? err()),
+      tool: 'create-diff-object',
+      object: internal[1],
+      fatal: true,
+    });
   }
   // errx(): "[path/]create-diff-object: unreconcilable difference"
   const errx = /^(?:\S*\/)?create-diff-object: (.*)$/.exec(text);

@@ -30,7 +30,8 @@ function write(root: string, tree: Tree): void {
 }
 
 const WRITE_ONLY = { content: '', mode: 0o200 };
-const BUSY_STACK = '[<0>] msleep+0x2d/0x40\n[<0>] busymod_work_func+0x1e/0x30 [livepatch_callbacks_busymod]\n[<0>] process_one_work+0x1c7/0x380\n[<0>] worker_thread+0x4d/0x380\n[<0>] kthread+0xd7/0x100\n[<0>] ret_from_fork+0x1f/0x30\n';
+const BUSY_STACK =
+  '[<0>] msleep+0x2d/0x40\n[<0>] busymod_work_func+0x1e/0x30 [livepatch_callbacks_busymod]\n[<0>] process_one_work+0x1c7/0x380\n[<0>] worker_thread+0x4d/0x380\n[<0>] kthread+0xd7/0x100\n[<0>] ret_from_fork+0x1f/0x30\n';
 
 function makeFixture(root: string): { sys: string; proc: string } {
   const sys = path.join(root, 'sys');
@@ -94,7 +95,9 @@ function assertFixtureState(s: ReturnType<typeof parseStateSnapshot>): void {
   assert.equal(sample.canForce, true);
   assert.equal(sample.replace, undefined, '6.1 has no replace attribute');
   assert.equal(sample.stackOrder, undefined, '6.1 has no stack_order attribute');
-  assert.deepEqual(sample.objects, [{ name: 'vmlinux', patched: true, functions: [{ name: 'cmdline_proc_show', sympos: 1 }], attributes: { patched: '1' } }]);
+  assert.deepEqual(sample.objects, [
+    { name: 'vmlinux', patched: true, functions: [{ name: 'cmdline_proc_show', sympos: 1 }], attributes: { patched: '1' } },
+  ]);
 
   const mod = byName.get('lp_target_patch')!;
   assert.equal(mod.objects[0].name, 'lp_target');
@@ -103,14 +106,19 @@ function assertFixtureState(s: ReturnType<typeof parseStateSnapshot>): void {
 
   const demo = byName.get('livepatch_callbacks_demo')!;
   assert.equal(demo.transition, true);
-  assert.deepEqual(
-    demo.objects.map((o) => [o.name, o.patched, o.functions.length]).sort(),
-    [['livepatch_callbacks_busymod', true, 1], ['livepatch_callbacks_mod', false, 0], ['vmlinux', true, 0]],
-  );
+  assert.deepEqual(demo.objects.map((o) => [o.name, o.patched, o.functions.length]).sort(), [
+    ['livepatch_callbacks_busymod', true, 1],
+    ['livepatch_callbacks_mod', false, 0],
+    ['vmlinux', true, 0],
+  ]);
   assert.deepEqual(s.transition, { patch: 'livepatch_callbacks_demo', target: 1 });
 
   const tasks = new Map(s.stalledTasks.map((t) => [t.tid, t]));
-  assert.deepEqual([...tasks.keys()].sort((a, b) => a - b), [42, 43, 101], 'only tasks not yet in the target state');
+  assert.deepEqual(
+    [...tasks.keys()].sort((a, b) => a - b),
+    [42, 43, 101],
+    'only tasks not yet in the target state',
+  );
   const kw = tasks.get(42)!;
   assert.equal(kw.comm, 'kworker/1:2+events');
   assert.equal(kw.state, 0);
@@ -124,15 +132,12 @@ function assertFixtureState(s: ReturnType<typeof parseStateSnapshot>): void {
   const thread = tasks.get(101)!;
   assert.deepEqual([thread.pid, thread.comm, thread.stack], [100, 'worker thread', ['[<0>] futex_wait+0x1/0x2']]);
 
-  assert.deepEqual(
-    s.livepatchModules.map((m) => [m.name, m.taint, m.hasPatchDir]).sort(),
-    [
-      ['livepatch_callbacks_demo', 'OEK', true],
-      ['livepatch_disabled', 'OEK', false],
-      ['livepatch_sample', 'OEK', true],
-      ['lp_target_patch', 'OEK', true],
-    ],
-  );
+  assert.deepEqual(s.livepatchModules.map((m) => [m.name, m.taint, m.hasPatchDir]).sort(), [
+    ['livepatch_callbacks_demo', 'OEK', true],
+    ['livepatch_disabled', 'OEK', false],
+    ['livepatch_sample', 'OEK', true],
+    ['lp_target_patch', 'OEK', true],
+  ]);
   assert.deepEqual(s.warnings, []);
 }
 
@@ -162,7 +167,10 @@ describe('state script through a real sshd', { skip: sshdUnavailable(), timeout:
   test('no livepatch directory and no transition: an empty, supported=false state', async () => {
     const root = path.join(tmp, 'b');
     write(root, { sys: { kernel: {}, module: {} }, proc: { sys: { kernel: { osrelease: '5.10.0-28-amd64\n', tainted: '0\n' } } } });
-    const state = await readLivepatchState(new SshTarget(sshd.target()), { sysfsRoot: path.join(root, 'sys'), procRoot: path.join(root, 'proc') });
+    const state = await readLivepatchState(new SshTarget(sshd.target()), {
+      sysfsRoot: path.join(root, 'sys'),
+      procRoot: path.join(root, 'proc'),
+    });
     assert.equal(state.kernelRelease, '5.10.0-28-amd64');
     assert.equal(state.bootId, '', 'no boot_id file: no boot id');
     assert.equal(state.livepatchSupported, false);
@@ -238,7 +246,9 @@ test('scenario A: livepatch_sample after insmod', () => {
 
 test('right after echo 0 > enabled: enabled=0 transition=1, unpatching target', () => {
   const s = parseStateSnapshot(
-    SNAP_A.replace('enabled\t1', 'enabled\t0').replace('transition\t0', 'transition\t1').replace('module\t', 'transition\tlivepatch_sample\t0\ntask\t7\t7\t1\tbash\nstack\t7\t[<0>] do_wait+0x1/0x2\nmodule\t'),
+    SNAP_A.replace('enabled\t1', 'enabled\t0')
+      .replace('transition\t0', 'transition\t1')
+      .replace('module\t', 'transition\tlivepatch_sample\t0\ntask\t7\t7\t1\tbash\nstack\t7\t[<0>] do_wait+0x1/0x2\nmodule\t'),
   );
   assert.equal(s.patches[0].enabled, false);
   assert.equal(s.patches[0].transition, true);
@@ -248,7 +258,10 @@ test('right after echo 0 > enabled: enabled=0 transition=1, unpatching target', 
 
 test('a 6.13+ kernel: replace and stack_order are read; unknown attributes are kept', () => {
   const s = parseStateSnapshot(
-    SNAP_A.replace('patch-attr\tlivepatch_sample\ttransition\t0', 'patch-attr\tlivepatch_sample\ttransition\t0\npatch-attr\tlivepatch_sample\treplace\t1\npatch-attr\tlivepatch_sample\tstack_order\t2\npatch-attr\tlivepatch_sample\tnew_thing\tx y'),
+    SNAP_A.replace(
+      'patch-attr\tlivepatch_sample\ttransition\t0',
+      'patch-attr\tlivepatch_sample\ttransition\t0\npatch-attr\tlivepatch_sample\treplace\t1\npatch-attr\tlivepatch_sample\tstack_order\t2\npatch-attr\tlivepatch_sample\tnew_thing\tx y',
+    ),
   );
   assert.equal(s.patches[0].replace, true);
   assert.equal(s.patches[0].stackOrder, 2);

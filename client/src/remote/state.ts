@@ -171,7 +171,8 @@ export function parseStateSnapshot(text: string): LivepatchState {
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   const header = lines[0]?.split('\t');
   if (!header || header[0] !== 'klp-state') throw new StateParseError('Not a livepatch state snapshot (no klp-state header).');
-  if (Number(header[1]) !== STATE_FORMAT_VERSION) throw new StateParseError(`Unsupported snapshot format ${header[1]} (expected ${STATE_FORMAT_VERSION}).`);
+  if (Number(header[1]) !== STATE_FORMAT_VERSION)
+    throw new StateParseError(`Unsupported snapshot format ${header[1]} (expected ${STATE_FORMAT_VERSION}).`);
   if (lines[lines.length - 1] !== 'end') throw new StateParseError('The state snapshot was cut short (no end marker).');
 
   const warnings: string[] = [];
@@ -309,6 +310,10 @@ export function parseStateSnapshot(text: string): LivepatchState {
 }
 
 /** One round trip: run the state script on the target and parse its snapshot. */
-export async function readLivepatchState(target: SshTarget, roots: StateRoots = {}, opts: Pick<RunOptions, 'signal' | 'timeoutMs'> = {}): Promise<LivepatchState> {
+export async function readLivepatchState(
+  target: SshTarget,
+  roots: StateRoots = {},
+  opts: Pick<RunOptions, 'signal' | 'timeoutMs'> = {},
+): Promise<LivepatchState> {
   return parseStateSnapshot(await readStateSnapshot(target, roots, opts));
 }

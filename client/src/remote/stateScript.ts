@@ -113,15 +113,23 @@ export function stateCommand(roots: StateRoots = {}): string[] {
 }
 
 /** Run the state script on the target and return its raw snapshot text. */
-export async function readStateSnapshot(target: SshTarget, roots: StateRoots = {}, opts: Pick<RunOptions, 'signal' | 'timeoutMs'> = {}): Promise<string> {
+export async function readStateSnapshot(
+  target: SshTarget,
+  roots: StateRoots = {},
+  opts: Pick<RunOptions, 'signal' | 'timeoutMs'> = {},
+): Promise<string> {
   const r = await target.run(stateCommand(roots), { timeoutMs: 30_000, ...opts });
   if (r.code !== 0 || !r.stdout.startsWith('klp-state\t')) {
-    throw new SshError('remote-failed', `Reading the livepatch state on ${target.destination} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ') || 'no output'}`, {
-      destination: target.destination,
-      exitCode: r.code,
-      stderr: r.stderr,
-      stdout: r.stdout,
-    });
+    throw new SshError(
+      'remote-failed',
+      `Reading the livepatch state on ${target.destination} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ') || 'no output'}`,
+      {
+        destination: target.destination,
+        exitCode: r.code,
+        stderr: r.stderr,
+        stdout: r.stdout,
+      },
+    );
   }
   return r.stdout;
 }

@@ -9,10 +9,17 @@ function state(over: Partial<LivepatchState> = {}): LivepatchState {
     bootId: '',
     livepatchSupported: true,
     taint: decodeTaint(32768 + 4096),
-    patches: [{
-      name: 'livepatch_cmdline', enabled: true, transition: false, canForce: true, attributes: {}, writeOnly: ['force'],
-      objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'cmdline_proc_show', sympos: 1 }], attributes: {} }],
-    }],
+    patches: [
+      {
+        name: 'livepatch_cmdline',
+        enabled: true,
+        transition: false,
+        canForce: true,
+        attributes: {},
+        writeOnly: ['force'],
+        objects: [{ name: 'vmlinux', patched: true, functions: [{ name: 'cmdline_proc_show', sympos: 1 }], attributes: {} }],
+      },
+    ],
     stalledTasks: [],
     livepatchModules: [{ name: 'livepatch_cmdline', taint: 'OK', hasPatchDir: true }],
     warnings: [],
@@ -56,4 +63,3 @@ test('node ids are unique (VS Code needs that to keep expansion state)', () => {
   walk(stateNodes('vm', state()));
   assert.equal(new Set(ids).size, ids.length);
 });
-

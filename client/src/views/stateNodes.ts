@@ -46,7 +46,9 @@ export function stateNodes(target: string, s: LivepatchState): StateNode[] {
   for (const p of s.patches) {
     const inTransition = p.transition;
     const state = inTransition ? (p.enabled ? 'patching…' : 'unpatching…') : p.enabled ? 'enabled' : 'disabled';
-    const extra = [p.replace === undefined ? null : p.replace ? 'replace' : 'no-replace', p.stackOrder ? `#${p.stackOrder}` : null].filter(Boolean).join(', ');
+    const extra = [p.replace === undefined ? null : p.replace ? 'replace' : 'no-replace', p.stackOrder ? `#${p.stackOrder}` : null]
+      .filter(Boolean)
+      .join(', ');
     nodes.push({
       id: `${target}/patch/${p.name}`,
       label: p.name,

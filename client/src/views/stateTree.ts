@@ -19,7 +19,10 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
   private refreshing: Promise<void> | null = null;
   readonly status = vscode.window.createStatusBarItem('livepatch.target', vscode.StatusBarAlignment.Left, 10);
 
-  constructor(private readonly targets: Targets, private readonly log: Log) {
+  constructor(
+    private readonly targets: Targets,
+    private readonly log: Log,
+  ) {
     this.status.name = 'Livepatch target';
     this.status.command = 'livepatch.state.focus';
     this.updateStatus();
@@ -35,7 +38,10 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
   }
 
   getTreeItem(n: StateNode): vscode.TreeItem {
-    const item = new vscode.TreeItem(n.label, n.children.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      n.label,
+      n.children.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+    );
     item.id = n.id;
     item.description = n.description;
     item.tooltip = n.tooltip;
@@ -89,7 +95,10 @@ export class StateView implements vscode.TreeDataProvider<StateNode>, vscode.Dis
         const t0 = Date.now();
         const state = await readState(t.ssh, t.settings);
         const n = state.patches.length;
-        this.logOnce(`${t.settings.name}: kernel ${state.kernelRelease}, ${n} patch${n === 1 ? '' : 'es'}${state.transition ? ', in transition' : ''}`, Date.now() - t0);
+        this.logOnce(
+          `${t.settings.name}: kernel ${state.kernelRelease}, ${n} patch${n === 1 ? '' : 'es'}${state.transition ? ', in transition' : ''}`,
+          Date.now() - t0,
+        );
         this.setState(t, state);
       } catch (err) {
         this.error = (err as Error).message;

@@ -49,7 +49,11 @@ export interface HostBuildResult {
 
 /** Why a host build failed; `messages` holds compiler or modpost lines worth showing. */
 export class HostBuildError extends Error {
-  constructor(message: string, readonly messages: string[] = [], readonly log = '') {
+  constructor(
+    message: string,
+    readonly messages: string[] = [],
+    readonly log = '',
+  ) {
     super(messages.length ? `${message}:\n${messages.map((m) => `  ${m}`).join('\n')}` : message);
   }
 }
@@ -100,7 +104,12 @@ function run(argv: string[], cwd: string, timeoutMs: number, signal?: AbortSigna
 }
 
 /** Where each other-file symbol lives: kallsyms when given, else the patched object (modules) or vmlinux. */
-function chooseBinding(name: string, mod: PatchedUnitModule, exported: Map<string, string>, ks: Kallsyms | null | undefined): KlpSymbol | string {
+function chooseBinding(
+  name: string,
+  mod: PatchedUnitModule,
+  exported: Map<string, string>,
+  ks: Kallsyms | null | undefined,
+): KlpSymbol | string {
   const exporter = exported.get(name);
   if (exporter && exporter !== 'vmlinux') return { object: exporter, name, sympos: 0 };
   const ownObjects = [...new Set(mod.units.map((u) => u.object))];
@@ -124,7 +133,8 @@ function chooseBinding(name: string, mod: PatchedUnitModule, exported: Map<strin
 export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResult> {
   const started = Date.now();
   const { dir, module: mod } = opts;
-  if (!fs.existsSync(path.join(opts.headersDir, 'Makefile'))) throw new HostBuildError(`${opts.headersDir} is not a kernel build directory (no Makefile)`);
+  if (!fs.existsSync(path.join(opts.headersDir, 'Makefile')))
+    throw new HostBuildError(`${opts.headersDir} is not a kernel build directory (no Makefile)`);
   // Never through a symlink planted in the build directory (see writeModule.ts).
   try {
     writeModuleFiles(dir, mod.files);
@@ -133,11 +143,23 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
     throw err;
   }
   const absDir = path.resolve(dir);
-  const { code, out } = await run([opts.make ?? 'make', '-C', opts.headersDir, `M=${absDir}`, 'KBUILD_MODPOST_WARN=1', 'modules'], absDir, opts.timeoutMs ?? 300_000, opts.signal);
+  const { code, out } = await run(
+    [opts.make ?? 'make', '-C', opts.headersDir, `M=${absDir}`, 'KBUILD_MODPOST_WARN=1', 'modules'],
+    absDir,
+    opts.timeoutMs ?? 300_000,
+    opts.signal,
+  );
   const ko = path.join(absDir, `${mod.name}.ko`);
   if (code !== 0 || !fs.existsSync(ko)) {
-    const messages = out.split('\n').filter((l) => /\b(?:error|fatal error|undefined reference)\b/i.test(l)).slice(0, 40);
-    throw new HostBuildError(`the module did not build (make exit ${code})`, messages.length ? messages : out.trim().split('\n').slice(-20), out);
+    const messages = out
+      .split('\n')
+      .filter((l) => /\b(?:error|fatal error|undefined reference)\b/i.test(l))
+      .slice(0, 40);
+    throw new HostBuildError(
+      `the module did not build (make exit ${code})`,
+      messages.length ? messages : out.trim().split('\n').slice(-20),
+      out,
+    );
   }
   const done = finishModule(fs.readFileSync(ko), out, opts);
   fs.writeFileSync(ko, done.elf.elf);
@@ -150,7 +172,9 @@ export async function buildOnHost(opts: HostBuildOptions): Promise<HostBuildResu
  * Pure: bytes and the build log in, the livepatch .ko out.
  */
 export function finishModule(
-  ko: Uint8Array, out: string, opts: Pick<HostBuildOptions, 'module' | 'exported' | 'kallsyms'>,
+  ko: Uint8Array,
+  out: string,
+  opts: Pick<HostBuildOptions, 'module' | 'exported' | 'kallsyms'>,
 ): { elf: KlpElfResult; boundByName: KlpSymbol[] } {
   const mod = opts.module;
   const report = parseModpost(out);
@@ -172,10 +196,19 @@ export function finishModule(
   }
   if (refusals.length) throw new HostBuildError('the patched code refers to symbols that cannot be bound', refusals, out);
   const unexpected = report.undefined.filter((s) => !byName.has(s));
-  if (unexpected.length) throw new HostBuildError('modpost reported undefined symbols that are not bound', unexpected.map((s) => `"${s}" undefined`), out);
+  if (unexpected.length)
+    throw new HostBuildError(
+      'modpost reported undefined symbols that are not bound',
+      unexpected.map((s) => `"${s}" undefined`),
+      out,
+    );
   // The ones modpost did not name are among the .ko's undefined symbols read above, each bound or exported.
   if (report.undefined.length + report.suppressed > byName.size) {
-    throw new HostBuildError('modpost reported more undefined symbols than are bound', [`${report.undefined.length} named and ${report.suppressed} suppressed, ${byName.size} bound`], out);
+    throw new HostBuildError(
+      'modpost reported more undefined symbols than are bound',
+      [`${report.undefined.length} named and ${report.suppressed} suppressed, ${byName.size} bound`],
+      out,
+    );
   }
   bytes = bindUndefined(bytes, byName);
   const elf = convertToLivepatchElf(bytes, { objects: mod.objects.filter((o) => o !== 'vmlinux') });

@@ -25,34 +25,57 @@ describe('kbuild command parsing', () => {
     );
     assert.equal(c.compiler, 'gcc-12');
     assert.equal(c.sourceDir, '/src/common');
-    assert.deepEqual(c.args, ['-nostdinc', '-I/src/common/include', '-I/usr/src/h/include', '-include', '/src/common/include/linux/kconfig.h', '-fmacro-prefix-map=/src/common/=', '-O2']);
+    assert.deepEqual(c.args, [
+      '-nostdinc',
+      '-I/src/common/include',
+      '-I/usr/src/h/include',
+      '-include',
+      '/src/common/include/linux/kconfig.h',
+      '-fmacro-prefix-map=/src/common/=',
+      '-O2',
+    ]);
   });
-  it('reads a directory Makefile\'s ccflags: -D and -I, with $(srctree) and $(src)', () => {
-    assert.deepEqual(directoryFlags(path.join(FIX, 'default-ns', 'before'), 'drivers/demo/demo_lib.c'), ['-DDEFAULT_SYMBOL_NAMESPACE=DEMO_LIB']);
+  it("reads a directory Makefile's ccflags: -D and -I, with $(srctree) and $(src)", () => {
+    assert.deepEqual(directoryFlags(path.join(FIX, 'default-ns', 'before'), 'drivers/demo/demo_lib.c'), [
+      '-DDEFAULT_SYMBOL_NAMESPACE=DEMO_LIB',
+    ]);
   });
 });
 
 const headersSkip = kernelHeaders();
 
 /** Findings of `rule` for a fixture case, with and without the preprocessor's view. */
-async function both(name: string, rule: string, opts: AnalyzeOptions = {}): Promise<{ raw: Finding[]; expanded: Finding[]; views: ExpandedViews }> {
+async function both(
+  name: string,
+  rule: string,
+  opts: AnalyzeOptions = {},
+): Promise<{ raw: Finding[]; expanded: Finding[]; views: ExpandedViews }> {
   const dir = path.join(FIX, name);
   const tree = path.join(dir, 'before');
   const text = makePatch(dir);
   const views = new ExpandedViews(kbuildCompiler(path.join(headersRoot(), installedHeaders()!)), tree);
   const raw = (await analyzePatches([{ name: 'case.patch', text }], { tree, ...opts })).findings.filter((f) => f.rule === rule);
-  const expanded = (await analyzePatches([{ name: 'case.patch', text }], { tree, ...opts, expanded: (p, t) => (p.endsWith('.c') ? views.getSync(p, t) : null) })).findings.filter((f) => f.rule === rule);
+  const expanded = (
+    await analyzePatches([{ name: 'case.patch', text }], {
+      tree,
+      ...opts,
+      expanded: (p, t) => (p.endsWith('.c') ? views.getSync(p, t) : null),
+    })
+  ).findings.filter((f) => f.rule === rule);
   return { raw, expanded, views };
 }
 
-describe('the preprocessor\'s view on kernel-style fixtures', { skip: headersSkip, timeout: 120_000 }, () => {
+describe("the preprocessor's view on kernel-style fixtures", { skip: headersSkip, timeout: 120_000 }, () => {
   it('a function defined through DEFINE_IDTENTRY_RAW is noinstr: an error kpatch cannot patch it, missed by the raw view', async () => {
     const { raw, expanded, views } = await both('idtentry', 'notrace');
     assert.deepEqual(raw, [], 'the raw view sees no attribute: the macros hide them');
     const byFn = new Map(expanded.map((f) => [f.function, f]));
     assert.ok(byFn.get('exc_demo_trap'), JSON.stringify(expanded.map((f) => f.message)));
     assert.equal(byFn.get('exc_demo_trap')!.severity, 'error');
-    assert.match(byFn.get('exc_demo_trap')!.message, /exc_demo_trap\(\) is noinstr \(which implies notrace\): its head `DEFINE_IDTENTRY_RAW\(exc_demo_trap\)` expands to it \(the preprocessor's view\)/);
+    assert.match(
+      byFn.get('exc_demo_trap')!.message,
+      /exc_demo_trap\(\) is noinstr \(which implies notrace\): its head `DEFINE_IDTENTRY_RAW\(exc_demo_trap\)` expands to it \(the preprocessor's view\)/,
+    );
     assert.match(byFn.get('exc_demo_trap')!.message, /doesn't have patchable function entry/);
     // The changed line of the definition, mapped back through the line markers.
     assert.equal(byFn.get('exc_demo_trap')!.line, 12);
@@ -62,7 +85,10 @@ describe('the preprocessor\'s view on kernel-style fixtures', { skip: headersSki
   it('__init through a local macro is seen as __init', async () => {
     const { raw, expanded } = await both('idtentry', 'init-section');
     assert.equal(raw.length, 0);
-    assert.deepEqual(expanded.map((f) => [f.function, f.severity]), [['demo_setup', 'error']]);
+    assert.deepEqual(
+      expanded.map((f) => [f.function, f.severity]),
+      [['demo_setup', 'error']],
+    );
   });
 
   it('notrace through a local macro: the raw view misses it, the expanded view makes it an error', async () => {
@@ -74,18 +100,36 @@ describe('the preprocessor\'s view on kernel-style fixtures', { skip: headersSki
 
   it('a static-call key made by token pasting: the raw view could not find it (warning), the expanded view finds its module (error)', async () => {
     const { raw, expanded } = await both('pasted-key', 'static-call');
-    assert.deepEqual(raw.map((f) => f.severity), ['warning']);
+    assert.deepEqual(
+      raw.map((f) => f.severity),
+      ['warning'],
+    );
     assert.match(raw[0].message, /could not find where the static call 'demo_op_run' is defined/);
-    assert.deepEqual(expanded.map((f) => f.severity), ['error']);
-    assert.match(expanded[0].message, /the static call 'demo_op_run' is defined in arch\/x86\/demo\/demo_ops\.c \(through a macro that pastes its name, as the preprocessor shows\), which is built as module demo/);
-    assert.deepEqual(expanded[0].related.map((r) => r.file), ['arch/x86/demo/demo_ops.c']);
+    assert.deepEqual(
+      expanded.map((f) => f.severity),
+      ['error'],
+    );
+    assert.match(
+      expanded[0].message,
+      /the static call 'demo_op_run' is defined in arch\/x86\/demo\/demo_ops\.c \(through a macro that pastes its name, as the preprocessor shows\), which is built as module demo/,
+    );
+    assert.deepEqual(
+      expanded[0].related.map((r) => r.file),
+      ['arch/x86/demo/demo_ops.c'],
+    );
   });
 
   it('an export namespaced by the Makefile (DEFAULT_SYMBOL_NAMESPACE): missed by the raw view, found by the expanded view', async () => {
     const { raw, expanded } = await both('default-ns', 'symbol-namespace');
     assert.deepEqual(raw, []);
-    assert.deepEqual(expanded.map((f) => [f.function, f.symbol, f.severity]), [['demo_user_value', 'demo_lib_get', 'warning']]);
-    assert.match(expanded[0].message, /which drivers\/demo\/demo_lib\.c exports in namespace DEMO_LIB \(its EXPORT_SYMBOL names no namespace/);
+    assert.deepEqual(
+      expanded.map((f) => [f.function, f.symbol, f.severity]),
+      [['demo_user_value', 'demo_lib_get', 'warning']],
+    );
+    assert.match(
+      expanded[0].message,
+      /which drivers\/demo\/demo_lib\.c exports in namespace DEMO_LIB \(its EXPORT_SYMBOL names no namespace/,
+    );
     assert.match(expanded[0].message, /MODULE_IMPORT_NS\(DEMO_LIB\)/);
   });
 
@@ -105,13 +149,15 @@ describe('the preprocessor\'s view on kernel-style fixtures', { skip: headersSki
   });
 });
 
-describe('the preprocessor\'s view on real 6.1 files', { skip: headersSkip ?? kernelTree(), timeout: 300_000 }, () => {
+describe("the preprocessor's view on real 6.1 files", { skip: headersSkip ?? kernelTree(), timeout: 300_000 }, () => {
   const run = async (patch: string, rule: string, expand: boolean) => {
     const tree = kernelTreePath();
     const headers = path.join(headersRoot(), installedHeaders()!);
     const views = new ExpandedViews(kbuildCompiler(headers), tree);
     const r = await analyzePatches([{ name: patch, text: fs.readFileSync(path.join(FIX, 'real', patch)) }], {
-      tree, config: path.join(headers, '.config'), expanded: expand ? (p, t) => (p.endsWith('.c') ? views.getSync(p, t) : null) : undefined,
+      tree,
+      config: path.join(headers, '.config'),
+      expanded: expand ? (p, t) => (p.endsWith('.c') ? views.getSync(p, t) : null) : undefined,
     });
     return r.findings.filter((f) => f.rule === rule);
   };
@@ -130,6 +176,9 @@ describe('the preprocessor\'s view on real 6.1 files', { skip: headersSkip ?? ke
     assert.equal(raw.severity, 'warning');
     const [f] = await run('lapic-static-call.patch', 'static-call', true);
     assert.equal(f.severity, 'error');
-    assert.match(f.message, /defined in arch\/x86\/kvm\/x86\.c \(through a macro that pastes its name, as the preprocessor shows\), which is built as module kvm/);
+    assert.match(
+      f.message,
+      /defined in arch\/x86\/kvm\/x86\.c \(through a macro that pastes its name, as the preprocessor shows\), which is built as module kvm/,
+    );
   });
 });

@@ -30,8 +30,8 @@ export function shellWords(line: string): string[] {
   let cur: string | null = null;
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
-    if (c === '\'') {
-      const e = line.indexOf('\'', i + 1);
+    if (c === "'") {
+      const e = line.indexOf("'", i + 1);
       cur = (cur ?? '') + line.slice(i + 1, e < 0 ? line.length : e);
       i = e < 0 ? line.length : e;
     } else if (c === '"') {
@@ -62,7 +62,8 @@ export function compilerFromCommand(line: string, headersDir: string): KbuildCom
       i++;
       continue;
     }
-    if (/^-Wp,-M/.test(w) || /^-DKBUILD_(?:BASENAME|MODNAME)=/.test(w) || /^-D__KBUILD_MODNAME=/.test(w) || w === '-DMODULE' || w === '-E') continue;
+    if (/^-Wp,-M/.test(w) || /^-DKBUILD_(?:BASENAME|MODNAME)=/.test(w) || /^-D__KBUILD_MODNAME=/.test(w) || w === '-DMODULE' || w === '-E')
+      continue;
     if (!w.startsWith('-') && /\.c$/.test(w)) continue; // the input
     const m = /^-fmacro-prefix-map=(.*)\/=$/.exec(w);
     if (m) sourceDir = m[1];
@@ -117,10 +118,17 @@ export function kbuildCompiler(headersDir: string): KbuildCompiler {
     fs.writeFileSync(path.join(tmp, 'probe.c'), '\n');
     let out: string;
     try {
-      out = execFileSync('make', ['-C', dir, `M=${tmp}`, 'V=1', 'probe.i'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, maxBuffer: 16 << 20 });
+      out = execFileSync('make', ['-C', dir, `M=${tmp}`, 'V=1', 'probe.i'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 120_000,
+        maxBuffer: 16 << 20,
+      });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new PreprocessError(`make in ${dir} could not preprocess a probe file: ${(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' ')}`);
+      throw new PreprocessError(
+        `make in ${dir} could not preprocess a probe file: ${(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' ')}`,
+      );
     }
     const line = out.split('\n').find((l) => /\s-E\s/.test(l) && l.includes('probe.c'));
     if (!line) throw new PreprocessError(`make in ${dir} printed no preprocessor command`);
@@ -156,7 +164,8 @@ export function directoryFlags(tree: string, rel: string): string[] {
       const words = m[1].replace(/#.*$/, '').split(/\s+/).filter(Boolean);
       for (let i = 0; i < words.length; i++) {
         let w = words[i].replace(/\$\(srctree\)/g, tree).replace(/\$\(src\)/g, path.join(tree, dir));
-        if ((w === '-I' || w === '-D') && words[i + 1]) w += words[++i].replace(/\$\(srctree\)/g, tree).replace(/\$\(src\)/g, path.join(tree, dir));
+        if ((w === '-I' || w === '-D') && words[i + 1])
+          w += words[++i].replace(/\$\(srctree\)/g, tree).replace(/\$\(src\)/g, path.join(tree, dir));
         if (/\$\(/.test(w) || !/^-[DI]/.test(w)) continue;
         if (w.startsWith('-I') && !path.isAbsolute(w.slice(2))) w = `-I${path.join(tree, dir, w.slice(2))}`;
         out.push(w);
@@ -200,7 +209,12 @@ function failure(rel: string, stderr: string, code: unknown): PreprocessError {
 export function preprocessSync(c: KbuildCompiler, tree: string, rel: string, text: string, opts: { module?: boolean } = {}): string {
   try {
     return execFileSync(c.compiler, preprocessArgv(c, tree, rel, opts), {
-      cwd: c.headersDir, input: input(rel, text), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 << 20, timeout: 60_000,
+      cwd: c.headersDir,
+      input: input(rel, text),
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 256 << 20,
+      timeout: 60_000,
     });
   } catch (err) {
     const e = err as { stderr?: string; status?: number; message: string };
@@ -208,11 +222,26 @@ export function preprocessSync(c: KbuildCompiler, tree: string, rel: string, tex
   }
 }
 
-export function preprocess(c: KbuildCompiler, tree: string, rel: string, text: string, opts: { module?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+export function preprocess(
+  c: KbuildCompiler,
+  tree: string,
+  rel: string,
+  text: string,
+  opts: { module?: boolean; signal?: AbortSignal } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(c.compiler, preprocessArgv(c, tree, rel, opts), {
-      cwd: c.headersDir, encoding: 'utf8', maxBuffer: 256 << 20, timeout: 60_000, signal: opts.signal,
-    }, (err, stdout, stderr) => (err ? reject(failure(rel, stderr, (err as { code?: unknown }).code ?? 'killed')) : resolve(stdout)));
+    const child = execFile(
+      c.compiler,
+      preprocessArgv(c, tree, rel, opts),
+      {
+        cwd: c.headersDir,
+        encoding: 'utf8',
+        maxBuffer: 256 << 20,
+        timeout: 60_000,
+        signal: opts.signal,
+      },
+      (err, stdout, stderr) => (err ? reject(failure(rel, stderr, (err as { code?: unknown }).code ?? 'killed')) : resolve(stdout)),
+    );
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(input(rel, text));
   });
@@ -228,7 +257,11 @@ export class ExpandedViews {
   /** Milliseconds each gcc run took (for the notes and the benchmark). */
   readonly costs: number[] = [];
 
-  constructor(readonly compiler: KbuildCompiler, readonly tree: string, private readonly max = 64) {}
+  constructor(
+    readonly compiler: KbuildCompiler,
+    readonly tree: string,
+    private readonly max = 64,
+  ) {}
 
   key(rel: string, text: string): string {
     return crypto.createHash('sha256').update(`${this.compiler.headersDir}\0${rel}\0`).update(text).digest('hex');

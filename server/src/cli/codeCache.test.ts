@@ -16,13 +16,20 @@ function setup() {
   const body = Array.from({ length: 200 }, (_, i) => `function f${i}(x) { return x * ${i} + ${i % 7}; }`).join('\n');
   fs.writeFileSync(file, `#!/usr/bin/env node\n${body}\nexports.answer = () => f41(1) + f0(0);\nexports.dir = __dirname;\n`);
   const loader = path.join(dir, 'load.ts');
-  fs.writeFileSync(loader, `import { loadWithCodeCache } from ${JSON.stringify(path.join(__dirname, 'codeCache'))};
+  fs.writeFileSync(
+    loader,
+    `import { loadWithCodeCache } from ${JSON.stringify(path.join(__dirname, 'codeCache'))};
 const b = loadWithCodeCache(${JSON.stringify(file)}, module);
 b.saveCache();
-console.log(JSON.stringify({ fromCache: b.fromCache, answer: b.exports.answer(), dir: b.exports.dir }));\n`);
+console.log(JSON.stringify({ fromCache: b.fromCache, answer: b.exports.answer(), dir: b.exports.dir }));\n`,
+  );
   const cacheDir = path.join(dir, 'cache', 'v8');
   const load = (env: Record<string, string> = {}) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', loader], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, KLP_CACHE: path.join(dir, 'cache'), KLP_NO_CODE_CACHE: '', ...env } });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', loader], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, KLP_CACHE: path.join(dir, 'cache'), KLP_NO_CODE_CACHE: '', ...env },
+    });
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as { fromCache: boolean; answer: number; dir: string };
   };

@@ -38,7 +38,10 @@ export function loadWithCodeCache(file: string, parent: NodeModule | undefined):
     try {
       const st = fs.statSync(file);
       // A rebuilt bundle gets a new mtime, and with it a new cache file.
-      cacheFile = path.join(dir, `${cachePrefix(file)}${process.version}-${process.arch}-${st.ino}-${st.size}-${Math.round(st.mtimeMs * 1000)}.bin`);
+      cacheFile = path.join(
+        dir,
+        `${cachePrefix(file)}${process.version}-${process.arch}-${st.ino}-${st.size}-${Math.round(st.mtimeMs * 1000)}.bin`,
+      );
       cached = fs.readFileSync(cacheFile);
     } catch {
       cached = undefined;
@@ -46,7 +49,13 @@ export function loadWithCodeCache(file: string, parent: NodeModule | undefined):
   }
   const script = new vm.Script(Module.wrap(source), { filename: file, cachedData: cached });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CommonJS's own wrapper signature
-  const wrapper = script.runInThisContext() as (exports: any, require: NodeRequire, module: NodeModule, filename: string, dirname: string) => void;
+  const wrapper = script.runInThisContext() as (
+    exports: any,
+    require: NodeRequire,
+    module: NodeModule,
+    filename: string,
+    dirname: string,
+  ) => void;
   const M = Module as unknown as { new (id: string, parent?: NodeModule): NodeModule; _nodeModulePaths(dir: string): string[] };
   const mod = new M(file, parent);
   mod.filename = file;
@@ -68,7 +77,8 @@ export function loadWithCodeCache(file: string, parent: NodeModule | undefined):
         // Caches of earlier builds of the same bundle are dead weight.
         const prefix = cachePrefix(file);
         for (const f of fs.readdirSync(dir!)) {
-          if (f.startsWith(prefix) && f.endsWith('.bin') && path.join(dir!, f) !== cacheFile) fs.rmSync(path.join(dir!, f), { force: true });
+          if (f.startsWith(prefix) && f.endsWith('.bin') && path.join(dir!, f) !== cacheFile)
+            fs.rmSync(path.join(dir!, f), { force: true });
         }
       } catch {
         // A read-only or full cache folder only costs speed.

@@ -10,9 +10,26 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import {
-  analyzePatches, DEFAULT_MAX_FILE_BYTES, PatchError, type PatchInput, NOT_ANALYSED, readBounded, MAX_PATCH_BYTES,
-  generateModule, GenerateError, moduleNameFrom, moduleNameProblem, parseSymvers, KernelTree, readConfigFile,
-  generatePatchedUnit, Kallsyms, parseSymversObjects, createParser, KlpElfError, formatText,
+  analyzePatches,
+  DEFAULT_MAX_FILE_BYTES,
+  PatchError,
+  type PatchInput,
+  NOT_ANALYSED,
+  readBounded,
+  MAX_PATCH_BYTES,
+  generateModule,
+  GenerateError,
+  moduleNameFrom,
+  moduleNameProblem,
+  parseSymvers,
+  KernelTree,
+  readConfigFile,
+  generatePatchedUnit,
+  Kallsyms,
+  parseSymversObjects,
+  createParser,
+  KlpElfError,
+  formatText,
 } from '../engine';
 import { writeModuleFiles, WriteModuleError } from './writeModule';
 import { formatJson } from './format/json';
@@ -89,7 +106,23 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { tree: null, config: null, format: 'text', patches: [], generate: null, moduleName: null, symvers: null, kallsyms: null, modulesDir: null, replace: false, generator: 'unit', build: false, headers: null, preprocess: false, maxFileBytes: DEFAULT_MAX_FILE_BYTES };
+  const a: Args = {
+    tree: null,
+    config: null,
+    format: 'text',
+    patches: [],
+    generate: null,
+    moduleName: null,
+    symvers: null,
+    kallsyms: null,
+    modulesDir: null,
+    replace: false,
+    generator: 'unit',
+    build: false,
+    headers: null,
+    preprocess: false,
+    maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -108,7 +141,8 @@ function parseArgs(argv: string[]): Args {
     else if (name === '--kallsyms') a.kallsyms = value();
     else if (name === '--modules-dir') a.modulesDir = value();
     else if (arg === '--replace') a.replace = true;
-    else if (arg === '--no-replace') a.replace = false; // the default; still accepted
+    else if (arg === '--no-replace')
+      a.replace = false; // the default; still accepted
     else if (arg === '--build-module') a.build = true;
     else if (arg === '--preprocess') a.preprocess = true;
     else if (name === '--headers') a.headers = value();
@@ -116,13 +150,12 @@ function parseArgs(argv: string[]): Args {
       const g = value();
       if (g !== 'unit' && g !== 'closure') throw new UsageError(`unknown generator '${g}' (unit or closure)`);
       a.generator = g;
-    }
-    else if (name === '--max-file-size') {
+    } else if (name === '--max-file-size') {
       const v = value();
-      if (!/^[1-9][0-9]{0,15}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--max-file-size takes a number of bytes, not '${v}'`);
+      if (!/^[1-9][0-9]{0,15}$/.test(v) || !Number.isSafeInteger(Number(v)))
+        throw new UsageError(`--max-file-size takes a number of bytes, not '${v}'`);
       a.maxFileBytes = Number(v);
-    }
-    else if (name === '--format') {
+    } else if (name === '--format') {
       const f = value();
       if (f !== 'text' && f !== 'json' && f !== 'sarif') throw new UsageError(`unknown format '${f}'`);
       a.format = f;
@@ -135,8 +168,7 @@ function parseArgs(argv: string[]): Args {
     } else if (arg === '--') {
       a.patches.push(...argv.slice(i + 1));
       i = argv.length;
-    }
-    else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${arg}'`);
+    } else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${arg}'`);
     else a.patches.push(arg);
   }
   if (!a.patches.length) throw new UsageError('no patch given');
@@ -144,7 +176,7 @@ function parseArgs(argv: string[]): Args {
   if (a.build && a.generate === null) throw new UsageError('--build-module needs --generate-module OUTDIR');
   if (a.build && a.headers === null) throw new UsageError('--build-module needs --headers DIR');
   if (a.preprocess && (a.headers === null || a.tree === null)) throw new UsageError('--preprocess needs --tree DIR and --headers DIR');
-  if (a.build && a.generator !== 'unit') throw new UsageError('--build-module builds the unit generator\'s modules only');
+  if (a.build && a.generator !== 'unit') throw new UsageError("--build-module builds the unit generator's modules only");
   if (a.moduleName !== null) {
     const why = moduleNameProblem(a.moduleName);
     if (why) throw new UsageError(`--module-name ${JSON.stringify(a.moduleName)}: ${why}`);
@@ -174,13 +206,19 @@ export async function main(argv: string[]): Promise<number> {
     const inputs = args.patches.map(readInput);
     const views = args.preprocess ? expandedViews(args.headers!, args.tree!) : null;
     const result = await analyzePatches(inputs, {
-      tree: args.tree, config: args.config, facts: loaded?.facts ?? null, maxFileBytes: args.maxFileBytes, maxFileBytesName: '--max-file-size',
+      tree: args.tree,
+      config: args.config,
+      facts: loaded?.facts ?? null,
+      maxFileBytes: args.maxFileBytes,
+      maxFileBytesName: '--max-file-size',
       // Only .c files are compiled on their own; a header is seen through them.
       expanded: views ? (p, text) => (p.endsWith('.c') ? views.getSync(p, text) : null) : undefined,
     });
     if (views) {
       const ms = views.costs.map((c) => Math.round(c));
-      process.stderr.write(`livepatch-check: note: preprocessor's view: ${ms.length} gcc -E run(s) against ${args.headers} (${ms.join(', ') || '-'} ms)\n`);
+      process.stderr.write(
+        `livepatch-check: note: preprocessor's view: ${ms.length} gcc -E run(s) against ${args.headers} (${ms.join(', ') || '-'} ms)\n`,
+      );
     }
     if (args.generate !== null) return args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
     const out = args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result);
@@ -224,9 +262,12 @@ function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatche
       tree: KernelTree.open(args.tree!, args.config),
     });
     writeModuleFiles(args.generate!, m.files);
-    process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${args.generate}\n`);
+    process.stdout.write(
+      `livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${args.generate}\n`,
+    );
     writeReplaceNote(m.name, args.replace);
-    if (m.unverified.length) process.stdout.write(`livepatch-check: note: not verified as exported (no --symvers): ${m.unverified.join(', ')}\n`);
+    if (m.unverified.length)
+      process.stdout.write(`livepatch-check: note: not verified as exported (no --symvers): ${m.unverified.join(', ')}\n`);
     return 0;
   } catch (err) {
     if (err instanceof GenerateError) {
@@ -240,9 +281,11 @@ function writeModule(args: Args, result: Awaited<ReturnType<typeof analyzePatche
 
 /** Says what loading the module does to the livepatches already on the target. */
 function writeReplaceNote(name: string, replace: boolean): void {
-  process.stdout.write(replace
-    ? `livepatch-check: ${name} is an atomic-replace patch: loading it disables and replaces every livepatch already loaded\n`
-    : `livepatch-check: ${name} stacks on the livepatches already loaded (--replace makes it replace them)\n`);
+  process.stdout.write(
+    replace
+      ? `livepatch-check: ${name} is an atomic-replace patch: loading it disables and replaces every livepatch already loaded\n`
+      : `livepatch-check: ${name} stacks on the livepatches already loaded (--replace makes it replace them)\n`,
+  );
 }
 
 function readText(f: string | null): string | null {
@@ -275,10 +318,13 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
     process.stdout.write(`livepatch-check: wrote ${m.name} (${m.functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}) to ${out}\n`);
     writeReplaceNote(m.name, args.replace);
     for (const n of m.notes) process.stdout.write(`livepatch-check: note: ${n}\n`);
-    if (!kallsyms) process.stdout.write('livepatch-check: note: no --kallsyms: every bound symbol is assumed unique in its object (sympos 0)\n');
+    if (!kallsyms)
+      process.stdout.write('livepatch-check: note: no --kallsyms: every bound symbol is assumed unique in its object (sympos 0)\n');
     if (!args.build) return 0;
     const b = await buildOnHost({ headersDir: args.headers!, dir: out, module: m, exported: exported ?? new Map(), kallsyms });
-    process.stdout.write(`livepatch-check: built ${b.ko} in ${b.seconds.toFixed(1)} s: ${b.elf.symbols.length} klp symbol(s) in ${b.elf.sections.map((s) => s.name).join(', ') || 'no .klp.rela section'}\n`);
+    process.stdout.write(
+      `livepatch-check: built ${b.ko} in ${b.seconds.toFixed(1)} s: ${b.elf.symbols.length} klp symbol(s) in ${b.elf.sections.map((s) => s.name).join(', ') || 'no .klp.rela section'}\n`,
+    );
     return 0;
   } catch (err) {
     if (err instanceof GenerateError || err instanceof HostBuildError || err instanceof KlpElfError) {

@@ -51,7 +51,7 @@ test('a file named otherwise is kallsyms; outside the cache layout the release i
   assert.deepEqual(facts.symbols!.entries('ext4_foo'), [{ type: 't', object: 'ext4' }]);
 });
 
-test('no symbols, exports or modules: no facts (a .config alone is the tree\'s)', () => {
+test("no symbols, exports or modules: no facts (a .config alone is the tree's)", () => {
   const dir = tempDir('facts-');
   assert.equal(loadTargetFacts({ config: write(dir, 'config', 'CONFIG_X=y\n') }), null);
   assert.equal(loadTargetFacts({}), null);
@@ -59,7 +59,11 @@ test('no symbols, exports or modules: no facts (a .config alone is the tree\'s)'
 
 test('unusable files are refused with what is wrong', () => {
   const dir = tempDir('facts-');
-  const refuse = (files: Parameters<typeof loadTargetFacts>[0], re: RegExp) => assert.throws(() => loadTargetFacts(files), (e: Error) => e instanceof PatchError && re.test(e.message));
+  const refuse = (files: Parameters<typeof loadTargetFacts>[0], re: RegExp) =>
+    assert.throws(
+      () => loadTargetFacts(files),
+      (e: Error) => e instanceof PatchError && re.test(e.message),
+    );
   refuse({ kallsyms: path.join(dir, 'missing') }, /kallsyms '.*missing' cannot be read \(ENOENT\)/);
   refuse({ kallsyms: dir }, /is not a regular file/);
   refuse({ kallsyms: write(dir, 'empty', 'The real System.map is in the -dbg package\n') }, /lists no symbol/);
@@ -72,9 +76,12 @@ test('unusable files are refused with what is wrong', () => {
 });
 
 describe('symbols of .ko files', { skip: GCC ? undefined : 'no gcc: apt-get install gcc' }, () => {
-  it('reads each module\'s symbol table with nm-style types, its name as kallsyms spells it, and the release from vermagic', () => {
+  it("reads each module's symbol table with nm-style types, its name as kallsyms spells it, and the release from vermagic", () => {
     const dir = tempDir('facts-ko-');
-    const src = write(dir, 'src/demo.c', `
+    const src = write(
+      dir,
+      'src/demo.c',
+      `
 const char vermagic[] __attribute__((section(".modinfo"), used)) = "vermagic=6.1.0-98-amd64 SMP preempt mod_unload modversions ";
 static int helper(int v) __asm__("demo_helper.isra.0");
 static __attribute__((noinline)) int helper(int v) { return v * 3; }
@@ -85,7 +92,8 @@ const int demo_table[2] = { 1, 2 };
 int *demo_zero_ptr(void) { return &demo_zero; }
 extern int undefined_elsewhere(void);
 int demo_calls(void) { return undefined_elsewhere(); }
-`);
+`,
+    );
     const modules = path.join(dir, 'modules');
     fs.mkdirSync(path.join(modules, 'drivers', 'demo'), { recursive: true });
     execFileSync(GCC!, ['-c', '-O2', '-fno-common', src, '-o', path.join(modules, 'drivers', 'demo', 'demo-mod.ko')]);
@@ -101,7 +109,7 @@ int demo_calls(void) { return undefined_elsewhere(); }
     assert.equal(ks.entries('demo_counter')[0].type, 'D');
     assert.equal(ks.entries('demo_zero')[0].type, 'b');
     assert.equal(ks.entries('demo_table')[0].type, 'R');
-    assert.deepEqual(ks.entries('undefined_elsewhere'), [], 'undefined symbols are not the module\'s');
+    assert.deepEqual(ks.entries('undefined_elsewhere'), [], "undefined symbols are not the module's");
     assert.match(notes.join('\n'), /1 compressed module\(s\) in .* were not read/);
     assert.match(notes.join('\n'), /1 module file\(s\) in .* could not be read as ELF objects: drivers\/other\/broken\.ko/);
   });
@@ -122,16 +130,27 @@ function realPatch(file: string, from: string, to: string): string {
   const text = fs.readFileSync(path.join(kernelTreePath(), file), 'utf8');
   assert.ok(text.includes(from), `${file} no longer contains ${JSON.stringify(from)}`);
   const patch = createTwoFilesPatch(`a/${file}`, `b/${file}`, text, text.replace(from, to), '', '', { context: 3 });
-  return `diff --git a/${file} b/${file}\n` + patch.split('\n').filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l)).join('\n').replace(/\t$/gm, '');
+  return (
+    `diff --git a/${file} b/${file}\n` +
+    patch
+      .split('\n')
+      .filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l))
+      .join('\n')
+      .replace(/\t$/gm, '')
+  );
 }
 
 describe(`the Debian ${DEBIAN_TARGET_RELEASE} packages`, { skip: debianTargetFacts() }, () => {
   const dir = targetFactsPath();
   // Reading 4000 modules takes a second or two: once for the suite.
   let loaded: ReturnType<typeof loadTargetFacts> = null;
-  const load = () => (loaded ??= loadTargetFacts({
-    kallsyms: path.join(dir, 'System.map'), symvers: path.join(dir, 'Module.symvers'), config: path.join(dir, 'config'), modulesDir: path.join(dir, 'modules'),
-  }))!;
+  const load = () =>
+    (loaded ??= loadTargetFacts({
+      kallsyms: path.join(dir, 'System.map'),
+      symvers: path.join(dir, 'Module.symvers'),
+      config: path.join(dir, 'config'),
+      modulesDir: path.join(dir, 'modules'),
+    }))!;
 
   it('load: vmlinux from System.map, modules from their .ko files, namespaced exports, the config', () => {
     const { facts, notes } = load();
@@ -148,9 +167,15 @@ describe(`the Debian ${DEBIAN_TARGET_RELEASE} packages`, { skip: debianTargetFac
 
   describe('on patches against the real 6.1 tree', { skip: kernelTree() }, () => {
     it('a changed static inline with an out-of-line copy (__mmput in kernel/fork.c) is an error with facts, a warning without', async () => {
-      const patch = realPatch('kernel/fork.c', '\tVM_BUG_ON(atomic_read(&mm->mm_users));\n\n\tuprobe_clear_state(mm);', '\tVM_BUG_ON(atomic_read(&mm->mm_users));\n\n\tuprobe_clear_state(mm);\n\tmm->hiwater_rss = 0;');
-      const run = async (withFacts: boolean) => (await analyzePatches([{ name: 'mmput.patch', text: patch }], { tree: kernelTreePath(), facts: withFacts ? load().facts : null }))
-        .findings.filter((f) => f.rule === 'inline-notrace');
+      const patch = realPatch(
+        'kernel/fork.c',
+        '\tVM_BUG_ON(atomic_read(&mm->mm_users));\n\n\tuprobe_clear_state(mm);',
+        '\tVM_BUG_ON(atomic_read(&mm->mm_users));\n\n\tuprobe_clear_state(mm);\n\tmm->hiwater_rss = 0;',
+      );
+      const run = async (withFacts: boolean) =>
+        (
+          await analyzePatches([{ name: 'mmput.patch', text: patch }], { tree: kernelTreePath(), facts: withFacts ? load().facts : null })
+        ).findings.filter((f) => f.rule === 'inline-notrace');
       const [without] = await run(false);
       assert.equal(without.severity, 'warning');
       const [f] = await run(true);
@@ -161,8 +186,10 @@ describe(`the Debian ${DEBIAN_TARGET_RELEASE} packages`, { skip: debianTargetFac
 
     it('a changed static function System.map does not list (copy_signal) certainly changes its caller', async () => {
       const patch = realPatch('kernel/fork.c', '\tsig->nr_threads = 1;', '\tsig->nr_threads = 1;\n\tsig->group_exec_task = NULL;');
-      const run = async (withFacts: boolean) => (await analyzePatches([{ name: 'signal.patch', text: patch }], { tree: kernelTreePath(), facts: withFacts ? load().facts : null }))
-        .findings.filter((f) => f.rule === 'inline-callers' && f.function === 'copy_signal');
+      const run = async (withFacts: boolean) =>
+        (
+          await analyzePatches([{ name: 'signal.patch', text: patch }], { tree: kernelTreePath(), facts: withFacts ? load().facts : null })
+        ).findings.filter((f) => f.rule === 'inline-callers' && f.function === 'copy_signal');
       const [without] = await run(false);
       assert.match(without.message, /almost certainly inlined it there/);
       const [f] = await run(true);
@@ -170,9 +197,15 @@ describe(`the Debian ${DEBIAN_TARGET_RELEASE} packages`, { skip: debianTargetFac
     });
 
     it('a new call to a CXL export from built-in code is an error naming Module.symvers', async () => {
-      const patch = realPatch('kernel/fork.c', '\tsig->nr_threads = 1;', '\tsig->nr_threads = 1;\n\tinsert_resource_expand_to_fit(NULL, NULL);');
-      const run = async (withFacts: boolean) => (await analyzePatches([{ name: 'ns.patch', text: patch }], { tree: kernelTreePath(), facts: withFacts ? load().facts : null }))
-        .findings.filter((f) => f.rule === 'symbol-namespace');
+      const patch = realPatch(
+        'kernel/fork.c',
+        '\tsig->nr_threads = 1;',
+        '\tsig->nr_threads = 1;\n\tinsert_resource_expand_to_fit(NULL, NULL);',
+      );
+      const run = async (withFacts: boolean) =>
+        (
+          await analyzePatches([{ name: 'ns.patch', text: patch }], { tree: kernelTreePath(), facts: withFacts ? load().facts : null })
+        ).findings.filter((f) => f.rule === 'symbol-namespace');
       const [without] = await run(false);
       assert.equal(without.severity, 'warning');
       const [f] = await run(true);

@@ -9,7 +9,17 @@ import { PatchError } from '../engine/diff/readPatch';
 import { parseKernelConfig, readConfigFile } from '../engine/tree/kernelTree';
 import { Kallsyms, parseSymversEntries } from '../engine/target/symbols';
 import type { TargetFacts } from '../engine/target/facts';
-import { readElf64, readSymbols, SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, SHT_SYMTAB, STB_GLOBAL, STB_WEAK, type Elf64 } from '../engine/generate/klpElf/elf64';
+import {
+  readElf64,
+  readSymbols,
+  SHN_LORESERVE,
+  SHN_UNDEF,
+  SHT_NOBITS,
+  SHT_SYMTAB,
+  STB_GLOBAL,
+  STB_WEAK,
+  type Elf64,
+} from '../engine/generate/klpElf/elf64';
 
 /** kallsyms of a big distribution kernel is ~20 MB; anything past this is not one. */
 export const MAX_SYMBOL_FILE_BYTES = 256 * 1024 * 1024;
@@ -127,7 +137,10 @@ function addModules(symbols: Kallsyms, dir: string, notes: string[]): { added: S
       unreadable.push(path.relative(dir, file));
     }
   }
-  if (unreadable.length) notes.push(`${unreadable.length} module file(s) in ${dir} could not be read as ELF objects: ${unreadable.slice(0, 3).join(', ')}${unreadable.length > 3 ? ', ...' : ''}`);
+  if (unreadable.length)
+    notes.push(
+      `${unreadable.length} module file(s) in ${dir} could not be read as ELF objects: ${unreadable.slice(0, 3).join(', ')}${unreadable.length > 3 ? ', ...' : ''}`,
+    );
   return { added, release };
 }
 
@@ -147,8 +160,10 @@ export function loadTargetFacts(files: TargetFactFiles): LoadedFacts | null {
   if (files.kallsyms) {
     symbols = new Kallsyms(readSymbolFile(files.kallsyms, 'kallsyms'));
     if (!symbols.size) {
-      throw new PatchError(`kallsyms '${files.kallsyms}' lists no symbol: not a kallsyms or System.map file` +
-        ' (Debian\'s /boot/System.map is a stub; the real one is in linux-image-<release>-dbg, which scripts/fetch-target-facts.sh reads)');
+      throw new PatchError(
+        `kallsyms '${files.kallsyms}' lists no symbol: not a kallsyms or System.map file` +
+          " (Debian's /boot/System.map is a stub; the real one is in linux-image-<release>-dbg, which scripts/fetch-target-facts.sh reads)",
+      );
     }
     symbolSource = /^System\.map/.test(path.basename(files.kallsyms)) ? 'System.map' : 'kallsyms';
   }

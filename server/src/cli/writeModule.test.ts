@@ -19,7 +19,10 @@ test('a symlinked directory on the way is refused before anything is written', (
   const dir = tempDir('klp-write-');
   const elsewhere = tempDir('klp-write-target-');
   fs.symlinkSync(elsewhere, path.join(dir, 'src'));
-  assert.throws(() => writeModuleFiles(dir, { Kbuild: 'x\n', 'src/fs/internal.h': 'y\n' }), (e: Error) => e instanceof WriteModuleError && /src: it is a symlink/.test(e.message));
+  assert.throws(
+    () => writeModuleFiles(dir, { Kbuild: 'x\n', 'src/fs/internal.h': 'y\n' }),
+    (e: Error) => e instanceof WriteModuleError && /src: it is a symlink/.test(e.message),
+  );
   assert.deepEqual(fs.readdirSync(elsewhere), []);
   assert.ok(!fs.existsSync(path.join(dir, 'Kbuild')), 'nothing is written when one name is refused');
 });

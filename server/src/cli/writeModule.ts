@@ -21,16 +21,21 @@ export function writeModuleFiles(dir: string, files: Record<string, string>): st
   for (const name of names) {
     // Plain names, or relative paths of plain names (the patched-unit module's `src/<dir>/x.h`).
     const parts = name.split('/');
-    if (!name || parts.some((p) => !p || p === '.' || p === '..' || p !== path.basename(p))) throw new WriteModuleError(`refusing to write '${name}': not a plain relative file name`);
+    if (!name || parts.some((p) => !p || p === '.' || p === '..' || p !== path.basename(p)))
+      throw new WriteModuleError(`refusing to write '${name}': not a plain relative file name`);
     for (let k = 1; k < parts.length; k++) {
       const sub = path.join(dir, ...parts.slice(0, k));
       let st: fs.Stats | null = null;
       try {
         st = fs.lstatSync(sub);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new WriteModuleError(`cannot check ${sub}: ${(err as NodeJS.ErrnoException).code}`);
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          throw new WriteModuleError(`cannot check ${sub}: ${(err as NodeJS.ErrnoException).code}`);
       }
-      if (st?.isSymbolicLink()) throw new WriteModuleError(`refusing to write under ${sub}: it is a symlink (to ${fs.readlinkSync(sub)}); remove it or choose another directory`);
+      if (st?.isSymbolicLink())
+        throw new WriteModuleError(
+          `refusing to write under ${sub}: it is a symlink (to ${fs.readlinkSync(sub)}); remove it or choose another directory`,
+        );
       if (st && !st.isDirectory()) throw new WriteModuleError(`refusing to write under ${sub}: it exists and is not a directory`);
     }
     const dest = path.join(dir, name);
@@ -38,9 +43,13 @@ export function writeModuleFiles(dir: string, files: Record<string, string>): st
     try {
       st = fs.lstatSync(dest);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new WriteModuleError(`cannot check ${dest}: ${(err as NodeJS.ErrnoException).code}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new WriteModuleError(`cannot check ${dest}: ${(err as NodeJS.ErrnoException).code}`);
     }
-    if (st?.isSymbolicLink()) throw new WriteModuleError(`refusing to write ${dest}: it is a symlink (to ${fs.readlinkSync(dest)}); remove it or choose another directory`);
+    if (st?.isSymbolicLink())
+      throw new WriteModuleError(
+        `refusing to write ${dest}: it is a symlink (to ${fs.readlinkSync(dest)}); remove it or choose another directory`,
+      );
     if (st && !st.isFile()) throw new WriteModuleError(`refusing to write ${dest}: it exists and is not a regular file`);
   }
   const written: string[] = [];

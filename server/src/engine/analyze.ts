@@ -102,8 +102,13 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const facts = opts.facts ?? null;
   const skipRule = (r: Rule): boolean => !!r.needsTree && !tree && !(facts && r.runsOnFacts?.(facts));
   if (!tree) {
-    notes.push('no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
-      rules.filter(skipRule).map((r) => r.id).join(', '));
+    notes.push(
+      'no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
+        rules
+          .filter(skipRule)
+          .map((r) => r.id)
+          .join(', '),
+    );
   }
   if (facts) notes.push(describeFacts(facts));
 
@@ -257,7 +262,14 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-function makeFileChange(path: string, fp: FileChange['patch'], isC: boolean, pre: FileIndex | null, post: FileIndex | null, images: Images): FileChange {
+function makeFileChange(
+  path: string,
+  fp: FileChange['patch'],
+  isC: boolean,
+  pre: FileIndex | null,
+  post: FileIndex | null,
+  images: Images,
+): FileChange {
   const postToPre: (number | null)[] = [];
   let p = 0;
   let q = 0;
@@ -272,7 +284,11 @@ function makeFileChange(path: string, fp: FileChange['patch'], isC: boolean, pre
   const postLen = images.post ? images.post.split('\n').length : 0;
   while (q < postLen) postToPre[q++] = p++;
   return {
-    path, patch: fp, isC, pre, post,
+    path,
+    patch: fp,
+    isC,
+    pre,
+    post,
     pairing: pairFile(pre, post),
     maps: images.maps,
     postToPre: (line) => postToPre[line] ?? null,
@@ -314,8 +330,13 @@ function dedupe(findings: Finding[]): Finding[] {
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 } as const;
 
 function compareFindings(a: Finding, b: Finding): number {
-  return (a.patchIndex ?? 0) - (b.patchIndex ?? 0) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line ||
-    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0);
+  return (
+    (a.patchIndex ?? 0) - (b.patchIndex ?? 0) ||
+    (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
+    a.line - b.line ||
+    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
+    (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0)
+  );
 }
 
 export { PatchError };

@@ -19,7 +19,8 @@ export function bufferPatch(rel: string, base: string | null, cur: string): stri
   const aEnd = Math.min(a.length, a.length - suf + CONTEXT);
   const bEnd = Math.min(b.length, b.length - suf + CONTEXT);
   const sub = structuredPatch('a', 'b', a.slice(from, aEnd).join('\n'), b.slice(from, bEnd).join('\n'), '', '', { context: CONTEXT });
-  let out = `diff --git a/${rel} b/${rel}\n` + (base === null ? 'new file mode 100644\n--- /dev/null\n' : `--- a/${rel}\n`) + `+++ b/${rel}\n`;
+  let out =
+    `diff --git a/${rel} b/${rel}\n` + (base === null ? 'new file mode 100644\n--- /dev/null\n' : `--- a/${rel}\n`) + `+++ b/${rel}\n`;
   for (const h of sub.hunks) {
     const oldStart = base === null ? 0 : h.oldStart + from;
     const newStart = h.newStart + from;

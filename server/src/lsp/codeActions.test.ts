@@ -30,7 +30,12 @@ async function setup(rule: string, fixture: string, rel: string) {
   const tree = makeGitTree(staging, tempDir('klp-lsp-'));
   const server = await startServer(tree);
   servers.push(server);
-  return { tree, server, after: fs.readFileSync(path.join(dir, 'after', rel), 'utf8'), base: fs.readFileSync(path.join(before, rel), 'utf8') };
+  return {
+    tree,
+    server,
+    after: fs.readFileSync(path.join(dir, 'after', rel), 'utf8'),
+    base: fs.readFileSync(path.join(before, rel), 'utf8'),
+  };
 }
 
 async function fixOnce(rule: string, fixture: string, rel: string, title: RegExp) {
@@ -40,12 +45,20 @@ async function fixOnce(rule: string, fixture: string, rel: string, title: RegExp
   const { diagnostics } = await server.diagnostics(uri, 1);
   const d = diagnostics.find((x: Diagnostic) => x.code === rule);
   assert.ok(d, `${rule} not reported: ${JSON.stringify(diagnostics.map((x) => x.code))}`);
-  const actions = (await server.conn.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range: d.range, context: { diagnostics: [d] } })) as { title: string; edit: WorkspaceEdit }[];
+  const actions = (await server.conn.sendRequest(CodeActionRequest.type, {
+    textDocument: { uri },
+    range: d.range,
+    context: { diagnostics: [d] },
+  })) as { title: string; edit: WorkspaceEdit }[];
   const action = actions.find((a) => title.test(a.title));
   assert.ok(action, `no fix among ${JSON.stringify(actions.map((a) => a.title))}`);
   const fixed = applyEdits(text, action.edit.changes![uri] as TextEdit[]);
   const r = await analyzePatches([{ name: 'fixed', text: bufferPatch(rel, base, fixed) }], { tree });
-  return { fixed, findings: r.findings, before: (await analyzePatches([{ name: 'orig', text: bufferPatch(rel, base, text) }], { tree })).findings };
+  return {
+    fixed,
+    findings: r.findings,
+    before: (await analyzePatches([{ name: 'orig', text: bufferPatch(rel, base, text) }], { tree })).findings,
+  };
 }
 
 test('syscall: SYSCALL_DEFINEn becomes KPATCH_SYSCALL_DEFINEn with its include', async () => {
@@ -80,7 +93,8 @@ test('line-macro: a #line directive restores the numbering below the change', as
 
 function findFile(rule: string, fixture: string): string {
   const root = path.join(FIXTURES, rule, fixture, 'after');
-  const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+  const walk = (d: string): string[] =>
+    fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
   const file = walk(root).find((f) => f.endsWith('.c'))!;
   return path.relative(root, file).split(path.sep).join('/');
 }

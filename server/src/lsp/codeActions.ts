@@ -74,7 +74,8 @@ const staticLocalFix: FixMaker = (f, fc, ed) => {
   // First body line that is not a declaration: a statement may go there without -Wdeclaration-after-statement.
   const open = fn.bodySpan.start;
   let at = open + 1;
-  const declRe = /^\s*(?:$|\/[/*]|\*|(?:static|const|volatile|struct|union|enum|unsigned|signed|int|long|short|char|bool|u8|u16|u32|u64|s8|s16|s32|s64|size_t|ssize_t|loff_t|\w+_t)\b[^;(]*[;,=])/;
+  const declRe =
+    /^\s*(?:$|\/[/*]|\*|(?:static|const|volatile|struct|union|enum|unsigned|signed|int|long|short|char|bool|u8|u16|u32|u64|s8|s16|s32|s64|size_t|ssize_t|loff_t|\w+_t)\b[^;(]*[;,=])/;
   while (at < fn.bodySpan.end && declRe.test(ed.line(at) ?? '')) at++;
   const lines: string[] = [];
   const stillDeclared = fn.staticLocals.some((s) => s.name === name);
@@ -90,7 +91,11 @@ const staticLocalFix: FixMaker = (f, fc, ed) => {
 
 function shadowScaffold(structName: string, member: string, memberDecl: string): string {
   const id = `KLP_SHADOW_${structName}_${member}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
-  const type = memberDecl.replace(new RegExp(`\\b${member}\\b\\s*;?\\s*$`), '').replace(/;$/, '').trim() || 'unsigned long';
+  const type =
+    memberDecl
+      .replace(new RegExp(`\\b${member}\\b\\s*;?\\s*$`), '')
+      .replace(/;$/, '')
+      .trim() || 'unsigned long';
   const s = structName;
   return `/* SPDX-License-Identifier: GPL-2.0 */
 /*
@@ -137,7 +142,10 @@ const structLayoutFix: FixMaker = (f, fc, ed, ctx) => {
   return {
     title: `Move '${member}' into a shadow variable (klp_shadow_get_or_alloc)`,
     edits: ed.edits(),
-    create: { uri: `${dir}/klp-shadow-${structName}-${member}.h`.replace(/_/g, '-'), text: shadowScaffold(structName, member, memberLine.trim()) },
+    create: {
+      uri: `${dir}/klp-shadow-${structName}-${member}.h`.replace(/_/g, '-'),
+      text: shadowScaffold(structName, member, memberLine.trim()),
+    },
   };
 };
 
@@ -181,12 +189,15 @@ export function quickFixes(ctx: FixContext, diagnostics: Diagnostic[]): CodeActi
     if (!fix || !fix.edits.length) continue;
     const edit: WorkspaceEdit = fix.create
       ? {
-        documentChanges: [
-          { textDocument: { uri: ctx.uri, version: null }, edits: fix.edits },
-          { kind: 'create', uri: fix.create.uri, options: { ignoreIfExists: true } },
-          { textDocument: { uri: fix.create.uri, version: null }, edits: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, newText: fix.create.text }] },
-        ],
-      }
+          documentChanges: [
+            { textDocument: { uri: ctx.uri, version: null }, edits: fix.edits },
+            { kind: 'create', uri: fix.create.uri, options: { ignoreIfExists: true } },
+            {
+              textDocument: { uri: fix.create.uri, version: null },
+              edits: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, newText: fix.create.text }],
+            },
+          ],
+        }
       : { changes: { [ctx.uri]: fix.edits } };
     out.push({ title: fix.title, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit });
   }

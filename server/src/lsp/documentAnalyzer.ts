@@ -96,7 +96,7 @@ export class DocumentAnalyzer {
     const p = fsPath(doc.uri);
     const own = p ? findKernelTree(p) : null;
     if (own) return own;
-    return docKind(doc) === 'patch' ? this.opts.workspaceTrees()[0] ?? null : null;
+    return docKind(doc) === 'patch' ? (this.opts.workspaceTrees()[0] ?? null) : null;
   }
 
   async analyze(doc: Doc, settings: Settings, isCancelled: () => boolean): Promise<DocAnalysis> {
@@ -106,14 +106,16 @@ export class DocumentAnalyzer {
     if (doc.text.length > settings.maxFileBytes) {
       return {
         ...empty,
-        diagnostics: [{
-          range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
-          // An error: nothing checked this document, so it must not read as clean (the Build gate counts it).
-          severity: DiagnosticSeverity.Error,
-          code: 'not-analysed',
-          source: 'livepatch',
-          message: `Not analysed: ${(doc.text.length / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(0)} MB limit (livepatch.maxFileBytes).`,
-        }],
+        diagnostics: [
+          {
+            range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+            // An error: nothing checked this document, so it must not read as clean (the Build gate counts it).
+            severity: DiagnosticSeverity.Error,
+            code: 'not-analysed',
+            source: 'livepatch',
+            message: `Not analysed: ${(doc.text.length / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(0)} MB limit (livepatch.maxFileBytes).`,
+          },
+        ],
       };
     }
     const tree = this.treeFor(doc);
@@ -121,9 +123,16 @@ export class DocumentAnalyzer {
     if (kind === 'patch') {
       try {
         const result = await analyzePatches([{ name: doc.uri, text: doc.text }], {
-          tree, config: settings.kernelConfig || null, parser: this.opts.parser, isCancelled, indexFile, trees: this.patchTrees, facts: this.opts.facts?.() ?? null,
+          tree,
+          config: settings.kernelConfig || null,
+          parser: this.opts.parser,
+          isCancelled,
+          indexFile,
+          trees: this.patchTrees,
+          facts: this.opts.facts?.() ?? null,
           expanded: (tree && this.opts.expanded?.(tree, doc)) || undefined,
-          maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
+          maxFileBytes: settings.maxFileBytes,
+          maxFileBytesName: 'livepatch.maxFileBytes',
         });
         return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
       } catch (err) {
@@ -140,13 +149,17 @@ export class DocumentAnalyzer {
       baseText = gitAllowed() ? await this.base.read(tree, settings.baseRef, rel) : readSavedFile(file, settings.maxFileBytes);
     } catch (err) {
       return {
-        ...empty, tree, rel,
-        diagnostics: [{
-          range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
-          severity: DiagnosticSeverity.Information,
-          source: 'livepatch',
-          message: `Cannot read the base '${settings.baseRef}' with git: ${(err as Error).message}`,
-        }],
+        ...empty,
+        tree,
+        rel,
+        diagnostics: [
+          {
+            range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+            severity: DiagnosticSeverity.Information,
+            source: 'livepatch',
+            message: `Cannot read the base '${settings.baseRef}' with git: ${(err as Error).message}`,
+          },
+        ],
       };
     }
     if (baseText === doc.text) return { ...empty, tree, rel };
@@ -165,7 +178,8 @@ export class DocumentAnalyzer {
         maxFileBytes: settings.maxFileBytes,
         maxFileBytesName: 'livepatch.maxFileBytes',
         readPreImage: (p) => (p === rel ? baseText : null),
-        indexFile: (p, text, image) => (image === 'post' && p === rel && text === doc.text ? this.trees.index(uri, p, text) : indexFile(p, text)),
+        indexFile: (p, text, image) =>
+          image === 'post' && p === rel && text === doc.text ? this.trees.index(uri, p, text) : indexFile(p, text),
       });
     } catch (err) {
       // The buffer is not something the engine can read (NUL bytes, invalid text): say so
@@ -204,7 +218,10 @@ export class DocumentAnalyzer {
           message: r.image === 'pre' ? `${r.message} (before the change)` : r.message,
         }));
       const d: Diagnostic = {
-        range: { start: { line, character: first }, end: { line: Math.max(line, endLine), character: (lines[Math.max(line, endLine)] ?? '').length } },
+        range: {
+          start: { line, character: first },
+          end: { line: Math.max(line, endLine), character: (lines[Math.max(line, endLine)] ?? '').length },
+        },
         severity: SEVERITY[sev],
         code: f.rule,
         source: 'livepatch',
@@ -224,7 +241,8 @@ export class DocumentAnalyzer {
         range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
         severity: DiagnosticSeverity.Hint,
         source: 'livepatch',
-        message: 'No kernel tree found for this patch (open it inside a kernel tree or open the tree as a workspace folder): only the hunks were analysed.',
+        message:
+          'No kernel tree found for this patch (open it inside a kernel tree or open the tree as a workspace folder): only the hunks were analysed.',
       });
     }
     return a;

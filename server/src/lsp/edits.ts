@@ -51,7 +51,10 @@ export class PatchEditor implements LineEditor {
   private out: TextEdit[] = [];
   /** hunk header patch line -> change of its new-side count. */
   private delta = new Map<number, number>();
-  constructor(private readonly patchLines: string[], private readonly fc: FileChange) {}
+  constructor(
+    private readonly patchLines: string[],
+    private readonly fc: FileChange,
+  ) {}
 
   line(n: number) {
     return this.fc.post?.lines[n];

@@ -16,7 +16,7 @@ import { DidChangeTargetFactsNotification } from '../protocol';
 const CASE = path.join(ROOT, 'server/src/build/fixtures/expand/idtentry');
 const REL = 'arch/x86/kernel/demo_entry.c';
 
-describe('the preprocessor\'s view in the language server', { skip: kernelHeaders(), timeout: 120_000 }, () => {
+describe("the preprocessor's view in the language server", { skip: kernelHeaders(), timeout: 120_000 }, () => {
   let server: TestServer;
   let tree: string;
   before(async () => {

@@ -7,8 +7,15 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bufferPatch } from './bufferDiff';
 import {
-  type Connection, TextDocuments, TextDocumentSyncKind, type InitializeParams, type InitializeResult,
-  DidChangeConfigurationNotification, CodeActionKind, ShowMessageNotification, MessageType,
+  type Connection,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type InitializeParams,
+  type InitializeResult,
+  DidChangeConfigurationNotification,
+  CodeActionKind,
+  ShowMessageNotification,
+  MessageType,
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { createParser, type CParser } from '../engine/parse/parser';
@@ -22,11 +29,21 @@ import { quickFixes } from './codeActions';
 import { findKernelTree, isKernelTree, readSavedFile } from './kernelTrees';
 import { git, gitAllowed, setGitAllowed } from '../engine/tree/git';
 import {
-  AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesParams, type AnalyzeWorkspaceChangesResult,
-  GenerateModuleRequest, type GenerateModuleParams, type GenerateModuleResult,
-  LocateBuildReferencesRequest, type LocateBuildReferencesParams, type LocateBuildReferencesResult,
-  DidChangeWorkspaceTrustNotification, type DidChangeWorkspaceTrustParams, type WireFinding, toWireFinding,
-  DidChangeTargetFactsNotification, type DidChangeTargetFactsParams,
+  AnalyzeWorkspaceChangesRequest,
+  type AnalyzeWorkspaceChangesParams,
+  type AnalyzeWorkspaceChangesResult,
+  GenerateModuleRequest,
+  type GenerateModuleParams,
+  type GenerateModuleResult,
+  LocateBuildReferencesRequest,
+  type LocateBuildReferencesParams,
+  type LocateBuildReferencesResult,
+  DidChangeWorkspaceTrustNotification,
+  type DidChangeWorkspaceTrustParams,
+  type WireFinding,
+  toWireFinding,
+  DidChangeTargetFactsNotification,
+  type DidChangeTargetFactsParams,
 } from '../protocol';
 import { describeFacts, type TargetFacts } from '../engine/target/facts';
 import { loadTargetFacts } from '../cli/targetFacts';
@@ -45,10 +62,11 @@ export function docsDirFor(base: string): string | null {
   return null;
 }
 
-const UNTRUSTED_NOTICE = 'this workspace is not trusted, so git is not run in it. Edited .c/.h files are compared with '
-  + 'their saved copy instead of livepatch.baseRef, Check Patch on the working tree covers only unsaved changes, and '
-  + 'searches of the tree (callers of changed inline functions, Kconfig) walk a bounded part of it instead of using '
-  + 'git grep, so they may miss files. Trust the workspace for the full analysis.';
+const UNTRUSTED_NOTICE =
+  'this workspace is not trusted, so git is not run in it. Edited .c/.h files are compared with ' +
+  'their saved copy instead of livepatch.baseRef, Check Patch on the working tree covers only unsaved changes, and ' +
+  'searches of the tree (callers of changed inline functions, Kconfig) walk a bounded part of it instead of using ' +
+  'git grep, so they may miss files. Trust the workspace for the full analysis.';
 
 export class LivepatchServer {
   private readonly documents = new TextDocuments(TextDocument);
@@ -150,9 +168,16 @@ export class LivepatchServer {
       facts: () => this.facts,
       expanded: (tree, doc) => this.expandedFor(tree, doc),
     });
-    this.queue = new ValidationQueue((uri, version, cancelled) => this.validate(uri, version, cancelled), () => defaultSettings.debounceMs);
+    this.queue = new ValidationQueue(
+      (uri, version, cancelled) => this.validate(uri, version, cancelled),
+      () => defaultSettings.debounceMs,
+    );
     const override = init?.debounceMs;
-    if (typeof override === 'number') this.queue = new ValidationQueue((u, v, c) => this.validate(u, v, c), () => override);
+    if (typeof override === 'number')
+      this.queue = new ValidationQueue(
+        (u, v, c) => this.validate(u, v, c),
+        () => override,
+      );
     return {
       capabilities: {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
@@ -278,7 +303,9 @@ export class LivepatchServer {
           if (!views) continue;
           const t0 = Date.now();
           const v = await views.fill(p, text);
-          this.connection.console.log(`preprocessor's view of ${p}: ${v ? `${v.functions.length} functions` : views.failure(p, text)} in ${Date.now() - t0} ms`);
+          this.connection.console.log(
+            `preprocessor's view of ${p}: ${v ? `${v.functions.length} functions` : views.failure(p, text)} in ${Date.now() - t0} ms`,
+          );
           done.push(p);
         }
         if (done.length) {
@@ -298,7 +325,10 @@ export class LivepatchServer {
     if (gitAllowed() || this.untrustedNoticeShown) return;
     this.untrustedNoticeShown = true;
     // A notification, not a request: it needs no answer from the client.
-    void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Info, message: `Livepatch: ${UNTRUSTED_NOTICE}` });
+    void this.connection.sendNotification(ShowMessageNotification.type, {
+      type: MessageType.Info,
+      message: `Livepatch: ${UNTRUSTED_NOTICE}`,
+    });
   }
 
   /** A livepatch.kernelConfig that cannot be used (a FIFO, a device, too big) is said once, not silently ignored. */
@@ -312,7 +342,11 @@ export class LivepatchServer {
       problem = (err as Error).message;
     }
     this.configChecked.set(file, problem);
-    if (problem) void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message: `Livepatch: livepatch.kernelConfig: ${problem}; it is ignored (module decisions fall back to Kconfig).` });
+    if (problem)
+      void this.connection.sendNotification(ShowMessageNotification.type, {
+        type: MessageType.Warning,
+        message: `Livepatch: livepatch.kernelConfig: ${problem}; it is ignored (module decisions fall back to Kconfig).`,
+      });
   }
 
   /** The kernel tree a file or folder URI is in (the folder itself included), or null. */
@@ -326,10 +360,15 @@ export class LivepatchServer {
   private async generateModule(p: GenerateModuleParams): Promise<GenerateModuleResult> {
     // A patch outside any tree is checked against the workspace's tree, as its diagnostics are.
     const tree = this.treeOf(p.uri) ?? this.workspaceFolders.find(isKernelTree) ?? null;
-    if (!tree) return { ok: false, refusals: [{ symbol: '(tree)', file: null, line: null, message: 'no kernel tree found for this patch' }] };
+    if (!tree)
+      return { ok: false, refusals: [{ symbol: '(tree)', file: null, line: null, message: 'no kernel tree found for this patch' }] };
     const settings = await this.settings(p.uri ?? '');
     const r = await analyzePatches([{ name: `${p.name}.patch`, text: p.patch }], {
-      tree, parser: this.parser, config: settings.kernelConfig || null, maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes',
+      tree,
+      parser: this.parser,
+      config: settings.kernelConfig || null,
+      maxFileBytes: settings.maxFileBytes,
+      maxFileBytesName: 'livepatch.maxFileBytes',
       facts: this.facts,
     });
     try {
@@ -370,7 +409,7 @@ export class LivepatchServer {
 
   /** All findings for the working tree (and unsaved open buffers) against the base ref. */
   private async analyzeWorkspaceChanges(p: AnalyzeWorkspaceChangesParams): Promise<AnalyzeWorkspaceChangesResult> {
-    const tree = p.uri ? this.treeOf(p.uri) : this.workspaceFolders.find(isKernelTree) ?? null;
+    const tree = p.uri ? this.treeOf(p.uri) : (this.workspaceFolders.find(isKernelTree) ?? null);
     const settings = await this.settings(p.uri ?? '');
     const baseRef = p.baseRef ?? settings.baseRef;
     if (!tree) return { tree: null, baseRef, diff: '', files: [], findings: [], notes: ['no kernel tree found in the workspace'] };
@@ -384,7 +423,18 @@ export class LivepatchServer {
       } catch (err) {
         return { tree, baseRef, diff: '', files: [], findings: [], notes: [`cannot use base '${baseRef}': ${(err as Error).message}`] };
       }
-      const out = await git(tree, ['diff', '--name-only', '--no-renames', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all', commit, '--', '*.c', '*.h']);
+      const out = await git(tree, [
+        'diff',
+        '--name-only',
+        '--no-renames',
+        '--no-ext-diff',
+        '--no-textconv',
+        '--ignore-submodules=all',
+        commit,
+        '--',
+        '*.c',
+        '*.h',
+      ]);
       for (const f of out.split('\n')) if (f) changed.add(f);
     } else {
       this.noticeUntrusted();
@@ -407,25 +457,58 @@ export class LivepatchServer {
     for (const rel of [...changed].sort()) {
       const size = open.has(rel) ? Buffer.byteLength(open.get(rel)!, 'utf8') : regularFileSize(path.join(tree, rel));
       if (size > settings.maxFileBytes) {
-        skipped.push(toWireFinding(notAnalysedFinding(rel, `${(size / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(1)} MB size limit (livepatch.maxFileBytes)`, 0, undefined)));
+        skipped.push(
+          toWireFinding(
+            notAnalysedFinding(
+              rel,
+              `${(size / 1048576).toFixed(1)} MB is over the ${(settings.maxFileBytes / 1048576).toFixed(1)} MB size limit (livepatch.maxFileBytes)`,
+              0,
+              undefined,
+            ),
+          ),
+        );
         changed.delete(rel);
       }
     }
     for (const rel of [...changed].sort()) {
-      const baseText = gitAllowed() ? await this.analyzer.base.read(tree, baseRef, rel) : readSavedFile(path.join(tree, rel), settings.maxFileBytes);
+      const baseText = gitAllowed()
+        ? await this.analyzer.base.read(tree, baseRef, rel)
+        : readSavedFile(path.join(tree, rel), settings.maxFileBytes);
       // Regular files only: a tracked file turned into a FIFO would block the server.
       const cur = open.get(rel) ?? readSavedFile(path.join(tree, rel), settings.maxFileBytes);
       if (cur === baseText) continue;
       bases.set(rel, baseText);
-      diff += bufferPatch(rel, baseText, cur ?? ""); // a deleted file shows as emptied
+      diff += bufferPatch(rel, baseText, cur ?? ''); // a deleted file shows as emptied
     }
-    if (!diff) return { tree, baseRef, diff: '', files: [], findings: skipped, notes: [...notes, skipped.length ? 'only files that were not analysed changed' : gitAllowed() ? `no changes against ${baseRef}` : 'no unsaved changes'] };
+    if (!diff)
+      return {
+        tree,
+        baseRef,
+        diff: '',
+        files: [],
+        findings: skipped,
+        notes: [
+          ...notes,
+          skipped.length
+            ? 'only files that were not analysed changed'
+            : gitAllowed()
+              ? `no changes against ${baseRef}`
+              : 'no unsaved changes',
+        ],
+      };
     const r = await analyzePatches([{ name: `working tree vs ${baseRef}`, text: diff }], {
-      tree, parser: this.parser, config: settings.kernelConfig || null, readPreImage: (rel) => bases.get(rel) ?? null,
-      maxFileBytes: settings.maxFileBytes, maxFileBytesName: 'livepatch.maxFileBytes', facts: this.facts,
+      tree,
+      parser: this.parser,
+      config: settings.kernelConfig || null,
+      readPreImage: (rel) => bases.get(rel) ?? null,
+      maxFileBytes: settings.maxFileBytes,
+      maxFileBytesName: 'livepatch.maxFileBytes',
+      facts: this.facts,
     });
     return {
-      tree, baseRef, diff,
+      tree,
+      baseRef,
+      diff,
       files: r.patches[0]?.files ?? [],
       notes: [...notes, ...r.notes],
       findings: [...skipped, ...r.findings.map((f) => toWireFinding(f, r.patches))],

@@ -26,19 +26,32 @@ after(async () => {
 
 test('a .patch changing a file over livepatch.maxFileBytes gets a not-analysed error on the file header', async () => {
   const uri = pathToFileURL(path.join(tree, 'data.patch')).toString();
-  server.open(uri, 'diff', `--- a/${FILE}\n+++ b/${FILE}\n@@ -10,1 +10,1 @@\n-static unsigned long procstats_limit = 128;\n+static unsigned long procstats_limit = 256;\n`, 1);
+  server.open(
+    uri,
+    'diff',
+    `--- a/${FILE}\n+++ b/${FILE}\n@@ -10,1 +10,1 @@\n-static unsigned long procstats_limit = 128;\n+static unsigned long procstats_limit = 256;\n`,
+    1,
+  );
   const { diagnostics } = await server.diagnostics(uri, 1);
   const d = diagnostics.filter((x) => x.code === 'not-analysed');
   assert.equal(d.length, 1, JSON.stringify(diagnostics));
   assert.equal(d[0].severity, 1);
   assert.equal(d[0].range.start.line, 0);
-  assert.match(String(d[0].message), /^fs\/proc\/procstats\.c was not analysed: 0\.0 MB is over the 0\.0 MB size limit \(livepatch\.maxFileBytes\)/);
+  assert.match(
+    String(d[0].message),
+    /^fs\/proc\/procstats\.c was not analysed: 0\.0 MB is over the 0\.0 MB size limit \(livepatch\.maxFileBytes\)/,
+  );
   assert.match(String(d[0].codeDescription?.href), /docs\/rules\/not-analysed\.md$/);
 });
 
 test('workspace changes: a changed file over the limit is a not-analysed error, not a deletion', async () => {
   fs.appendFileSync(path.join(tree, FILE), '/* changed on disk */\n');
-  const r = (await server.conn.sendRequest(AnalyzeWorkspaceChangesRequest, { uri: pathToFileURL(tree).toString() })) as AnalyzeWorkspaceChangesResult;
-  assert.deepEqual(r.findings.map((f) => [f.rule, f.severity, f.file]), [['not-analysed', 'error', FILE]]);
+  const r = (await server.conn.sendRequest(AnalyzeWorkspaceChangesRequest, {
+    uri: pathToFileURL(tree).toString(),
+  })) as AnalyzeWorkspaceChangesResult;
+  assert.deepEqual(
+    r.findings.map((f) => [f.rule, f.severity, f.file]),
+    [['not-analysed', 'error', FILE]],
+  );
   assert.doesNotMatch(r.diff, /procstats\.c/, 'the big file is not in the diff (it was once diffed as emptied)');
 });

@@ -48,9 +48,14 @@ test('garbage in a .patch document gets one clear error diagnostic', async () =>
 
 test('a document over the size cap gets a "not analysed" note, promptly', async () => {
   // Over the default livepatch.maxFileBytes (4 MB).
-  const big = demoPatch + `diff --git a/fs/proc/big.c b/fs/proc/big.c\nnew file mode 100644\n--- /dev/null\n+++ b/fs/proc/big.c\n@@ -0,0 +1,150000 @@\n${'+\tprocstats_limit += 1; /* padding padding */\n'.repeat(150_000)}`;
+  const big =
+    demoPatch +
+    `diff --git a/fs/proc/big.c b/fs/proc/big.c\nnew file mode 100644\n--- /dev/null\n+++ b/fs/proc/big.c\n@@ -0,0 +1,150000 @@\n${'+\tprocstats_limit += 1; /* padding padding */\n'.repeat(150_000)}`;
   assert.ok(big.length > 4 * 1024 * 1024);
-  for (const [rel, lang] of [['big.patch', 'diff'], ['fs/proc/big_source.c', 'c']] as const) {
+  for (const [rel, lang] of [
+    ['big.patch', 'diff'],
+    ['fs/proc/big_source.c', 'c'],
+  ] as const) {
     const uri = uriOf(rel);
     const t0 = performance.now();
     server.open(uri, lang, big, 1);
@@ -70,13 +75,20 @@ test('a garbage kernel source buffer does not break the server', async () => {
   // A real finding first (a line added to the __init function), then the garbage: the parser's
   // recovery keeps the rest of the file, so the finding is still reported, on its line.
   const lines = base.split('\n');
-  const at = lines.indexOf('\treturn 0;', lines.findIndex((l) => l.includes('proc_procstats_init')));
+  const at = lines.indexOf(
+    '\treturn 0;',
+    lines.findIndex((l) => l.includes('proc_procstats_init')),
+  );
   lines.splice(at, 0, '\tpr_info("procstats ready\\n");');
   const garbage = `${lines.join('\n')}\n}}}} ((( static int __init x(\n#if 1\n#if 2\n/* never closed\n"unterminated\n${'F('.repeat(3000)}1${')'.repeat(3000)};\n`;
   const uri = uriOf(file);
   server.open(uri, 'c', garbage, 1);
   const first = await server.diagnostics(uri, 1);
-  assert.deepEqual(first.diagnostics.filter((d) => d.code === 'init-section').map((d) => d.range.start.line), [at], JSON.stringify(first.diagnostics));
+  assert.deepEqual(
+    first.diagnostics.filter((d) => d.code === 'init-section').map((d) => d.range.start.line),
+    [at],
+    JSON.stringify(first.diagnostics),
+  );
   // Still answering: back to the base text, the diagnostics clear.
   server.change(uri, 2, [{ text: base }]);
   assert.deepEqual((await server.diagnostics(uri, 2)).diagnostics, []);
@@ -102,15 +114,24 @@ test('a NUL byte in a kernel source buffer gets a diagnostic', async () => {
  */
 function slowPatch(files: number): string {
   let out = '';
-  const body = Array.from({ length: 60 }, (_, i) => [
-    `static int slow_fn${i}(int x)`, '{', `\tstatic int calls${i};`, `\tpr_info("slow %d\\n", __LINE__);`, `\treturn x + calls${i}++;`, '}', '',
-  ].join('\n')).join('\n');
+  const body = Array.from({ length: 60 }, (_, i) =>
+    [
+      `static int slow_fn${i}(int x)`,
+      '{',
+      `\tstatic int calls${i};`,
+      `\tpr_info("slow %d\\n", __LINE__);`,
+      `\treturn x + calls${i}++;`,
+      '}',
+      '',
+    ].join('\n'),
+  ).join('\n');
   const lines = body.split('\n');
   for (let f = 0; f < files; f++) {
     out += `diff --git a/fs/proc/slow${f}.c b/fs/proc/slow${f}.c\nnew file mode 100644\n--- /dev/null\n+++ b/fs/proc/slow${f}.c\n@@ -0,0 +1,${lines.length} @@\n`;
     out += lines.map((l) => `+${l}\n`).join('');
   }
-  out += 'diff --git a/fs/proc/procstats.c b/fs/proc/procstats.c\n--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -31,3 +31,4 @@ static int __init proc_procstats_init(void)\n {\n \tproc_create_single("procstats", 0, NULL, procstats_show);\n+\tpr_info("procstats ready\\n");\n \treturn 0;\n';
+  out +=
+    'diff --git a/fs/proc/procstats.c b/fs/proc/procstats.c\n--- a/fs/proc/procstats.c\n+++ b/fs/proc/procstats.c\n@@ -31,3 +31,4 @@ static int __init proc_procstats_init(void)\n {\n \tproc_create_single("procstats", 0, NULL, procstats_show);\n+\tpr_info("procstats ready\\n");\n \treturn 0;\n';
   return out;
 }
 
@@ -124,7 +145,11 @@ test('the next edit cancels the analysis of a slow document', async () => {
   const fullMs = performance.now() - t0;
   // The whole document was analysed: the last hunk's finding is there, on the added line.
   const added = text.split('\n').indexOf('+\tpr_info("procstats ready\\n");');
-  assert.deepEqual(all.diagnostics.filter((d) => d.code === 'init-section').map((d) => d.range.start.line), [added], JSON.stringify(all.diagnostics.slice(0, 5)));
+  assert.deepEqual(
+    all.diagnostics.filter((d) => d.code === 'init-section').map((d) => d.range.start.line),
+    [added],
+    JSON.stringify(all.diagnostics.slice(0, 5)),
+  );
   // The same document, edited right after opening: version 2 must not wait for version 1.
   const uri = uriOf('slow-edited.patch');
   const published: number[] = [];
@@ -135,12 +160,18 @@ test('the next edit cancels the analysis of a slow document', async () => {
   const second = await server.diagnostics(uri, 2);
   const editedMs = performance.now() - t0;
   published.push(second.version!);
-  assert.ok(second.diagnostics.some((d) => d.code === 'init-section'), JSON.stringify(second.diagnostics.map((d) => d.code)));
-  assert.ok(editedMs < fullMs * 0.6, `version 2 after ${editedMs.toFixed(0)} ms; the full analysis of version 1 takes ${fullMs.toFixed(0)} ms`);
+  assert.ok(
+    second.diagnostics.some((d) => d.code === 'init-section'),
+    JSON.stringify(second.diagnostics.map((d) => d.code)),
+  );
+  assert.ok(
+    editedMs < fullMs * 0.6,
+    `version 2 after ${editedMs.toFixed(0)} ms; the full analysis of version 1 takes ${fullMs.toFixed(0)} ms`,
+  );
   // Version 1 is never published, not even late.
   await new Promise((r) => setTimeout(r, Math.min(3000, fullMs)));
-  await assert.rejects(Promise.race([
-    server.diagnostics(uri, 1),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('none')), 200)),
-  ]), /none/);
+  await assert.rejects(
+    Promise.race([server.diagnostics(uri, 1), new Promise((_, reject) => setTimeout(() => reject(new Error('none')), 200))]),
+    /none/,
+  );
 });

@@ -10,7 +10,14 @@ import { HoverRequest, CodeActionRequest, type Diagnostic, type TextEdit, type W
 import { startServer, makeGitTree, applyEdits, ROOT, type TestServer } from '../../../testing/lspClient';
 import { tempDir } from '../../../testing/tempDir';
 import { analyzePatches } from '../engine/analyze';
-import { AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult, LocateBuildReferencesRequest, type LocateBuildReferencesResult } from '../protocol';
+import {
+  AnalyzeWorkspaceChangesRequest,
+  type AnalyzeWorkspaceChangesResult,
+  GenerateModuleRequest,
+  type GenerateModuleResult,
+  LocateBuildReferencesRequest,
+  type LocateBuildReferencesResult,
+} from '../protocol';
 
 let tree: string;
 let server: TestServer;
@@ -62,7 +69,9 @@ test('the struct-layout quick fix moves the member into a shadow-variable scaffo
   const published = await server.diagnostics(uri, 2);
   const d = byCode(published.diagnostics, 'struct-layout')[0];
   const actions = (await server.conn.sendRequest(CodeActionRequest.type, {
-    textDocument: { uri }, range: d.range, context: { diagnostics: [d] },
+    textDocument: { uri },
+    range: d.range,
+    context: { diagnostics: [d] },
   })) as { title: string; edit: WorkspaceEdit }[];
   const fix = actions.find((a) => /shadow/.test(a.title));
   assert.ok(fix, JSON.stringify(actions.map((a) => a.title)));
@@ -87,9 +96,14 @@ test('a kernel source shows findings for the live buffer against HEAD, and none 
   server.open(uri, 'c', text, 1);
   assert.deepEqual((await server.diagnostics(uri, 1)).diagnostics, []);
   const lines = text.split('\n');
-  const at = lines.indexOf('\treturn 0;', lines.findIndex((l) => l.includes('proc_procstats_init')));
+  const at = lines.indexOf(
+    '\treturn 0;',
+    lines.findIndex((l) => l.includes('proc_procstats_init')),
+  );
   // Incremental change: insert one line inside the __init function, unsaved.
-  server.change(uri, 2, [{ range: { start: { line: at, character: 0 }, end: { line: at, character: 0 } }, text: '\tpr_info("procstats ready\\n");\n' }]);
+  server.change(uri, 2, [
+    { range: { start: { line: at, character: 0 }, end: { line: at, character: 0 } }, text: '\tpr_info("procstats ready\\n");\n' },
+  ]);
   const d2 = (await server.diagnostics(uri, 2)).diagnostics;
   const init = byCode(d2, 'init-section')[0];
   assert.ok(init, JSON.stringify(d2));
@@ -103,10 +117,15 @@ test('livepatch/analyzeWorkspaceChanges reports unsaved buffers against the base
   const file = path.join(tree, 'fs/proc/procstats.c');
   const uri = pathToFileURL(file).toString();
   const lines = fs.readFileSync(file, 'utf8').split('\n');
-  const at = lines.indexOf('\treturn 0;', lines.findIndex((l) => l.includes('proc_procstats_init')));
+  const at = lines.indexOf(
+    '\treturn 0;',
+    lines.findIndex((l) => l.includes('proc_procstats_init')),
+  );
   server.change(uri, 4, [{ range: { start: { line: at, character: 0 }, end: { line: at, character: 0 } }, text: '\tpr_info("x\\n");\n' }]);
   await server.diagnostics(uri, 4);
-  const r = (await server.conn.sendRequest(AnalyzeWorkspaceChangesRequest, { uri: pathToFileURL(tree).toString() })) as AnalyzeWorkspaceChangesResult;
+  const r = (await server.conn.sendRequest(AnalyzeWorkspaceChangesRequest, {
+    uri: pathToFileURL(tree).toString(),
+  })) as AnalyzeWorkspaceChangesResult;
   assert.equal(r.tree, tree);
   assert.deepEqual(r.files, ['fs/proc/procstats.c']);
   const f = r.findings.find((x) => x.rule === 'init-section');
@@ -127,13 +146,25 @@ test('Generate Module with the patched-unit generator returns the unit the exten
  	return 0;
  }
 `;
-  const kallsyms = ['ffffffff81000000 t procstats_fill', 'ffffffff81000100 t procstats_show', 'ffffffff82000000 d procstats_limit', ''].join('\n');
+  const kallsyms = [
+    'ffffffff81000000 t procstats_fill',
+    'ffffffff81000100 t procstats_show',
+    'ffffffff82000000 d procstats_limit',
+    '',
+  ].join('\n');
   const g = (await server.conn.sendRequest(GenerateModuleRequest, {
-    patch, uri: pathToFileURL(tree).toString(), name: 'livepatch_unit_lsp', generator: 'unit', kallsyms,
+    patch,
+    uri: pathToFileURL(tree).toString(),
+    name: 'livepatch_unit_lsp',
+    generator: 'unit',
+    kallsyms,
   })) as GenerateModuleResult;
   assert.ok(g.ok, JSON.stringify(g));
   assert.ok(g.unit, 'the unit itself comes back');
-  assert.deepEqual(g.unit.functions.map((f) => [f.object, f.oldName]), [['vmlinux', 'procstats_show']]);
+  assert.deepEqual(
+    g.unit.functions.map((f) => [f.object, f.oldName]),
+    [['vmlinux', 'procstats_show']],
+  );
   const unit = g.unit.files[g.unit.units[0].unit];
   // Compiler errors land on the patched file's lines: the unit says where its text comes from.
   assert.match(unit, /^#line 1 "fs\/proc\/procstats\.c"$/m);
@@ -144,7 +175,11 @@ test('build output names are located in the tree the build ran from', async () =
   const r = (await server.conn.sendRequest(LocateBuildReferencesRequest, {
     uri: pathToFileURL(tree).toString(),
     files: ['fs/proc/procstats.c'],
-    references: [{ object: 'fs/proc/procstats.o', function: 'procstats_show.isra.0' }, { section: '.init.text' }, { file: '/tmp/build/fs/proc/procstats.c', line: 13 }],
+    references: [
+      { object: 'fs/proc/procstats.o', function: 'procstats_show.isra.0' },
+      { section: '.init.text' },
+      { file: '/tmp/build/fs/proc/procstats.c', line: 13 },
+    ],
   })) as LocateBuildReferencesResult;
   assert.deepEqual(r, [
     { file: 'fs/proc/procstats.c', line: 18, endLine: 18, what: 'function procstats_show' },

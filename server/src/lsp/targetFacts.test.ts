@@ -57,8 +57,14 @@ test('facts sent: the open source is checked again and the hedged warning become
 
   // The workspace-changes request (Build's gate) sees the same facts.
   const w = (await server.conn.sendRequest(AnalyzeWorkspaceChangesRequest, { uri })) as AnalyzeWorkspaceChangesResult;
-  assert.deepEqual(w.findings.filter((f) => f.rule === 'inline-notrace').map((f) => f.severity), ['error']);
-  assert.ok(w.notes.some((n) => n.includes(`target facts of ${RELEASE}: 2 symbol names (kallsyms)`)), w.notes.join('\n'));
+  assert.deepEqual(
+    w.findings.filter((f) => f.rule === 'inline-notrace').map((f) => f.severity),
+    ['error'],
+  );
+  assert.ok(
+    w.notes.some((n) => n.includes(`target facts of ${RELEASE}: 2 symbol names (kallsyms)`)),
+    w.notes.join('\n'),
+  );
 
   void server.conn.sendNotification(DidChangeTargetFactsNotification, { facts: null });
   const [again] = inlineNotrace((await server.diagnostics(uri, 1)).diagnostics);
@@ -77,5 +83,8 @@ test('facts that cannot be read leave the hedge and do not stop the server', asy
   server.change(uri, 2, [{ text: fs.readFileSync(path.join(CASE, 'after/fs/demo/buf.c'), 'utf8') + '\n' }]);
   const [f] = inlineNotrace((await server.diagnostics(uri, 2)).diagnostics);
   assert.equal(f.severity, 2);
-  assert.ok(log.some((m) => /cannot be used: kallsyms .*missing' cannot be read/.test(m)), log.join('\n'));
+  assert.ok(
+    log.some((m) => /cannot be used: kallsyms .*missing' cannot be read/.test(m)),
+    log.join('\n'),
+  );
 });

@@ -13,7 +13,10 @@ interface Pending {
 export class ValidationQueue {
   private pending = new Map<string, Pending>();
 
-  constructor(private readonly validate: Validate, private readonly delayMs: () => number) {}
+  constructor(
+    private readonly validate: Validate,
+    private readonly delayMs: () => number,
+  ) {}
 
   /** Schedules validation of `version`; cancels whatever was scheduled or running for the URI. */
   schedule(uri: string, version: number, immediate = false): void {

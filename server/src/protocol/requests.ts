@@ -25,7 +25,9 @@ export interface AnalyzeWorkspaceChangesResult {
 }
 
 /** All findings for the working tree (and unsaved open buffers) against the base ref. */
-export const AnalyzeWorkspaceChangesRequest = new RequestType<AnalyzeWorkspaceChangesParams, AnalyzeWorkspaceChangesResult, void>('livepatch/analyzeWorkspaceChanges');
+export const AnalyzeWorkspaceChangesRequest = new RequestType<AnalyzeWorkspaceChangesParams, AnalyzeWorkspaceChangesResult, void>(
+  'livepatch/analyzeWorkspaceChanges',
+);
 
 export interface GenerateModuleParams {
   /** The patch text to turn into a module (a .patch document, or the working-tree diff). */
@@ -45,10 +47,14 @@ export interface GenerateModuleParams {
 
 export type GenerateModuleResult =
   | {
-    ok: true; name: string; files: Record<string, string>; functions: { object: string; oldName: string; newName: string }[]; unverified: string[];
-    /** The patched-unit module (generator 'unit'): what the host build needs. */
-    unit?: PatchedUnitModule;
-  }
+      ok: true;
+      name: string;
+      files: Record<string, string>;
+      functions: { object: string; oldName: string; newName: string }[];
+      unverified: string[];
+      /** The patched-unit module (generator 'unit'): what the host build needs. */
+      unit?: PatchedUnitModule;
+    }
   | { ok: false; refusals: WireRefusal[] };
 
 /** A kbuild livepatch module for a patch, or the reasons it cannot be generated. */
@@ -67,7 +73,9 @@ export interface LocateBuildReferencesParams {
 export type LocateBuildReferencesResult = ({ file: string; line: number; endLine: number; what: string } | null)[];
 
 /** Build output names functions, sections and symbols: where they are in the tree. */
-export const LocateBuildReferencesRequest = new RequestType<LocateBuildReferencesParams, LocateBuildReferencesResult, void>('livepatch/locateBuildReferences');
+export const LocateBuildReferencesRequest = new RequestType<LocateBuildReferencesParams, LocateBuildReferencesResult, void>(
+  'livepatch/locateBuildReferences',
+);
 
 /**
  * Client -> server: the workspace's trust changed (VS Code: trust granted).

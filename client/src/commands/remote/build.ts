@@ -6,7 +6,12 @@ import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  AnalyzeWorkspaceChangesRequest, type AnalyzeWorkspaceChangesResult, GenerateModuleRequest, type GenerateModuleResult, formatRefusal, moduleNameFrom,
+  AnalyzeWorkspaceChangesRequest,
+  type AnalyzeWorkspaceChangesResult,
+  GenerateModuleRequest,
+  type GenerateModuleResult,
+  formatRefusal,
+  moduleNameFrom,
 } from '../../../../server/src/protocol';
 import { BuildFailed, buildWithTool, type BuiltModule } from '../../deploy/operations';
 import { buildUnit, cachedKallsyms, kallsymsMissesObjects, readUnitInputs } from '../../deploy/unitBuild';
@@ -33,7 +38,9 @@ async function remember(c: Ctx, target: string, m: Remembered & { diffHash: stri
 }
 
 /** The patch to build: the active .patch document, or the working tree against the base ref. */
-async function currentPatch(c: Ctx): Promise<{ text: string; name: string; uri?: vscode.Uri; check: AnalyzeWorkspaceChangesResult | null } | undefined> {
+async function currentPatch(
+  c: Ctx,
+): Promise<{ text: string; name: string; uri?: vscode.Uri; check: AnalyzeWorkspaceChangesResult | null } | undefined> {
   const doc = vscode.window.activeTextEditor?.document;
   if (doc && (doc.languageId === 'diff' || /\.(patch|diff)$/.test(doc.fileName))) {
     return { text: doc.getText(), name: path.basename(doc.fileName), uri: doc.uri, check: null };
@@ -51,94 +58,145 @@ export function registerBuildCommands(c: Ctx): vscode.Disposable[] {
     vscode.commands.registerCommand('livepatch.generateModule', async () => {
       // Untrusted: from an open .patch only (see trustPolicy.ts).
       const doc = vscode.window.activeTextEditor?.document;
-      const verdict = trustVerdict('generateModule', doc && (doc.languageId === 'diff' || /\.(patch|diff)$/.test(doc.fileName)) ? 'patch-document' : 'working-tree', vscode.workspace.isTrusted);
+      const verdict = trustVerdict(
+        'generateModule',
+        doc && (doc.languageId === 'diff' || /\.(patch|diff)$/.test(doc.fileName)) ? 'patch-document' : 'working-tree',
+        vscode.workspace.isTrusted,
+      );
       if (!verdict.run) {
-        void vscode.window.showWarningMessage(`Livepatch: ${verdict.reason}`, 'Manage Workspace Trust').then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
+        void vscode.window
+          .showWarningMessage(`Livepatch: ${verdict.reason}`, 'Manage Workspace Trust')
+          .then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
         return;
       }
       const patch = await currentPatch(c);
       if (!patch) return;
-      const g = await c.client.sendRequest(GenerateModuleRequest, { patch: patch.text, uri: patch.uri?.toString(), name: moduleNameFrom(patch.name) });
+      const g = await c.client.sendRequest(GenerateModuleRequest, {
+        patch: patch.text,
+        uri: patch.uri?.toString(),
+        name: moduleNameFrom(patch.name),
+      });
       if (!g.ok) {
         const text = g.refusals.map(formatRefusal).join('\n');
         c.log.error(`cannot generate a module:\n${text}`);
-        void vscode.window.showErrorMessage(`Livepatch: cannot generate a module: ${g.refusals[0]?.message ?? ''}`, 'Show Log').then((a) => a && c.log.channel.show(true));
+        void vscode.window
+          .showErrorMessage(`Livepatch: cannot generate a module: ${g.refusals[0]?.message ?? ''}`, 'Show Log')
+          .then((a) => a && c.log.channel.show(true));
         return;
       }
-      const dest = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Write module source here' });
+      const dest = await vscode.window.showOpenDialog({
+        canSelectFolders: true,
+        canSelectFiles: false,
+        openLabel: 'Write module source here',
+      });
       if (!dest?.[0]) return;
       const dir = vscode.Uri.joinPath(dest[0], g.name);
-      for (const [f, text] of Object.entries(g.files)) await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(dir, f), Buffer.from(text, 'utf8'));
+      for (const [f, text] of Object.entries(g.files))
+        await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(dir, f), Buffer.from(text, 'utf8'));
       await vscode.window.showTextDocument(vscode.Uri.joinPath(dir, `${g.name}.c`));
     }),
 
-    vscode.commands.registerCommand('livepatch.buildModule', targetCommand(c, async (vm) => {
-      const t = vm.target;
-      const patch = await currentPatch(c);
-      if (!patch) return;
-      // Refuse (unless confirmed) to build what the engine already knows is wrong, or did not check.
-      const findings: GateFinding[] = patch.check
-        ? patch.check.findings.map((f) => ({ rule: f.rule, severity: f.severity, file: f.file, message: f.message }))
-        : vscode.languages.getDiagnostics(patch.uri!).map(gateFindingFromDiagnostic).filter((f): f is GateFinding => f !== null);
-      const gate = buildGate(findings);
-      if (!gate.pass) {
-        const go = await vscode.window.showWarningMessage(gate.question, { modal: true }, 'Build Anyway');
-        if (go !== 'Build Anyway') return;
-      }
-      const allowFindings = !gate.pass;
-      const name = moduleNameFrom(patch.name);
-      // Atomic replace only by choice: ask when other livepatches are loaded, naming them.
-      await c.view.refresh();
-      const question = c.view.state ? replaceQuestion(c.view.state, name, t.settings.name, 'build') : null;
-      let replace = false;
-      if (question) {
-        const a = await vscode.window.showWarningMessage(`Livepatch: ${question}`, { modal: true }, 'Stack on Them', 'Replace Them');
-        if (!a) return;
-        replace = a === 'Replace Them';
-      }
-      c.log.info(c.view.state ? replaceSummary(c.view.state, name, t.settings.name, replace) : `${name}: ${replace ? 'a replace patch' : 'stacks on other livepatches'}`);
-      const diffHash = crypto.createHash('sha256').update(patch.text).digest('hex').slice(0, 16);
-      const built = await vm.runOnTarget(`building ${name} on ${t.settings.name}`, async (p) => {
-        try {
-          if (t.settings.backend === 'kbuild') {
-            // kallsyms is cached per release in the extension's global storage.
-            const cacheDir = path.join(c.context.globalStorageUri.fsPath, 'targets');
-            const inputs = await readUnitInputs(t.ssh, t.settings, { cacheDir }, p);
-            c.log.info(`${t.settings.name}: ${inputs.where}`);
-            const generate = async (generator: 'unit', kallsyms: string): Promise<GenerateModuleResult & { ok: true }> => {
-              p.onStep?.('Generating the livepatch module');
-              const g = await c.client.sendRequest(GenerateModuleRequest, {
-                patch: patch.text, uri: patch.uri?.toString(), name, replace, symvers: inputs.symvers || undefined, kallsyms: kallsyms || undefined, generator, allowFindings,
-              });
-              if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map(formatRefusal).join('\n')}`);
-              return g;
-            };
-            // The patched file itself, compiled here against the target's exact headers, or on the target.
-            let g = await generate('unit', inputs.kallsyms);
-            if (g.unit && inputs.kallsymsFromCache && kallsymsMissesObjects(inputs.kallsyms, g.unit.objects)) {
-              // A module that was not loaded when kallsyms was cached.
-              inputs.kallsyms = (await cachedKallsyms(t.ssh, t.settings, cacheDir, inputs.release, inputs.symversSha256, p, true)).text;
-              g = await generate('unit', inputs.kallsyms);
-            }
-            if (!g.unit) throw new Error('the language server did not return a patched-unit module (an older server?)');
-            for (const n of g.unit.notes) c.log.info(`${g.name}: ${n}`);
-            return await buildUnit(t.ssh, t.settings, g.unit, inputs, p);
-          }
-          return await buildWithTool(t.ssh, t.settings, name, patch.text, p, { replace });
-        } catch (err) {
-          if (err instanceof BuildFailed) {
-            await showBuildDiagnostics(c.client, c.buildDiagnostics, c.log, err.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
-            c.log.append(err.output.split('\n').slice(-40).join('\n'));
-          }
-          throw err;
+    vscode.commands.registerCommand(
+      'livepatch.buildModule',
+      targetCommand(c, async (vm) => {
+        const t = vm.target;
+        const patch = await currentPatch(c);
+        if (!patch) return;
+        // Refuse (unless confirmed) to build what the engine already knows is wrong, or did not check.
+        const findings: GateFinding[] = patch.check
+          ? patch.check.findings.map((f) => ({ rule: f.rule, severity: f.severity, file: f.file, message: f.message }))
+          : vscode.languages
+              .getDiagnostics(patch.uri!)
+              .map(gateFindingFromDiagnostic)
+              .filter((f): f is GateFinding => f !== null);
+        const gate = buildGate(findings);
+        if (!gate.pass) {
+          const go = await vscode.window.showWarningMessage(gate.question, { modal: true }, 'Build Anyway');
+          if (go !== 'Build Anyway') return;
         }
-      });
-      if (built) {
-        await remember(c, t.settings.name, { ...built, diffHash, replace });
-        await showBuildDiagnostics(c.client, c.buildDiagnostics, c.log, built.events, patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined, patch.check?.files ?? []);
-        const load = await vscode.window.showInformationMessage(`Livepatch: built ${path.posix.basename(built.path)} on ${t.settings.name}.`, 'Load');
-        if (load) await vscode.commands.executeCommand('livepatch.load');
-      }
-    })),
+        const allowFindings = !gate.pass;
+        const name = moduleNameFrom(patch.name);
+        // Atomic replace only by choice: ask when other livepatches are loaded, naming them.
+        await c.view.refresh();
+        const question = c.view.state ? replaceQuestion(c.view.state, name, t.settings.name, 'build') : null;
+        let replace = false;
+        if (question) {
+          const a = await vscode.window.showWarningMessage(`Livepatch: ${question}`, { modal: true }, 'Stack on Them', 'Replace Them');
+          if (!a) return;
+          replace = a === 'Replace Them';
+        }
+        c.log.info(
+          c.view.state
+            ? replaceSummary(c.view.state, name, t.settings.name, replace)
+            : `${name}: ${replace ? 'a replace patch' : 'stacks on other livepatches'}`,
+        );
+        const diffHash = crypto.createHash('sha256').update(patch.text).digest('hex').slice(0, 16);
+        const built = await vm.runOnTarget(`building ${name} on ${t.settings.name}`, async (p) => {
+          try {
+            if (t.settings.backend === 'kbuild') {
+              // kallsyms is cached per release in the extension's global storage.
+              const cacheDir = path.join(c.context.globalStorageUri.fsPath, 'targets');
+              const inputs = await readUnitInputs(t.ssh, t.settings, { cacheDir }, p);
+              c.log.info(`${t.settings.name}: ${inputs.where}`);
+              const generate = async (generator: 'unit', kallsyms: string): Promise<GenerateModuleResult & { ok: true }> => {
+                p.onStep?.('Generating the livepatch module');
+                const g = await c.client.sendRequest(GenerateModuleRequest, {
+                  patch: patch.text,
+                  uri: patch.uri?.toString(),
+                  name,
+                  replace,
+                  symvers: inputs.symvers || undefined,
+                  kallsyms: kallsyms || undefined,
+                  generator,
+                  allowFindings,
+                });
+                if (!g.ok) throw new Error(`cannot generate a module:\n${g.refusals.map(formatRefusal).join('\n')}`);
+                return g;
+              };
+              // The patched file itself, compiled here against the target's exact headers, or on the target.
+              let g = await generate('unit', inputs.kallsyms);
+              if (g.unit && inputs.kallsymsFromCache && kallsymsMissesObjects(inputs.kallsyms, g.unit.objects)) {
+                // A module that was not loaded when kallsyms was cached.
+                inputs.kallsyms = (await cachedKallsyms(t.ssh, t.settings, cacheDir, inputs.release, inputs.symversSha256, p, true)).text;
+                g = await generate('unit', inputs.kallsyms);
+              }
+              if (!g.unit) throw new Error('the language server did not return a patched-unit module (an older server?)');
+              for (const n of g.unit.notes) c.log.info(`${g.name}: ${n}`);
+              return await buildUnit(t.ssh, t.settings, g.unit, inputs, p);
+            }
+            return await buildWithTool(t.ssh, t.settings, name, patch.text, p, { replace });
+          } catch (err) {
+            if (err instanceof BuildFailed) {
+              await showBuildDiagnostics(
+                c.client,
+                c.buildDiagnostics,
+                c.log,
+                err.events,
+                patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined,
+                patch.check?.files ?? [],
+              );
+              c.log.append(err.output.split('\n').slice(-40).join('\n'));
+            }
+            throw err;
+          }
+        });
+        if (built) {
+          await remember(c, t.settings.name, { ...built, diffHash, replace });
+          await showBuildDiagnostics(
+            c.client,
+            c.buildDiagnostics,
+            c.log,
+            built.events,
+            patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined,
+            patch.check?.files ?? [],
+          );
+          const load = await vscode.window.showInformationMessage(
+            `Livepatch: built ${path.posix.basename(built.path)} on ${t.settings.name}.`,
+            'Load',
+          );
+          if (load) await vscode.commands.executeCommand('livepatch.load');
+        }
+      }),
+    ),
   ];
 }

@@ -37,7 +37,10 @@ export interface OnTarget {
 }
 
 /** The handler of a command that acts on the VM: trust is checked and the target looked up before `body` runs with them. */
-export function targetCommand<A extends unknown[]>(c: Ctx, body: (vm: OnTarget, ...args: A) => Promise<unknown>): (...args: A) => Promise<unknown> {
+export function targetCommand<A extends unknown[]>(
+  c: Ctx,
+  body: (vm: OnTarget, ...args: A) => Promise<unknown>,
+): (...args: A) => Promise<unknown> {
   return async (...args: A) => {
     if (!requireTrust()) return;
     const t = await activeTarget(c);
@@ -49,10 +52,12 @@ export function targetCommand<A extends unknown[]>(c: Ctx, body: (vm: OnTarget, 
 /** True in a trusted workspace; otherwise says why the command does not run, and false. */
 export function requireTrust(): boolean {
   if (vscode.workspace.isTrusted) return true;
-  void vscode.window.showWarningMessage(
-    'Livepatch: building and loading patches runs commands on the test VM, so it needs a trusted workspace. Diagnostics keep working.',
-    'Manage Workspace Trust',
-  ).then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
+  void vscode.window
+    .showWarningMessage(
+      'Livepatch: building and loading patches runs commands on the test VM, so it needs a trusted workspace. Diagnostics keep working.',
+      'Manage Workspace Trust',
+    )
+    .then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
   return false;
 }
 
@@ -65,7 +70,11 @@ async function activeTarget(c: Ctx): Promise<Target | undefined> {
     return undefined;
   }
   if (!t) {
-    const a = await vscode.window.showWarningMessage('Livepatch: no test VM is configured (livepatch.targets).', 'Select Test VM', 'Create Local Test VM');
+    const a = await vscode.window.showWarningMessage(
+      'Livepatch: no test VM is configured (livepatch.targets).',
+      'Select Test VM',
+      'Create Local Test VM',
+    );
     if (a === 'Select Test VM') await vscode.commands.executeCommand('livepatch.selectTarget');
     if (a === 'Create Local Test VM') await vscode.commands.executeCommand('livepatch.createTestVm');
     return undefined;
@@ -78,58 +87,71 @@ function onTarget(c: Ctx, t: Target): OnTarget {
     target: t,
     // One action at a time per target: a second one is refused, naming the first. exclusive()
     // covers this window; the lock on the target covers other windows, machines and scripts.
-    runOnTarget: (title, fn) => inProgress(c, title, (p) => t.ssh.exclusive(title, () => withTargetLock(t.ssh, t.settings, title, () => fn(p), {
-      signal: p.signal,
-      onUnlocked: (why) => c.log.warn(`${t.settings.name}: running "${title}" without the target lock: ${why}`),
-    }), { signal: p.signal })),
+    runOnTarget: (title, fn) =>
+      inProgress(c, title, (p) =>
+        t.ssh.exclusive(
+          title,
+          () =>
+            withTargetLock(t.ssh, t.settings, title, () => fn(p), {
+              signal: p.signal,
+              onUnlocked: (why) => c.log.warn(`${t.settings.name}: running "${title}" without the target lock: ${why}`),
+            }),
+          { signal: p.signal },
+        ),
+      ),
     runWithoutLock: (title, fn) => inProgress(c, title, fn),
   };
 }
 
 function isState(x: unknown): x is LivepatchState {
-  return !!x && typeof x === 'object' && Array.isArray((x as LivepatchState).patches) && typeof (x as LivepatchState).kernelRelease === 'string';
+  return (
+    !!x && typeof x === 'object' && Array.isArray((x as LivepatchState).patches) && typeof (x as LivepatchState).kernelRelease === 'string'
+  );
 }
 
 /** Runs `fn` in a cancellable notification; failures become one clear message with a way to the log. */
 async function inProgress<T>(c: Ctx, title: string, fn: (p: Progress) => Promise<T>): Promise<T | undefined> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Livepatch: ${title}`, cancellable: true }, async (progress, token) => {
-    const abort = new AbortController();
-    const sub = token.onCancellationRequested(() => abort.abort());
-    let shown = false;
-    c.log.info(`${title}…`);
-    try {
-      const p: Progress = {
-        signal: abort.signal,
-        onStep: (step) => (progress.report({ message: step }), c.log.info(step)),
-        onOutput: (text) => c.log.append(text),
-      };
-      const result = await fn(p);
-      if (isState(result)) {
-        // Load, disable and unload end with the state they read: show it, don't read it again.
-        c.view.show(result);
-        shown = true;
-      }
-      return result;
-    } catch (err) {
-      // A load may complete although it was cancelled or failed: say what is loaded now.
-      const loaded = err instanceof LoadInterrupted ? ` ${err.loadedNote}` : '';
-      if (err instanceof LoadInterrupted && err.state) {
-        c.view.show(err.state);
-        shown = true;
-      }
-      if (abort.signal.aborted || (err instanceof SshError && err.kind === 'cancelled')) {
-        c.log.info(`${title}: cancelled.${loaded}`);
-        void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.${loaded}`);
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Livepatch: ${title}`, cancellable: true },
+    async (progress, token) => {
+      const abort = new AbortController();
+      const sub = token.onCancellationRequested(() => abort.abort());
+      let shown = false;
+      c.log.info(`${title}…`);
+      try {
+        const p: Progress = {
+          signal: abort.signal,
+          onStep: (step) => (progress.report({ message: step }), c.log.info(step)),
+          onOutput: (text) => c.log.append(text),
+        };
+        const result = await fn(p);
+        if (isState(result)) {
+          // Load, disable and unload end with the state they read: show it, don't read it again.
+          c.view.show(result);
+          shown = true;
+        }
+        return result;
+      } catch (err) {
+        // A load may complete although it was cancelled or failed: say what is loaded now.
+        const loaded = err instanceof LoadInterrupted ? ` ${err.loadedNote}` : '';
+        if (err instanceof LoadInterrupted && err.state) {
+          c.view.show(err.state);
+          shown = true;
+        }
+        if (abort.signal.aborted || (err instanceof SshError && err.kind === 'cancelled')) {
+          c.log.info(`${title}: cancelled.${loaded}`);
+          void vscode.window.showInformationMessage(`Livepatch: ${title} cancelled.${loaded}`);
+          return undefined;
+        }
+        // A short toast; the remote stderr and ssh's own messages go to the log only.
+        const text = failureText(title, err);
+        c.log.error(text.log);
+        void vscode.window.showErrorMessage(text.toast, 'Show Log').then((a) => a && c.log.channel.show(true));
         return undefined;
+      } finally {
+        sub.dispose();
+        if (!shown) void c.view.refresh();
       }
-      // A short toast; the remote stderr and ssh's own messages go to the log only.
-      const text = failureText(title, err);
-      c.log.error(text.log);
-      void vscode.window.showErrorMessage(text.toast, 'Show Log').then((a) => a && c.log.channel.show(true));
-      return undefined;
-    } finally {
-      sub.dispose();
-      if (!shown) void c.view.refresh();
-    }
-  });
+    },
+  );
 }

@@ -18,7 +18,16 @@ test('argv: safe defaults, host keys always verified, multiplexing only off Wind
   const a = buildSshArgs({ destination: 'root@vm:2222', controlDir: '/tmp/cm dir', identityFile: '/k/id' });
   const opts = a.filter((_, i) => a[i - 1] === '-o');
   const sub = path.basename(targetControlDir({ destination: 'root@vm:2222', controlDir: '/tmp/cm dir', identityFile: '/k/id' }));
-  for (const o of ['BatchMode=yes', 'ConnectTimeout=10', 'ServerAliveInterval=15', 'ServerAliveCountMax=3', 'StrictHostKeyChecking=yes', 'ControlMaster=auto', `ControlPath="/tmp/cm dir/${sub}/%C"`, 'IdentitiesOnly=yes']) {
+  for (const o of [
+    'BatchMode=yes',
+    'ConnectTimeout=10',
+    'ServerAliveInterval=15',
+    'ServerAliveCountMax=3',
+    'StrictHostKeyChecking=yes',
+    'ControlMaster=auto',
+    `ControlPath="/tmp/cm dir/${sub}/%C"`,
+    'IdentitiesOnly=yes',
+  ]) {
     assert.ok(opts.includes(o), `${o} in ${opts.join(' ')}`);
   }
   assert.deepEqual(a.slice(-2), ['--', 'root@vm']);

@@ -88,7 +88,10 @@ function optPath(p: string, suffix = ''): string {
 
 const FORBIDDEN_OPTION = /^\s*(StrictHostKeyChecking\s*[=\s]\s*(no|off|false)|UserKnownHostsFile\s*[=\s]\s*\/dev\/null)\s*$/i;
 
-export function buildSshArgs(cfg: SshTargetConfig, extra: { controlCommand?: string; noMultiplex?: boolean; verbose?: boolean } = {}): string[] {
+export function buildSshArgs(
+  cfg: SshTargetConfig,
+  extra: { controlCommand?: string; noMultiplex?: boolean; verbose?: boolean } = {},
+): string[] {
   const dest = parseDestination(cfg.destination);
   const args: string[] = [];
   if (extra.verbose) args.push('-v');
@@ -97,13 +100,19 @@ export function buildSshArgs(cfg: SshTargetConfig, extra: { controlCommand?: str
   if (port !== undefined) args.push('-p', String(port));
   if (cfg.identityFile) args.push('-i', cfg.identityFile, '-o', 'IdentitiesOnly=yes');
   const strict = cfg.strictHostKeyChecking ?? 'yes';
-  if (strict !== 'yes' && strict !== 'accept-new') throw new SshError('invalid-argument', `StrictHostKeyChecking must be yes or accept-new, not ${String(strict)}.`);
+  if (strict !== 'yes' && strict !== 'accept-new')
+    throw new SshError('invalid-argument', `StrictHostKeyChecking must be yes or accept-new, not ${String(strict)}.`);
   args.push(
-    '-o', 'BatchMode=yes',
-    '-o', `ConnectTimeout=${cfg.connectTimeout ?? 10}`,
-    '-o', `ServerAliveInterval=${cfg.serverAliveInterval ?? 15}`,
-    '-o', `ServerAliveCountMax=${cfg.serverAliveCountMax ?? 3}`,
-    '-o', `StrictHostKeyChecking=${strict}`,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${cfg.connectTimeout ?? 10}`,
+    '-o',
+    `ServerAliveInterval=${cfg.serverAliveInterval ?? 15}`,
+    '-o',
+    `ServerAliveCountMax=${cfg.serverAliveCountMax ?? 3}`,
+    '-o',
+    `StrictHostKeyChecking=${strict}`,
   );
   if (cfg.knownHostsFile) args.push('-o', `UserKnownHostsFile=${optPath(cfg.knownHostsFile)}`);
   const platform = cfg.platform ?? process.platform;
@@ -112,9 +121,12 @@ export function buildSshArgs(cfg: SshTargetConfig, extra: { controlCommand?: str
     args.push('-o', 'ControlMaster=no', '-o', 'ControlPath=none');
   } else if (cfg.controlDir) {
     args.push(
-      '-o', 'ControlMaster=auto',
-      '-o', `ControlPath=${optPath(targetControlDir(cfg), '/%C')}`,
-      '-o', `ControlPersist=${cfg.controlPersist ?? 600}`,
+      '-o',
+      'ControlMaster=auto',
+      '-o',
+      `ControlPath=${optPath(targetControlDir(cfg), '/%C')}`,
+      '-o',
+      `ControlPersist=${cfg.controlPersist ?? 600}`,
     );
   }
   for (const o of cfg.extraOptions ?? []) {

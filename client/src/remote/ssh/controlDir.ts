@@ -33,8 +33,14 @@ export function ensurePrivateDir(dir: string): boolean {
  */
 export function targetControlDir(cfg: SshTargetConfig): string {
   const identity = JSON.stringify([
-    cfg.destination, cfg.sshPath ?? null, cfg.configFile ?? null, cfg.port ?? null, cfg.identityFile ?? null,
-    cfg.knownHostsFile ?? null, cfg.strictHostKeyChecking ?? 'yes', cfg.extraOptions ?? [],
+    cfg.destination,
+    cfg.sshPath ?? null,
+    cfg.configFile ?? null,
+    cfg.port ?? null,
+    cfg.identityFile ?? null,
+    cfg.knownHostsFile ?? null,
+    cfg.strictHostKeyChecking ?? 'yes',
+    cfg.extraOptions ?? [],
   ]);
   const base = (cfg.controlDir ?? '').replace(/\/+$/, '');
   return `${base}/${createHash('sha256').update(identity).digest('hex').slice(0, CONTROL_SUBDIR_CHARS)}`;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from '../../../../testing/nodeTest';
 import { classifyFailure } from './failures';
 
-test('exit 255 is judged on ssh\'s own messages (ssh -E), never on what the remote command printed', () => {
+test("exit 255 is judged on ssh's own messages (ssh -E), never on what the remote command printed", () => {
   const ctx = { destination: 'vm', sudo: false };
   // The remote command printed something that looks like an ssh failure and exited 255.
   assert.equal(classifyFailure('Permission denied (publickey).\n', 255, { ...ctx, sshLog: '' }), undefined);
@@ -13,7 +13,7 @@ test('exit 255 is judged on ssh\'s own messages (ssh -E), never on what the remo
   assert.ok(!e!.message.includes('make:'), e!.message);
 });
 
-test('sudo failures are recognised from their messages; other exits stay the command\'s own', () => {
+test("sudo failures are recognised from their messages; other exits stay the command's own", () => {
   const ctx = { destination: 'vm', sudo: true };
   assert.equal(classifyFailure('sudo: a password is required\n', 1, ctx)?.kind, 'sudo-password');
   assert.equal(classifyFailure("env: 'sudo': No such file or directory\n", 127, ctx)?.kind, 'sudo-missing');

@@ -23,9 +23,17 @@ export function classifyFailure(
 ): SshError | undefined {
   const dest = ctx.destination;
   const login = ctx.terminalCommand ?? `ssh ${dest}`;
-  const base: SshErrorDetail = { destination: dest, exitCode: code, stderrTail: tail(stderr), stderr, sshLog: ctx.sshLog === undefined ? undefined : tail(ctx.sshLog) };
+  const base: SshErrorDetail = {
+    destination: dest,
+    exitCode: code,
+    stderrTail: tail(stderr),
+    stderr,
+    sshLog: ctx.sshLog === undefined ? undefined : tail(ctx.sshLog),
+  };
   if (ctx.sudo && code === 1) {
-    const m = /^sudo: (a password is required|a terminal is required[^\n]*|sorry, you must have a tty[^\n]*|no tty present[^\n]*)/m.exec(stderr);
+    const m = /^sudo: (a password is required|a terminal is required[^\n]*|sorry, you must have a tty[^\n]*|no tty present[^\n]*)/m.exec(
+      stderr,
+    );
     if (m) {
       return new SshError(
         'sudo-password',
@@ -35,7 +43,11 @@ export function classifyFailure(
     }
   }
   if (ctx.sudo && code === 127 && /sudo'?: (No such file or directory|not found|command not found)/.test(stderr)) {
-    return new SshError('sudo-missing', `sudo is not installed on ${dest}. Install it (with a NOPASSWD rule for this user) or set the target's privilege to "root" and log in as root.`, base);
+    return new SshError(
+      'sudo-missing',
+      `sudo is not installed on ${dest}. Install it (with a NOPASSWD rule for this user) or set the target's privilege to "root" and log in as root.`,
+      base,
+    );
   }
   if (code !== 255) return undefined;
   // From here on, `stderr` means ssh's messages. ssh said nothing: the remote command itself
@@ -50,7 +62,9 @@ export function classifyFailure(
     const remove = /^\s*(ssh-keygen -f .+ -R .+)$/m.exec(stderr);
     const keyType = fp?.[1];
     const fingerprint = fp?.[2];
-    const verify = keyType ? `ssh-keygen -lf /etc/ssh/ssh_host_${keyType.toLowerCase()}_key.pub` : 'ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub';
+    const verify = keyType
+      ? `ssh-keygen -lf /etc/ssh/ssh_host_${keyType.toLowerCase()}_key.pub`
+      : 'ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub';
     return new SshError(
       'host-key-changed',
       `The host key of ${dest} has changed${fingerprint ? `: it now presents ${keyType} ${fingerprint}` : ''}. ` +
@@ -75,13 +89,25 @@ export function classifyFailure(
   }
   let m: RegExpExecArray | null;
   if ((m = /Could not resolve hostname (\S+?):\s*(.*)/.exec(stderr))) {
-    return new SshError('dns', `Cannot resolve the host name ${m[1]} (${m[2].trim()}). Check the destination, or the HostName of that alias in ~/.ssh/config.`, base);
+    return new SshError(
+      'dns',
+      `Cannot resolve the host name ${m[1]} (${m[2].trim()}). Check the destination, or the HostName of that alias in ~/.ssh/config.`,
+      base,
+    );
   }
   if ((m = /connect to host (\S+) port (\d+): Connection refused/.exec(stderr))) {
-    return new SshError('connection-refused', `${m[1]} refused the connection on port ${m[2]}: is the VM up and sshd running, and is the port right?`, base);
+    return new SshError(
+      'connection-refused',
+      `${m[1]} refused the connection on port ${m[2]}: is the VM up and sshd running, and is the port right?`,
+      base,
+    );
   }
   if (/Connection timed out during banner exchange|connect to host \S+ port \d+: (Connection|Operation) timed out/.test(stderr)) {
-    return new SshError('connect-timeout', `Connecting to ${dest} timed out. Is the VM running and reachable (a booting VM can take a minute)?`, base);
+    return new SshError(
+      'connect-timeout',
+      `Connecting to ${dest} timed out. Is the VM running and reachable (a booting VM can take a minute)?`,
+      base,
+    );
   }
   if ((m = /connect to host (\S+) port \d+: (No route to host|Network is unreachable)/.exec(stderr))) {
     return new SshError('unreachable', `${m[1]} is unreachable: ${m[2]}.`, base);
@@ -93,10 +119,19 @@ export function classifyFailure(
       base,
     );
   }
-  if (/Timeout, server .* not responding|Connection (closed|reset) by|Broken pipe|kex_exchange_identification|client_loop: send disconnect|Connection to .* closed by remote host/.test(stderr)) {
+  if (
+    /Timeout, server .* not responding|Connection (closed|reset) by|Broken pipe|kex_exchange_identification|client_loop: send disconnect|Connection to .* closed by remote host/.test(
+      stderr,
+    )
+  ) {
     return new SshError('connection-lost', `The connection to ${dest} was lost: ${tail(stderr, 2)}`, base);
   }
-  if (/^(ssh: |Bad owner or permissions|.*: Bad configuration option|.*line \d+: |Load key|no such identity|mux_client_|Control socket)/m.test(stderr) || !stderr.trim()) {
+  if (
+    /^(ssh: |Bad owner or permissions|.*: Bad configuration option|.*line \d+: |Load key|no such identity|mux_client_|Control socket)/m.test(
+      stderr,
+    ) ||
+    !stderr.trim()
+  ) {
     return new SshError('ssh-failed', `ssh to ${dest} failed: ${tail(stderr, 3) || 'exit status 255'}`, base);
   }
   return undefined;

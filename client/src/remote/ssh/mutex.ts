@@ -29,11 +29,20 @@ export async function acquire(key: string, label: string, wait: boolean, signal?
     return release;
   }
   if (!wait) {
-    throw new SshError('busy', `"${held.label}" is still running on ${dest ?? key}. Wait for it to finish or cancel it.`, { destination: dest, runningAction: held.label });
+    throw new SshError('busy', `"${held.label}" is still running on ${dest ?? key}. Wait for it to finish or cancel it.`, {
+      destination: dest,
+      runningAction: held.label,
+    });
   }
   if (signal?.aborted) throw new SshError('cancelled', `Cancelled while waiting for "${held.label}".`, { destination: dest });
   await new Promise<void>((resolve, reject) => {
-    const entry = { label, resolve: (): void => { signal?.removeEventListener('abort', onAbort); resolve(); } };
+    const entry = {
+      label,
+      resolve: (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+    };
     const onAbort = (): void => {
       const i = held.waiters.indexOf(entry);
       if (i >= 0) held.waiters.splice(i, 1);

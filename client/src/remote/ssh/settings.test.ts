@@ -19,6 +19,9 @@ test('a livepatch.targets entry maps to a transport config; accept-new only when
   assert.deepEqual([c.configFile, c.sudo, c.strictHostKeyChecking], ['/x/ssh_config', 'sudo', 'accept-new']);
   assert.ok(buildSshArgs(c).includes('/x/ssh_config'));
   // JSON settings get no shell: `~/` is expanded here, a `~user` or a `~` elsewhere is left alone.
-  assert.equal(configFromSetting({ destination: 'vm', sshConfigFile: '~/.ssh/lab_config' }).configFile, path.join(os.homedir(), '.ssh/lab_config'));
+  assert.equal(
+    configFromSetting({ destination: 'vm', sshConfigFile: '~/.ssh/lab_config' }).configFile,
+    path.join(os.homedir(), '.ssh/lab_config'),
+  );
   assert.equal(configFromSetting({ destination: 'vm', sshConfigFile: '~bob/cfg' }).configFile, '~bob/cfg');
 });

@@ -28,7 +28,10 @@ export interface TargetEntry {
 export type TargetEntryTransport = Pick<TargetEntry, 'sshConfigFile' | 'privilege' | 'acceptNewHostKey'> & { destination: string };
 
 /** Map a `livepatch.targets` entry plus machine-level settings to a transport config. */
-export function configFromSetting(t: TargetEntryTransport, machine: { sshPath?: string; controlDir?: string; platform?: NodeJS.Platform } = {}): SshTargetConfig {
+export function configFromSetting(
+  t: TargetEntryTransport,
+  machine: { sshPath?: string; controlDir?: string; platform?: NodeJS.Platform } = {},
+): SshTargetConfig {
   return {
     destination: t.destination,
     sshPath: machine.sshPath || undefined,

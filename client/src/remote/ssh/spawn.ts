@@ -12,7 +12,10 @@ export const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 export class Collector {
   private readonly decoder = new StringDecoder('utf8');
   private text = '';
-  constructor(private readonly max: number, private readonly on?: (chunk: string) => void) {}
+  constructor(
+    private readonly max: number,
+    private readonly on?: (chunk: string) => void,
+  ) {}
   push(buf: Buffer): void {
     this.add(this.decoder.write(buf));
   }

@@ -124,7 +124,7 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       assert.equal((await target.run(['true'])).code, 0);
     });
 
-    test('a remote command that prints an ssh-like error and exits 255 keeps its own result; ssh\'s messages stay out of stderr', async () => {
+    test("a remote command that prints an ssh-like error and exits 255 keeps its own result; ssh's messages stay out of stderr", async () => {
       const r = await target.run(['sh', '-c', 'echo "Permission denied (publickey)." >&2; exit 255']);
       assert.deepEqual([r.code, r.stderr], [255, 'Permission denied (publickey).\n']);
       const plain = new SshTarget(sshd.target());
@@ -132,7 +132,10 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       assert.equal(r2.code, 255);
       // And a real ssh failure: the message is in the log part, the remote stderr is empty.
       const closed = await freePort();
-      const e = await rejectsWith(new SshTarget(sshd.target({ destination: `${TEST_USER}@127.0.0.1:${closed}` })).run(['true']), 'connection-refused');
+      const e = await rejectsWith(
+        new SshTarget(sshd.target({ destination: `${TEST_USER}@127.0.0.1:${closed}` })).run(['true']),
+        'connection-refused',
+      );
       assert.equal(e.detail.stderr, '');
       assert.match(e.detail.sshLog ?? '', /Connection refused/);
     });
@@ -191,7 +194,12 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
         assert.equal(fs.statSync(remote).mode & 0o777, 0o640);
         const blob = randomBytes(2 * 1024 * 1024);
         await target.upload(blob, `${dir}/blob.bin`);
-        assert.equal(createHash('sha256').update(fs.readFileSync(`${dir}/blob.bin`)).digest('hex'), createHash('sha256').update(blob).digest('hex'));
+        assert.equal(
+          createHash('sha256')
+            .update(fs.readFileSync(`${dir}/blob.bin`))
+            .digest('hex'),
+          createHash('sha256').update(blob).digest('hex'),
+        );
         assert.deepEqual(fs.readdirSync(dir).sort(), ['blob.bin', 'sub dir'], 'no temp files left');
         await rejectsWith(target.upload(Buffer.from('x'), '/proc/klp-not-writable/x'), 'remote-failed');
         await assert.rejects(target.upload(Buffer.from('x'), `${dir}/a\nb`), /remote path/);
@@ -209,7 +217,8 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
         const ac = new AbortController();
         const p = target.upload(Buffer.alloc(512 * 1024 * 1024), `${dir}/big.bin`, { signal: ac.signal });
         const t0 = Date.now();
-        while (!fs.readdirSync(dir).some((f) => f.includes('.klp-upload.')) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 20));
+        while (!fs.readdirSync(dir).some((f) => f.includes('.klp-upload.')) && Date.now() - t0 < 20_000)
+          await new Promise((r) => setTimeout(r, 20));
         assert.ok(fs.readdirSync(dir).length > 0, 'the upload started');
         ac.abort();
         await rejectsWith(p, 'cancelled');
@@ -280,7 +289,10 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       assert.match(e.detail.terminalCommand ?? '', /^ssh-keygen -f/);
       assert.equal(e.detail.knownHostsEntry, `${kh}:1`);
       // accept-new does not accept a changed key either.
-      await rejectsWith(new SshTarget(sshd.target({ knownHostsFile: kh, strictHostKeyChecking: 'accept-new' })).run(['true']), 'host-key-changed');
+      await rejectsWith(
+        new SshTarget(sshd.target({ knownHostsFile: kh, strictHostKeyChecking: 'accept-new' })).run(['true']),
+        'host-key-changed',
+      );
     });
 
     test('unknown host key: refused by default with the fingerprint; accept-new only when opted in', async () => {
@@ -289,7 +301,10 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       const real = execFileSync('ssh-keygen', ['-lf', sshd.hostKey.publicKey], { encoding: 'utf8' }).split(' ')[1];
       assert.equal(e.detail.fingerprint, real);
       assert.ok(e.message.includes(real) && e.message.includes(e.detail.terminalCommand!), e.message);
-      assert.equal(e.detail.terminalCommand, `ssh -F /dev/null -p ${sshd.port} -i ${sshd.userKey.privateKey} -o UserKnownHostsFile=${kh} ${TEST_USER}@127.0.0.1`);
+      assert.equal(
+        e.detail.terminalCommand,
+        `ssh -F /dev/null -p ${sshd.port} -i ${sshd.userKey.privateKey} -o UserKnownHostsFile=${kh} ${TEST_USER}@127.0.0.1`,
+      );
       assert.equal(fs.readFileSync(kh, 'utf8'), '', 'nothing was added to known_hosts');
       const tofu = new SshTarget(sshd.target({ knownHostsFile: kh, strictHostKeyChecking: 'accept-new' }));
       assert.equal((await tofu.run(['echo', 'ok'])).stdout, 'ok\n');
@@ -298,9 +313,15 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
 
     test('connection refused, DNS failure, connect timeout', async () => {
       const closed = await freePort();
-      const refused = await rejectsWith(new SshTarget(sshd.target({ destination: `${TEST_USER}@127.0.0.1:${closed}` })).run(['true']), 'connection-refused');
+      const refused = await rejectsWith(
+        new SshTarget(sshd.target({ destination: `${TEST_USER}@127.0.0.1:${closed}` })).run(['true']),
+        'connection-refused',
+      );
       assert.match(refused.message, new RegExp(`port ${closed}`));
-      const dns = await rejectsWith(new SshTarget({ destination: 'nonexistent.invalid', configFile: '/dev/null', connectTimeout: 5 }).run(['true']), 'dns');
+      const dns = await rejectsWith(
+        new SshTarget({ destination: 'nonexistent.invalid', configFile: '/dev/null', connectTimeout: 5 }).run(['true']),
+        'dns',
+      );
       assert.match(dns.message, /nonexistent\.invalid/);
       // A listener that accepts and never speaks: ssh gives up after ConnectTimeout.
       const sockets: net.Socket[] = [];
@@ -309,7 +330,10 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       try {
         const port = (mute.address() as net.AddressInfo).port;
         const t0 = Date.now();
-        await rejectsWith(new SshTarget(sshd.target({ destination: `${TEST_USER}@127.0.0.1:${port}`, connectTimeout: 1 })).run(['true']), 'connect-timeout');
+        await rejectsWith(
+          new SshTarget(sshd.target({ destination: `${TEST_USER}@127.0.0.1:${port}`, connectTimeout: 1 })).run(['true']),
+          'connect-timeout',
+        );
         assert.ok(Date.now() - t0 < 8000);
       } finally {
         for (const s of sockets) s.destroy();
@@ -348,10 +372,9 @@ describe('SshTarget against a real sshd', { skip: sshdUnavailable(), timeout: 12
       const r = await target.resolve();
       assert.deepEqual(r, { user: TEST_USER, hostname: '127.0.0.1', port: sshd.port });
     });
-
   });
 
-  test('a target with a stricter known_hosts never rides on another target\'s master to the same host, port and user', async () => {
+  test("a target with a stricter known_hosts never rides on another target's master to the same host, port and user", async () => {
     // Same user@host:port as `target`, whose master is up: only the known_hosts differs.
     const other = await sshd.newKey('impostor_host_key');
     const kh = sshd.writeKnownHosts('known_hosts_other_target', other.publicLine);

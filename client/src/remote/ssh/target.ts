@@ -135,14 +135,26 @@ export class SshTarget {
     }
     const sudo = this.sudoMode && opts.privileged !== false;
     const remote = remoteUploadCommand(remotePath, { sudo, bytes, mode: opts.mode, mkdirs: opts.mkdirs });
-    const r = await this.spawnSsh({ args: buildSshArgs(this.config), remote, stdin, timeoutMs: opts.timeoutMs, signal: opts.signal, sudo, classify: true });
+    const r = await this.spawnSsh({
+      args: buildSshArgs(this.config),
+      remote,
+      stdin,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      sudo,
+      classify: true,
+    });
     if (r.code !== 0) {
-      throw new SshError('remote-failed', `Upload to ${this.destination}:${remotePath} failed (exit ${r.code}): ${tail(r.stderr, 4) || 'no message'}`, {
-        destination: this.destination,
-        exitCode: r.code,
-        stderrTail: tail(r.stderr),
-        stderr: r.stderr,
-      });
+      throw new SshError(
+        'remote-failed',
+        `Upload to ${this.destination}:${remotePath} failed (exit ${r.code}): ${tail(r.stderr, 4) || 'no message'}`,
+        {
+          destination: this.destination,
+          exitCode: r.code,
+          stderrTail: tail(r.stderr),
+          stderr: r.stderr,
+        },
+      );
     }
     return { bytes };
   }
@@ -157,7 +169,13 @@ export class SshTarget {
 
   /** `ssh -G`: the user, host name and port the config resolves the destination to. */
   async resolve(): Promise<{ user?: string; hostname?: string; port?: number }> {
-    const r = await this.spawnSsh({ args: ['-G', ...buildSshArgs(this.config)], stdin: { kind: 'none' }, sudo: false, classify: false, timeoutMs: 10_000 });
+    const r = await this.spawnSsh({
+      args: ['-G', ...buildSshArgs(this.config)],
+      stdin: { kind: 'none' },
+      sudo: false,
+      classify: false,
+      timeoutMs: 10_000,
+    });
     const get = (k: string): string | undefined => new RegExp(`^${k} (.*)$`, 'm').exec(r.stdout)?.[1];
     const port = get('port');
     return { user: get('user'), hostname: get('hostname'), port: port ? Number(port) : undefined };
@@ -186,7 +204,13 @@ export class SshTarget {
   /** Stop the multiplexing master, if one runs (on deactivate). Never throws. */
   async closeMaster(): Promise<void> {
     if (!this.config.controlDir || (this.config.platform ?? process.platform) === 'win32') return;
-    await this.spawnSsh({ args: buildSshArgs(this.config, { controlCommand: 'exit' }), stdin: { kind: 'none' }, sudo: false, classify: false, timeoutMs: 5000 }).catch(() => undefined);
+    await this.spawnSsh({
+      args: buildSshArgs(this.config, { controlCommand: 'exit' }),
+      stdin: { kind: 'none' },
+      sudo: false,
+      classify: false,
+      timeoutMs: 5000,
+    }).catch(() => undefined);
   }
 
   /** ControlMaster multiplexing is in use for this target. */
@@ -196,7 +220,13 @@ export class SshTarget {
 
   /** `ssh -O check`: is the multiplexing master for this target running? */
   private async masterAlive(): Promise<boolean> {
-    const r = await this.spawnSsh({ args: buildSshArgs(this.config, { controlCommand: 'check' }), stdin: { kind: 'none' }, sudo: false, classify: false, timeoutMs: 5000 }).catch(() => null);
+    const r = await this.spawnSsh({
+      args: buildSshArgs(this.config, { controlCommand: 'check' }),
+      stdin: { kind: 'none' },
+      sudo: false,
+      classify: false,
+      timeoutMs: 5000,
+    }).catch(() => null);
     return !!r && r.code === 0;
   }
 
@@ -236,7 +266,10 @@ export class SshTarget {
       }
     };
     const t0 = Date.now();
-    if (spec.signal?.aborted) return Promise.reject(new SshError('cancelled', `Cancelled before connecting to ${this.destination}.`, { destination: this.destination }));
+    if (spec.signal?.aborted)
+      return Promise.reject(
+        new SshError('cancelled', `Cancelled before connecting to ${this.destination}.`, { destination: this.destination }),
+      );
     return new Promise<RunResult & { sshLog: string }>((resolve, reject) => {
       const child = spawn(sshPath, argv, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, shell: false });
       const max = spec.maxBuffer ?? DEFAULT_MAX_BUFFER;
@@ -292,10 +325,14 @@ export class SshTarget {
       child.on('exit', () => {
         // setImmediate: after a stall (a starved CPU) the timer fires before the poll phase
         // has read what already sits in the pipes; let one poll phase run first.
-        drainTimer = setTimeout(() => setImmediate(() => {
-          child.stdout.destroy();
-          child.stderr.destroy();
-        }), ended ? 300 : 2000);
+        drainTimer = setTimeout(
+          () =>
+            setImmediate(() => {
+              child.stdout.destroy();
+              child.stderr.destroy();
+            }),
+          ended ? 300 : 2000,
+        );
         drainTimer.unref();
       });
       child.on('close', (code, sig) => {
@@ -312,7 +349,13 @@ export class SshTarget {
         const detail: SshErrorDetail = { destination: this.destination, stdout, stderr, stderrTail: tail(stderr), sshLog: tail(sshLog) };
         if (spawnError) {
           if (spawnError.code === 'ENOENT') {
-            reject(new SshError('ssh-missing', `The OpenSSH client "${sshPath}" was not found. Install OpenSSH (openssh-client) or set livepatch.ssh.path.`, detail));
+            reject(
+              new SshError(
+                'ssh-missing',
+                `The OpenSSH client "${sshPath}" was not found. Install OpenSSH (openssh-client) or set livepatch.ssh.path.`,
+                detail,
+              ),
+            );
           } else reject(new SshError('ssh-failed', `Could not run ${sshPath}: ${spawnError.message}`, detail));
           return;
         }
@@ -325,12 +368,23 @@ export class SshTarget {
           return;
         }
         if (ended === 'timeout') {
-          reject(new SshError('timeout', `No result from ${this.destination} within ${Math.round((spec.timeoutMs ?? 0) / 100) / 10} s; the command was stopped.`, detail));
+          reject(
+            new SshError(
+              'timeout',
+              `No result from ${this.destination} within ${Math.round((spec.timeoutMs ?? 0) / 100) / 10} s; the command was stopped.`,
+              detail,
+            ),
+          );
           return;
         }
         const exit = code ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : -1);
         if (spec.classify) {
-          const e = classifyFailure(stderr, exit, { destination: this.destination, sudo: spec.sudo, terminalCommand: terminalSshCommand(this.config), sshLog });
+          const e = classifyFailure(stderr, exit, {
+            destination: this.destination,
+            sudo: spec.sudo,
+            terminalCommand: terminalSshCommand(this.config),
+            sshLog,
+          });
           if (e) {
             if (e.kind === 'host-key-unknown' || (e.kind === 'host-key-changed' && !e.detail.fingerprint)) {
               void this.probeFingerprint().then((fp) => {
@@ -350,7 +404,14 @@ export class SshTarget {
             // if it is up, the 255 was the remote command's own.
             void this.masterAlive().then((alive) => {
               if (alive) resolve({ code: exit, stdout, stderr, durationMs, sshLog });
-              else reject(new SshError('connection-lost', `The connection to ${this.destination} was lost: the shared ssh connection closed before the command finished. Is the VM still up?`, { ...detail, exitCode: exit }));
+              else
+                reject(
+                  new SshError(
+                    'connection-lost',
+                    `The connection to ${this.destination} was lost: the shared ssh connection closed before the command finished. Is the VM still up?`,
+                    { ...detail, exitCode: exit },
+                  ),
+                );
             });
             return;
           }

@@ -67,7 +67,14 @@ export function remoteRunCommand(argv: readonly string[], opts: { sudo: boolean;
 /** The remote command string for an upload of `bytes` bytes to `remotePath` (see UPLOAD_SCRIPT). */
 export function remoteUploadCommand(remotePath: string, opts: { sudo: boolean; bytes: number; mode?: number; mkdirs?: boolean }): string {
   return shJoin([
-    ...remotePrefix(opts.sudo), 'sh', '-c', UPLOAD_SCRIPT, 'klp-upload',
-    remotePath, String(opts.bytes), opts.mode === undefined ? '' : opts.mode.toString(8), opts.mkdirs ? '1' : '0',
+    ...remotePrefix(opts.sudo),
+    'sh',
+    '-c',
+    UPLOAD_SCRIPT,
+    'klp-upload',
+    remotePath,
+    String(opts.bytes),
+    opts.mode === undefined ? '' : opts.mode.toString(8),
+    opts.mkdirs ? '1' : '0',
   ]);
 }

@@ -29,7 +29,8 @@ function key(name: string, seen: Map<string, number>): string {
 }
 
 function pairBy<T extends { name: string }>(
-  olds: readonly T[], news: readonly T[],
+  olds: readonly T[],
+  news: readonly T[],
   classify: (a: T, b: T) => ChangeKind,
   keyOf: (d: T) => string = (d) => d.name,
 ): DefChange<T>[] {
@@ -73,14 +74,17 @@ export function pairFile(pre: FileIndex | null, post: FileIndex | null): FilePai
     functions: pairBy(a.functions, b.functions, (o, n) => {
       if (o.signature !== n.signature) return 'signature';
       // Identical raw bodies need no normalisation (the common case for untouched functions).
-      const sameRaw = !!pre && !!post &&
+      const sameRaw =
+        !!pre &&
+        !!post &&
         pre.text.slice(o.bodySpan.startByte, o.bodySpan.endByte) === post.text.slice(n.bodySpan.startByte, n.bodySpan.endByte);
       if (!sameRaw && o.normBody !== n.normBody) return 'body';
       if (textOf(pre, o.span.start, o.span.end) !== textOf(post, n.span.start, n.span.end)) return 'cosmetic';
       return o.span.start !== n.span.start ? 'moved' : 'unchanged';
     }),
     types: pairBy(
-      a.types, b.types,
+      a.types,
+      b.types,
       (o, n) => (o.norm !== n.norm ? 'body' : o.span.start !== n.span.start ? 'moved' : 'unchanged'),
       (t) => `${t.kind} ${t.name}`,
     ),
@@ -90,7 +94,8 @@ export function pairFile(pre: FileIndex | null, post: FileIndex | null): FilePai
       return o.span.start !== n.span.start ? 'moved' : 'unchanged';
     }),
     macros: pairBy(a.macros, b.macros, (o, n) =>
-      o.body !== n.body || o.params !== n.params ? 'body' : o.span.start !== n.span.start ? 'moved' : 'unchanged'),
+      o.body !== n.body || o.params !== n.params ? 'body' : o.span.start !== n.span.start ? 'moved' : 'unchanged',
+    ),
   };
 }
 

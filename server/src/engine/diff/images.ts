@@ -85,7 +85,9 @@ export function buildImages(file: FilePatch, preText: string | null, maxFuzz = 2
   for (const hunk of file.hunks) {
     const where = locate(pre, hunk, cursor, maxFuzz);
     if (!where) {
-      throw new PatchError(`${file.oldPath}: hunk at patch line ${hunk.patchLine + 1} (@@ -${hunk.oldStart},${hunk.oldLines}) does not apply to the tree`);
+      throw new PatchError(
+        `${file.oldPath}: hunk at patch line ${hunk.patchLine + 1} (@@ -${hunk.oldStart},${hunk.oldLines}) does not apply to the tree`,
+      );
     }
     maxUsed = Math.max(maxUsed, where.fuzz);
     for (let i = cursor; i < where.at; i++) post.push(pre[i]);
@@ -175,7 +177,10 @@ export function hunkOnlyImages(file: FilePatch): Images {
     const oldSide = hunk.lines.filter((l) => l.op !== '+').map((l) => l.text);
     const newSide = hunk.lines.filter((l) => l.op !== '-').map((l) => l.text);
     const head = sectionHead(hunk.section);
-    [[oldSide, p], [newSide, q]].forEach(([lines, at], side) => {
+    [
+      [oldSide, p],
+      [newSide, q],
+    ].forEach(([lines, at], side) => {
       const { net, min } = braceDepth(lines as string[]);
       const start = at as number;
       if (min < 0 && head && start > 0 && !filled[side].has(start - 1)) {

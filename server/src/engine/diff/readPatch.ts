@@ -114,7 +114,10 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
   const fileHeaders: number[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (lines[i].startsWith('@@ -')) hunkHeaders.push(i);
-    else if (lines[i].startsWith('diff ') || (lines[i].startsWith('--- ') && !lines[i - 1]?.startsWith('diff ') && lines[i + 1]?.startsWith('+++ '))) {
+    else if (
+      lines[i].startsWith('diff ') ||
+      (lines[i].startsWith('--- ') && !lines[i - 1]?.startsWith('diff ') && lines[i + 1]?.startsWith('+++ '))
+    ) {
       fileHeaders.push(i);
     }
   }
@@ -150,9 +153,14 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
       if (header === undefined) throw new PatchError(`${name}: could not locate hunk ${h} in the patch text`);
       // Hunk-only analysis lays lines out at their own line numbers: a header
       // like `@@ -4294967296,1 ...` would allocate billions of lines.
-      if (![hk.oldStart, hk.oldLines, hk.newStart, hk.newLines].every((n) => Number.isSafeInteger(n) && n >= 0) ||
-        hk.oldStart + hk.oldLines > MAX_LINES || hk.newStart + hk.newLines > MAX_LINES) {
-        throw new PatchError(`${name}:${header + 1}: malformed hunk: line numbers in '${lines[header].slice(0, 80)}' are out of range (max ${MAX_LINES})`);
+      if (
+        ![hk.oldStart, hk.oldLines, hk.newStart, hk.newLines].every((n) => Number.isSafeInteger(n) && n >= 0) ||
+        hk.oldStart + hk.oldLines > MAX_LINES ||
+        hk.newStart + hk.newLines > MAX_LINES
+      ) {
+        throw new PatchError(
+          `${name}:${header + 1}: malformed hunk: line numbers in '${lines[header].slice(0, 80)}' are out of range (max ${MAX_LINES})`,
+        );
       }
       const section = /^@@ [^@]*@@ ?(.*)$/.exec(lines[header])?.[1] ?? '';
       const out: HunkLine[] = [];
@@ -174,11 +182,21 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
         at++;
       }
       if (oldCount !== hk.oldLines || newCount !== hk.newLines) {
-        throw new PatchError(`${name}:${header + 1}: malformed hunk: header says -${hk.oldLines} +${hk.newLines}, body has -${oldCount} +${newCount}`);
+        throw new PatchError(
+          `${name}:${header + 1}: malformed hunk: header says -${hk.oldLines} +${hk.newLines}, body has -${oldCount} +${newCount}`,
+        );
       }
-      return { oldStart: hk.oldStart, oldLines: hk.oldLines, newStart: hk.newStart, newLines: hk.newLines, patchLine: header, section, lines: out };
+      return {
+        oldStart: hk.oldStart,
+        oldLines: hk.oldLines,
+        newStart: hk.newStart,
+        newLines: hk.newLines,
+        patchLine: header,
+        section,
+        lines: out,
+      };
     });
-    files.push({ oldPath, newPath, status, hunks, headerLine: fileHeaders[fi] ?? (hunks[0]?.patchLine ?? 0) });
+    files.push({ oldPath, newPath, status, hunks, headerLine: fileHeaders[fi] ?? hunks[0]?.patchLine ?? 0 });
   });
   if (!files.length) throw new PatchError(`${name}: no diff found in the input`);
   return { name, text, files };

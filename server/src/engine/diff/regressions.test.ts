@@ -116,13 +116,21 @@ for (const c of CASES) {
     const text = read(c.file);
     // The fuzzer's hang limit: 2 s plus 2 s per MB, on the wall clock and in CPU time.
     const limit = 2000 + 2000 * (text.length / 1048576);
-    for (const [mode, expect] of [['tree', c.tree], ['hunk-only', c.hunkOnly]] as const) {
+    for (const [mode, expect] of [
+      ['tree', c.tree],
+      ['hunk-only', c.hunkOnly],
+    ] as const) {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       let outcome: { files: string[]; rules: string[]; notes: string[]; notAnalysed: string[] } | PatchError;
       try {
         const r = await analyzePatches([{ name: c.file, text }], { tree: mode === 'tree' ? TREE : null, parser });
-        outcome = { files: r.patches[0].files, rules: r.findings.map((f) => f.rule), notes: r.notes, notAnalysed: r.findings.filter((f) => f.rule === 'not-analysed' && f.severity === 'error').map((f) => f.message) };
+        outcome = {
+          files: r.patches[0].files,
+          rules: r.findings.map((f) => f.rule),
+          notes: r.notes,
+          notAnalysed: r.findings.filter((f) => f.rule === 'not-analysed' && f.severity === 'error').map((f) => f.message),
+        };
       } catch (err) {
         if (!(err instanceof PatchError)) assert.fail(`${mode}: ${(err as Error).stack}\nbefore the fix: ${c.was}`);
         outcome = err;
@@ -130,7 +138,10 @@ for (const c of CASES) {
       const cpu = process.cpuUsage(c0);
       const ms = performance.now() - t0;
       const cpuMs = (cpu.user + cpu.system) / 1000;
-      assert.ok(ms <= limit || cpuMs <= limit, `${mode}: ${ms.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU (limit ${limit.toFixed(0)}); before the fix: ${c.was}`);
+      assert.ok(
+        ms <= limit || cpuMs <= limit,
+        `${mode}: ${ms.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU (limit ${limit.toFixed(0)}); before the fix: ${c.was}`,
+      );
       if ('refused' in expect) {
         assert.ok(outcome instanceof PatchError, `${mode}: expected a refusal, got ${JSON.stringify(outcome)}`);
         assert.match(outcome.message, expect.refused, mode);
@@ -138,25 +149,47 @@ for (const c of CASES) {
         assert.ok(!(outcome instanceof PatchError), `${mode}: refused: ${(outcome as PatchError).message}`);
         assert.deepEqual(outcome.files, expect.ok, mode);
         if (expect.rule) assert.ok(outcome.rules.includes(expect.rule), `${mode}: ${outcome.rules.join(', ')}`);
-        if (expect.notAnalysed) assert.ok(outcome.notAnalysed.some((n) => expect.notAnalysed!.test(n)), `${mode}: not-analysed ${outcome.notAnalysed.join(' | ')}`);
+        if (expect.notAnalysed)
+          assert.ok(
+            outcome.notAnalysed.some((n) => expect.notAnalysed!.test(n)),
+            `${mode}: not-analysed ${outcome.notAnalysed.join(' | ')}`,
+          );
         else assert.deepEqual(outcome.notAnalysed, [], mode);
       }
     }
     // Nothing is left broken for the next input (the wasm parser once was).
-    const after = await analyzePatches([{ name: 'demo.patch', text: fs.readFileSync(path.join(ROOT, 'examples', 'demo', 'fix-proc-stats.patch')) }], { tree: TREE, parser });
+    const after = await analyzePatches(
+      [{ name: 'demo.patch', text: fs.readFileSync(path.join(ROOT, 'examples', 'demo', 'fix-proc-stats.patch')) }],
+      { tree: TREE, parser },
+    );
     assert.ok(after.findings.some((f) => f.rule === 'init-section'));
   });
 }
 
 test('regression: the indexer lists children in one call, not child(i) by child(i) (quadratic on a wide ERROR node)', () => {
   const leaf = (type: string, start: number, end: number): SyntaxNode => ({
-    type, startIndex: start, endIndex: end, startPosition: { row: 0, column: start }, endPosition: { row: 0, column: end },
-    childCount: 0, namedChildCount: 0, child: () => null, namedChild: () => null, childForFieldName: () => null,
-    isMissing: false, hasError: false, parent: null, nextSibling: null, children: [],
+    type,
+    startIndex: start,
+    endIndex: end,
+    startPosition: { row: 0, column: start },
+    endPosition: { row: 0, column: end },
+    childCount: 0,
+    namedChildCount: 0,
+    child: () => null,
+    namedChild: () => null,
+    childForFieldName: () => null,
+    isMissing: false,
+    hasError: false,
+    parent: null,
+    nextSibling: null,
+    children: [],
   });
   const kids = Array.from({ length: 3 }, (_, i) => leaf('comment', i * 3, i * 3 + 2));
   const root: SyntaxNode = {
-    ...leaf('translation_unit', 0, 9), childCount: kids.length, namedChildCount: kids.length, children: kids,
+    ...leaf('translation_unit', 0, 9),
+    childCount: kids.length,
+    namedChildCount: kids.length,
+    children: kids,
     child: () => assert.fail('child(i) called'),
   };
   const idx = indexTree(root, 'x.c', '/**/\n/**/\n/**/');

@@ -25,9 +25,16 @@ const I = [
   '',
 ].join('\n');
 
-test('the file\'s own definitions with their source lines and attributes; headers\' are left out', () => {
+test("the file's own definitions with their source lines and attributes; headers' are left out", () => {
   const v = readExpanded(I, 'drivers/demo/a.c', '/tree');
-  assert.deepEqual(v.functions.map((f) => [f.name, f.line, f.section]), [['exc_x', 3, '.noinstr.text'], ['setup_x', 7, '.init.text'], ['plain', 11, null]]);
+  assert.deepEqual(
+    v.functions.map((f) => [f.name, f.line, f.section]),
+    [
+      ['exc_x', 3, '.noinstr.text'],
+      ['setup_x', 7, '.init.text'],
+      ['plain', 11, null],
+    ],
+  );
   assert.deepEqual(v.functions[1].gccAttributes, ['section', 'cold']);
   assert.deepEqual([...v.staticCallKeys], [['demo_run', { file: 'drivers/demo/a.c', line: 9 }]]);
   assert.deepEqual([...v.exports], [['demo_get', { namespace: 'DEMO', gpl: true, file: 'drivers/demo/a.c', line: 10 }]]);
@@ -45,6 +52,10 @@ test('applyExpanded adds what a macro hid and drops what expands to nothing, on 
   // __kprobes is no section here (the view shows .init.text): corrected; __cold comes with __init.
   assert.deepEqual(fn('setup_x').attributes, ['__init']);
   assert.deepEqual(fn('setup_x').expansion?.dropped, ['__kprobes']);
-  assert.equal(fn('plain'), idx.functions.find((f) => f.name === 'plain'), 'unchanged functions are the same objects');
+  assert.equal(
+    fn('plain'),
+    idx.functions.find((f) => f.name === 'plain'),
+    'unchanged functions are the same objects',
+  );
   assert.deepEqual(idx.functions.find((f) => f.name === 'exc_x')!.attributes, [], 'the cached index is not touched');
 });

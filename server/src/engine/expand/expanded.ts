@@ -57,7 +57,22 @@ function* sourceLines(iText: string): Generator<{ text: string; file: string; li
   }
 }
 
-const KEYWORDS = new Set(['if', 'while', 'for', 'switch', 'return', 'sizeof', '__typeof__', 'typeof', '__attribute__', 'asm', '__asm__', '__asm', '_Static_assert', '__builtin_offsetof']);
+const KEYWORDS = new Set([
+  'if',
+  'while',
+  'for',
+  'switch',
+  'return',
+  'sizeof',
+  '__typeof__',
+  'typeof',
+  '__attribute__',
+  'asm',
+  '__asm__',
+  '__asm',
+  '_Static_assert',
+  '__builtin_offsetof',
+]);
 
 /** `__attribute__((a, b(x)))` groups of a head: their attribute names and a section, and the head without them. */
 function attributesOf(head: string): { names: string[]; section: string | null; rest: string } {
@@ -163,7 +178,8 @@ export function readExpanded(iText: string, path: string, tree?: string): Expand
   let headLine = -1;
   for (const { text, file, line } of sourceLines(iText)) {
     if (text.includes('__SCK__')) {
-      for (const m of text.matchAll(/\bstruct\s+static_call_key\s+__SCK__(\w+)\s*=/g)) if (!view.staticCallKeys.has(m[1])) view.staticCallKeys.set(m[1], { file: where(file), line });
+      for (const m of text.matchAll(/\bstruct\s+static_call_key\s+__SCK__(\w+)\s*=/g))
+        if (!view.staticCallKeys.has(m[1])) view.staticCallKeys.set(m[1], { file: where(file), line });
     }
     if (text.includes('__kstrtab')) {
       // 6.1's ___EXPORT_SYMBOL: "__kstrtabns_" "sym" ":" ... ".asciz \"" "NS" "\"", then "___ksymtab" "_gpl" "+" "sym".
@@ -175,7 +191,7 @@ export function readExpanded(iText: string, path: string, tree?: string): Expand
     if (file !== path) continue;
     for (let i = 0; i < text.length; i++) {
       const c = text[i];
-      if (c === '"' || c === '\'') {
+      if (c === '"' || c === "'") {
         // Strings and character constants hold no braces that count; a head keeps them (section names).
         const from = i;
         for (i++; i < text.length && text[i] !== c; i++) if (text[i] === '\\') i++;
@@ -188,8 +204,12 @@ export function readExpanded(iText: string, path: string, tree?: string): Expand
           const name = functionName(a.rest);
           if (name && !/\b(?:struct|union|enum)\s+\w*\s*$/.test(a.rest.trim()) && !/\btypedef\b/.test(a.rest)) {
             view.functions.push({
-              name, line: headLine < 0 ? line : headLine, gccAttributes: a.names, section: a.section,
-              isStatic: /\bstatic\b/.test(a.rest), isInline: /\b(?:__inline__|__inline|inline)\b/.test(a.rest),
+              name,
+              line: headLine < 0 ? line : headLine,
+              gccAttributes: a.names,
+              section: a.section,
+              isStatic: /\bstatic\b/.test(a.rest),
+              isInline: /\b(?:__inline__|__inline|inline)\b/.test(a.rest),
             });
           }
           head = '';
@@ -263,7 +283,9 @@ export function applyExpanded(index: FileIndex, view: ExpandedView): FileIndex {
     const e = byName.get(fn.name);
     if (!e) return fn;
     const shown = expandedAttributes(e);
-    const kept = fn.attributes.filter((a) => !DECIDED.has(a) || shown.includes(a) || (a === '__no_instrument_function' && shown.includes('notrace')));
+    const kept = fn.attributes.filter(
+      (a) => !DECIDED.has(a) || shown.includes(a) || (a === '__no_instrument_function' && shown.includes('notrace')),
+    );
     const added = shown.filter((a) => !kept.includes(a) && !(a === 'notrace' && kept.includes('__no_instrument_function')));
     if (!added.length && kept.length === fn.attributes.length) return fn;
     changed = true;

@@ -42,6 +42,14 @@
 
 export { convertToLivepatchElf, type KlpElfOptions, type KlpElfResult, type KlpRelaSection, type ConvertedSymbol } from './klpElf/convert';
 export { KlpElfError, type KlpElfRule } from './klpElf/errors';
-export { decodePlaceholder, encodePlaceholder, isPlaceholder, klpSymbolName, placeholderBinding, PLACEHOLDER_PREFIX, type KlpSymbol } from './klpElf/placeholder';
+export {
+  decodePlaceholder,
+  encodePlaceholder,
+  isPlaceholder,
+  klpSymbolName,
+  placeholderBinding,
+  PLACEHOLDER_PREFIX,
+  type KlpSymbol,
+} from './klpElf/placeholder';
 export { LOAD_TIME_SECTIONS, isInitSection } from './klpElf/specialSections';
 export { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from './klpElf/elf64';

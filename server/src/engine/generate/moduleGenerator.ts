@@ -64,9 +64,13 @@ export interface GeneratedModule {
   unverified: string[];
 }
 
-const C_KEYWORDS = new Set(('auto break case char const continue default do double else enum extern float for goto if inline int long ' +
-  'register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while bool true false NULL ' +
-  '__LINE__ __func__ __FUNCTION__ __FILE__ typeof __typeof__ asm __asm__ likely unlikely').split(' '));
+const C_KEYWORDS = new Set(
+  (
+    'auto break case char const continue default do double else enum extern float for goto if inline int long ' +
+    'register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while bool true false NULL ' +
+    '__LINE__ __func__ __FUNCTION__ __FILE__ typeof __typeof__ asm __asm__ likely unlikely'
+  ).split(' '),
+);
 
 export { moduleNameFrom, moduleNameProblem, checkModuleName } from './moduleName';
 
@@ -87,7 +91,8 @@ function definedInHeaders(tree: KernelTree | null | undefined, name: string): bo
   return false;
 }
 
-const DECL_RE = /(?:\b(?:int|long|char|short|unsigned|signed|bool|void|float|double|u8|u16|u32|u64|s8|s16|s32|s64|__u8|__u16|__u32|__u64|size_t|ssize_t|loff_t|umode_t|gfp_t|\w+_t|(?:struct|union|enum)\s+\w+|const|volatile|static|register)\b[\s*]+)+(\w+)\s*(?:\[[^\]]*\])*\s*(?=[=;,)])/g;
+const DECL_RE =
+  /(?:\b(?:int|long|char|short|unsigned|signed|bool|void|float|double|u8|u16|u32|u64|s8|s16|s32|s64|__u8|__u16|__u32|__u64|size_t|ssize_t|loff_t|umode_t|gfp_t|\w+_t|(?:struct|union|enum)\s+\w+|const|volatile|static|register)\b[\s*]+)+(\w+)\s*(?:\[[^\]]*\])*\s*(?=[=;,)])/g;
 
 /**
  * Identifiers a function uses that it does not declare: not members (after . or ->),
@@ -158,7 +163,12 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
   for (const f of result.findings) {
     // A file the engine did not index has nothing to copy from: forcing cannot help.
     if (f.rule === NOT_ANALYSED.id) {
-      refusals.push({ symbol: f.file, file: f.file, line: null, message: `[${f.rule}] ${f.message}; the module is generated from the analysed file, so raise the size limit` });
+      refusals.push({
+        symbol: f.file,
+        file: f.file,
+        line: null,
+        message: `[${f.rule}] ${f.message}; the module is generated from the analysed file, so raise the size limit`,
+      });
     } else if (f.severity === 'error' && !opts.allowFindings) {
       refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
     }
@@ -177,7 +187,12 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
     const changed = fc.pairing.functions.filter((c) => c.kind === 'body' || c.kind === 'signature');
     if (!changed.length) continue;
     if (fc.path.endsWith('.h')) {
-      refusals.push({ symbol: changed[0].name, file: fc.path, line: changed[0].new?.span.start ?? null, message: 'functions defined in headers are inlined into their callers; patch the callers instead' });
+      refusals.push({
+        symbol: changed[0].name,
+        file: fc.path,
+        line: changed[0].new?.span.start ?? null,
+        message: 'functions defined in headers are inlined into their callers; patch the callers instead',
+      });
       continue;
     }
     const object = objectName(fc, opts.tree);
@@ -207,14 +222,24 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
               visit(callee, true);
             }
           } else if (opts.exported && !opts.exported.has(w)) {
-            refusals.push({ symbol: w, file: fc.path, line: callee.span.start, message: `${fn.name}() calls ${w}(), which is not exported, so a module cannot link against it (kpatch-build resolves such references with klp relocations)` });
+            refusals.push({
+              symbol: w,
+              file: fc.path,
+              line: callee.span.start,
+              message: `${fn.name}() calls ${w}(), which is not exported, so a module cannot link against it (kpatch-build resolves such references with klp relocations)`,
+            });
           }
           continue;
         }
         const v = localVars.get(w);
         if (v) {
           if (v.storage === 'static' && !/\bconst\b/.test(v.type)) {
-            refusals.push({ symbol: w, file: fc.path, line: v.span.start, message: `${fn.name}() uses the static variable '${w}'; a copy in the module would be a different object (kpatch-build resolves it with a klp relocation)` });
+            refusals.push({
+              symbol: w,
+              file: fc.path,
+              line: v.span.start,
+              message: `${fn.name}() uses the static variable '${w}'; a copy in the module would be a different object (kpatch-build resolves it with a klp relocation)`,
+            });
           } else if (v.storage !== 'static' && opts.exported && !opts.exported.has(w)) {
             refusals.push({ symbol: w, file: fc.path, line: v.span.start, message: `${fn.name}() uses '${w}', which is not exported` });
           } else if (v.storage === 'static') {
@@ -228,7 +253,12 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
           const inKallsyms = opts.kallsyms ? new RegExp(`^[0-9a-f]+ [dDbBrR] ${w}$`, 'm').test(opts.kallsyms) : null;
           const global = inKallsyms ?? (opts.exported ? isGlobalVariable(opts.tree, w) : false);
           if (global && opts.exported && !opts.exported.has(w)) {
-            refusals.push({ symbol: w, file: fc.path, line: fn.span.start, message: `${fn.name}() uses the kernel variable '${w}', which is not exported, so a module cannot link against it (kpatch-build resolves such references with klp relocations)` });
+            refusals.push({
+              symbol: w,
+              file: fc.path,
+              line: fn.span.start,
+              message: `${fn.name}() uses the kernel variable '${w}', which is not exported, so a module cannot link against it (kpatch-build resolves such references with klp relocations)`,
+            });
           }
         }
       }
@@ -237,7 +267,12 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
         if (localFns.has(w) || localMacros.has(w) || C_KEYWORDS.has(w) || /^[A-Z0-9_]+$/.test(w)) continue;
         if (opts.exported) {
           if (!opts.exported.has(w) && !definedInHeaders(opts.tree, w)) {
-            refusals.push({ symbol: w, file: fc.path, line: c.line, message: `${fn.name}() calls ${w}(), which is neither exported nor defined in a header` });
+            refusals.push({
+              symbol: w,
+              file: fc.path,
+              line: c.line,
+              message: `${fn.name}() calls ${w}(), which is neither exported nor defined in a header`,
+            });
           }
         } else if (!definedInHeaders(opts.tree, w)) {
           unverified.add(w);
@@ -248,7 +283,12 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
     for (const c of changed) {
       const fn = c.new!;
       if (c.kind === 'signature') {
-        refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `the signature of ${fn.name}() changed; its unpatched callers would pass the old arguments. Add a new function and patch the callers instead` });
+        refusals.push({
+          symbol: fn.name,
+          file: fc.path,
+          line: fn.span.start,
+          message: `the signature of ${fn.name}() changed; its unpatched callers would pass the old arguments. Add a new function and patch the callers instead`,
+        });
         continue;
       }
       visit(fn, false);
@@ -259,8 +299,14 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
     const macroQueue = [...neededMacros].filter((k) => !k.startsWith('var:'));
     const scanWords = (text: string) => {
       for (const w of text.match(/[A-Za-z_]\w*/g) ?? []) {
-        if (localMacros.has(w) && !neededMacros.has(w)) { neededMacros.add(w); macroQueue.push(w); }
-        if (localTypes.some((t) => t.name === w) && !neededTypes.has(w)) { neededTypes.add(w); typeQueue.push(w); }
+        if (localMacros.has(w) && !neededMacros.has(w)) {
+          neededMacros.add(w);
+          macroQueue.push(w);
+        }
+        if (localTypes.some((t) => t.name === w) && !neededTypes.has(w)) {
+          neededTypes.add(w);
+          typeQueue.push(w);
+        }
       }
     };
     for (let guard = 0; guard < 1000 && (pending.length || typeQueue.length || macroQueue.length); guard++) {
@@ -279,12 +325,20 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
     }
     for (const inc of post.includes) {
       if (inc.path.startsWith('<')) includes.add(inc.path);
-      else refusals.push({ symbol: inc.path, file: fc.path, line: inc.line, message: `the file includes the private header ${inc.path}, which the kernel's build headers do not ship; copy what the patched code needs from it into the module` });
+      else
+        refusals.push({
+          symbol: inc.path,
+          file: fc.path,
+          line: inc.line,
+          message: `the file includes the private header ${inc.path}, which the kernel's build headers do not ship; copy what the patched code needs from it into the module`,
+        });
     }
     const parts: string[] = [`/* From ${fc.path} (post-patch). */`];
-    const copy = (span: { start: number; end: number }, suffix = '') => parts.push(fromSource(fc.path, span.start, textOf(post, span.start, span.end) + suffix));
+    const copy = (span: { start: number; end: number }, suffix = '') =>
+      parts.push(fromSource(fc.path, span.start, textOf(post, span.start, span.end) + suffix));
     for (const m of post.macros) if (neededMacros.has(m.name)) copy(m.span);
-    for (const t of localTypes) if (neededTypes.has(t.name)) copy(t.span, textOf(post, t.span.end, t.span.end).trim().endsWith(';') ? '' : ';');
+    for (const t of localTypes)
+      if (neededTypes.has(t.name)) copy(t.span, textOf(post, t.span.end, t.span.end).trim().endsWith(';') ? '' : ';');
     for (const v of post.variables) if (neededMacros.has(`var:${v.name}`)) copy(v.span);
     for (const h of [...helpers].sort((a, b) => a.span.start - b.span.start)) copy(h.span);
     for (const c of changed) {
@@ -292,13 +346,20 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
       const fn = c.new!;
       const pos = sympos(opts.kallsyms, fn.name, object);
       if (pos === 'ambiguous') {
-        refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name} is not unique in ${object}'s symbols; set old_sympos by hand` });
+        refusals.push({
+          symbol: fn.name,
+          file: fc.path,
+          line: fn.span.start,
+          message: `${fn.name} is not unique in ${object}'s symbols; set old_sympos by hand`,
+        });
       }
       const newName = `livepatch_${fn.name}`;
       let text = textOf(post, fn.span.start, fn.span.end);
       // Rename the definition (first occurrence of the name followed by '(' in the head).
       const headLen = fn.bodySpan.startByte - fn.span.startByte;
-      const head = text.slice(0, headLen).replace(new RegExp(`\\b${fn.name}(\\s*\\()`), `${newName}$1`)
+      const head = text
+        .slice(0, headLen)
+        .replace(new RegExp(`\\b${fn.name}(\\s*\\()`), `${newName}$1`)
         .replace(/\b(?:__init|__exit|inline|__always_inline|noinline|notrace)\b\s*/g, '');
       text = (/\bstatic\b/.test(head) ? head : 'static ' + head.replace(/^\s*(?:extern\s+)?/, '')) + text.slice(headLen);
       parts.push(fromSource(fc.path, fn.span.start, text));
@@ -309,7 +370,12 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
     sections.push(parts.join('\n\n') + '\n' + LINE_RESET);
   }
   if (!functions.length && !refusals.length) {
-    refusals.push({ symbol: '(patch)', file: null, line: null, message: 'the patch changes no function body in a .c file: there is nothing to livepatch' });
+    refusals.push({
+      symbol: '(patch)',
+      file: null,
+      line: null,
+      message: 'the patch changes no function body in a .c file: there is nothing to livepatch',
+    });
   }
   if (refusals.length) throw new GenerateError(dedupeRefusals(refusals));
 
@@ -317,8 +383,12 @@ export function generateModule(result: AnalysisResult, opts: GenerateOptions): G
   const objectEntries: string[] = [];
   for (const [object, fns] of byObject) {
     const id = object.replace(/[^A-Za-z0-9_]/g, '_');
-    objectTables.push(`static struct klp_func ${id}_funcs[] = {\n${fns.map((f) => `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`).join('\n')}\n\t{ }\n};`);
-    objectEntries.push(`\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${id}_funcs,\n\t},`);
+    objectTables.push(
+      `static struct klp_func ${id}_funcs[] = {\n${fns.map((f) => `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`).join('\n')}\n\t{ }\n};`,
+    );
+    objectEntries.push(
+      `\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${id}_funcs,\n\t},`,
+    );
   }
   const template = `// SPDX-License-Identifier: GPL-2.0
 /*
@@ -340,7 +410,10 @@ ${objectEntries.join('\n')}
 
 ${patchRegistration(name, opts.replace === true)}`;
   // After each copied section, line numbers are the module file's own again.
-  const source = template.split('\n').map((l, i) => (l === LINE_RESET ? `#line ${i + 2} "${name}.c"` : l)).join('\n');
+  const source = template
+    .split('\n')
+    .map((l, i) => (l === LINE_RESET ? `#line ${i + 2} "${name}.c"` : l))
+    .join('\n');
   return {
     name,
     files: {

@@ -40,7 +40,24 @@ function compileUnit(m: PatchedUnitModule): { nm: string; sections: string } {
   }
   const unit = m.units[0];
   const obj = path.join(dir, 'unit.o');
-  execFileSync('gcc', ['-O2', '-fno-pie', '-mcmodel=kernel', '-c', '-Wall', '-I', path.join(FIXTURES, 'include'), '-I', path.join(dir, 'src', path.posix.dirname(unit.path)), '-o', obj, path.join(dir, unit.unit)], { stdio: 'pipe' });
+  execFileSync(
+    'gcc',
+    [
+      '-O2',
+      '-fno-pie',
+      '-mcmodel=kernel',
+      '-c',
+      '-Wall',
+      '-I',
+      path.join(FIXTURES, 'include'),
+      '-I',
+      path.join(dir, 'src', path.posix.dirname(unit.path)),
+      '-o',
+      obj,
+      path.join(dir, unit.unit),
+    ],
+    { stdio: 'pipe' },
+  );
   return {
     nm: execFileSync('nm', [obj], { encoding: 'utf8' }),
     sections: execFileSync('readelf', ['-SW', obj], { encoding: 'utf8' }),
@@ -65,35 +82,69 @@ describe('patched unit: a built-in file with every kind of file-scope object', (
   it('keeps the changed body under a new name and binds everything else to placeholders', async () => {
     const m = await generate('builtin-file-statics');
     const c = m.files[m.units[0].unit];
-    assert.deepEqual(m.functions.map((f) => [f.object, f.oldName, f.newName]), [['vmlinux', 'klpunit_check', 'livepatch_klpunit_check']]);
+    assert.deepEqual(
+      m.functions.map((f) => [f.object, f.oldName, f.newName]),
+      [['vmlinux', 'klpunit_check', 'livepatch_klpunit_check']],
+    );
     // Built-in code: compiled without MODULE, as in the kernel; then the kernel file's own line numbers.
     assert.match(c, /^#undef MODULE\n#line 1 "kernel\/klpunit\.c"\n/);
-    assert.match(c, /\nint klpunit_check\(int v\) __asm__\("__klp_sym_7_vmlinux_13_klpunit_check_0"\) __attribute__\(\(__weak__\)\); int livepatch_klpunit_check\(int v\)\n\{/);
+    assert.match(
+      c,
+      /\nint klpunit_check\(int v\) __asm__\("__klp_sym_7_vmlinux_13_klpunit_check_0"\) __attribute__\(\(__weak__\)\); int livepatch_klpunit_check\(int v\)\n\{/,
+    );
     assert.match(c, /\nint klpunit_sum\(void\) __asm__\("__klp_sym_7_vmlinux_11_klpunit_sum_0"\) __attribute__\(\(__weak__\)\);/);
     // The forward declaration of a static function loses `static` and gets the same label.
-    assert.match(c, /\nint klpunit_helper\(int v\) __asm__\("__klp_sym_7_vmlinux_14_klpunit_helper_0"\) __attribute__\(\(__weak__\)\);\n\nstatic inline int klpunit_double/);
+    assert.match(
+      c,
+      /\nint klpunit_helper\(int v\) __asm__\("__klp_sym_7_vmlinux_14_klpunit_helper_0"\) __attribute__\(\(__weak__\)\);\n\nstatic inline int klpunit_double/,
+    );
     assert.match(c, /static inline int klpunit_double\(int v\)\n\{\n\treturn v \* 2;/, 'a static inline helper keeps its body');
-    assert.match(c, /static int __klp_orig_klpunit_table\[\] = \{ 2, 3, 5 \}; extern __typeof__\(__klp_orig_klpunit_table\) klpunit_table __asm__\("__klp_sym_7_vmlinux_13_klpunit_table_0"\)/);
+    assert.match(
+      c,
+      /static int __klp_orig_klpunit_table\[\] = \{ 2, 3, 5 \}; extern __typeof__\(__klp_orig_klpunit_table\) klpunit_table __asm__\("__klp_sym_7_vmlinux_13_klpunit_table_0"\)/,
+    );
     assert.match(c, /static DEFINE_MUTEX\(__klp_orig_klpunit_lock\); extern __typeof__\(__klp_orig_klpunit_lock\) klpunit_lock __asm__/);
     assert.match(c, /static LIST_HEAD\(__klp_orig_klpunit_list\); extern __typeof__\(__klp_orig_klpunit_list\) klpunit_list __asm__/);
     assert.match(c, /DECLARE_PER_CPU\(unsigned long, klpunit_hits\) __asm__\("__klp_sym_7_vmlinux_12_klpunit_hits_0"\)/);
-    for (const gone of [/__setup\(/, /module_init\(/, /late_initcall\(/, /MODULE_LICENSE/, /MODULE_DESCRIPTION/, /description"\);/, /EXPORT_SYMBOL_GPL/]) assert.doesNotMatch(c, gone);
+    for (const gone of [
+      /__setup\(/,
+      /module_init\(/,
+      /late_initcall\(/,
+      /MODULE_LICENSE/,
+      /MODULE_DESCRIPTION/,
+      /description"\);/,
+      /EXPORT_SYMBOL_GPL/,
+    ])
+      assert.doesNotMatch(c, gone);
     // Removed text keeps its newlines: the kernel file's line numbers still hold.
     const original = fs.readFileSync(path.join(fixture('builtin-file-statics'), 'after', 'kernel', 'klpunit.c'), 'utf8');
     const lines = c.split('\n').slice(2);
     assert.equal(lines.length, original.split('\n').length);
-    assert.equal(lines.findIndex((l) => l.endsWith(' int livepatch_klpunit_check(int v)')), original.split('\n').indexOf('int klpunit_check(int v)'));
-    assert.equal(m.files['src/kernel/klpunit_internal.h'], fs.readFileSync(path.join(fixture('builtin-file-statics'), 'before', 'kernel', 'klpunit_internal.h'), 'utf8'));
-    assert.match(m.files.Kbuild, /^obj-m := livepatch_test\.o\nlivepatch_test-y := patched_0_klpunit\.o klp_patch_tables\.o\nCFLAGS_patched_0_klpunit\.o \+= -I\$\(src\)\/src\/kernel\n/);
+    assert.equal(
+      lines.findIndex((l) => l.endsWith(' int livepatch_klpunit_check(int v)')),
+      original.split('\n').indexOf('int klpunit_check(int v)'),
+    );
+    assert.equal(
+      m.files['src/kernel/klpunit_internal.h'],
+      fs.readFileSync(path.join(fixture('builtin-file-statics'), 'before', 'kernel', 'klpunit_internal.h'), 'utf8'),
+    );
+    assert.match(
+      m.files.Kbuild,
+      /^obj-m := livepatch_test\.o\nlivepatch_test-y := patched_0_klpunit\.o klp_patch_tables\.o\nCFLAGS_patched_0_klpunit\.o \+= -I\$\(src\)\/src\/kernel\n/,
+    );
     assert.match(m.files['klp_patch_tables.c'], /\.old_name = "klpunit_check",\n\t\t\.new_func = livepatch_klpunit_check,/);
     assert.match(m.files['klp_patch_tables.c'], /\.replace = false,/);
   });
 
-  it('compiles: only placeholders stay undefined, the originals and the registrations are gone, sizeof is the kernel array\'s', async () => {
+  it("compiles: only placeholders stay undefined, the originals and the registrations are gone, sizeof is the kernel array's", async () => {
     const m = await generate('builtin-file-statics');
     const { nm, sections } = compileUnit(m);
     // Defined: the new function and WARN_ONCE's own flag; no copy of kernel data or registrations.
-    const defined = nm.split('\n').filter((l) => / [TtDdBbRr] /.test(l)).map((l) => l.split(' ').pop()!).filter((s) => !s.startsWith('.'));
+    const defined = nm
+      .split('\n')
+      .filter((l) => / [TtDdBbRr] /.test(l))
+      .map((l) => l.split(' ').pop()!)
+      .filter((s) => !s.startsWith('.'));
     assert.deepEqual(defined.map((s) => s.replace(/\.\d+$/, '.N')).sort(), ['__already_done.N', 'livepatch_klpunit_check'], nm);
     // sizeof needs no reference: the type alone carries the kernel array's size.
     assert.doesNotMatch(nm, /klpunit_table/);
@@ -127,27 +178,39 @@ describe('patched unit: a built-in file with every kind of file-scope object', (
     const twice = KALLSYMS_BUILTIN + 'ffffffff81200100 d klpunit_lock\nffffffff81300100 r klpunit_names\n';
     await assert.rejects(generate('builtin-file-statics', { kallsyms: twice }), (e: GenerateError) => {
       assert.ok(e instanceof GenerateError);
-      assert.deepEqual(e.refusals.map((r) => r.symbol), ['klpunit_lock']);
-      assert.match(e.refusals[0].message, /vmlinux has 2 symbols named klpunit_lock and kallsyms does not say which one kernel\/klpunit\.c defines/);
+      assert.deepEqual(
+        e.refusals.map((r) => r.symbol),
+        ['klpunit_lock'],
+      );
+      assert.match(
+        e.refusals[0].message,
+        /vmlinux has 2 symbols named klpunit_lock and kallsyms does not say which one kernel\/klpunit\.c defines/,
+      );
       return true;
     });
   });
 
   it('with kallsyms: a changed function the kernel does not have is refused', async () => {
-    await assert.rejects(generate('builtin-file-statics', { kallsyms: KALLSYMS_BUILTIN.replace('ffffffff81100040 T klpunit_check\n', '') }), /klpunit_check is not in the target's kallsyms for vmlinux/);
+    await assert.rejects(
+      generate('builtin-file-statics', { kallsyms: KALLSYMS_BUILTIN.replace('ffffffff81100040 T klpunit_check\n', '') }),
+      /klpunit_check is not in the target's kallsyms for vmlinux/,
+    );
   });
 });
 
 describe('patched unit: static locals of the changed function', () => {
   const kallsyms = 'ffffffff81100000 T klpstat_count\nffffffff81200000 d calls.7\nffffffff81200010 b last.3\nffffffff81200020 b last.9\n';
 
-  it('binds a static local to the kernel\'s only `name.N`, keeps read-only and once-only statics as new copies', async () => {
+  it("binds a static local to the kernel's only `name.N`, keeps read-only and once-only statics as new copies", async () => {
     const m = await generate('static-locals', { kallsyms: kallsyms.replace('ffffffff81200020 b last.9\n', '') });
     const c = m.files[m.units[0].unit];
-    assert.match(c, /static int __klp_orig_calls; extern __typeof__\(__klp_orig_calls\) calls __asm__\("__klp_sym_7_vmlinux_7_calls\.7_0"\) __attribute__\(\(__weak__\)\);/);
+    assert.match(
+      c,
+      /static int __klp_orig_calls; extern __typeof__\(__klp_orig_calls\) calls __asm__\("__klp_sym_7_vmlinux_7_calls\.7_0"\) __attribute__\(\(__weak__\)\);/,
+    );
     assert.match(c, /static const char prefix\[\] = "klpstat: ";/, 'read-only data is copied');
-    assert.match(c, /static bool __warned;/, 'the kernel\'s once-only static gets a new copy');
-    assert.match(c, /\tstatic int negatives;\n/, 'a static local the patch adds is the module\'s own');
+    assert.match(c, /static bool __warned;/, "the kernel's once-only static gets a new copy");
+    assert.match(c, /\tstatic int negatives;\n/, "a static local the patch adds is the module's own");
     const { nm } = compileUnit(m);
     assert.match(nm, / w __klp_sym_7_vmlinux_7_calls\.7_0\n/);
     assert.match(nm, / w __klp_sym_7_vmlinux_6_last\.3_0\n/);
@@ -155,7 +218,10 @@ describe('patched unit: static locals of the changed function', () => {
 
   it('refuses a static local with two candidates, naming the function and the local', async () => {
     await assert.rejects(generate('static-locals', { kallsyms }), (e: GenerateError) => {
-      assert.deepEqual(e.refusals.map((r) => r.symbol), ['klpstat_count:last']);
+      assert.deepEqual(
+        e.refusals.map((r) => r.symbol),
+        ['klpstat_count:last'],
+      );
       assert.match(e.refusals[0].message, /has 2 candidates \(last\.N\) in vmlinux's kallsyms/);
       return true;
     });
@@ -196,8 +262,8 @@ describe('patched unit: a changed inline helper', () => {
   });
 });
 
-describe('patched unit: kpatch-build\'s callback macros', () => {
-  it('registers KPATCH_*_CALLBACK functions as the object\'s klp callbacks, with no function to patch', async () => {
+describe("patched unit: kpatch-build's callback macros", () => {
+  it("registers KPATCH_*_CALLBACK functions as the object's klp callbacks, with no function to patch", async () => {
     const m = await generate('kpatch-callbacks');
     assert.deepEqual(m.functions, []);
     assert.deepEqual(m.objects, ['klpcb']);
@@ -205,7 +271,10 @@ describe('patched unit: kpatch-build\'s callback macros', () => {
     assert.match(m.files.Kbuild, /CFLAGS_patched_0_klpcb\.o \+= -D__LIVEPATCH_OBJECT=klpcb/);
     const tables = m.files['klp_patch_tables.c'];
     assert.match(tables, /int __livepatch_cb_klpcb_pre_patch\(struct klp_object \*obj\);/);
-    assert.match(tables, /\.name = "klpcb",\n\t\t\.funcs = klpcb_funcs,\n\t\t\.callbacks = \{\n\t\t\t\.pre_patch = __livepatch_cb_klpcb_pre_patch,\n\t\t\t\.post_unpatch = __livepatch_cb_klpcb_post_unpatch,\n\t\t\},/);
+    assert.match(
+      tables,
+      /\.name = "klpcb",\n\t\t\.funcs = klpcb_funcs,\n\t\t\.callbacks = \{\n\t\t\t\.pre_patch = __livepatch_cb_klpcb_pre_patch,\n\t\t\t\.post_unpatch = __livepatch_cb_klpcb_post_unpatch,\n\t\t\},/,
+    );
     // Compiled with the unit's -D, the aliases the tables name exist.
     const dir = tempDir('klp-unit-cb-');
     for (const [rel, text] of Object.entries(m.files)) {
@@ -213,7 +282,11 @@ describe('patched unit: kpatch-build\'s callback macros', () => {
       fs.writeFileSync(path.join(dir, rel), text);
     }
     const obj = path.join(dir, 'u.o');
-    execFileSync('gcc', ['-O2', '-c', '-D__LIVEPATCH_OBJECT=klpcb', '-I', path.join(FIXTURES, 'include'), '-o', obj, path.join(dir, m.units[0].unit)], { stdio: 'pipe' });
+    execFileSync(
+      'gcc',
+      ['-O2', '-c', '-D__LIVEPATCH_OBJECT=klpcb', '-I', path.join(FIXTURES, 'include'), '-o', obj, path.join(dir, m.units[0].unit)],
+      { stdio: 'pipe' },
+    );
     const nm = execFileSync('nm', [obj], { encoding: 'utf8' });
     assert.match(nm, / T __livepatch_cb_klpcb_pre_patch\n/);
     assert.match(nm, / T __livepatch_cb_klpcb_post_unpatch\n/);
@@ -231,7 +304,10 @@ describe('patched unit: kallsyms without the module', () => {
 describe('patched unit: refusals', () => {
   it('a changed signature is refused, naming the function', async () => {
     await assert.rejects(generate('signature-change'), (e: GenerateError) => {
-      assert.deepEqual(e.refusals.map((r) => r.symbol), ['klpsig_get']);
+      assert.deepEqual(
+        e.refusals.map((r) => r.symbol),
+        ['klpsig_get'],
+      );
       assert.match(e.refusals[0].message, /signature of klpsig_get\(\) changed/);
       return true;
     });
@@ -242,19 +318,28 @@ describe('patched unit: data annotated by net_namespace.h', () => {
   it('binds `klpnet_ops __net_initdata` by its own name, and the unit compiles', async () => {
     const m = await generate('net-initdata-object');
     const c = m.files[m.units[0].unit];
-    assert.deepEqual(m.functions.map((f) => f.oldName), ['klpnet_id']);
-    assert.match(c, /static struct klpnet_ops __klp_orig_klpnet_ops __net_initdata = \{[^]*?\}; extern __typeof__\(__klp_orig_klpnet_ops\) klpnet_ops __asm__\("__klp_sym_7_vmlinux_10_klpnet_ops_0"\)/);
+    assert.deepEqual(
+      m.functions.map((f) => f.oldName),
+      ['klpnet_id'],
+    );
+    assert.match(
+      c,
+      /static struct klpnet_ops __klp_orig_klpnet_ops __net_initdata = \{[^]*?\}; extern __typeof__\(__klp_orig_klpnet_ops\) klpnet_ops __asm__\("__klp_sym_7_vmlinux_10_klpnet_ops_0"\)/,
+    );
     assert.doesNotMatch(c, /__klp_orig___net_initdata/);
     const { nm } = compileUnit(m);
     assert.match(nm, / w __klp_sym_7_vmlinux_10_klpnet_ops_0$/m);
   });
 });
 
-describe('patched unit: one function defined twice under #if/#else (as kernel/dma.c\'s proc_dma_show)', () => {
+describe("patched unit: one function defined twice under #if/#else (as kernel/dma.c's proc_dma_show)", () => {
   it('patches the one function: both definitions renamed, one klp_func, and the unit compiles', async () => {
     const m = await generate('ifdef-alternative-definitions');
     const c = m.files[m.units[0].unit];
-    assert.deepEqual(m.functions.map((f) => [f.object, f.oldName]), [['vmlinux', 'klpalt_show']]);
+    assert.deepEqual(
+      m.functions.map((f) => [f.object, f.oldName]),
+      [['vmlinux', 'klpalt_show']],
+    );
     assert.equal(c.match(/int livepatch_klpalt_show\(int v\)\n\{/g)?.length, 2);
     const { nm } = compileUnit(m);
     assert.match(nm, / t livepatch_klpalt_show$| T livepatch_klpalt_show$/m);

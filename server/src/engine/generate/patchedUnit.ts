@@ -76,10 +76,12 @@ export interface PatchedUnitModule {
 const SPECIAL_STATICS = /^(?:__already_done|__warned|__print_once|_rs|__key|__descriptor|descriptor|__UNIQUE_ID_ddebug\w*|__func__)$/;
 
 /** Lines of the original file that register it with the kernel; the patch module has its own. */
-const DROPPED_MACROS = /^[ \t]*((?:module_init|module_exit|__initcall|__exitcall|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|EXPORT_[A-Z_]+|__setup|early_param|core_param|module_param\w*|MODULE_(?!IMPORT_NS)[A-Z_]+|module_\w+_driver|builtin_\w+_driver|ALLOW_ERROR_INJECTION|NOKPROBE_SYMBOL|late_initcall_sync|postcore_param|arch_param_cb|device_param_cb|__MODULE_INFO)\s*)\(/gm;
+const DROPPED_MACROS =
+  /^[ \t]*((?:module_init|module_exit|__initcall|__exitcall|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|EXPORT_[A-Z_]+|__setup|early_param|core_param|module_param\w*|MODULE_(?!IMPORT_NS)[A-Z_]+|module_\w+_driver|builtin_\w+_driver|ALLOW_ERROR_INJECTION|NOKPROBE_SYMBOL|late_initcall_sync|postcore_param|arch_param_cb|device_param_cb|__MODULE_INFO)\s*)\(/gm;
 
 /** Macros that define exactly one object named by their first argument (per-cpu ones by their last). */
-const SINGLE_OBJECT_MACROS = /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|SEQLOCK|SEMAPHORE|IDA|IDR|XARRAY\w*|STATIC_KEY_(?:TRUE|FALSE)(?:_RO)?|HASHTABLE|READ_MOSTLY_HASHTABLE|RATELIMIT_STATE|TIMER|SRCU|STATIC_SRCU|WAIT_QUEUE_HEAD|LED_TRIGGER|KFIFO|WW_CLASS|RES_RANGE)|DECLARE_(?:WAIT_QUEUE_HEAD|RWSEM|COMPLETION|BITMAP|WORK|DELAYED_WORK|DEFERRABLE_WORK|KFIFO\w*)|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)$/;
+const SINGLE_OBJECT_MACROS =
+  /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|SEQLOCK|SEMAPHORE|IDA|IDR|XARRAY\w*|STATIC_KEY_(?:TRUE|FALSE)(?:_RO)?|HASHTABLE|READ_MOSTLY_HASHTABLE|RATELIMIT_STATE|TIMER|SRCU|STATIC_SRCU|WAIT_QUEUE_HEAD|LED_TRIGGER|KFIFO|WW_CLASS|RES_RANGE)|DECLARE_(?:WAIT_QUEUE_HEAD|RWSEM|COMPLETION|BITMAP|WORK|DELAYED_WORK|DEFERRABLE_WORK|KFIFO\w*)|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)$/;
 
 const SHADOW = '__klp_orig_';
 
@@ -133,10 +135,14 @@ const KPATCH_SYSCALL = `/* livepatch-check's stand-in for kpatch-build's kpatch-
 type CallbackKind = 'pre_patch' | 'post_patch' | 'pre_unpatch' | 'post_unpatch';
 
 const CALLBACK_MACROS: Record<string, CallbackKind> = {
-  KPATCH_PRE_PATCH_CALLBACK: 'pre_patch', KPATCH_POST_PATCH_CALLBACK: 'post_patch',
-  KPATCH_PRE_UNPATCH_CALLBACK: 'pre_unpatch', KPATCH_POST_UNPATCH_CALLBACK: 'post_unpatch',
-  KLP_PRE_PATCH_CALLBACK: 'pre_patch', KLP_POST_PATCH_CALLBACK: 'post_patch',
-  KLP_PRE_UNPATCH_CALLBACK: 'pre_unpatch', KLP_POST_UNPATCH_CALLBACK: 'post_unpatch',
+  KPATCH_PRE_PATCH_CALLBACK: 'pre_patch',
+  KPATCH_POST_PATCH_CALLBACK: 'post_patch',
+  KPATCH_PRE_UNPATCH_CALLBACK: 'pre_unpatch',
+  KPATCH_POST_UNPATCH_CALLBACK: 'post_unpatch',
+  KLP_PRE_PATCH_CALLBACK: 'pre_patch',
+  KLP_POST_PATCH_CALLBACK: 'post_patch',
+  KLP_PRE_UNPATCH_CALLBACK: 'pre_unpatch',
+  KLP_POST_UNPATCH_CALLBACK: 'post_unpatch',
 };
 
 /**
@@ -184,7 +190,8 @@ interface Problem {
 
 function objectName(fc: FileChange, tree: KernelTree): string {
   const facts = objectFacts(tree, fc.path);
-  if (facts.build === 'module' || facts.build === 'maybe-module') return (facts.moduleName ?? facts.object.replace(/\.o$/, '')).replace(/-/g, '_');
+  if (facts.build === 'module' || facts.build === 'maybe-module')
+    return (facts.moduleName ?? facts.object.replace(/\.o$/, '')).replace(/-/g, '_');
   return 'vmlinux';
 }
 
@@ -218,7 +225,13 @@ function findAll(node: SyntaxNode, type: string, out: SyntaxNode[] = [], stopAt?
 function topLevel(node: SyntaxNode, out: SyntaxNode[] = []): SyntaxNode[] {
   for (const c of children(node)) {
     // The indexer's containers: #if blocks, and ERROR nodes tree-sitter wraps around what it could not parse.
-    if (/^preproc_(?:if|ifdef|else|elif|elifdef)$/.test(c.type) || c.type === 'ERROR' || c.type === 'linkage_specification' || c.type === 'declaration_list') topLevel(c, out);
+    if (
+      /^preproc_(?:if|ifdef|else|elif|elifdef)$/.test(c.type) ||
+      c.type === 'ERROR' ||
+      c.type === 'linkage_specification' ||
+      c.type === 'declaration_list'
+    )
+      topLevel(c, out);
     else out.push(c);
   }
   return out;
@@ -247,7 +260,8 @@ function wordRe(name: string): RegExp {
 }
 
 /** Words of a function head that change how it is compiled, not what its callers pass or get. */
-const HEAD_ATTRIBUTES = /\b(?:static|inline|__inline|__inline__|__always_inline|noinline|notrace|__cold|__hot|__used|__maybe_unused|__visible|__sched|__kprobes|nokprobe_inline|__noinline|__init|__exit|__ref|__weak|__must_check|asmlinkage)\b/g;
+const HEAD_ATTRIBUTES =
+  /\b(?:static|inline|__inline|__inline__|__always_inline|noinline|notrace|__cold|__hot|__used|__maybe_unused|__visible|__sched|__kprobes|nokprobe_inline|__noinline|__init|__exit|__ref|__weak|__must_check|asmlinkage)\b/g;
 
 /** Same return type, name and parameters, attributes aside. */
 function sameType(a: string, b: string): boolean {
@@ -260,7 +274,11 @@ function sameType(a: string, b: string): boolean {
       if (close < 0) break;
       out = out.slice(0, at) + out.slice(close + 1);
     }
-    return out.replace(HEAD_ATTRIBUTES, ' ').replace(/\s+/g, ' ').replace(/\s*([(),*])\s*/g, '$1').trim();
+    return out
+      .replace(HEAD_ATTRIBUTES, ' ')
+      .replace(/\s+/g, ' ')
+      .replace(/\s*([(),*])\s*/g, '$1')
+      .trim();
   };
   return strip(a) === strip(b);
 }
@@ -273,11 +291,13 @@ function declarationHead(head: string): string {
 export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOptions): PatchedUnitModule {
   const refusals: Refusal[] = [];
   for (const f of result.findings) {
-    if (f.severity === 'error' && (!opts.allowFindings || f.rule === NOT_ANALYSED.id)) refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
+    if (f.severity === 'error' && (!opts.allowFindings || f.rule === NOT_ANALYSED.id))
+      refusals.push({ symbol: f.symbol ?? f.function ?? f.file, file: f.file, line: f.line, message: `[${f.rule}] ${f.message}` });
   }
   const name = opts.name;
   const badName = moduleNameProblem(name);
-  if (badName) throw new GenerateError([{ symbol: JSON.stringify(name), file: null, line: null, message: `not a module name: ${badName}` }]);
+  if (badName)
+    throw new GenerateError([{ symbol: JSON.stringify(name), file: null, line: null, message: `not a module name: ${badName}` }]);
   const files: Record<string, string> = {};
   const functions: PatchedFunction[] = [];
   const units: PatchedUnitSource[] = [];
@@ -289,14 +309,28 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
   for (const fc of result.changes.flat()) {
     if (fc.isC && fc.patch.newPath && !fc.post) {
       const why = result.notes.find((n) => n.startsWith(`${fc.path}:`));
-      refusals.push({ symbol: fc.path, file: fc.path, line: null, message: `the patched file was not analysed${why ? ` (${why.slice(fc.path.length + 2)})` : ''}, so it cannot be compiled as the module` });
+      refusals.push({
+        symbol: fc.path,
+        file: fc.path,
+        line: null,
+        message: `the patched file was not analysed${why ? ` (${why.slice(fc.path.length + 2)})` : ''}, so it cannot be compiled as the module`,
+      });
     }
   }
-  const changes = result.changes.flat().filter((fc) => fc.isC && fc.post && fc.pairing.functions.some((c) => c.kind === 'body' || c.kind === 'signature' || c.kind === 'added'));
+  const changes = result.changes
+    .flat()
+    .filter(
+      (fc) => fc.isC && fc.post && fc.pairing.functions.some((c) => c.kind === 'body' || c.kind === 'signature' || c.kind === 'added'),
+    );
   for (const fc of changes) {
     if (fc.path.endsWith('.h')) {
       const c = fc.pairing.functions.find((x) => x.kind !== 'unchanged')!;
-      refusals.push({ symbol: c.name, file: fc.path, line: c.new?.span.start ?? null, message: 'a function defined in a header is compiled into every file that includes it; patch the functions that call it instead' });
+      refusals.push({
+        symbol: c.name,
+        file: fc.path,
+        line: c.new?.span.start ?? null,
+        message: 'a function defined in a header is compiled into every file that includes it; patch the functions that call it instead',
+      });
       continue;
     }
     const unit = transformFile(fc, opts, refusals, notes, bindings, functions);
@@ -315,18 +349,35 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
     if (/#\s*include\s*"kpatch-macros\.h"/.test(unit.text)) files['kpatch-macros.h'] = KPATCH_MACROS;
     if (/#\s*include\s*"kpatch-syscall\.h"/.test(unit.text)) files['kpatch-syscall.h'] = KPATCH_SYSCALL;
     if (unit.callbacks.length) {
-      if (callbacks.has(unit.object)) refusals.push({ symbol: fc.path, file: fc.path, line: null, message: `two patched files register klp callbacks for ${unit.object}, which has one set` });
+      if (callbacks.has(unit.object))
+        refusals.push({
+          symbol: fc.path,
+          file: fc.path,
+          line: null,
+          message: `two patched files register klp callbacks for ${unit.object}, which has one set`,
+        });
       callbacks.set(unit.object, unit.callbacks);
       files['kpatch-macros.h'] = KPATCH_MACROS;
       ccflags.push(`CFLAGS_${unitName.replace(/\.c$/, '.o')} += -D__LIVEPATCH_OBJECT=${unit.object}`);
     }
   }
   if (!functions.length && !callbacks.size && !refusals.length) {
-    refusals.push({ symbol: '(patch)', file: null, line: null, message: 'the patch changes no function body in a .c file: there is nothing to livepatch' });
+    refusals.push({
+      symbol: '(patch)',
+      file: null,
+      line: null,
+      message: 'the patch changes no function body in a .c file: there is nothing to livepatch',
+    });
   }
   const seen = new Set<string>();
   for (const f of functions) {
-    if (seen.has(f.newName)) refusals.push({ symbol: f.oldName, file: f.file, line: null, message: `two patched files change a function named ${f.oldName}; give the patch one file per module` });
+    if (seen.has(f.newName))
+      refusals.push({
+        symbol: f.oldName,
+        file: f.file,
+        line: null,
+        message: `two patched files change a function named ${f.oldName}; give the patch one file per module`,
+      });
     seen.add(f.newName);
   }
   if (refusals.length) throw new GenerateError(dedupeRefusals(refusals));
@@ -336,17 +387,19 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
   for (const object of callbacks.keys()) if (!byObject.has(object)) byObject.set(object, []);
   files['klp_patch_tables.c'] = tablesSource(name, result, functions, byObject, callbacks, opts.replace === true);
   const objs = [...units.map((u) => u.unit), 'klp_patch_tables.c'].map((u) => u.replace(/\.c$/, '.o'));
-  files.Kbuild = [
-    `obj-m := ${name}.o`,
-    `${name}-y := ${objs.join(' ')}`,
-    ...ccflags,
-    '',
-  ].join('\n');
+  files.Kbuild = [`obj-m := ${name}.o`, `${name}-y := ${objs.join(' ')}`, ...ccflags, ''].join('\n');
   files.Makefile = `# Build against the running kernel, or KDIR=/path/to/build. The .ko this makes still holds\n# placeholder symbols and does not load: livepatch-check --build-module (or livepatch-deploy)\n# builds it and rewrites them as klp relocations.\nKDIR ?= /lib/modules/$(shell uname -r)/build\n\nall:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) KBUILD_MODPOST_WARN=1 modules\n\nclean:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) clean\n`;
   return { name, files, functions, units, bindings: [...bindings.values()], objects: [...byObject.keys()], notes: [...new Set(notes)] };
 }
 
-function tablesSource(name: string, result: AnalysisResult, functions: PatchedFunction[], byObject: Map<string, PatchedFunction[]>, callbacks: Map<string, CallbackKind[]>, replace: boolean): string {
+function tablesSource(
+  name: string,
+  result: AnalysisResult,
+  functions: PatchedFunction[],
+  byObject: Map<string, PatchedFunction[]>,
+  callbacks: Map<string, CallbackKind[]>,
+  replace: boolean,
+): string {
   const tables: string[] = [];
   const entries: string[] = [];
   for (const [object, fns] of byObject) {
@@ -358,8 +411,12 @@ function tablesSource(name: string, result: AnalysisResult, functions: PatchedFu
       return ifdef ? `#ifdef ${ifdef}\n${e}\n#endif` : e;
     };
     tables.push(`static struct klp_func ${object}_funcs[] = {\n${fns.map(entry).join('\n')}${fns.length ? '\n' : ''}\t{ }\n};`);
-    const cbText = cbs.length ? `\t\t.callbacks = {\n${cbs.map((k) => `\t\t\t.${k} = __livepatch_cb_${object}_${k},\n`).join('')}\t\t},\n` : '';
-    entries.push(`\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${object}_funcs,\n${cbText}\t},`);
+    const cbText = cbs.length
+      ? `\t\t.callbacks = {\n${cbs.map((k) => `\t\t\t.${k} = __livepatch_cb_${object}_${k},\n`).join('')}\t\t},\n`
+      : '';
+    entries.push(
+      `\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${object}_funcs,\n${cbText}\t},`,
+    );
   }
   return `// SPDX-License-Identifier: GPL-2.0
 /*
@@ -391,13 +448,21 @@ interface UnitResult {
   ccflags: string[];
 }
 
-function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refusal[], notes: string[], bindings: Map<string, KlpSymbol>, functions: PatchedFunction[]): UnitResult | null {
+function transformFile(
+  fc: FileChange,
+  opts: PatchedUnitOptions,
+  refusals: Refusal[],
+  notes: string[],
+  bindings: Map<string, KlpSymbol>,
+  functions: PatchedFunction[],
+): UnitResult | null {
   const post = fc.post!;
   const text = post.text;
   const object = objectName(fc, opts.tree);
   // kallsyms lists only vmlinux and the loaded modules: for a module it does not list, it says nothing.
   const ks = opts.kallsyms?.covers(object) ? opts.kallsyms : null;
-  if (opts.kallsyms && !ks) notes.push(`${fc.path}: the target's kallsyms has no symbol of ${object} (not loaded): its symbols are assumed unique (sympos 0)`);
+  if (opts.kallsyms && !ks)
+    notes.push(`${fc.path}: the target's kallsyms has no symbol of ${object} (not loaded): its symbols are assumed unique (sympos 0)`);
   const exported = opts.exported ?? null;
   const changedNames = new Set(fc.pairing.functions.filter((c) => c.kind === 'body').map((c) => c.name));
   const addedFns = new Set(fc.pairing.functions.filter((c) => c.kind === 'added').map((c) => c.new!));
@@ -413,7 +478,12 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       continue;
     }
     if (c.kind === 'signature') {
-      refusals.push({ symbol: c.name, file: fc.path, line: c.new!.span.start, message: `the signature of ${c.name}() changed; its unpatched callers would pass the old arguments. Add a new function and patch the callers instead` });
+      refusals.push({
+        symbol: c.name,
+        file: fc.path,
+        line: c.new!.span.start,
+        message: `the signature of ${c.name}() changed; its unpatched callers would pass the old arguments. Add a new function and patch the callers instead`,
+      });
     }
   }
   // A changed function the kernel inlined into its callers (declared inline, or absent from
@@ -442,7 +512,8 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
   }
   const problems = new Map<string, Problem>();
   const edits: Edit[] = [];
-  const oldLocals = (name: string) => new Set(fc.pairing.functions.find((c) => c.name === name && c.old)?.old?.staticLocals.map((l) => l.name) ?? []);
+  const oldLocals = (name: string) =>
+    new Set(fc.pairing.functions.find((c) => c.name === name && c.old)?.old?.staticLocals.map((l) => l.name) ?? []);
 
   let tree: ReturnType<CParser['parse']>;
   try {
@@ -471,11 +542,19 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         const here = ks.entries(name, object);
         if (here.length === 0) {
           if (kind === 'function' && isStatic) return 'copy';
-          problems.set(name, { symbol: name, line, message: `${name} is not in the target's kallsyms for ${object} (the compiler removed or renamed it there), so the patched code cannot refer to the running kernel's ${kind === 'function' ? 'function' : 'object'}` });
+          problems.set(name, {
+            symbol: name,
+            line,
+            message: `${name} is not in the target's kallsyms for ${object} (the compiler removed or renamed it there), so the patched code cannot refer to the running kernel's ${kind === 'function' ? 'function' : 'object'}`,
+          });
         } else if (here.length > 1) {
           if (kind === 'function' && isStatic) return 'copy';
           // Which of the same-named symbols is this file's: kallsyms does not say.
-          problems.set(name, { symbol: name, line, message: `${object} has ${here.length} symbols named ${name} and kallsyms does not say which one ${fc.path} defines, so the patched code cannot be bound to the running kernel's ${name}` });
+          problems.set(name, {
+            symbol: name,
+            line,
+            message: `${object} has ${here.length} symbols named ${name} and kallsyms does not say which one ${fc.path} defines, so the patched code cannot be bound to the running kernel's ${name}`,
+          });
         } else {
           sympos = 0;
         }
@@ -500,7 +579,9 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       const b = bind(fn.name, fn.storage === 'static', fn.span.start, 'function');
       if (b === 'copy') {
         keep.add(fn);
-        notes.push(`${fc.path}: ${fn.name}() is not a unique symbol of ${object} in the target's kallsyms (inlined or duplicated there); the module compiles its own copy`);
+        notes.push(
+          `${fc.path}: ${fn.name}() is not a unique symbol of ${object} in the target's kallsyms (inlined or duplicated there); the module compiles its own copy`,
+        );
       } else fnBinding.set(fn, b);
     }
 
@@ -511,7 +592,14 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         // kpatch-syscall.h (KPATCH_SYSCALL) makes livepatch___x64_sys_<name> and, with
         // IA32 emulation, livepatch___ia32_sys_<name>: the syscall's entry points.
         for (const abi of ['x64', 'ia32']) {
-          functions.push({ object, oldName: `__${abi}_sys_${fn.name}`, newName: `livepatch___${abi}_sys_${fn.name}`, sympos: 0, file: fc.path, ...(abi === 'ia32' ? { ifdef: 'CONFIG_IA32_EMULATION' } : {}) } as PatchedFunction);
+          functions.push({
+            object,
+            oldName: `__${abi}_sys_${fn.name}`,
+            newName: `livepatch___${abi}_sys_${fn.name}`,
+            sympos: 0,
+            file: fc.path,
+            ...(abi === 'ia32' ? { ifdef: 'CONFIG_IA32_EMULATION' } : {}),
+          } as PatchedFunction);
         }
         continue;
       }
@@ -522,12 +610,22 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       }
       if (changedNames.has(fn.name) && !addedFns.has(fn)) {
         if (!node) {
-          refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name}() is defined by a macro (${fn.syscallMacro ?? 'not a plain C definition'}), so its symbol cannot be named from the source` });
+          refusals.push({
+            symbol: fn.name,
+            file: fc.path,
+            line: fn.span.start,
+            message: `${fn.name}() is defined by a macro (${fn.syscallMacro ?? 'not a plain C definition'}), so its symbol cannot be named from the source`,
+          });
           continue;
         }
         const ident = declaratorIdentifier(node.childForFieldName('declarator'));
         if (!ident || text.slice(ident.startIndex, ident.endIndex) !== fn.name) {
-          refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `the definition of ${fn.name}() is generated by a macro, so its symbol cannot be named from the source` });
+          refusals.push({
+            symbol: fn.name,
+            file: fc.path,
+            line: fn.span.start,
+            message: `the definition of ${fn.name}() is generated by a macro, so its symbol cannot be named from the source`,
+          });
           continue;
         }
         const newName = `livepatch_${fn.name}`;
@@ -537,18 +635,37 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         const b = bind(fn.name, fn.storage === 'static', fn.span.start, 'function');
         // On the definition's first line, so every line keeps its number.
         const origDecl = b === 'copy' ? '' : `${declarationHead(head).replace(/\s*\n\s*/g, ' ')}${b === 'direct' ? '' : ' ' + b}; `;
-        const renamed = text.slice(fn.span.startByte, ident.startIndex).replace(/\bstatic\b\s*/, '').replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') + newName + text.slice(ident.endIndex, fn.bodySpan.startByte);
+        const renamed =
+          text
+            .slice(fn.span.startByte, ident.startIndex)
+            .replace(/\bstatic\b\s*/, '')
+            .replace(/\b(?:inline|__always_inline|noinline)\b\s*/g, '') +
+          newName +
+          text.slice(ident.endIndex, fn.bodySpan.startByte);
         const body = transformStaticLocals(fn, oldLocals(fn.name), node, text, object, ks, bindings, refusals, fc.path);
         edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${origDecl}${renamed}${body}` });
         const sympos = 0;
         if (ks) {
           const n = ks.entries(fn.name, object).length;
-          if (n === 0) refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${fn.name} is not in the target's kallsyms for ${object}: the running kernel has no such function to patch (inlined into its callers; patch them instead)` });
-          if (n > 1) refusals.push({ symbol: fn.name, file: fc.path, line: fn.span.start, message: `${object} has ${n} functions named ${fn.name} and kallsyms does not say which one ${fc.path} defines, so old_sympos cannot be chosen` });
+          if (n === 0)
+            refusals.push({
+              symbol: fn.name,
+              file: fc.path,
+              line: fn.span.start,
+              message: `${fn.name} is not in the target's kallsyms for ${object}: the running kernel has no such function to patch (inlined into its callers; patch them instead)`,
+            });
+          if (n > 1)
+            refusals.push({
+              symbol: fn.name,
+              file: fc.path,
+              line: fn.span.start,
+              message: `${object} has ${n} functions named ${fn.name} and kallsyms does not say which one ${fc.path} defines, so old_sympos cannot be chosen`,
+            });
         }
         // Two definitions of one name in one file are #if alternatives (kernel/dma.c's
         // proc_dma_show): both are renamed, the preprocessor keeps one, the kernel has one.
-        if (!functions.some((f) => f.file === fc.path && f.oldName === fn.name)) functions.push({ object, oldName: fn.name, newName, sympos, file: fc.path });
+        if (!functions.some((f) => f.file === fc.path && f.oldName === fn.name))
+          functions.push({ object, oldName: fn.name, newName, sympos, file: fc.path });
         continue;
       }
       if (addedFns.has(fn) || keep.has(fn)) continue;
@@ -564,7 +681,11 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       if (!b || !fd) continue;
       const head = declarationHead(text.slice(fn.span.startByte, fd.endIndex));
       const after = text.slice(fd.endIndex, fn.bodySpan.startByte).trim();
-      edits.push({ start: fn.span.startByte, end: fn.span.endByte, text: `${head}${b === 'direct' ? '' : ' ' + b}${after ? ' ' + after : ''};` });
+      edits.push({
+        start: fn.span.startByte,
+        end: fn.span.endByte,
+        text: `${head}${b === 'direct' ? '' : ' ' + b}${after ? ' ' + after : ''};`,
+      });
     }
 
     // 3. Prototypes of the file's own functions take the same binding (and lose `static`).
@@ -580,7 +701,9 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
     }
     for (const n of top) {
       if (n.type !== 'declaration') continue;
-      const decls = children(n).filter((k) => k.type === 'function_declarator' || k.type === 'pointer_declarator' || k.type === 'init_declarator');
+      const decls = children(n).filter(
+        (k) => k.type === 'function_declarator' || k.type === 'pointer_declarator' || k.type === 'init_declarator',
+      );
       if (decls.length !== 1) continue;
       const fd = innermostFunctionDeclarator(decls[0]);
       const ident = declaratorIdentifier(decls[0]);
@@ -591,7 +714,11 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
       const lineStart = text.lastIndexOf('\n', n.startIndex - 1) + 1;
       const start = /^[ \t]*$/.test(text.slice(lineStart, n.startIndex)) ? lineStart : n.startIndex;
       const rest = text.slice(fd.endIndex, n.endIndex).replace(/;\s*$/, '').trim();
-      edits.push({ start, end: n.endIndex, text: `${declarationHead(text.slice(start, fd.endIndex))}${b === 'direct' ? '' : ' ' + b}${rest ? ' ' + rest : ''};` });
+      edits.push({
+        start,
+        end: n.endIndex,
+        text: `${declarationHead(text.slice(start, fd.endIndex))}${b === 'direct' ? '' : ' ' + b}${rest ? ' ' + rest : ''};`,
+      });
     }
 
     // 4. File-scope objects: an unused renamed copy for the type, and an extern bound to the original.
@@ -640,7 +767,12 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
         decls.push(`${macro.replace(/^DEFINE_/, 'DECLARE_')}${declText.slice(open, close + 1)}${b === 'direct' ? '' : ' ' + b};`);
       } else {
         if (macro && !SINGLE_OBJECT_MACROS.test(macro)) {
-          for (const v of vars) problems.set(v.name, { symbol: v.name, line: v.span.start, message: `${v.name} is defined by ${macro}(), which may define more than one object; bind what the patched code needs by hand` });
+          for (const v of vars)
+            problems.set(v.name, {
+              symbol: v.name,
+              line: v.span.start,
+              message: `${v.name} is defined by ${macro}(), which may define more than one object; bind what the patched code needs by hand`,
+            });
           continue;
         }
         let shadow = declText;
@@ -681,7 +813,9 @@ function transformFile(fc: FileChange, opts: PatchedUnitOptions, refusals: Refus
   for (const h of missing) {
     const line = text.slice(0, text.indexOf(`"${h}"`)).split('\n').length - 1;
     refusals.push({
-      symbol: h, file: fc.path, line,
+      symbol: h,
+      file: fc.path,
+      line,
       message: /^kpatch-/.test(h)
         ? `${h} is kpatch-build's own header (its KPATCH_* macros are kpatch-build features); build this patch with the kpatch-build backend`
         : `${h} is neither in the kernel tree nor in the patch, so the patched file cannot be compiled`,
@@ -702,9 +836,14 @@ function reachableWords(fc: FileChange, changed: Set<string>, added: Set<Functio
   const words = new Set<string>();
   const queue: string[] = [];
   const addText = (t: string) => {
-    for (const w of t.match(/[A-Za-z_]\w*/g) ?? []) if (!words.has(w)) { words.add(w); queue.push(w); }
+    for (const w of t.match(/[A-Za-z_]\w*/g) ?? [])
+      if (!words.has(w)) {
+        words.add(w);
+        queue.push(w);
+      }
   };
-  for (const fn of post.functions) if (changed.has(fn.name) || added.has(fn)) addText(post.text.slice(fn.bodySpan.startByte, fn.bodySpan.endByte));
+  for (const fn of post.functions)
+    if (changed.has(fn.name) || added.has(fn)) addText(post.text.slice(fn.bodySpan.startByte, fn.bodySpan.endByte));
   const macros = new Map(post.macros.map((m) => [m.name, m]));
   const inlines = new Map(post.functions.filter((f) => f.inline !== 'none').map((f) => [f.name, f]));
   while (queue.length) {
@@ -722,17 +861,34 @@ function reachableWords(fc: FileChange, changed: Set<string>, added: Set<Functio
  * exactly one candidate, a new copy for the kernel's once-only statics and read-only
  * data, refused otherwise. Returns the body text.
  */
-function transformStaticLocals(fn: FunctionDef, before: Set<string>, node: SyntaxNode, text: string, object: string, ks: Kallsyms | null,
-  bindings: Map<string, KlpSymbol>, refusals: Refusal[], file: string): string {
+function transformStaticLocals(
+  fn: FunctionDef,
+  before: Set<string>,
+  node: SyntaxNode,
+  text: string,
+  object: string,
+  ks: Kallsyms | null,
+  bindings: Map<string, KlpSymbol>,
+  refusals: Refusal[],
+  file: string,
+): string {
   const body = node.childForFieldName('body')!;
   const edits: Edit[] = [];
   for (const d of findAll(body, 'declaration', [], new Set(['function_definition']))) {
-    const specs = children(d).filter((k) => k.type === 'storage_class_specifier').map((k) => text.slice(k.startIndex, k.endIndex));
+    const specs = children(d)
+      .filter((k) => k.type === 'storage_class_specifier')
+      .map((k) => text.slice(k.startIndex, k.endIndex));
     if (!specs.includes('static')) continue;
     const declText = text.slice(d.startIndex, d.endIndex);
-    const names = children(d).filter((k) => /declarator$|^identifier$/.test(k.type)).map((k) => declaratorIdentifier(k)).filter((k): k is SyntaxNode => !!k).map((k) => text.slice(k.startIndex, k.endIndex));
+    const names = children(d)
+      .filter((k) => /declarator$|^identifier$/.test(k.type))
+      .map((k) => declaratorIdentifier(k))
+      .filter((k): k is SyntaxNode => !!k)
+      .map((k) => text.slice(k.startIndex, k.endIndex));
     const line = d.startPosition.row;
-    const isConst = children(d).some((k) => k.type === 'type_qualifier' && text.slice(k.startIndex, k.endIndex) === 'const') && !/\*/.test(declText.split('=')[0]);
+    const isConst =
+      children(d).some((k) => k.type === 'type_qualifier' && text.slice(k.startIndex, k.endIndex) === 'const') &&
+      !/\*/.test(declText.split('=')[0]);
     const out: string[] = [];
     let shadow = declText;
     let skip = false;
@@ -745,7 +901,9 @@ function transformStaticLocals(fn: FunctionDef, before: Set<string>, node: Synta
       const candidates = ks?.staticLocalCandidates(name, object) ?? [];
       if (candidates.length !== 1) {
         refusals.push({
-          symbol: `${fn.name}:${name}`, file, line,
+          symbol: `${fn.name}:${name}`,
+          file,
+          line,
           message: ks
             ? `the static local '${name}' of ${fn.name}() has ${candidates.length} candidates (${name}.N) in ${object}'s kallsyms; it must be the running kernel's object, and which one cannot be told`
             : `the static local '${name}' of ${fn.name}() must be bound to the running kernel's object, whose name (${name}.N) only the target's kallsyms gives; pass --kallsyms`,
@@ -762,7 +920,10 @@ function transformStaticLocals(fn: FunctionDef, before: Set<string>, node: Synta
     edits.push({ start: d.startIndex, end: d.endIndex, text: `${shadow} ${out.join(' ')}` });
   }
   const bodyText = text.slice(body.startIndex, body.endIndex);
-  return applyEdits(bodyText, edits.map((e) => ({ ...e, start: e.start - body.startIndex, end: e.end - body.startIndex })));
+  return applyEdits(
+    bodyText,
+    edits.map((e) => ({ ...e, start: e.start - body.startIndex, end: e.end - body.startIndex })),
+  );
 }
 
 /** The `"..."` headers the file reaches (copied: a headers package has none of them) and its directory's flags. */

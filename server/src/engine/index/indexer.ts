@@ -5,8 +5,18 @@
 
 import { children, type CParser, type SyntaxNode } from '../parse/parser';
 import type {
-  CallSite, ExportDef, FileIndex, FunctionDef, IncludeDef, MacroDef, Member, Span, StaticLocal, StorageClass,
-  TypeDef, VariableDef,
+  CallSite,
+  ExportDef,
+  FileIndex,
+  FunctionDef,
+  IncludeDef,
+  MacroDef,
+  Member,
+  Span,
+  StaticLocal,
+  StorageClass,
+  TypeDef,
+  VariableDef,
 } from '../model';
 import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
@@ -22,8 +32,15 @@ const INCLUDE_RE = /^\s*#\s*include\s*([<"][^>"]+[>"])/;
 const MACRO_VAR_RE = /^(DEFINE_[A-Z0-9_]+|DECLARE_[A-Z0-9_]+|LIST_HEAD|HLIST_HEAD|LLIST_HEAD|static_assert)$/;
 
 const CONTAINERS = new Set([
-  'translation_unit', 'preproc_if', 'preproc_ifdef', 'preproc_else', 'preproc_elif', 'preproc_elifdef',
-  'ERROR', 'linkage_specification', 'declaration_list',
+  'translation_unit',
+  'preproc_if',
+  'preproc_ifdef',
+  'preproc_else',
+  'preproc_elif',
+  'preproc_elifdef',
+  'ERROR',
+  'linkage_specification',
+  'declaration_list',
 ]);
 
 interface Ctx {
@@ -44,8 +61,18 @@ export function indexSource(parser: CParser, path: string, text: string): FileIn
 export function indexTree(root: SyntaxNode, path: string, text: string): FileIndex {
   const lines = splitLines(text);
   const index: FileIndex = {
-    path, text, lines, functions: [], types: [], variables: [], macros: [], exports: [], includes: [],
-    initTargets: new Map(), escapeHatches: new Map(), opaqueLines: [],
+    path,
+    text,
+    lines,
+    functions: [],
+    types: [],
+    variables: [],
+    macros: [],
+    exports: [],
+    includes: [],
+    initTargets: new Map(),
+    escapeHatches: new Map(),
+    opaqueLines: [],
   };
   const ctx: Ctx = { text, starts: lineStarts(text), index };
   walkTop(ctx, root);
@@ -65,7 +92,6 @@ function spanOf(ctx: Ctx, startByte: number, endByte: number): Span {
     endByte,
   };
 }
-
 
 function walkTop(ctx: Ctx, node: SyntaxNode): void {
   for (const child of children(node)) indexTopLevel(ctx, child);
@@ -140,12 +166,26 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   const after = (sp: Span) => sp.startByte >= reOld;
   const lines = splitLines(text);
   const index: FileIndex = {
-    path, text, lines, functions: [], types: [], variables: [], macros: [], exports: [], includes: [],
-    initTargets: new Map(), escapeHatches: new Map(), opaqueLines: [],
+    path,
+    text,
+    lines,
+    functions: [],
+    types: [],
+    variables: [],
+    macros: [],
+    exports: [],
+    includes: [],
+    initTargets: new Map(),
+    escapeHatches: new Map(),
+    opaqueLines: [],
   };
   const ctx: Ctx = { text, starts: lineStarts(text), index };
   // Re-index the top-level nodes of the new tree that overlap the region.
-  const fresh: Ctx = { text, starts: ctx.starts, index: { ...index, functions: [], types: [], variables: [], macros: [], opaqueLines: [] } };
+  const fresh: Ctx = {
+    text,
+    starts: ctx.starts,
+    index: { ...index, functions: [], types: [], variables: [], macros: [], opaqueLines: [] },
+  };
   // The top-level node at rs, found one level down from the root. (Descending to
   // the deepest node and climbing back overflows tree-sitter's wasm stack on a
   // deeply nested expression, which corrupts the parser for every later parse.)
@@ -162,7 +202,8 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   }
   for (const t of old.types) {
     if (before(t.span)) index.types.push(t);
-    else if (after(t.span)) index.types.push({ ...t, span: shiftSpan(t.span, db, dl), members: t.members.map((m) => ({ ...m, line: m.line + dl })) });
+    else if (after(t.span))
+      index.types.push({ ...t, span: shiftSpan(t.span, db, dl), members: t.members.map((m) => ({ ...m, line: m.line + dl })) });
   }
   for (const v of old.variables) {
     if (before(v.span)) index.variables.push(v);
@@ -314,9 +355,32 @@ function fallbackName(head: string): string | null {
 }
 
 const NOT_CALLS = new Set([
-  'if', 'for', 'while', 'switch', 'return', 'sizeof', 'typeof', '__typeof__', '__typeof', 'alignof', '_Alignof',
-  '__alignof__', 'do', 'else', 'case', 'goto', '__attribute__', 'asm', '__asm__', 'asm_inline', 'volatile',
-  '__volatile__', 'defined', '_Static_assert', '_Generic', '__builtin_expect',
+  'if',
+  'for',
+  'while',
+  'switch',
+  'return',
+  'sizeof',
+  'typeof',
+  '__typeof__',
+  '__typeof',
+  'alignof',
+  '_Alignof',
+  '__alignof__',
+  'do',
+  'else',
+  'case',
+  'goto',
+  '__attribute__',
+  'asm',
+  '__asm__',
+  'asm_inline',
+  'volatile',
+  '__volatile__',
+  'defined',
+  '_Static_assert',
+  '_Generic',
+  '__builtin_expect',
 ]);
 const BODY_TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*/g;
 
@@ -363,7 +427,9 @@ function scanBodyText(text: string, start: number, end: number, starts: number[]
       if (head.includes('(') && !/\(\s*\*/.test(head)) continue; // a macro such as DEFINE_RATELIMIT_STATE(...)
       for (const part of head.replace(/\[[^\]]*\]/g, '').split(',')) {
         // The declared name is the last word that is not an annotation (`static bool w __read_mostly;`).
-        const names = (part.match(/[A-Za-z_]\w*/g) ?? []).filter((w) => !DATA_ATTRIBUTES.has(w) && !FUNCTION_ATTRIBUTES.has(w) && !/^__(?:aligned|section|attribute__|maybe_unused|used)$/.test(w));
+        const names = (part.match(/[A-Za-z_]\w*/g) ?? []).filter(
+          (w) => !DATA_ATTRIBUTES.has(w) && !FUNCTION_ATTRIBUTES.has(w) && !/^__(?:aligned|section|attribute__|maybe_unused|used)$/.test(w),
+        );
         const name = names[names.length - 1];
         if (name && name !== 'static') facts.staticLocals.push({ name, decl: normalizeC(decl), line });
       }
@@ -414,7 +480,7 @@ function addMacroVariable(ctx: Ctx, node: SyntaxNode): boolean {
     name,
     storage: /\bstatic\b/.test(m[1]) ? 'static' : /\bextern\b/.test(m[1]) ? 'extern' : 'none',
     type: perCpu ? normalizeC(parts.slice(0, -1).join(',')) : macro,
-    dims: perCpu ? /\[[^\]]*\]\s*$/.exec(nameArg.trim())?.[0] ?? '' : '',
+    dims: perCpu ? (/\[[^\]]*\]\s*$/.exec(nameArg.trim())?.[0] ?? '') : '',
     init: normalizeC(args),
     attributes: [...new Set([...tokens.filter((t) => DATA_ATTRIBUTES.has(t)), macro])],
     span: spanOf(ctx, node.startIndex, node.endIndex),
@@ -457,8 +523,14 @@ function addDeclaration(ctx: Ctx, node: SyntaxNode): void {
         const varName = /^DEFINE_PER_CPU/.test(name) ? argText.split(',').pop()?.trim() : first?.[1];
         if (varName) {
           ctx.index.variables.push({
-            kind: 'variable', name: varName, storage, type: name, dims: '', init: normalizeC(argText),
-            attributes: [...attributes, name], span: spanOf(ctx, node.startIndex, node.endIndex),
+            kind: 'variable',
+            name: varName,
+            storage,
+            type: name,
+            dims: '',
+            init: normalizeC(argText),
+            attributes: [...attributes, name],
+            span: spanOf(ctx, node.startIndex, node.endIndex),
             norm: normalizeC(src(ctx, node)),
           });
         }

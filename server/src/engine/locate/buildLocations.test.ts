@@ -14,21 +14,36 @@ async function locator() {
 
 test('functions named by create-diff-object land on their definition, through gcc clone suffixes', async () => {
   const l = await locator();
-  assert.deepEqual(l.locate({ object: 'fs/proc/klpstat.o', function: 'klpstat_show' }), { file: 'fs/proc/klpstat.c', line: 6, endLine: 6, what: 'function klpstat_show' });
+  assert.deepEqual(l.locate({ object: 'fs/proc/klpstat.o', function: 'klpstat_show' }), {
+    file: 'fs/proc/klpstat.c',
+    line: 6,
+    endLine: 6,
+    what: 'function klpstat_show',
+  });
   assert.equal(l.locate({ function: 'klpstat_show.isra.0' })?.line, 6);
   assert.equal(l.locate({ function: 'klpstat_init.cold' })?.line, 16);
 });
 
 test('syscall wrappers resolve to the SYSCALL_DEFINE line', async () => {
   const l = await locator();
-  assert.deepEqual(l.locate({ object: 'kernel/klpsys.o', function: '__do_sys_klpsys' }), { file: 'kernel/klpsys.c', line: 3, endLine: 3, what: 'function klpsys' });
+  assert.deepEqual(l.locate({ object: 'kernel/klpsys.o', function: '__do_sys_klpsys' }), {
+    file: 'kernel/klpsys.c',
+    line: 3,
+    endLine: 3,
+    what: 'function klpsys',
+  });
   assert.equal(l.locate({ function: '__x64_sys_klpsys' })?.file, 'kernel/klpsys.c');
 });
 
 test('sections resolve to the function or variable they hold', async () => {
   const l = await locator();
   assert.equal(l.locate({ section: '.text.unlikely.klpstat_show' })?.what, 'function klpstat_show');
-  assert.deepEqual(l.locate({ object: 'fs/proc/klpstat.o', section: '.bss.klpstat_hits' }), { file: 'fs/proc/klpstat.c', line: 4, endLine: 4, what: 'variable klpstat_hits' });
+  assert.deepEqual(l.locate({ object: 'fs/proc/klpstat.o', section: '.bss.klpstat_hits' }), {
+    file: 'fs/proc/klpstat.c',
+    line: 4,
+    endLine: 4,
+    what: 'variable klpstat_hits',
+  });
   assert.equal(l.locate({ section: '.init.text' }), undefined, 'a section without a name has no single place');
   assert.deepEqual(nameFromSection('.data.rel.ro.klp_ops'), { kind: 'variable', name: 'klp_ops' });
 });
@@ -41,7 +56,12 @@ test('static locals are found by their numbered symbol name', async () => {
 
 test('compiler paths from a build copy of the tree map back into it; others are not ours', async () => {
   const l = await locator();
-  assert.deepEqual(l.locate({ file: '/root/.kpatch/src/fs/proc/klpstat.c', line: 12 }), { file: 'fs/proc/klpstat.c', line: 11, endLine: 11, what: 'fs/proc/klpstat.c:12' });
+  assert.deepEqual(l.locate({ file: '/root/.kpatch/src/fs/proc/klpstat.c', line: 12 }), {
+    file: 'fs/proc/klpstat.c',
+    line: 11,
+    endLine: 11,
+    what: 'fs/proc/klpstat.c:12',
+  });
   assert.equal(l.locate({ file: 'livepatch_x.c', line: 3 }), undefined);
   assert.equal(l.locate({ file: '../../etc/passwd', line: 1 }), undefined);
   assert.equal(l.locate({ function: 'not_in_the_patch' }), undefined);

@@ -32,7 +32,8 @@ export interface SourceLocation {
 
 // gcc clones and splits keep the original name before the first dot.
 const CLONE_SUFFIX = /\.(isra|constprop|part|cold|localalias|llvm|lto_priv|str)(\.\d+)*.*$/;
-const SYSCALL_WRAPPER = /^(?:__(?:x64|ia32|arm64|s390x?|riscv|powerpc)_)?(?:__do_sys_|__se_sys_|__do_compat_sys_|__se_compat_sys_|__x64_sys_|__ia32_sys_|sys_|compat_sys_)/;
+const SYSCALL_WRAPPER =
+  /^(?:__(?:x64|ia32|arm64|s390x?|riscv|powerpc)_)?(?:__do_sys_|__se_sys_|__do_compat_sys_|__se_compat_sys_|__x64_sys_|__ia32_sys_|sys_|compat_sys_)/;
 
 /** The function or variable a section or symbol name is about. */
 export function nameFromSection(section: string): { kind: 'function' | 'variable'; name: string } | undefined {
@@ -50,7 +51,11 @@ export class BuildLocator {
    * @param files the files the patch touches, tree-relative: where build messages are
    *   almost always about, and searched first.
    */
-  constructor(private readonly tree: KernelTree, private readonly parser: CParser, private readonly files: string[]) {}
+  constructor(
+    private readonly tree: KernelTree,
+    private readonly parser: CParser,
+    private readonly files: string[],
+  ) {}
 
   locate(ref: BuildReference): SourceLocation | undefined {
     if (ref.file && ref.line) {
@@ -84,7 +89,10 @@ export class BuildLocator {
 
   /** Compilers print paths relative to their build directory, or absolute ones from a copy of the tree. */
   private treePath(printed: string): string | undefined {
-    const parts = printed.replace(/\\/g, '/').split('/').filter((p) => p && p !== '.');
+    const parts = printed
+      .replace(/\\/g, '/')
+      .split('/')
+      .filter((p) => p && p !== '.');
     for (let i = 0; i < parts.length; i++) {
       const rel = parts.slice(i).join('/');
       if (rel.split('/').includes('..')) continue;

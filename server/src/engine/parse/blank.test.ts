@@ -87,8 +87,10 @@ test('a braced list_for_each_entry loop stays inside its function', async () => 
   const idx = await index(KERNEL);
   assert.deepEqual(spans(idx).demo_walk, [15, 22]);
   assert.match(blank(KERNEL).split('\n')[19], /^\twhile\s+\(d, head, node\) \{$/);
-  assert.ok(idx.functions.find((x) => x.name === 'demo_walk')!.identifiers.has('seen') ||
-    idx.functions.find((x) => x.name === 'demo_walk')!.normBody.includes('seen'));
+  assert.ok(
+    idx.functions.find((x) => x.name === 'demo_walk')!.identifiers.has('seen') ||
+      idx.functions.find((x) => x.name === 'demo_walk')!.normBody.includes('seen'),
+  );
 });
 
 test('an unbraced for_each_* loop does not swallow the next function', async () => {

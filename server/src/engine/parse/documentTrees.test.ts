@@ -14,8 +14,17 @@ const demo = fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'examp
 function summary(ix: FileIndex) {
   return {
     functions: ix.functions.map((f) => ({
-      name: f.name, attrs: f.attributes, storage: f.storage, inline: f.inline, sig: f.signature, span: f.span, body: f.bodySpan,
-      norm: f.normBody, calls: f.calls, statics: f.staticLocals, lines: f.lineMacroUses,
+      name: f.name,
+      attrs: f.attributes,
+      storage: f.storage,
+      inline: f.inline,
+      sig: f.signature,
+      span: f.span,
+      body: f.bodySpan,
+      norm: f.normBody,
+      calls: f.calls,
+      statics: f.staticLocals,
+      lines: f.lineMacroUses,
     })),
     types: ix.types.map((t) => ({ name: t.name, span: t.span, members: t.members })),
     variables: ix.variables.map((v) => ({ name: v.name, span: v.span, init: v.init, attrs: v.attributes })),
@@ -26,7 +35,10 @@ function summary(ix: FileIndex) {
 
 const edits: [string, (t: string) => string][] = [
   ['change a statement inside a function', (t) => t.replace('s->nr_blocked = nr_iowait();', 's->nr_blocked = nr_iowait() + 1;')],
-  ['insert lines above later functions', (t) => t.replace('static void procstats_fill', '/* new\n * comment */\nstatic void procstats_fill')],
+  [
+    'insert lines above later functions',
+    (t) => t.replace('static void procstats_fill', '/* new\n * comment */\nstatic void procstats_fill'),
+  ],
   ['add a whole function', (t) => t.replace('static int __init', 'static int extra(void)\n{\n\treturn 2;\n}\n\nstatic int __init')],
   ['turn __init into __exit (invisible to the blanked parse)', (t) => t.replace('static int __init', 'static int __exit')],
   ['open a brace that swallows what follows', (t) => t.replace('procstats_fill(&s);', 'procstats_fill(&s); {')],

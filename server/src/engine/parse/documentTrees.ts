@@ -60,7 +60,10 @@ export class DocumentTrees {
   private entries = new Map<string, Entry>();
   readonly stats: ParseStats = { full: 0, incremental: 0 };
 
-  constructor(private readonly parser: CParser, private readonly capacity = 20) {}
+  constructor(
+    private readonly parser: CParser,
+    private readonly capacity = 20,
+  ) {}
 
   /** The tree for the document's current text, reusing the previous tree when there is one. */
   update(uri: string, path: string, text: string): Entry {
@@ -126,7 +129,9 @@ export class DocumentTrees {
   index(uri: string, path: string, text: string): FileIndex {
     const e = this.update(uri, path, text);
     if (!e.index) {
-      e.index = e.previous ? reindexTree(e.tree.rootNode, path, text, e.previous.index, e.previous.region) : indexTree(e.tree.rootNode, path, text);
+      e.index = e.previous
+        ? reindexTree(e.tree.rootNode, path, text, e.previous.index, e.previous.region)
+        : indexTree(e.tree.rootNode, path, text);
       e.previous = null;
     }
     return e.index;

@@ -102,11 +102,7 @@ export interface CParser {
 
 /** Where dist/ keeps the wasm files; the source tree falls back to node_modules. */
 function wasmPath(file: string): string {
-  const candidates = [
-    path.join(__dirname, file),
-    path.join(__dirname, '..', 'dist', file),
-    path.join(process.cwd(), 'dist', file),
-  ];
+  const candidates = [path.join(__dirname, file), path.join(__dirname, '..', 'dist', file), path.join(process.cwd(), 'dist', file)];
   for (const c of candidates) if (fs.existsSync(c)) return c;
   const pkg = file === 'tree-sitter-c.wasm' ? 'tree-sitter-c/package.json' : 'web-tree-sitter/package.json';
   return path.join(process.cwd(), 'node_modules', pkg.split('/')[0], file);

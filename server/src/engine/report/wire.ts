@@ -38,7 +38,7 @@ export function toWireFinding(f: Finding, patches: readonly { name: string }[] =
     function: f.function,
     symbol: f.symbol,
     message: f.message,
-    patch: f.patchIndex !== undefined ? patches[f.patchIndex]?.name ?? null : null,
+    patch: f.patchIndex !== undefined ? (patches[f.patchIndex]?.name ?? null) : null,
     patchLine: f.patchLine !== undefined ? f.patchLine + 1 : null,
     related: f.related.map((x) => ({ file: x.file, line: x.line + 1, image: x.image ?? 'post', message: x.message })),
   };

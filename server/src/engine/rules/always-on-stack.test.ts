@@ -15,7 +15,10 @@ test('the main function of a kthread_run() thread is a warning pointing at the k
   assert.match(f.message, /stalled/);
   assert.match(f.message, /functions it calls/);
   assert.match(f.message, /force/);
-  assert.deepEqual(f.related.map((x) => x.line), [24]);
+  assert.deepEqual(
+    f.related.map((x) => x.line),
+    [24],
+  );
 });
 
 test('a helper the kthread calls (it returns) is not flagged', async () => {

@@ -8,9 +8,11 @@ import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/cha
 import { describeFunction } from './lib/wording';
 
 const IDLE = /^(?:do_idle|cpu_idle\w*|cpu_startup_entry|cpu_bringup_and_idle|default_idle\w*|arch_cpu_idle\w*|\w+_idle_loop|idle_loop)$/;
-const KTHREAD_START = /\b(?:kthread_run|kthread_run_on_cpu|kthread_create|kthread_create_on_node|kthread_create_on_cpu|kernel_thread)\s*\(\s*&?\s*([A-Za-z_]\w*)/g;
+const KTHREAD_START =
+  /\b(?:kthread_run|kthread_run_on_cpu|kthread_create|kthread_create_on_node|kthread_create_on_cpu|kernel_thread)\s*\(\s*&?\s*([A-Za-z_]\w*)/g;
 const FOREVER = /\bfor\(;;\)|\bwhile\((?:1|true|!kthread_should_stop\(\)|!kthread_freezable_should_stop\([^()]*\))\)/g;
-const SLEEP = /\b(?:schedule|schedule_timeout\w*|schedule_hrtimeout\w*|io_schedule\w*|freezable_schedule\w*|wait_event\w*|swait_event\w*|wait_for_completion\w*|msleep\w*|ssleep|usleep_range\w*|wait_woken|kthread_parkme|try_to_freeze)\(/;
+const SLEEP =
+  /\b(?:schedule|schedule_timeout\w*|schedule_hrtimeout\w*|io_schedule\w*|freezable_schedule\w*|wait_event\w*|swait_event\w*|wait_for_completion\w*|msleep\w*|ssleep|usleep_range\w*|wait_woken|kthread_parkme|try_to_freeze)\(/;
 const KTHREAD_HINT = /\bkthread_(?:should_stop|should_park|freezable_should_stop|parkme)\(|\bset_freezable\(|\btry_to_freeze\(/;
 
 /** Functions this file starts as kthreads, with the line that starts each. */
@@ -55,7 +57,7 @@ const FORCE_WHY = 'only the deprecated kpatch.ko core reads it, not the livepatc
 export const alwaysOnStack: Rule = {
   id: 'always-on-stack',
   severity: 'warning',
-  title: 'Changed function that stays on a task\'s stack: the transition may stall or the change never runs',
+  title: "Changed function that stays on a task's stack: the transition may stall or the change never runs",
   check(ctx) {
     for (const fc of ctx.files) {
       if (!fc.post) continue;
@@ -84,13 +86,16 @@ export const alwaysOnStack: Rule = {
           reasons.push('it is the main function of a kthread started in this file, and the kthread stays in it for its whole life');
           related.push({ file: fc.path, line: started, message: `${fn.name}() is started as a kthread here` });
         } else if (sleepingMainLoop(fn)) {
-          reasons.push('it looks like a kthread main loop (an endless or until-kthread_should_stop() loop that sleeps), which its thread never leaves');
+          reasons.push(
+            'it looks like a kthread main loop (an endless or until-kthread_should_stop() loop that sleeps), which its thread never leaves',
+          );
         }
         const noreturn = fn.attributes.includes('__noreturn') || /__attribute__\(\((?:__)?noreturn(?:__)?\)\)/.test(fn.signature);
         if (!reasons.length && !noreturn) continue;
-        const forced = fc.post.escapeHatches.get(fn.name) === 'KPATCH_FORCE_UNSAFE'
-          ? ` The KPATCH_FORCE_UNSAFE(${fn.name}) in this file has no effect: ${FORCE_WHY}.`
-          : ` KPATCH_FORCE_UNSAFE() does not help: ${FORCE_WHY}.`;
+        const forced =
+          fc.post.escapeHatches.get(fn.name) === 'KPATCH_FORCE_UNSAFE'
+            ? ` The KPATCH_FORCE_UNSAFE(${fn.name}) in this file has no effect: ${FORCE_WHY}.`
+            : ` KPATCH_FORCE_UNSAFE() does not help: ${FORCE_WHY}.`;
         if (!reasons.length) {
           // Exit paths are __noreturn too, and tasks leave them by dying: worth knowing, rarely a stall.
           ctx.report({

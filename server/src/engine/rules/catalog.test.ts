@@ -8,28 +8,83 @@ import * as path from 'node:path';
 import { allRules, engineFindingIds, findingKind } from '.';
 
 const CATALOG_IDS = [
-  'init-section', 'exit-section', 'probe-once-state', 'section-attr-func', 'notrace', 'inline-notrace', 'syscall',
-  'inline-callers', 'ipa-clone', 'line-macro', 'no-functional-change', 'static-local-removed', 'static-local-new',
-  'special-static', 'once-read-mostly', 'data-global-changed', 'data-size-changed', 'struct-layout', 'data-semantic',
-  'special-data-section', 'new-global-data', 'jump-label', 'static-call', 'exported-abi', 'symbol-namespace',
-  'unsupported-file', 'code-removal', 'printk-cold', 'always-on-stack', 'kthread-no-switch', 'kprobe-conflict',
-  'late-module', 'replace-callbacks', 'sibling-call', 'kconfig-env',
+  'init-section',
+  'exit-section',
+  'probe-once-state',
+  'section-attr-func',
+  'notrace',
+  'inline-notrace',
+  'syscall',
+  'inline-callers',
+  'ipa-clone',
+  'line-macro',
+  'no-functional-change',
+  'static-local-removed',
+  'static-local-new',
+  'special-static',
+  'once-read-mostly',
+  'data-global-changed',
+  'data-size-changed',
+  'struct-layout',
+  'data-semantic',
+  'special-data-section',
+  'new-global-data',
+  'jump-label',
+  'static-call',
+  'exported-abi',
+  'symbol-namespace',
+  'unsupported-file',
+  'code-removal',
+  'printk-cold',
+  'always-on-stack',
+  'kthread-no-switch',
+  'kprobe-conflict',
+  'late-module',
+  'replace-callbacks',
+  'sibling-call',
+  'kconfig-env',
 ];
 
 /** The rules with a source-level trigger that the engine must implement. */
 const REQUIRED = [
-  'init-section', 'exit-section', 'section-attr-func', 'notrace', 'inline-notrace', 'syscall', 'inline-callers',
-  'ipa-clone', 'line-macro', 'no-functional-change', 'static-local-removed', 'static-local-new', 'special-static',
-  'data-global-changed', 'data-size-changed', 'struct-layout', 'jump-label', 'static-call', 'exported-abi',
-  'symbol-namespace', 'unsupported-file', 'code-removal', 'printk-cold', 'always-on-stack', 'late-module',
-  'probe-once-state', 'replace-callbacks',
+  'init-section',
+  'exit-section',
+  'section-attr-func',
+  'notrace',
+  'inline-notrace',
+  'syscall',
+  'inline-callers',
+  'ipa-clone',
+  'line-macro',
+  'no-functional-change',
+  'static-local-removed',
+  'static-local-new',
+  'special-static',
+  'data-global-changed',
+  'data-size-changed',
+  'struct-layout',
+  'jump-label',
+  'static-call',
+  'exported-abi',
+  'symbol-namespace',
+  'unsupported-file',
+  'code-removal',
+  'printk-cold',
+  'always-on-stack',
+  'late-module',
+  'probe-once-state',
+  'replace-callbacks',
 ];
 
 const root = path.join(__dirname, '..', '..', '..', '..');
 
 test('every required catalog rule is implemented, once', () => {
   const ids = allRules.map((r) => r.id);
-  assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'duplicate ids');
+  assert.deepEqual(
+    ids.filter((id, i) => ids.indexOf(id) !== i),
+    [],
+    'duplicate ids',
+  );
   for (const id of REQUIRED) assert.ok(ids.includes(id), `missing rule ${id}`);
   for (const id of ids) assert.ok(CATALOG_IDS.includes(id), `${id} is not a catalog id`);
 });
@@ -43,7 +98,8 @@ test('every rule has its own source file, test, fixtures and documentation page'
     assert.ok(fs.existsSync(doc), `docs/rules/${r.id}.md`);
     const text = fs.readFileSync(doc, 'utf8');
     assert.match(text, new RegExp(`^# ${r.id}$`, 'm'), `${r.id}: title`);
-    for (const section of ['Severity', 'Why', 'Instead']) assert.match(text, new RegExp(`^\\*\\*${section}[^*]*:\\*\\*`, 'm'), `${r.id}: ${section}`);
+    for (const section of ['Severity', 'Why', 'Instead'])
+      assert.match(text, new RegExp(`^\\*\\*${section}[^*]*:\\*\\*`, 'm'), `${r.id}: ${section}`);
     assert.ok(r.title.length > 10, `${r.id}: title`);
   }
 });
@@ -52,13 +108,17 @@ test('every rule has its own source file, test, fixtures and documentation page'
 // so it has no rule source, test or fixtures (analyze.test.ts covers it). It is a diagnostic
 // like any other, though, and every diagnostic links to its page.
 test('engine findings are not rules, and have a documentation page', () => {
-  assert.deepEqual(engineFindingIds.map((e) => e.id), ['not-analysed']);
+  assert.deepEqual(
+    engineFindingIds.map((e) => e.id),
+    ['not-analysed'],
+  );
   for (const e of engineFindingIds) {
     assert.ok(!allRules.some((r) => r.id === e.id), `${e.id} is also a rule`);
     assert.equal(findingKind(e.id), e);
     const text = fs.readFileSync(path.join(root, 'docs', 'rules', `${e.id}.md`), 'utf8');
     assert.match(text, new RegExp(`^# ${e.id}$`, 'm'), `${e.id}: title`);
-    for (const section of ['Severity', 'Why', 'Instead']) assert.match(text, new RegExp(`^\\*\\*${section}[^*]*:\\*\\*`, 'm'), `${e.id}: ${section}`);
+    for (const section of ['Severity', 'Why', 'Instead'])
+      assert.match(text, new RegExp(`^\\*\\*${section}[^*]*:\\*\\*`, 'm'), `${e.id}: ${section}`);
   }
 });
 

@@ -14,7 +14,10 @@ test('a changed member of a const ops table is an error on the changed line', as
   assert.match(f.message, /kpatch patches functions, not data/);
   assert.match(f.message, /code that reads 'demo_fops'/);
   assert.match(f.message, /callback/);
-  assert.deepEqual(f.related.map((x) => [x.image, x.line]), [['pre', 16]]);
+  assert.deepEqual(
+    f.related.map((x) => [x.image, x.line]),
+    [['pre', 16]],
+  );
 });
 
 test('a changed array of function pointers is an error', async () => {
@@ -48,5 +51,8 @@ test('adding a new global, or changing the code that reads the table, is fine', 
 
 test('works from the hunks alone', async () => {
   const r = await runCase(caseDir(rule, 'ops-table-changed'), { withoutTree: true });
-  assert.deepEqual(ofRule(r, rule).map((f) => f.symbol), ['demo_fops']);
+  assert.deepEqual(
+    ofRule(r, rule).map((f) => f.symbol),
+    ['demo_fops'],
+  );
 });

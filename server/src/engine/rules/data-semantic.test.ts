@@ -35,7 +35,9 @@ test('locking moved into a new helper the function now calls is not a change of 
 });
 
 test('field operations are keyed by operation and field', () => {
-  const ops = fieldSyncOps('{spin_lock_irqsave(&d->lock,flags);atomic_dec(&d->cnt);atomic_read(&d->cnt);mutex_lock(&global);refcount_inc(&obj.refs);}');
+  const ops = fieldSyncOps(
+    '{spin_lock_irqsave(&d->lock,flags);atomic_dec(&d->cnt);atomic_read(&d->cnt);mutex_lock(&global);refcount_inc(&obj.refs);}',
+  );
   assert.deepEqual([...ops.keys()], ['spin_lock_irqsave(&d->lock)', 'atomic_dec(&d->cnt)', 'refcount_inc(&obj.refs)']);
 });
 

@@ -49,5 +49,8 @@ test('a new initializer with the same type is not a size change', async () => {
 
 test('works from the hunks alone', async () => {
   const r = await runCase(caseDir(rule, 'array-grown'), { withoutTree: true });
-  assert.deepEqual(ofRule(r, rule).map((f) => f.symbol), ['demo_hist']);
+  assert.deepEqual(
+    ofRule(r, rule).map((f) => f.symbol),
+    ['demo_hist'],
+  );
 });

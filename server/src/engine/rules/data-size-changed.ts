@@ -14,7 +14,10 @@ function describeType(type: string, dims: string): string {
 /** Only signedness or volatile differ: same size and place, but old code reads the old type. */
 function sameSize(a: string, b: string): boolean {
   const norm = (t: string) => {
-    const r = t.replace(/\b(?:signed|unsigned|volatile)\b/g, ' ').replace(/\s+/g, ' ').trim();
+    const r = t
+      .replace(/\b(?:signed|unsigned|volatile)\b/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
     return r === '' || r === 'const' ? `${r} int`.trim() : r;
   };
   return norm(a) === norm(b);
@@ -40,7 +43,9 @@ export const dataSizeChanged: Rule = {
         })();
         const from = describeType(o.type, o.dims);
         const to = describeType(n.type, n.dims);
-        const crc = exported.has(c.name) ? ` '${c.name}' is exported, so its modversion CRC changes as well and modules using it no longer load.` : '';
+        const crc = exported.has(c.name)
+          ? ` '${c.name}' is exported, so its modversion CRC changes as well and modules using it no longer load.`
+          : '';
         ctx.report({
           severity: soft ? 'warning' : 'error',
           file: fc.path,

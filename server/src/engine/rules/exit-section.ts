@@ -17,7 +17,8 @@ export const exitSection: Rule = {
       const exitcall = fc.post.initTargets.get(fn.name) ?? fc.pre?.initTargets.get(fn.name);
       const viaExitcall = exitcall && EXIT_CALLS.has(exitcall) ? exitcall : null;
       if (!marked && !viaExitcall) continue;
-      const callback = 'If teardown really has to change, do it from a pre-unpatch or post-unpatch callback (KPATCH_PRE_UNPATCH_CALLBACK / KLP_PRE_UNPATCH_CALLBACK); usually the right call is to leave the exit path unpatched.';
+      const callback =
+        'If teardown really has to change, do it from a pre-unpatch or post-unpatch callback (KPATCH_PRE_UNPATCH_CALLBACK / KLP_PRE_UNPATCH_CALLBACK); usually the right call is to leave the exit path unpatched.';
       if (marked) {
         reportOnFunction(ctx, fc, fn, {
           message: `${describeFunction(fn)} is marked __exit${viaExitcall ? ` (the ${viaExitcall}() target)` : ''}: __exit places it in .exit.text, which -ffunction-sections does not split, and implies notrace, so it has no ftrace entry to redirect. kpatch-build stops on it ("changed section .exit.text not selected for inclusion" or "doesn't have patchable function entry"), and it would only run at module unload anyway. ${callback}`,

@@ -33,7 +33,10 @@ test('a new #include that completes a struct the file only declared is an error 
   assert.match(f.message, /struct demo_ops/);
   assert.match(f.message, /#ifndef __GENKSYMS__/);
   assert.match(f.message, /Version disagreement/);
-  assert.deepEqual(f.related.map((x) => [x.file, x.line]), [['include/linux/demo_ops.h', 6]]);
+  assert.deepEqual(
+    f.related.map((x) => [x.file, x.line]),
+    [['include/linux/demo_ops.h', 6]],
+  );
 });
 
 test('new includes that add no definitions, are hidden from genksyms, are kpatch helpers, or go to a file without exports are fine', async () => {

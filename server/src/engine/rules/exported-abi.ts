@@ -23,18 +23,27 @@ const PATCH_HELPER_HEADER = /(?:^|\/)(?:kpatch[\w-]*|livepatch_helpers)\.h$/;
 
 /** Prototype as genksyms sees it: no attributes, no parameter names, no whitespace. */
 export function abiPrototype(signature: string): string {
-  let s = signature.replace(/\b__attribute__\s*\(\(.*?\)\)/g, ' ').replace(/\b__(?:section|aligned|printf|scanf|alloc_size|must_hold|acquires|releases)\s*\([^)]*\)/g, ' ');
-  s = s.split(/(\b[A-Za-z_]\w*\b)/).filter((tok) => !ATTRS.has(tok)).join('');
+  let s = signature
+    .replace(/\b__attribute__\s*\(\(.*?\)\)/g, ' ')
+    .replace(/\b__(?:section|aligned|printf|scanf|alloc_size|must_hold|acquires|releases)\s*\([^)]*\)/g, ' ');
+  s = s
+    .split(/(\b[A-Za-z_]\w*\b)/)
+    .filter((tok) => !ATTRS.has(tok))
+    .join('');
   const open = s.indexOf('(');
   const close = s.lastIndexOf(')');
   if (open < 0 || close < open) return s.replace(/\s+/g, '');
-  const params = s.slice(open + 1, close).split(',').map((p) => {
-    const t = p.trim();
-    // Drop a trailing parameter name when more than a type keyword remains.
-    const m = /^(.*?[\w*\s])\s*\b([A-Za-z_]\w*)\s*((?:\[[^\]]*\])*)$/.exec(t);
-    if (m && /[A-Za-z_*]/.test(m[1]) && !/^(?:struct|union|enum|unsigned|signed|const|volatile)$/.test(m[1].trim())) return `${m[1]}${m[3]}`;
-    return t;
-  });
+  const params = s
+    .slice(open + 1, close)
+    .split(',')
+    .map((p) => {
+      const t = p.trim();
+      // Drop a trailing parameter name when more than a type keyword remains.
+      const m = /^(.*?[\w*\s])\s*\b([A-Za-z_]\w*)\s*((?:\[[^\]]*\])*)$/.exec(t);
+      if (m && /[A-Za-z_*]/.test(m[1]) && !/^(?:struct|union|enum|unsigned|signed|const|volatile)$/.test(m[1].trim()))
+        return `${m[1]}${m[3]}`;
+      return t;
+    });
   return (s.slice(0, open) + '(' + params.join(',') + ')').replace(/\s+/g, '');
 }
 
@@ -98,7 +107,13 @@ function typeChanges(ctx: RuleContext, fc: FileChange): void {
       endLine: t.new.span.end,
       symbol: `${t.new.kind} ${t.new.name}`,
       message: `${t.new.kind} ${t.new.name} changes, and exported functions take it in their prototypes (${shown.join(', ')}${users.length > shown.length ? `, and ${users.length - shown.length} more` : ''}). genksyms expands the definition into their modversion CRCs, so those CRCs change: kpatch-build reports "Version disagreement for symbol ..." and modules built against the running kernel disagree with the patched symbols. Keep the type as it is (new state goes in a shadow variable); if a definition must change only for the compiler, hide it from genksyms with #ifndef __GENKSYMS__.`,
-      related: users.slice(0, 4).map((u) => ({ file: u.file, line: u.fn.span.start, message: `${u.fn.name}() is exported and uses ${t.new!.kind} ${t.new!.name}` })),
+      related: users
+        .slice(0, 4)
+        .map((u) => ({
+          file: u.file,
+          line: u.fn.span.start,
+          message: `${u.fn.name}() is exported and uses ${t.new!.kind} ${t.new!.name}`,
+        })),
     });
   }
 }
@@ -127,8 +142,13 @@ function definitionLine(tree: NonNullable<RuleContext['tree']>, file: string, ta
 function newIncludes(ctx: RuleContext, fc: FileChange): void {
   if (!fc.pre || !fc.post || !fc.path.endsWith('.c')) return;
   const before = new Set(fc.pre.includes.map((i) => i.path.replace(/\s+/g, '')));
-  const added = fc.post.includes.filter((i) => !before.has(i.path.replace(/\s+/g, '')) && fc.maps.added.has(i.line)
-    && !PATCH_HELPER_HEADER.test(i.path.slice(1, -1)) && !hiddenFromGenksyms(fc.post!.lines, i.line));
+  const added = fc.post.includes.filter(
+    (i) =>
+      !before.has(i.path.replace(/\s+/g, '')) &&
+      fc.maps.added.has(i.line) &&
+      !PATCH_HELPER_HEADER.test(i.path.slice(1, -1)) &&
+      !hiddenFromGenksyms(fc.post!.lines, i.line),
+  );
   if (!added.length) return;
   const exports = fc.post.exports.length ? fc.post.exports : fc.pre.exports;
   const fix = `Avoid the new #include (declare what you need locally, or move the code to a file without exports), or wrap it in #ifndef __GENKSYMS__ / #endif so genksyms computes the old CRCs.`;
@@ -148,7 +168,11 @@ function newIncludes(ctx: RuleContext, fc: FileChange): void {
   if (!exports.length) return;
   const tree = ctx.tree;
   // What the file knew before: its own text and everything its old includes pull in.
-  const old = includeClosure(tree, fc.path, fc.pre.includes.map((i) => i.path));
+  const old = includeClosure(
+    tree,
+    fc.path,
+    fc.pre.includes.map((i) => i.path),
+  );
   const known = new Set<string>();
   const opaque = new Set<string>();
   const self = headerFactsOf(fc.pre.text);
@@ -177,7 +201,12 @@ function newIncludes(ctx: RuleContext, fc: FileChange): void {
       file: fc.path,
       line: inc.line,
       symbol: inc.path,
-      message: `New #include ${inc.path} in a file that exports ${exports.length} symbol${exports.length > 1 ? 's' : ''} (${exports.slice(0, 3).map((e) => e.symbol).join(', ')}${exports.length > 3 ? ', ...' : ''}): it brings in the definition of ${shown.map((c) => c.tag).join(', ')}${completed.length > shown.length ? ` and ${completed.length - shown.length} more` : ''}, which this file only knew by name. genksyms then expands such definitions into the CRCs of the exported symbols that reach them, the CRCs change, and kpatch-build stops with "ERROR: Version disagreement for symbol ..." (CONFIG_MODVERSIONS). ${fix}`,
+      message: `New #include ${inc.path} in a file that exports ${exports.length} symbol${exports.length > 1 ? 's' : ''} (${exports
+        .slice(0, 3)
+        .map((e) => e.symbol)
+        .join(
+          ', ',
+        )}${exports.length > 3 ? ', ...' : ''}): it brings in the definition of ${shown.map((c) => c.tag).join(', ')}${completed.length > shown.length ? ` and ${completed.length - shown.length} more` : ''}, which this file only knew by name. genksyms then expands such definitions into the CRCs of the exported symbols that reach them, the CRCs change, and kpatch-build stops with "ERROR: Version disagreement for symbol ..." (CONFIG_MODVERSIONS). ${fix}`,
       related: shown.map((c) => ({ file: c.header, line: definitionLine(tree, c.header, c.tag), message: `defines ${c.tag}` })),
     });
   }
@@ -263,7 +292,12 @@ function saveHeaderFacts(tree: KernelTree, facts: Map<string, HeaderFacts | null
 }
 
 /** Headers reachable from `roots` (bounded), with their facts. */
-function includeClosure(tree: KernelTree, from: string, roots: string[], limit = 4000): { files: Map<string, HeaderFacts>; unresolved: string[] } {
+function includeClosure(
+  tree: KernelTree,
+  from: string,
+  roots: string[],
+  limit = 4000,
+): { files: Map<string, HeaderFacts>; unresolved: string[] } {
   let cache = headerCache.get(tree.root);
   if (!cache || Date.now() - cache.at > TREE_CACHE_MS) {
     cache = { at: Date.now(), facts: loadHeaderFacts(tree) };

@@ -8,7 +8,8 @@ import { describeFunction } from './lib/wording';
 
 const INIT_FUNCTION_ATTRS = ['__init', '__meminit', '__init_or_module', '__ref', '__cpuinit', '__head'];
 const INIT_DATA_ATTRS = ['__initdata', '__initconst', '__meminitdata', '__meminitconst', '__initdata_or_module', '__refdata'];
-const INIT_CALLS = /^(?:module_init|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|__initcall|late_initcall_sync|subsys_initcall_sync)$/;
+const INIT_CALLS =
+  /^(?:module_init|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|__initcall|late_initcall_sync|subsys_initcall_sync)$/;
 
 export const initSection: Rule = {
   id: 'init-section',
@@ -16,7 +17,8 @@ export const initSection: Rule = {
   title: 'Changed __init code or data: it already ran before the patch loads',
   check(ctx) {
     for (const { fc, old, fn } of eachChangedFunction(ctx)) {
-      const attr = fn.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a)) ?? old.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a));
+      const attr =
+        fn.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a)) ?? old.attributes.find((a) => INIT_FUNCTION_ATTRS.includes(a));
       const initcall = fc.post.initTargets.get(fn.name);
       const viaInitcall = initcall && INIT_CALLS.test(initcall) ? initcall : null;
       if (!attr && !viaInitcall) continue;

@@ -39,7 +39,10 @@ test('a static function with one call site names its caller', async () => {
   assert.equal(f[0].function, 'demo_checksum');
   assert.match(f[0].message, /single call site, in demo_verify\(\)/);
   assert.match(f[0].message, /noinline/);
-  assert.deepEqual(f[0].related.map((x) => x.line), [19]);
+  assert.deepEqual(
+    f[0].related.map((x) => x.line),
+    [19],
+  );
 });
 
 test('a static function with two call sites, or marked noinline, is not flagged', async () => {

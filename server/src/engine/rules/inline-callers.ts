@@ -76,8 +76,15 @@ function isGlobalHeader(file: string): boolean {
  */
 function wholeTreeSpecs(header: string): string[] {
   const ownArch = /^arch\/([^/]+)\//.exec(header)?.[1];
-  const specs = ['*.c', '*.h', ':(exclude)tools/*', ':(exclude)samples/*', ':(exclude)Documentation/*', ':(exclude)scripts/*',
-    ':(exclude)drivers/gpu/drm/amd/include/asic_reg/*'];
+  const specs = [
+    '*.c',
+    '*.h',
+    ':(exclude)tools/*',
+    ':(exclude)samples/*',
+    ':(exclude)Documentation/*',
+    ':(exclude)scripts/*',
+    ':(exclude)drivers/gpu/drm/amd/include/asic_reg/*',
+  ];
   if (!ownArch || ownArch === 'x86') specs.push(':(exclude)arch/*', 'arch/x86/*.c', 'arch/x86/*.h');
   return specs;
 }
@@ -205,8 +212,12 @@ function findTreeCallers(ctx: RuleContext, name: string, definedIn: string): Cal
   candidates = candidates
     .filter((f) => !patched.has(f))
     // Same directory first (driver-private helpers), then .c before .h.
-    .sort((a, b) => Number(!a.startsWith(dir + '/')) - Number(!b.startsWith(dir + '/')) ||
-      Number(a.endsWith('.h')) - Number(b.endsWith(".h")) || (a < b ? -1 : a > b ? 1 : 0));
+    .sort(
+      (a, b) =>
+        Number(!a.startsWith(dir + '/')) - Number(!b.startsWith(dir + '/')) ||
+        Number(a.endsWith('.h')) - Number(b.endsWith('.h')) ||
+        (a < b ? -1 : a > b ? 1 : 0),
+    );
   const callRe = new RegExp(`(?<![\\w$])${escapeRegExp(name)}\\s*\\(`);
   let examined = 0;
   for (const file of candidates) {
@@ -279,18 +290,27 @@ export const inlineCallers: Rule = {
         });
         continue;
       }
-      const seen = gone ? `${symbolWitness(facts!, gone.object)} lists no out-of-line copy of it (it lists ${gone.witness}() of the same file)` : '';
-      const what = gone ? `is ${reason === 'inline' ? 'declared inline' : 'static'} and ${seen}: gcc inlined it into every caller` : {
-        always: `is __always_inline, so gcc copies its body into every caller`,
-        inline: `is declared inline, so gcc copies its body into most or all callers`,
-        header: `is defined in a header, so every object that includes it and calls it gets its own (normally inlined) copy`,
-        single: `is static with a single call site${local[0] ? `, in ${local[0].caller.name}()` : ''}, so gcc almost certainly inlined it there`,
-      }[reason!];
+      const seen = gone
+        ? `${symbolWitness(facts!, gone.object)} lists no out-of-line copy of it (it lists ${gone.witness}() of the same file)`
+        : '';
+      const what = gone
+        ? `is ${reason === 'inline' ? 'declared inline' : 'static'} and ${seen}: gcc inlined it into every caller`
+        : {
+            always: `is __always_inline, so gcc copies its body into every caller`,
+            inline: `is declared inline, so gcc copies its body into most or all callers`,
+            header: `is defined in a header, so every object that includes it and calls it gets its own (normally inlined) copy`,
+            single: `is static with a single call site${local[0] ? `, in ${local[0].caller.name}()` : ''}, so gcc almost certainly inlined it there`,
+          }[reason!];
       const inScope = scope ? ` in ${scope}` : '';
       let found = callers.length
         ? ` Callers found${inScope}: ${callers.length} in ${files} file${files === 1 ? '' : 's'}${capped ? ` (incomplete: ${capped})` : ''}.`
-        : capped ? ` No callers found${inScope} (incomplete: ${capped}).` : scope ? ` No callers found${inScope}.` : '';
-      if ((header || fn.storage !== 'static') && !ctx.tree) found += ' Callers in files the patch does not touch are not known without the kernel tree.';
+        : capped
+          ? ` No callers found${inScope} (incomplete: ${capped}).`
+          : scope
+            ? ` No callers found${inScope}.`
+            : '';
+      if ((header || fn.storage !== 'static') && !ctx.tree)
+        found += ' Callers in files the patch does not touch are not known without the kernel tree.';
       const advice = header
         ? 'A header change also rebuilds every including object, which slows kpatch-build a lot and can trip its bugs: where possible, move the change into a .c file (for example behind a new out-of-line function). Review every "changed function:" line kpatch-build prints.'
         : reason === 'always' || gone

@@ -52,13 +52,20 @@ test('works without a tree', async () => {
 test('a 40-line static inline with two call sites is an error: gcc is likely to keep it out of line', async () => {
   const r = await runCase(caseDir(rule, 'inline-40-lines-two-callers'));
   const f = ofRule(r, rule);
-  assert.deepEqual(f.map((x) => [x.function, x.severity]), [['demo_mix', 'error']]);
+  assert.deepEqual(
+    f.map((x) => [x.function, x.severity]),
+    [['demo_mix', 'error']],
+  );
   assert.match(f[0].message, /it is 40 lines long with 2 call sites in this file/);
 });
 
 test('one line shorter, or called once, it stays a warning', async () => {
   for (const c of ['inline-39-lines-two-callers', 'inline-40-lines-one-caller']) {
     const r = await runCase(caseDir(rule, c));
-    assert.deepEqual(ofRule(r, rule).map((x) => [x.function, x.severity]), [['demo_mix', 'warning']], c);
+    assert.deepEqual(
+      ofRule(r, rule).map((x) => [x.function, x.severity]),
+      [['demo_mix', 'warning']],
+      c,
+    );
   }
 });

@@ -19,7 +19,8 @@ function outOfLineReason(index: FileIndex, fn: FunctionDef): string | null {
   if (fn.calls.some((c) => c.name === fn.name)) return 'it calls itself, so it cannot be inlined completely';
   const lines = fn.bodySpan.end - fn.bodySpan.start + 1;
   const sites = callCount(index, fn.name);
-  if (lines >= BIG_BODY_LINES && sites >= 2) return `it is ${lines} lines long with ${sites} call sites in this file, so gcc is likely to keep it out of line`;
+  if (lines >= BIG_BODY_LINES && sites >= 2)
+    return `it is ${lines} lines long with ${sites} call sites in this file, so gcc is likely to keep it out of line`;
   return null;
 }
 
@@ -58,7 +59,8 @@ export const inlineNotrace: Rule = {
           }
         } else if (facts) {
           const gone = fullyInlined(ctx, facts, fc, fn);
-          if (gone) likelihood += ` ${symbolWitness(facts, gone.object)} lists no out-of-line copy of it (it lists ${gone.witness} of the same file): gcc inlined it into every caller there, so the build works as long as the patched body is still inlined.`;
+          if (gone)
+            likelihood += ` ${symbolWitness(facts, gone.object)} lists no out-of-line copy of it (it lists ${gone.witness} of the same file): gcc inlined it into every caller there, so the build works as long as the patched body is still inlined.`;
         }
         ctx.report({
           severity,

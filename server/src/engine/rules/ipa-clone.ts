@@ -25,7 +25,10 @@ function listedClones(ctx: RuleContext, fc: FileChange, name: string): string | 
   const clones = facts.symbols.clonesOf(name, objects);
   if (!clones.length || otherDefiners(ctx, name, fc.path).length) return null;
   const object = facts.symbols.entries(clones[0]).find((e) => !objects || objects.includes(e.object))?.object ?? 'vmlinux';
-  return `${symbolWitness(facts, object)} lists ${listNames(clones.map((c) => listed(facts, c, objects)), 4)}`;
+  return `${symbolWitness(facts, object)} lists ${listNames(
+    clones.map((c) => listed(facts, c, objects)),
+    4,
+  )}`;
 }
 
 const DROP_WORDS = /\b(?:static|inline|extern|noinline|notrace|asmlinkage)\b/g;
@@ -97,14 +100,20 @@ function callArgs(index: FileIndex, line: number, callee: string): string[] | nu
   const close = matchParen(text, open);
   if (close < 0) return null;
   // `f()` has no argument; `f(a, )` keeps its empty last one.
-  return splitTopLevel(text, open, close).map((a) => a.replace(/\s+/g, ' ').trim()).filter((a, _, all) => a !== '' || all.length > 1);
+  return splitTopLevel(text, open, close)
+    .map((a) => a.replace(/\s+/g, ' ').trim())
+    .filter((a, _, all) => a !== '' || all.length > 1);
 }
 
 /** Literal-looking argument: number, character, string, NULL/true/false, or an ALL_CAPS macro constant. */
 function isConstantArg(a: string): boolean {
-  return /^[-+~!]?\s*\(?\s*(?:0[xX][0-9a-fA-F]+|\d+(?:\.\d+)?)[uUlL]*\s*\)?$/.test(a) ||
-    /^'(?:[^'\\]|\\.)+'$/.test(a) || /^"/.test(a) ||
-    /^(?:NULL|true|false)$/.test(a) || /^[A-Z][A-Z0-9_]*$/.test(a);
+  return (
+    /^[-+~!]?\s*\(?\s*(?:0[xX][0-9a-fA-F]+|\d+(?:\.\d+)?)[uUlL]*\s*\)?$/.test(a) ||
+    /^'(?:[^'\\]|\\.)+'$/.test(a) ||
+    /^"/.test(a) ||
+    /^(?:NULL|true|false)$/.test(a) ||
+    /^[A-Z][A-Z0-9_]*$/.test(a)
+  );
 }
 
 export const ipaClone: Rule = {
@@ -124,7 +133,11 @@ export const ipaClone: Rule = {
         if (c.kind !== 'signature' || !c.old || !c.new || !cloneable(c.new) || isIgnoredFunction(fc, c.name)) continue;
         // Clones serve direct calls; a function only reached through a pointer has none.
         if (prototype(c.old) === prototype(c.new) || callCount(pre, c.name) === 0) continue;
-        const related: RelatedLocation[] = callersIn(post, c.name).map((x) => ({ file: fc.path, line: x.line, message: `${x.caller.name}() calls ${c.name}()` }));
+        const related: RelatedLocation[] = callersIn(post, c.name).map((x) => ({
+          file: fc.path,
+          line: x.line,
+          message: `${x.caller.name}() calls ${c.name}()`,
+        }));
         const seen = listedClones(ctx, fc, c.name);
         ctx.report({
           file: fc.path,
@@ -156,7 +169,9 @@ export const ipaClone: Rule = {
           if (after > before && (before <= NEW_CALL_MAX_SITES || clones)) {
             what = `adds a call to static ${site.name}() (${before} call site${before === 1 ? '' : 's'} before, ${after} after)`;
           } else if (c.old) {
-            const diff = changedConstant(c.old, fn, site.name, pre, post, false) ?? (clones ? changedConstant(c.old, fn, site.name, pre, post, true) : null);
+            const diff =
+              changedConstant(c.old, fn, site.name, pre, post, false) ??
+              (clones ? changedConstant(c.old, fn, site.name, pre, post, true) : null);
             if (diff) what = `changes the ${diff.constant ? 'constant ' : ''}argument ${diff.text} of a call to static ${site.name}()`;
           }
           if (!what) continue;
@@ -182,7 +197,14 @@ export const ipaClone: Rule = {
  * "#2 (0 -> 1)" when a call to `callee` kept its position in the function but a constant
  * argument differs (any argument with `anyArgument`).
  */
-function changedConstant(oldFn: FunctionDef, newFn: FunctionDef, callee: string, pre: FileIndex, post: FileIndex, anyArgument: boolean): { text: string; constant: boolean } | null {
+function changedConstant(
+  oldFn: FunctionDef,
+  newFn: FunctionDef,
+  callee: string,
+  pre: FileIndex,
+  post: FileIndex,
+  anyArgument: boolean,
+): { text: string; constant: boolean } | null {
   const olds = oldFn.calls.filter((s) => s.name === callee);
   const news = newFn.calls.filter((s) => s.name === callee);
   if (olds.length !== news.length) return null;

@@ -14,7 +14,10 @@ test('a static branch on a key defined in the same obj-m file is an error with t
   assert.equal(f.line, 10); // the static_branch_unlikely() line
   assert.match(f.message, /static_key_enabled\(&demo_verbose\)/);
   assert.match(f.message, /which is defined in a module/);
-  assert.deepEqual(f.related.map((x) => x.line), [5]);
+  assert.deepEqual(
+    f.related.map((x) => x.line),
+    [5],
+  );
 });
 
 test('a tristate object (obj-$(CONFIG_DEMO) with a tristate Kconfig) counts as a module', async () => {

@@ -8,7 +8,8 @@ import { judgeKey, keyHome, keyRelated, keyUses, type KeyHome } from './lib/keys
 import { describeFunction } from './lib/wording';
 import { escapeRegExp } from '../util/text';
 
-const BRANCH_RE = /\b(static_branch_likely|static_branch_unlikely|static_key_true|static_key_false)\s*\(\s*&?\s*([A-Za-z_]\w*)((?:\s*(?:\.|->)\s*\w+)*)/g;
+const BRANCH_RE =
+  /\b(static_branch_likely|static_branch_unlikely|static_key_true|static_key_false)\s*\(\s*&?\s*([A-Za-z_]\w*)((?:\s*(?:\.|->)\s*\w+)*)/g;
 
 export const jumpLabel: Rule = {
   id: 'jump-label',
@@ -26,11 +27,21 @@ export const jumpLabel: Rule = {
       seen.add(`${fc.path}\0${t.new.name}\0${keyText}`);
       const home: KeyHome = viaPointer
         ? { kind: 'unknown' }
-        : keyHome(ctx, {
-          fc, oldFn: t.old, newFn: t.new, key,
-          defRe: new RegExp(`^(?![ \\t]*extern\\b)[ \\t]*(?:static[ \\t]+)?(?:DEFINE_STATIC_KEY_\\w+\\s*\\(\\s*${escapeRegExp(key)}\\s*[,)]|struct\\s+static_key(?:_true|_false)?\\s+${escapeRegExp(key)}\\s*[=;])`, 'm'),
-          isDef: (v) => /^DEFINE_STATIC_KEY/.test(v.macro ?? '') || /\bstatic_key/.test(v.type),
-        }, budget);
+        : keyHome(
+            ctx,
+            {
+              fc,
+              oldFn: t.old,
+              newFn: t.new,
+              key,
+              defRe: new RegExp(
+                `^(?![ \\t]*extern\\b)[ \\t]*(?:static[ \\t]+)?(?:DEFINE_STATIC_KEY_\\w+\\s*\\(\\s*${escapeRegExp(key)}\\s*[,)]|struct\\s+static_key(?:_true|_false)?\\s+${escapeRegExp(key)}\\s*[=;])`,
+                'm',
+              ),
+              isDef: (v) => /^DEFINE_STATIC_KEY/.test(v.macro ?? '') || /\bstatic_key/.test(v.type),
+            },
+            budget,
+          );
       const call = `${u.name}(${keyText})`;
       const fix = `Replace ${call} with static_key_enabled(${keyText}) in a plain if (); it reads the key without a jump-table entry.`;
       const verdict = judgeKey(ctx, fc, facts, home, `the key '${key}'`, viaPointer);

@@ -16,7 +16,10 @@ test('a line shift above a local __LINE__ macro user is one warning per file, on
   assert.match(f.message, /demo_fail\(\) passes the line number as an argument \(demo_error\)/);
   assert.match(f.message, /#line/);
   // Shifted functions are related locations; the changed one and the one without __LINE__ are not.
-  assert.deepEqual(f.related.map((x) => x.message.split('(')[0]), ['demo_fail', 'demo_count_error']);
+  assert.deepEqual(
+    f.related.map((x) => x.message.split('(')[0]),
+    ['demo_fail', 'demo_count_error'],
+  );
   assert.equal(f.related[0].line, 19);
   assert.match(f.related[1].message, /bug table only/);
 });
@@ -28,7 +31,10 @@ test('without the tree, the __LINE__ user visible in the hunk context is still r
   assert.equal(f.severity, 'warning');
   assert.equal(f.line, 15);
   assert.match(f.message, /hunks only/);
-  assert.deepEqual(f.related.map((x) => x.line), [19]);
+  assert.deepEqual(
+    f.related.map((x) => x.line),
+    [19],
+  );
 });
 
 test('a shift above WARN_ON/BUG_ON users only is info (the line lives in the bug table)', async () => {
@@ -38,7 +44,10 @@ test('a shift above WARN_ON/BUG_ON users only is info (the line lives in the bug
   assert.equal(f.severity, 'info');
   assert.equal(f.line, 13);
   assert.match(f.message, /__bug_table/);
-  assert.deepEqual(f.related.map((x) => x.message.split('(')[0]), ['demo_queue_pop', 'demo_queue_free']);
+  assert.deepEqual(
+    f.related.map((x) => x.message.split('(')[0]),
+    ['demo_queue_pop', 'demo_queue_free'],
+  );
 });
 
 test('a line delta in a file without __LINE__ users below is not reported', async () => {

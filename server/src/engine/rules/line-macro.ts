@@ -15,7 +15,14 @@ import { listNames, plural } from './lib/wording';
 const MAX_RELATED = 20;
 
 // Calls whose line argument create-diff-object recognises as a line-only change (x86-64).
-const KPATCH_KNOWN = new Set(['might_sleep', 'might_sleep_if', 'might_fault', 'btrfs_abort_transaction', 'btrfs_handle_fs_error', 'btrfs_panic']);
+const KPATCH_KNOWN = new Set([
+  'might_sleep',
+  'might_sleep_if',
+  'might_fault',
+  'btrfs_abort_transaction',
+  'btrfs_handle_fs_error',
+  'btrfs_panic',
+]);
 
 interface Shifted {
   name: string;
@@ -31,7 +38,7 @@ interface Shifted {
 const FIX =
   'Keep the line count unchanged above them: remove as many blank or comment lines as you add (or the reverse), ' +
   'and put new functions and variables at the end of the file; or put a `#line N` directive after your change so ' +
-  'the following lines keep their old numbers (klp-build\'s fix-patch-lines does this automatically).';
+  "the following lines keep their old numbers (klp-build's fix-patch-lines does this automatically).";
 
 function shiftText(shifts: number[]): string {
   const s = [...new Set(shifts)].sort((a, b) => a - b);
@@ -51,9 +58,7 @@ function report(ctx: RuleContext, fc: FileChange, at: HunkDelta, shifted: Shifte
   const vias = (xs: Shifted[]) => listNames([...new Set(xs.flatMap((s) => s.via))], 4);
   const argVias = (xs: Shifted[]) => listNames([...new Set(xs.flatMap((s) => s.argVia))], 4);
   const shift = shiftText(shifted.map((s) => s.shift));
-  const scope = hunkOnly
-    ? ' (seen in the hunks only; run with the kernel tree to list every shifted function)'
-    : '';
+  const scope = hunkOnly ? ' (seen in the hunks only; run with the kernel tree to list every shifted function)' : '';
   const count = new Set(shifted.map(label)).size;
   let message: string;
   if (args.length) {
@@ -63,13 +68,19 @@ function report(ctx: RuleContext, fc: FileChange, at: HunkDelta, shifted: Shifte
     message =
       `This hunk shifts the lines below it by ${shift}, which changes __LINE__ in ${plural(count, 'function')} the patch ` +
       `does not otherwise touch${scope}.` +
-      (unknown.length ? ` ${names(unknown)} ${verb(unknown, 'passes', 'pass')} the line number as an argument ` +
-        `(${argVias(unknown)}) in a way kpatch-build does not recognise, so ${verb(unknown, 'its', 'their')} compiled code ` +
-        `changes and ${verb(unknown, 'it', 'they')} will be included in the patch as ` +
-        `${verb(unknown, 'a changed function', 'changed functions')}.` : '') +
-      (known.length ? ` ${names(known)} ${verb(known, 'passes', 'pass')} it to ${argVias(known)}: kpatch-build recognises ` +
-        `that call pattern and normally ignores the line-only change, but check its "changed function" list.` : '') +
-      (bug.length ? ` ${names(bug)} only ${verb(bug, 'uses', 'use')} WARN/BUG-style macros (line kept in the __bug_table), which is harmless.` : '') +
+      (unknown.length
+        ? ` ${names(unknown)} ${verb(unknown, 'passes', 'pass')} the line number as an argument ` +
+          `(${argVias(unknown)}) in a way kpatch-build does not recognise, so ${verb(unknown, 'its', 'their')} compiled code ` +
+          `changes and ${verb(unknown, 'it', 'they')} will be included in the patch as ` +
+          `${verb(unknown, 'a changed function', 'changed functions')}.`
+        : '') +
+      (known.length
+        ? ` ${names(known)} ${verb(known, 'passes', 'pass')} it to ${argVias(known)}: kpatch-build recognises ` +
+          `that call pattern and normally ignores the line-only change, but check its "changed function" list.`
+        : '') +
+      (bug.length
+        ? ` ${names(bug)} only ${verb(bug, 'uses', 'use')} WARN/BUG-style macros (line kept in the __bug_table), which is harmless.`
+        : '') +
       ` ${FIX}`;
   } else {
     message =
@@ -81,7 +92,8 @@ function report(ctx: RuleContext, fc: FileChange, at: HunkDelta, shifted: Shifte
   const related: RelatedLocation[] = shifted.slice(0, MAX_RELATED).map((s) => ({
     file: fc.path,
     line: s.line,
-    message: `${label(s)}: ${s.via.join(', ')} shifted by ${s.shift > 0 ? '+' : ''}${s.shift}` +
+    message:
+      `${label(s)}: ${s.via.join(', ')} shifted by ${s.shift > 0 ? '+' : ''}${s.shift}` +
       (s.kind === 'argument' ? ' (line passed as an argument: code changes)' : ' (bug table only)'),
   }));
   ctx.report({
@@ -246,8 +258,11 @@ function lineUsesOf(fn: FunctionDef, kinds: Map<string, LineKind>): LineUse[] {
 /** True when the post-image line lies in a function the patch changes or adds. */
 function inChangedFunction(fc: FileChange, postLine: number): boolean {
   return fc.pairing.functions.some(
-    (c) => c.new && (c.kind === 'body' || c.kind === 'signature' || c.kind === 'added') &&
-      c.new.span.start <= postLine && postLine <= c.new.span.end,
+    (c) =>
+      c.new &&
+      (c.kind === 'body' || c.kind === 'signature' || c.kind === 'added') &&
+      c.new.span.start <= postLine &&
+      postLine <= c.new.span.end,
   );
 }
 

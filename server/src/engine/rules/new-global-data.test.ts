@@ -26,7 +26,10 @@ test('static locals, extern declarations and prototypes are not new global data'
 
 test('macro-defined and non-static globals count, and say which they are', async () => {
   const f = ofRule(await runCase(caseDir(rule, 'new-mutex-and-global')), rule);
-  assert.deepEqual(f.map((x) => x.symbol), ['demo_rx_cfg_lock', 'demo_rx_cfg_version']);
+  assert.deepEqual(
+    f.map((x) => x.symbol),
+    ['demo_rx_cfg_lock', 'demo_rx_cfg_version'],
+  );
   assert.match(f[0].message, /^New static variable/);
   assert.match(f[1].message, /^New global variable/);
 });

@@ -26,7 +26,10 @@ test('comment, indentation and blank-line edits across two C files are one error
     assert.equal(f.severity, 'error');
     assert.equal(f.file, 'drivers/demo/stats.c');
     assert.match(f.message, /2 C files/);
-    assert.deepEqual(f.related.map((x) => x.file), ['drivers/demo/stats.h']);
+    assert.deepEqual(
+      f.related.map((x) => x.file),
+      ['drivers/demo/stats.h'],
+    );
   }
 });
 

@@ -17,8 +17,12 @@ function cosmeticOnly(fc: FileChange): boolean | null {
   // Cheap exits first: a changed definition means a real change.
   const p = fc.pairing;
   const real = (k: string) => k === 'added' || k === 'removed' || k === 'body' || k === 'signature';
-  if (p.functions.some((c) => real(c.kind)) || p.types.some((c) => real(c.kind)) ||
-      p.variables.some((c) => real(c.kind)) || p.macros.some((c) => real(c.kind))) {
+  if (
+    p.functions.some((c) => real(c.kind)) ||
+    p.types.some((c) => real(c.kind)) ||
+    p.variables.some((c) => real(c.kind)) ||
+    p.macros.some((c) => real(c.kind))
+  ) {
     return false;
   }
   return sameTokens(fc.pre.text, fc.post.text);
@@ -28,8 +32,29 @@ function cosmeticOnly(fc: FileChange): boolean | null {
 
 // Longest first: C's maximal munch decides what `a+ +b` vs `a++b` mean.
 const PUNCTUATORS = [
-  '>>=', '<<=', '...', '->', '++', '--', '<<', '>>', '<=', '>=', '==', '!=', '&&', '||',
-  '*=', '/=', '%=', '+=', '-=', '&=', '^=', '|=', '##',
+  '>>=',
+  '<<=',
+  '...',
+  '->',
+  '++',
+  '--',
+  '<<',
+  '>>',
+  '<=',
+  '>=',
+  '==',
+  '!=',
+  '&&',
+  '||',
+  '*=',
+  '/=',
+  '%=',
+  '+=',
+  '-=',
+  '&=',
+  '^=',
+  '|=',
+  '##',
 ];
 const PUNCT3 = new Set(PUNCTUATORS.filter((p) => p.length === 3));
 const PUNCT2 = new Set(PUNCTUATORS.filter((p) => p.length === 2));
@@ -151,10 +176,14 @@ export const noFunctionalChange: Rule = {
       image: at.image,
       message:
         `The patch changes only whitespace, blank lines or comments (${plural(cosmetic.length, 'C file')}), so the ` +
-        `compiled code is the same` + (shift ? ' except for shifted __LINE__ values' : '') + `: kpatch-build stops ` +
+        `compiled code is the same` +
+        (shift ? ' except for shifted __LINE__ values' : '') +
+        `: kpatch-build stops ` +
         `with "ERROR: no functional changes found"` +
-        (shift ? ' (or, where a shifted __LINE__ is passed as an argument, builds a module that only replaces ' +
-          'functions whose line numbers moved; see line-macro)' : '') +
+        (shift
+          ? ' (or, where a shifted __LINE__ is passed as an argument, builds a module that only replaces ' +
+            'functions whose line numbers moved; see line-macro)'
+          : '') +
         `. Check that the intended code change is really in the patch (unsaved file, hunk lost in a ` +
         `rebase); a patch without one has nothing to live-patch.`,
       related: cosmetic.slice(1).map((f) => ({ file: f.path, line: firstChange(f).line, message: 'also only whitespace or comments' })),

@@ -33,7 +33,9 @@ export const notrace: Rule = {
       const attr = old.inline === 'none' || old.attributes.includes('noinstr') ? notraceAttr(old) : null;
       if (!attr && !mk) continue;
       // An attribute only the preprocessor showed: say where it comes from.
-      const head = old.expansion?.added.includes(attr ?? '') ? `: its head \`${old.signature.slice(0, 80)}\` expands to it (the preprocessor's view)` : '';
+      const head = old.expansion?.added.includes(attr ?? '')
+        ? `: its head \`${old.signature.slice(0, 80)}\` expands to it (the preprocessor's view)`
+        : '';
       const why = attr
         ? `is ${attr}${attr === 'noinstr' ? ' (which implies notrace)' : ''}${head}`
         : `is built into ${path.posix.basename(fc.path).replace(/\.c$/, '.o')}, whose ${mk!.makefile} removes the ftrace flags (${mk!.text})`;

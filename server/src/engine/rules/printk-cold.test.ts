@@ -19,10 +19,13 @@ test('pr_info() on the main path of an existing function is a warning suggesting
 
 test('printers in an error branch or after a goto label are info only', async () => {
   const f = ofRule(await runCase(caseDir(rule, 'printers-on-error-paths')), rule);
-  assert.deepEqual(f.map((x) => [x.function, x.symbol, x.severity, x.line]), [
-    ['demo_ring_start', 'pr_err', 'info', 25],
-    ['demo_ring_stop', 'netdev_warn', 'info', 42],
-  ]);
+  assert.deepEqual(
+    f.map((x) => [x.function, x.symbol, x.severity, x.line]),
+    [
+      ['demo_ring_start', 'pr_err', 'info', 25],
+      ['demo_ring_stop', 'netdev_warn', 'info', 42],
+    ],
+  );
 });
 
 test('KPATCH_PRINTK, a jiffies guard, pr_debug and an existing printk that only moved are not reported', async () => {

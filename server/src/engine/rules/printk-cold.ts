@@ -16,7 +16,12 @@ export const COLD_PRINTERS =
   /^(?:_?printk(?:_deferred|_once|_ratelimited)?|pr_(?:emerg|alert|crit|err|warn|warning|notice|info|cont)(?:_once|_ratelimited)?|dev_(?:emerg|alert|crit|err|warn|notice|info|printk)(?:_once|_ratelimited)?|netdev_(?:emerg|alert|crit|err|warn|notice|info|printk)(?:_once)?|dump_stack)$/;
 
 const BRANCHING = new Set([
-  'if_statement', 'switch_statement', 'case_statement', 'for_statement', 'while_statement', 'do_statement',
+  'if_statement',
+  'switch_statement',
+  'case_statement',
+  'for_statement',
+  'while_statement',
+  'do_statement',
   'conditional_expression',
 ]);
 
@@ -80,8 +85,10 @@ export const printkCold: Rule = {
         const fn = c.new;
         if (isIgnoredFunction(fc, fn.name)) continue;
         const oldLines = new Set(fc.pre.lines.slice(c.old.span.start, c.old.span.end + 1).map((l) => normalizeC(l)));
-        const added: CallSite[] = fn.calls.filter((call) =>
-          COLD_PRINTERS.test(call.name) && fc.maps.added.has(call.line) && !oldLines.has(normalizeC(fc.post!.lines[call.line] ?? '')));
+        const added: CallSite[] = fn.calls.filter(
+          (call) =>
+            COLD_PRINTERS.test(call.name) && fc.maps.added.has(call.line) && !oldLines.has(normalizeC(fc.post!.lines[call.line] ?? '')),
+        );
         if (!added.length) continue;
         const contexts = callContexts(ctx, fc, fn, new Set(added.map((a) => a.line)));
         const relevant = added
@@ -106,9 +113,13 @@ export const printkCold: Rule = {
             `resulting layout changes show up as unexpected "changed function" lines or changed-section errors in ` +
             `kpatch-build. Use KPATCH_PRINTK(...) from kpatch-macros.h, which keeps the call on its own ` +
             `\`if (jiffies)\` path.`,
-          related: relevant.filter((x) => x.call !== first).map((x) => ({
-            file: fc.path, line: x.call.line, message: `${x.call.name}() added here${x.ctx.conditional ? ' (conditional)' : ''}`,
-          })),
+          related: relevant
+            .filter((x) => x.call !== first)
+            .map((x) => ({
+              file: fc.path,
+              line: x.call.line,
+              message: `${x.call.name}() added here${x.ctx.conditional ? ' (conditional)' : ''}`,
+            })),
         });
       }
     }

@@ -12,7 +12,8 @@ const ONCE_MEMBER = /\.(probe|setup|init|init_one|attach|bind|ctor)\s*=\s*&?\s*(
 // init-section and exit-section own these.
 const OWNED_ELSEWHERE = ['__init', '__meminit', '__init_or_module', '__ref', '__cpuinit', '__head', '__exit'];
 // Lines that store state into the object being set up.
-const STORES = /(?:->|\.)\w+(?:\[[^\]]*\])?\s*(?:[-+|&^]|<<|>>)?=(?!=)|\b(?:atomic|atomic64|atomic_long|refcount)_set\s*\(|\bkref_init\s*\(|\bINIT_[A-Z_]+\s*\(|\b(?:__)?set_bit\s*\(|\b\w+_init\s*\(\s*&/;
+const STORES =
+  /(?:->|\.)\w+(?:\[[^\]]*\])?\s*(?:[-+|&^]|<<|>>)?=(?!=)|\b(?:atomic|atomic64|atomic_long|refcount)_set\s*\(|\bkref_init\s*\(|\bINIT_[A-Z_]+\s*\(|\b(?:__)?set_bit\s*\(|\b\w+_init\s*\(\s*&/;
 
 /** Post-image lines the patch added inside a span (inclusive). */
 function addedLinesIn(fc: FileChange, start: number, end: number): number[] {

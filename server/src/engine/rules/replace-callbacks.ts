@@ -11,7 +11,9 @@ const SHADOW_RE = /\b(klp_shadow_(?:alloc|get_or_alloc|get|free|free_all))\s*\(/
 /** Post-image lines the patch added, plus the callback functions whose body changed. */
 function changedLines(fc: FileChange): number[] {
   const lines = new Set(fc.maps.added);
-  const callbacks = new Set([...(fc.post?.escapeHatches ?? new Map<string, string>())].filter(([, m]) => /_CALLBACK$/.test(m)).map(([fn]) => fn));
+  const callbacks = new Set(
+    [...(fc.post?.escapeHatches ?? new Map<string, string>())].filter(([, m]) => /_CALLBACK$/.test(m)).map(([fn]) => fn),
+  );
   for (const c of fc.pairing.functions) {
     if (c.new && callbacks.has(c.name) && c.kind !== 'unchanged' && c.kind !== 'moved') lines.add(c.new.span.start);
   }
@@ -30,7 +32,8 @@ export const replaceCallbacks: Rule = {
       // Callback functions by first line: one lookup per changed line, not a scan of every function.
       const callbackHeads = new Map<number, string>();
       for (const f of fc.post.functions) {
-        if (fc.post.escapeHatches.get(f.name)?.endsWith('_CALLBACK') && !callbackHeads.has(f.span.start)) callbackHeads.set(f.span.start, f.name);
+        if (fc.post.escapeHatches.get(f.name)?.endsWith('_CALLBACK') && !callbackHeads.has(f.span.start))
+          callbackHeads.set(f.span.start, f.name);
       }
       for (const l of changedLines(fc)) {
         const text = fc.post.lines[l] ?? '';

@@ -26,7 +26,10 @@ export interface FileChange {
   postToPre(line: number): number | null;
 }
 
-export type NewFinding = Omit<Finding, 'rule' | 'severity' | 'patchLine' | 'patchIndex' | 'image' | 'related' | 'endLine' | 'function' | 'symbol'> & {
+export type NewFinding = Omit<
+  Finding,
+  'rule' | 'severity' | 'patchLine' | 'patchIndex' | 'image' | 'related' | 'endLine' | 'function' | 'symbol'
+> & {
   severity?: Severity;
   image?: 'pre' | 'post';
   endLine?: number;

@@ -55,9 +55,10 @@ export const sectionAttrFunc: Rule = {
           });
           continue;
         }
-        const how = [...before.values()].includes(section) && !stillThere
-          ? `The patch drops ${attr}, which is half of the fix: ${section} still changes because the function leaves it, so also add KPATCH_IGNORE_SECTION("${section}") to the file.`
-          : `Drop ${attr} from the patched copy and add KPATCH_IGNORE_SECTION("${section}") to the file (kpatch-macros.h), or leave it alone and patch its callers instead: such functions cannot be patched directly.`;
+        const how =
+          [...before.values()].includes(section) && !stillThere
+            ? `The patch drops ${attr}, which is half of the fix: ${section} still changes because the function leaves it, so also add KPATCH_IGNORE_SECTION("${section}") to the file.`
+            : `Drop ${attr} from the patched copy and add KPATCH_IGNORE_SECTION("${section}") to the file (kpatch-macros.h), or leave it alone and patch its callers instead: such functions cannot be patched directly.`;
         reportOnFunction(ctx, fc, fn, {
           message: `${describeFunction(fn)} is placed in ${section} by ${attr}; -ffunction-sections does not give it a section of its own, so kpatch-build sees the shared section change and stops with "changed section ${section} not selected for inclusion". ${how}`,
         });

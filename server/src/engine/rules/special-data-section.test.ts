@@ -28,9 +28,15 @@ test('a new per-CPU variable next to an existing one is an error that names the 
 
 test('the first __read_mostly variable of a file is a warning with the tree, an error without it', async () => {
   const withTree = ofRule(await runCase(caseDir(rule, 'new-read-mostly-first-in-file')), rule);
-  assert.deepEqual(withTree.map((f) => [f.symbol, f.severity]), [['demo_strict', 'warning']]);
+  assert.deepEqual(
+    withTree.map((f) => [f.symbol, f.severity]),
+    [['demo_strict', 'warning']],
+  );
   const hunkOnly = ofRule(await runCase(caseDir(rule, 'new-read-mostly-first-in-file'), { withoutTree: true }), rule);
-  assert.deepEqual(hunkOnly.map((f) => [f.symbol, f.severity]), [['demo_strict', 'error']]);
+  assert.deepEqual(
+    hunkOnly.map((f) => [f.symbol, f.severity]),
+    [['demo_strict', 'error']],
+  );
 });
 
 test('new plain statics and ____cacheline_aligned (alignment only) are fine', async () => {

@@ -108,13 +108,32 @@ function collect(fc: FileChange): Item[] {
     if (!v || v.storage === 'extern') continue;
     if (c.kind === 'added' && c.new) {
       const p = placementOfVar(c.new);
-      if (p) items.push({ name: c.name, line: c.new.span.start, endLine: c.new.span.end, image: 'post', change: 'new', placement: p, fn: null });
+      if (p)
+        items.push({ name: c.name, line: c.new.span.start, endLine: c.new.span.end, image: 'post', change: 'new', placement: p, fn: null });
     } else if ((c.kind === 'body' || c.kind === 'signature') && c.new && c.old) {
       const p = placementOfVar(c.new) ?? placementOfVar(c.old);
-      if (p) items.push({ name: c.name, line: c.new.span.start, endLine: c.new.span.end, image: 'post', change: 'changed', placement: p, fn: null });
+      if (p)
+        items.push({
+          name: c.name,
+          line: c.new.span.start,
+          endLine: c.new.span.end,
+          image: 'post',
+          change: 'changed',
+          placement: p,
+          fn: null,
+        });
     } else if (c.kind === 'removed' && c.old) {
       const p = placementOfVar(c.old);
-      if (p) items.push({ name: c.name, line: c.old.span.start, endLine: c.old.span.end, image: 'pre', change: 'removed', placement: p, fn: null });
+      if (p)
+        items.push({
+          name: c.name,
+          line: c.old.span.start,
+          endLine: c.old.span.end,
+          image: 'pre',
+          change: 'removed',
+          placement: p,
+          fn: null,
+        });
     }
   }
   // Static locals with a section attribute, in changed or new functions.
@@ -126,7 +145,16 @@ function collect(fc: FileChange): Item[] {
       const old = before.get(s.name);
       if (old === s.decl) continue;
       const p = placementOf(codeIdentifiers(s.decl), s.decl) ?? (old ? placementOf(codeIdentifiers(old), old) : null);
-      if (p) items.push({ name, line: s.line, endLine: s.line, image: 'post', change: old === undefined ? 'new' : 'changed', placement: p, fn: c.new });
+      if (p)
+        items.push({
+          name,
+          line: s.line,
+          endLine: s.line,
+          image: 'post',
+          change: old === undefined ? 'new' : 'changed',
+          placement: p,
+          fn: c.new,
+        });
     }
   }
   return items;
@@ -158,13 +186,16 @@ export const specialDataSection: Rule = {
               `object and should be accepted, but the next change that adds to or edits it will fail, and the ` +
               `attribute buys nothing in a patch module. ${fixFor(it.placement)}`;
           } else {
-            const already = owner ? `; this file already has data there (${owner})` : ' (without the kernel tree it is unknown whether this object already has data there; if it does)';
+            const already = owner
+              ? `; this file already has data there (${owner})`
+              : ' (without the kernel tree it is unknown whether this object already has data there; if it does)';
             message = `New ${subject}: ${shared}${already}, so ${fails}. ${fixFor(it.placement)}`;
           }
         } else if (it.change === 'changed') {
-          const ro = section === '.data..ro_after_init'
-            ? ' It is also read-only once the kernel has booted, so not even a callback may write it.'
-            : ' Even if it built, the running kernel keeps the old object: a live patch does not rewrite existing data.';
+          const ro =
+            section === '.data..ro_after_init'
+              ? ' It is also read-only once the kernel has booted, so not even a callback may write it.'
+              : ' Even if it built, the running kernel keeps the old object: a live patch does not rewrite existing data.';
           message =
             `Existing ${subject} changes: ${shared}, so ${fails}.${ro} Leave the declaration ` +
             `alone and change the code that reads it instead, or update the live value from a post-patch callback.`;

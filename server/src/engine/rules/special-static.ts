@@ -12,8 +12,10 @@ import { describeFunction } from './lib/wording';
 const EFFECT: Record<Exclude<StateFamily, 'static-key'>, string> = {
   once: 'once-only warnings and messages (__warned / __already_done) can fire one more time',
   ratelimit: 'ratelimit state (_rs) starts over, so a burst of messages may get through',
-  dyndbg: 'dynamic-debug descriptors are new: pr_debug()/dev_dbg() sites enabled through dynamic_debug/control are off again in the patched copy until re-enabled for the patch module',
-  lockdep: 'lock class keys (__key) are new, so locks initialised by the patched code form a new lockdep class (only matters with CONFIG_LOCKDEP)',
+  dyndbg:
+    'dynamic-debug descriptors are new: pr_debug()/dev_dbg() sites enabled through dynamic_debug/control are off again in the patched copy until re-enabled for the patch module',
+  lockdep:
+    'lock class keys (__key) are new, so locks initialised by the patched code form a new lockdep class (only matters with CONFIG_LOCKDEP)',
 };
 
 /** Hidden statics written out by hand (rare, but the same thing). */

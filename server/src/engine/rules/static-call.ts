@@ -20,13 +20,23 @@ export const staticCall: Rule = {
       const key = u.groups[0];
       if (seen.has(`${fc.path}\0${t.new.name}\0${key}`)) continue;
       seen.add(`${fc.path}\0${t.new.name}\0${key}`);
-      const home = keyHome(ctx, {
-        fc, oldFn: t.old, newFn: t.new, key,
-        defRe: new RegExp(`\\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\\s*\\(\\s*${escapeRegExp(key)}\\s*,`),
-        isDef: (v) => /^DEFINE_STATIC_CALL/.test(v.macro ?? ''),
-        expandedKey: (view) => view?.staticCallKeys ?? null,
-        pastedDef: { words: ['DEFINE_STATIC_CALL', 'DEFINE_STATIC_CALL_NULL', 'DEFINE_STATIC_CALL_RET0'], re: /\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\s*\(\s*(\w+)\s*##/g },
-      }, budget);
+      const home = keyHome(
+        ctx,
+        {
+          fc,
+          oldFn: t.old,
+          newFn: t.new,
+          key,
+          defRe: new RegExp(`\\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\\s*\\(\\s*${escapeRegExp(key)}\\s*,`),
+          isDef: (v) => /^DEFINE_STATIC_CALL/.test(v.macro ?? ''),
+          expandedKey: (view) => view?.staticCallKeys ?? null,
+          pastedDef: {
+            words: ['DEFINE_STATIC_CALL', 'DEFINE_STATIC_CALL_NULL', 'DEFINE_STATIC_CALL_RET0'],
+            re: /\bDEFINE_STATIC_CALL(?:_NULL|_RET0)?\s*\(\s*(\w+)\s*##/g,
+          },
+        },
+        budget,
+      );
       const verdict = judgeKey(ctx, fc, facts, home, `the static call '${key}'`, false);
       if (!verdict) continue;
       ctx.report({

@@ -43,5 +43,8 @@ test('a once-only macro that was already there is not new state', async () => {
 
 test('works from the hunks alone', async () => {
   const r = await runCase(caseDir(rule, 'new-counter'), { withoutTree: true });
-  assert.deepEqual(ofRule(r, rule).map((f) => f.symbol), ['rejected']);
+  assert.deepEqual(
+    ofRule(r, rule).map((f) => f.symbol),
+    ['rejected'],
+  );
 });

@@ -11,7 +11,7 @@ import { describeFunction } from './lib/wording';
 
 const FAMILY_EFFECT: Record<Exclude<StateFamily, 'lockdep'>, string> = {
   once: 'its "already done" flag starts clear, so it fires again once after the patch loads',
-  ratelimit: 'its ratelimit state starts empty, independent of the old code\'s',
+  ratelimit: "its ratelimit state starts empty, independent of the old code's",
   dyndbg: 'its dynamic-debug descriptor belongs to the patch module, so "+p" settings made for the original code do not enable it',
   'static-key': 'the key is a new object in the patch module, with its default value',
 };

@@ -40,7 +40,9 @@ export const staticLocalRemoved: Rule = {
             : refs > 0
               ? `no longer declares the static local '${name}' (the name now refers to something else, e.g. a variable moved out of the function)`
               : `no longer references the static local '${name}'`;
-          const related = [{ file: fc.path, line: declLine, image: 'pre' as const, message: `'${name}' declared here in the old ${t.old.name}()` }];
+          const related = [
+            { file: fc.path, line: declLine, image: 'pre' as const, message: `'${name}' declared here in the old ${t.old.name}()` },
+          ];
           const wordRe = new RegExp(`\\b${escapeRegExp(name)}\\b`);
           for (let l = t.old.bodySpan.start; l <= t.old.bodySpan.end; l++) {
             if (l !== declLine && fc.maps.removed.has(l) && wordRe.test(fc.pre.lines[l] ?? '')) {

@@ -10,11 +10,19 @@ function describeMemberChange(o: TypeDef, n: TypeDef): { what: string; member: M
   const added = n.members.filter((m) => !oldNames.includes(m.name));
   const removed = o.members.filter((m) => !newNames.includes(m.name));
   if (o.kind === 'enum') {
-    if (added.length && !removed.length && added.every((m) => newNames.indexOf(m.name) >= oldNames.length) && !o.members.some((m, i) => n.members[i]?.decl !== m.decl)) {
+    if (
+      added.length &&
+      !removed.length &&
+      added.every((m) => newNames.indexOf(m.name) >= oldNames.length) &&
+      !o.members.some((m, i) => n.members[i]?.decl !== m.decl)
+    ) {
       return { what: `enumerator ${added.map((m) => m.name).join(', ')} appended`, member: added[0] };
     }
     const renumbered = n.members.find((m, i) => oldNames.indexOf(m.name) !== i || o.members[i]?.decl !== m.decl);
-    return { what: renumbered ? `enumerator ${renumbered.name} added, removed or renumbered` : 'enumerators changed', member: renumbered ?? null };
+    return {
+      what: renumbered ? `enumerator ${renumbered.name} added, removed or renumbered` : 'enumerators changed',
+      member: renumbered ?? null,
+    };
   }
   if (added.length) return { what: `member '${added[0].name}' added`, member: added[0] };
   if (removed.length) return { what: `member '${removed[0].name}' removed`, member: null };
@@ -37,9 +45,10 @@ export const structLayout: Rule = {
         // Appending an enumerator changes no existing value: builds, but users of a *_MAX bound may change.
         const appendOnlyEnum = t.new.kind === 'enum' && what.includes('appended');
         const typeName = `${t.new.kind} ${t.new.name}`;
-        const fix = t.new.kind === 'enum'
-          ? 'Keep existing values; add new state elsewhere.'
-          : 'Keep the layout and attach new fields with a shadow variable (klp_shadow_get_or_alloc() / klp_shadow_free()), with callbacks for objects created before the patch.';
+        const fix =
+          t.new.kind === 'enum'
+            ? 'Keep existing values; add new state elsewhere.'
+            : 'Keep the layout and attach new fields with a shadow variable (klp_shadow_get_or_alloc() / klp_shadow_free()), with callbacks for objects created before the patch.';
         ctx.report({
           severity: appendOnlyEnum ? 'warning' : 'error',
           file: fc.path,

@@ -13,7 +13,12 @@ import { describeFunction } from './lib/wording';
 import { symversWitness } from '../target/facts';
 
 /** New names a function starts to use (calls and other identifiers). */
-function newNames(oldCalls: Set<string>, newFnCalls: { name: string; line: number }[], ids: Set<string>, oldIds: Set<string>): Map<string, number | null> {
+function newNames(
+  oldCalls: Set<string>,
+  newFnCalls: { name: string; line: number }[],
+  ids: Set<string>,
+  oldIds: Set<string>,
+): Map<string, number | null> {
   const out = new Map<string, number | null>();
   for (const c of newFnCalls) if (!oldCalls.has(c.name) && !out.has(c.name)) out.set(c.name, c.line);
   for (const id of ids) if (!oldIds.has(id) && !oldCalls.has(id) && !out.has(id)) out.set(id, null);
@@ -73,7 +78,10 @@ export const symbolNamespace: Rule = {
       for (const t of touchedFunctions(fc)) {
         if (isIgnoredFunction(fc, t.new.name)) continue;
         const names = newNames(
-          new Set((t.old?.calls ?? []).map((c) => c.name)), t.new.calls, t.new.identifiers, t.old?.identifiers ?? new Set(),
+          new Set((t.old?.calls ?? []).map((c) => c.name)),
+          t.new.calls,
+          t.new.identifiers,
+          t.old?.identifiers ?? new Set(),
         );
         for (const [name, line] of names) {
           if (local.has(name) || !/^[a-z_]\w*$/.test(name)) continue;
@@ -91,14 +99,17 @@ export const symbolNamespace: Rule = {
           }
           if (!ns) continue;
           if (new RegExp(`\\bMODULE_IMPORT_NS\\s*\\(\\s*"?${ns.ns}"?\\s*\\)`).test(fc.post.text)) continue;
-          const at = line ?? t.new.calls.find((c) => c.name === name)?.line
-            ?? (() => {
-              for (let l = t.new.bodySpan.start; l <= t.new.bodySpan.end; l++) if (new RegExp(`\\b${name}\\b`).test(fc.post!.lines[l] ?? '')) return l;
+          const at =
+            line ??
+            t.new.calls.find((c) => c.name === name)?.line ??
+            (() => {
+              for (let l = t.new.bodySpan.start; l <= t.new.bodySpan.end; l++)
+                if (new RegExp(`\\b${name}\\b`).test(fc.post!.lines[l] ?? '')) return l;
               return t.new.span.start;
             })();
           const source = exported
             ? `which ${symversWitness(ctx.facts!)} lists as exported by ${exported.module} (${exported.exportType}) in namespace ${ns.ns}`
-            : `which ${ns.file} exports in namespace ${ns.ns}${ns.expanded ? ' (its EXPORT_SYMBOL names no namespace; the preprocessor\'s view of the file shows DEFAULT_SYMBOL_NAMESPACE gives it one)' : ''}`;
+            : `which ${ns.file} exports in namespace ${ns.ns}${ns.expanded ? " (its EXPORT_SYMBOL names no namespace; the preprocessor's view of the file shows DEFAULT_SYMBOL_NAMESPACE gives it one)" : ''}`;
           ctx.report({
             ...(exported ? { severity: 'error' as const } : {}),
             file: fc.path,

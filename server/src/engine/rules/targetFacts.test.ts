@@ -12,10 +12,14 @@ const RELEASE = '6.1.0-test-amd64';
 
 /** System.map lines: `name` or `name:type`, all in vmlinux. */
 function systemMap(...names: string[]): string {
-  return names.map((n, i) => {
-    const [name, type] = n.split(':');
-    return `ffffffff8100${(0x1000 + i * 16).toString(16)} ${type ?? 't'} ${name}`;
-  }).join('\n') + '\n';
+  return (
+    names
+      .map((n, i) => {
+        const [name, type] = n.split(':');
+        return `ffffffff8100${(0x1000 + i * 16).toString(16)} ${type ?? 't'} ${name}`;
+      })
+      .join('\n') + '\n'
+  );
 }
 
 function facts(t: { map?: string[]; symvers?: string; release?: string | null }): TargetFacts {
@@ -45,7 +49,7 @@ test('inline-notrace: a small static inline is a warning without facts, an error
   assert.equal(withFacts.message.split('. ')[0], without.message.split('. ')[0]);
 });
 
-test('inline-notrace: a target that lists no copy but lists the file\'s other functions says it was inlined, and stays a warning', async () => {
+test("inline-notrace: a target that lists no copy but lists the file's other functions says it was inlined, and stays a warning", async () => {
   const dir = caseDir('inline-notrace', 'static-inline-in-c');
   const [f] = ofRule(await runCase(dir, { facts: facts({ map: ['demo_append:T'] }) }), 'inline-notrace');
   assert.equal(f.severity, 'warning');
@@ -71,9 +75,18 @@ test('inline-callers: a static function with two callers is not reported without
   const dir = caseDir('inline-callers', 'static-two-callers');
   assert.deepEqual(ofRule(await runCase(dir), 'inline-callers'), []);
   const f = ofRule(await runCase(dir, { facts: facts({ map: ['demo_verify:T', 'demo_rescale:T', 'demo_checksum'] }) }), 'inline-callers');
-  assert.deepEqual(f.map((x) => [x.function, x.severity]), [['demo_scale', 'warning']]);
-  assert.match(f[0].message, /demo_scale\(\) is static and System\.map of 6\.1\.0-test-amd64 lists no out-of-line copy of it \(it lists demo_verify\(\) of the same file\): gcc inlined it into every caller/);
-  assert.deepEqual(f[0].related.map((r) => r.message), ['demo_verify() calls demo_scale()', 'demo_rescale() calls demo_scale()']);
+  assert.deepEqual(
+    f.map((x) => [x.function, x.severity]),
+    [['demo_scale', 'warning']],
+  );
+  assert.match(
+    f[0].message,
+    /demo_scale\(\) is static and System\.map of 6\.1\.0-test-amd64 lists no out-of-line copy of it \(it lists demo_verify\(\) of the same file\): gcc inlined it into every caller/,
+  );
+  assert.deepEqual(
+    f[0].related.map((r) => r.message),
+    ['demo_verify() calls demo_scale()', 'demo_rescale() calls demo_scale()'],
+  );
 });
 
 test('inline-callers: no certainty when the target lists the function, a clone of it, or nothing of the file', async () => {
@@ -101,9 +114,15 @@ test('inline-callers: a single-caller static is a warning without facts, info wh
 test('inline-callers: an __always_inline function keeps its wording: the target adds nothing to a certainty', async () => {
   const dir = caseDir('inline-notrace', 'always-inline-changed');
   const without = ofRule(await runCase(dir), 'inline-callers');
-  assert.deepEqual(without.map((x) => x.function), ['demo_full']);
+  assert.deepEqual(
+    without.map((x) => x.function),
+    ['demo_full'],
+  );
   const withFacts = ofRule(await runCase(dir, { facts: facts({ map: ['demo_append:T'] }) }), 'inline-callers');
-  assert.deepEqual(withFacts.map((x) => x.message), without.map((x) => x.message));
+  assert.deepEqual(
+    withFacts.map((x) => x.message),
+    without.map((x) => x.message),
+  );
 });
 
 // --- ipa-clone: listed clones make a new call or a changed argument certain to matter.
@@ -112,8 +131,14 @@ test('ipa-clone: a fifth call site is not reported without facts, and is when th
   const dir = caseDir('ipa-clone', 'new-call-with-four-callers');
   assert.deepEqual(ofRule(await runCase(dir), 'ipa-clone'), []);
   const f = ofRule(await runCase(dir, { facts: facts({ map: ['demo_limit0:T', 'demo_clamp.constprop.0'] }) }), 'ipa-clone');
-  assert.deepEqual(f.map((x) => [x.function, x.symbol, x.severity]), [['demo_scale', 'demo_clamp', 'warning']]);
-  assert.match(f[0].message, /adds a call to static demo_clamp\(\) \(4 call sites before, 5 after\), and the target kernel runs specialised clones of it: System\.map of 6\.1\.0-test-amd64 lists `demo_clamp\.constprop\.0` \(t, vmlinux\)/);
+  assert.deepEqual(
+    f.map((x) => [x.function, x.symbol, x.severity]),
+    [['demo_scale', 'demo_clamp', 'warning']],
+  );
+  assert.match(
+    f[0].message,
+    /adds a call to static demo_clamp\(\) \(4 call sites before, 5 after\), and the target kernel runs specialised clones of it: System\.map of 6\.1\.0-test-amd64 lists `demo_clamp\.constprop\.0` \(t, vmlinux\)/,
+  );
 });
 
 test('ipa-clone: a changed variable argument matters only when the target lists a clone', async () => {
@@ -131,7 +156,10 @@ test('ipa-clone: a prototype change names the listed clones instead of guessing'
   const [without] = ofRule(await runCase(dir), 'ipa-clone');
   assert.match(without.message, /gcc may have built specialised clones/);
   const [f] = ofRule(await runCase(dir, { facts: facts({ map: ['demo_fill.constprop.0'] }) }), 'ipa-clone');
-  assert.match(f.message, /the target kernel runs specialised clones of it: System\.map of 6\.1\.0-test-amd64 lists `demo_fill\.constprop\.0`/);
+  assert.match(
+    f.message,
+    /the target kernel runs specialised clones of it: System\.map of 6\.1\.0-test-amd64 lists `demo_fill\.constprop\.0`/,
+  );
   // Listed facts without a clone: today's wording.
   const [plain] = ofRule(await runCase(dir, { facts: facts({ map: ['demo_fill'] }) }), 'ipa-clone');
   assert.equal(plain.message, without.message);
@@ -139,11 +167,12 @@ test('ipa-clone: a prototype change names the listed clones instead of guessing'
 
 // --- symbol-namespace: Module.symvers says which exports are namespaced.
 
-const SYMVERS = [
-  '0x12345678\tdemo_lib_reset\tvmlinux\tEXPORT_SYMBOL_GPL\tDEMO_LIB',
-  '0x9abcdef0\tdemo_lib_plain\tdrivers/demolib/demolib\tEXPORT_SYMBOL_GPL\tDEMO_LIB',
-  '0x0badcafe\tdemo_other\tvmlinux\tEXPORT_SYMBOL\t',
-].join('\n') + '\n';
+const SYMVERS =
+  [
+    '0x12345678\tdemo_lib_reset\tvmlinux\tEXPORT_SYMBOL_GPL\tDEMO_LIB',
+    '0x9abcdef0\tdemo_lib_plain\tdrivers/demolib/demolib\tEXPORT_SYMBOL_GPL\tDEMO_LIB',
+    '0x0badcafe\tdemo_other\tvmlinux\tEXPORT_SYMBOL\t',
+  ].join('\n') + '\n';
 
 test('symbol-namespace: Module.symvers makes the finding an error and names where it comes from', async () => {
   const dir = caseDir('symbol-namespace', 'builtin-starts-using-ns-export');
@@ -152,7 +181,10 @@ test('symbol-namespace: Module.symvers makes the finding an error and names wher
   assert.match(without.message, /which drivers\/demolib\/lib\.c exports in namespace DEMO_LIB/);
   const [f] = ofRule(await runCase(dir, { facts: facts({ symvers: SYMVERS }) }), 'symbol-namespace');
   assert.equal(f.severity, 'error');
-  assert.match(f.message, /demo_lib_reset\(\), which Module\.symvers of 6\.1\.0-test-amd64 lists as exported by vmlinux \(EXPORT_SYMBOL_GPL\) in namespace DEMO_LIB/);
+  assert.match(
+    f.message,
+    /demo_lib_reset\(\), which Module\.symvers of 6\.1\.0-test-amd64 lists as exported by vmlinux \(EXPORT_SYMBOL_GPL\) in namespace DEMO_LIB/,
+  );
   assert.match(f.message, /MODULE_IMPORT_NS\(DEMO_LIB\)/);
 });
 
@@ -176,7 +208,10 @@ test('symbol-namespace: without the tree the rule is skipped, unless Module.symv
   assert.deepEqual(ofRule(bare, 'symbol-namespace'), []);
   assert.match(bare.notes.join('\n'), /skipped: .*symbol-namespace/);
   const withSymvers = await run(facts({ symvers: SYMVERS }));
-  assert.deepEqual(ofRule(withSymvers, 'symbol-namespace').map((x) => [x.symbol, x.severity]), [['demo_lib_reset', 'error']]);
+  assert.deepEqual(
+    ofRule(withSymvers, 'symbol-namespace').map((x) => [x.symbol, x.severity]),
+    [['demo_lib_reset', 'error']],
+  );
   assert.doesNotMatch(withSymvers.notes.join('\n'), /skipped: .*symbol-namespace/);
   // Symbols alone cannot answer for it: still skipped, and the note says so.
   const symbolsOnly = await run(facts({ map: ['demo_lib_reset:T'] }));

@@ -18,7 +18,7 @@ test('a patch to assembly is an error on its first changed line, with or without
   }
 });
 
-test('a patch to lib/ is an error naming kpatch-build\'s message', async () => {
+test("a patch to lib/ is an error naming kpatch-build's message", async () => {
   const f = ofRule(await runCase(caseDir(rule, 'lib-file')), rule);
   assert.equal(f.length, 1);
   assert.equal(f[0].severity, 'error');
@@ -34,7 +34,13 @@ test('a vDSO source is skipped by kpatch-build: error', async () => {
 
 test('Kconfig and Makefile changes are warnings; the C file next to them is not reported', async () => {
   const f = ofRule(await runCase(caseDir(rule, 'kconfig-and-makefile')), rule);
-  assert.deepEqual(f.map((x) => [x.file, x.severity]), [['drivers/demo/Kconfig', 'warning'], ['drivers/demo/Makefile', 'warning']]);
+  assert.deepEqual(
+    f.map((x) => [x.file, x.severity]),
+    [
+      ['drivers/demo/Kconfig', 'warning'],
+      ['drivers/demo/Makefile', 'warning'],
+    ],
+  );
 });
 
 test('ordinary C files, including arch/x86/lib/, are not reported', async () => {
@@ -43,15 +49,30 @@ test('ordinary C files, including arch/x86/lib/, are not reported', async () => 
 
 test('path classification', () => {
   const sev = (p: string) => classifyPath(p)?.severity ?? null;
-  for (const p of ['arch/x86/boot/compressed/misc.c', 'arch/x86/realmode/rm/wakeup.h', 'arch/x86/purgatory/purgatory.c',
-    'drivers/firmware/efi/libstub/efi-stub.c', 'tools/objtool/check.c', 'init/version.c', 'usr/gen_init_cpio.c',
-    'arch/x86/vdso/vma.c', 'lib/string.c', 'arch/x86/entry/entry_64.S']) {
+  for (const p of [
+    'arch/x86/boot/compressed/misc.c',
+    'arch/x86/realmode/rm/wakeup.h',
+    'arch/x86/purgatory/purgatory.c',
+    'drivers/firmware/efi/libstub/efi-stub.c',
+    'tools/objtool/check.c',
+    'init/version.c',
+    'usr/gen_init_cpio.c',
+    'arch/x86/vdso/vma.c',
+    'lib/string.c',
+    'arch/x86/entry/entry_64.S',
+  ]) {
     assert.equal(sev(p), 'error', p);
   }
   for (const p of ['Makefile', 'kernel/Kconfig.preempt', 'scripts/Makefile.build', 'arch/x86/configs/x86_64_defconfig']) {
     assert.equal(sev(p), 'warning', p);
   }
-  for (const p of ['kernel/fork.c', 'include/linux/sched.h', 'init/main.c', 'drivers/misc/library.c', 'Documentation/livepatch/livepatch.rst']) {
+  for (const p of [
+    'kernel/fork.c',
+    'include/linux/sched.h',
+    'init/main.c',
+    'drivers/misc/library.c',
+    'Documentation/livepatch/livepatch.rst',
+  ]) {
     assert.equal(sev(p), null, p);
   }
 });

@@ -84,7 +84,9 @@ export const unsupportedFile: Rule = {
   title: 'Assembly, lib/, skipped directories and build files cannot be live-patched',
   check(ctx) {
     for (const fc of ctx.files) {
-      const verdicts = paths(fc).map(classifyPath).filter((v): v is Verdict => !!v);
+      const verdicts = paths(fc)
+        .map(classifyPath)
+        .filter((v): v is Verdict => !!v);
       const v = verdicts.find((x) => x.severity === 'error') ?? verdicts[0];
       if (!v) continue;
       const at = firstChange(fc);

@@ -54,7 +54,10 @@ export function describeFacts(facts: TargetFacts): string {
   if (facts.symbols) {
     const ko = facts.moduleFiles.size;
     // No symbol file: the symbols are the modules' (possibly none).
-    const from = [facts.symbolSource === 'none' ? '' : facts.symbolSource, ko || facts.symbolSource === 'none' ? `${ko} module files` : ''].filter(Boolean);
+    const from = [
+      facts.symbolSource === 'none' ? '' : facts.symbolSource,
+      ko || facts.symbolSource === 'none' ? `${ko} module files` : '',
+    ].filter(Boolean);
     parts.push(`${facts.symbols.size} symbol names (${from.join(' + ')})`);
   }
   if (facts.symvers) parts.push(`${facts.symvers.size} exports (Module.symvers)`);
@@ -63,11 +66,17 @@ export function describeFacts(facts: TargetFacts): string {
 }
 
 /** Target facts from file contents already read (the CLI's loader, the server, tests). */
-export function targetFactsFromText(t: { release?: string | null; kallsyms?: string | null; symbolSource?: string; symvers?: string | null; config?: string | null }): TargetFacts {
+export function targetFactsFromText(t: {
+  release?: string | null;
+  kallsyms?: string | null;
+  symbolSource?: string;
+  symvers?: string | null;
+  config?: string | null;
+}): TargetFacts {
   return {
     release: t.release ?? null,
     symbols: t.kallsyms ? new Kallsyms(t.kallsyms) : null,
-    symbolSource: t.kallsyms ? t.symbolSource ?? 'kallsyms' : 'none',
+    symbolSource: t.kallsyms ? (t.symbolSource ?? 'kallsyms') : 'none',
     moduleFiles: new Set(),
     symvers: t.symvers ? parseSymversEntries(t.symvers) : null,
     config: t.config ? parseKernelConfig(t.config) : null,

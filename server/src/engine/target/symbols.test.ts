@@ -40,7 +40,7 @@ test('kallsyms: clones by base name, stacked suffixes included, each name once, 
   assert.deepEqual(k.staticLocalCandidates('helper', 'vmlinux'), []);
 });
 
-test('kallsyms: symbols added one by one (a module\'s symbol table) behave like listed ones', () => {
+test("kallsyms: symbols added one by one (a module's symbol table) behave like listed ones", () => {
   const k = new Kallsyms();
   k.add('xfs_foo.isra.0', 't', 'xfs');
   assert.ok(k.covers('xfs'));
@@ -60,7 +60,12 @@ test('Module.symvers: CRC, module, object name, export type and namespace', () =
   const m = parseSymversEntries(SYMVERS);
   assert.equal(m.size, 4);
   assert.deepEqual(m.get('insert_resource_expand_to_fit'), {
-    symbol: 'insert_resource_expand_to_fit', crc: '0x84b45156', module: 'vmlinux', object: 'vmlinux', exportType: 'EXPORT_SYMBOL_GPL', namespace: 'CXL',
+    symbol: 'insert_resource_expand_to_fit',
+    crc: '0x84b45156',
+    module: 'vmlinux',
+    object: 'vmlinux',
+    exportType: 'EXPORT_SYMBOL_GPL',
+    namespace: 'CXL',
   });
   assert.equal(m.get('phys_base')!.namespace, null);
   assert.equal(m.get('old_style')!.namespace, null);
@@ -68,8 +73,14 @@ test('Module.symvers: CRC, module, object name, export type and namespace', () =
   assert.equal(m.get('nf_ct_foo')!.module, 'net/netfilter/nf-conntrack');
 });
 
-test('Module.symvers: the generator\'s symbol -> object map is derived from the same parser', () => {
-  assert.deepEqual([...parseSymversObjects(SYMVERS)], [
-    ['phys_base', 'vmlinux'], ['insert_resource_expand_to_fit', 'vmlinux'], ['nf_ct_foo', 'nf_conntrack'], ['old_style', 'vmlinux'],
-  ]);
+test("Module.symvers: the generator's symbol -> object map is derived from the same parser", () => {
+  assert.deepEqual(
+    [...parseSymversObjects(SYMVERS)],
+    [
+      ['phys_base', 'vmlinux'],
+      ['insert_resource_expand_to_fit', 'vmlinux'],
+      ['nf_ct_foo', 'nf_conntrack'],
+      ['old_style', 'vmlinux'],
+    ],
+  );
 });

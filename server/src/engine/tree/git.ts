@@ -108,7 +108,12 @@ function namedOverrides(root: string): [string, string][] | null {
   // Includes can change without .git/config changing: look again after a second.
   if (hit && hit.stamp === stamp && Date.now() - hit.at < 1000) return hit.overrides;
   // Listing config runs nothing: it only reads files (includes too).
-  const r = spawnSync('git', ['-C', root, ...prefix(FIXED_OVERRIDES), 'config', '--list', '--name-only', '-z'], { encoding: 'utf8', env: gitEnv(), timeout: 5000, maxBuffer: 16 * 1024 * 1024 });
+  const r = spawnSync('git', ['-C', root, ...prefix(FIXED_OVERRIDES), 'config', '--list', '--name-only', '-z'], {
+    encoding: 'utf8',
+    env: gitEnv(),
+    timeout: 5000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   let overrides: [string, string][] | null = [];
   if (r.error || r.signal) overrides = null;
   else {
@@ -133,10 +138,19 @@ export function gitArgv(root: string, args: string[]): string[] | null {
 }
 
 /** `git ARGS` in `root`, synchronously; null when git may not run (untrusted, or a config it cannot neutralise). */
-export function gitSync(root: string, args: string[], opts: { timeoutMs?: number; maxBuffer?: number } = {}): SpawnSyncReturns<string> | null {
+export function gitSync(
+  root: string,
+  args: string[],
+  opts: { timeoutMs?: number; maxBuffer?: number } = {},
+): SpawnSyncReturns<string> | null {
   const argv = gitArgv(root, args);
   if (!argv) return null;
-  return spawnSync('git', argv, { encoding: 'utf8', env: gitEnv(), timeout: Math.max(50, opts.timeoutMs ?? 20000), maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024 });
+  return spawnSync('git', argv, {
+    encoding: 'utf8',
+    env: gitEnv(),
+    timeout: Math.max(50, opts.timeoutMs ?? 20000),
+    maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024,
+  });
 }
 
 /** `git ARGS` in `root`: its stdout, or a rejection with git's message (GitRefused when git may not run). */
@@ -144,10 +158,15 @@ export function git(root: string, args: string[], opts: { timeoutMs?: number; ma
   const argv = gitArgv(root, args);
   if (!argv) return Promise.reject(new GitRefused());
   return new Promise((resolve, reject) => {
-    const child = execFile('git', argv, { encoding: 'utf8', env: gitEnv(), timeout: opts.timeoutMs ?? 20000, maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(stderr.trim() || err.message));
-      else resolve(stdout);
-    });
+    const child = execFile(
+      'git',
+      argv,
+      { encoding: 'utf8', env: gitEnv(), timeout: opts.timeoutMs ?? 20000, maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(stderr.trim() || err.message));
+        else resolve(stdout);
+      },
+    );
     // Nothing to say on stdin: a program that reads it must see EOF, not wait.
     child.stdin?.end();
   });

@@ -49,10 +49,17 @@ test('a symbol declared far from the Makefile (init/Kconfig) is found tree-wide,
 
 test('the Makefile line that strips ftrace: per object, directory-wide (gated by the .config), or given back', () => {
   const perObject = tree({ 'kernel/x/Makefile': 'obj-y += a.o b.o\nCFLAGS_REMOVE_a.o = \\\n\t$(CC_FLAGS_FTRACE)\n' });
-  assert.deepEqual(objectFacts(perObject, 'kernel/x/a.c').ftraceRemoved, { makefile: 'kernel/x/Makefile', line: 1, text: 'CFLAGS_REMOVE_a.o =  \t$(CC_FLAGS_FTRACE)' });
+  assert.deepEqual(objectFacts(perObject, 'kernel/x/a.c').ftraceRemoved, {
+    makefile: 'kernel/x/Makefile',
+    line: 1,
+    text: 'CFLAGS_REMOVE_a.o =  \t$(CC_FLAGS_FTRACE)',
+  });
   assert.equal(objectFacts(perObject, 'kernel/x/b.c').ftraceRemoved, null);
 
-  const dirWide = { 'kernel/t/Makefile': 'ccflags-remove-$(CONFIG_FUNCTION_TRACER) += $(CC_FLAGS_FTRACE)\nobj-y += t.o s.o\nCFLAGS_s.o = $(CC_FLAGS_FTRACE)\n' };
+  const dirWide = {
+    'kernel/t/Makefile':
+      'ccflags-remove-$(CONFIG_FUNCTION_TRACER) += $(CC_FLAGS_FTRACE)\nobj-y += t.o s.o\nCFLAGS_s.o = $(CC_FLAGS_FTRACE)\n',
+  };
   assert.equal(objectFacts(tree(dirWide), 'kernel/t/t.c').ftraceRemoved?.line, 0);
   assert.equal(objectFacts(tree(dirWide, 'CONFIG_FUNCTION_TRACER=y\n'), 'kernel/t/t.c').ftraceRemoved?.line, 0);
   assert.equal(objectFacts(tree(dirWide, '# CONFIG_FUNCTION_TRACER is not set\n'), 'kernel/t/t.c').ftraceRemoved, null);

@@ -27,8 +27,15 @@ const FTRACE_FLAGS = /\$\((?:CC_FLAGS_FTRACE|CC_FLAGS_FTRACE_ALL)\)|-pg\b|-mfent
  * when the .config, if known, sets X=y) and `KBUILD_CFLAGS := $(filter-out ...)`, unless a
  * `CFLAGS_x.o += $(CC_FLAGS_FTRACE)` line gives this object its flags back.
  */
-function ftraceRemoval(tree: KernelTree, logical: { text: string; line: number }[], makefile: string, base: string): ObjectFacts['ftraceRemoved'] {
-  const removeRe = new RegExp(`^\\s*(?:CFLAGS_REMOVE_${base}\\.o|(?:subdir-)?ccflags-remove-(?:y|\\$\\((CONFIG_\\w+)\\))|KBUILD_CFLAGS\\s*:?=\\s*\\$\\(filter-out)(?=\\s|[:+]?=)`);
+function ftraceRemoval(
+  tree: KernelTree,
+  logical: { text: string; line: number }[],
+  makefile: string,
+  base: string,
+): ObjectFacts['ftraceRemoved'] {
+  const removeRe = new RegExp(
+    `^\\s*(?:CFLAGS_REMOVE_${base}\\.o|(?:subdir-)?ccflags-remove-(?:y|\\$\\((CONFIG_\\w+)\\))|KBUILD_CFLAGS\\s*:?=\\s*\\$\\(filter-out)(?=\\s|[:+]?=)`,
+  );
   const addsBack = new RegExp(`^\\s*CFLAGS_${base}\\.o\\s*[:+]?=.*\\$\\(CC_FLAGS_FTRACE\\)`);
   if (logical.some(({ text }) => addsBack.test(text))) return null;
   const config = tree.kernelConfig();
@@ -147,13 +154,16 @@ export function kconfigKind(tree: KernelTree, symbol: string, dir: string, treeW
   if (hit && Date.now() - hit.at < KCONFIG_CACHE_MS) return hit.kind;
   let text = tree.gitGrep(['-h', '-A12', '-E', '-e', `^\\s*(menu)?config\\s+${name}\\s*$`, '--', '*Kconfig*'])?.out ?? '';
   if (!text && !tree.isGitCheckout()) {
-    text = tree.walkFiles({ name: /^Kconfig[\w.-]*$/, maxFiles: 2000 }).files.map((f) => {
-      try {
-        return tree.readFile(f) ?? '';
-      } catch {
-        return '';
-      }
-    }).join('\n');
+    text = tree
+      .walkFiles({ name: /^Kconfig[\w.-]*$/, maxFiles: 2000 })
+      .files.map((f) => {
+        try {
+          return tree.readFile(f) ?? '';
+        } catch {
+          return '';
+        }
+      })
+      .join('\n');
   }
   // Tree-wide, an entry without a type line is as good as unknown.
   const found = entryKind(text.split('\n'), head);

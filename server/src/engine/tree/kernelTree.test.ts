@@ -30,7 +30,10 @@ test('git grep cache: an unstaged new caller of an inline function is found, and
     assert.deepEqual(KernelTree.open(dir).grepWord('helper').sort(), ['a.c', 'b.c', 'include/helper.h']);
 
     // Nothing changed since: the answer comes from the cache (made visible by planting a different one).
-    const entries = () => fs.readdirSync(path.join(cache, 'grep')).flatMap((k) => fs.readdirSync(path.join(cache, 'grep', k)).map((f) => path.join(cache, 'grep', k, f)));
+    const entries = () =>
+      fs
+        .readdirSync(path.join(cache, 'grep'))
+        .flatMap((k) => fs.readdirSync(path.join(cache, 'grep', k)).map((f) => path.join(cache, 'grep', k, f)));
     const files = entries();
     assert.equal(files.length, 2);
     const newest = files.sort((x, y) => fs.statSync(y).mtimeMs - fs.statSync(x).mtimeMs)[0];

@@ -14,7 +14,10 @@ export class KernelTree {
   private makefiles = new Map<string, string | null>();
   private config: Map<string, string> | null | undefined;
 
-  private constructor(root: string, private readonly configPath: string | null) {
+  private constructor(
+    root: string,
+    private readonly configPath: string | null,
+  ) {
     this.root = root;
   }
 
@@ -67,7 +70,8 @@ export class KernelTree {
       if (code === 'EISDIR' || code === 'ENOTDIR') throw new PatchError(`'${rel}' is not a file in the kernel tree`);
       if (code === 'EACCES') throw new PatchError(`'${rel}' cannot be read (permission denied)`);
       // A name from the patch the file system cannot take (too long, a symlink loop).
-      if (code === 'ENAMETOOLONG' || code === 'ELOOP' || code === 'EINVAL') throw new PatchError(`'${rel.slice(0, 300)}' cannot be read from the kernel tree (${code})`);
+      if (code === 'ENAMETOOLONG' || code === 'ELOOP' || code === 'EINVAL')
+        throw new PatchError(`'${rel.slice(0, 300)}' cannot be read from the kernel tree (${code})`);
       throw err;
     }
   }
@@ -111,7 +115,8 @@ export class KernelTree {
         text = readConfigFile(file);
       } catch (err) {
         // The tree's own .config is optional; a configured one that cannot be used is worth saying.
-        if (this.configPath !== null || !(err instanceof PatchError && /does not exist/.test(err.message))) this.configProblem = (err as Error).message;
+        if (this.configPath !== null || !(err instanceof PatchError && /does not exist/.test(err.message)))
+          this.configProblem = (err as Error).message;
         text = null;
       }
       this.config = text === null ? null : parseKernelConfig(text);
@@ -152,14 +157,18 @@ export class KernelTree {
    * nothing outside the tree is listed). Stops after `maxFiles` or at `deadline`
    * (Date.now() ms); `complete` says whether the whole folder was seen.
    */
-  walkFiles(opts: { dir?: string; name: RegExp; skipDir?: (name: string) => boolean; maxFiles?: number; deadline?: number }): { files: string[]; complete: boolean } {
+  walkFiles(opts: { dir?: string; name: RegExp; skipDir?: (name: string) => boolean; maxFiles?: number; deadline?: number }): {
+    files: string[];
+    complete: boolean;
+  } {
     const skip = opts.skipDir ?? ((n: string) => n.startsWith('.'));
     const max = opts.maxFiles ?? 20000;
     const files: string[] = [];
     const stack = [opts.dir ?? ''];
     if (opts.dir) this.check(opts.dir);
     while (stack.length) {
-      if (files.length >= max || (opts.deadline !== undefined && Date.now() > opts.deadline)) return { files: files.sort(), complete: false };
+      if (files.length >= max || (opts.deadline !== undefined && Date.now() > opts.deadline))
+        return { files: files.sort(), complete: false };
       const rel = stack.pop()!;
       let entries: fs.Dirent[];
       try {
@@ -227,7 +236,8 @@ export class KernelTree {
     if (this.stateKey === undefined) {
       const { key } = this.git();
       const dirty = key ? this.dirtyStamp() : null;
-      this.stateKey = key && dirty !== null ? (dirty ? createHash('sha1').update(`${key}\0${dirty}`).digest('hex').slice(0, 20) : key) : null;
+      this.stateKey =
+        key && dirty !== null ? (dirty ? createHash('sha1').update(`${key}\0${dirty}`).digest('hex').slice(0, 20) : key) : null;
     }
     return this.stateKey;
   }
@@ -237,7 +247,9 @@ export class KernelTree {
    * content read), with their size and mtime; null when git cannot say.
    */
   private dirtyStamp(): string | null {
-    const r = gitSync(this.root, ['diff-files', '--name-only', '-z', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all'], { timeoutMs: 10000 });
+    const r = gitSync(this.root, ['diff-files', '--name-only', '-z', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all'], {
+      timeoutMs: 10000,
+    });
     if (!r || r.status !== 0) return null;
     const files = r.stdout.split('\0').filter(Boolean).sort();
     if (!files.length) return '';
@@ -281,7 +293,12 @@ export class KernelTree {
     if (!this.git().top) return null;
     const key = process.env.KLP_NO_GREP_CACHE ? null : this.treeKey();
     const cacheFile = key
-      ? path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'grep', key, createHash('sha1').update(memoKey).digest('hex') + '.txt')
+      ? path.join(
+          process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'),
+          'grep',
+          key,
+          createHash('sha1').update(memoKey).digest('hex') + '.txt',
+        )
       : null;
     if (cacheFile) {
       try {
@@ -300,7 +317,8 @@ export class KernelTree {
       const out = r.stdout ?? '';
       res = { out: out.slice(0, out.lastIndexOf('\n') + 1), complete: false };
     } else if (r.status === 0) res = { out: r.stdout, complete: true };
-    else if (r.status === 1) res = { out: '', complete: true }; // no match
+    else if (r.status === 1)
+      res = { out: '', complete: true }; // no match
     else return null; // not a git checkout, or git failed
     this.grepMemo.set(memoKey, res);
     if (cacheFile && res.complete) {

@@ -20,17 +20,56 @@ function reference(text: string): string {
   });
 }
 
-const PIECES = ['a', 'b_', '9', ' ', '\t', '\n', '\r', '\r\n', '\v', '\f', '\\', '\\\n', '\\\r\n', '\\\r', '"', "'", '/', '*', '/*', '*/', '//',
-  '\u00a0', '\u2028', '\u2029', '\ufeff', '\u3000', '\u0085', '\\\u2028', 'x', '(', ';', '#', 'ü'];
+const PIECES = [
+  'a',
+  'b_',
+  '9',
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  '\r\n',
+  '\v',
+  '\f',
+  '\\',
+  '\\\n',
+  '\\\r\n',
+  '\\\r',
+  '"',
+  "'",
+  '/',
+  '*',
+  '/*',
+  '*/',
+  '//',
+  '\u00a0',
+  '\u2028',
+  '\u2029',
+  '\ufeff',
+  '\u3000',
+  '\u0085',
+  '\\\u2028',
+  'x',
+  '(',
+  ';',
+  '#',
+  'ü',
+];
 
 test('property: normalizeC equals the regex it replaced', () => {
-  fc.assert(fc.property(fc.array(fc.constantFrom(...PIECES), { maxLength: 24 }), (parts) => {
-    const s = parts.join('');
-    assert.equal(normalizeC(s), reference(s));
-  }), { seed: 7, numRuns: 20000 });
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => {
-    assert.equal(normalizeC(s), reference(s));
-  }), { seed: 7, numRuns: 5000 });
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...PIECES), { maxLength: 24 }), (parts) => {
+      const s = parts.join('');
+      assert.equal(normalizeC(s), reference(s));
+    }),
+    { seed: 7, numRuns: 20000 },
+  );
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => {
+      assert.equal(normalizeC(s), reference(s));
+    }),
+    { seed: 7, numRuns: 5000 },
+  );
 });
 
 test('normalizeC keeps words apart and literals intact', () => {

@@ -74,7 +74,8 @@ const X86_64_RELOCS = new Map([
 export function convertToLivepatchElf(input: Uint8Array, options: KlpElfOptions = {}): KlpElfResult {
   const elf = readElf64(input);
   const { sections } = elf;
-  if (sections.some((s) => s.type === SHT_SYMTAB_SHNDX)) throw new KlpElfError('klp-elf-malformed', 'extended symbol section indexes (SHT_SYMTAB_SHNDX) are not supported');
+  if (sections.some((s) => s.type === SHT_SYMTAB_SHNDX))
+    throw new KlpElfError('klp-elf-malformed', 'extended symbol section indexes (SHT_SYMTAB_SHNDX) are not supported');
   const symtabs = sections.flatMap((s, i) => (s.type === SHT_SYMTAB ? [i] : []));
   if (symtabs.length !== 1) throw new KlpElfError('klp-elf-malformed', `expected one symbol table, found ${symtabs.length}`);
   const symtab = symtabs[0];
@@ -85,7 +86,11 @@ export function convertToLivepatchElf(input: Uint8Array, options: KlpElfOptions 
     if (!isPlaceholder(s.name)) continue;
     const sym = decodePlaceholder(s.name);
     if (s.shndx !== SHN_UNDEF) {
-      throw new KlpElfError('klp-placeholder-defined', `livepatch placeholder '${s.name}' is defined in the object (section index ${s.shndx}); it must stay an undefined reference`, s.name);
+      throw new KlpElfError(
+        'klp-placeholder-defined',
+        `livepatch placeholder '${s.name}' is defined in the object (section index ${s.shndx}); it must stay an undefined reference`,
+        s.name,
+      );
     }
     placeholders.set(s.index, { ...sym, index: s.index, placeholder: s.name, klpName: klpSymbolName(sym) });
   }
@@ -108,8 +113,15 @@ export function convertToLivepatchElf(input: Uint8Array, options: KlpElfOptions 
       continue;
     }
     if (rel.type !== SHT_RELA || rel.flags & SHF_RELA_LIVEPATCH) continue;
-    if (rel.link !== symtab) throw new KlpElfError('klp-elf-malformed', `relocation section ${rel.name} does not use the symbol table`, undefined, rel.name);
-    if (rel.info === 0 || rel.info >= originalCount) throw new KlpElfError('klp-elf-malformed', `relocation section ${rel.name} applies to section ${rel.info}, which does not exist`, undefined, rel.name);
+    if (rel.link !== symtab)
+      throw new KlpElfError('klp-elf-malformed', `relocation section ${rel.name} does not use the symbol table`, undefined, rel.name);
+    if (rel.info === 0 || rel.info >= originalCount)
+      throw new KlpElfError(
+        'klp-elf-malformed',
+        `relocation section ${rel.name} applies to section ${rel.info}, which does not exist`,
+        undefined,
+        rel.name,
+      );
     const target = sections[rel.info];
     // The loader never applies relocations to sections it does not load (debug
     // info): apply_relocations() skips them, so they stay where they are.
@@ -124,17 +136,38 @@ export function convertToLivepatchElf(input: Uint8Array, options: KlpElfOptions 
         kept.push(k);
         return;
       }
-      if (!X86_64_RELOCS.has(e.type)) throw refuse('klp-reloc-type-unsupported', `relocation type ${e.type} at offset 0x${e.offset.toString(16)}, which the x86_64 module loader cannot write`, p, target.name);
+      if (!X86_64_RELOCS.has(e.type))
+        throw refuse(
+          'klp-reloc-type-unsupported',
+          `relocation type ${e.type} at offset 0x${e.offset.toString(16)}, which the x86_64 module loader cannot write`,
+          p,
+          target.name,
+        );
       if (p.object !== 'vmlinux') {
         const use = LOAD_TIME_SECTIONS.get(target.name);
         if (use) {
-          throw refuse('klp-reloc-in-special-section', `the kernel reads ${target.name} (${use}) while the patch module loads, but relocations against module '${p.object}' are written only when that module is loaded; use a vmlinux symbol or keep the reference out of this section`, p, target.name);
+          throw refuse(
+            'klp-reloc-in-special-section',
+            `the kernel reads ${target.name} (${use}) while the patch module loads, but relocations against module '${p.object}' are written only when that module is loaded; use a vmlinux symbol or keep the reference out of this section`,
+            p,
+            target.name,
+          );
         }
         if (isInitSection(target.name)) {
-          throw refuse('klp-reloc-in-init-section', `init sections are freed after the patch module's init, and relocations against module '${p.object}' may be written later, when that module loads`, p, target.name);
+          throw refuse(
+            'klp-reloc-in-init-section',
+            `init sections are freed after the patch module's init, and relocations against module '${p.object}' may be written later, when that module loads`,
+            p,
+            target.name,
+          );
         }
         if (options.objects && !options.objects.includes(p.object)) {
-          throw refuse('klp-reloc-object-not-patched', `the patch has no klp_object for module '${p.object}', and the livepatch core writes a module's relocations only for its patched objects`, p, target.name);
+          throw refuse(
+            'klp-reloc-object-not-patched',
+            `the patch has no klp_object for module '${p.object}', and the livepatch core writes a module's relocations only for its patched objects`,
+            p,
+            target.name,
+          );
         }
       }
       const group = byObject.get(p.object) ?? [];
@@ -170,13 +203,19 @@ export function convertToLivepatchElf(input: Uint8Array, options: KlpElfOptions 
   }
 
   if (originalCount + added.length >= SHN_LORESERVE) {
-    throw new KlpElfError('klp-elf-too-many-sections', `the module would have ${originalCount + added.length} sections; ELF needs extended numbering past ${SHN_LORESERVE - 1}`);
+    throw new KlpElfError(
+      'klp-elf-too-many-sections',
+      `the module would have ${originalCount + added.length} sections; ELF needs extended numbering past ${SHN_LORESERVE - 1}`,
+    );
   }
 
   // Symbols: new names at the end of their string table, SHN_LIVEPATCH, global.
   const converted = [...placeholders.values()];
   const strtab = sections[sections[symtab].link];
-  const names = appendStrings(strtab.data, converted.map((p) => p.klpName));
+  const names = appendStrings(
+    strtab.data,
+    converted.map((p) => p.klpName),
+  );
   strtab.data = names.data;
   converted.forEach((p, k) => {
     const type = symbols[p.index].info & 0xf;

@@ -110,14 +110,18 @@ export function readElf64(bytes: Uint8Array, alias = false): Elf64 {
     throw new KlpElfError('klp-elf-not-elf', 'not an ELF file (bad magic)');
   }
   if (bytes[4] !== 2 || bytes[5] !== 1) {
-    throw new KlpElfError('klp-elf-not-x86_64', `not a 64-bit little-endian ELF file (class ${bytes[4]}, data ${bytes[5]}); livepatch modules are built for x86_64 here`);
+    throw new KlpElfError(
+      'klp-elf-not-x86_64',
+      `not a 64-bit little-endian ELF file (class ${bytes[4]}, data ${bytes[5]}); livepatch modules are built for x86_64 here`,
+    );
   }
   if (bytes.length < EHDR_SIZE) throw malformed('truncated ELF header');
   const dv = view(bytes);
   const type = dv.getUint16(16, true);
   const machine = dv.getUint16(18, true);
   if (machine !== EM_X86_64) throw new KlpElfError('klp-elf-not-x86_64', `e_machine is ${machine}, not EM_X86_64 (${EM_X86_64})`);
-  if (type !== ET_REL) throw new KlpElfError('klp-elf-not-relocatable', `e_type is ${type}, not ET_REL: a kernel module is a relocatable object`);
+  if (type !== ET_REL)
+    throw new KlpElfError('klp-elf-not-relocatable', `e_type is ${type}, not ET_REL: a kernel module is a relocatable object`);
   const phnum = dv.getUint16(56, true);
   if (phnum !== 0) throw malformed(`a relocatable object with ${phnum} program headers`);
   const shoff = safeNumber(dv.getBigUint64(40, true), 'e_shoff');
@@ -136,7 +140,8 @@ export function readElf64(bytes: Uint8Array, alias = false): Elf64 {
     const type = dv.getUint32(at + 4, true);
     const offset = safeNumber(dv.getBigUint64(at + 24, true), `section ${i} sh_offset`);
     const size = safeNumber(dv.getBigUint64(at + 32, true), `section ${i} sh_size`);
-    if (type !== SHT_NOBITS && type !== SHT_NULL && offset + size > bytes.length) throw malformed(`section ${i} lies past the end of the file`);
+    if (type !== SHT_NOBITS && type !== SHT_NULL && offset + size > bytes.length)
+      throw malformed(`section ${i} lies past the end of the file`);
     sections.push({
       name: '',
       nameOffset: dv.getUint32(at, true),
@@ -150,7 +155,12 @@ export function readElf64(bytes: Uint8Array, alias = false): Elf64 {
       addralign: safeNumber(dv.getBigUint64(at + 48, true), `section ${i} sh_addralign`),
       entsize: safeNumber(dv.getBigUint64(at + 56, true), `section ${i} sh_entsize`),
       // A copy: Buffer#slice would alias the caller's bytes, which the pass then edits.
-      data: type === SHT_NOBITS || type === SHT_NULL ? new Uint8Array(0) : alias ? bytes.subarray(offset, offset + size) : Uint8Array.from(bytes.subarray(offset, offset + size)),
+      data:
+        type === SHT_NOBITS || type === SHT_NULL
+          ? new Uint8Array(0)
+          : alias
+            ? bytes.subarray(offset, offset + size)
+            : Uint8Array.from(bytes.subarray(offset, offset + size)),
     });
   }
   const names = sections[shstrndx].data;
@@ -163,7 +173,8 @@ export function readElf64(bytes: Uint8Array, alias = false): Elf64 {
 
 export function readSymbols(elf: Elf64, symtab: number): Symbol64[] {
   const sec = elf.sections[symtab];
-  if (sec.link >= elf.sections.length || elf.sections[sec.link].type !== SHT_STRTAB) throw malformed(`symbol table ${sec.name} has no string table`);
+  if (sec.link >= elf.sections.length || elf.sections[sec.link].type !== SHT_STRTAB)
+    throw malformed(`symbol table ${sec.name} has no string table`);
   if (sec.data.length % SYM_SIZE !== 0) throw malformed(`symbol table ${sec.name} size is not a multiple of ${SYM_SIZE}`);
   const strtab = elf.sections[sec.link].data;
   const dv = view(sec.data);

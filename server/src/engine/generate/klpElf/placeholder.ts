@@ -49,7 +49,8 @@ export function encodePlaceholder(sym: KlpSymbol): string {
 
 /** Decodes a placeholder; throws `klp-placeholder-malformed` naming it when it is not one encodePlaceholder writes. */
 export function decodePlaceholder(placeholder: string): KlpSymbol {
-  const fail = (why: string) => new KlpElfError('klp-placeholder-malformed', `malformed livepatch placeholder '${placeholder}': ${why}`, placeholder);
+  const fail = (why: string) =>
+    new KlpElfError('klp-placeholder-malformed', `malformed livepatch placeholder '${placeholder}': ${why}`, placeholder);
   if (!isPlaceholder(placeholder)) throw fail(`it does not start with ${PLACEHOLDER_PREFIX}`);
   let at = PLACEHOLDER_PREFIX.length;
   const number = (what: string, last: boolean): number => {

@@ -35,7 +35,10 @@ export function bindUndefined(bytes: Uint8Array, bind: ReadonlyMap<string, KlpSy
   const targets = readSymbols(elf, symtab).filter((s) => s.index > 0 && s.shndx === SHN_UNDEF && bind.has(s.name));
   if (!targets.length) return Uint8Array.from(bytes);
   const strtab = elf.sections[elf.sections[symtab].link];
-  const names = appendStrings(strtab.data, targets.map((s) => encodePlaceholder(bind.get(s.name)!)));
+  const names = appendStrings(
+    strtab.data,
+    targets.map((s) => encodePlaceholder(bind.get(s.name)!)),
+  );
   strtab.data = names.data;
   targets.forEach((s, k) => patchSymbol(elf.sections[symtab], s.index, { nameOffset: names.offsets[k], info: s.info, shndx: SHN_UNDEF }));
   return writeElf64(elf);

@@ -58,6 +58,11 @@ export function* eachChangedFunction(ctx: RuleContext): Generator<ChangedFunctio
 }
 
 /** Reports on a changed function, from the first line the patch added in it to its end. */
-export function reportOnFunction(ctx: RuleContext, fc: FileChange, fn: FunctionDef, f: { message: string; severity?: Severity; related?: RelatedLocation[] }): void {
+export function reportOnFunction(
+  ctx: RuleContext,
+  fc: FileChange,
+  fn: FunctionDef,
+  f: { message: string; severity?: Severity; related?: RelatedLocation[] },
+): void {
   ctx.report({ file: fc.path, line: firstChangedLine(fc, fn), endLine: fn.span.end, function: fn.name, symbol: fn.name, ...f });
 }

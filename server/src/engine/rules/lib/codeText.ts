@@ -32,7 +32,9 @@ export function codeLines(idx: FileIndex): string[] {
 
 /** Code of a function body (comments and literals blanked), lines joined with \n. */
 export function bodyCode(idx: FileIndex, fn: FunctionDef): string {
-  return codeLines(idx).slice(fn.bodySpan.start, fn.bodySpan.end + 1).join('\n');
+  return codeLines(idx)
+    .slice(fn.bodySpan.start, fn.bodySpan.end + 1)
+    .join('\n');
 }
 
 export interface Use {

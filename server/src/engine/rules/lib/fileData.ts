@@ -34,7 +34,11 @@ function macroVarShape(macro: string, args: string[]): { name: string; type: str
   }
   if (macro === 'DECLARE_BITMAP') return { name: a[0], type: macro, dims: `[${a[1] ?? ''}]`, init: null };
   if (macro === 'DEFINE_HASHTABLE') return { name: a[0], type: macro, dims: `[1<<${a[1] ?? ''}]`, init: null };
-  if (/^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|SEQLOCK|IDA|IDR|XARRAY\w*|SEMAPHORE|RATELIMIT_STATE|STATIC_CALL\w*|STATIC_SRCU|SRCU|KLIST|SIMPLE_ATTRIBUTE|DEBUGFS_ATTRIBUTE|WAIT_QUEUE_HEAD|STATIC_KEY_ARRAY_\w+)|DECLARE_(?:WAIT_QUEUE_HEAD|WORK|DELAYED_WORK|DEFERRABLE_WORK|COMPLETION|RWSEM|TASKLET\w*)|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)$/.test(macro)) {
+  if (
+    /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|SEQLOCK|IDA|IDR|XARRAY\w*|SEMAPHORE|RATELIMIT_STATE|STATIC_CALL\w*|STATIC_SRCU|SRCU|KLIST|SIMPLE_ATTRIBUTE|DEBUGFS_ATTRIBUTE|WAIT_QUEUE_HEAD|STATIC_KEY_ARRAY_\w+)|DECLARE_(?:WAIT_QUEUE_HEAD|WORK|DELAYED_WORK|DEFERRABLE_WORK|COMPLETION|RWSEM|TASKLET\w*)|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)$/.test(
+      macro,
+    )
+  ) {
     const rest = a.slice(1).join(',');
     return { name: a[0], type: macro, dims: '', init: rest || null };
   }
@@ -106,7 +110,16 @@ export function fileData(idx: FileIndex): DataVar[] {
   for (const v of idx.variables) {
     if (macroLines.has(v.span.start)) continue; // re-read from the macro text
     if (/^(?:DEFINE|DECLARE)_/.test(v.type)) continue; // a macro we do not model as data
-    out.push({ name: v.name, storage: v.storage, type: v.type, dims: v.dims, init: v.init, attributes: v.attributes, span: { start: v.span.start, end: v.span.end }, macro: null });
+    out.push({
+      name: v.name,
+      storage: v.storage,
+      type: v.type,
+      dims: v.dims,
+      init: v.init,
+      attributes: v.attributes,
+      span: { start: v.span.start, end: v.span.end },
+      macro: null,
+    });
   }
   out.push(...macros);
   // Function-pointer objects (`int (*fp)(void) = f;`) come from the indexer too.

@@ -18,7 +18,13 @@ export type KeyHome =
   | { kind: 'new' }
   /** Defined by the patched object already (file scope or a static local that existed). */
   | { kind: 'this-object'; line: number }
-  | { kind: 'elsewhere'; file: string; line: number; facts: ObjectFacts | null; /** Found through the preprocessor's view. */ expanded?: boolean }
+  | {
+      kind: 'elsewhere';
+      file: string;
+      line: number;
+      facts: ObjectFacts | null;
+      /** Found through the preprocessor's view. */ expanded?: boolean;
+    }
   | { kind: 'unknown' };
 
 export interface KeyQuery {
@@ -41,7 +47,10 @@ export interface KeyQuery {
  * the functions the patch changed, skipping objects known to be built in
  * (vmlinux keys are fine on 6.1) and functions the author told kpatch to ignore.
  */
-export function keyUses(ctx: RuleContext, re: RegExp): { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] {
+export function keyUses(
+  ctx: RuleContext,
+  re: RegExp,
+): { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] {
   const out: { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] = [];
   for (const fc of ctx.files) {
     if (!fc.post || !fc.isC) continue;
@@ -113,7 +122,14 @@ function expandedKeyHome(ctx: RuleContext, q: KeyQuery): KeyHome {
 }
 
 /** Error, warning or nothing for a key used by patched code in `fc`, given where the key lives. */
-export function judgeKey(ctx: RuleContext, fc: FileChange, facts: ObjectFacts | null, home: KeyHome, label: string, viaPointer: boolean): { severity: 'error' | 'warning'; where: string } | null {
+export function judgeKey(
+  ctx: RuleContext,
+  fc: FileChange,
+  facts: ObjectFacts | null,
+  home: KeyHome,
+  label: string,
+  viaPointer: boolean,
+): { severity: 'error' | 'warning'; where: string } | null {
   if (home.kind === 'new') return null;
   if (facts?.build === 'builtin') return null;
   if (home.kind === 'elsewhere' && home.facts?.build === 'builtin') return null;
@@ -122,16 +138,29 @@ export function judgeKey(ctx: RuleContext, fc: FileChange, facts: ObjectFacts | 
   if (home.kind === 'elsewhere') {
     if (isModuleBuild(home.facts?.build)) {
       const how = home.expanded ? ' (through a macro that pastes its name, as the preprocessor shows)' : '';
-      return { severity: 'error', where: `${label} is defined in ${home.file}${how}, which is built as ${describeModule(home.facts!, home.file)}` };
+      return {
+        severity: 'error',
+        where: `${label} is defined in ${home.file}${how}, which is built as ${describeModule(home.facts!, home.file)}`,
+      };
     }
-    return { severity: 'warning', where: `${label} is defined in ${home.file}, and the checker cannot tell whether that object is built into vmlinux (fine) or as a module (refused)` };
+    return {
+      severity: 'warning',
+      where: `${label} is defined in ${home.file}, and the checker cannot tell whether that object is built into vmlinux (fine) or as a module (refused)`,
+    };
   }
   if (home.kind === 'this-object') {
-    if (patchedIsModule) return { severity: 'error', where: `${label} is defined in this file, which is built as ${describeModule(facts!, fc.path)}` };
-    return { severity: 'warning', where: `${label} is defined in this file; this is refused if the object is built as a module, fine if it is built in (${noTree})` };
+    if (patchedIsModule)
+      return { severity: 'error', where: `${label} is defined in this file, which is built as ${describeModule(facts!, fc.path)}` };
+    return {
+      severity: 'warning',
+      where: `${label} is defined in this file; this is refused if the object is built as a module, fine if it is built in (${noTree})`,
+    };
   }
   if (patchedIsModule) {
-    return { severity: 'warning', where: `this file is built as ${describeModule(facts!, fc.path)} and the checker could not find where ${label} is defined${viaPointer ? ' (it is reached through a pointer)' : ''}; unless it is in vmlinux, this is refused` };
+    return {
+      severity: 'warning',
+      where: `this file is built as ${describeModule(facts!, fc.path)} and the checker could not find where ${label} is defined${viaPointer ? ' (it is reached through a pointer)' : ''}; unless it is in vmlinux, this is refused`,
+    };
   }
   return { severity: 'warning', where: `whether this is refused depends on whether the object, or ${label}, is in a module (${noTree})` };
 }

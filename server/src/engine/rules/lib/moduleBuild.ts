@@ -9,7 +9,8 @@ export type BuildKind = ObjectFacts['build'];
 /** How the object of a .c file is built; null without a tree, 'unknown' for headers. */
 export function buildOf(ctx: RuleContext, file: string): ObjectFacts | null {
   if (!ctx.tree) return null;
-  if (!file.endsWith('.c')) return { object: path.posix.basename(file), ftraceRemoved: null, build: 'unknown', symbol: null, moduleName: null };
+  if (!file.endsWith('.c'))
+    return { object: path.posix.basename(file), ftraceRemoved: null, build: 'unknown', symbol: null, moduleName: null };
   let facts: ObjectFacts;
   try {
     facts = objectFacts(ctx.tree, file);

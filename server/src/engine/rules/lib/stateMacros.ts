@@ -7,12 +7,32 @@ export type StateFamily = 'once' | 'ratelimit' | 'dyndbg' | 'static-key' | 'lock
 
 /** Macro name -> the kind of hidden static it defines, or null. */
 export function stateFamily(name: string): StateFamily | null {
-  if (/^(?:WARN_ONCE|WARN_ON_ONCE|WARN_TAINT_ONCE|DO_ONCE\w*|printk\w*_once|pr_\w+_once|dev_\w+_once|netdev_\w+_once|netif_\w+_once|ibdev_\w+_once|\w*get_random_once\w*)$/.test(name)) return 'once';
+  if (
+    /^(?:WARN_ONCE|WARN_ON_ONCE|WARN_TAINT_ONCE|DO_ONCE\w*|printk\w*_once|pr_\w+_once|dev_\w+_once|netdev_\w+_once|netif_\w+_once|ibdev_\w+_once|\w*get_random_once\w*)$/.test(
+      name,
+    )
+  )
+    return 'once';
   // net_*_ratelimited() use the shared net_ratelimit() state, not a static of their own.
-  if (/^(?:DEFINE_RATELIMIT_STATE|printk\w*_ratelimited|pr_\w+_ratelimited|dev_\w+_ratelimited|ibdev_\w+_ratelimited|xfs_\w+_ratelimited)$/.test(name)) return 'ratelimit';
-  if (/^(?:pr_debug|dev_dbg|netdev_dbg|netif_dbg|ibdev_dbg|print_hex_dump_debug|print_hex_dump_bytes|dynamic_pr_debug|dynamic_dev_dbg|dynamic_netdev_dbg|dynamic_hex_dump)$/.test(name)) return 'dyndbg';
+  if (
+    /^(?:DEFINE_RATELIMIT_STATE|printk\w*_ratelimited|pr_\w+_ratelimited|dev_\w+_ratelimited|ibdev_\w+_ratelimited|xfs_\w+_ratelimited)$/.test(
+      name,
+    )
+  )
+    return 'ratelimit';
+  if (
+    /^(?:pr_debug|dev_dbg|netdev_dbg|netif_dbg|ibdev_dbg|print_hex_dump_debug|print_hex_dump_bytes|dynamic_pr_debug|dynamic_dev_dbg|dynamic_netdev_dbg|dynamic_hex_dump)$/.test(
+      name,
+    )
+  )
+    return 'dyndbg';
   if (/^DEFINE_STATIC_KEY_\w+$/.test(name)) return 'static-key';
-  if (/^(?:spin_lock_init|raw_spin_lock_init|rwlock_init|mutex_init|init_rwsem|percpu_init_rwsem|seqcount_init|seqlock_init|init_waitqueue_head|init_completion|INIT_WORK|INIT_DELAYED_WORK|INIT_WORK_ONSTACK|timer_setup|init_srcu_struct|lockdep_register_key)$/.test(name)) return 'lockdep';
+  if (
+    /^(?:spin_lock_init|raw_spin_lock_init|rwlock_init|mutex_init|init_rwsem|percpu_init_rwsem|seqcount_init|seqlock_init|init_waitqueue_head|init_completion|INIT_WORK|INIT_DELAYED_WORK|INIT_WORK_ONSTACK|timer_setup|init_srcu_struct|lockdep_register_key)$/.test(
+      name,
+    )
+  )
+    return 'lockdep';
   return null;
 }
 

@@ -77,7 +77,12 @@ export function outOfLineCopies(ctx: RuleContext, facts: TargetFacts, fc: FileCh
  * listed in the same object), the function is not under a preprocessor condition, it has callers,
  * and neither it nor a clone of it is listed.
  */
-export function fullyInlined(ctx: RuleContext, facts: TargetFacts, fc: FileChange, fn: FunctionDef): { object: string; witness: string } | null {
+export function fullyInlined(
+  ctx: RuleContext,
+  facts: TargetFacts,
+  fc: FileChange,
+  fn: FunctionDef,
+): { object: string; witness: string } | null {
   const pre = fc.pre;
   if (!facts.symbols || !pre || !fc.path.endsWith('.c') || fn.storage !== 'static') return null;
   const before = pre.functions.find((f) => f.name === fn.name);
