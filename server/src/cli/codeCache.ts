@@ -48,9 +48,9 @@ export function loadWithCodeCache(file: string, parent: NodeModule | undefined):
     }
   }
   const script = new vm.Script(Module.wrap(source), { filename: file, cachedData: cached });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CommonJS's own wrapper signature
+  // CommonJS's own wrapper signature.
   const wrapper = script.runInThisContext() as (
-    exports: any,
+    exports: unknown,
     require: NodeRequire,
     module: NodeModule,
     filename: string,

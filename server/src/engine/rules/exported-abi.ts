@@ -107,13 +107,11 @@ function typeChanges(ctx: RuleContext, fc: FileChange): void {
       endLine: t.new.span.end,
       symbol: `${t.new.kind} ${t.new.name}`,
       message: `${t.new.kind} ${t.new.name} changes, and exported functions take it in their prototypes (${shown.join(', ')}${users.length > shown.length ? `, and ${users.length - shown.length} more` : ''}). genksyms expands the definition into their modversion CRCs, so those CRCs change: kpatch-build reports "Version disagreement for symbol ..." and modules built against the running kernel disagree with the patched symbols. Keep the type as it is (new state goes in a shadow variable); if a definition must change only for the compiler, hide it from genksyms with #ifndef __GENKSYMS__.`,
-      related: users
-        .slice(0, 4)
-        .map((u) => ({
-          file: u.file,
-          line: u.fn.span.start,
-          message: `${u.fn.name}() is exported and uses ${t.new!.kind} ${t.new!.name}`,
-        })),
+      related: users.slice(0, 4).map((u) => ({
+        file: u.file,
+        line: u.fn.span.start,
+        message: `${u.fn.name}() is exported and uses ${t.new!.kind} ${t.new!.name}`,
+      })),
     });
   }
 }
