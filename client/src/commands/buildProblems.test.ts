@@ -21,7 +21,7 @@ describe('build output lands on the source lines it is about', () => {
 
   const all = recordings();
   test('there is a recording for every success and failure format the tools print', () => {
-    // build-messages.tsv's kpatch-build, create-diff-object, objtool and klp-build rows (see the README there).
+    // kpatch-build, create-diff-object, objtool and klp-build formats (see fixtures/build-output/README.md).
     assert.ok(all.length >= 40, `only ${all.length} recordings`);
     assert.ok(
       all.some((r) => r.tool === 'kpatch-build' && r.exit === 0) && all.some((r) => r.tool === 'klp-build' && r.exit === 0),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BuildOutputParser, parseBuildLine, parseBuildOutput, ruleForSection } from './buildMessages';
 
-// Logs written from the formats in shared/docs/build-messages.tsv (kpatch-build 0.9.x,
+// Logs written in the formats the tools print (kpatch-build 0.9.x,
 // create-diff-object, upstream klp-build + objtool klp diff).
 
 const KPATCH_SUCCESS = `Using source directory at /root/linux-6.1

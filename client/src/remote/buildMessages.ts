@@ -1,6 +1,6 @@
 // kpatch-build / create-diff-object / klp-build / objtool-klp-diff (and kpatch CLI, dmesg)
 // output lines → structured events, with the engine's rule id where a message corresponds
-// to one. Formats: shared/docs/build-messages.tsv. Pure functions.
+// to one. Each format has a recording in client/src/commands/fixtures/build-output/. Pure functions.
 
 export type BuildTool = 'kpatch-build' | 'create-diff-object' | 'klp-build' | 'objtool' | 'kpatch' | 'kernel' | 'compiler';
 

@@ -12,7 +12,7 @@ import { startSshd, sshdUnavailable, type TestSshd } from '../../../testing/sshd
 import { tempDir } from '../../../testing/tempDir';
 
 // ---------------------------------------------------------------------------
-// A sysfs/procfs-shaped fixture, with the shapes recorded from Debian 6.1.0-56 (testvm.md §7).
+// A sysfs/procfs-shaped fixture, with the shapes recorded from Debian 6.1.0-56 (recorded on the test VM; scripts/testvm/README.md).
 
 type Tree = { [name: string]: string | Tree | { content: string; mode: number } };
 
@@ -211,7 +211,7 @@ test('stateCommand refuses roots that cannot be passed safely', () => {
 });
 
 // ---------------------------------------------------------------------------
-// Pure parser tests on snapshots shaped like the ones recorded on 6.1 (testvm.md §7).
+// Pure parser tests on snapshots shaped like the ones recorded on 6.1 (recorded on the test VM; scripts/testvm/README.md).
 
 const SNAP_A = [
   'klp-state\t1',

@@ -1,4 +1,4 @@
-// Every rule the engine runs. Ids are the catalog's (shared livepatch-rules.md).
+// Every rule the engine runs. Ids are the catalog's (docs/rules/<id>.md).
 
 import type { Rule } from './rule';
 import type { Severity } from '../model';

@@ -1,7 +1,7 @@
 // The contract between the analysis driver and the rules. A rule is a pure
 // function of the analysed patch (and, when present, the kernel tree): it reads
 // FileChange records and reports findings. One rule, one file, one id from
-// the catalog (shared/docs/livepatch-rules.md).
+// the catalog (docs/rules/<id>.md, one page per id).
 
 import type { CParser } from '../parse/parser';
 import type { FileIndex, Finding, Severity } from '../model';
