@@ -214,25 +214,10 @@ export async function buildUnitOnHost(
         throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
       throw err;
     }
-    const bytes = fs.readFileSync(ko);
-    const want = sha256(bytes);
     await checkWorkDir(ssh, t, p);
     const remote = assertRemotePath(path.posix.join(t.workDir, mod.name, `${mod.name}.ko`));
-    p.onStep?.(`Uploading ${mod.name}.ko to ${remote}`);
-    await ssh.upload(bytes, remote, { mkdirs: true, mode: 0o644, signal: p.signal });
-    const got = await remoteSha256(ssh, remote, p);
-    if (got !== want)
-      throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
-    return {
-      name: mod.name,
-      path: remote,
-      backend: 'kbuild',
-      builtAt: new Date().toISOString(),
-      sha256: want,
-      events: parseBuildOutput(log),
-      builtOn: 'host',
-      seconds,
-    };
+    const sha = await uploadChecked(ssh, t, mod.name, fs.readFileSync(ko), remote, p);
+    return builtModule(mod.name, remote, sha, parseBuildOutput(log), 'host', seconds);
   } finally {
     fs.rmSync(local, { recursive: true, force: true });
   }
@@ -294,22 +279,37 @@ export async function buildUnitOnTarget(
       throw new BuildFailed(`${mod.name}.ko cannot become a livepatch module: ${err.message}`, [], err.message);
     throw err;
   }
+  const sha = await uploadChecked(ssh, t, mod.name, bytes, remote, p);
+  return builtModule(mod.name, remote, sha, events, 'target', (Date.now() - started) / 1000);
+}
+
+/** Uploads the livepatch .ko to `remote` and checks that what arrived is what was built; returns its sha256. */
+async function uploadChecked(
+  ssh: SshTarget,
+  t: TargetSettings,
+  name: string,
+  bytes: Uint8Array,
+  remote: string,
+  p: Progress,
+): Promise<string> {
   const want = sha256(bytes);
-  p.onStep?.(`Uploading the livepatch ${mod.name}.ko to ${remote}`);
+  p.onStep?.(`Uploading ${name}.ko to ${remote}`);
   await ssh.upload(Buffer.from(bytes), remote, { mkdirs: true, mode: 0o644, signal: p.signal });
   const got = await remoteSha256(ssh, remote, p);
   if (got !== want)
-    throw new Error(`the upload of ${mod.name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
-  return {
-    name: mod.name,
-    path: remote,
-    backend: 'kbuild',
-    builtAt: new Date().toISOString(),
-    sha256: want,
-    events,
-    builtOn: 'target',
-    seconds: (Date.now() - started) / 1000,
-  };
+    throw new Error(`the upload of ${name}.ko to ${t.name} arrived changed (sha256 ${got}, built ${want}): nothing was loaded`);
+  return want;
+}
+
+function builtModule(
+  name: string,
+  remote: string,
+  sha: string,
+  events: BuiltModule['events'],
+  builtOn: 'host' | 'target',
+  seconds: number,
+): BuiltModule & { seconds: number } {
+  return { name, path: remote, backend: 'kbuild', builtAt: new Date().toISOString(), sha256: sha, events, builtOn, seconds };
 }
 
 /** Builds where `inputs` says: here with the target's exact headers, on the target otherwise (or when `where` forces it). */
