@@ -115,6 +115,16 @@ export function registerBuildCommands(c: Ctx): vscode.Disposable[] {
           if (go !== 'Build Anyway') return;
         }
         const allowFindings = !gate.pass;
+        // Build output, placed on the source lines it is about (the patch's tree and files).
+        const showEvents = (events: BuildFailed['events']): Promise<void> =>
+          showBuildDiagnostics(
+            c.client,
+            c.buildDiagnostics,
+            c.log,
+            events,
+            patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined,
+            patch.check?.files ?? [],
+          );
         const name = moduleNameFrom(patch.name);
         // Atomic replace only by choice: ask when other livepatches are loaded, naming them.
         await c.view.refresh();
@@ -167,14 +177,7 @@ export function registerBuildCommands(c: Ctx): vscode.Disposable[] {
             return await buildWithTool(t.ssh, t.settings, name, patch.text, p, { replace });
           } catch (err) {
             if (err instanceof BuildFailed) {
-              await showBuildDiagnostics(
-                c.client,
-                c.buildDiagnostics,
-                c.log,
-                err.events,
-                patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined,
-                patch.check?.files ?? [],
-              );
+              await showEvents(err.events);
               c.log.append(err.output.split('\n').slice(-40).join('\n'));
             }
             throw err;
@@ -182,14 +185,7 @@ export function registerBuildCommands(c: Ctx): vscode.Disposable[] {
         });
         if (built) {
           await remember(c, t.settings.name, { ...built, diffHash, replace });
-          await showBuildDiagnostics(
-            c.client,
-            c.buildDiagnostics,
-            c.log,
-            built.events,
-            patch.check?.tree ? vscode.Uri.file(patch.check.tree) : undefined,
-            patch.check?.files ?? [],
-          );
+          await showEvents(built.events);
           const load = await vscode.window.showInformationMessage(
             `Livepatch: built ${path.posix.basename(built.path)} on ${t.settings.name}.`,
             'Load',
