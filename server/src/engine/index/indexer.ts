@@ -58,12 +58,11 @@ export function indexSource(parser: CParser, path: string, text: string): FileIn
   }
 }
 
-export function indexTree(root: SyntaxNode, path: string, text: string): FileIndex {
-  const lines = splitLines(text);
-  const index: FileIndex = {
+function emptyIndex(path: string, text: string): FileIndex {
+  return {
     path,
     text,
-    lines,
+    lines: splitLines(text),
     functions: [],
     types: [],
     variables: [],
@@ -74,6 +73,10 @@ export function indexTree(root: SyntaxNode, path: string, text: string): FileInd
     escapeHatches: new Map(),
     opaqueLines: [],
   };
+}
+
+export function indexTree(root: SyntaxNode, path: string, text: string): FileIndex {
+  const index = emptyIndex(path, text);
   const ctx: Ctx = { text, starts: lineStarts(text), index };
   walkTop(ctx, root);
   scanLines(index);
@@ -164,21 +167,7 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   const reNew = reOld + db;
   const before = (sp: Span) => sp.endByte <= rs;
   const after = (sp: Span) => sp.startByte >= reOld;
-  const lines = splitLines(text);
-  const index: FileIndex = {
-    path,
-    text,
-    lines,
-    functions: [],
-    types: [],
-    variables: [],
-    macros: [],
-    exports: [],
-    includes: [],
-    initTargets: new Map(),
-    escapeHatches: new Map(),
-    opaqueLines: [],
-  };
+  const index = emptyIndex(path, text);
   const ctx: Ctx = { text, starts: lineStarts(text), index };
   // Re-index the top-level nodes of the new tree that overlap the region.
   const fresh: Ctx = {
