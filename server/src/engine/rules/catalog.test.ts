@@ -74,6 +74,7 @@ const REQUIRED = [
   'late-module',
   'probe-once-state',
   'replace-callbacks',
+  'kconfig-env',
 ];
 
 const root = path.join(__dirname, '..', '..', '..', '..');
@@ -127,4 +128,15 @@ test('every page in docs/rules belongs to a rule or an engine finding', () => {
   for (const f of fs.readdirSync(path.join(root, 'docs', 'rules'))) {
     assert.ok(ids.has(f.replace(/\.md$/, '')), `docs/rules/${f} has no rule`);
   }
+});
+
+test('every catalog id without a rule is explained in docs/catalog-ids-without-rules.md, and only those', () => {
+  const ids = new Set(allRules.map((r) => r.id));
+  const text = fs.readFileSync(path.join(root, 'docs', 'catalog-ids-without-rules.md'), 'utf8');
+  const explained = text
+    .split(/^## /m)
+    .slice(1)
+    .map((sec) => ({ id: sec.split('\n')[0].trim(), text: sec.slice(sec.indexOf('\n')).trim() }));
+  assert.deepEqual(explained.map((e) => e.id).sort(), CATALOG_IDS.filter((id) => !ids.has(id)).sort());
+  for (const e of explained) assert.ok(e.text.length > 200, `${e.id}: say why no trigger exists`);
 });

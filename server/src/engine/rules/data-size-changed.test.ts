@@ -41,6 +41,24 @@ test('a static local array that grows is reported in its function', async () => 
   assert.equal(f[0].symbol, 'demo_last');
 });
 
+test('an unsized array with more initializers grows: object size mismatch, besides data-global-changed', async () => {
+  const r = await runCase(caseDir(rule, 'unsized-array-grown'));
+  const [f, ...rest] = ofRule(r, rule);
+  assert.equal(rest.length, 0);
+  assert.equal(f.severity, 'error');
+  assert.equal(f.symbol, 'demo_rates');
+  assert.equal(f.line, 8); // the element the patch added
+  assert.match(f.message, /object size mismatch: demo_rates/);
+  assert.match(f.message, /\[3\]' -> '.*\[4\]/);
+  assert.equal(ofRule(r, 'data-global-changed').length, 1);
+});
+
+test('an unsized array whose element count stays is not a size change', async () => {
+  const r = await runCase(caseDir(rule, 'unsized-array-same-count'));
+  assert.deepEqual(ofRule(r, rule), []);
+  assert.equal(ofRule(r, 'data-global-changed').length, 1);
+});
+
 test('a new initializer with the same type is not a size change', async () => {
   const r = await runCase(caseDir(rule, 'initializer-only'));
   assert.deepEqual(ofRule(r, rule), []);

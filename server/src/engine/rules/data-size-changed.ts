@@ -23,6 +23,51 @@ function sameSize(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
+/** Top-level elements of a brace initializer; null when designators or odd text make the count unsure. */
+function countElements(init: string): number | null {
+  const t = init.trim();
+  if (/^(?:"(?:[^"\\]|\\.)*"\s*)+$/.test(t)) {
+    // Adjacent string literals: one char per character or escape, plus the NUL.
+    const body = (t.match(/"(?:[^"\\]|\\.)*"/g) ?? []).map((p) => p.slice(1, -1)).join('');
+    return body.replace(/\\(?:x[0-9a-fA-F]+|[0-7]{1,3}|.)/g, '_').length + 1;
+  }
+  if (!t.startsWith('{') || !t.endsWith('}')) return null;
+  const items: string[] = [];
+  let depth = 0;
+  let cur = '';
+  let quote: string | null = null;
+  for (let i = 1; i < t.length - 1; i++) {
+    const ch = t[i];
+    if (quote) {
+      cur += ch;
+      if (ch === '\\') cur += t[++i] ?? '';
+      else if (ch === quote) quote = null;
+      continue;
+    }
+    if (ch === '"' || ch === "'") quote = ch;
+    else if ('({['.includes(ch)) depth++;
+    else if (')}]'.includes(ch)) depth--;
+    else if (ch === ',' && depth === 0) {
+      items.push(cur);
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  items.push(cur);
+  if (!items[items.length - 1].trim()) items.pop();
+  // `[IDX] = v` places elements itself; so do preprocessor-made lists we cannot see into.
+  if (items.some((x) => /^\s*\[/.test(x))) return null;
+  return items.length;
+}
+
+/** `x[] = {a, b, c}`: the first dimension is implied by the initializer. */
+function effectiveDims(dims: string, init: string | null): string {
+  if (!dims.startsWith('[]') || !init) return dims;
+  const n = countElements(init);
+  return n === null ? dims : `[${n}]${dims.slice(2)}`;
+}
+
 export const dataSizeChanged: Rule = {
   id: 'data-size-changed',
   severity: 'error',
@@ -35,14 +80,17 @@ export const dataSizeChanged: Rule = {
         const o = c.old;
         const n = c.new;
         if (!o || !n || n.storage === 'extern' || o.storage === 'extern') continue;
-        if (o.type === n.type && o.dims === n.dims) continue;
-        const soft = o.dims === n.dims && sameSize(o.type, n.type);
+        // An unsized array that gains initializers grows just the same.
+        const oDims = effectiveDims(o.dims, o.init);
+        const nDims = effectiveDims(n.dims, n.init);
+        if (o.type === n.type && oDims === nDims) continue;
+        const soft = oDims === nDims && sameSize(o.type, n.type);
         const line = (() => {
           for (let l = n.span.start; l <= n.span.end; l++) if (fc.maps.added.has(l)) return l;
           return n.span.start;
         })();
-        const from = describeType(o.type, o.dims);
-        const to = describeType(n.type, n.dims);
+        const from = describeType(o.type, oDims);
+        const to = describeType(n.type, nDims);
         const crc = exported.has(c.name)
           ? ` '${c.name}' is exported, so its modversion CRC changes as well and modules using it no longer load.`
           : '';

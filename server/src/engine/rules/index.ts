@@ -36,6 +36,7 @@ import { printkCold } from './printk-cold';
 import { specialDataSection } from './special-data-section';
 import { dataSemantic } from './data-semantic';
 import { newGlobalData } from './new-global-data';
+import { kconfigEnv } from './kconfig-env';
 
 export const allRules: Rule[] = [
   initSection,
@@ -71,6 +72,7 @@ export const allRules: Rule[] = [
   specialDataSection,
   dataSemantic,
   newGlobalData,
+  kconfigEnv,
 ];
 
 export function ruleById(id: string): Rule | undefined {

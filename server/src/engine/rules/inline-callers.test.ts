@@ -102,3 +102,24 @@ test('a caller added to the git tree between two analyses in one process is foun
     else process.env.KLP_CACHE = saved;
   }
 });
+
+test('a header function made noinline changes every caller, even with its body unchanged', async () => {
+  const r = await runCase(caseDir(rule, 'header-inline-to-noinline'));
+  const [f, ...rest] = ofRule(r, rule);
+  assert.equal(rest.length, 0);
+  assert.equal(f.severity, 'warning');
+  assert.equal(f.function, 'demo_queue_len');
+  assert.equal(f.line, 8); // the head the patch changed
+  assert.match(f.message, /was inline and is now noinline/);
+  assert.match(f.message, /every one of them changes/);
+  assert.match(f.message, /own out-of-line copy/);
+  assert.deepEqual(f.related.map((x) => `${x.file}:${x.line}`).sort(), ['drivers/demo/rx.c:5', 'drivers/demo/tx.c:5']);
+});
+
+test('a header function that loses its inline keyword is reported the same way', async () => {
+  const r = await runCase(caseDir(rule, 'header-inline-dropped'));
+  const f = ofRule(r, rule);
+  assert.equal(f.length, 1);
+  assert.match(f[0].message, /was inline and no longer is/);
+  assert.equal(f[0].related.length, 2);
+});

@@ -11,7 +11,7 @@ import type { KernelTree } from '../tree/kernelTree';
 import { indexSource } from '../index/indexer';
 import { escapeRegExp } from '../util/text';
 import { addressTaken, callersIn } from './lib/callers';
-import { eachChangedFunction, isHeader, reportOnFunction } from './lib/changedFunctions';
+import { eachChangedFunction, isHeader, reportOnFunction, type ChangedFunction } from './lib/changedFunctions';
 import { wordRe } from './lib/codeText';
 import { describeFunction } from './lib/wording';
 import { fullyInlined, outOfLineCopies } from './lib/targetSymbols';
@@ -243,9 +243,56 @@ function findTreeCallers(ctx: RuleContext, name: string, definedIn: string): Cal
   return result;
 }
 
+/**
+ * How a function stopped being inline: `static inline` -> `static noinline` (or `__cold`...),
+ * or the `inline` keyword dropped. Null when it did not. Callers that had its body now call it.
+ */
+function lostInline(old: FunctionDef, fn: FunctionDef): string | null {
+  if (old.inline === 'none' || old.attributes.some((a) => NOT_INLINED.includes(a))) return null;
+  const was = old.inline === 'always' ? '__always_inline' : 'inline';
+  const blocker = fn.attributes.find((a) => NOT_INLINED.includes(a) && !old.attributes.includes(a));
+  if (blocker) return `was ${was} and is now ${blocker}`;
+  if (fn.inline === 'none') return `was ${was} and no longer is`;
+  if (old.inline === 'always' && fn.inline === 'inline') return 'was __always_inline and is now only inline';
+  return null;
+}
+
 /** Related locations for callers, one per caller function. */
 function callerLocations(callers: TreeCaller[], name: string): RelatedLocation[] {
   return callers.map((c) => ({ file: c.file, line: c.line, message: `${c.caller}() calls ${name}()` }));
+}
+
+/** Callers of a changed function: the patched file's for a static .c function, else searched in the tree. */
+function callersOf(ctx: RuleContext, fc: ChangedFunction['fc'], fn: FunctionDef, header: boolean, local: ReturnType<typeof callersIn>) {
+  if (header || fn.storage !== 'static') {
+    const s = findTreeCallers(ctx, fn.name, fc.path);
+    return { callers: s.callers, capped: s.capped, scope: ctx.tree ? s.scope : null };
+  }
+  return { callers: local.map((x) => ({ file: fc.path, line: x.line, caller: x.caller.name })), capped: null, scope: null };
+}
+
+/** An inline function made out of line: every caller that inlined it changes, whatever the body does. */
+function reportLostInline(
+  ctx: RuleContext,
+  fc: ChangedFunction['fc'],
+  fn: FunctionDef,
+  lost: string,
+  header: boolean,
+  local: ReturnType<typeof callersIn>,
+): void {
+  const { callers, capped, scope } = callersOf(ctx, fc, fn, header, local);
+  const files = new Set(callers.map((x) => x.file)).size;
+  const inScope = scope ? ` in ${scope}` : '';
+  const found = callers.length
+    ? ` Callers found${inScope}: ${callers.length} in ${files} file${files === 1 ? '' : 's'}${capped ? ` (incomplete: ${capped})` : ''}.`
+    : !ctx.tree && (header || fn.storage !== 'static')
+      ? ' Callers in files the patch does not touch are not known without the kernel tree.'
+      : '';
+  const copies = header ? ' Each object that includes the header and calls it also gets its own out-of-line copy, new to kpatch.' : '';
+  reportOnFunction(ctx, fc, fn, {
+    message: `${describeFunction(fn)} ${lost}: callers that had its body inlined now call it instead, so every one of them changes and kpatch-build replaces them all, even if the body is unchanged.${copies}${found} If the aim is a smaller patch, keep the inline-ness as it was and change the body only; review every "changed function:" line kpatch-build prints.`,
+    related: callerLocations(callers, fn.name),
+  });
 }
 
 export const inlineCallers: Rule = {
@@ -253,9 +300,14 @@ export const inlineCallers: Rule = {
   severity: 'warning',
   title: 'Changed function that gets inlined: its callers change and are replaced too',
   check(ctx) {
-    for (const { fc, fn } of eachChangedFunction(ctx)) {
+    for (const { fc, old, fn } of eachChangedFunction(ctx)) {
       const header = isHeader(fc.path);
       const local = callersIn(fc.post, fn.name);
+      const lost = lostInline(old, fn);
+      if (lost) {
+        reportLostInline(ctx, fc, fn, lost, header, local);
+        continue;
+      }
       const sites = local.reduce((n, x) => n + x.count, 0);
       // Without the tree the post image holds only the hunks, so a call count is only a lower bound.
       const reason = reasonOf(fn, header, ctx.tree ? sites : null, addressTaken(fc.post, fn.name));
@@ -267,18 +319,8 @@ export const inlineCallers: Rule = {
       const gone = facts && inlinable && !header && reason !== 'always' ? fullyInlined(ctx, facts, fc, fn) : null;
       const kept = facts && reason === 'single' ? outOfLineCopies(ctx, facts, fc, fn.name) : null;
       if (!reason && !gone) continue;
-      let callers: TreeCaller[];
-      let capped: string | null = null;
-      let scope: string | null = null;
-      if (header || fn.storage !== 'static') {
-        // Callers can be anywhere that includes the header (or links to it).
-        const s = findTreeCallers(ctx, fn.name, fc.path);
-        callers = s.callers;
-        capped = s.capped;
-        scope = ctx.tree ? s.scope : null;
-      } else {
-        callers = local.map((x) => ({ file: fc.path, line: x.line, caller: x.caller.name }));
-      }
+      // Callers can be anywhere that includes the header (or links to it).
+      const { callers, capped, scope } = callersOf(ctx, fc, fn, header, local);
       const related: RelatedLocation[] = callerLocations(callers, fn.name);
       const files = new Set(callers.map((x) => x.file)).size;
       if (kept && !kept.ambiguousWith.length) {

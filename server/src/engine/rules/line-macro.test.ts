@@ -85,3 +85,18 @@ test('a #line directive after the inserted lines restores __LINE__: not reported
     assert.deepEqual(ofRule(r, rule), []);
   }
 });
+
+test('xfs_force_shutdown() from the subsystem header passes __LINE__ as an argument: warning, not info', async () => {
+  const r = await runCase(caseDir(rule, 'header-helper-passes-line'));
+  const [f, ...rest] = ofRule(r, rule);
+  assert.equal(rest.length, 0);
+  assert.equal(f.severity, 'warning');
+  assert.equal(f.line, 17); // 0-based: the first added line in xfs_demo_buf_verify()
+  assert.match(f.message, /\+2 lines/);
+  assert.match(f.message, /xfs_demo_buf_submit\(\) passes the line number as an argument \(xfs_force_shutdown\)/);
+  assert.deepEqual(
+    f.related.map((x) => x.message.split('(')[0]),
+    ['xfs_demo_buf_submit', 'xfs_demo_buf_ioend'],
+  );
+  assert.match(f.related[1].message, /bug table only/);
+});

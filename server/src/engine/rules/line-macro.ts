@@ -4,6 +4,7 @@
 // changes; under plain WARN_ON/BUG_ON it only moves the __bug_table entry,
 // which the object diff handles on x86-64 (measured on Debian 6.1).
 
+import { posix } from 'node:path';
 import type { FileIndex, FunctionDef, RelatedLocation } from '../model';
 import { LINE_ARGUMENT_MACROS, LINE_MACROS } from '../index/attributes';
 import type { FileChange, Rule, RuleContext } from './rule';
@@ -216,6 +217,25 @@ function lineMacroKinds(indexes: (FileIndex | null)[], config: Map<string, strin
 }
 
 /**
+ * The file's own quoted includes (`#include "xfs_mount.h"`), indexed from the tree: that
+ * is where subsystem helpers such as `xfs_force_shutdown(mp, f)` ->
+ * `xfs_do_force_shutdown(mp, f, __FILE__, __LINE__)` are defined.
+ */
+function localHeaders(ctx: RuleContext, fc: FileChange): FileIndex[] {
+  if (!ctx.tree || !fc.post) return [];
+  const dir = posix.dirname(fc.path);
+  const out: FileIndex[] = [];
+  for (const inc of fc.post.includes) {
+    if (!inc.path.startsWith('"')) continue;
+    const p = posix.normalize(posix.join(dir, inc.path.slice(1, -1).trim()));
+    if (p.startsWith('..') || p === fc.path) continue;
+    const idx = ctx.indexTreeFile(p);
+    if (idx) out.push(idx);
+  }
+  return out;
+}
+
+/**
  * What the kernel configuration does to those macros, when the tree has a
  * .config: might_sleep() passes __LINE__ only with CONFIG_DEBUG_ATOMIC_SLEEP,
  * might_fault() also with CONFIG_PROVE_LOCKING, and the lockdep assertions are
@@ -310,7 +330,7 @@ export const lineMacro: Rule = {
       const deltas = hunkDeltas(fc);
       const at = deltas.find((d) => d.delta !== 0);
       if (!at) continue;
-      const kinds = lineMacroKinds([fc.pre, fc.post], ctx.tree?.kernelConfig() ?? null);
+      const kinds = lineMacroKinds([fc.pre, fc.post, ...localHeaders(ctx, fc)], ctx.tree?.kernelConfig() ?? null);
       const shifted = ctx.tree ? shiftedWithTree(fc, kinds) : shiftedInHunks(fc, kinds);
       if (shifted.length) report(ctx, fc, at, shifted, !ctx.tree);
     }

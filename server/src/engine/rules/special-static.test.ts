@@ -38,10 +38,27 @@ test('only patched functions count: an untouched function with a ratelimit is no
   assert.deepEqual(ofRule(r, rule), []);
 });
 
-test('a newly added WARN_ON_ONCE is static-local-new, not special-static', async () => {
+test('a newly added WARN_ON_ONCE is special-static too (kpatch never correlates __warned): info, not static-local-new', async () => {
   const r = await runCase(caseDir(rule, 'new-warn-once-only'));
-  assert.deepEqual(ofRule(r, rule), []);
-  assert.equal(ofRule(r, 'static-local-new').length, 1);
+  const f = ofRule(r, rule);
+  assert.equal(f.length, 1);
+  assert.equal(f[0].severity, 'info');
+  assert.equal(f[0].symbol, 'WARN_ON_ONCE');
+  assert.match(f[0].message, /adds WARN_ON_ONCE\(\)/);
+  assert.match(f[0].message, /start clear/);
+  assert.deepEqual(ofRule(r, 'static-local-new'), []);
+});
+
+test('an existing and a new once-only use in one function are one special-static finding', async () => {
+  const r = await runCase(caseDir(rule, 'existing-and-new-once'));
+  const [f, ...rest] = ofRule(r, rule);
+  assert.equal(rest.length, 0);
+  assert.equal(f.function, 'demo_queue_push');
+  assert.equal(f.line, 12); // the WARN_ON_ONCE() that was already there
+  assert.equal(f.endLine, 15); // the pr_warn_once() the patch added
+  assert.match(f.message, /uses WARN_ON_ONCE\(\).*one more time/);
+  assert.match(f.message, /also adds pr_warn_once\(\)/);
+  assert.deepEqual(ofRule(r, 'static-local-new'), []);
 });
 
 test('works from the hunks alone', async () => {

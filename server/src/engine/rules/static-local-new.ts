@@ -2,11 +2,12 @@
 // cannot be correlated with anything, so the patch module gets a fresh,
 // zero-initialised copy. Fine for state that really is new; wrong when the
 // author expected to share state with the old code (a counter, a "done" flag,
-// a ratelimit or once-only message that already fired).
+// a ratelimit state). The statics that WARN_ONCE, pr_*_once, *_ratelimited and
+// pr_debug hide are kpatch "special statics", never correlated: special-static.
 
 import type { Rule } from './rule';
 import { isIgnoredFunction, touchedFunctions } from './lib/changedFunctions';
-import { stateFamily, stateMacroUses, staticLocalNames, type StateFamily } from './lib/stateMacros';
+import { SPECIAL_NAMES, isSpecialUse, stateFamily, stateMacroUses, staticLocalNames, type StateFamily } from './lib/stateMacros';
 import { describeFunction } from './lib/wording';
 
 const FAMILY_EFFECT: Record<Exclude<StateFamily, 'lockdep'>, string> = {
@@ -37,7 +38,8 @@ export const staticLocalNew: Rule = {
         const oldStatics = staticLocalNames(fc.pre, t.old);
         const newStatics = staticLocalNames(fc.post, t.new);
         for (const [name, line] of newStatics) {
-          if (oldStatics.has(name)) continue;
+          // kpatch never correlates these names (special-static reports them).
+          if (oldStatics.has(name) || SPECIAL_NAMES.has(name)) continue;
           const decl = t.new.staticLocals.find((s) => s.name === name)?.decl ?? '';
           if (decl && isConstObject(decl, name)) continue;
           // Macro-made statics of a known family are reported with the macro uses below.
@@ -57,7 +59,7 @@ export const staticLocalNew: Rule = {
         const seen = new Map<string, number>();
         const fresh: { name: string; line: number; family: StateFamily }[] = [];
         for (const u of stateMacroUses(fc.post, t.new)) {
-          if (u.family === 'lockdep') continue; // special-static
+          if (isSpecialUse(u)) continue; // special-static: kpatch leaves these uncorrelated, new or not
           const n = (seen.get(u.name) ?? 0) + 1;
           seen.set(u.name, n);
           if (n > (oldCount.get(u.name) ?? 0)) fresh.push(u);

@@ -36,6 +36,23 @@ export function stateFamily(name: string): StateFamily | null {
   return null;
 }
 
+/**
+ * Families whose hidden static kpatch treats as special (never correlated, a
+ * fresh copy in the patch module, new or not): once flags (`__already_done`,
+ * `__warned`, `.data.once`), `_rs` ratelimit state, dynamic-debug descriptors,
+ * lockdep `__key`s. All of them are special-static's; static-local-new keeps
+ * the statics kpatch correlates by name.
+ */
+export function isSpecialUse(u: { name: string; family: StateFamily }): u is { name: string; family: SpecialFamily } {
+  // `static DEFINE_RATELIMIT_STATE(rs, ...)` names its static: kpatch correlates that one by name.
+  return u.family !== 'static-key' && !/^DEFINE_/.test(u.name);
+}
+
+export type SpecialFamily = Exclude<StateFamily, 'static-key'>;
+
+/** Hidden statics written out by hand under the names kpatch leaves uncorrelated. */
+export const SPECIAL_NAMES = new Set(['__warned', '__already_done', '__print_once', '__key', '_rs']);
+
 /** Word followed by `(`: a macro or function use. Group 1 is the name. */
 export const CALL_RE = /\b([A-Za-z_]\w*)\s*\(/g;
 
