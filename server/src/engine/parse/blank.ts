@@ -6,156 +6,50 @@
 // (row, column) of the parse maps 1:1 onto the original; node text is always
 // read from the original string.
 
+import { words } from '../util/text';
+
 /** Object-like macros that only annotate (attributes, sections, sparse). */
 export const ANNOTATION_MACROS = [
   // init.h
-  '__init',
-  '__exit',
-  '__initdata',
-  '__initconst',
-  '__exitdata',
-  '__exit_call',
-  '__meminit',
-  '__meminitdata',
-  '__meminitconst',
-  '__init_or_module',
-  '__initdata_or_module',
-  '__ref',
-  '__refdata',
-  '__refconst',
-  '__head',
-  '__cpuinit',
-  '__cpuinitdata',
-  '__devinit',
-  '__devexit',
+  ...words(`
+    __init __exit __initdata __initconst __exitdata __exit_call __meminit __meminitdata __meminitconst
+    __init_or_module __initdata_or_module __ref __refdata __refconst __head __cpuinit __cpuinitdata
+    __devinit __devexit
+  `),
   // compiler*.h, linkage.h
-  'notrace',
-  'noinstr',
-  '__always_inline',
-  '__noinline',
-  'noinline',
-  'noinline_for_stack',
-  '__cold',
-  '__hot',
-  '__noreturn',
-  '__weak',
-  '__pure',
-  '__const',
-  '__must_check',
-  '__maybe_unused',
-  '__always_unused',
-  '__used',
-  '__visible',
-  '__flatten',
-  '__naked',
-  '__packed',
-  '__deprecated',
-  '__malloc',
-  '__no_kcsan',
-  '__no_sanitize_address',
-  '__no_kasan_or_inline',
-  '__no_sanitize_or_inline',
-  '__no_stack_protector',
-  '__no_instrument_function',
-  '__noinstr_section',
-  '__nocfi',
-  '__noclone',
-  '__nostackprotector',
-  '__fix_address',
-  '__attribute_const__',
-  'asmlinkage',
-  '__visible',
-  'fastcall',
-  '__sched',
-  '__lockfunc',
-  '__cpuidle',
-  '__irq_entry',
-  '__softirq_entry',
-  '__kprobes',
-  'nokprobe_inline',
-  '__inline_maybe_unused',
-  '__gnu_inline',
-  '__randomize_layout',
-  '__no_randomize_layout',
-  '__latent_entropy',
-  '__nocapture',
-  '__ro_after_init',
-  '__read_mostly',
-  '__cacheline_aligned',
-  '__cacheline_aligned_in_smp',
-  '____cacheline_aligned',
-  '____cacheline_aligned_in_smp',
-  '____cacheline_internodealigned_in_smp',
-  '__page_aligned_data',
-  '__page_aligned_bss',
-  '__percpu',
-  '__always_unused',
-  '__safe',
-  '__nonstring',
-  '__counted_by',
-  '__bpf_kfunc',
-  '__sysfs_ro',
-  '__aligned_largest',
-  '__tracepoint_string',
-  '__cficanonical',
-  '__nosavedata',
-  '__init_memblock',
-  '__meminit_or_module',
-  '__weak_alias',
-  '__no_profile',
-  '__noscs',
-  '__no_sanitize_thread',
-  '__no_sanitize_undefined',
+  ...words(`
+    notrace noinstr __always_inline __noinline noinline noinline_for_stack __cold __hot __noreturn
+    __weak __pure __const __must_check __maybe_unused __always_unused __used __visible __flatten __naked
+    __packed __deprecated __malloc __no_kcsan __no_sanitize_address __no_kasan_or_inline
+    __no_sanitize_or_inline __no_stack_protector __no_instrument_function __noinstr_section __nocfi
+    __noclone __nostackprotector __fix_address __attribute_const__ asmlinkage __visible fastcall __sched
+    __lockfunc __cpuidle __irq_entry __softirq_entry __kprobes nokprobe_inline __inline_maybe_unused
+    __gnu_inline __randomize_layout __no_randomize_layout __latent_entropy __nocapture __ro_after_init
+    __read_mostly __cacheline_aligned __cacheline_aligned_in_smp ____cacheline_aligned
+    ____cacheline_aligned_in_smp ____cacheline_internodealigned_in_smp __page_aligned_data
+    __page_aligned_bss __percpu __always_unused __safe __nonstring __counted_by __bpf_kfunc __sysfs_ro
+    __aligned_largest __tracepoint_string __cficanonical __nosavedata __init_memblock
+    __meminit_or_module __weak_alias __no_profile __noscs __no_sanitize_thread __no_sanitize_undefined
+  `),
   // net_namespace.h: empty with CONFIG_NET_NS, __init and friends without it
-  '__net_init',
-  '__net_exit',
-  '__net_initdata',
-  '__net_initconst',
+  ...words(`
+    __net_init __net_exit __net_initdata __net_initconst
+  `),
   // sparse
-  '__user',
-  '__kernel',
-  '__iomem',
-  '__rcu',
-  '__force',
-  '__nocast',
-  '__bitwise',
-  '__private',
-  '__must_hold',
-  '__acquire',
-  '__release',
-  '__cond_lock',
-  '__safe',
-  '__data_racy',
-  '__percpu',
+  ...words(`
+    __user __kernel __iomem __rcu __force __nocast __bitwise __private __must_hold __acquire __release
+    __cond_lock __safe __data_racy __percpu
+  `),
 ];
 
 /** Function-like attribute macros, blanked together with their balanced arguments. */
 export const ANNOTATION_FUNCTION_MACROS = [
-  '__printf',
-  '__scanf',
-  '__acquires',
-  '__releases',
-  '__must_hold',
-  '__section',
-  '__aligned',
-  '__alias',
-  '__assume_aligned',
-  '__alloc_size',
-  '__realloc_size',
-  '__diag_ignore',
-  '__cleanup',
-  '__nonnull',
-  '__counted_by',
-  '__designated_init',
-  '__malloc',
-  '__no_sanitize',
-  '__symver',
-  '__retain',
-  '__attribute_format',
-  '__cond_acquires',
-  '__cond_releases',
-  '__guarded_by',
-  '__pt_guarded_by',
+  ...words(`
+    __printf __scanf __acquires __releases __must_hold __section __aligned __alias __assume_aligned
+    __alloc_size __realloc_size __diag_ignore __cleanup __nonnull __counted_by __designated_init
+    __malloc __no_sanitize __symver __retain __attribute_format __cond_acquires __cond_releases
+    __guarded_by __pt_guarded_by
+  `),
 ];
 
 const annotationSet = new Set(ANNOTATION_MACROS);

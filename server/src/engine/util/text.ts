@@ -123,3 +123,8 @@ export function identifiersOf(text: string): string[] {
   const norm = normalizeC(text).replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, ' ');
   return norm.match(/[A-Za-z_]\w*/g) ?? [];
 }
+
+/** The whitespace-separated words of `s`: long name lists written as text. */
+export function words(s: string): string[] {
+  return s.split(/\s+/).filter(Boolean);
+}
