@@ -17,14 +17,12 @@ export const jumpLabel: Rule = {
   title: 'Static branch on a key defined in a module: use static_key_enabled()',
   check(ctx) {
     const budget = { lookups: 8 };
-    const seen = new Set<string>();
-    for (const { fc, facts, fn: t, use: u } of keyUses(ctx, BRANCH_RE)) {
+    const textOf = (use: { groups: string[] }): string => `&${use.groups[0]}${use.groups[1].replace(/\s+/g, '')}`;
+    for (const { fc, facts, fn: t, use: u } of keyUses(ctx, BRANCH_RE, textOf)) {
       const member = u.groups[1].replace(/\s+/g, '');
       const viaPointer = member.includes('->');
       const key = u.groups[0];
-      const keyText = `&${key}${member}`;
-      if (seen.has(`${fc.path}\0${t.new.name}\0${keyText}`)) continue;
-      seen.add(`${fc.path}\0${t.new.name}\0${keyText}`);
+      const keyText = textOf(u);
       const home: KeyHome = viaPointer
         ? { kind: 'unknown' }
         : keyHome(

@@ -15,11 +15,8 @@ export const staticCall: Rule = {
   title: 'static_call() on a key defined in a module: use KPATCH_STATIC_CALL()',
   check(ctx) {
     const budget = { lookups: 8 };
-    const seen = new Set<string>();
-    for (const { fc, facts, fn: t, use: u } of keyUses(ctx, CALL_SITE_RE)) {
+    for (const { fc, facts, fn: t, use: u } of keyUses(ctx, CALL_SITE_RE, (use) => use.groups[0])) {
       const key = u.groups[0];
-      if (seen.has(`${fc.path}\0${t.new.name}\0${key}`)) continue;
-      seen.add(`${fc.path}\0${t.new.name}\0${key}`);
       const home = keyHome(
         ctx,
         {

@@ -50,15 +50,23 @@ export interface KeyQuery {
 export function keyUses(
   ctx: RuleContext,
   re: RegExp,
+  /** The key as written at a use: only the first use of each key in a function is returned. */
+  keyText: (use: Use) => string,
 ): { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] {
   const out: { fc: FileChange; facts: ObjectFacts | null; fn: ReturnType<typeof touchedFunctions>[number]; use: Use }[] = [];
+  const seen = new Set<string>();
   for (const fc of ctx.files) {
     if (!fc.post || !fc.isC) continue;
     const facts = buildOf(ctx, fc.path);
     if (facts?.build === 'builtin') continue;
     for (const fn of touchedFunctions(fc)) {
       if (isIgnoredFunction(fc, fn.new.name)) continue;
-      for (const use of usesIn(fc.post, fn.new, re)) out.push({ fc, facts, fn, use });
+      for (const use of usesIn(fc.post, fn.new, re)) {
+        const id = `${fc.path}\0${fn.new.name}\0${keyText(use)}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        out.push({ fc, facts, fn, use });
+      }
     }
   }
   return out;
