@@ -78,15 +78,7 @@ export class DocumentTrees {
     if (old) {
       const a = old.blanked;
       const b = blanked;
-      let start = 0;
-      const max = Math.min(a.length, b.length);
-      while (start < max && a.charCodeAt(start) === b.charCodeAt(start)) start++;
-      let endA = a.length;
-      let endB = b.length;
-      while (endA > start && endB > start && a.charCodeAt(endA - 1) === b.charCodeAt(endB - 1)) {
-        endA--;
-        endB--;
-      }
+      const { start, oldEnd: endA, newEnd: endB } = editRegion(a, b);
       this.parser.edit(old.tree, {
         startIndex: start,
         oldEndIndex: endA,
