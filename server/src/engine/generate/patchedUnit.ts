@@ -19,6 +19,10 @@
 // symbols that no export resolves are bound by name (server/src/build/hostBuild.ts).
 // Line numbers are kept (removed text leaves its newlines), so a build error points at
 // the kernel file's own line.
+//
+// This file holds the transformation's driver (generatePatchedUnit, transformFile); its
+// pieces are in unit/: syntax helpers, static locals, the klp tables, the tree context
+// (copied headers, flags) and the kpatch header stand-ins.
 
 import * as path from 'node:path';
 import type { AnalysisResult } from '../analyze';
@@ -28,11 +32,27 @@ import { children, ParseTimeout, type CParser, type SyntaxNode } from '../parse/
 import { matchParen } from '../parse/blank';
 import type { KernelTree } from '../tree/kernelTree';
 import { objectFacts } from '../tree/kbuild';
-import { GenerateError, dedupeRefusals, patchRegistration, type PatchedFunction, type Refusal } from './moduleGenerator';
+import { GenerateError, dedupeRefusals, type PatchedFunction, type Refusal } from './moduleGenerator';
 import { moduleNameProblem } from './moduleName';
 import { NOT_ANALYSED } from '../notAnalysed';
 import { encodePlaceholder, placeholderBinding, type KlpSymbol } from './klpElf/placeholder';
 import type { Kallsyms } from './symbols';
+// The steps and pieces of the transformation, one file each.
+import { CALLBACK_MACROS, KPATCH_MACROS, KPATCH_SYSCALL, type CallbackKind } from './unit/kpatchHeaders';
+import {
+  SHADOW,
+  applyEdits,
+  declarationHead,
+  declaratorIdentifier,
+  innermostFunctionDeclarator,
+  sameType,
+  topLevel,
+  wordRe,
+  type Edit,
+} from './unit/syntax';
+import { tablesSource } from './unit/tables';
+import { transformStaticLocals } from './unit/staticLocals';
+import { buildContext } from './unit/buildContext';
 
 export interface PatchedUnitOptions {
   /** Module name (also the /sys/kernel/livepatch directory); [a-z0-9_]. */
@@ -72,9 +92,6 @@ export interface PatchedUnitModule {
   notes: string[];
 }
 
-/** The kernel's own once-only statics, created by macros (WARN_ONCE, printk_ratelimited, lockdep, dynamic debug): a new copy is what kpatch does too. */
-const SPECIAL_STATICS = /^(?:__already_done|__warned|__print_once|_rs|__key|__descriptor|descriptor|__UNIQUE_ID_ddebug\w*|__func__)$/;
-
 /** Lines of the original file that register it with the kernel; the patch module has its own. */
 const DROPPED_MACROS =
   /^[ \t]*((?:module_init|module_exit|__initcall|__exitcall|(?:pure|core|postcore|arch|subsys|fs|rootfs|device|late|console|security|early)_initcall(?:_sync)?|EXPORT_[A-Z_]+|__setup|early_param|core_param|module_param\w*|MODULE_(?!IMPORT_NS)[A-Z_]+|module_\w+_driver|builtin_\w+_driver|ALLOW_ERROR_INJECTION|NOKPROBE_SYMBOL|late_initcall_sync|postcore_param|arch_param_cb|device_param_cb|__MODULE_INFO)\s*)\(/gm;
@@ -82,105 +99,6 @@ const DROPPED_MACROS =
 /** Macros that define exactly one object named by their first argument (per-cpu ones by their last). */
 const SINGLE_OBJECT_MACROS =
   /^(?:DEFINE_(?:MUTEX|SPINLOCK|RAW_SPINLOCK|RWLOCK|SEQLOCK|SEMAPHORE|IDA|IDR|XARRAY\w*|STATIC_KEY_(?:TRUE|FALSE)(?:_RO)?|HASHTABLE|READ_MOSTLY_HASHTABLE|RATELIMIT_STATE|TIMER|SRCU|STATIC_SRCU|WAIT_QUEUE_HEAD|LED_TRIGGER|KFIFO|WW_CLASS|RES_RANGE)|DECLARE_(?:WAIT_QUEUE_HEAD|RWSEM|COMPLETION|BITMAP|WORK|DELAYED_WORK|DEFERRABLE_WORK|KFIFO\w*)|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)$/;
-
-const SHADOW = '__klp_orig_';
-
-/**
- * kpatch-build's KPATCH_SYSCALL_DEFINEn for this backend (x86_64): the syscall's body and
- * argument handling as SYSCALL_DEFINEn makes them, with entry points named livepatch___<abi>_sys_<name>
- * for the klp_funcs, and without the syscall's trace metadata and error-injection entry,
- * which stay the kernel's.
- */
-const KPATCH_SYSCALL = `/* livepatch-check's stand-in for kpatch-build's kpatch-syscall.h (kbuild backend, x86_64). */
-#ifndef __LIVEPATCH_KPATCH_SYSCALL_H
-#define __LIVEPATCH_KPATCH_SYSCALL_H
-#include <linux/syscalls.h>
-
-#define __LIVEPATCH_SYS_ENTRY(abi, name, ...) \\
-\tlong livepatch___##abi##_##name(const struct pt_regs *regs); \\
-\tlong livepatch___##abi##_##name(const struct pt_regs *regs) \\
-\t{ \\
-\t\treturn __se_##name(__VA_ARGS__); \\
-\t}
-
-#ifdef CONFIG_IA32_EMULATION
-#define __LIVEPATCH_IA32_ENTRY(x, name, ...) __LIVEPATCH_SYS_ENTRY(ia32, sys##name, SC_IA32_REGS_TO_ARGS(x, __VA_ARGS__))
-#else
-#define __LIVEPATCH_IA32_ENTRY(x, name, ...)
-#endif
-
-#define __LIVEPATCH_SYSCALL_DEFINEx(x, name, ...) \\
-\tstatic long __se_sys##name(__MAP(x, __SC_LONG, __VA_ARGS__)); \\
-\tstatic inline long __do_sys##name(__MAP(x, __SC_DECL, __VA_ARGS__)); \\
-\t__LIVEPATCH_SYS_ENTRY(x64, sys##name, SC_X86_64_REGS_TO_ARGS(x, __VA_ARGS__)) \\
-\t__LIVEPATCH_IA32_ENTRY(x, name, __VA_ARGS__) \\
-\tstatic long __se_sys##name(__MAP(x, __SC_LONG, __VA_ARGS__)) \\
-\t{ \\
-\t\tlong ret = __do_sys##name(__MAP(x, __SC_CAST, __VA_ARGS__)); \\
-\t\t__MAP(x, __SC_TEST, __VA_ARGS__); \\
-\t\t__PROTECT(x, ret, __MAP(x, __SC_ARGS, __VA_ARGS__)); \\
-\t\treturn ret; \\
-\t} \\
-\tstatic inline long __do_sys##name(__MAP(x, __SC_DECL, __VA_ARGS__))
-
-#define KPATCH_SYSCALL_DEFINE1(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(1, _##name, __VA_ARGS__)
-#define KPATCH_SYSCALL_DEFINE2(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(2, _##name, __VA_ARGS__)
-#define KPATCH_SYSCALL_DEFINE3(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(3, _##name, __VA_ARGS__)
-#define KPATCH_SYSCALL_DEFINE4(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(4, _##name, __VA_ARGS__)
-#define KPATCH_SYSCALL_DEFINE5(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(5, _##name, __VA_ARGS__)
-#define KPATCH_SYSCALL_DEFINE6(name, ...) __LIVEPATCH_SYSCALL_DEFINEx(6, _##name, __VA_ARGS__)
-#endif
-`;
-
-type CallbackKind = 'pre_patch' | 'post_patch' | 'pre_unpatch' | 'post_unpatch';
-
-const CALLBACK_MACROS: Record<string, CallbackKind> = {
-  KPATCH_PRE_PATCH_CALLBACK: 'pre_patch',
-  KPATCH_POST_PATCH_CALLBACK: 'post_patch',
-  KPATCH_PRE_UNPATCH_CALLBACK: 'pre_unpatch',
-  KPATCH_POST_UNPATCH_CALLBACK: 'post_unpatch',
-  KLP_PRE_PATCH_CALLBACK: 'pre_patch',
-  KLP_POST_PATCH_CALLBACK: 'post_patch',
-  KLP_PRE_UNPATCH_CALLBACK: 'pre_unpatch',
-  KLP_POST_UNPATCH_CALLBACK: 'post_unpatch',
-};
-
-/**
- * What a patch written for kpatch-build may use from its kpatch-macros.h, for this backend:
- * the callback macros register the function for this object's klp_callbacks (the tables
- * file names it through a global alias), and KPATCH_PRINTK prints to the kernel log.
- */
-const KPATCH_MACROS = `/* livepatch-check's stand-in for kpatch-build's kpatch-macros.h (kbuild backend). */
-#ifndef __LIVEPATCH_KPATCH_MACROS_H
-#define __LIVEPATCH_KPATCH_MACROS_H
-#include <linux/livepatch.h>
-#include <linux/printk.h>
-
-typedef struct klp_object patch_object;
-
-#define __LIVEPATCH_CB_NAME2(obj, kind) __livepatch_cb_##obj##_##kind
-#define __LIVEPATCH_CB_NAME(obj, kind) __LIVEPATCH_CB_NAME2(obj, kind)
-#define __LIVEPATCH_CB(kind, fn) \\
-\textern __typeof__(fn) __LIVEPATCH_CB_NAME(__LIVEPATCH_OBJECT, kind) __attribute__((__alias__(#fn)))
-
-#define KPATCH_PRE_PATCH_CALLBACK(fn) __LIVEPATCH_CB(pre_patch, fn)
-#define KPATCH_POST_PATCH_CALLBACK(fn) __LIVEPATCH_CB(post_patch, fn)
-#define KPATCH_PRE_UNPATCH_CALLBACK(fn) __LIVEPATCH_CB(pre_unpatch, fn)
-#define KPATCH_POST_UNPATCH_CALLBACK(fn) __LIVEPATCH_CB(post_unpatch, fn)
-#define KLP_PRE_PATCH_CALLBACK KPATCH_PRE_PATCH_CALLBACK
-#define KLP_POST_PATCH_CALLBACK KPATCH_POST_PATCH_CALLBACK
-#define KLP_PRE_UNPATCH_CALLBACK KPATCH_PRE_UNPATCH_CALLBACK
-#define KLP_POST_UNPATCH_CALLBACK KPATCH_POST_UNPATCH_CALLBACK
-
-#define KPATCH_PRINTK(fmt, ...) printk(fmt, ##__VA_ARGS__)
-#endif
-`;
-
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
 
 interface Problem {
   symbol: string;
@@ -193,99 +111,6 @@ function objectName(fc: FileChange, tree: KernelTree): string {
   if (facts.build === 'module' || facts.build === 'maybe-module')
     return (facts.moduleName ?? facts.object.replace(/\.o$/, '')).replace(/-/g, '_');
   return 'vmlinux';
-}
-
-/** Text removed by an edit keeps its newlines, so every later line keeps its number. */
-function padLines(removed: string, replacement: string): string {
-  const lost = (removed.match(/\n/g) ?? []).length - (replacement.match(/\n/g) ?? []).length;
-  return replacement + '\n'.repeat(Math.max(0, lost));
-}
-
-function applyEdits(text: string, edits: Edit[]): string {
-  const sorted = [...edits].sort((a, b) => a.start - b.start);
-  let out = '';
-  let at = 0;
-  for (const e of sorted) {
-    if (e.start < at) continue; // nested in an earlier edit (a definition already replaced)
-    out += text.slice(at, e.start) + padLines(text.slice(e.start, e.end), e.text);
-    at = e.end;
-  }
-  return out + text.slice(at);
-}
-
-function findAll(node: SyntaxNode, type: string, out: SyntaxNode[] = [], stopAt?: Set<string>): SyntaxNode[] {
-  for (const c of children(node)) {
-    if (c.type === type) out.push(c);
-    if (!stopAt?.has(c.type)) findAll(c, type, out, stopAt);
-  }
-  return out;
-}
-
-/** Top-level nodes, looking through #if blocks. */
-function topLevel(node: SyntaxNode, out: SyntaxNode[] = []): SyntaxNode[] {
-  for (const c of children(node)) {
-    // The indexer's containers: #if blocks, and ERROR nodes tree-sitter wraps around what it could not parse.
-    if (
-      /^preproc_(?:if|ifdef|else|elif|elifdef)$/.test(c.type) ||
-      c.type === 'ERROR' ||
-      c.type === 'linkage_specification' ||
-      c.type === 'declaration_list'
-    )
-      topLevel(c, out);
-    else out.push(c);
-  }
-  return out;
-}
-
-function innermostFunctionDeclarator(d: SyntaxNode | null): SyntaxNode | null {
-  let found: SyntaxNode | null = null;
-  for (let cur = d; cur; cur = cur.childForFieldName('declarator')) {
-    if (cur.type === 'function_declarator') found = cur;
-    if (cur.type === 'identifier') break;
-  }
-  return found;
-}
-
-function declaratorIdentifier(d: SyntaxNode | null): SyntaxNode | null {
-  for (let cur = d; cur; ) {
-    if (cur.type === 'identifier') return cur;
-    cur = cur.childForFieldName('declarator') ?? (cur.type === 'parenthesized_declarator' ? cur.namedChild(0) : null);
-  }
-  return null;
-}
-
-function wordRe(name: string): RegExp {
-  // Not a member (`.x`, `->x`) and not a tag (`enum reboot_mode reboot_mode`).
-  return new RegExp(`(?<![\\w.]|->|\\b(?:struct|union|enum)\\s+)${name.replace(/\$/g, '\\$')}(?!\\w)`, 'g');
-}
-
-/** Words of a function head that change how it is compiled, not what its callers pass or get. */
-const HEAD_ATTRIBUTES =
-  /\b(?:static|inline|__inline|__inline__|__always_inline|noinline|notrace|__cold|__hot|__used|__maybe_unused|__visible|__sched|__kprobes|nokprobe_inline|__noinline|__init|__exit|__ref|__weak|__must_check|asmlinkage)\b/g;
-
-/** Same return type, name and parameters, attributes aside. */
-function sameType(a: string, b: string): boolean {
-  const strip = (s: string) => {
-    let out = s;
-    for (let guard = 0; guard < 20 && /__attribute__\s*\(/.test(out); guard++) {
-      const at = out.search(/__attribute__\s*\(/);
-      const open = out.indexOf('(', at);
-      const close = matchParen(out, open);
-      if (close < 0) break;
-      out = out.slice(0, at) + out.slice(close + 1);
-    }
-    return out
-      .replace(HEAD_ATTRIBUTES, ' ')
-      .replace(/\s+/g, ' ')
-      .replace(/\s*([(),*])\s*/g, '$1')
-      .trim();
-  };
-  return strip(a) === strip(b);
-}
-
-/** Storage and inline keywords of a function head that a bound declaration must lose. */
-function declarationHead(head: string): string {
-  return head.replace(/\b(?:static|inline|__inline|__inline__|__always_inline|extern)\b\s*/g, '');
 }
 
 export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOptions): PatchedUnitModule {
@@ -390,53 +215,6 @@ export function generatePatchedUnit(result: AnalysisResult, opts: PatchedUnitOpt
   files.Kbuild = [`obj-m := ${name}.o`, `${name}-y := ${objs.join(' ')}`, ...ccflags, ''].join('\n');
   files.Makefile = `# Build against the running kernel, or KDIR=/path/to/build. The .ko this makes still holds\n# placeholder symbols and does not load: livepatch-check --build-module (or livepatch-deploy)\n# builds it and rewrites them as klp relocations.\nKDIR ?= /lib/modules/$(shell uname -r)/build\n\nall:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) KBUILD_MODPOST_WARN=1 modules\n\nclean:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) clean\n`;
   return { name, files, functions, units, bindings: [...bindings.values()], objects: [...byObject.keys()], notes: [...new Set(notes)] };
-}
-
-function tablesSource(
-  name: string,
-  result: AnalysisResult,
-  functions: PatchedFunction[],
-  byObject: Map<string, PatchedFunction[]>,
-  callbacks: Map<string, CallbackKind[]>,
-  replace: boolean,
-): string {
-  const tables: string[] = [];
-  const entries: string[] = [];
-  for (const [object, fns] of byObject) {
-    const cbs = callbacks.get(object) ?? [];
-    for (const k of cbs) tables.push(`${k === 'pre_patch' ? 'int' : 'void'} __livepatch_cb_${object}_${k}(struct klp_object *obj);`);
-    const entry = (f: PatchedFunction) => {
-      const e = `\t{\n\t\t.old_name = "${f.oldName}",\n\t\t.new_func = ${f.newName},\n${f.sympos ? `\t\t.old_sympos = ${f.sympos},\n` : ''}\t},`;
-      const ifdef = (f as PatchedFunction & { ifdef?: string }).ifdef;
-      return ifdef ? `#ifdef ${ifdef}\n${e}\n#endif` : e;
-    };
-    tables.push(`static struct klp_func ${object}_funcs[] = {\n${fns.map(entry).join('\n')}${fns.length ? '\n' : ''}\t{ }\n};`);
-    const cbText = cbs.length
-      ? `\t\t.callbacks = {\n${cbs.map((k) => `\t\t\t.${k} = __livepatch_cb_${object}_${k},\n`).join('')}\t\t},\n`
-      : '';
-    entries.push(
-      `\t{\n${object === 'vmlinux' ? '\t\t/* .name = NULL: vmlinux */\n' : `\t\t.name = "${object}",\n`}\t\t.funcs = ${object}_funcs,\n${cbText}\t},`,
-    );
-  }
-  return `// SPDX-License-Identifier: GPL-2.0
-/*
- * ${name}: livepatch module generated by livepatch-check from ${result.patches.map((p) => path.basename(p.name)).join(', ')}.
- * ${functions.length} function(s): ${functions.map((f) => `${f.object}:${f.oldName}`).join(', ')}. Review before loading.
- */
-#include <linux/kernel.h>
-#include <linux/module.h>
-#include <linux/livepatch.h>
-
-${functions.map((f) => `void ${f.newName}(void);`).join('\n')}
-
-${tables.join('\n\n')}
-
-static struct klp_object ${name}_objs[] = {
-${entries.join('\n')}
-\t{ }
-};
-
-${patchRegistration(name, replace)}`;
 }
 
 interface UnitResult {
@@ -854,126 +632,4 @@ function reachableWords(fc: FileChange, changed: Set<string>, added: Set<Functio
     if (f) addText(post.text.slice(f.bodySpan.startByte, f.bodySpan.endByte));
   }
   return words;
-}
-
-/**
- * Static locals of a changed function: bound to the kernel's `name.N` when kallsyms has
- * exactly one candidate, a new copy for the kernel's once-only statics and read-only
- * data, refused otherwise. Returns the body text.
- */
-function transformStaticLocals(
-  fn: FunctionDef,
-  before: Set<string>,
-  node: SyntaxNode,
-  text: string,
-  object: string,
-  ks: Kallsyms | null,
-  bindings: Map<string, KlpSymbol>,
-  refusals: Refusal[],
-  file: string,
-): string {
-  const body = node.childForFieldName('body')!;
-  const edits: Edit[] = [];
-  for (const d of findAll(body, 'declaration', [], new Set(['function_definition']))) {
-    const specs = children(d)
-      .filter((k) => k.type === 'storage_class_specifier')
-      .map((k) => text.slice(k.startIndex, k.endIndex));
-    if (!specs.includes('static')) continue;
-    const declText = text.slice(d.startIndex, d.endIndex);
-    const names = children(d)
-      .filter((k) => /declarator$|^identifier$/.test(k.type))
-      .map((k) => declaratorIdentifier(k))
-      .filter((k): k is SyntaxNode => !!k)
-      .map((k) => text.slice(k.startIndex, k.endIndex));
-    const line = d.startPosition.row;
-    const isConst =
-      children(d).some((k) => k.type === 'type_qualifier' && text.slice(k.startIndex, k.endIndex) === 'const') &&
-      !/\*/.test(declText.split('=')[0]);
-    const out: string[] = [];
-    let shadow = declText;
-    let skip = false;
-    for (const name of names) {
-      // A static local the patch adds is new state: the module's own, as for new data.
-      if (SPECIAL_STATICS.test(name) || isConst || !before.has(name)) {
-        skip = true;
-        continue;
-      }
-      const candidates = ks?.staticLocalCandidates(name, object) ?? [];
-      if (candidates.length !== 1) {
-        refusals.push({
-          symbol: `${fn.name}:${name}`,
-          file,
-          line,
-          message: ks
-            ? `the static local '${name}' of ${fn.name}() has ${candidates.length} candidates (${name}.N) in ${object}'s kallsyms; it must be the running kernel's object, and which one cannot be told`
-            : `the static local '${name}' of ${fn.name}() must be bound to the running kernel's object, whose name (${name}.N) only the target's kallsyms gives; pass --kallsyms`,
-        });
-        skip = true;
-        continue;
-      }
-      const sym = { object, name: candidates[0], sympos: 0 };
-      bindings.set(encodePlaceholder(sym), sym);
-      shadow = shadow.replace(wordRe(name), SHADOW + name);
-      out.push(`extern __typeof__(${SHADOW}${name}) ${name} ${placeholderBinding(sym)};`);
-    }
-    if (skip || !out.length) continue;
-    edits.push({ start: d.startIndex, end: d.endIndex, text: `${shadow} ${out.join(' ')}` });
-  }
-  const bodyText = text.slice(body.startIndex, body.endIndex);
-  return applyEdits(
-    bodyText,
-    edits.map((e) => ({ ...e, start: e.start - body.startIndex, end: e.end - body.startIndex })),
-  );
-}
-
-/** The `"..."` headers the file reaches (copied: a headers package has none of them) and its directory's flags. */
-function buildContext(file: string, text: string, tree: KernelTree): { headers: Map<string, string>; flags: string[]; missing: string[] } {
-  const dir = path.posix.dirname(file);
-  // The directory's flags first: their -I directories are where `"..."` includes are found too
-  // (fs/xfs: `-I $(srctree)/$(src)/libxfs`).
-  const flags = [`-I$(src)/src/${dir}`];
-  const includeDirs: string[] = [];
-  const mk = tree.makefile(dir) ?? '';
-  const base = path.posix.basename(file, '.c');
-  for (const line of mk.split('\n')) {
-    const m = new RegExp(`^\\s*(?:ccflags-y|EXTRA_CFLAGS|CFLAGS_${base.replace(/[.+]/g, '\\$&')}\\.o)\\s*[:+]?=\\s*([^#]*)`).exec(line);
-    if (!m) continue;
-    const value = m[1].replace(/\$\(srctree\)\/\$\(src\)|\$\(src\)|\$\(obj\)/g, `$(src)/src/${dir}`).trim();
-    if (!value) continue;
-    flags.push(value);
-    for (const inc of value.matchAll(/-I\s*\$\(src\)\/src\/(\S+)/g)) includeDirs.push(path.posix.normalize(inc[1]));
-  }
-  const headers = new Map<string, string>();
-  const missing: string[] = [];
-  const queue: { from: string; text: string }[] = [{ from: dir, text }];
-  while (queue.length) {
-    const { from, text: t } = queue.pop()!;
-    for (const m of t.matchAll(/^[ \t]*#[ \t]*include[ \t]*"([^"]+)"/gm)) {
-      if (m[1] === 'kpatch-macros.h' || m[1] === 'kpatch-syscall.h') continue; // provided: KPATCH_MACROS, KPATCH_SYSCALL
-      let found: { rel: string; content: string } | null = null;
-      for (const d of [from, dir, ...includeDirs]) {
-        const rel = path.posix.normalize(path.posix.join(d, m[1]));
-        if (rel.startsWith('..')) continue;
-        if (headers.has(rel)) {
-          found = { rel, content: '' };
-          break;
-        }
-        const content = tree.readFile(rel);
-        if (content !== null) {
-          found = { rel, content };
-          break;
-        }
-      }
-      if (!found) {
-        // The C file's own includes must exist; a header's may sit under an #if.
-        if (from === dir && t === text) missing.push(m[1]);
-        continue;
-      }
-      if (headers.has(found.rel)) continue;
-      headers.set(found.rel, found.content);
-      queue.push({ from: path.posix.dirname(found.rel), text: found.content });
-    }
-  }
-  for (const d of includeDirs) headers.set(`${d}/.keep`, '');
-  return { headers, flags, missing };
 }
