@@ -211,6 +211,7 @@ export async function main(argv: string[]): Promise<number> {
       facts: loaded?.facts ?? null,
       maxFileBytes: args.maxFileBytes,
       maxFileBytesName: '--max-file-size',
+      prepareTreeCache: true,
       // Only .c files are compiled on their own; a header is seen through them.
       expanded: views ? (p, text) => (p.endsWith('.c') ? views.getSync(p, text) : null) : undefined,
     });

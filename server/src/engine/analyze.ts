@@ -50,6 +50,12 @@ export interface AnalyzeOptions {
    * the attributes macros hide and finds what token pasting defines. Null: the raw view only.
    */
   expanded?: (path: string, text: string) => ExpandedView | null;
+  /**
+   * Start working out the tree's on-disk cache key (git, in another process) at once, so it
+   * is ready when a rule asks. For one-shot runs (the CLI); an editor's analyses would start
+   * git on every keystroke whether a rule needs the key or not.
+   */
+  prepareTreeCache?: boolean;
   /** Polled between files and rules; when it returns true the analysis stops with AnalysisCancelled. */
   isCancelled?: () => boolean;
 }
@@ -81,6 +87,10 @@ export const DEFAULT_MAX_FINDINGS = 10_000;
 const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MB`;
 
 export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions = {}): Promise<AnalysisResult> {
+  // The wasm parser compiles in the background (V8 compiles wasm off the main thread)
+  // while the patches are read and the tree is opened.
+  const parserReady = opts.parser ? Promise.resolve(opts.parser) : createParser(opts.backend ?? 'wasm');
+  parserReady.catch(() => {}); // awaited below; a patch error first must not leave it unhandled
   // 1. Read every patch and check every path before reading the tree.
   const parsed: ParsedPatch[] = inputs.map((i) => readPatch(i.text, i.name));
   const maxHunks = opts.maxHunks ?? DEFAULT_MAX_HUNKS;
@@ -89,13 +99,14 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     throw new PatchError(`${hunks} hunks in one run is over the limit of ${maxHunks}: check the patches in smaller groups`);
   }
   const tree = opts.tree ? KernelTree.open(opts.tree, opts.config ?? null) : null;
+  if (opts.prepareTreeCache) tree?.startCacheKey();
   for (const p of parsed) {
     for (const f of p.files) {
       if (f.oldPath) tree?.check(f.oldPath);
       if (f.newPath) tree?.check(f.newPath);
     }
   }
-  const parser = opts.parser ?? (await createParser(opts.backend ?? 'wasm'));
+  const parser = await parserReady;
   const rules = opts.rules ?? allRules;
   const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const notes: string[] = [];

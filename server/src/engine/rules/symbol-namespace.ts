@@ -2,6 +2,8 @@
 // patch is a module, and modpost refuses a module that uses a symbol from a
 // namespace it does not import.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Rule, RuleContext } from './rule';
 import { findDefinition } from './lib/treeSearch';
 import type { KernelTree } from '../tree/kernelTree';
@@ -31,10 +33,34 @@ interface NsCache {
 }
 const nsCache = new Map<string, NsCache>();
 
+/** The search grepWords() runs below, to ask gitGrep whether its answer was complete. */
+const GREP_ARGS = ['-l', '-w', '-I', '--no-color', '-e', 'EXPORT_SYMBOL_NS', '-e', 'EXPORT_SYMBOL_NS_GPL', '--', '*.c'];
+
+function writeCache(file: string, text: string): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(`${file}.${process.pid}.tmp`, text);
+    fs.renameSync(`${file}.${process.pid}.tmp`, file);
+  } catch {
+    // a read-only cache only costs speed
+  }
+}
+
 /** Every EXPORT_SYMBOL_NS*(sym, NS) of the tree: symbol -> namespace and file. */
 function namespacedExports(tree: KernelTree): Map<string, { ns: string; file: string }> {
   const hit = nsCache.get(tree.root);
   if (hit && Date.now() - hit.at < TREE_CACHE_MS) return hit.map;
+  // Reading every exporting file costs 50-200 ms a run: the table is kept on disk per tree state.
+  const cacheFile = tree.cacheFile('namespaced-exports.json');
+  if (cacheFile) {
+    try {
+      const map = new Map(JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as [string, { ns: string; file: string }][]);
+      nsCache.set(tree.root, { at: Date.now(), map });
+      return map;
+    } catch {
+      // not made yet for this tree state
+    }
+  }
   const map = new Map<string, { ns: string; file: string }>();
   const files = new Set(tree.grepWords(['EXPORT_SYMBOL_NS', 'EXPORT_SYMBOL_NS_GPL'], { limit: 3000, cOnly: true }));
   const re = /\bEXPORT_SYMBOL_NS(?:_GPL)?\s*\(\s*([A-Za-z_]\w*)\s*,\s*"?([A-Za-z_]\w*)"?\s*\)/g;
@@ -47,6 +73,8 @@ function namespacedExports(tree: KernelTree): Map<string, { ns: string; file: st
     while ((m = re.exec(code))) if (!map.has(m[1])) map.set(m[1], { ns: m[2], file: f });
   }
   nsCache.set(tree.root, { at: Date.now(), map });
+  // Only a whole answer is kept: grepWords' search (memoised, not run again) may have timed out.
+  if (cacheFile && tree.gitGrep(GREP_ARGS)?.complete && files.size < 3000) writeCache(cacheFile, JSON.stringify([...map]));
   return map;
 }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { git, gitSync, GitRefused, resolveCommit, setGitAllowed } from './git';
+import { git, gitInBackground, gitSync, GitRefused, resolveCommit, setGitAllowed } from './git';
 import { KernelTree } from './kernelTree';
 import { tempDir } from '../../../../testing/tempDir';
 
@@ -55,3 +55,29 @@ test('a filter name `-c` cannot override (it contains "=") keeps git from runnin
   // The config stamp changed, so the next call looks again.
   assert.equal(gitSync(dir, ['rev-parse', 'HEAD']), null);
 });
+
+test(
+  'gitInBackground: synchronous code takes the same output and status as a direct run, waiting for the process if it must',
+  { skip: process.platform !== 'linux' && 'needs /proc' },
+  () => {
+    const dir = repo();
+    fs.writeFileSync(path.join(dir, 'a.c'), 'int a = 1;\n');
+    const args = ['diff-files', '--name-only', '-z'];
+    const bg = gitInBackground(dir, args)!;
+    assert.ok(bg);
+    // Taken at once, before the event loop has seen the process end: the wait goes through /proc.
+    assert.deepEqual(bg.result(), { status: 0, stdout: gitSync(dir, args)!.stdout });
+    bg.dispose();
+    // A failing command: its status, not an answer.
+    const bad = gitInBackground(dir, ['rev-parse', '--verify', '--quiet', 'no-such-ref'])!;
+    assert.deepEqual(bad.result(), { status: 1, stdout: '' });
+    bad.dispose();
+    // Untrusted: nothing is started.
+    setGitAllowed(false);
+    try {
+      assert.equal(gitInBackground(dir, args), null);
+    } finally {
+      setGitAllowed(true);
+    }
+  },
+);

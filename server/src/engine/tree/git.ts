@@ -10,7 +10,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as os from 'node:os';
+import { execFile, spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 
 let allowed = true;
 
@@ -170,6 +171,114 @@ export function git(root: string, args: string[], opts: { timeoutMs?: number; ma
     // Nothing to say on stdin: a program that reads it must see EOF, not wait.
     child.stdin?.end();
   });
+}
+
+/** A git command started in the background, whose result synchronous code can take later. */
+export interface BackgroundGit {
+  /** Exit status and output, waiting for the command if it still runs; null when that cannot be known (run it again then). */
+  result(): { status: number; stdout: string } | null;
+  /** Stops the command if it still runs and removes its output. */
+  dispose(): void;
+}
+
+/**
+ * `git ARGS` started now with its output in a private temporary file, for a caller
+ * that needs the answer later from synchronous code (the rules) and often not at
+ * all. result() takes the status the exit event recorded, or waits for the process:
+ * an exited child stays a zombie until the event loop reaps it, and /proc shows its
+ * state and exit status. Null where git may not run, or without /proc (not Linux):
+ * the caller runs git synchronously then, as it would have anyway. A command still
+ * running when this process exits is stopped. It runs at a lower priority than
+ * ours (nice 10).
+ */
+export function gitInBackground(root: string, args: string[], timeoutMs = 20000): BackgroundGit | null {
+  if (process.platform !== 'linux') return null;
+  const argv = gitArgv(root, args);
+  if (!argv) return null;
+  let dir: string;
+  let child: ChildProcess;
+  try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-git-'));
+  } catch {
+    return null;
+  }
+  const out = path.join(dir, 'stdout');
+  try {
+    const fd = fs.openSync(out, 'wx', 0o600);
+    try {
+      child = spawn('git', argv, { stdio: ['ignore', fd, 'ignore'], env: gitEnv() });
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
+  // undefined: running; null: failed to start or killed by a signal.
+  let status: number | null | undefined;
+  child.on('exit', (code) => {
+    status = code;
+  });
+  child.on('error', () => {
+    status ??= null;
+  });
+  // Nobody waits for it to finish: a run whose rules never ask for it exits at once.
+  child.unref();
+  // Work beside the caller's own: on a small machine the caller's thread comes first.
+  try {
+    if (child.pid !== undefined) os.setPriority(child.pid, 10);
+  } catch {
+    // it may have ended already
+  }
+  const deadline = Date.now() + timeoutMs;
+  const cleanup = () => {
+    if (status === undefined) child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanup);
+  return {
+    result() {
+      if (status === undefined && child.pid !== undefined) status = waitForZombie(child.pid, deadline);
+      if (status === undefined || status === null) return null;
+      try {
+        return { status, stdout: fs.readFileSync(out, 'utf8') };
+      } catch {
+        return null;
+      }
+    },
+    dispose() {
+      process.removeListener('exit', cleanup);
+      cleanup();
+    },
+  };
+}
+
+/**
+ * Waits until child `pid` has exited (and, not yet reaped, is a zombie); its exit
+ * status, null when a signal ended it, undefined at the deadline or when /proc cannot say.
+ */
+function waitForZombie(pid: number, deadline: number): number | null | undefined {
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    // After "pid (comm) ": field 3 (state) first, field 52 (exit_code, as waitpid reports it) 50th.
+    const fields = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .trim()
+      .split(' ');
+    if (fields[0] === 'Z') {
+      const raw = Number(fields[49]);
+      if (!Number.isInteger(raw)) return undefined;
+      return (raw & 0x7f) === 0 ? (raw >> 8) & 0xff : null;
+    }
+    if (Date.now() > deadline) return undefined;
+    Atomics.wait(nap, 0, 0, 2);
+  }
 }
 
 /**

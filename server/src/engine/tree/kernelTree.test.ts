@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KernelTree, readConfigFile } from './kernelTree';
+import { KernelTree, headFromFiles, readConfigFile } from './kernelTree';
+import { setGitAllowed } from './git';
 import { tempDir } from '../../../../testing/tempDir';
 
 test('git grep cache: an unstaged new caller of an inline function is found, and an unchanged tree is answered from the cache', () => {
@@ -43,6 +44,89 @@ test('git grep cache: an unstaged new caller of an inline function is found, and
     if (saved === undefined) delete process.env.KLP_CACHE;
     else process.env.KLP_CACHE = saved;
   }
+});
+
+test('startCacheKey: the cache key is worked out in the background, equal to the one asked for on the spot, and an unstaged edit changes it', () => {
+  const cache = tempDir('klp-prepcache-');
+  const saved = process.env.KLP_CACHE;
+  process.env.KLP_CACHE = cache;
+  try {
+    const dir = tempDir('klp-prepare-');
+    fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 0; }\n');
+    const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
+    g('init', '-q');
+    g('add', '-A');
+    g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+
+    // With git refused after startCacheKey(), the key needs no further git run: it comes from the background one.
+    const keyed = (): string | null => {
+      const t = KernelTree.open(dir);
+      t.startCacheKey();
+      setGitAllowed(false);
+      try {
+        return t.cacheFile('facts.json');
+      } finally {
+        setGitAllowed(true);
+      }
+    };
+    const clean = keyed();
+    assert.ok(clean, 'a key for a git checkout');
+    assert.equal(clean, KernelTree.open(dir).cacheFile('facts.json'));
+    // Without startCacheKey() and without git, there is no key at all: the one above came from the background run.
+    setGitAllowed(false);
+    try {
+      assert.equal(KernelTree.open(dir).cacheFile('facts.json'), null);
+    } finally {
+      setGitAllowed(true);
+    }
+
+    fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 1; }\n');
+    const dirty = keyed();
+    assert.ok(dirty);
+    assert.notEqual(dirty, clean);
+    assert.equal(dirty, KernelTree.open(dir).cacheFile('facts.json'));
+
+    // Not a git checkout: nothing to prepare, no key.
+    const plain = tempDir('klp-plain-');
+    const t = KernelTree.open(plain);
+    t.startCacheKey();
+    assert.equal(t.cacheFile('facts.json'), null);
+  } finally {
+    setGitAllowed(true);
+    if (saved === undefined) delete process.env.KLP_CACHE;
+    else process.env.KLP_CACHE = saved;
+  }
+});
+
+test('headFromFiles reads what git rev-parse --show-toplevel HEAD prints (loose ref, packed ref, detached), and gives up on other layouts', () => {
+  const dir = tempDir('klp-head-');
+  fs.writeFileSync(path.join(dir, 'a.c'), 'int a;\n');
+  const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { encoding: 'utf8' });
+  g('init', '-q');
+  g('add', '-A');
+  g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+  const root = fs.realpathSync(dir);
+  const revParse = () => g('rev-parse', '--show-toplevel', 'HEAD');
+  assert.equal(headFromFiles(root), revParse());
+  g('pack-refs', '--all');
+  const branch = fs
+    .readFileSync(path.join(dir, '.git', 'HEAD'), 'utf8')
+    .replace(/^ref: /, '')
+    .trim();
+  assert.ok(!fs.existsSync(path.join(dir, '.git', branch)), 'the branch now lives in packed-refs only');
+  assert.equal(headFromFiles(root), revParse());
+  g('checkout', '-q', '--detach');
+  assert.equal(headFromFiles(root), revParse());
+  // A worktree's .git is a file; an unborn branch has no commit: git is asked instead.
+  const wt = path.join(tempDir('klp-head-wt-'), 'wt');
+  g('worktree', 'add', '-q', wt);
+  assert.equal(headFromFiles(fs.realpathSync(wt)), null);
+  const empty = tempDir('klp-head-empty-');
+  execFileSync('git', ['-C', empty, 'init', '-q']);
+  assert.equal(headFromFiles(fs.realpathSync(empty)), null);
+  // Settings that move the work tree or pull in other files: git is asked.
+  fs.appendFileSync(path.join(dir, '.git', 'config'), '[include]\n\tpath = other\n');
+  assert.equal(headFromFiles(root), null);
 });
 
 test('readConfigFile: a FIFO, a device and an oversized file are refused without reading them', () => {

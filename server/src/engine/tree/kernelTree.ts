@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { gitSync } from './git';
+import { gitAllowed, gitInBackground, gitSync, type BackgroundGit } from './git';
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { PatchError } from '../diff/readPatch';
@@ -97,7 +97,7 @@ export class KernelTree {
   makefile(dir: string): string | null {
     if (!this.makefiles.has(dir)) {
       const text = this.readFile(path.posix.join(dir, 'Kbuild')) ?? this.readFile(path.posix.join(dir, 'Makefile'));
-      // Join continuation lines so `obj-y += a.o \` lists read as one line.
+      // Join continuation lines so `obj-y += a.o ` lists read as one line.
       this.makefiles.set(dir, text === null ? null : text.replace(/\\\n/g, ' '));
     }
     return this.makefiles.get(dir)!;
@@ -206,23 +206,29 @@ export class KernelTree {
     // The tree must be the top of its work tree: without .git here (a tarball tree) git has nothing to say.
     if (!this.gitState && !fs.existsSync(path.join(this.root, '.git'))) this.gitState = { top: false, key: null };
     if (!this.gitState) {
+      const own = gitAllowed() ? headFromFiles(this.root) : null;
       // Null when git may not run here (an untrusted workspace): the tree walker serves.
-      const r = gitSync(this.root, ['rev-parse', '--show-toplevel', 'HEAD'], { timeoutMs: 5000 });
-      const [top, head] = r?.status === 0 ? r.stdout.trim().split('\n') : [];
-      const isTop = !!top && path.resolve(top) === this.root;
-      let key: string | null = null;
-      if (isTop && head) {
-        let mtime = 0;
-        try {
-          mtime = fs.statSync(path.join(this.root, '.git', 'index')).mtimeMs;
-        } catch {
-          mtime = 0;
-        }
-        key = createHash('sha1').update(`${this.root}\0${head}\0${mtime}`).digest('hex').slice(0, 20);
-      }
-      this.gitState = { top: isTop, key };
+      const r = own === null ? gitSync(this.root, REV_PARSE, { timeoutMs: 5000 }) : null;
+      this.gitState = this.gitStateOf(own ?? (r?.status === 0 ? r.stdout : null));
     }
     return this.gitState;
+  }
+
+  /** The git state from `git rev-parse --show-toplevel HEAD`'s output (null: it failed). */
+  private gitStateOf(revParse: string | null): { top: boolean; key: string | null } {
+    const [top, head] = revParse !== null ? revParse.trim().split('\n') : [];
+    const isTop = !!top && path.resolve(top) === this.root;
+    let key: string | null = null;
+    if (isTop && head) {
+      let mtime = 0;
+      try {
+        mtime = fs.statSync(path.join(this.root, '.git', 'index')).mtimeMs;
+      } catch {
+        mtime = 0;
+      }
+      key = createHash('sha1').update(`${this.root}\0${head}\0${mtime}`).digest('hex').slice(0, 20);
+    }
+    return { top: isTop, key };
   }
 
   private stateKey: string | null | undefined;
@@ -236,10 +242,31 @@ export class KernelTree {
     if (this.stateKey === undefined) {
       const { key } = this.git();
       const dirty = key ? this.dirtyStamp() : null;
-      this.stateKey =
-        key && dirty !== null ? (dirty ? createHash('sha1').update(`${key}\0${dirty}`).digest('hex').slice(0, 20) : key) : null;
+      this.stateKey = this.stateKeyOf(key, dirty);
     }
     return this.stateKey;
+  }
+
+  private stateKeyOf(key: string | null, dirty: string | null): string | null {
+    return key && dirty !== null ? (dirty ? createHash('sha1').update(`${key}\0${dirty}`).digest('hex').slice(0, 20) : key) : null;
+  }
+
+  private background: BackgroundGit | null | undefined;
+
+  /**
+   * Starts working out the on-disk cache's key: `git diff-files` (it stats every
+   * tracked file: ~100 ms on a kernel tree) runs in its own process while the caller
+   * reads and parses the patch. The first rule that needs the key takes its answer,
+   * waiting only for what is left of it; a run whose rules never ask does not wait at
+   * all. The key is the one treeKey() computes on the spot. Does nothing where HEAD
+   * cannot be read from .git itself: then treeKey() asks git when needed, as before.
+   */
+  startCacheKey(): void {
+    if (this.stateKey !== undefined || this.background !== undefined || process.env.KLP_NO_GREP_CACHE) return;
+    const own = fs.existsSync(path.join(this.root, '.git')) && gitAllowed() ? headFromFiles(this.root) : null;
+    if (own === null) return;
+    this.gitState ??= this.gitStateOf(own);
+    this.background = gitInBackground(this.root, DIFF_FILES, 10000);
   }
 
   /**
@@ -247,11 +274,21 @@ export class KernelTree {
    * content read), with their size and mtime; null when git cannot say.
    */
   private dirtyStamp(): string | null {
-    const r = gitSync(this.root, ['diff-files', '--name-only', '-z', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all'], {
-      timeoutMs: 10000,
-    });
+    const started = this.background;
+    this.background = null;
+    if (started) {
+      const done = started.result();
+      started.dispose();
+      if (done) return done.status === 0 ? this.stampOf(done.stdout) : null;
+    }
+    const r = gitSync(this.root, DIFF_FILES, { timeoutMs: 10000 });
     if (!r || r.status !== 0) return null;
-    const files = r.stdout.split('\0').filter(Boolean).sort();
+    return this.stampOf(r.stdout);
+  }
+
+  /** The dirty stamp from `git diff-files --name-only -z`'s output. */
+  private stampOf(diffFiles: string): string {
+    const files = diffFiles.split('\0').filter(Boolean).sort();
     if (!files.length) return '';
     const h = createHash('sha1');
     for (const f of files) {
@@ -331,6 +368,63 @@ export class KernelTree {
       }
     }
     return res;
+  }
+}
+
+const REV_PARSE = ['rev-parse', '--show-toplevel', 'HEAD'];
+// One thread: git's parallel stat of the index would take both cores of a small machine from the
+// parse it runs beside (the answer is the same).
+const DIFF_FILES = [
+  '-c',
+  'core.preloadIndex=false',
+  'diff-files',
+  '--name-only',
+  '-z',
+  '--no-ext-diff',
+  '--no-textconv',
+  '--ignore-submodules=all',
+];
+
+/**
+ * What `git rev-parse --show-toplevel HEAD` prints for `root`, read from its .git folder
+ * for the plain layout: a .git directory of this user (git's own ownership rule), no
+ * includes, extensions, bare or worktree settings in its config, HEAD a branch whose
+ * ref is a loose file or in packed-refs, or a detached commit. Null for anything
+ * else, and then git is asked. Saves starting a process on every CLI run.
+ */
+export function headFromFiles(root: string): string | null {
+  try {
+    const gitDir = path.join(root, '.git');
+    const uid = process.getuid?.();
+    const st = fs.lstatSync(gitDir);
+    if (uid === undefined || !st.isDirectory() || st.uid !== uid || fs.statSync(root).uid !== uid) return null;
+    const config = fs.readFileSync(path.join(gitDir, 'config'), 'utf8');
+    if (
+      /^\s*\[\s*(?:include|extensions)/im.test(config) ||
+      /^\s*worktree\s*=/im.test(config) ||
+      /^\s*bare\s*=\s*(?:true|yes|on|1)\s*$/im.test(config)
+    )
+      return null;
+    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8');
+    let hash: string | undefined;
+    const ref = /^ref: (refs\/heads\/[^\s]+)\n?$/.exec(head)?.[1];
+    if (ref) {
+      if (ref.split('/').includes('..')) return null;
+      try {
+        hash = fs.readFileSync(path.join(gitDir, ref), 'utf8');
+      } catch {
+        const packed = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
+        hash = packed
+          .split('\n')
+          .find((l) => l.endsWith(` ${ref}`))
+          ?.split(' ')[0];
+      }
+    } else hash = head;
+    hash = hash?.trim();
+    if (!hash || !/^[0-9a-f]{40}$/.test(hash)) return null;
+    return `${root}\n${hash}\n`;
+  } catch {
+    return null;
   }
 }
 
