@@ -86,11 +86,8 @@ function cacheRoot(): string {
 
 const compilers = new Map<string, KbuildCompiler>();
 
-/**
- * The kbuild compiler of a configured build directory: from memory, from the disk cache (keyed
- * on the directory and its autoconf.h), or from one `make V=1 probe.i` run.
- */
-export function kbuildCompiler(headersDir: string): KbuildCompiler {
+/** Where a build directory's compiler is cached: memory key and disk file; `hit` when already known. */
+function compilerCache(headersDir: string): { dir: string; key: string; file: string; hit: KbuildCompiler | null } {
   const dir = path.resolve(headersDir);
   const autoconf = path.join(dir, 'include', 'generated', 'autoconf.h');
   let stamp: string;
@@ -100,47 +97,91 @@ export function kbuildCompiler(headersDir: string): KbuildCompiler {
     throw new PreprocessError(`${dir} is not a configured build directory (no include/generated/autoconf.h)`);
   }
   const key = crypto.createHash('sha256').update(`${dir}\0${stamp}`).digest('hex').slice(0, 24);
-  const hit = compilers.get(key);
-  if (hit) return hit;
   const file = path.join(cacheRoot(), `kbuild-${key}.json`);
+  const hit = compilers.get(key);
+  if (hit) return { dir, key, file, hit };
   try {
     const c = JSON.parse(fs.readFileSync(file, 'utf8')) as KbuildCompiler;
     if (c.headersDir === dir && Array.isArray(c.args)) {
       compilers.set(key, c);
-      return c;
+      return { dir, key, file, hit: c };
     }
   } catch {
     // not cached yet
   }
+  return { dir, key, file, hit: null };
+}
+
+/** A directory with a probe module for `make V=1 probe.i`. */
+function probeDir(): string {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klp-kbuild-flags-'));
+  fs.writeFileSync(path.join(tmp, 'Kbuild'), 'obj-m := probe.o\n');
+  fs.writeFileSync(path.join(tmp, 'probe.c'), '\n');
+  return tmp;
+}
+
+const probeArgv = (dir: string, tmp: string): string[] => ['-C', dir, `M=${tmp}`, 'V=1', 'probe.i'];
+
+function probeFailed(dir: string, err: unknown): PreprocessError {
+  const e = err as { stderr?: string; message: string };
+  return new PreprocessError(
+    `make in ${dir} could not preprocess a probe file: ${(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' ')}`,
+  );
+}
+
+/** The compiler from make's own `gcc -E` line, remembered in memory and on disk. */
+function rememberCompiler(out: string, where: { dir: string; key: string; file: string }): KbuildCompiler {
+  const line = out.split('\n').find((l) => /\s-E\s/.test(l) && l.includes('probe.c'));
+  if (!line) throw new PreprocessError(`make in ${where.dir} printed no preprocessor command`);
+  const c = compilerFromCommand(line, where.dir);
+  compilers.set(where.key, c);
   try {
-    fs.writeFileSync(path.join(tmp, 'Kbuild'), 'obj-m := probe.o\n');
-    fs.writeFileSync(path.join(tmp, 'probe.c'), '\n');
+    fs.mkdirSync(path.dirname(where.file), { recursive: true });
+    fs.writeFileSync(where.file, JSON.stringify(c));
+  } catch {
+    // a read-only cache only costs the next run 2.5 s
+  }
+  return c;
+}
+
+/**
+ * The kbuild compiler of a configured build directory: from memory, from the disk cache (keyed
+ * on the directory and its autoconf.h), or from one `make V=1 probe.i` run.
+ */
+export function kbuildCompiler(headersDir: string): KbuildCompiler {
+  const where = compilerCache(headersDir);
+  if (where.hit) return where.hit;
+  const tmp = probeDir();
+  try {
     let out: string;
     try {
-      out = execFileSync('make', ['-C', dir, `M=${tmp}`, 'V=1', 'probe.i'], {
+      out = execFileSync('make', probeArgv(where.dir, tmp), {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
         timeout: 120_000,
         maxBuffer: 16 << 20,
       });
     } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new PreprocessError(
-        `make in ${dir} could not preprocess a probe file: ${(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' ')}`,
+      throw probeFailed(where.dir, err);
+    }
+    return rememberCompiler(out, where);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** kbuildCompiler without blocking: the language server runs the probe make in the background. */
+export async function kbuildCompilerAsync(headersDir: string): Promise<KbuildCompiler> {
+  const where = compilerCache(headersDir);
+  if (where.hit) return where.hit;
+  const tmp = probeDir();
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile('make', probeArgv(where.dir, tmp), { encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+        err ? reject(probeFailed(where.dir, Object.assign(err, { stderr }))) : resolve(stdout),
       );
-    }
-    const line = out.split('\n').find((l) => /\s-E\s/.test(l) && l.includes('probe.c'));
-    if (!line) throw new PreprocessError(`make in ${dir} printed no preprocessor command`);
-    const c = compilerFromCommand(line, dir);
-    compilers.set(key, c);
-    try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, JSON.stringify(c));
-    } catch {
-      // a read-only cache only costs the next run 2.5 s
-    }
-    return c;
+    });
+    return rememberCompiler(out, where);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

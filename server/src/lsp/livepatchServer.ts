@@ -47,7 +47,7 @@ import {
 } from '../protocol';
 import { describeFacts, type TargetFacts } from '../engine/target/facts';
 import { loadTargetFacts } from '../cli/targetFacts';
-import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
+import { ExpandedViews, kbuildCompilerAsync, PreprocessError } from '../build/preprocess';
 import type { ExpandedView } from '../engine/expand/expanded';
 import { BuildLocator } from '../engine/locate/buildLocations';
 import { generateModule, GenerateError, parseSymvers } from '../engine/generate/moduleGenerator';
@@ -85,6 +85,8 @@ export class LivepatchServer {
   private facts: TargetFacts | null = null;
   /** The preprocessor's views per kernel tree, with the target's headers package (null: none at hand). */
   private views = new Map<string, ExpandedViews | null>();
+  /** Headers directories whose compiler the probe make is still working out. */
+  private probing = new Set<string>();
   /** Documents whose buffer is what is on disk (opened or saved, not edited since). */
   private readonly clean = new Set<string>();
   /** Texts to preprocess, off the keystroke path: tree -> key -> (path, text). */
@@ -272,20 +274,30 @@ export class LivepatchServer {
     if (!release) return null;
     const headers = path.join(process.env.KLP_HEADERS_ROOT ?? '/usr/src', `linux-headers-${release}`);
     const key = `${tree}\0${headers}`;
-    if (!this.views.has(key)) {
-      let v: ExpandedViews | null = null;
-      if (fs.existsSync(path.join(headers, 'include', 'generated', 'autoconf.h'))) {
-        try {
-          v = new ExpandedViews(kbuildCompiler(headers), tree);
-          this.connection.console.log(`preprocessor's view: gcc -E with the kbuild flags of ${headers}`);
-        } catch (err) {
-          if (!(err instanceof PreprocessError)) throw err;
-          this.connection.console.warn(`preprocessor's view: ${err.message}`);
-        }
+    if (!this.views.has(key) && !this.probing.has(key)) {
+      if (!fs.existsSync(path.join(headers, 'include', 'generated', 'autoconf.h'))) {
+        this.views.set(key, null);
+      } else {
+        // The first use of a headers directory runs make once (seconds): in the background, and
+        // the documents are checked again when the compiler is known.
+        this.probing.add(key);
+        void kbuildCompilerAsync(headers)
+          .then(
+            (c) => {
+              this.views.set(key, new ExpandedViews(c, tree));
+              this.connection.console.log(`preprocessor's view: gcc -E with the kbuild flags of ${headers}`);
+              for (const d of this.documents.all()) this.queue.schedule(d.uri, d.version, true);
+            },
+            (err: unknown) => {
+              if (!(err instanceof PreprocessError)) throw err;
+              this.views.set(key, null);
+              this.connection.console.warn(`preprocessor's view: ${err.message}`);
+            },
+          )
+          .finally(() => this.probing.delete(key));
       }
-      this.views.set(key, v);
     }
-    return this.views.get(key)!;
+    return this.views.get(key) ?? null;
   }
 
   /** Runs the queued preprocessor runs one at a time, then checks the tree's documents again. */
