@@ -328,8 +328,8 @@ export class ExpandedViews {
   /** Preprocesses now (the CLI): the view, or null when gcc failed. */
   getSync(rel: string, text: string): ExpandedView | null {
     const key = this.key(rel, text);
-    const hit = this.views.get(key);
-    if (hit) return hit instanceof PreprocessError ? null : hit;
+    const cached = this.cached(rel, text);
+    if (cached !== undefined) return cached;
     const t0 = performance.now();
     let v: ExpandedView | PreprocessError;
     try {
@@ -338,6 +338,11 @@ export class ExpandedViews {
       if (!(err instanceof PreprocessError)) throw err;
       v = err;
     }
+    return this.keep(key, v, t0);
+  }
+
+  /** Caches a result and its cost; the view, or null for a failure. */
+  private keep(key: string, v: ExpandedView | PreprocessError, t0: number): ExpandedView | null {
     this.costs.push(performance.now() - t0);
     this.put(key, v);
     return v instanceof PreprocessError ? null : v;
@@ -346,8 +351,8 @@ export class ExpandedViews {
   /** Preprocesses in the background (the server, on open and save); resolves when cached. */
   async fill(rel: string, text: string, signal?: AbortSignal): Promise<ExpandedView | null> {
     const key = this.key(rel, text);
-    const hit = this.views.get(key);
-    if (hit) return hit instanceof PreprocessError ? null : hit;
+    const cached = this.cached(rel, text);
+    if (cached !== undefined) return cached;
     const t0 = performance.now();
     let v: ExpandedView | PreprocessError;
     try {
@@ -356,8 +361,6 @@ export class ExpandedViews {
       if (signal?.aborted) return null;
       v = err instanceof PreprocessError ? err : new PreprocessError((err as Error).message);
     }
-    this.costs.push(performance.now() - t0);
-    this.put(key, v);
-    return v instanceof PreprocessError ? null : v;
+    return this.keep(key, v, t0);
   }
 }
