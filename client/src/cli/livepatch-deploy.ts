@@ -38,7 +38,7 @@ import {
   type Progress,
   type TargetSettings,
 } from '../deploy/operations';
-import { buildUnit, cachedKallsyms, defaultTargetCache, kallsymsMissesObjects, readUnitInputs } from '../deploy/unitBuild';
+import { buildUnit, defaultTargetCache, generateWithCurrentKallsyms, readUnitInputs } from '../deploy/unitBuild';
 import { withTargetLock } from '../deploy/targetLock';
 import { SshError, SshTarget, configFromSetting, prepareControlDir } from '../remote/ssh';
 import type { LivepatchState } from '../remote/state';
@@ -294,12 +294,7 @@ async function deploy(args: Args): Promise<number> {
               parser,
               allowFindings: args.force,
             });
-          let m = unit(sym.kallsyms);
-          // A module that was not loaded when kallsyms was cached: read it again.
-          if (sym.kallsymsFromCache && kallsymsMissesObjects(sym.kallsyms, m.objects)) {
-            sym.kallsyms = (await cachedKallsyms(ssh, settings, defaultTargetCache(), sym.release, sym.symversSha256, p, true)).text;
-            m = unit(sym.kallsyms);
-          }
+          const m = await generateWithCurrentKallsyms(ssh, settings, defaultTargetCache(), sym, p, unit, (u) => u.objects);
           for (const n of m.notes) log(`note: ${n}`);
           mod = m;
           built = await buildUnit(ssh, settings, m, sym, p, args.buildOn);

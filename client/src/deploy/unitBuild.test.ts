@@ -15,7 +15,7 @@ import { generatePatchedUnit } from '../../../server/src/engine';
 import { parseSymversObjects } from '../../../server/src/engine';
 import type { SshTarget } from '../remote/ssh';
 import { BuildFailed, type TargetSettings } from './operations';
-import { buildUnitOnHost, cachedKallsyms, kallsymsMissesObjects, type UnitInputs } from './unitBuild';
+import { buildUnitOnHost, cachedKallsyms, generateWithCurrentKallsyms, kallsymsMissesObjects, type UnitInputs } from './unitBuild';
 
 const settings: TargetSettings = {
   name: 'vm',
@@ -57,6 +57,55 @@ describe('kallsyms cache per release', () => {
     assert.equal(kallsymsMissesObjects('ffffffff81000000 T _stext\n', ['vmlinux', 'dummy']), true);
     assert.equal(kallsymsMissesObjects('ffffffff81000000 T _stext\nffffffffc0000000 t dummy_xmit\t[dummy]\n', ['vmlinux', 'dummy']), false);
     assert.equal(kallsymsMissesObjects('ffffffff81000000 T _stext\n', ['vmlinux']), false);
+  });
+});
+
+describe('generating with the current kallsyms', () => {
+  const stale = 'ffffffff81000000 T _stext\n';
+  const fresh = 'ffffffff81000000 T _stext\nffffffffc0000000 t dummy_xmit\t[dummy]\n';
+  const inputs = (kallsyms: string, fromCache: boolean): UnitInputs => ({
+    release: '6.1.0-57-amd64',
+    symvers: '',
+    symversSha256: 'a'.repeat(64),
+    kallsyms,
+    kallsymsFromCache: fromCache,
+    hostHeaders: null,
+    where: '',
+  });
+  it('reads kallsyms again and generates once more when the cached copy misses a patched module', async () => {
+    const ssh = fakeSsh(fresh);
+    const seen: string[] = [];
+    const i = inputs(stale, true);
+    const m = await generateWithCurrentKallsyms(
+      ssh,
+      settings,
+      tempDir('klp-ks-regen-'),
+      i,
+      {},
+      (ks) => (seen.push(ks), { objects: ['vmlinux', 'dummy'], ks }),
+      (x) => x.objects,
+    );
+    assert.deepEqual(seen, [stale, fresh]);
+    assert.equal(m.ks, fresh);
+    assert.equal(i.kallsyms, fresh);
+    assert.equal(ssh.calls.length, 1);
+  });
+  it('generates once when the copy was just read, or lists the module', async () => {
+    for (const i of [inputs(stale, false), inputs(fresh, true)]) {
+      const ssh = fakeSsh(fresh);
+      let n = 0;
+      await generateWithCurrentKallsyms(
+        ssh,
+        settings,
+        tempDir('klp-ks-regen-'),
+        i,
+        {},
+        () => (n++, { objects: ['dummy'] }),
+        (x) => x.objects,
+      );
+      assert.equal(n, 1);
+      assert.equal(ssh.calls.length, 0);
+    }
   });
 });
 

@@ -164,6 +164,26 @@ export async function cachedKallsyms(
   return { text, cached: false };
 }
 
+/**
+ * Generates from the target's kallsyms; when the copy came from the cache and lists no symbol
+ * of a module the patch changes (it was not loaded when cached), reads kallsyms again and
+ * generates once more. `inputs.kallsyms` is updated.
+ */
+export async function generateWithCurrentKallsyms<M>(
+  ssh: SshTarget,
+  t: TargetSettings,
+  cacheDir: string,
+  inputs: UnitInputs,
+  p: Progress,
+  generate: (kallsyms: string) => M | Promise<M>,
+  objectsOf: (m: M) => string[],
+): Promise<M> {
+  const m = await generate(inputs.kallsyms);
+  if (!inputs.kallsymsFromCache || !kallsymsMissesObjects(inputs.kallsyms, objectsOf(m))) return m;
+  inputs.kallsyms = (await cachedKallsyms(ssh, t, cacheDir, inputs.release, inputs.symversSha256, p, true)).text;
+  return generate(inputs.kallsyms);
+}
+
 /** True when the cached kallsyms lists no symbol of a module the patch changes (it was not loaded then). */
 export function kallsymsMissesObjects(kallsyms: string, objects: string[]): boolean {
   const ks = new Kallsyms(kallsyms);

@@ -14,7 +14,7 @@ import {
   moduleNameFrom,
 } from '../../../../server/src/protocol';
 import { BuildFailed, buildWithTool, type BuiltModule } from '../../deploy/operations';
-import { buildUnit, cachedKallsyms, kallsymsMissesObjects, readUnitInputs } from '../../deploy/unitBuild';
+import { buildUnit, generateWithCurrentKallsyms, readUnitInputs } from '../../deploy/unitBuild';
 import { replaceQuestion, replaceSummary } from '../../deploy/replace';
 import { showBuildDiagnostics } from '../buildDiagnostics';
 import { trustVerdict } from '../trustPolicy';
@@ -164,12 +164,15 @@ export function registerBuildCommands(c: Ctx): vscode.Disposable[] {
                 return g;
               };
               // The patched file itself, compiled here against the target's exact headers, or on the target.
-              let g = await generate('unit', inputs.kallsyms);
-              if (g.unit && inputs.kallsymsFromCache && kallsymsMissesObjects(inputs.kallsyms, g.unit.objects)) {
-                // A module that was not loaded when kallsyms was cached.
-                inputs.kallsyms = (await cachedKallsyms(t.ssh, t.settings, cacheDir, inputs.release, inputs.symversSha256, p, true)).text;
-                g = await generate('unit', inputs.kallsyms);
-              }
+              const g = await generateWithCurrentKallsyms(
+                t.ssh,
+                t.settings,
+                cacheDir,
+                inputs,
+                p,
+                (kallsyms) => generate('unit', kallsyms),
+                (x) => x.unit?.objects ?? [],
+              );
               if (!g.unit) throw new Error('the language server did not return a patched-unit module (an older server?)');
               for (const n of g.unit.notes) c.log.info(`${g.name}: ${n}`);
               return await buildUnit(t.ssh, t.settings, g.unit, inputs, p);
