@@ -45,39 +45,19 @@ const CATALOG_IDS = [
   'kconfig-env',
 ];
 
-/** The rules with a source-level trigger that the engine must implement. */
-const REQUIRED = [
-  'init-section',
-  'exit-section',
-  'section-attr-func',
-  'notrace',
-  'inline-notrace',
-  'syscall',
-  'inline-callers',
-  'ipa-clone',
-  'line-macro',
-  'no-functional-change',
-  'static-local-removed',
-  'static-local-new',
-  'special-static',
-  'data-global-changed',
-  'data-size-changed',
-  'struct-layout',
-  'jump-label',
-  'static-call',
-  'exported-abi',
-  'symbol-namespace',
-  'unsupported-file',
-  'code-removal',
-  'printk-cold',
-  'always-on-stack',
-  'late-module',
-  'probe-once-state',
-  'replace-callbacks',
-  'kconfig-env',
-];
-
 const root = path.join(__dirname, '..', '..', '..', '..');
+
+/** Catalog ids docs/catalog-ids-without-rules.md explains (one `## id` section each). */
+function explainedIds(): { id: string; text: string }[] {
+  const text = fs.readFileSync(path.join(root, 'docs', 'catalog-ids-without-rules.md'), 'utf8');
+  return text
+    .split(/^## /m)
+    .slice(1)
+    .map((sec) => ({ id: sec.split('\n')[0].trim(), text: sec.slice(sec.indexOf('\n')).trim() }));
+}
+
+/** Every other catalog id has a trigger, so the engine must implement it. */
+const REQUIRED = CATALOG_IDS.filter((id) => !explainedIds().some((e) => e.id === id));
 
 test('every required catalog rule is implemented, once', () => {
   const ids = allRules.map((r) => r.id);
@@ -132,11 +112,7 @@ test('every page in docs/rules belongs to a rule or an engine finding', () => {
 
 test('every catalog id without a rule is explained in docs/catalog-ids-without-rules.md, and only those', () => {
   const ids = new Set(allRules.map((r) => r.id));
-  const text = fs.readFileSync(path.join(root, 'docs', 'catalog-ids-without-rules.md'), 'utf8');
-  const explained = text
-    .split(/^## /m)
-    .slice(1)
-    .map((sec) => ({ id: sec.split('\n')[0].trim(), text: sec.slice(sec.indexOf('\n')).trim() }));
+  const explained = explainedIds();
   assert.deepEqual(explained.map((e) => e.id).sort(), CATALOG_IDS.filter((id) => !ids.has(id)).sort());
   for (const e of explained) assert.ok(e.text.length > 200, `${e.id}: say why no trigger exists`);
 });
