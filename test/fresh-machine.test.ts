@@ -45,7 +45,7 @@ test('scripts/ci/install-test-deps.sh on an empty machine installs sshd, the hea
   const r = dryRun('scripts/ci/install-test-deps.sh');
   assert.equal(r.status, 0, r.out);
   const pkgs = wouldInstall(r.out);
-  for (const p of ['openssh-server', 'openssh-client', 'sudo', 'procps', 'binutils', 'git', 'make', 'xz-utils', 'shellcheck']) {
+  for (const p of ['openssh-server', 'openssh-client', 'sudo', 'procps', 'binutils', 'gcc', 'git', 'make', 'xz-utils', 'shellcheck']) {
     assert.ok(pkgs.includes(p), `${p} missing from: ${r.out}`);
   }
   // apt's lists name the newest 6.1 ABI once apt-get update has run (CI's has); before, it says so.

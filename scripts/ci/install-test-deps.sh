@@ -3,7 +3,7 @@
 # prints the kernel headers package it chose (linux-headers-6.1.0-N-amd64, the
 # newest Debian 6.1 ABI: its name moves with security updates).
 #   openssh-server, openssh-client, sudo, procps: the transport tests' real sshd on loopback
-#   linux-headers-6.1.0-N-amd64, make, binutils: compiling and reading generated modules
+#   linux-headers-6.1.0-N-amd64, gcc, make, binutils: compiling and reading generated modules (and the stand-in kernel's .ko)
 #   git, xz-utils: scripts/fetch-kernel-source.sh
 #   the linter of shell scripts (package shellcheck), for the test of every script
 # KLP_SYSROOT and KLP_INSTALL_DRY_RUN work as in scripts/lib/packages.sh.
@@ -22,7 +22,7 @@ if [[ -z "$headers" ]]; then
 	fi
 	[[ -n "$headers" || -n "${KLP_INSTALL_DRY_RUN:-}" ]] || { echo "install-test-deps: no linux-headers-6.1.0-*-amd64 package in the apt sources" >&2; exit 1; }
 fi
-pkgs=(openssh-server openssh-client sudo procps binutils git make xz-utils shellcheck)
+pkgs=(openssh-server openssh-client sudo procps binutils gcc git make xz-utils shellcheck)
 [[ -n "$headers" ]] && pkgs+=("$headers")
 klp_ensure_packages install-test-deps "${pkgs[@]}"
 echo "headers: ${headers:-unknown}"
