@@ -310,7 +310,11 @@ export class ExpandedViews {
 
   /** The cached view; undefined when this text was never preprocessed; null when it failed. */
   cached(rel: string, text: string): ExpandedView | null | undefined {
-    const v = this.views.get(this.key(rel, text));
+    return this.lookup(this.key(rel, text));
+  }
+
+  private lookup(key: string): ExpandedView | null | undefined {
+    const v = this.views.get(key);
     return v === undefined ? undefined : v instanceof PreprocessError ? null : v;
   }
 
@@ -328,8 +332,9 @@ export class ExpandedViews {
   /** Preprocesses now (the CLI): the view, or null when gcc failed. */
   getSync(rel: string, text: string): ExpandedView | null {
     const key = this.key(rel, text);
-    const cached = this.cached(rel, text);
-    if (cached !== undefined) return cached;
+    // One hash of the text per call: the key serves the lookup and the store.
+    const hit = this.lookup(key);
+    if (hit !== undefined) return hit;
     const t0 = performance.now();
     let v: ExpandedView | PreprocessError;
     try {
@@ -351,8 +356,9 @@ export class ExpandedViews {
   /** Preprocesses in the background (the server, on open and save); resolves when cached. */
   async fill(rel: string, text: string, signal?: AbortSignal): Promise<ExpandedView | null> {
     const key = this.key(rel, text);
-    const cached = this.cached(rel, text);
-    if (cached !== undefined) return cached;
+    // One hash of the text per call: the key serves the lookup and the store.
+    const hit = this.lookup(key);
+    if (hit !== undefined) return hit;
     const t0 = performance.now();
     let v: ExpandedView | PreprocessError;
     try {
