@@ -9,6 +9,7 @@
 // (e) A series: 50 corpus patches (those that check, cycled) in one `livepatch-check` process
 //     against the same 50 in one process each; and one synthetic 50-file patch against
 //     the tree's `scripts/checkpatch.pl --no-tree` on the same patch.
+// (f) Where the time of the (a) runs goes, by phase: each run prints its own breakdown (KLP_TIMINGS=1).
 // Plus a baseline taken in the same run: `node -e 0` and `livepatch-check --version`.
 //
 // The line before the last is: series: 50 patches in one process X ms vs 50 processes Y ms (Zx); 50-file patch W ms vs checkpatch.pl --no-tree V ms
@@ -61,6 +62,9 @@ interface Sample {
   /** Peak RSS, KB (NaN when unknown). */
   rssKb: number;
   code: number | null;
+  /** The CLI's own breakdown (KLP_TIMINGS), when it printed one: phase -> ms. */
+  phases?: Record<string, number>;
+  totalMs?: number;
 }
 
 const TIME_BIN = '/usr/bin/time';
@@ -82,16 +86,16 @@ require(cli).main(process.argv.slice(1)).then((c) => { process.exitCode = c; });
 const statFile = path.join(os.tmpdir(), `klp-bench-${process.pid}.txt`);
 
 /** One fresh process: `node <args>`, timed from spawn to exit. */
-function spawnNode(args: string[], viaCli = false): Sample {
+function spawnNode(args: string[], viaCli = false, extraEnv: Record<string, string> = {}): Sample {
   let cmd = process.execPath;
   let argv = args;
-  let env = process.env;
+  let env = { ...process.env, ...extraEnv };
   if (haveTime) {
     cmd = TIME_BIN;
     argv = ['-f', '%U %S %M', '-o', statFile, process.execPath, ...args];
   } else if (viaCli) {
     argv = ['-e', WRAPPER, '--', ...args.slice(1)];
-    env = { ...process.env, KLP_BENCH_CLI: args[0], KLP_BENCH_OUT: statFile };
+    env = { ...env, KLP_BENCH_CLI: args[0], KLP_BENCH_OUT: statFile };
   }
   try {
     fs.rmSync(statFile, { force: true });
@@ -111,7 +115,9 @@ function spawnNode(args: string[], viaCli = false): Sample {
       rssKb = f[1];
     }
   } catch {}
-  return { wallMs, cpuMs, rssKb, code: r.status };
+  const line = /^livepatch-check: timings: (.*)$/m.exec(r.stderr?.toString() ?? '');
+  const t = line ? (JSON.parse(line[1]) as { totalMs: number; phases: Record<string, number> }) : null;
+  return { wallMs, cpuMs, rssKb, code: r.status, phases: t?.phases, totalMs: t?.totalMs };
 }
 
 function fmt(ms: number): string {
@@ -127,6 +133,53 @@ function spread(patches: CorpusPatch[]): CorpusPatch[] {
     for (const list of byName.values()) if (list[round]) out.push(list[round]);
   }
   return out;
+}
+
+/** The CLI's phases (KLP_TIMINGS), grouped; every phase lands in exactly one group. */
+const GROUPS: [string, (phase: string) => boolean][] = [
+  ['node startup', (p) => p === 'node startup'],
+  ['bundle load', (p) => p === 'bundle load'],
+  ['wait for wasm', (p) => p === 'wait for wasm'],
+  ['git', (p) => p.startsWith('git')],
+  ['tree reads', (p) => p === 'tree reads'],
+  ['blank', (p) => p === 'blank'],
+  ['parse', (p) => p === 'parse'],
+  ['index', (p) => p === 'index'],
+  ['rules', (p) => p.startsWith('rule ')],
+  ['patch, images, pairing, output', (p) => ['read patches', 'images', 'pair', 'output'].includes(p)],
+  ['other', () => true],
+];
+
+/**
+ * (f) Where a cold run's time goes: the mean of each group over the runs that printed
+ * their phases (means add up, medians would not), and the slowest rules.
+ */
+function printBreakdown(samples: Sample[]): void {
+  const withPhases = samples.filter((s) => s.phases);
+  if (!withPhases.length) {
+    console.log('(f) no run printed its phases (KLP_TIMINGS): no breakdown');
+    return;
+  }
+  const sums = new Map<string, number>();
+  const rules = new Map<string, number>();
+  let total = 0;
+  for (const s of withPhases) {
+    total += s.totalMs ?? 0;
+    for (const [phase, ms] of Object.entries(s.phases!)) {
+      const g = GROUPS.find(([, is]) => is(phase))![0];
+      sums.set(g, (sums.get(g) ?? 0) + ms);
+      if (phase.startsWith('rule ')) rules.set(phase.slice(5), (rules.get(phase.slice(5)) ?? 0) + ms);
+    }
+  }
+  const n = withPhases.length;
+  const mean = (ms: number) => (ms / n).toFixed(1);
+  console.log(
+    `(f) where a cold run's time goes, mean over ${n} runs (KLP_TIMINGS; ${mean(total)} ms measured inside the process, ` +
+      `the rest of the wall time is process creation and exit):`,
+  );
+  console.log('    ' + GROUPS.map(([g]) => `${g} ${mean(sums.get(g) ?? 0)}`).join(', '));
+  const top = [...rules].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  console.log(`    slowest rules: ${top.map(([r, ms]) => `${r} ${mean(ms)}`).join(', ')}`);
 }
 
 async function yieldLoop(): Promise<void> {
@@ -181,7 +234,7 @@ async function main(): Promise<void> {
         cut = true;
         break;
       }
-      const s = spawnNode([cli, '--tree', args.tree, '--format', 'json', p.abs], true);
+      const s = spawnNode([cli, '--tree', args.tree, '--format', 'json', p.abs], true, { KLP_TIMINGS: '1' });
       runs.set(p, [...(runs.get(p) ?? []), s]);
     }
   }
@@ -212,6 +265,7 @@ async function main(): Promise<void> {
     '    slowest: ' + slow.map(([p, s]) => `${p.rel} ${fmt(median(s.map((x) => x.wallMs)))} ms (${p.touched.length} files)`).join('; '),
   );
   console.log(`(d) peak RSS of the CLI runs: max ${peakRssMb.toFixed(0)} MB, median ${(median(rss) / 1024).toFixed(0)} MB`);
+  printBreakdown(ok.flatMap(([, s]) => s));
 
   // (b) The three biggest touched files: parse + index of the pre and post image.
   const wasm = await createParser('wasm');

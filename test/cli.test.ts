@@ -193,3 +193,24 @@ test('git format-patch mails (message, diffstat, signature) are read', () => {
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout).patches[0].files, ['fs/proc/procstats.c']);
 });
+
+test('KLP_TIMINGS=1 adds one stderr line: where the run went, by phase, adding up to its total', () => {
+  const quiet = run(['--tree', demoTree, demoPatch]);
+  const r = spawnSync(process.execPath, [cli, '--tree', demoTree, demoPatch], {
+    encoding: 'utf8',
+    env: { ...process.env, KLP_TIMINGS: '1' },
+  });
+  // The findings and exit status do not change.
+  assert.equal(r.status, quiet.code);
+  assert.equal(r.stdout, quiet.stdout);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('livepatch-check: timings: '));
+  assert.equal(lines.length, 1, r.stderr);
+  const t = JSON.parse(lines[0].slice('livepatch-check: timings: '.length)) as { totalMs: number; phases: Record<string, number> };
+  for (const phase of ['node startup', 'bundle load', 'read patches', 'parse', 'index', 'rule struct-layout', 'other'])
+    assert.ok(typeof t.phases[phase] === 'number', `phase ${phase} in ${lines[0]}`);
+  const sum = Object.values(t.phases).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - t.totalMs) < 1, `phases add up to ${sum}, total ${t.totalMs}`);
+  assert.ok(t.phases.other >= 0, 'no phase is counted twice');
+  // Off by default.
+  assert.doesNotMatch(quiet.stderr, /timings/);
+});

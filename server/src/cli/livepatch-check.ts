@@ -37,6 +37,7 @@ import { formatSarif } from './format/sarif';
 import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { loadTargetFacts } from './targetFacts';
 import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
+import * as timings from '../engine/util/timings';
 
 const VERSION = '0.1.0';
 
@@ -222,7 +223,9 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
     if (args.generate !== null) return args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
-    const out = args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result);
+    const out = timings.timed('output', () =>
+      args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result),
+    );
     process.stdout.write(out);
     return exitStatus(result.findings);
   } catch (err) {
@@ -337,14 +340,41 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
   }
 }
 
+/** What the launcher measured before run(): node's own startup and the bundle's load, in ms. */
+export interface LaunchTimes {
+  nodeMs: number;
+  bundleMs: number;
+}
+
 /** Runs the command and exits with its status once the output is flushed; `done` runs just before. */
-export function run(argv: string[], done: () => void = () => {}): void {
+export function run(argv: string[], done: () => void = () => {}, launch?: LaunchTimes): void {
+  const timingsWanted = !!process.env.KLP_TIMINGS;
+  if (timingsWanted) {
+    timings.enableTimings();
+    // Without the launcher (the source run directly), node's startup and the load are one figure.
+    timings.add('node startup', launch?.nodeMs ?? performance.now());
+    if (launch) timings.add('bundle load', launch.bundleMs);
+  }
   main(argv).then((code) => {
+    if (timingsWanted) reportTimings();
     done();
     // Exit as soon as the output is flushed: tearing down the wasm heap and idle
     // handles otherwise adds a few hundred milliseconds to every CI invocation.
     process.stdout.write('', () => process.exit(code));
   });
+}
+
+/**
+ * KLP_TIMINGS=1: one line on stderr, `livepatch-check: timings: {JSON}`, with the
+ * run's time so far and each phase's own share; `other` is what no phase claimed
+ * (JavaScript between phases, garbage collection, output).
+ */
+function reportTimings(): void {
+  const total = performance.now();
+  const phases = timings.phaseTimes();
+  const claimed = Object.values(phases).reduce((a, b) => a + b, 0);
+  phases.other = Math.round((total - claimed) * 10) / 10;
+  process.stderr.write(`livepatch-check: timings: ${JSON.stringify({ totalMs: Math.round(total * 10) / 10, phases })}\n`);
 }
 
 // dist/livepatch-check.js is launch.ts, which loads this bundle with a code cache

@@ -15,6 +15,7 @@ import { allRules } from './rules';
 import { notAnalysedFinding } from './notAnalysed';
 import { describeFacts, type TargetFacts } from './target/facts';
 import { applyExpanded, type ExpandedView } from './expand/expanded';
+import * as timings from './util/timings';
 
 export interface PatchInput {
   name: string;
@@ -92,7 +93,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const parserReady = opts.parser ? Promise.resolve(opts.parser) : createParser(opts.backend ?? 'wasm');
   parserReady.catch(() => {}); // awaited below; a patch error first must not leave it unhandled
   // 1. Read every patch and check every path before reading the tree.
-  const parsed: ParsedPatch[] = inputs.map((i) => readPatch(i.text, i.name));
+  const parsed: ParsedPatch[] = timings.timed('read patches', () => inputs.map((i) => readPatch(i.text, i.name)));
   const maxHunks = opts.maxHunks ?? DEFAULT_MAX_HUNKS;
   const hunks = parsed.reduce((n, p) => n + p.files.reduce((m, f) => m + f.hunks.length, 0), 0);
   if (hunks > maxHunks) {
@@ -106,7 +107,9 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       if (f.newPath) tree?.check(f.newPath);
     }
   }
+  timings.start('wait for wasm');
   const parser = await parserReady;
+  timings.end('wait for wasm');
   const rules = opts.rules ?? allRules;
   const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const notes: string[] = [];
@@ -153,7 +156,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       if (tree) {
         const preText = fp.oldPath ? (opts.readPreImage ? opts.readPreImage(fp.oldPath) : tree.readFile(fp.oldPath)) : null;
         if (fp.oldPath && preText === null) throw new PatchError(`${patch.name}: ${fp.oldPath} does not exist in the tree ${tree.root}`);
-        images = buildImages(fp, preText);
+        images = timings.timed('images', () => buildImages(fp, preText));
         if (images.fuzz > 0) notes.push(`${patch.name}: ${path}: applied with fuzz ${images.fuzz} (context lines ignored)`);
       } else {
         images = hunkOnlyImages(fp);
@@ -199,7 +202,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
         if (post && (vPost ?? vPre)) post = applyExpanded(post, (vPost ?? vPre)!);
         expandedViews.set(path, { pre: vPre, post: vPost });
       }
-      files.push(makeFileChange(path, fp, isC, pre, post, images));
+      files.push(timings.timed('pair', () => makeFileChange(path, fp, isC, pre, post, images)));
     }
     changes.push(files);
     const ctx: RuleContext = {
@@ -253,7 +256,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
         finding.patchLine = patchLineOf(finding, files);
         findings.push(finding);
       };
-      rule.check(ctx);
+      timings.timed(`rule ${rule.id}`, () => rule.check(ctx));
     }
   }
   let kept = dedupe(findings);

@@ -21,6 +21,7 @@ import type {
 import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
 import { matchParen, splitTopLevel } from '../parse/blank';
+import * as timings from '../util/timings';
 
 const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE[0-6]|(?:NOTRACE_)?BPF_CALL_[0-5])\s*\(\s*(\w+)/;
 const EXPORT_RE = /^\s*(EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*)\s*\(\s*(\w+)\s*(?:,\s*"?(\w+)"?\s*)?\)/;
@@ -52,7 +53,7 @@ interface Ctx {
 export function indexSource(parser: CParser, path: string, text: string): FileIndex {
   const tree = parser.parse(text);
   try {
-    return indexTree(tree.rootNode, path, text);
+    return timings.timed('index', () => indexTree(tree.rootNode, path, text));
   } finally {
     tree.delete();
   }

@@ -9,6 +9,7 @@ import { blank } from './blank';
 import { indexTree, reindexTree, type EditRegion } from '../index/indexer';
 import type { FileIndex } from '../model';
 import { createHash } from 'node:crypto';
+import * as timings from '../util/timings';
 
 interface Entry {
   blanked: string;
@@ -72,7 +73,7 @@ export class DocumentTrees {
       this.touch(uri, old);
       return old;
     }
-    const blanked = blank(text);
+    const blanked = timings.timed('blank', () => blank(text));
     let tree: SyntaxTree;
     let previous: Entry['previous'] = null;
     if (old) {
@@ -121,9 +122,11 @@ export class DocumentTrees {
   index(uri: string, path: string, text: string): FileIndex {
     const e = this.update(uri, path, text);
     if (!e.index) {
+      timings.start('index');
       e.index = e.previous
         ? reindexTree(e.tree.rootNode, path, text, e.previous.index, e.previous.region)
         : indexTree(e.tree.rootNode, path, text);
+      timings.end('index');
       e.previous = null;
     }
     return e.index;

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { blank } from './blank';
+import * as timings from '../util/timings';
 
 export interface Point {
   row: number;
@@ -134,10 +135,12 @@ async function createWasmParser(): Promise<CParser> {
     // The budget is CPU time, not wall time: on a loaded machine (a CI runner, a VM
     // build beside it) a wall-clock deadline turned ordinary files into not-analysed.
     const deadline = cpuMs() + budget;
-    const tree = parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined, {
-      // Returning true cancels the parse (the typings say void).
-      progressCallback: (() => cpuMs() > deadline) as unknown as () => void,
-    });
+    const tree = timings.timed('parse', () =>
+      parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined, {
+        // Returning true cancels the parse (the typings say void).
+        progressCallback: (() => cpuMs() > deadline) as unknown as () => void,
+      }),
+    );
     if (!tree) {
       // A cancelled parse leaves its state behind for resumption; start clean next time.
       parser.reset();
@@ -147,7 +150,11 @@ async function createWasmParser(): Promise<CParser> {
   };
   return {
     backend: 'wasm',
-    parse: (text, previous) => run(blank(text), previous),
+    parse: (text, previous) =>
+      run(
+        timings.timed('blank', () => blank(text)),
+        previous,
+      ),
     parseRaw: run,
     edit: (tree, e) => (tree as unknown as import('web-tree-sitter').Tree).edit(e),
   };

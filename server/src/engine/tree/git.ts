@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { execFile, spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import * as timings from '../util/timings';
 
 let allowed = true;
 
@@ -109,12 +110,14 @@ function namedOverrides(root: string): [string, string][] | null {
   // Includes can change without .git/config changing: look again after a second.
   if (hit && hit.stamp === stamp && Date.now() - hit.at < 1000) return hit.overrides;
   // Listing config runs nothing: it only reads files (includes too).
-  const r = spawnSync('git', ['-C', root, ...prefix(FIXED_OVERRIDES), 'config', '--list', '--name-only', '-z'], {
-    encoding: 'utf8',
-    env: gitEnv(),
-    timeout: 5000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const r = timings.timed('git config', () =>
+    spawnSync('git', ['-C', root, ...prefix(FIXED_OVERRIDES), 'config', '--list', '--name-only', '-z'], {
+      encoding: 'utf8',
+      env: gitEnv(),
+      timeout: 5000,
+      maxBuffer: 16 * 1024 * 1024,
+    }),
+  );
   let overrides: [string, string][] | null = [];
   if (r.error || r.signal) overrides = null;
   else {
@@ -146,12 +149,14 @@ export function gitSync(
 ): SpawnSyncReturns<string> | null {
   const argv = gitArgv(root, args);
   if (!argv) return null;
-  return spawnSync('git', argv, {
-    encoding: 'utf8',
-    env: gitEnv(),
-    timeout: Math.max(50, opts.timeoutMs ?? 20000),
-    maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024,
-  });
+  return timings.timed(`git ${args[0]}`, () =>
+    spawnSync('git', argv, {
+      encoding: 'utf8',
+      env: gitEnv(),
+      timeout: Math.max(50, opts.timeoutMs ?? 20000),
+      maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024,
+    }),
+  );
 }
 
 /** `git ARGS` in `root`: its stdout, or a rejection with git's message (GitRefused when git may not run). */

@@ -8,6 +8,7 @@ import { gitAllowed, gitInBackground, gitSync, type BackgroundGit } from './git'
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { PatchError } from '../diff/readPatch';
+import * as timings from '../util/timings';
 
 export class KernelTree {
   readonly root: string;
@@ -62,6 +63,7 @@ export class KernelTree {
 
   readFile(rel: string): string | null {
     const abs = this.resolve(rel);
+    timings.start('tree reads');
     try {
       return fs.readFileSync(abs, 'utf8');
     } catch (err) {
@@ -73,6 +75,8 @@ export class KernelTree {
       if (code === 'ENAMETOOLONG' || code === 'ELOOP' || code === 'EINVAL')
         throw new PatchError(`'${rel.slice(0, 300)}' cannot be read from the kernel tree (${code})`);
       throw err;
+    } finally {
+      timings.end('tree reads');
     }
   }
 
@@ -277,7 +281,7 @@ export class KernelTree {
     const started = this.background;
     this.background = null;
     if (started) {
-      const done = started.result();
+      const done = timings.timed('git (waiting for diff-files)', () => started.result());
       started.dispose();
       if (done) return done.status === 0 ? this.stampOf(done.stdout) : null;
     }
