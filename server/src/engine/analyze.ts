@@ -10,6 +10,7 @@ import { indexSource } from './index/indexer';
 import { DocumentTrees } from './parse/documentTrees';
 import { pairFile } from './compare/pair';
 import { KernelTree } from './tree/kernelTree';
+import type { StartedTreeState } from './tree/treeState';
 import type { FileChange, Rule, RuleContext } from './rules/rule';
 import { allRules } from './rules';
 import { notAnalysedFinding } from './notAnalysed';
@@ -57,6 +58,8 @@ export interface AnalyzeOptions {
    * git on every keystroke whether a rule needs the key or not.
    */
   prepareTreeCache?: boolean;
+  /** With prepareTreeCache: that work, already begun by the caller for this tree (the CLI's launcher). */
+  startedTreeState?: StartedTreeState | null;
   /** Polled between files and rules; when it returns true the analysis stops with AnalysisCancelled. */
   isCancelled?: () => boolean;
 }
@@ -100,7 +103,8 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     throw new PatchError(`${hunks} hunks in one run is over the limit of ${maxHunks}: check the patches in smaller groups`);
   }
   const tree = opts.tree ? KernelTree.open(opts.tree, opts.config ?? null) : null;
-  if (opts.prepareTreeCache) tree?.startCacheKey();
+  if (opts.prepareTreeCache) tree?.startCacheKey(opts.startedTreeState);
+  else opts.startedTreeState?.diffFiles.dispose();
   for (const p of parsed) {
     for (const f of p.files) {
       if (f.oldPath) tree?.check(f.oldPath);

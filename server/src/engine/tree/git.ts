@@ -149,7 +149,9 @@ export function gitSync(
 ): SpawnSyncReturns<string> | null {
   const argv = gitArgv(root, args);
   if (!argv) return null;
-  return timings.timed(`git ${args[0]}`, () =>
+  // Named by the subcommand, past the -c overrides.
+  const sub = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '-c') ?? args[0];
+  return timings.timed(`git ${sub}`, () =>
     spawnSync('git', argv, {
       encoding: 'utf8',
       env: gitEnv(),

@@ -4,7 +4,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { gitAllowed, gitInBackground, gitSync, type BackgroundGit } from './git';
+import { gitAllowed, gitSync, type BackgroundGit } from './git';
+import { DIFF_FILES, headFromFiles, startTreeState, type StartedTreeState } from './treeState';
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { PatchError } from '../diff/readPatch';
@@ -264,13 +265,20 @@ export class KernelTree {
    * waiting only for what is left of it; a run whose rules never ask does not wait at
    * all. The key is the one treeKey() computes on the spot. Does nothing where HEAD
    * cannot be read from .git itself: then treeKey() asks git when needed, as before.
+   * `started`: the same work already begun for this tree (by the CLI's launcher); it is
+   * taken over, or stopped when it was for another directory.
    */
-  startCacheKey(): void {
-    if (this.stateKey !== undefined || this.background !== undefined || process.env.KLP_NO_GREP_CACHE) return;
-    const own = fs.existsSync(path.join(this.root, '.git')) && gitAllowed() ? headFromFiles(this.root) : null;
-    if (own === null) return;
-    this.gitState ??= this.gitStateOf(own);
-    this.background = gitInBackground(this.root, DIFF_FILES, 10000);
+  startCacheKey(started?: StartedTreeState | null): void {
+    const mine = started?.root === this.root ? started : null;
+    if (started && !mine) started.diffFiles.dispose();
+    if (this.stateKey !== undefined || this.background !== undefined) {
+      mine?.diffFiles.dispose();
+      return;
+    }
+    const s = mine ?? startTreeState(this.root);
+    if (!s) return;
+    this.gitState ??= this.gitStateOf(s.head);
+    this.background = s.diffFiles;
   }
 
   /**
@@ -376,61 +384,6 @@ export class KernelTree {
 }
 
 const REV_PARSE = ['rev-parse', '--show-toplevel', 'HEAD'];
-// One thread: git's parallel stat of the index would take both cores of a small machine from the
-// parse it runs beside (the answer is the same).
-const DIFF_FILES = [
-  '-c',
-  'core.preloadIndex=false',
-  'diff-files',
-  '--name-only',
-  '-z',
-  '--no-ext-diff',
-  '--no-textconv',
-  '--ignore-submodules=all',
-];
-
-/**
- * What `git rev-parse --show-toplevel HEAD` prints for `root`, read from its .git folder
- * for the plain layout: a .git directory of this user (git's own ownership rule), no
- * includes, extensions, bare or worktree settings in its config, HEAD a branch whose
- * ref is a loose file or in packed-refs, or a detached commit. Null for anything
- * else, and then git is asked. Saves starting a process on every CLI run.
- */
-export function headFromFiles(root: string): string | null {
-  try {
-    const gitDir = path.join(root, '.git');
-    const uid = process.getuid?.();
-    const st = fs.lstatSync(gitDir);
-    if (uid === undefined || !st.isDirectory() || st.uid !== uid || fs.statSync(root).uid !== uid) return null;
-    const config = fs.readFileSync(path.join(gitDir, 'config'), 'utf8');
-    if (
-      /^\s*\[\s*(?:include|extensions)/im.test(config) ||
-      /^\s*worktree\s*=/im.test(config) ||
-      /^\s*bare\s*=\s*(?:true|yes|on|1)\s*$/im.test(config)
-    )
-      return null;
-    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8');
-    let hash: string | undefined;
-    const ref = /^ref: (refs\/heads\/[^\s]+)\n?$/.exec(head)?.[1];
-    if (ref) {
-      if (ref.split('/').includes('..')) return null;
-      try {
-        hash = fs.readFileSync(path.join(gitDir, ref), 'utf8');
-      } catch {
-        const packed = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
-        hash = packed
-          .split('\n')
-          .find((l) => l.endsWith(` ${ref}`))
-          ?.split(' ')[0];
-      }
-    } else hash = head;
-    hash = hash?.trim();
-    if (!hash || !/^[0-9a-f]{40}$/.test(hash)) return null;
-    return `${root}\n${hash}\n`;
-  } catch {
-    return null;
-  }
-}
 
 /** A kernel .config is a few hundred KB; anything past this is not one. */
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
