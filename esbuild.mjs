@@ -42,7 +42,12 @@ await Promise.all([
     outdir: 'dist',
     banner: { js: '#!/usr/bin/env node' },
   }),
-  esbuild.build({ ...common, entryPoints: { 'livepatch-check-main': 'server/src/cli/livepatch-check.ts' }, outdir: 'dist' }),
+  esbuild.build({
+    ...common,
+    // index-worker.js: the CLI's second indexing thread for big runs (engine/parse/indexPool.ts).
+    entryPoints: { 'livepatch-check-main': 'server/src/cli/livepatch-check.ts', 'index-worker': 'server/src/engine/parse/indexWorker.ts' },
+    outdir: 'dist',
+  }),
   esbuild.build({
     ...common,
     entryPoints: {

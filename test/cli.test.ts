@@ -214,3 +214,14 @@ test('KLP_TIMINGS=1 adds one stderr line: where the run went, by phase, adding u
   // Off by default.
   assert.doesNotMatch(quiet.stderr, /timings/);
 });
+
+test('a run indexed on two threads (IndexPool) prints exactly what a one-thread run prints', () => {
+  const env = (extra: Record<string, string>) => ({ ...process.env, KLP_TIMINGS: '1', ...extra });
+  const args = [cli, '--tree', demoTree, '--format', 'json', demoPatch];
+  const one = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_NO_WORKERS: '1' }) });
+  // No size floor: the demo's two files go to the pool.
+  const two = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_POOL_MIN_BYTES: '0' }) });
+  assert.equal(two.status, one.status, two.stderr);
+  assert.equal(two.stdout, one.stdout);
+  assert.ok(JSON.parse(one.stdout).findings.length > 0);
+});

@@ -214,6 +214,7 @@ export async function main(argv: string[], launch?: LaunchTimes): Promise<number
       maxFileBytes: args.maxFileBytes,
       maxFileBytesName: '--max-file-size',
       prepareTreeCache: true,
+      parallel: true,
       startedTreeState: launch?.treeState,
       // Only .c files are compiled on their own; a header is seen through them.
       expanded: views ? (p, text) => (p.endsWith('.c') ? views.getSync(p, text) : null) : undefined,

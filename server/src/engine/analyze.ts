@@ -8,6 +8,7 @@ import { buildImages, hunkOnlyImages, type Images } from './diff/images';
 import { createParser, ParseTimeout, type Backend, type CParser } from './parse/parser';
 import { indexSource } from './index/indexer';
 import { DocumentTrees } from './parse/documentTrees';
+import { IndexPool, type IndexJob } from './parse/indexPool';
 import { pairFile } from './compare/pair';
 import { KernelTree } from './tree/kernelTree';
 import type { StartedTreeState } from './tree/treeState';
@@ -60,6 +61,11 @@ export interface AnalyzeOptions {
   prepareTreeCache?: boolean;
   /** With prepareTreeCache: that work, already begun by the caller for this tree (the CLI's launcher). */
   startedTreeState?: StartedTreeState | null;
+  /**
+   * Share the indexing of a big run's changed files with a worker thread (IndexPool). For
+   * one-shot runs (the CLI): the findings are the same, only the time differs.
+   */
+  parallel?: boolean;
   /** Polled between files and rules; when it returns true the analysis stops with AnalysisCancelled. */
   isCancelled?: () => boolean;
 }
@@ -147,137 +153,186 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const findings: Finding[] = [];
   const changes: FileChange[][] = [];
   const expandedViews = new Map<string, { pre: ExpandedView | null; post: ExpandedView | null }>();
-  for (let pi = 0; pi < parsed.length; pi++) {
-    const patch = parsed[pi];
-    const files: FileChange[] = [];
-    for (const fp of patch.files) {
-      // Let an editor's next keystroke in (and cancel us) between files.
-      if (opts.isCancelled) await yieldToEventLoop();
-      checkCancelled();
+  // Every changed file's images first (tree reads, hunk placement): with them known, a big
+  // run's indexing can be shared with a worker thread (IndexPool, the CLI only).
+  const prepared: PreparedFile[][] = parsed.map((patch) =>
+    patch.files.map((fp): PreparedFile => {
       const path = (fp.newPath ?? fp.oldPath)!;
       const isC = C_FILE.test(path);
       let images: Images;
+      let fuzzNote: string | null = null;
       if (tree) {
         const preText = fp.oldPath ? (opts.readPreImage ? opts.readPreImage(fp.oldPath) : tree.readFile(fp.oldPath)) : null;
         if (fp.oldPath && preText === null) throw new PatchError(`${patch.name}: ${fp.oldPath} does not exist in the tree ${tree.root}`);
         images = timings.timed('images', () => buildImages(fp, preText));
-        if (images.fuzz > 0) notes.push(`${patch.name}: ${path}: applied with fuzz ${images.fuzz} (context lines ignored)`);
+        if (images.fuzz > 0) fuzzNote = `${patch.name}: ${path}: applied with fuzz ${images.fuzz} (context lines ignored)`;
       } else {
         images = hunkOnlyImages(fp);
       }
-      let pre: FileIndex | null = null;
-      let post: FileIndex | null = null;
-      const trees = opts.trees ?? new DocumentTrees(parser, 1);
-      const key = `image:${fp.oldPath ?? path}`;
       // A changed file the engine cannot index is an error, never a silent pass.
       let skipped: string | null = null;
       const size = isC ? Math.max(...[images.pre, images.post].map((t) => (t === null ? 0 : Buffer.byteLength(t, 'utf8')))) : 0;
       if (size > maxFile) {
         skipped = `${mb(size)} is over the ${mb(maxFile)} size limit${opts.maxFileBytesName ? ` (${opts.maxFileBytesName})` : ''}`;
       }
-      try {
-        if (skipped) {
-          // Not indexed at all: reading a file this big is what the limit prevents.
-        } else if (isC && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null) {
-          // The post-image is the pre-image plus the hunks: reparse and re-index
-          // only what the hunks touched instead of parsing the whole file twice.
-          // With a shared cache (the server), going back to the pre-image on the
-          // next validation is incremental too.
-          checkCancelled();
-          pre = trees.index(key, fp.oldPath ?? path, images.pre);
-          post = trees.index(key, path, images.post);
-          if (!opts.trees) trees.drop(key);
-        } else if (isC) {
-          pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
-          post = indexText(path, images.post, 'post');
-        }
-      } catch (err) {
-        if (!(err instanceof ParseTimeout)) throw err;
-        trees.drop(key);
-        skipped = err.message;
-        pre = post = null;
-      }
-      if (skipped) findings.push(notAnalysedFinding(path, skipped, pi, fp.headerLine));
-      if (opts.expanded && isC && !skipped) {
-        // Either image's view stands in for a missing other: the macros that hide attributes rarely change.
-        const vPre = pre && images.pre !== null ? opts.expanded(fp.oldPath ?? path, images.pre) : null;
-        const vPost = post && images.post !== null ? opts.expanded(path, images.post) : null;
-        if (pre && (vPre ?? vPost)) pre = applyExpanded(pre, (vPre ?? vPost)!);
-        if (post && (vPost ?? vPre)) post = applyExpanded(post, (vPost ?? vPre)!);
-        expandedViews.set(path, { pre: vPre, post: vPost });
-      }
-      files.push(timings.timed('pair', () => makeFileChange(path, fp, isC, pre, post, images)));
+      // Both images indexed together, the post-image reparsing the pre-image's tree.
+      const paired = isC && !skipped && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null;
+      return { fp, path, isC, images, fuzzNote, skipped, paired, job: -1 };
+    }),
+  );
+  const jobs: IndexJob[] = [];
+  if (opts.parallel && !opts.trees && !opts.indexFile) {
+    for (const f of prepared.flat()) {
+      if (!f.paired) continue;
+      f.job = jobs.length;
+      jobs.push({ prePath: f.fp.oldPath ?? f.path, postPath: f.path, pre: f.images.pre!, post: f.images.post! });
     }
-    changes.push(files);
-    const ctx: RuleContext = {
-      files,
-      tree,
-      parser,
-      facts,
-      indexTreeFile(path) {
-        if (!tree) return null;
-        if (!treeCache.has(path)) {
-          let idx: FileIndex | null = null;
-          try {
-            idx = indexText(path, tree.readFile(path));
-          } catch {
-            idx = null;
+  }
+  const pool = jobs.length ? IndexPool.start(jobs) : null;
+  try {
+    return await analyzePrepared();
+  } finally {
+    pool?.close();
+  }
+
+  async function analyzePrepared(): Promise<AnalysisResult> {
+    for (let pi = 0; pi < parsed.length; pi++) {
+      const files: FileChange[] = [];
+      for (const { fp, path, isC, images, fuzzNote, skipped: tooBig, paired, job } of prepared[pi]) {
+        // Let an editor's next keystroke in (and cancel us) between files.
+        if (opts.isCancelled) await yieldToEventLoop();
+        checkCancelled();
+        if (fuzzNote) notes.push(fuzzNote);
+        let skipped = tooBig;
+        let pre: FileIndex | null = null;
+        let post: FileIndex | null = null;
+        const trees = opts.trees ?? new DocumentTrees(parser, 1);
+        const key = `image:${fp.oldPath ?? path}`;
+        // Indexed by the pool's worker (null: it failed, and the file is indexed here after all).
+        const fromWorker =
+          pool && job >= 0 && !pool.claim(job) ? await timings.timedAsync('wait for index worker', () => pool.result(job)) : null;
+        try {
+          if (skipped) {
+            // Not indexed at all: reading a file this big is what the limit prevents.
+          } else if (fromWorker) {
+            if ('timeout' in fromWorker) skipped = fromWorker.timeout;
+            else ({ pre, post } = fromWorker);
+          } else if (paired) {
+            // The post-image is the pre-image plus the hunks: reparse and re-index
+            // only what the hunks touched instead of parsing the whole file twice.
+            // With a shared cache (the server), going back to the pre-image on the
+            // next validation is incremental too.
+            checkCancelled();
+            pre = trees.index(key, fp.oldPath ?? path, images.pre!);
+            post = trees.index(key, path, images.post!);
+            if (!opts.trees) trees.drop(key);
+          } else if (isC) {
+            pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
+            post = indexText(path, images.post, 'post');
           }
-          treeCache.set(path, idx);
+        } catch (err) {
+          if (!(err instanceof ParseTimeout)) throw err;
+          trees.drop(key);
+          skipped = err.message;
+          pre = post = null;
         }
-        return treeCache.get(path)!;
-      },
-      report: () => {},
-    };
-    // Absent, not a function that returns null, without a preprocessor: the rules skip the
-    // tree searches that only a view could complete (200-300 ms on a common callee).
-    const expanded = opts.expanded;
-    if (expanded) {
-      ctx.expandedView = (path, image) => {
-        const v = expandedViews.get(path);
-        if (v) return image === 'pre' ? v.pre : v.post;
-        const text = tree?.readFile(path) ?? null;
-        return text === null ? null : expanded(path, text);
+        if (skipped) findings.push(notAnalysedFinding(path, skipped, pi, fp.headerLine));
+        if (opts.expanded && isC && !skipped) {
+          // Either image's view stands in for a missing other: the macros that hide attributes rarely change.
+          const vPre = pre && images.pre !== null ? opts.expanded(fp.oldPath ?? path, images.pre) : null;
+          const vPost = post && images.post !== null ? opts.expanded(path, images.post) : null;
+          if (pre && (vPre ?? vPost)) pre = applyExpanded(pre, (vPre ?? vPost)!);
+          if (post && (vPost ?? vPre)) post = applyExpanded(post, (vPost ?? vPre)!);
+          expandedViews.set(path, { pre: vPre, post: vPost });
+        }
+        files.push(timings.timed('pair', () => makeFileChange(path, fp, isC, pre, post, images)));
+      }
+      changes.push(files);
+      const ctx: RuleContext = {
+        files,
+        tree,
+        parser,
+        facts,
+        indexTreeFile(path) {
+          if (!tree) return null;
+          if (!treeCache.has(path)) {
+            let idx: FileIndex | null = null;
+            try {
+              idx = indexText(path, tree.readFile(path));
+            } catch {
+              idx = null;
+            }
+            treeCache.set(path, idx);
+          }
+          return treeCache.get(path)!;
+        },
+        report: () => {},
       };
-    }
-    for (const rule of rules) {
-      if (skipRule(rule)) continue;
-      checkCancelled();
-      ctx.report = (f) => {
-        const finding: Finding = {
-          rule: rule.id,
-          severity: f.severity ?? rule.severity,
-          file: f.file,
-          line: f.line,
-          endLine: f.endLine ?? f.line,
-          image: f.image ?? 'post',
-          function: f.function ?? null,
-          symbol: f.symbol ?? null,
-          message: f.message,
-          related: f.related ?? [],
-          patchIndex: pi,
+      // Absent, not a function that returns null, without a preprocessor: the rules skip the
+      // tree searches that only a view could complete (200-300 ms on a common callee).
+      const expanded = opts.expanded;
+      if (expanded) {
+        ctx.expandedView = (path, image) => {
+          const v = expandedViews.get(path);
+          if (v) return image === 'pre' ? v.pre : v.post;
+          const text = tree?.readFile(path) ?? null;
+          return text === null ? null : expanded(path, text);
         };
-        finding.patchLine = patchLineOf(finding, files);
-        findings.push(finding);
-      };
-      timings.timed(`rule ${rule.id}`, () => rule.check(ctx));
+      }
+      for (const rule of rules) {
+        if (skipRule(rule)) continue;
+        checkCancelled();
+        ctx.report = (f) => {
+          const finding: Finding = {
+            rule: rule.id,
+            severity: f.severity ?? rule.severity,
+            file: f.file,
+            line: f.line,
+            endLine: f.endLine ?? f.line,
+            image: f.image ?? 'post',
+            function: f.function ?? null,
+            symbol: f.symbol ?? null,
+            message: f.message,
+            related: f.related ?? [],
+            patchIndex: pi,
+          };
+          finding.patchLine = patchLineOf(finding, files);
+          findings.push(finding);
+        };
+        timings.timed(`rule ${rule.id}`, () => rule.check(ctx));
+      }
     }
+    let kept = dedupe(findings);
+    const maxFindings = opts.maxFindings ?? DEFAULT_MAX_FINDINGS;
+    if (kept.length > maxFindings) {
+      // Keep the most severe: a dropped error must not turn the verdict into a pass.
+      const dropped = kept.length - maxFindings;
+      kept = kept.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]).slice(0, maxFindings);
+      notes.push(`${dropped} more finding(s) were dropped: at most ${maxFindings} are reported, the most severe first`);
+    }
+    return {
+      tree: tree?.root ?? null,
+      patches: parsed.map((p) => ({ name: p.name, files: p.files.map((f) => (f.newPath ?? f.oldPath)!) })),
+      findings: kept.sort(compareFindings),
+      notes: [...new Set(notes)],
+      changes,
+    };
   }
-  let kept = dedupe(findings);
-  const maxFindings = opts.maxFindings ?? DEFAULT_MAX_FINDINGS;
-  if (kept.length > maxFindings) {
-    // Keep the most severe: a dropped error must not turn the verdict into a pass.
-    const dropped = kept.length - maxFindings;
-    kept = kept.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]).slice(0, maxFindings);
-    notes.push(`${dropped} more finding(s) were dropped: at most ${maxFindings} are reported, the most severe first`);
-  }
-  return {
-    tree: tree?.root ?? null,
-    patches: parsed.map((p) => ({ name: p.name, files: p.files.map((f) => (f.newPath ?? f.oldPath)!) })),
-    findings: kept.sort(compareFindings),
-    notes: [...new Set(notes)],
-    changes,
-  };
+}
+
+/** A changed file with its images, before indexing. */
+interface PreparedFile {
+  fp: FileChange['patch'];
+  path: string;
+  isC: boolean;
+  images: Images;
+  fuzzNote: string | null;
+  /** Why it is not indexed at all (its size), or null. */
+  skipped: string | null;
+  /** Pre- and post-image indexed together. */
+  paired: boolean;
+  /** Its IndexPool job, or -1. */
+  job: number;
 }
 
 function yieldToEventLoop(): Promise<void> {

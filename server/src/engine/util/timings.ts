@@ -49,6 +49,17 @@ export function timed<T>(phase: string, fn: () => T): T {
   }
 }
 
+/** Runs an async fn as a phase. Only for a wait with nothing else running on this thread meanwhile (phases must nest). */
+export async function timedAsync<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+  if (!enabled) return fn();
+  start(phase);
+  try {
+    return await fn();
+  } finally {
+    end(phase);
+  }
+}
+
 /** Charges time measured elsewhere (node's startup, a launcher) to a phase. */
 export function add(phase: string, ms: number): void {
   if (enabled) totals.set(phase, (totals.get(phase) ?? 0) + ms);
