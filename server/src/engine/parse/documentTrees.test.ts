@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { createParser } from './parser';
 import { indexSource } from '../index/indexer';
 import type { FileIndex } from '../model';
-import { DocumentTrees, mergeRegions, editRegion } from './documentTrees';
+import { DocumentTrees, IndexCache, mergeRegions, editRegion } from './documentTrees';
 import { defaultKernelTree } from '../../../../tools/parse-accuracy/accuracy';
 
 const demo = fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'examples', 'demo', 'tree', 'fs', 'proc', 'procstats.c'), 'utf8');
@@ -142,4 +142,26 @@ test('the tree cache is LRU-bounded and frees evicted trees', async () => {
   for (let i = 0; i < 5; i++) trees.update(`u${i}`, 'x.c', demo + `\nint v${i};\n`);
   assert.equal(trees.size, 3);
   assert.ok(!trees.has('u0') && !trees.has('u1') && trees.has('u4'));
+});
+
+test('the index cache answers by content: the same text again (even a copy) without indexing, a changed one indexed anew', async () => {
+  const parser = await createParser();
+  const cache = new IndexCache(4);
+  let made = 0;
+  const get = (p: string, t: string) =>
+    cache.get(p, t, () => {
+      made++;
+      return indexSource(parser, p, t);
+    });
+  const first = get('x.c', demo);
+  assert.equal(get('x.c', demo), first);
+  assert.equal(get('x.c', (demo + ' ').slice(0, -1)), first, 'an equal copy of the text');
+  assert.equal(made, 1);
+  const changed = demo.replace('procstats_limit = 128', 'procstats_limit = 129');
+  assert.notEqual(get('x.c', changed), first);
+  assert.equal(made, 2);
+  assert.equal(get('x.c', demo), first, 'back to the first text: still cached by its hash');
+  assert.equal(made, 2);
+  assert.notEqual(get('y.c', demo), first, 'another path is another entry');
+  assert.equal(made, 3);
 });
