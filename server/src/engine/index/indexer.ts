@@ -461,6 +461,10 @@ function scanBodyText(text: string, start: number, end: number, starts: number[]
 }
 
 interface LazyState {
+  text: string;
+  start: number;
+  end: number;
+  starts: number[];
   facts: BodyFacts | null;
   norm: string | null;
   /** Facts computed for the same body in an earlier index, `dl` lines higher up. */
@@ -480,6 +484,54 @@ function shiftFacts(f: BodyFacts, dl: number): BodyFacts {
   };
 }
 
+function bodyFacts(fn: FunctionDef): BodyFacts {
+  const st = lazyState.get(fn)!;
+  if (!st.facts) {
+    st.facts = st.moved ? shiftFacts(st.moved.facts, st.moved.dl) : scanBodyText(st.text, st.start, st.end, st.starts);
+    st.moved = null;
+  }
+  return st.facts;
+}
+
+function normBody(fn: FunctionDef): string {
+  const st = lazyState.get(fn)!;
+  return (st.norm ??= normalizeC(st.text.slice(st.start, st.end)));
+}
+
+// Shared getters (no closures per function: an edit re-creates every function after it).
+const BODY_PROPERTIES: PropertyDescriptorMap = {
+  staticLocals: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).staticLocals;
+    },
+    enumerable: true,
+  },
+  calls: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).calls;
+    },
+    enumerable: true,
+  },
+  identifiers: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).identifiers;
+    },
+    enumerable: true,
+  },
+  lineMacroUses: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).lineMacroUses;
+    },
+    enumerable: true,
+  },
+  normBody: {
+    get: function (this: FunctionDef) {
+      return normBody(this);
+    },
+    enumerable: true,
+  },
+};
+
 /**
  * Defines the body facts of `fn` as lazily computed properties. A function that
  * an edit only moved by dl lines (`prev`: its state in the previous index) takes
@@ -488,22 +540,8 @@ function shiftFacts(f: BodyFacts, dl: number): BodyFacts {
  */
 function lazyBody(fn: FunctionDef, text: string, start: number, end: number, starts: number[], prev?: LazyState, dl = 0): void {
   const moved = prev?.facts ? { facts: prev.facts, dl } : prev?.moved ? { facts: prev.moved.facts, dl: prev.moved.dl + dl } : null;
-  const st: LazyState = { facts: null, norm: prev?.norm ?? null, moved };
-  lazyState.set(fn, st);
-  const get = (): BodyFacts => {
-    if (!st.facts) {
-      st.facts = st.moved ? shiftFacts(st.moved.facts, st.moved.dl) : scanBodyText(text, start, end, starts);
-      st.moved = null;
-    }
-    return st.facts;
-  };
-  Object.defineProperties(fn, {
-    staticLocals: { get: () => get().staticLocals, enumerable: true },
-    calls: { get: () => get().calls, enumerable: true },
-    identifiers: { get: () => get().identifiers, enumerable: true },
-    lineMacroUses: { get: () => get().lineMacroUses, enumerable: true },
-    normBody: { get: () => (st.norm ??= normalizeC(text.slice(start, end))), enumerable: true },
-  });
+  lazyState.set(fn, { text, start, end, starts, facts: null, norm: prev?.norm ?? null, moved });
+  Object.defineProperties(fn, BODY_PROPERTIES);
 }
 
 const MACRO_VAR_TEXT_RE = /^\s*((?:static\s+|extern\s+)*)((?:DEFINE|DECLARE)_[A-Z0-9_]+|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)\s*\(/;
