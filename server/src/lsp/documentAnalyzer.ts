@@ -134,7 +134,7 @@ export class DocumentAnalyzer {
           maxFileBytes: settings.maxFileBytes,
           maxFileBytesName: 'livepatch.maxFileBytes',
         });
-        return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text.split('\n'));
+        return this.toDiagnostics({ ...empty, tree, result, patchText: doc.text }, settings, doc.text);
       } catch (err) {
         if (err instanceof PatchError) return { ...empty, tree, diagnostics: [patchErrorDiagnostic(err)] };
         throw err;
@@ -187,11 +187,14 @@ export class DocumentAnalyzer {
       if (!(err instanceof PatchError)) throw err;
       return { ...empty, tree, rel, diagnostics: [notAnalysed(err.message.replace(/^[^:]*\.(?:c|h|patch|diff): /, ''))] };
     }
-    return this.toDiagnostics({ ...empty, tree, rel, result, patchText }, settings, doc.text.split('\n'));
+    return this.toDiagnostics({ ...empty, tree, rel, result, patchText }, settings, doc.text);
   }
 
-  private toDiagnostics(a: DocAnalysis, settings: Settings, lines: string[]): DocAnalysis {
+  private toDiagnostics(a: DocAnalysis, settings: Settings, docText: string): DocAnalysis {
     const result = a.result!;
+    // Split only when there is something to place: most keystrokes leave no finding.
+    let split: string[] | null = null;
+    const docLines = () => (split ??= docText.split('\n'));
     for (const f of result.findings) {
       const sev = effectiveSeverity(settings, f.rule, f.severity);
       if (!sev) continue;
@@ -205,6 +208,7 @@ export class DocumentAnalyzer {
         line = f.image === 'pre' ? 0 : f.line;
         endLine = f.image === 'pre' ? 0 : Math.min(f.endLine, f.line); // squiggle the trigger line, not the whole function
       }
+      const lines = docLines();
       line = Math.min(line, Math.max(0, lines.length - 1));
       const text = lines[line] ?? '';
       const first = Math.max(0, text.search(/\S/));

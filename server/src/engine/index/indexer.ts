@@ -59,11 +59,11 @@ export function indexSource(parser: CParser, path: string, text: string): FileIn
   }
 }
 
-function emptyIndex(path: string, text: string): FileIndex {
+function emptyIndex(path: string, text: string, lines: string[] = splitLines(text)): FileIndex {
   return {
     path,
     text,
-    lines: splitLines(text),
+    lines,
     functions: [],
     types: [],
     variables: [],
@@ -76,11 +76,23 @@ function emptyIndex(path: string, text: string): FileIndex {
   };
 }
 
+// Per index, kept for the next incremental re-index: line starts, and the line facts
+// (exports, initcalls, ...) in line order, so an edit rescans only the lines it touched.
+const startsOf = new WeakMap<FileIndex, number[]>();
+const lineFactsOf = new WeakMap<FileIndex, LineFact[]>();
+
+function startsFor(index: FileIndex): number[] {
+  let starts = startsOf.get(index);
+  if (!starts) startsOf.set(index, (starts = lineStarts(index.text)));
+  return starts;
+}
+
 export function indexTree(root: SyntaxNode, path: string, text: string): FileIndex {
   const index = emptyIndex(path, text);
   const ctx: Ctx = { text, starts: lineStarts(text), index };
+  startsOf.set(index, ctx.starts);
   walkTop(ctx, root);
-  scanLines(index);
+  setLineFacts(index, scanLineRange(index.lines, 0, index.lines.length));
   return index;
 }
 
@@ -149,12 +161,20 @@ function shiftSpan(sp: Span, db: number, dl: number): Span {
  */
 export function reindexTree(root: SyntaxNode, path: string, text: string, old: FileIndex, edit: EditRegion): FileIndex {
   const db = edit.newEnd - edit.oldEnd;
-  const count = (t: string, a: number, b: number) => {
-    let n = 0;
-    for (let i = t.indexOf('\n', a); i !== -1 && i < b; i = t.indexOf('\n', i + 1)) n++;
-    return n;
-  };
-  const dl = count(text, edit.start, edit.newEnd) - count(old.text, edit.start, edit.oldEnd);
+  // Lines [aLine, bOld] of the old text became [aLine, bNew] of the new one; the
+  // lines around them are the same text, so their starts, their split and their
+  // line facts are carried over instead of recomputed over the whole file.
+  const oldStarts = startsFor(old);
+  const aLine = lineAt(oldStarts, edit.start);
+  const bOld = lineAt(oldStarts, edit.oldEnd);
+  const starts = oldStarts.slice(0, aLine + 1);
+  for (let i = text.indexOf('\n', oldStarts[aLine]); i !== -1 && i < edit.newEnd; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  const bNew = starts.length - 1;
+  for (let l = bOld + 1; l < oldStarts.length; l++) starts.push(oldStarts[l] + db);
+  const dl = bNew - bOld;
+  const lines = old.lines.slice(0, aLine);
+  for (let l = aLine; l <= bNew; l++) lines.push(lineText(text, starts, l));
+  for (let l = bOld + 1; l < old.lines.length; l++) lines.push(old.lines[l]);
   // Grow the region over every old definition it touches.
   let rs = edit.start;
   let reOld = edit.oldEnd;
@@ -168,8 +188,9 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   const reNew = reOld + db;
   const before = (sp: Span) => sp.endByte <= rs;
   const after = (sp: Span) => sp.startByte >= reOld;
-  const index = emptyIndex(path, text);
-  const ctx: Ctx = { text, starts: lineStarts(text), index };
+  const index = emptyIndex(path, text, lines);
+  const ctx: Ctx = { text, starts, index };
+  startsOf.set(index, starts);
   // Re-index the top-level nodes of the new tree that overlap the region.
   const fresh: Ctx = {
     text,
@@ -188,7 +209,7 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   const inRegion = (sp: Span) => sp.endByte > rs && sp.startByte < reNew;
   for (const f of old.functions) {
     if (before(f.span)) index.functions.push(f);
-    else if (after(f.span)) index.functions.push(shiftFunction(ctx, f, db, dl));
+    else if (after(f.span)) index.functions.push(shiftFunction(f, text, starts, db, dl));
   }
   for (const t of old.types) {
     if (before(t.span)) index.types.push(t);
@@ -216,13 +237,24 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   index.opaqueLines = [
     ...old.opaqueLines.filter((l) => l < rsLine),
     ...fresh.index.opaqueLines,
-    ...old.opaqueLines.filter((l) => l > lineAt(lineStarts(old.text), reOld)).map((l) => l + dl),
+    ...old.opaqueLines.filter((l) => l > lineAt(oldStarts, reOld)).map((l) => l + dl),
   ];
-  scanLines(index);
+  const oldFacts = lineFactsOf.get(old) ?? scanLineRange(old.lines, 0, old.lines.length);
+  setLineFacts(index, [
+    ...oldFacts.filter((f) => f.line < aLine),
+    ...scanLineRange(lines, aLine, bNew + 1),
+    ...oldFacts.filter((f) => f.line > bOld).map((f) => ({ ...f, line: f.line + dl })),
+  ]);
   return index;
 }
 
-function shiftFunction(ctx: Ctx, f: FunctionDef, db: number, dl: number): FunctionDef {
+/** Line `l` of `text` as splitLines() gives it (without its \r\n or \n). */
+function lineText(text: string, starts: number[], l: number): string {
+  const end = l + 1 < starts.length ? starts[l + 1] - 1 : text.length;
+  return text.slice(starts[l], end > starts[l] && l + 1 < starts.length && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
+}
+
+function shiftFunction(f: FunctionDef, text: string, starts: number[], db: number, dl: number): FunctionDef {
   const fn = {
     kind: 'function',
     name: f.name,
@@ -234,7 +266,7 @@ function shiftFunction(ctx: Ctx, f: FunctionDef, db: number, dl: number): Functi
     span: shiftSpan(f.span, db, dl),
     bodySpan: shiftSpan(f.bodySpan, db, dl),
   } as FunctionDef;
-  lazyBody(fn, ctx.text, fn.bodySpan.startByte, fn.bodySpan.endByte, ctx.starts);
+  lazyBody(fn, text, fn.bodySpan.startByte, fn.bodySpan.endByte, starts, lazyState.get(f), dl);
   return fn;
 }
 
@@ -428,18 +460,88 @@ function scanBodyText(text: string, start: number, end: number, starts: number[]
   return facts;
 }
 
-/** Defines the body facts of `fn` as lazily computed properties. */
-function lazyBody(fn: FunctionDef, text: string, start: number, end: number, starts: number[]): void {
-  let facts: BodyFacts | null = null;
-  const get = () => (facts ??= scanBodyText(text, start, end, starts));
-  let norm: string | null = null;
-  Object.defineProperties(fn, {
-    staticLocals: { get: () => get().staticLocals, enumerable: true },
-    calls: { get: () => get().calls, enumerable: true },
-    identifiers: { get: () => get().identifiers, enumerable: true },
-    lineMacroUses: { get: () => get().lineMacroUses, enumerable: true },
-    normBody: { get: () => (norm ??= normalizeC(text.slice(start, end))), enumerable: true },
-  });
+interface LazyState {
+  text: string;
+  start: number;
+  end: number;
+  starts: number[];
+  facts: BodyFacts | null;
+  norm: string | null;
+  /** Facts computed for the same body in an earlier index, `dl` lines higher up. */
+  moved: { facts: BodyFacts; dl: number } | null;
+}
+const lazyState = new WeakMap<FunctionDef, LazyState>();
+
+/** The facts of a body moved by dl lines: the same names, on lines dl further down. */
+function shiftFacts(f: BodyFacts, dl: number): BodyFacts {
+  if (dl === 0) return f;
+  const site = (c: CallSite): CallSite => ({ ...c, line: c.line + dl });
+  return {
+    staticLocals: f.staticLocals.map((s) => ({ ...s, line: s.line + dl })),
+    calls: f.calls.map(site),
+    identifiers: f.identifiers,
+    lineMacroUses: f.lineMacroUses.map(site),
+  };
+}
+
+function bodyFacts(fn: FunctionDef): BodyFacts {
+  const st = lazyState.get(fn)!;
+  if (!st.facts) {
+    st.facts = st.moved ? shiftFacts(st.moved.facts, st.moved.dl) : scanBodyText(st.text, st.start, st.end, st.starts);
+    st.moved = null;
+  }
+  return st.facts;
+}
+
+function normBody(fn: FunctionDef): string {
+  const st = lazyState.get(fn)!;
+  return (st.norm ??= normalizeC(st.text.slice(st.start, st.end)));
+}
+
+// Shared getters (no closures per function: an edit re-creates every function after it).
+const BODY_PROPERTIES: PropertyDescriptorMap = {
+  staticLocals: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).staticLocals;
+    },
+    enumerable: true,
+  },
+  calls: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).calls;
+    },
+    enumerable: true,
+  },
+  identifiers: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).identifiers;
+    },
+    enumerable: true,
+  },
+  lineMacroUses: {
+    get: function (this: FunctionDef) {
+      return bodyFacts(this).lineMacroUses;
+    },
+    enumerable: true,
+  },
+  normBody: {
+    get: function (this: FunctionDef) {
+      return normBody(this);
+    },
+    enumerable: true,
+  },
+};
+
+/**
+ * Defines the body facts of `fn` as lazily computed properties. A function that
+ * an edit only moved by dl lines (`prev`: its state in the previous index) takes
+ * them from there when they were computed already, instead of rescanning every
+ * body of the file after each keystroke.
+ */
+function lazyBody(fn: FunctionDef, text: string, start: number, end: number, starts: number[], prev?: LazyState, dl = 0): void {
+  const moved = prev?.facts ? { facts: prev.facts, dl } : prev?.moved ? { facts: prev.moved.facts, dl: prev.moved.dl + dl } : null;
+  lazyState.set(fn, { text, start, end, starts, facts: null, norm: prev?.norm ?? null, moved });
+  Object.defineProperties(fn, BODY_PROPERTIES);
 }
 
 const MACRO_VAR_TEXT_RE = /^\s*((?:static\s+|extern\s+)*)((?:DEFINE|DECLARE)_[A-Z0-9_]+|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)\s*\(/;
@@ -598,29 +700,50 @@ function addMacro(ctx: Ctx, node: SyntaxNode): void {
   ctx.index.macros.push(m);
 }
 
-/** Line-oriented facts: exports, initcalls, includes, escape hatches. */
-function scanLines(index: FileIndex): void {
-  index.lines.forEach((line, i) => {
+/** One line-oriented fact: an export, an initcall, an escape hatch or an include. */
+type LineFact =
+  | { line: number; kind: 'export'; symbol: string; macro: string; namespace: string | null }
+  | { line: number; kind: 'initcall' | 'hatch'; name: string; macro: string }
+  | { line: number; kind: 'include'; path: string };
+
+/** The line facts of lines [from, to), in line order. */
+function scanLineRange(lines: string[], from: number, to: number): LineFact[] {
+  const out: LineFact[] = [];
+  for (let i = from; i < to; i++) {
+    const line = lines[i];
     let m = EXPORT_RE.exec(line);
     if (m) {
-      const e: ExportDef = { symbol: m[2], macro: m[1], namespace: m[3] ?? null, line: i };
-      index.exports.push(e);
-      return;
+      out.push({ line: i, kind: 'export', symbol: m[2], macro: m[1], namespace: m[3] ?? null });
+      continue;
     }
     m = INITCALL_RE.exec(line);
     if (m) {
-      index.initTargets.set(m[2], m[1]);
-      return;
+      out.push({ line: i, kind: 'initcall', name: m[2], macro: m[1] });
+      continue;
     }
     m = HATCH_RE.exec(line);
     if (m) {
-      index.escapeHatches.set(m[2], m[1]);
-      return;
+      out.push({ line: i, kind: 'hatch', name: m[2], macro: m[1] });
+      continue;
     }
     m = INCLUDE_RE.exec(line);
-    if (m) {
-      const inc: IncludeDef = { path: m[1], line: i };
+    if (m) out.push({ line: i, kind: 'include', path: m[1] });
+  }
+  return out;
+}
+
+/** Fills the index's exports, initcalls, escape hatches and includes from its line facts (in line order, as a scan would). */
+function setLineFacts(index: FileIndex, facts: LineFact[]): void {
+  lineFactsOf.set(index, facts);
+  for (const f of facts) {
+    if (f.kind === 'export') {
+      const e: ExportDef = { symbol: f.symbol, macro: f.macro, namespace: f.namespace, line: f.line };
+      index.exports.push(e);
+    } else if (f.kind === 'initcall') index.initTargets.set(f.name, f.macro);
+    else if (f.kind === 'hatch') index.escapeHatches.set(f.name, f.macro);
+    else if (f.kind === 'include') {
+      const inc: IncludeDef = { path: f.path, line: f.line };
       index.includes.push(inc);
     }
-  });
+  }
 }

@@ -1,13 +1,14 @@
 // Incremental re-indexing must give exactly what a full index of the new text gives.
 
-import { test } from 'node:test';
+import { test } from '../../../../testing/nodeTest';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createParser } from './parser';
 import { indexSource } from '../index/indexer';
 import type { FileIndex } from '../model';
-import { DocumentTrees, mergeRegions, editRegion } from './documentTrees';
+import { DocumentTrees, IndexCache, mergeRegions, editRegion } from './documentTrees';
+import { defaultKernelTree } from '../../../../tools/parse-accuracy/accuracy';
 
 const demo = fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'examples', 'demo', 'tree', 'fs', 'proc', 'procstats.c'), 'utf8');
 
@@ -25,12 +26,24 @@ function summary(ix: FileIndex) {
       calls: f.calls,
       statics: f.staticLocals,
       lines: f.lineMacroUses,
+      identifiers: [...f.identifiers],
     })),
     types: ix.types.map((t) => ({ name: t.name, span: t.span, members: t.members })),
     variables: ix.variables.map((v) => ({ name: v.name, span: v.span, init: v.init, attrs: v.attributes })),
     macros: ix.macros.map((m) => ({ name: m.name, span: m.span, body: m.body })),
     initTargets: [...ix.initTargets],
+    escapeHatches: [...ix.escapeHatches],
+    exports: ix.exports,
+    includes: ix.includes,
+    opaqueLines: ix.opaqueLines,
+    lines: ix.lines,
+    text: ix.text,
   };
+}
+
+/** Reads every lazily computed body fact, as the rules do for the functions they look at. */
+function touchAll(ix: FileIndex): void {
+  for (const f of ix.functions) void [f.calls, f.normBody];
 }
 
 const edits: [string, (t: string) => string][] = [
@@ -44,20 +57,64 @@ const edits: [string, (t: string) => string][] = [
   ['open a brace that swallows what follows', (t) => t.replace('procstats_fill(&s);', 'procstats_fill(&s); {')],
   ['delete a function', (t) => t.replace(/static void procstats_fill[\s\S]*?\n}\n/, '')],
   ['rename a global', (t) => t.replace('procstats_limit = 128', 'procstats_max = 128')],
+  [
+    'add an export, an include and an escape hatch',
+    (t) =>
+      t.replace(
+        'static int __init',
+        'EXPORT_SYMBOL_GPL(procstats_fill);\n#include <linux/x.h>\nKPATCH_IGNORE_FUNCTION(procstats_fill);\nstatic int __init',
+      ),
+  ],
+  ['remove an include', (t) => t.replace('#include <linux/seq_file.h>\n', '')],
+  ['join two lines', (t) => t.replace(';\n', '; ')],
 ];
 
 test('incremental re-index equals a full index after each kind of edit', async () => {
   const parser = await createParser();
-  for (const [what, edit] of edits) {
-    const trees = new DocumentTrees(parser);
-    trees.index('u', 'x.c', demo);
-    const next = edit(demo);
-    assert.notEqual(next, demo, what);
-    const inc = trees.index('u', 'x.c', next);
-    assert.equal(trees.stats.incremental, 1, what);
-    assert.deepEqual(summary(inc), summary(indexSource(parser, 'x.c', next)), what);
+  // Body facts read before the edit are carried over to the moved functions, not rescanned: both ways must agree.
+  for (const conv of [(t: string) => t, (t: string) => t.replace(/\n/g, '\r\n')]) {
+    const base = conv(demo);
+    for (const read of [false, true]) {
+      for (const [what, edit] of edits) {
+        const trees = new DocumentTrees(parser);
+        const first = trees.index('u', 'x.c', base);
+        if (read) touchAll(first);
+        const next = conv(edit(demo));
+        assert.notEqual(next, base, what);
+        const inc = trees.index('u', 'x.c', next);
+        assert.equal(trees.stats.incremental, 1, what);
+        assert.deepEqual(summary(inc), summary(indexSource(parser, 'x.c', next)), what);
+        // And again from that index, whose facts came from the first one.
+        const again = trees.index('u', 'x.c', base);
+        assert.deepEqual(summary(again), summary(indexSource(parser, 'x.c', base)), `${what}, undone`);
+      }
+    }
   }
 });
+
+const coreC = path.join(defaultKernelTree(), 'kernel', 'sched', 'core.c');
+test(
+  'incremental re-index of kernel/sched/core.c equals a full index after one-line edits across the file',
+  { skip: fs.existsSync(coreC) ? false : `no kernel tree at ${defaultKernelTree()} (scripts/fetch-kernel-source.sh)` },
+  async () => {
+    const parser = await createParser();
+    const text = fs.readFileSync(coreC, 'utf8');
+    const lines = text.split('\n');
+    const trees = new DocumentTrees(parser);
+    touchAll(trees.index('u', 'core.c', text));
+    // Every 500th line: a statement, a comment, a declaration, an EXPORT_SYMBOL, a blank line...
+    for (let l = 3; l < lines.length; l += 500) {
+      for (const change of [(s: string) => s + ' x', (s: string) => s + '\n\n', () => '']) {
+        const next = lines.slice();
+        next[l] = change(lines[l]);
+        const t = next.join('\n');
+        const inc = trees.index('u', 'core.c', t);
+        assert.deepEqual(summary(inc), summary(indexSource(parser, 'core.c', t)), `line ${l + 1}: ${JSON.stringify(next[l])}`);
+        if (l % 1000 === 3) touchAll(inc);
+      }
+    }
+  },
+);
 
 test('several edits between two index requests are merged correctly', async () => {
   const parser = await createParser();
@@ -85,4 +142,26 @@ test('the tree cache is LRU-bounded and frees evicted trees', async () => {
   for (let i = 0; i < 5; i++) trees.update(`u${i}`, 'x.c', demo + `\nint v${i};\n`);
   assert.equal(trees.size, 3);
   assert.ok(!trees.has('u0') && !trees.has('u1') && trees.has('u4'));
+});
+
+test('the index cache answers by content: the same text again (even a copy) without indexing, a changed one indexed anew', async () => {
+  const parser = await createParser();
+  const cache = new IndexCache(4);
+  let made = 0;
+  const get = (p: string, t: string) =>
+    cache.get(p, t, () => {
+      made++;
+      return indexSource(parser, p, t);
+    });
+  const first = get('x.c', demo);
+  assert.equal(get('x.c', demo), first);
+  assert.equal(get('x.c', (demo + ' ').slice(0, -1)), first, 'an equal copy of the text');
+  assert.equal(made, 1);
+  const changed = demo.replace('procstats_limit = 128', 'procstats_limit = 129');
+  assert.notEqual(get('x.c', changed), first);
+  assert.equal(made, 2);
+  assert.equal(get('x.c', demo), first, 'back to the first text: still cached by its hash');
+  assert.equal(made, 2);
+  assert.notEqual(get('y.c', demo), first, 'another path is another entry');
+  assert.equal(made, 3);
 });

@@ -163,10 +163,17 @@ export class DocumentTrees {
 /** FileIndex cache for texts that are not open documents (base blobs, tree files), by content hash. */
 export class IndexCache {
   private map = new Map<string, FileIndex>();
+  /** Per path, the last text looked up and its key: the editor asks for the same base blob on every keystroke. */
+  private lastKey = new Map<string, { text: string; key: string }>();
   constructor(private readonly capacity = 64) {}
 
   get(path: string, text: string, make: () => FileIndex): FileIndex {
-    const key = path + '\0' + createHash('sha1').update(text).digest('hex');
+    // Comparing with the last text (usually the very same string) is far cheaper than hashing 400 KB again.
+    const last = this.lastKey.get(path);
+    const key = last && last.text === text ? last.key : path + '\0' + createHash('sha1').update(text).digest('hex');
+    this.lastKey.delete(path);
+    this.lastKey.set(path, { text, key });
+    while (this.lastKey.size > this.capacity) this.lastKey.delete(this.lastKey.keys().next().value!);
     let hit = this.map.get(key);
     if (hit) {
       this.map.delete(key);

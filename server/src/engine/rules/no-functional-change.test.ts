@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
-import { sameTokens } from './no-functional-change';
+import { sameTokens, tokenStream } from './no-functional-change';
 
 const rule = 'no-functional-change';
 
@@ -62,4 +62,47 @@ test('token comparison: whitespace and comments do not matter, token boundaries 
   assert.ok(!sameTokens('s = "a /* b */";', 's = "a ";'));
   assert.ok(!sameTokens('s = "a  b";', 's = "a b";'));
   assert.ok(!sameTokens('x = 1e+3;', 'x = 1e + 3;'));
+});
+
+test('token comparison of an edited text (scanned around the edit only) agrees with comparing whole streams', () => {
+  const base = [
+    '#include <linux/x.h>',
+    '#define F(a) \\',
+    '\t((a) + 1) /* a comment',
+    ' * over lines */',
+    'static const char *s = "str \\" /* not a comment */";',
+    "static char c = '\\'';",
+    '// line comment with "quote',
+    'int f(int x)',
+    '{',
+    '\tif (x >= 1e+3 && x-- > 0)',
+    '\t\treturn x >>= 2; /* tail */',
+    '#ifdef CONFIG_X',
+    '\treturn F(x);',
+    '#endif',
+    '\treturn 0;',
+    '}',
+    '',
+  ].join('\n');
+  const pieces = [' ', '\t', '\n', '\n\n', '/*', '*/', '/* c */', '//', '\\\n', '#', '"', "'", 'x', '+', '-', '(', '\r\n'];
+  // A small deterministic generator: the same cases on every run.
+  let seed = 12345;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  let same = 0;
+  for (let i = 0; i < 3000; i++) {
+    let b = base;
+    for (let k = 1 + rand(2); k > 0; k--) {
+      const at = rand(b.length + 1);
+      b = rand(4) === 0 ? b.slice(0, at) + b.slice(at + 1 + rand(3)) : b.slice(0, at) + pieces[rand(pieces.length)] + b.slice(at);
+    }
+    const expected = tokenStream(base).join('\u0000') === tokenStream(b).join('\u0000');
+    assert.equal(sameTokens(base, b), expected, JSON.stringify(b));
+    assert.equal(sameTokens(b, base), expected, JSON.stringify(b));
+    if (expected) same++;
+  }
+  // Both answers must occur often enough for the comparison to mean something.
+  assert.ok(same > 300 && same < 2700, `${same} of 3000 edits kept the tokens`);
 });

@@ -64,14 +64,21 @@ const PUNCT2 = new Set(PUNCTUATORS.filter((p) => p.length === 2));
  * every preprocessor directive kept (a newline ends `#define`), and a marker for
  * function-like macro heads (`#define f(x)` is not `#define f (x)`). Two texts
  * with equal streams compile alike, up to __LINE__.
+ *
+ * After a newline outside comments and continuations the tokenizer is in its
+ * starting state, so a scan may start at such a newline (a checkpoint) and give
+ * the tokens a whole-text scan gives from there. `stop` is asked at each
+ * checkpoint after `from` and ends the scan when it says so.
  */
-function cTokens(text: string): string[] {
+function cTokens(text: string, from = 0, stop?: (pos: number, count: number) => boolean): Stream {
   const out: string[] = [];
+  const cpPos = [from];
+  const cpCount = [0];
   const n = text.length;
   let atLineStart = true;
   let inDirective = false;
   let directiveStart = 0;
-  let i = 0;
+  let i = from;
   const isWord = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === '_';
   while (i < n) {
     const c = text[i];
@@ -80,6 +87,9 @@ function cTokens(text: string): string[] {
       inDirective = false;
       atLineStart = true;
       i++;
+      cpPos.push(i);
+      cpCount.push(out.length);
+      if (stop?.(i, out.length)) break;
       continue;
     }
     if (c === ' ' || c === '\t' || c === '\r' || c === '\f' || c === '\v') {
@@ -139,14 +149,88 @@ function cTokens(text: string): string[] {
     out.push(p);
     i += p.length;
   }
-  return out;
+  return { tokens: out, cpPos, cpCount };
 }
 
+interface Stream {
+  tokens: string[];
+  /** Checkpoints: positions where the tokenizer is in its starting state (ascending), and the tokens before each. */
+  cpPos: number[];
+  cpCount: number[];
+}
+
+/** Length of the common prefix of a and b (compared a block at a time: string equality is far faster than a char loop). */
+function commonPrefix(a: string, b: string): number {
+  const max = Math.min(a.length, b.length);
+  let i = 0;
+  for (let step = 4096; step >= 1; step >>= 4) {
+    while (i + step <= max && a.slice(i, i + step) === b.slice(i, i + step)) i += step;
+  }
+  while (i < max && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
+}
+
+/** Length of the common suffix of a and b, at most max. */
+function commonSuffix(a: string, b: string, max: number): number {
+  let i = 0;
+  for (let step = 4096; step >= 1; step >>= 4) {
+    while (i + step <= max && a.slice(a.length - i - step, a.length - i) === b.slice(b.length - i - step, b.length - i)) i += step;
+  }
+  while (i < max && a.charCodeAt(a.length - 1 - i) === b.charCodeAt(b.length - 1 - i)) i++;
+  return i;
+}
+
+/** The whole token stream of a text (for tests: sameTokens must agree with comparing these). */
+export function tokenStream(text: string): string[] {
+  return cTokens(text).tokens;
+}
+
+/** The last text's stream: in the editor, every keystroke compares the same pre-image with a new post-image. */
+let lastStream: { text: string; stream: Stream } | null = null;
+
+function streamOf(text: string): Stream {
+  if (lastStream?.text !== text) lastStream = { text, stream: cTokens(text) };
+  return lastStream.stream;
+}
+
+/** Index of the last of the ascending `xs` that is <= x (xs[0] <= x). */
+function lastAtMost(xs: number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (xs[mid] <= x) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * True when a and b have the same token stream. Only the part of b around its
+ * difference from a is tokenized: from the last checkpoint of a before the
+ * difference to the first checkpoint of b, in the common tail, that is also a
+ * checkpoint of a (from there on both scans see the same text in the same state).
+ */
 export function sameTokens(a: string, b: string): boolean {
-  const x = cTokens(a);
-  const y = cTokens(b);
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  if (a === b) return true;
+  const A = streamOf(a);
+  const prefix = commonPrefix(a, b);
+  const suffix = commonSuffix(a, b, Math.min(a.length, b.length) - prefix);
+  const first = lastAtMost(A.cpPos, prefix);
+  const from = A.cpPos[first];
+  const k0 = A.cpCount[first];
+  const delta = b.length - a.length;
+  let resync = -1;
+  const B = cTokens(b, from, (pos) => {
+    if (pos < b.length - suffix) return false;
+    const j = lastAtMost(A.cpPos, pos - delta);
+    if (A.cpPos[j] !== pos - delta) return false;
+    resync = j;
+    return true;
+  });
+  const k1 = resync >= 0 ? A.cpCount[resync] : A.tokens.length;
+  if (B.tokens.length !== k1 - k0) return false;
+  for (let i = 0; i < B.tokens.length; i++) if (B.tokens[i] !== A.tokens[k0 + i]) return false;
   return true;
 }
 
