@@ -54,6 +54,20 @@ function pairBy<T extends { name: string }>(
   return out;
 }
 
+/**
+ * Whether x's lines s1..e1 and y's lines s2..e2 (inclusive, clamped as slice() clamps) join to
+ * the same text, without joining them: pairing runs on every keystroke over every function.
+ */
+export function sameLineRange(x: readonly string[], s1: number, e1: number, y: readonly string[], s2: number, e2: number): boolean {
+  if (s1 < 0 || s2 < 0 || e1 < -1 || e2 < -1) return x.slice(s1, e1 + 1).join('\n') === y.slice(s2, e2 + 1).join('\n');
+  const n1 = Math.max(0, Math.min(e1 + 1, x.length) - s1);
+  const n2 = Math.max(0, Math.min(e2 + 1, y.length) - s2);
+  // One empty line joins to '' like no line at all.
+  if (n1 !== n2) return n1 + n2 === 1 && (n1 ? x[s1] : y[s2]) === '';
+  for (let i = 0; i < n1; i++) if (x[s1 + i] !== y[s2 + i]) return false;
+  return true;
+}
+
 function rawText(index: FileIndex, start: number, end: number): string {
   return index.lines.slice(start, end + 1).join('\n');
 }
@@ -79,7 +93,12 @@ export function pairFile(pre: FileIndex | null, post: FileIndex | null): FilePai
         !!post &&
         pre.text.slice(o.bodySpan.startByte, o.bodySpan.endByte) === post.text.slice(n.bodySpan.startByte, n.bodySpan.endByte);
       if (!sameRaw && o.normBody !== n.normBody) return 'body';
-      if (textOf(pre, o.span.start, o.span.end) !== textOf(post, n.span.start, n.span.end)) return 'cosmetic';
+      if (
+        pre && post
+          ? !sameLineRange(pre.lines, o.span.start, o.span.end, post.lines, n.span.start, n.span.end)
+          : textOf(pre, o.span.start, o.span.end) !== textOf(post, n.span.start, n.span.end)
+      )
+        return 'cosmetic';
       return o.span.start !== n.span.start ? 'moved' : 'unchanged';
     }),
     types: pairBy(
