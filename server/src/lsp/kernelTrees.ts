@@ -3,7 +3,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { git, resolveCommit } from '../engine/tree/git';
+import { git, gitAllowed, resolveCommit } from '../engine/tree/git';
+import { headFromFiles } from '../engine/tree/treeState';
 
 /** A kernel tree root: Kbuild + a Makefile that sets VERSION. */
 export function isKernelTree(dir: string): boolean {
@@ -68,7 +69,9 @@ export class BaseReader {
     const hit = this.commits.get(key);
     // HEAD moves with commits and checkouts; re-resolve at most once a second.
     if (hit && Date.now() - hit.at < 1000) return hit.commit;
-    const commit = await resolveCommit(root, ref);
+    // HEAD from .git's own files where the layout is plain: no git process on an editor's keystroke.
+    const own = ref === 'HEAD' && gitAllowed() ? headFromFiles(root) : null;
+    const commit = own?.split('\n')[1] ?? (await resolveCommit(root, ref));
     this.commits.set(key, { commit, at: Date.now() });
     return commit;
   }
