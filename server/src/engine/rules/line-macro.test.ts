@@ -1,6 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import fc from 'fast-check';
+import { before, describe, test } from '../../../../testing/nodeTest';
+import { createParser, type CParser } from '../parse/parser';
+import { indexSource } from '../index/indexer';
+import { codeIdentifiers } from './lib/codeText';
+import { lineMacroKinds, mayTakeKinds, textDefines } from './line-macro';
 import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
 
 const rule = 'line-macro';
@@ -99,4 +106,139 @@ test('xfs_force_shutdown() from the subsystem header passes __LINE__ as an argum
     ['xfs_demo_buf_submit', 'xfs_demo_buf_ioend'],
   );
   assert.match(f.related[1].message, /bug table only/);
+});
+
+// localHeaders indexes only the headers whose macros can take a kind, chosen from their
+// text. The claim under it: each macro the indexer finds is one of textDefines' defines
+// (same name, body words among its words), so the skipped headers cannot change the kinds.
+
+const DEFINE_PIECES = [
+  '#define ',
+  '#define',
+  '# define ',
+  '#\tdefine\t',
+  '#defines',
+  '#define(',
+  '\n',
+  '\r\n',
+  ' ',
+  '\\\n',
+  '\\',
+  '/*',
+  '*/',
+  '//',
+  '"',
+  "'",
+  '(',
+  ')',
+  ',',
+  ';',
+  '{',
+  '}',
+  '$',
+  '0x1f',
+  'A',
+  'B',
+  'b2',
+  'WARN_ON',
+  'might_sleep',
+  '__LINE__',
+  '#if 0\n',
+  '#endif\n',
+  'int f(void)',
+];
+
+describe('text defines against the indexer', () => {
+  let parser: CParser;
+  before(async () => {
+    parser = await createParser('wasm');
+  });
+
+  /** Every indexed macro is a text define with the same name whose words hold the body's identifiers. */
+  function covered(text: string): void {
+    const defs = textDefines(text);
+    if (!defs) return;
+    for (const m of indexSource(parser, 'h.h', text).macros) {
+      const ids = codeIdentifiers(m.body);
+      assert.ok(
+        defs.some((d) => d.name === m.name && ids.every((w) => d.words.includes(w))),
+        `${JSON.stringify(text)}: macro ${m.name} = ${JSON.stringify(m.body)} not among ${JSON.stringify(defs)}`,
+      );
+    }
+  }
+
+  test('property: on C-like text made of the pieces that matter', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...DEFINE_PIECES), { maxLength: 30 }), (parts) => covered(parts.join(''))),
+      { seed: 15, numRuns: 4000 },
+    );
+  });
+
+  test('hand cases: comments, continuations, names glued to `define`', () => {
+    const text = [
+      '#define A(x) WARN_ON(x) /* c */',
+      '#define B /* a comment\n over two lines */ A(1)',
+      '#define C \\\n  might_sleep(); \\\n  B',
+      '/* #defines are fine in prose */',
+      '#define D "WARN_ON" E',
+      '#  define F 0x1fUL',
+    ].join('\n');
+    covered(text);
+    const defs = textDefines(text)!;
+    assert.deepEqual(
+      defs.map((d) => d.name),
+      ['A', 'B', 'C', 's', 'D', 'F'],
+    );
+    assert.deepEqual(defs[1].words, ['a', 'comment', 'over', 'two', 'lines', 'A']);
+    assert.deepEqual(defs[2].words, ['might_sleep', 'B']);
+    // The name on the next line, or none: not read from the text.
+    assert.equal(textDefines('#define \\\n X 1\n'), null);
+    assert.equal(textDefines('#define (x)\n'), null);
+    assert.equal(textDefines('#define X$y 1\n'), null);
+  });
+
+  test('the kinds are the same with only the headers mayTakeKinds keeps', () => {
+    const headers = new Map<string, string | null>([
+      ['a.h', '#define my_err(x) __my_err(x, __LINE__)\n#define other(x) (x)\n'],
+      ['b.h', '#define my_fail(x) my_err(x)\n'],
+      ['c.h', '#define quiet(x) do { } while (0)\n#define also_quiet other\n'],
+      // Read as text, a define in a comment counts too: more headers, never fewer.
+      ['p.h', '/* #define loud WARN_ON */\n'],
+      ['d.h', '#define chain(x) my_fail(x)\n#define bug(x) BUG_ON(x)\n'],
+      ['e.h', '#define \\\n  odd(x) WARN(x)\n#define plain 1\n'],
+      ['gone.h', null],
+    ]);
+    const index = (p: string) => (headers.get(p) ? indexSource(parser, p, headers.get(p)!) : null);
+    const own = indexSource(parser, 'f.c', '#define local(x) chain(x)\n');
+    const seed = [...lineMacroKinds([]).keys()];
+    const known = own.macros.map((m) => ({ name: m.name, words: codeIdentifiers(m.body) }));
+    const needed = mayTakeKinds(seed, known, headers, index);
+    assert.deepEqual([...needed].sort(), ['a.h', 'b.h', 'd.h', 'e.h', 'p.h']);
+    const all = [own, ...[...headers.keys()].map(index)];
+    const kept = [own, ...[...headers.keys()].filter((p) => needed.has(p)).map(index)];
+    assert.deepEqual([...lineMacroKinds(kept)].sort(), [...lineMacroKinds(all)].sort());
+    assert.equal(lineMacroKinds(all).get('local'), 'argument');
+  });
+
+  const tree = path.join(os.homedir(), '.cache/kernel-livepatch/linux-6.1');
+  const dirs = ['arch/x86/kvm', 'fs/xfs', 'fs/ext4', 'net/core', 'kernel/sched', 'include/linux'];
+  test(
+    'on the 6.1 tree: the headers of a few subsystems (first 60 of each directory)',
+    { skip: fs.existsSync(path.join(tree, 'Makefile')) ? false : `no kernel tree at ${tree}` },
+    () => {
+      let n = 0;
+      for (const d of dirs) {
+        const names = fs
+          .readdirSync(path.join(tree, d))
+          .filter((f) => f.endsWith('.h'))
+          .sort()
+          .slice(0, 60);
+        for (const f of names) {
+          covered(fs.readFileSync(path.join(tree, d, f), 'utf8'));
+          n++;
+        }
+      }
+      assert.ok(n > 100, `${n} headers`);
+    },
+  );
 });

@@ -183,15 +183,19 @@ function shiftedInHunks(fc: FileChange, kinds: Map<string, LineKind>): Shifted[]
 
 type LineKind = 'argument' | 'bugtable';
 
+function baseKinds(): Map<string, LineKind> {
+  const base = new Map<string, LineKind>();
+  for (const m of LINE_MACROS) base.set(m, LINE_ARGUMENT_MACROS.has(m) ? 'argument' : 'bugtable');
+  return base;
+}
+
 /**
  * Names that bring __LINE__ into code, and how: the engine's LINE_MACROS plus
  * macros defined in the given files that expand to one of them (e.g. a driver's
  * `#define foo_err(...) __foo_err(__func__, __LINE__, ...)`).
  */
-function lineMacroKinds(indexes: (FileIndex | null)[], config: Map<string, string> | null = null): Map<string, LineKind> {
-  const base = new Map<string, LineKind>();
-  for (const m of LINE_MACROS) base.set(m, LINE_ARGUMENT_MACROS.has(m) ? 'argument' : 'bugtable');
-  const kinds = adjustForConfig(base, config);
+export function lineMacroKinds(indexes: (FileIndex | null)[], config: Map<string, string> | null = null): Map<string, LineKind> {
+  const kinds = adjustForConfig(baseKinds(), config);
   const macros = indexes.flatMap((i) => i?.macros ?? []).filter((m) => m.body.length > 0);
   const bodies = macros.map((m) => ({ name: m.name, ids: new Set(codeIdentifiers(m.body)) }));
   for (let round = 0, changed = true; changed && round < 5; round++) {
@@ -220,19 +224,156 @@ function lineMacroKinds(indexes: (FileIndex | null)[], config: Map<string, strin
  * The file's own quoted includes (`#include "xfs_mount.h"`), indexed from the tree: that
  * is where subsystem helpers such as `xfs_force_shutdown(mp, f)` ->
  * `xfs_do_force_shutdown(mp, f, __FILE__, __LINE__)` are defined.
+ *
+ * Only the headers whose macros can take a kind are indexed (a full parse each: tens of ms
+ * for kvm's headers). A macro whose body never names a kinded name never changes the
+ * kinds, so leaving out its header changes nothing; `mayTakeKinds` decides that from the
+ * text, over-approximating. The list keeps the order and repeats of the includes.
  */
-function localHeaders(ctx: RuleContext, fc: FileChange): FileIndex[] {
+function localHeaders(ctx: RuleContext, fc: FileChange, seed: Iterable<string>): FileIndex[] {
   if (!ctx.tree || !fc.post) return [];
+  const tree = ctx.tree;
   const dir = posix.dirname(fc.path);
-  const out: FileIndex[] = [];
+  const paths: string[] = [];
   for (const inc of fc.post.includes) {
     if (!inc.path.startsWith('"')) continue;
     const p = posix.normalize(posix.join(dir, inc.path.slice(1, -1).trim()));
     if (p.startsWith('..') || p === fc.path) continue;
+    paths.push(p);
+  }
+  const texts = new Map<string, string | null>();
+  for (const p of paths) {
+    if (texts.has(p)) continue;
+    let text: string | null = null;
+    try {
+      text = tree.readFile(p);
+    } catch {
+      text = null;
+    }
+    texts.set(p, text);
+  }
+  const known = [fc.pre!, fc.post].flatMap((i) => i.macros.map((m) => ({ name: m.name, words: codeIdentifiers(m.body) })));
+  const needed = mayTakeKinds(seed, known, texts, (p) => ctx.indexTreeFile(p));
+  const out: FileIndex[] = [];
+  for (const p of paths) {
+    if (!needed.has(p)) continue;
     const idx = ctx.indexTreeFile(p);
     if (idx) out.push(idx);
   }
   return out;
+}
+
+/** A `#define` as the text shows it: its name and the words that can be in its body. */
+export interface TextDefine {
+  name: string;
+  words: string[];
+}
+
+const DEFINE_RE = /#[ \t]*define/g;
+const WORD_RE = /[A-Za-z_]\w*/g;
+
+/**
+ * Every `#define` of a text, read without parsing, as a superset of what the indexer's
+ * macros can hold; null when a name is not plainly there (`#define \`, `#define (`).
+ * Why a superset: tree-sitter-c starts a define with the token `#[ \t]*define` and takes
+ * the identifier after it as the name (in `#defines` either no define or one named `s`:
+ * both are covered); the value is one preproc_arg token, which stops at `/*` and at a
+ * newline without a backslash, so it lies between the name and the end of the logical
+ * line (continuations and block comments followed); normalizeC and codeIdentifiers only
+ * drop text and never join two words. So the body's identifiers are among the
+ * `[A-Za-z_]\w*` words of that stretch. Defines inside comments, functions or `#if 0`
+ * are kept too: more, never fewer.
+ */
+export function textDefines(text: string): TextDefine[] | null {
+  const out: TextDefine[] = [];
+  const n = text.length;
+  const re = new RegExp(DEFINE_RE.source, 'g');
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    let i = m.index + m[0].length;
+    while (i < n && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
+    const nameStart = i;
+    while (i < n && isWordChar(text.charCodeAt(i))) i++;
+    const first = text.charCodeAt(nameStart);
+    const next = i < n ? text.charCodeAt(i) : 10;
+    // Tree-sitter's identifiers also take `$`, `\u` escapes and Unicode; its extras, line breaks.
+    if (i === nameStart || (first >= 48 && first <= 57) || next === 36 || next === 92 || next >= 128) return null;
+    const end = logicalLineEnd(text, i);
+    out.push({ name: text.slice(nameStart, i), words: text.slice(i, end).match(WORD_RE) ?? [] });
+    re.lastIndex = end;
+  }
+  return out;
+}
+
+function isWordChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+}
+
+/** The newline that ends the logical line at `from` (or text.length): backslash-newlines and block comments are followed. */
+function logicalLineEnd(text: string, from: number): number {
+  const n = text.length;
+  for (let i = from; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) return i;
+    if (c === 92 /* \ */) {
+      if (text.charCodeAt(i + 1) === 10) i++;
+      else if (text.charCodeAt(i + 1) === 13 && text.charCodeAt(i + 2) === 10) i += 2;
+    } else if (c === 47 /* / */ && text.charCodeAt(i + 1) === 42 /* * */) {
+      const e = text.indexOf('*/', i + 2);
+      if (e < 0) return n;
+      i = e + 1;
+    }
+  }
+  return n;
+}
+
+/**
+ * The headers (keys of `texts`) that may define a macro lineMacroKinds gives a kind: the
+ * names that can ever hold a kind are closed over every define (the patched file's own,
+ * `known`, and the headers'), starting from `seed`; a header is needed when one of its
+ * defines may name one of them. A header whose text defines cannot be read is indexed
+ * (`index`) and its macros join `known`; it is always needed, as before.
+ */
+export function mayTakeKinds(
+  seed: Iterable<string>,
+  known: TextDefine[],
+  texts: Map<string, string | null>,
+  index: (path: string) => FileIndex | null,
+): Set<string> {
+  const needed = new Set<string>();
+  const perHeader = new Map<string, TextDefine[]>();
+  const all = [...known];
+  for (const [p, text] of texts) {
+    if (text === null) continue;
+    const defs = textDefines(text);
+    if (defs) {
+      perHeader.set(p, defs);
+      all.push(...defs);
+      continue;
+    }
+    needed.add(p);
+    for (const m of index(p)?.macros ?? []) all.push({ name: m.name, words: codeIdentifiers(m.body) });
+  }
+  // word -> defines that use it, to close the set in one pass over a work list.
+  const users = new Map<string, TextDefine[]>();
+  for (const d of all) {
+    for (const w of new Set(d.words)) {
+      const u = users.get(w);
+      if (u) u.push(d);
+      else users.set(w, [d]);
+    }
+  }
+  const kinded = new Set<string>(seed);
+  const work = [...kinded];
+  while (work.length) {
+    for (const d of users.get(work.pop()!) ?? []) {
+      if (kinded.has(d.name)) continue;
+      kinded.add(d.name);
+      work.push(d.name);
+    }
+  }
+  for (const [p, defs] of perHeader) if (defs.some((d) => d.words.some((w) => kinded.has(w)))) needed.add(p);
+  return needed;
 }
 
 /**
@@ -330,7 +471,9 @@ export const lineMacro: Rule = {
       const deltas = hunkDeltas(fc);
       const at = deltas.find((d) => d.delta !== 0);
       if (!at) continue;
-      const kinds = lineMacroKinds([fc.pre, fc.post, ...localHeaders(ctx, fc)], ctx.tree?.kernelConfig() ?? null);
+      const config = ctx.tree?.kernelConfig() ?? null;
+      const seed = adjustForConfig(baseKinds(), config).keys();
+      const kinds = lineMacroKinds([fc.pre, fc.post, ...localHeaders(ctx, fc, seed)], config);
       const shifted = ctx.tree ? shiftedWithTree(fc, kinds) : shiftedInHunks(fc, kinds);
       if (shifted.length) report(ctx, fc, at, shifted, !ctx.tree);
     }
