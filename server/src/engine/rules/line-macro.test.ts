@@ -7,7 +7,7 @@ import { before, describe, test } from '../../../../testing/nodeTest';
 import { createParser, type CParser } from '../parse/parser';
 import { indexSource } from '../index/indexer';
 import { codeIdentifiers } from './lib/codeText';
-import { lineMacroKinds, mayTakeKinds, textDefines } from './line-macro';
+import { lineMacroKinds, lineUsesOf, mayTakeKinds, mayUseLine, textDefines } from './line-macro';
 import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
 
 const rule = 'line-macro';
@@ -220,6 +220,54 @@ describe('text defines against the indexer', () => {
     assert.equal(lineMacroKinds(all).get('local'), 'argument');
   });
 
+  const BODY_PIECES = [
+    'WARN_ON(x);',
+    'my_err(',
+    '__LINE__',
+    '"WARN_ON("',
+    '/* BUG() */',
+    '// might_sleep()\n',
+    'x',
+    '0x1f',
+    ' ',
+    '\n',
+    ';',
+    '(',
+    ')',
+    "'",
+    '{',
+    '}',
+  ];
+
+  /** A function the line-use check passes over has no line use. */
+  function skipsOnlyEmpty(text: string, kinds: ReturnType<typeof lineMacroKinds>): number {
+    const idx = indexSource(parser, 'f.c', text);
+    const mayUse = mayUseLine(idx, kinds);
+    let skipped = 0;
+    for (const fn of idx.functions) {
+      if (mayUse(fn)) continue;
+      skipped++;
+      assert.deepEqual(lineUsesOf(fn, kinds), [], `${JSON.stringify(text)}: ${fn.name}`);
+    }
+    return skipped;
+  }
+
+  test('property: mayUseLine passes over only functions without line uses', () => {
+    const kinds = lineMacroKinds([indexSource(parser, 'h.h', '#define my_err(x) f(x, __LINE__)\n')]);
+    let skipped = 0;
+    let used = 0;
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.constantFrom(...BODY_PIECES), { maxLength: 12 }), { maxLength: 4 }), (bodies) => {
+        const text = bodies.map((b, i) => `int f${i}(int x)\n{\n${b.join('')}\n}\n`).join('\n');
+        skipped += skipsOnlyEmpty(text, kinds);
+        used += indexSource(parser, 'f.c', text).functions.filter((f) => lineUsesOf(f, kinds).length).length;
+      }),
+      { seed: 15, numRuns: 1500 },
+    );
+    // Both sides were exercised.
+    assert.ok(skipped > 100 && used > 100, `${skipped} skipped, ${used} with uses`);
+  });
+
   const tree = path.join(os.homedir(), '.cache/kernel-livepatch/linux-6.1');
   const dirs = ['arch/x86/kvm', 'fs/xfs', 'fs/ext4', 'net/core', 'kernel/sched', 'include/linux'];
   test(
@@ -239,6 +287,15 @@ describe('text defines against the indexer', () => {
         }
       }
       assert.ok(n > 100, `${n} headers`);
+    },
+  );
+
+  test(
+    'on the 6.1 tree: mayUseLine on kvm/x86.c passes over only functions without line uses',
+    { skip: fs.existsSync(path.join(tree, 'Makefile')) ? false : `no kernel tree at ${tree}` },
+    () => {
+      const skipped = skipsOnlyEmpty(fs.readFileSync(path.join(tree, 'arch/x86/kvm/x86.c'), 'utf8'), lineMacroKinds([]));
+      assert.ok(skipped > 200, `${skipped} skipped`);
     },
   );
 });

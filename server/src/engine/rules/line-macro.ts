@@ -113,8 +113,10 @@ function shiftedWithTree(fc: FileChange, kinds: Map<string, LineKind>): Shifted[
   const out: Shifted[] = [];
   const preLine = logicalLines(fc.pre!);
   const postLine = logicalLines(fc.post!);
+  const mayUse = mayUseLine(fc.post!, kinds);
   for (const c of fc.pairing.functions) {
     if ((c.kind !== 'moved' && c.kind !== 'cosmetic') || !c.old || !c.new) continue;
+    if (!mayUse(c.new)) continue;
     if (isIgnoredFunction(fc, c.name)) continue;
     const now = lineUsesOf(c.new, kinds);
     if (!now.length) continue;
@@ -406,7 +408,7 @@ interface LineUse {
 }
 
 /** Where __LINE__ enters a function: `__LINE__` itself and calls of line macros. */
-function lineUsesOf(fn: FunctionDef, kinds: Map<string, LineKind>): LineUse[] {
+export function lineUsesOf(fn: FunctionDef, kinds: Map<string, LineKind>): LineUse[] {
   const out: LineUse[] = [];
   for (const u of fn.lineMacroUses) if (u.name === '__LINE__') out.push({ ...u, kind: 'argument' });
   for (const c of fn.calls) {
@@ -414,6 +416,33 @@ function lineUsesOf(fn: FunctionDef, kinds: Map<string, LineKind>): LineUse[] {
     if (k) out.push({ ...c, kind: k });
   }
   return out.sort((a, b) => a.line - b.line);
+}
+
+/**
+ * False for a function of `index` whose body cannot have a line use, so lineUsesOf would
+ * give nothing: its calls and its `__LINE__`s are words of the body text, and one regex
+ * over the whole file finds every place a kinded name or `__LINE__` stands as a whole
+ * word (comments and strings too: more, never fewer). Saves reading the calls of each
+ * shifted function (every function below a blank line added at the top of x86.c).
+ */
+export function mayUseLine(index: FileIndex, kinds: Map<string, LineKind>): (fn: FunctionDef) => boolean {
+  // A call's name is an [A-Za-z_]\w* word: other names cannot match one.
+  const names = ['__LINE__', ...[...kinds.keys()].filter((k) => /^[A-Za-z_]\w*$/.test(k))];
+  const re = new RegExp(`\\b(?:${names.join('|')})\\b`, 'g');
+  const hits: number[] = [];
+  for (let m = re.exec(index.text); m; m = re.exec(index.text)) hits.push(m.index);
+  return (fn) => {
+    // The first hit at or after the body's start, by binary search.
+    const start = fn.bodySpan.startByte;
+    let lo = 0;
+    let hi = hits.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (hits[mid] < start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < hits.length && hits[lo] < fn.bodySpan.endByte;
+  };
 }
 
 /** True when the post-image line lies in a function the patch changes or adds. */
