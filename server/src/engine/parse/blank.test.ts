@@ -1,6 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blank } from './blank';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { test } from '../../../../testing/nodeTest';
+import { ANNOTATION_FUNCTION_MACROS, ANNOTATION_MACROS, blank, blankEveryToken } from './blank';
 import { createParser } from './parser';
 import { indexSource } from '../index/indexer';
 import type { FileIndex } from '../model';
@@ -263,3 +267,53 @@ test('COMPAT_SYSCALL_DEFINE with a macro-generated parameter and NOTRACE_BPF_CAL
   assert.deepEqual(s.readahead, [0, 3]);
   assert.deepEqual(s.bpf_spin_lock, [5, 8]);
 });
+
+// blank() scans with a regex that returns only the identifiers it can act on; the one
+// that returns every identifier (blankEveryToken) is kept as the reference.
+
+const PIECES = [
+  ...['__init', '__user', 'notrace', '__printf(1, 2)', '__must_hold(l)', '__aligned(8)', 'asmlinkage'],
+  ...['list_for_each_entry(p, h, n)', 'for_each_cpu(c)', 'xa_for_each', 'Xfor_each', '0for_each', 'do_each_thread(g, t)'],
+  ...['while_each_thread(g, t)', 'while_each_pid()', 'SYSCALL_DEFINE2(f, int, a, int, b)', 'BPF_CALL_1(g, u64, x)'],
+  ...['KPATCH_SYSCALL_DEFINE0(h)', 'DEFINE_PER_CPU(int, v)', 'DEFINE_PER_CPU_ALIGNED(int, w)', 'MACRO(x)', 'f(', 'g ('],
+  ...['x__init', '__init_x', '0x1fUL', 'L"s"', '"a(b"', "'('", '/* ( */', '// )\n', '/*', '*/', '"', "'", '\\'],
+  ...['\n', '\n', '\n\n', '\r\n', ' ', '\t', '\n#ifdef A\n', '\n#endif\n', '#define M(a) \\\n a /* c */ \\\n', '\n#'],
+  ...['(', ')', '(', ')', '{', '}', '\n{', '\n}', ';', ',', 'int', 'static', 'while', 'do'],
+];
+
+test('property: blank() equals the every-identifier scan', () => {
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...PIECES), { maxLength: 40 }), (parts) => {
+      const s = parts.join('');
+      assert.equal(blank(s), blankEveryToken(s));
+    }),
+    { seed: 15, numRuns: 30000 },
+  );
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (s) => {
+      assert.equal(blank(s), blankEveryToken(s));
+    }),
+    { seed: 15, numRuns: 5000 },
+  );
+});
+
+test('the annotation names are plain words (they go into a regex as they are)', () => {
+  for (const w of [...ANNOTATION_MACROS, ...ANNOTATION_FUNCTION_MACROS]) assert.match(w, /^[A-Za-z_]\w*$/);
+});
+
+const TREE = path.join(os.homedir(), '.cache/kernel-livepatch/linux-6.1');
+test(
+  'on the 6.1 tree: blank() equals the every-identifier scan on the files of a few directories',
+  { skip: fs.existsSync(path.join(TREE, 'Makefile')) ? false : `no kernel tree at ${TREE}` },
+  () => {
+    let n = 0;
+    for (const d of ['arch/x86/kvm', 'kernel', 'kernel/sched', 'net/core', 'fs/ext4', 'include/linux']) {
+      for (const f of fs.readdirSync(path.join(TREE, d)).filter((x) => /\.[ch]$/.test(x))) {
+        const text = fs.readFileSync(path.join(TREE, d, f), 'utf8');
+        assert.equal(blank(text), blankEveryToken(text), path.join(d, f));
+        n++;
+      }
+    }
+    assert.ok(n > 500, `${n} files`);
+  },
+);

@@ -134,6 +134,31 @@ function topLevelCommas(text: string, open: number, close: number): number[] {
 /** Comments, literals and identifiers, in one pass (the regex engine is much faster than a char loop). */
 const TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*|\n[ \t]*#|\n[{}]|[()]/g;
 
+/**
+ * TOKEN_RE with only the identifiers blank() can act on: the annotation macros, the
+ * iterator, syscall, per-cpu and do/while_each names, and any word in column 0 followed
+ * by `(` (a statement macro). Each is a whole word (nothing but a word character before
+ * or after it), as TOKEN_RE's identifiers are once blank() drops those inside numbers.
+ * Skipping the other identifiers changes nothing else: no other token can start inside
+ * a word. A tenth of the matches on kernel files.
+ */
+const ACTIVE_TOKEN_RE = new RegExp(
+  [
+    String.raw`\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?`,
+    String.raw`(?<!\w)(?=[A-Za-z_])(?:` +
+      [
+        ...new Set([...ANNOTATION_MACROS, ...ANNOTATION_FUNCTION_MACROS]),
+        String.raw`[a-z0-9_]*for_each[a-z0-9_]*|radix_tree_for_each_\w+|xa_for_each\w*|idr_for_each_entry\w*`,
+        String.raw`(?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE[0-6]|(?:NOTRACE_)?BPF_CALL_[0-5]`,
+        String.raw`DEFINE_PER_CPU(?:_[A-Z_]+)?|do_each_\w+|while_each_\w+`,
+      ].join('|') +
+      String.raw`)(?!\w)`,
+    String.raw`(?<![^\n])[A-Za-z_]\w*(?=[ \t]*\()`,
+    String.raw`\n[ \t]*#|\n[{}]|[()]`,
+  ].join('|'),
+  'g',
+);
+
 /** Same-length replacements collected during the scan, applied at the end. */
 class Rewrites {
   readonly list: { start: number; end: number; text: string }[] = [];
@@ -269,10 +294,19 @@ function directiveEnd(text: string, pos: number, comments: [number, number][]): 
  * exactly the length and the newlines of the input.
  */
 export function blank(text: string): string {
+  return blankWith(text, ACTIVE_TOKEN_RE);
+}
+
+/** blank() with TOKEN_RE, every identifier a token: the reference for the tests. */
+export function blankEveryToken(text: string): string {
+  return blankWith(text, TOKEN_RE);
+}
+
+function blankWith(text: string, tokens: RegExp): string {
   const rw = new Rewrites(text);
   const n = text.length;
   const memo = new Map<number, number>();
-  const re = new RegExp(TOKEN_RE.source, 'g');
+  const re = new RegExp(tokens.source, 'g');
   // Parenthesis depth of the code scanned so far (comments, literals and preprocessor lines excluded).
   let depth = 0;
   let m: RegExpExecArray | null;
