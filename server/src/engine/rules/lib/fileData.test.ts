@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from '../../../../../testing/nodeTest';
+import { createParser } from '../../parse/parser';
+import { indexSource } from '../../index/indexer';
+import { fileData } from './fileData';
+
+const TEXT = `static DEFINE_MUTEX(top_lock);
+
+static int f(void)
+{
+	static DEFINE_MUTEX(in_f);
+	WARN_ON(1);
+	return 0;
+}
+
+LIST_HEAD(between);
+EXPORT_SYMBOL(f);
+
+static void g(void)
+{
+	DEFINE_SPINLOCK(in_g);
+	LIST_HEAD(also_in_g);
+}
+DECLARE_BITMAP(last, 8);
+`;
+
+test('macro-made objects: file scope only, whatever order the functions are listed in', async () => {
+  const idx = indexSource(await createParser(), 'x.c', TEXT);
+  const names = fileData(idx).map((v) => `${v.macro}:${v.name}`);
+  assert.deepEqual(names, ['DEFINE_MUTEX:top_lock', 'LIST_HEAD:between', 'DECLARE_BITMAP:last']);
+  // The inside-a-function test does not rely on the index's order.
+  const reversed = { ...idx, functions: [...idx.functions].reverse() };
+  assert.deepEqual(fileData(reversed), fileData(idx));
+  // Nor on functions being disjoint: one span covering another still hides what is in either.
+  const [f, g] = idx.functions;
+  const wide = { ...g, span: { ...g.span, start: f.span.start } };
+  const overlapping = { ...idx, functions: [wide, f] };
+  assert.deepEqual(
+    fileData(overlapping)
+      .filter((v) => v.macro)
+      .map((v) => v.name),
+    ['top_lock', 'last'],
+  );
+});
