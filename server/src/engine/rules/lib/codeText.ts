@@ -71,6 +71,40 @@ export function codeIdentifiers(text: string): string[] {
   return stripped.match(/[A-Za-z_]\w*/g) ?? [];
 }
 
+const wordPositions = new WeakMap<FileIndex, Map<string, number[]>>();
+
+/**
+ * The functions of `index` (in its order) whose body text has `word` as a whole word:
+ * every function that calls `word` or names it, since the indexer reads a body's calls
+ * and identifiers as [A-Za-z_]\w* words of that text (here comments and strings count
+ * too: more, never fewer). Lets a rule read the calls of a few functions instead of all
+ * of a 10,000-line file. A word that is not a plain identifier gets every function.
+ */
+export function functionsNaming(index: FileIndex, word: string): FunctionDef[] {
+  if (!/^[A-Za-z_]\w*$/.test(word)) return index.functions;
+  let byWord = wordPositions.get(index);
+  if (!byWord) wordPositions.set(index, (byWord = new Map()));
+  let hits = byWord.get(word);
+  if (!hits) {
+    hits = [];
+    const re = new RegExp(`\\b${word}\\b`, 'g');
+    for (let m = re.exec(index.text); m; m = re.exec(index.text)) hits.push(m.index);
+    byWord.set(word, hits);
+  }
+  const at = hits;
+  return index.functions.filter((f) => {
+    // The first hit at or after the body's start.
+    let lo = 0;
+    let hi = at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (at[mid] < f.bodySpan.startByte) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < at.length && at[lo] < f.bodySpan.endByte;
+  });
+}
+
 /** `name` as a whole C identifier (`$` counts as an identifier character, as gcc allows). */
 export function wordRe(name: string, flags = ''): RegExp {
   return new RegExp(`(?<![\\w$])${escapeRegExp(name)}(?![\\w$])`, flags);
