@@ -14,6 +14,8 @@ static int f(void)
 }
 
 LIST_HEAD(between);
+static DEFINE_RATELIMIT_STATE(spread, 5 * HZ,
+			      10);
 EXPORT_SYMBOL(f);
 
 static void g(void)
@@ -27,7 +29,19 @@ DECLARE_BITMAP(last, 8);
 test('macro-made objects: file scope only, whatever order the functions are listed in', async () => {
   const idx = indexSource(await createParser(), 'x.c', TEXT);
   const names = fileData(idx).map((v) => `${v.macro}:${v.name}`);
-  assert.deepEqual(names, ['DEFINE_MUTEX:top_lock', 'LIST_HEAD:between', 'DECLARE_BITMAP:last']);
+  assert.deepEqual(names, ['DEFINE_MUTEX:top_lock', 'LIST_HEAD:between', 'DEFINE_RATELIMIT_STATE:spread', 'DECLARE_BITMAP:last']);
+  // Lines as the index counts them (0-based), a macro over two lines included.
+  assert.deepEqual(
+    fileData(idx)
+      .filter((v) => v.macro)
+      .map((v) => [v.span.start, v.span.end]),
+    [
+      [0, 0],
+      [9, 9],
+      [10, 11],
+      [19, 19],
+    ],
+  );
   // The inside-a-function test does not rely on the index's order.
   const reversed = { ...idx, functions: [...idx.functions].reverse() };
   assert.deepEqual(fileData(reversed), fileData(idx));

@@ -2,7 +2,7 @@
 
 import type { FileIndex, VariableDef } from '../../model';
 import { matchParen, splitTopLevel } from '../../parse/blank';
-import { lineAt, lineStarts, normalizeC } from '../../util/text';
+import { normalizeC } from '../../util/text';
 import type { FileChange } from '../rule';
 import { codeOnly } from './codeText';
 
@@ -87,7 +87,22 @@ const DATA_MACRO_NAME = /^(?:DEFINE_|DECLARE_|LIST_HEAD$|HLIST_HEAD$|LLIST_HEAD$
 /** File-scope objects made by DEFINE_*()/LIST_HEAD()-style macros. */
 function macroVars(idx: FileIndex): DataVar[] {
   const raw = idx.text;
-  const starts = lineStarts(raw);
+  // Line numbers by counting newlines from the previous match on (the matches come in
+  // order): a table of every line start cost more than the rest of the scan.
+  let counted = 0;
+  let countedLine = 0;
+  const lineOf = (offset: number) => {
+    for (let nl = raw.indexOf('\n', counted); nl >= 0 && nl < offset; nl = raw.indexOf('\n', nl + 1)) {
+      countedLine++;
+      counted = nl + 1;
+    }
+    return countedLine;
+  };
+  const newlinesIn = (from: number, to: number) => {
+    let n = 0;
+    for (let nl = raw.indexOf('\n', from); nl >= 0 && nl < to; nl = raw.indexOf('\n', nl + 1)) n++;
+    return n;
+  };
   const out: DataVar[] = [];
   const re = /^[ \t]*((?:static|extern)[ \t]+)?(?:(?:const|__\w+)[ \t]+)*([A-Z][A-Z0-9_]*)[ \t]*\(/gm;
   const inFunction = insideFunction(idx);
@@ -98,7 +113,7 @@ function macroVars(idx: FileIndex): DataVar[] {
     const macro = m[2];
     if (!DATA_MACRO_NAME.test(macro)) continue;
     const open = m.index + m[0].length - 1;
-    const line = lineAt(starts, m.index);
+    const line = lineOf(m.index);
     if (inFunction(line)) continue;
     const close = matchParen(raw, open);
     if (close < 0) continue;
@@ -110,7 +125,7 @@ function macroVars(idx: FileIndex): DataVar[] {
       ...shape,
       storage: m[1]?.trim() === 'static' ? 'static' : m[1]?.trim() === 'extern' ? 'extern' : 'none',
       attributes: attrs ? [attrs[0]] : [],
-      span: { start: line, end: lineAt(starts, close) },
+      span: { start: line, end: line + newlinesIn(m.index, close) },
       macro,
     });
   }
