@@ -197,27 +197,66 @@ describe('text defines against the indexer', () => {
     assert.equal(textDefines('#define X$y 1\n'), null);
   });
 
-  test('the kinds are the same with only the headers mayTakeKinds keeps', () => {
+  test('the kinds the rule looks up are the same with only the headers mayTakeKinds keeps', () => {
     const headers = new Map<string, string | null>([
       ['a.h', '#define my_err(x) __my_err(x, __LINE__)\n#define other(x) (x)\n'],
       ['b.h', '#define my_fail(x) my_err(x)\n'],
       ['c.h', '#define quiet(x) do { } while (0)\n#define also_quiet other\n'],
-      // Read as text, a define in a comment counts too: more headers, never fewer.
+      // Read as text, a define in a comment counts too; but the file never names `loud`.
       ['p.h', '/* #define loud WARN_ON */\n'],
       ['d.h', '#define chain(x) my_fail(x)\n#define bug(x) BUG_ON(x)\n'],
       ['e.h', '#define \\\n  odd(x) WARN(x)\n#define plain 1\n'],
+      // Could take a kind, but nothing the file calls leads to it.
+      ['q.h', '#define unused_err(x) WARN_ON(x)\n'],
       ['gone.h', null],
     ]);
     const index = (p: string) => (headers.get(p) ? indexSource(parser, p, headers.get(p)!) : null);
-    const own = indexSource(parser, 'f.c', '#define local(x) chain(x)\n');
+    const text = '#define local(x) chain(x)\nint f(int x)\n{\n\tlocal(x);\n\tbug(x);\n\treturn quiet(x);\n}\n';
+    const own = indexSource(parser, 'f.c', text);
     const seed = [...lineMacroKinds([]).keys()];
     const known = own.macros.map((m) => ({ name: m.name, words: codeIdentifiers(m.body) }));
-    const needed = mayTakeKinds(seed, known, headers, index);
-    assert.deepEqual([...needed].sort(), ['a.h', 'b.h', 'd.h', 'e.h', 'p.h']);
-    const all = [own, ...[...headers.keys()].map(index)];
-    const kept = [own, ...[...headers.keys()].filter((p) => needed.has(p)).map(index)];
-    assert.deepEqual([...lineMacroKinds(kept)].sort(), [...lineMacroKinds(all)].sort());
-    assert.equal(lineMacroKinds(all).get('local'), 'argument');
+    const needed = mayTakeKinds(seed, known, headers, index, [text]);
+    assert.deepEqual([...needed].sort(), ['a.h', 'b.h', 'd.h', 'e.h']);
+    const all = lineMacroKinds([own, ...[...headers.keys()].map(index)]);
+    const kept = lineMacroKinds([own, ...[...headers.keys()].filter((p) => needed.has(p)).map(index)]);
+    for (const w of new Set(codeIdentifiers(text))) assert.equal(kept.get(w), all.get(w), w);
+    assert.equal(all.get('local'), 'argument');
+    assert.equal(all.get('bug'), 'bugtable');
+    // What the leaner set leaves out is only what the file never asks about.
+    assert.equal(all.get('unused_err'), 'bugtable');
+    assert.equal(kept.get('unused_err'), undefined);
+  });
+
+  test('property: the looked-up kinds are the same with only the kept headers', () => {
+    const NAMES = ['ma', 'mb', 'mc', 'md', 'WARN_ON', 'might_sleep', '__LINE__', 'x', 'ASSERT'];
+    const define = fc
+      .tuple(
+        fc.constantFrom('ma', 'mb', 'mc', 'md', 'ASSERT'),
+        fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 3 }),
+        fc.nat(5),
+      )
+      .map(([n, body, c]) => (c === 0 ? `/* #define ${n} ${body.join(' ')} */` : `#define ${n}(x) ${body.join('(x) + ')}(x)`));
+    let dropped = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(define, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.constantFrom('ma', 'mb', 'f'), { maxLength: 2 }),
+        (hs, calls) => {
+          const headers = new Map<string, string | null>(hs.map((ds, i) => [`h${i}.h`, ds.join('\n') + '\n']));
+          const index = (p: string) => indexSource(parser, p, headers.get(p)!);
+          const text = `int g(int x)\n{\n${calls.map((c) => `\t${c}(x);\n`).join('')}\treturn 0;\n}\n`;
+          const own = indexSource(parser, 'f.c', text);
+          const seed = [...lineMacroKinds([]).keys()];
+          const needed = mayTakeKinds(seed, [], headers, index, [text]);
+          dropped += headers.size - needed.size;
+          const all = lineMacroKinds([own, ...[...headers.keys()].map(index)]);
+          const kept = lineMacroKinds([own, ...[...headers.keys()].filter((p) => needed.has(p)).map(index)]);
+          for (const w of new Set(codeIdentifiers(text))) assert.equal(kept.get(w), all.get(w), `${w} in ${JSON.stringify([...headers])}`);
+        },
+      ),
+      { seed: 15, numRuns: 600 },
+    );
+    assert.ok(dropped > 100, `${dropped} headers left out`);
   });
 
   const BODY_PIECES = [

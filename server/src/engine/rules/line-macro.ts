@@ -255,7 +255,7 @@ function localHeaders(ctx: RuleContext, fc: FileChange, seed: Iterable<string>):
     texts.set(p, text);
   }
   const known = [fc.pre!, fc.post].flatMap((i) => i.macros.map((m) => ({ name: m.name, words: codeIdentifiers(m.body) })));
-  const needed = mayTakeKinds(seed, known, texts, (p) => ctx.indexTreeFile(p));
+  const needed = mayTakeKinds(seed, known, texts, (p) => ctx.indexTreeFile(p), [fc.pre!.text, fc.post.text]);
   const out: FileIndex[] = [];
   for (const p of paths) {
     if (!needed.has(p)) continue;
@@ -330,17 +330,24 @@ function logicalLineEnd(text: string, from: number): number {
 }
 
 /**
- * The headers (keys of `texts`) that may define a macro lineMacroKinds gives a kind: the
- * names that can ever hold a kind are closed over every define (the patched file's own,
- * `known`, and the headers'), starting from `seed`; a header is needed when one of its
- * defines may name one of them. A header whose text defines cannot be read is indexed
- * (`index`) and its macros join `known`; it is always needed, as before.
+ * The headers (keys of `texts`) whose macros can change the kind of a name the rule
+ * looks up. The rule only asks the kinds of calls in the patched file, words of its
+ * images (`used`), and a name's kind depends only on the defines of names on the way
+ * from it to a __LINE__ macro; leaving out every other macro changes none of those
+ * kinds (round by round, and whenever the loop stops, they are computed from the same
+ * values). So, read as text: the names that can ever hold a kind are closed over every
+ * define (the patched file's own, `known`, and the headers'), starting from `seed`; a
+ * header is a candidate when one of its defines may take a kind; it is needed when the
+ * file names one of those defines, directly or through other defines. A header whose
+ * text defines cannot be read is indexed (`index`), its macros join `known`, and it is
+ * always needed, as before.
  */
 export function mayTakeKinds(
   seed: Iterable<string>,
   known: TextDefine[],
   texts: Map<string, string | null>,
   index: (path: string) => FileIndex | null,
+  used: string[],
 ): Set<string> {
   const needed = new Set<string>();
   const perHeader = new Map<string, TextDefine[]>();
@@ -356,14 +363,18 @@ export function mayTakeKinds(
     needed.add(p);
     for (const m of index(p)?.macros ?? []) all.push({ name: m.name, words: codeIdentifiers(m.body) });
   }
-  // word -> defines that use it, to close the set in one pass over a work list.
+  // word -> defines that use it, and name -> defines of it, to close sets over work lists.
   const users = new Map<string, TextDefine[]>();
+  const byName = new Map<string, TextDefine[]>();
   for (const d of all) {
     for (const w of new Set(d.words)) {
       const u = users.get(w);
       if (u) u.push(d);
       else users.set(w, [d]);
     }
+    const b = byName.get(d.name);
+    if (b) b.push(d);
+    else byName.set(d.name, [d]);
   }
   const kinded = new Set<string>(seed);
   const work = [...kinded];
@@ -374,7 +385,41 @@ export function mayTakeKinds(
       work.push(d.name);
     }
   }
-  for (const [p, defs] of perHeader) if (defs.some((d) => d.words.some((w) => kinded.has(w)))) needed.add(p);
+  // Candidates, with the names they may give a kind.
+  const gives = new Map<string, string[]>();
+  for (const [p, defs] of perHeader) {
+    const names = defs.filter((d) => d.words.some((w) => kinded.has(w))).map((d) => d.name);
+    if (names.length) gives.set(p, names);
+  }
+  if (!gives.size) return needed;
+  // The kinded names whose kind can depend on those (every step of a way to them is one).
+  const cone = new Set([...gives.values()].flat());
+  work.push(...cone);
+  while (work.length) {
+    for (const d of users.get(work.pop()!) ?? []) {
+      if (!kinded.has(d.name) || cone.has(d.name)) continue;
+      cone.add(d.name);
+      work.push(d.name);
+    }
+  }
+  // Those the file names, and onwards along the defines' words within the cone.
+  const plain = [...cone].filter((n) => /^[A-Za-z_]\w*$/.test(n));
+  const reached = new Set<string>();
+  if (plain.length) {
+    const re = new RegExp(`\\b(?:${plain.join('|')})\\b`, 'g');
+    for (const t of used) for (const m of t.matchAll(re)) reached.add(m[0]);
+  }
+  work.push(...reached);
+  while (work.length) {
+    for (const d of byName.get(work.pop()!) ?? []) {
+      for (const w of d.words) {
+        if (!cone.has(w) || reached.has(w)) continue;
+        reached.add(w);
+        work.push(w);
+      }
+    }
+  }
+  for (const [p, names] of gives) if (names.some((n) => reached.has(n))) needed.add(p);
   return needed;
 }
 
