@@ -500,30 +500,17 @@ function normBody(fn: FunctionDef): string {
 
 // Shared getters (no closures per function: an edit re-creates every function after it).
 const BODY_PROPERTIES: PropertyDescriptorMap = {
-  staticLocals: {
-    get: function (this: FunctionDef) {
-      return bodyFacts(this).staticLocals;
-    },
-    enumerable: true,
-  },
-  calls: {
-    get: function (this: FunctionDef) {
-      return bodyFacts(this).calls;
-    },
-    enumerable: true,
-  },
-  identifiers: {
-    get: function (this: FunctionDef) {
-      return bodyFacts(this).identifiers;
-    },
-    enumerable: true,
-  },
-  lineMacroUses: {
-    get: function (this: FunctionDef) {
-      return bodyFacts(this).lineMacroUses;
-    },
-    enumerable: true,
-  },
+  ...Object.fromEntries(
+    (['staticLocals', 'calls', 'identifiers', 'lineMacroUses'] as const).map((k) => [
+      k,
+      {
+        get: function (this: FunctionDef) {
+          return bodyFacts(this)[k];
+        },
+        enumerable: true,
+      },
+    ]),
+  ),
   normBody: {
     get: function (this: FunctionDef) {
       return normBody(this);

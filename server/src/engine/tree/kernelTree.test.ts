@@ -11,6 +11,14 @@ import { headFromFiles, startTreeState } from './treeState';
 import { setGitAllowed } from './git';
 import { tempDir } from '../../../../testing/tempDir';
 
+/** Makes `dir` a git repository with one commit of everything in it. */
+function commitAll(dir: string): void {
+  const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
+  g('init', '-q');
+  g('add', '-A');
+  g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+}
+
 test('git grep cache: an unstaged new caller of an inline function is found, and an unchanged tree is answered from the cache', () => {
   const cache = tempDir('klp-grepcache-');
   const saved = process.env.KLP_CACHE;
@@ -21,10 +29,7 @@ test('git grep cache: an unstaged new caller of an inline function is found, and
     fs.writeFileSync(path.join(dir, 'include', 'helper.h'), 'static inline int helper(void) { return 1; }\n');
     fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return helper(); }\n');
     fs.writeFileSync(path.join(dir, 'b.c'), 'int b(void) { return 0; }\n');
-    const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
-    g('init', '-q');
-    g('add', '-A');
-    g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+    commitAll(dir);
 
     assert.deepEqual(KernelTree.open(dir).grepWord('helper').sort(), ['a.c', 'include/helper.h']);
     // A new caller, neither staged nor committed: HEAD and the index are as before.
@@ -54,10 +59,7 @@ test('startCacheKey: the cache key is worked out in the background, equal to the
   try {
     const dir = tempDir('klp-prepare-');
     fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 0; }\n');
-    const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
-    g('init', '-q');
-    g('add', '-A');
-    g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+    commitAll(dir);
 
     // With git refused after startCacheKey(), the key needs no further git run: it comes from the background one.
     const keyed = (): string | null => {
@@ -158,10 +160,7 @@ test("startCacheKey(started): the launcher's git run is taken over for its own t
   const repo = () => {
     const dir = tempDir('klp-started-');
     fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 0; }\n');
-    const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
-    g('init', '-q');
-    g('add', '-A');
-    g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
+    commitAll(dir);
     return dir;
   };
   try {
