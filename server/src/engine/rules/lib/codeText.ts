@@ -67,11 +67,27 @@ export const codeLinesStats = { whole: 0, incremental: 0 };
 /**
  * Records that `next.lines` is `prev.lines` with lines [aLine, bOld] replaced by
  * next's lines [aLine, bNew] (the rest the same strings), so that codeLines(next)
- * re-blanks only around the edit. Only kept when prev's code lines are known.
+ * re-blanks only around the edit. When prev's code lines were never asked for (most
+ * keystrokes run no rule that reads them), the edit is joined to the one prev came
+ * from, so a later codeLines still starts from the last index that had them.
  */
 export function noteLineEdit(prev: FileIndex, next: FileIndex, aLine: number, bOld: number, bNew: number): void {
   const st = codeLinesCache.get(prev);
-  if (st && st.code.length === prev.lines.length) lineEdits.set(next, { prev: st, aLine, bOld, bNew });
+  if (st) {
+    if (st.code.length === prev.lines.length) lineEdits.set(next, { prev: st, aLine, bOld, bNew });
+    return;
+  }
+  const e = lineEdits.get(prev);
+  if (!e) return;
+  // e: lines [e.aLine, e.bOld] of the base became [e.aLine, e.bNew] of prev; then prev's
+  // [aLine, bOld] became next's [aLine, bNew]. Together: the span covering both, in prev's lines.
+  const midEnd = Math.max(e.bNew, bOld);
+  lineEdits.set(next, {
+    prev: e.prev,
+    aLine: Math.min(e.aLine, aLine),
+    bOld: midEnd - (e.bNew - e.bOld),
+    bNew: midEnd + (bNew - bOld),
+  });
 }
 
 /** The index's lines with comments and literals blanked. */
