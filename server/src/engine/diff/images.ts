@@ -32,7 +32,7 @@ function emptyMaps(): LineMaps {
   return { postToPatch: new Map(), preToPatch: new Map(), added: new Set(), removed: new Set(), placements: [] };
 }
 
-function matchesAt(pre: string[], at: number, want: string[], skipHead: number, skipTail: number): boolean {
+function matchesAt(pre: readonly string[], at: number, want: string[], skipHead: number, skipTail: number): boolean {
   if (at < 0 || at + want.length > pre.length) return false;
   for (let i = skipHead; i < want.length - skipTail; i++) {
     if (pre[at + i] !== want[i]) return false;
@@ -41,7 +41,7 @@ function matchesAt(pre: string[], at: number, want: string[], skipHead: number, 
 }
 
 /** Finds where a hunk's old side sits in the pre-image: exact position first, then nearest offset, then fuzz. */
-function locate(pre: string[], hunk: Hunk, from: number, maxFuzz: number): { at: number; fuzz: number } | null {
+function locate(pre: readonly string[], hunk: Hunk, from: number, maxFuzz: number): { at: number; fuzz: number } | null {
   const want = hunk.lines.filter((l) => l.op !== '+').map((l) => l.text);
   const expected = Math.max(0, hunk.oldStart - (hunk.oldLines === 0 ? 0 : 1));
   const leading = hunk.lines.findIndex((l) => l.op !== ' ');
@@ -77,9 +77,16 @@ export function buildImages(file: FilePatch, preText: string | null, maxFuzz = 2
   }
   if (preText === null) throw new PatchError(`${file.oldPath}: not found in the tree`);
   const endsWithNewline = preText.endsWith('\n');
-  const pre = (endsWithNewline ? preText.slice(0, -1) : preText).split('\n');
-  if (preText === '') pre.length = 0;
+  const { lines: pre, starts } = preLines(preText);
+  // The post-image as pieces joined by \n: a run of untouched lines is one slice of the
+  // pre-image, so a keystroke in a 10,000-line file copies two slices, not every line.
   const post: string[] = [];
+  let postCount = 0;
+  const copy = (from: number, to: number) => {
+    if (to <= from) return;
+    post.push(preText.slice(starts[from], starts[to] - 1));
+    postCount += to - from;
+  };
   let cursor = 0;
   let maxUsed = 0;
   for (const hunk of file.hunks) {
@@ -90,31 +97,57 @@ export function buildImages(file: FilePatch, preText: string | null, maxFuzz = 2
       );
     }
     maxUsed = Math.max(maxUsed, where.fuzz);
-    for (let i = cursor; i < where.at; i++) post.push(pre[i]);
-    const postStart = post.length;
+    copy(cursor, where.at);
+    const postStart = postCount;
     let p = where.at;
     for (const l of hunk.lines) {
       if (l.op === ' ') {
         maps.preToPatch.set(p, l.patchLine);
-        maps.postToPatch.set(post.length, l.patchLine);
+        maps.postToPatch.set(postCount, l.patchLine);
         post.push(pre[p]); // keep the tree's text where fuzz ignored the context
+        postCount++;
         p++;
       } else if (l.op === '-') {
         maps.preToPatch.set(p, l.patchLine);
         maps.removed.add(p);
         p++;
       } else {
-        maps.postToPatch.set(post.length, l.patchLine);
-        maps.added.add(post.length);
+        maps.postToPatch.set(postCount, l.patchLine);
+        maps.added.add(postCount);
         post.push(l.text);
+        postCount++;
       }
     }
     maps.placements.push({ hunk, preStart: where.at, postStart, fuzz: where.fuzz });
     cursor = p;
   }
-  for (let i = cursor; i < pre.length; i++) post.push(pre[i]);
+  copy(cursor, pre.length);
   if (file.status === 'deleted') return { pre: preText, post: null, maps, fuzz: maxUsed };
   return { pre: preText, post: post.join('\n') + (endsWithNewline || !pre.length ? '\n' : ''), maps, fuzz: maxUsed };
+}
+
+/** A pre-image's lines (without the final newline's empty line) and their start offsets, plus one past the last line. */
+interface PreLines {
+  text: string;
+  lines: readonly string[];
+  starts: number[];
+}
+
+// The editor checks the same base text on every keystroke: split it once.
+let lastPre: PreLines | null = null;
+
+function preLines(text: string): PreLines {
+  if (lastPre?.text === text) return lastPre;
+  const lines = text === '' ? [] : (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
+  const starts = new Array<number>(lines.length + 1);
+  let at = 0;
+  for (let i = 0; i < lines.length; i++) {
+    starts[i] = at;
+    at += lines[i].length + 1;
+  }
+  starts[lines.length] = at;
+  lastPre = { text, lines, starts };
+  return lastPre;
 }
 
 /** Net `{` minus `}` over lines, and the lowest running value (comments and literals skipped). */

@@ -22,6 +22,7 @@ import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../ut
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
 import { matchParen, splitTopLevel } from '../parse/blank';
 import * as timings from '../util/timings';
+import { noteLineEdit } from '../rules/lib/codeText';
 
 const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE[0-6]|(?:NOTRACE_)?BPF_CALL_[0-5])\s*\(\s*(\w+)/;
 const EXPORT_RE = /^\s*(EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*)\s*\(\s*(\w+)\s*(?:,\s*"?(\w+)"?\s*)?\)/;
@@ -191,6 +192,8 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   const index = emptyIndex(path, text, lines);
   const ctx: Ctx = { text, starts, index };
   startsOf.set(index, starts);
+  // The rules' comment/literal blanking is redone only around the changed lines too.
+  noteLineEdit(old, index, aLine, bOld, bNew);
   // Re-index the top-level nodes of the new tree that overlap the region.
   const fresh: Ctx = {
     text,

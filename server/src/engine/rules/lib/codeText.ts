@@ -6,28 +6,139 @@ import { escapeRegExp } from '../../util/text';
 /** Same-length copy of C text with comments, string and char literals replaced by spaces (newlines kept). */
 export function codeOnly(text: string): string {
   // One regex pass: the regex engine is far faster than a character loop on 400 KB files.
-  return text.replace(CODE_ONLY_RE, (m: string) => {
-    if (m[0] === '/') return m.replace(/[^\n]/g, ' ');
-    // Keep the quotes, blank the contents.
-    const q = m[0];
-    const closed = m.length > 1 && m[m.length - 1] === q && !/\\$/.test(m.slice(0, -1).replace(/\\\\/g, ''));
-    const inner = m.slice(1, closed ? -1 : undefined).replace(/[^\n]/g, ' ');
-    return q + inner + (closed ? q : '');
-  });
+  return text.replace(CODE_ONLY_RE, blankMatch);
 }
 
 const CODE_ONLY_RE = /\/\*[\s\S]*?(?:\*\/|$(?![\s\S]))|\/\/[^\n]*|"(?:[^"\\\n]|\\[\s\S])*"?|'(?:[^'\\\n]|\\[\s\S])*'?/g;
 
-const codeLinesCache = new WeakMap<FileIndex, string[]>();
+function blankMatch(m: string): string {
+  if (m[0] === '/') return m.replace(/[^\n]/g, ' ');
+  // Keep the quotes, blank the contents.
+  const q = m[0];
+  const closed = m.length > 1 && m[m.length - 1] === q && !/\\$/.test(m.slice(0, -1).replace(/\\\\/g, ''));
+  const inner = m.slice(1, closed ? -1 : undefined).replace(/[^\n]/g, ' ');
+  return q + inner + (closed ? q : '');
+}
+
+/**
+ * Blanked lines of a text, and per line whether the newline before it lies inside a
+ * comment or literal (`open`): at a line that is not open the blanking starts afresh,
+ * so the text from there on blanks the same whatever comes before it.
+ */
+interface CodeState {
+  code: string[];
+  open: Uint8Array;
+}
+
+function blankLines(text: string): CodeState {
+  const inside: number[] = [];
+  const blanked = text.replace(CODE_ONLY_RE, (m: string, at: number) => {
+    for (let i = m.indexOf('\n'); i !== -1; i = m.indexOf('\n', i + 1)) inside.push(at + i);
+    return blankMatch(m);
+  });
+  const code = blanked.split('\n');
+  const open = new Uint8Array(code.length);
+  // Line numbers of the newlines inside matches (offsets ascending).
+  let line = 0;
+  let pos = 0;
+  for (const nl of inside) {
+    for (let i = text.indexOf('\n', pos); i !== -1 && i < nl; i = text.indexOf('\n', i + 1)) line++;
+    pos = nl + 1;
+    line++;
+    open[line] = 1;
+  }
+  return { code, open };
+}
+
+const codeLinesCache = new WeakMap<FileIndex, CodeState>();
+
+/** How the lines of an index came from those of an earlier one (see noteLineEdit). */
+interface LineEdit {
+  prev: CodeState;
+  aLine: number;
+  bOld: number;
+  bNew: number;
+}
+const lineEdits = new WeakMap<FileIndex, LineEdit>();
+
+/** How many codeLines results were blanked over the whole text and how many around an edit (for tests). */
+export const codeLinesStats = { whole: 0, incremental: 0 };
+
+/**
+ * Records that `next.lines` is `prev.lines` with lines [aLine, bOld] replaced by
+ * next's lines [aLine, bNew] (the rest the same strings), so that codeLines(next)
+ * re-blanks only around the edit. When prev's code lines were never asked for (most
+ * keystrokes run no rule that reads them), the edit is joined to the one prev came
+ * from, so a later codeLines still starts from the last index that had them.
+ */
+export function noteLineEdit(prev: FileIndex, next: FileIndex, aLine: number, bOld: number, bNew: number): void {
+  const st = codeLinesCache.get(prev);
+  if (st) {
+    if (st.code.length === prev.lines.length) lineEdits.set(next, { prev: st, aLine, bOld, bNew });
+    return;
+  }
+  const e = lineEdits.get(prev);
+  if (!e) return;
+  // e: lines [e.aLine, e.bOld] of the base became [e.aLine, e.bNew] of prev; then prev's
+  // [aLine, bOld] became next's [aLine, bNew]. Together: the span covering both, in prev's lines.
+  const midEnd = Math.max(e.bNew, bOld);
+  lineEdits.set(next, {
+    prev: e.prev,
+    aLine: Math.min(e.aLine, aLine),
+    bOld: midEnd - (e.bNew - e.bOld),
+    bNew: midEnd + (bNew - bOld),
+  });
+}
 
 /** The index's lines with comments and literals blanked. */
 export function codeLines(idx: FileIndex): string[] {
-  let lines = codeLinesCache.get(idx);
-  if (!lines) {
-    lines = codeOnly(idx.lines.join('\n')).split('\n');
-    codeLinesCache.set(idx, lines);
+  let st = codeLinesCache.get(idx);
+  if (!st) {
+    const edit = lineEdits.get(idx);
+    st = edit ? reblank(edit, idx.lines) : blankLines(idx.lines.join('\n'));
+    codeLinesStats[edit ? 'incremental' : 'whole']++;
+    lineEdits.delete(idx);
+    codeLinesCache.set(idx, st);
   }
-  return lines;
+  return st.code;
+}
+
+/**
+ * The code state of `lines` from that of the lines before an edit: blanking restarts
+ * at the last line at or before the edit that is not open, and stops at the first line
+ * after it that is not open in either text; the lines outside are the old ones.
+ */
+function reblank(e: LineEdit, lines: string[]): CodeState {
+  const { prev, aLine, bOld, bNew } = e;
+  const dl = bNew - bOld;
+  let k = aLine;
+  while (k > 0 && prev.open[k]) k--;
+  let end = Math.min(lines.length, bNew + 33);
+  for (;;) {
+    // Blanking the window's lines alone is exact up to `stop`: a line not open in the
+    // window is not open in the text, and the lines before it depend only on text before it.
+    const win = blankLines(lines.slice(k, end).join('\n'));
+    let stop = -1;
+    for (let l = bNew + 1; l < end; l++) {
+      if (!win.open[l - k] && !prev.open[l - dl]) {
+        stop = l;
+        break;
+      }
+    }
+    if (stop === -1) {
+      if (end < lines.length) {
+        end = Math.min(lines.length, k + 2 * (end - k));
+        continue;
+      }
+      stop = lines.length;
+    }
+    const code = prev.code.slice(0, k).concat(win.code.slice(0, stop - k), prev.code.slice(stop - dl));
+    const open = new Uint8Array(lines.length);
+    open.set(prev.open.subarray(0, k));
+    open.set(win.open.subarray(0, stop - k), k);
+    open.set(prev.open.subarray(stop - dl), stop);
+    return { code, open };
+  }
 }
 
 /** Code of a function body (comments and literals blanked), lines joined with \n. */
