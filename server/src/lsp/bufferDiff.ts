@@ -44,8 +44,9 @@ export function bufferPatchByLines(rel: string, base: string | null, cur: string
   let out =
     `diff --git a/${rel} b/${rel}\n` + (base === null ? 'new file mode 100644\n--- /dev/null\n' : `--- a/${rel}\n`) + `+++ b/${rel}\n`;
   for (const h of sub.hunks) {
-    const oldStart = base === null ? 0 : h.oldStart + from + lineOffset;
-    const newStart = h.newStart + from + lineOffset;
+    // structuredPatch's start of an empty side is the line after; the header names the line before.
+    const oldStart = base === null ? 0 : h.oldStart - (h.oldLines === 0 ? 1 : 0) + from + lineOffset;
+    const newStart = h.newStart - (h.newLines === 0 ? 1 : 0) + from + lineOffset;
     out += `@@ -${oldStart},${h.oldLines} +${newStart},${h.newLines} @@\n`;
     for (const l of h.lines) out += l + '\n';
   }

@@ -24,7 +24,8 @@ test('property: buildImages rebuilds the post-image and maps every added line to
     fc.property(
       lines,
       fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.array(LINE, { maxLength: 3 })), { minLength: 1, maxLength: 4 }),
-      fc.constantFrom(1, 3),
+      // Context 0 is `git diff -U0`: a hunk that only adds names the line it follows.
+      fc.constantFrom(0, 1, 3),
       (preLines, edits, context) => {
         const pre = preLines.join('\n') + '\n';
         // Two patches against the same pre-image (the editor re-checks one base text).
@@ -61,4 +62,24 @@ test('buildImages keeps a pre-image without a final newline as it is, and altern
     const pb = readPatch(patchOf(b, b.replace('dos', 'DOS'), 1), 'b');
     assert.equal(buildImages(pb.files[0], b).post, 'uno\nDOS\ntres\ncuatro\n');
   }
+});
+
+test('git diff -U0: lines added at the top, in the middle and at the end land where git put them', () => {
+  const pre = 'int a;\nint b;\nint c;\n';
+  const post = 'int top;\nint a;\nint b;\nint mid;\nint c;\nint end;\n';
+  const patch = [
+    'diff --git a/f.c b/f.c',
+    '--- a/f.c',
+    '+++ b/f.c',
+    '@@ -0,0 +1 @@',
+    '+int top;',
+    '@@ -2,0 +4 @@ int a;',
+    '+int mid;',
+    '@@ -3,0 +6 @@ int b;',
+    '+int end;',
+    '',
+  ].join('\n');
+  const images = buildImages(readPatch(patch, 'u0.patch').files[0], pre);
+  assert.equal(images.post, post);
+  assert.equal(images.pre, pre);
 });

@@ -202,8 +202,9 @@ export function hunkOnlyImages(file: FilePatch): Images {
   const sides = [pre, post];
   const closers: { side: number; line: number; text: string }[] = [];
   for (const hunk of file.hunks) {
-    let p = Math.max(0, hunk.oldStart - 1);
-    let q = Math.max(0, hunk.newStart - 1);
+    // A count of 0 means "after line N": 0-based index N.
+    let p = Math.max(0, hunk.oldStart - (hunk.oldLines === 0 ? 0 : 1));
+    let q = Math.max(0, hunk.newStart - (hunk.newLines === 0 ? 0 : 1));
     while (pre.length < p) pre.push('');
     while (post.length < q) post.push('');
     maps.placements.push({ hunk, preStart: p, postStart: q, fuzz: 0 });

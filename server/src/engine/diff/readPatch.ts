@@ -20,6 +20,7 @@ export interface HunkLine {
 }
 
 export interface Hunk {
+  /** As the header says: for a count of 0, the line the hunk follows (0: the top of the file). */
   oldStart: number;
   oldLines: number;
   newStart: number;
@@ -163,6 +164,11 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
         );
       }
       const section = /^@@ [^@]*@@ ?(.*)$/.exec(lines[header])?.[1] ?? '';
+      // The header's own start lines: jsdiff adds 1 to a start whose count is 0, but `@@ -5,0 +6,2 @@`
+      // (git diff -U0) inserts after line 5, and `@@ -0,0 +1 @@` at the top of the file.
+      const starts = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(lines[header]);
+      const oldStart = starts ? Number(starts[1]) : hk.oldStart;
+      const newStart = starts ? Number(starts[2]) : hk.newStart;
       const out: HunkLine[] = [];
       let at = header + 1;
       let oldCount = 0;
@@ -187,9 +193,9 @@ export function readPatch(input: string | Buffer, name: string): ParsedPatch {
         );
       }
       return {
-        oldStart: hk.oldStart,
+        oldStart,
         oldLines: hk.oldLines,
-        newStart: hk.newStart,
+        newStart,
         newLines: hk.newLines,
         patchLine: header,
         section,
