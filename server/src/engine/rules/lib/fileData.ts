@@ -104,12 +104,21 @@ function macroVars(idx: FileIndex): DataVar[] {
     return n;
   };
   const out: DataVar[] = [];
-  const re = /^[ \t]*((?:static|extern)[ \t]+)?(?:(?:const|__\w+)[ \t]+)*([A-Z][A-Z0-9_]*)[ \t]*\(/gm;
+  // Sticky: tried at the start of each line that names a data macro (the only lines whose
+  // match can pass DATA_MACRO_NAME), instead of at every line start of the file.
+  const re = /[ \t]*((?:static|extern)[ \t]+)?(?:(?:const|__\w+)[ \t]+)*([A-Z][A-Z0-9_]*)[ \t]*\(/y;
+  const named = /DEFINE_|DECLARE_|LIST_HEAD/g;
   const inFunction = insideFunction(idx);
   let m: RegExpExecArray | null;
+  let lastLineStart = -1;
   // The pattern anchors at a line start, so comment lines (` * FOO(`) never match and
   // the raw text can be scanned without blanking the whole file first.
-  while ((m = re.exec(raw))) {
+  for (let hit = named.exec(raw); hit; hit = named.exec(raw)) {
+    const lineStart = raw.lastIndexOf('\n', hit.index) + 1;
+    if (lineStart === lastLineStart) continue;
+    lastLineStart = lineStart;
+    re.lastIndex = lineStart;
+    if (!(m = re.exec(raw))) continue;
     const macro = m[2];
     if (!DATA_MACRO_NAME.test(macro)) continue;
     const open = m.index + m[0].length - 1;
