@@ -358,7 +358,12 @@ function makeFileChange(
       else postToPre[q++] = null;
     }
   }
-  const postLen = images.post ? images.post.split('\n').length : 0;
+  // Lines of the post-image, counted without splitting it (this runs on every keystroke).
+  let postLen = 0;
+  if (images.post) {
+    postLen = 1;
+    for (let i = images.post.indexOf('\n'); i !== -1; i = images.post.indexOf('\n', i + 1)) postLen++;
+  }
   while (q < postLen) postToPre[q++] = p++;
   return {
     path,
