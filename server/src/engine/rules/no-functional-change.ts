@@ -6,6 +6,8 @@
 import type { FileChange, Rule } from './rule';
 import { firstChange, hunkDeltas } from './lib/hunks';
 import { plural } from './lib/wording';
+// lineAt: the last of an ascending list that is <= x (a binary search, not only for line starts).
+import { lineAt } from '../util/text';
 
 /** Files that never reach an object file: they neither add nor remove a functional change. */
 const NEUTRAL = /^(?:Documentation\/|LICENSES\/)|\.(?:rst|txt|md)$|(?:^|\/)(?:MAINTAINERS|CREDITS|README)$/;
@@ -193,18 +195,6 @@ function streamOf(text: string): Stream {
   return lastStream.stream;
 }
 
-/** Index of the last of the ascending `xs` that is <= x (xs[0] <= x). */
-function lastAtMost(xs: number[], x: number): number {
-  let lo = 0;
-  let hi = xs.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (xs[mid] <= x) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
 /**
  * True when a and b have the same token stream. Only the part of b around its
  * difference from a is tokenized: from the last checkpoint of a before the
@@ -216,14 +206,14 @@ export function sameTokens(a: string, b: string): boolean {
   const A = streamOf(a);
   const prefix = commonPrefix(a, b);
   const suffix = commonSuffix(a, b, Math.min(a.length, b.length) - prefix);
-  const first = lastAtMost(A.cpPos, prefix);
+  const first = lineAt(A.cpPos, prefix);
   const from = A.cpPos[first];
   const k0 = A.cpCount[first];
   const delta = b.length - a.length;
   let resync = -1;
   const B = cTokens(b, from, (pos) => {
     if (pos < b.length - suffix) return false;
-    const j = lastAtMost(A.cpPos, pos - delta);
+    const j = lineAt(A.cpPos, pos - delta);
     if (A.cpPos[j] !== pos - delta) return false;
     resync = j;
     return true;
