@@ -5,16 +5,6 @@
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { loadWithCodeCache } from './codeCache';
-import { startTreeState } from '../engine/tree/treeState';
-
-/** The `--tree DIR` (or `--tree=DIR`) of a command line; the command's own parser has the last word. */
-function treeArgument(argv: string[]): string | null {
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--tree') return argv[i + 1] ?? null;
-    if (argv[i].startsWith('--tree=')) return argv[i].slice('--tree='.length);
-  }
-  return null;
-}
 
 // Must match LAUNCH_V8_FLAGS in livepatch-check.ts (V8 refuses a code cache made under other flags).
 const FLAGS = '--liftoff-only';
@@ -24,13 +14,9 @@ if (require.main === module) {
   // For KLP_TIMINGS: how long node took to get here, and to load the bundle.
   const started = performance.now();
   v8.setFlagsFromString(FLAGS);
-  const argv = process.argv.slice(2);
-  // git's stat of the whole tree (100-200 ms) runs while the bundle loads; the command takes it over.
-  const tree = treeArgument(argv);
-  const treeState = tree !== null ? startTreeState(tree) : null;
   const bundle = loadWithCodeCache(MAIN, module);
-  const launch = { nodeMs: started, bundleMs: performance.now() - started, treeState };
-  bundle.exports.run(argv, () => bundle.saveCache(), launch);
+  const launch = { nodeMs: started, bundleMs: performance.now() - started };
+  bundle.exports.run(process.argv.slice(2), () => bundle.saveCache(), launch);
 } else {
   // Required as a library (main(), exitStatus()): the same exports.
   module.exports = loadWithCodeCache(MAIN, module).exports;

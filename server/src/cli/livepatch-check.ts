@@ -38,7 +38,6 @@ import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { loadTargetFacts } from './targetFacts';
 import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
 import * as timings from '../engine/util/timings';
-import type { StartedTreeState } from '../engine/tree/treeState';
 
 const VERSION = '0.1.0';
 
@@ -191,7 +190,7 @@ function readInput(p: string): PatchInput {
   return { name: p === '-' ? '<stdin>' : p, text: readBounded(p) };
 }
 
-export async function main(argv: string[], launch?: LaunchTimes): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   let args: Args;
   try {
     args = parseArgs(argv);
@@ -215,7 +214,6 @@ export async function main(argv: string[], launch?: LaunchTimes): Promise<number
       maxFileBytesName: '--max-file-size',
       prepareTreeCache: true,
       parallel: true,
-      startedTreeState: launch?.treeState,
       // Only .c files are compiled on their own; a header is seen through them.
       expanded: views ? (p, text) => (p.endsWith('.c') ? views.getSync(p, text) : null) : undefined,
     });
@@ -343,11 +341,10 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
   }
 }
 
-/** What the launcher did before run(): node's own startup and the bundle's load, in ms, and the tree's git state begun. */
+/** What the launcher measured before run(): node's own startup and the bundle's load, in ms. */
 export interface LaunchTimes {
   nodeMs: number;
   bundleMs: number;
-  treeState?: StartedTreeState | null;
 }
 
 /** Runs the command and exits with its status once the output is flushed; `done` runs just before. */
@@ -359,7 +356,7 @@ export function run(argv: string[], done: () => void = () => {}, launch?: Launch
     timings.add('node startup', launch?.nodeMs ?? performance.now());
     if (launch) timings.add('bundle load', launch.bundleMs);
   }
-  main(argv, launch).then((code) => {
+  main(argv).then((code) => {
     if (timingsWanted) reportTimings();
     done();
     // Exit as soon as the output is flushed: tearing down the wasm heap and idle

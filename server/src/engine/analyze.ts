@@ -11,7 +11,6 @@ import { DocumentTrees } from './parse/documentTrees';
 import { IndexPool, type IndexJob } from './parse/indexPool';
 import { pairFile } from './compare/pair';
 import { KernelTree } from './tree/kernelTree';
-import type { StartedTreeState } from './tree/treeState';
 import type { FileChange, Rule, RuleContext } from './rules/rule';
 import { allRules } from './rules';
 import { notAnalysedFinding } from './notAnalysed';
@@ -59,8 +58,6 @@ export interface AnalyzeOptions {
    * git on every keystroke whether a rule needs the key or not.
    */
   prepareTreeCache?: boolean;
-  /** With prepareTreeCache: that work, already begun by the caller for this tree (the CLI's launcher). */
-  startedTreeState?: StartedTreeState | null;
   /**
    * Share the indexing of a big run's changed files with a worker thread (IndexPool). For
    * one-shot runs (the CLI): the findings are the same, only the time differs.
@@ -109,8 +106,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     throw new PatchError(`${hunks} hunks in one run is over the limit of ${maxHunks}: check the patches in smaller groups`);
   }
   const tree = opts.tree ? KernelTree.open(opts.tree, opts.config ?? null) : null;
-  if (opts.prepareTreeCache) tree?.startCacheKey(opts.startedTreeState);
-  else opts.startedTreeState?.diffFiles.dispose();
+  if (opts.prepareTreeCache) tree?.startCacheKey();
   for (const p of parsed) {
     for (const f of p.files) {
       if (f.oldPath) tree?.check(f.oldPath);
@@ -189,13 +185,8 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     }
   }
   const pool = jobs.length ? IndexPool.start(jobs) : null;
+  // The worker must stop whatever happens (it would keep the process up).
   try {
-    return await analyzePrepared();
-  } finally {
-    pool?.close();
-  }
-
-  async function analyzePrepared(): Promise<AnalysisResult> {
     for (let pi = 0; pi < parsed.length; pi++) {
       const files: FileChange[] = [];
       for (const { fp, path, isC, images, fuzzNote, skipped: tooBig, paired, job } of prepared[pi]) {
@@ -317,6 +308,8 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       notes: [...new Set(notes)],
       changes,
     };
+  } finally {
+    pool?.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KernelTree, readConfigFile } from './kernelTree';
-import { headFromFiles, startTreeState } from './treeState';
+import { headFromFiles } from './treeState';
 import { setGitAllowed } from './git';
 import { tempDir } from '../../../../testing/tempDir';
 
@@ -151,42 +151,4 @@ test('readConfigFile: a FIFO, a device and an oversized file are refused without
   const tree = KernelTree.open(dir);
   assert.equal(tree.kernelConfig(), null);
   assert.match(tree.configProblem ?? '', /not a regular file/);
-});
-
-test("startCacheKey(started): the launcher's git run is taken over for its own tree, and stopped for another", () => {
-  const cache = tempDir('klp-startedcache-');
-  const saved = process.env.KLP_CACHE;
-  process.env.KLP_CACHE = cache;
-  const repo = () => {
-    const dir = tempDir('klp-started-');
-    fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 0; }\n');
-    commitAll(dir);
-    return dir;
-  };
-  try {
-    const dir = repo();
-    fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 1; }\n');
-    const started = startTreeState(dir);
-    assert.ok(started, 'a git checkout with a plain .git: started');
-    const t = KernelTree.open(dir);
-    // Taken over: with git refused from here on, the key still comes (from the started run), and it is the on-the-spot key.
-    setGitAllowed(false);
-    t.startCacheKey(started);
-    const key = t.cacheFile('facts.json');
-    setGitAllowed(true);
-    assert.ok(key);
-    assert.equal(key, KernelTree.open(dir).cacheFile('facts.json'));
-
-    // Started for another directory: stopped (its output is gone), and the tree starts its own.
-    const other = startTreeState(repo());
-    assert.ok(other);
-    const u = KernelTree.open(dir);
-    u.startCacheKey(other);
-    assert.equal(other.diffFiles.result(), null, 'the run for the other tree was stopped');
-    assert.equal(u.cacheFile('facts.json'), key);
-  } finally {
-    setGitAllowed(true);
-    if (saved === undefined) delete process.env.KLP_CACHE;
-    else process.env.KLP_CACHE = saved;
-  }
 });

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gitAllowed, gitSync, type BackgroundGit } from './git';
-import { DIFF_FILES, headFromFiles, startTreeState, type StartedTreeState } from './treeState';
+import { DIFF_FILES, headFromFiles, startTreeState } from './treeState';
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { PatchError } from '../diff/readPatch';
@@ -265,17 +265,10 @@ export class KernelTree {
    * waiting only for what is left of it; a run whose rules never ask does not wait at
    * all. The key is the one treeKey() computes on the spot. Does nothing where HEAD
    * cannot be read from .git itself: then treeKey() asks git when needed, as before.
-   * `started`: the same work already begun for this tree (by the CLI's launcher); it is
-   * taken over, or stopped when it was for another directory.
    */
-  startCacheKey(started?: StartedTreeState | null): void {
-    const mine = started?.root === this.root ? started : null;
-    if (started && !mine) started.diffFiles.dispose();
-    if (this.stateKey !== undefined || this.background !== undefined) {
-      mine?.diffFiles.dispose();
-      return;
-    }
-    const s = mine ?? startTreeState(this.root);
+  startCacheKey(): void {
+    if (this.stateKey !== undefined || this.background !== undefined) return;
+    const s = startTreeState(this.root);
     if (!s) return;
     this.gitState ??= this.gitStateOf(s.head);
     this.background = s.diffFiles;

@@ -1,7 +1,7 @@
 // The tree's state as the on-disk caches key it (HEAD, plus the tracked files whose stat
 // differs from the index), worked out without waiting where possible: HEAD from .git's
 // own files, and `git diff-files` started in the background as soon as the tree is
-// known. The CLI's launcher starts it before it even loads the command's bundle.
+// known (KernelTree.startCacheKey).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
