@@ -13,6 +13,8 @@ import { tempDir } from '../../../testing/tempDir';
 import type { DidChangeTargetFactsParams } from '../../../server/src/protocol';
 import type { TargetSettings } from './operations';
 import { readTargetFacts, TargetFactsSync, type TargetFactOptions } from './targetFacts';
+import { findRemoteSymvers } from './unitBuild';
+import { createHash } from 'node:crypto';
 
 const KALLSYMS = 'ffffffff81001000 T demo_append\nffffffff81001010 t demo_room\n';
 const SYMVERS = '0x12345678\tdemo_append\tvmlinux\tEXPORT_SYMBOL_GPL\t\n';
@@ -150,5 +152,20 @@ describe('target facts read over SSH for the language server', { skip: sshdUnava
     assert.match(log[0], /^vm: cannot read the target facts of 6\.1\.0-a: /);
     await sync.update({ settings, ssh: new SshTarget(sshd.target()) }, '6.1.0-a', true);
     assert.equal(sent.length, 1);
+  });
+  test("Module.symvers: the first candidate the target has, in the candidates' order, with its sha256", async () => {
+    const { root } = fixture();
+    const ssh = new SshTarget(sshd.target());
+    const b = path.join(root, 'lib', '6.1.0-b', 'Module.symvers');
+    const expected = createHash('sha256').update(SYMVERS).digest('hex');
+    // A missing first candidate is passed over; of two present ones the first wins.
+    assert.deepEqual(
+      await findRemoteSymvers(ssh, '6.1.0-b', {}, [path.join(root, 'none'), b, path.join(root, 'lib', '6.1.0-a', 'Module.symvers')]),
+      {
+        path: b,
+        sha256: expected,
+      },
+    );
+    assert.equal(await findRemoteSymvers(ssh, '6.1.0-b', {}, [path.join(root, 'none')]), null);
   });
 });

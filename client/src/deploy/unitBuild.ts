@@ -72,10 +72,18 @@ export async function findRemoteSymvers(
   p: Progress = {},
   candidates = remoteSymversPaths(release),
 ): Promise<{ path: string; sha256: string } | null> {
+  if (!candidates.length) return null;
+  // One round trip for all of them: sha256sum prints `HASH  PATH` for each file it could read
+  // (and exits 1 when one is missing).
+  const r = await ssh.run(['sha256sum', '--', ...candidates.map(assertRemotePath)], { signal: p.signal, timeoutMs: 60000 });
+  const sums = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (m) sums.set(m[2], m[1]);
+  }
   for (const f of candidates) {
-    const r = await ssh.run(['sha256sum', '--', assertRemotePath(f)], { signal: p.signal, timeoutMs: 60000 });
-    const h = r.stdout.trim().split(/\s+/)[0] ?? '';
-    if (r.code === 0 && /^[0-9a-f]{64}$/.test(h)) return { path: f, sha256: h };
+    const h = sums.get(f);
+    if (h) return { path: f, sha256: h };
   }
   return null;
 }
