@@ -3,7 +3,7 @@
 // the ESM build, whose import.meta.url becomes {} in CJS output and makes
 // Parser.init() fail at run time without any build warning.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -31,6 +31,32 @@ const common = {
   // The native binding is optional (benchmarks); never bundle a .node file.
   external: ['vscode', 'tree-sitter', 'tree-sitter-c'],
 };
+
+// `import * as fs from 'node:fs'` becomes `__toESM(require("node:fs"))` in every file that
+// writes it: a fresh copy of all of fs's properties, 14 times in the CLI alone (3 ms of
+// every run). This rewrite gives each bundle one copy per built-in module. It keeps the
+// line count, so the source maps still hold.
+const builtinCopies = {
+  name: 'one-namespace-per-builtin',
+  setup(build) {
+    build.onEnd((result) => {
+      for (const out of Object.keys(result.metafile?.outputs ?? {})) {
+        if (!out.endsWith('.js')) continue;
+        const text = readFileSync(out, 'utf8');
+        const helper = /^var (__toESM\d*) = /m.exec(text);
+        if (!helper) continue;
+        const name = helper[1];
+        const call = new RegExp(`\\b${name}\\(require\\(("node:[\\w/]+")\\)\\)`, 'g');
+        const rewritten = text
+          .replace(call, '__builtinNamespace($1)')
+          .replace(helper[0], `var __builtinNamespaces = {}, __builtinNamespace = (id) => __builtinNamespaces[id] ??= ${name}(require(id)); ${helper[0]}`);
+        writeFileSync(out, rewritten);
+      }
+    });
+  },
+};
+common.metafile = true;
+common.plugins = [builtinCopies];
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: { client: 'client/src/extension.ts' }, outdir: 'dist' }),

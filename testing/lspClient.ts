@@ -52,7 +52,9 @@ export async function startServer(
   workspace: string,
   opts: { settings?: Record<string, unknown>; debounceMs?: number; trusted?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<TestServer> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'server.js'), '--stdio'], {
+  // KLP_SERVER_NODE_ARGS: node options for the server alone, e.g. "--cpu-prof" to profile a bench run.
+  const nodeArgs = (process.env.KLP_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'server.js'), '--stdio'], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, ...opts.env },
   });

@@ -135,13 +135,13 @@ async function createWasmParser(): Promise<CParser> {
     // The budget is CPU time, not wall time: on a loaded machine (a CI runner, a VM
     // build beside it) a wall-clock deadline turned ordinary files into not-analysed.
     const deadline = cpuMs() + budget;
-    // tree-sitter calls back thousands of times a parse; reading the CPU clock on each
-    // call cost 2-3 ms of an edit's reparse, so only one call in 64 reads it.
+    // tree-sitter calls back about once a microsecond of parsing; reading the CPU clock
+    // costs a few, so only one call in 1024 (about a millisecond of parse) reads it.
     let calls = 0;
     const tree = timings.timed('parse', () =>
       parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined, {
         // Returning true cancels the parse (the typings say void).
-        progressCallback: (() => (++calls & 63) === 0 && cpuMs() > deadline) as unknown as () => void,
+        progressCallback: (() => (++calls & 1023) === 0 && cpuMs() > deadline) as unknown as () => void,
       }),
     );
     if (!tree) {
