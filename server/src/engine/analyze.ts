@@ -167,7 +167,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       }
       // A changed file the engine cannot index is an error, never a silent pass.
       let skipped: string | null = null;
-      const size = isC ? Math.max(...[images.pre, images.post].map((t) => (t === null ? 0 : Buffer.byteLength(t, 'utf8')))) : 0;
+      const size = isC ? Math.max(utf8Bytes(images.pre, maxFile), utf8Bytes(images.post, maxFile)) : 0;
       if (size > maxFile) {
         skipped = `${mb(size)} is over the ${mb(maxFile)} size limit${opts.maxFileBytesName ? ` (${opts.maxFileBytesName})` : ''}`;
       }
@@ -326,6 +326,15 @@ interface PreparedFile {
   paired: boolean;
   /** Its IndexPool job, or -1. */
   job: number;
+}
+
+/**
+ * The UTF-8 size of `text`, or its UTF-16 length when even three bytes a unit would stay
+ * within `limit` (the editor checks its buffer on every keystroke; counting is a scan).
+ */
+function utf8Bytes(text: string | null, limit: number): number {
+  if (text === null) return 0;
+  return text.length * 3 <= limit ? text.length : Buffer.byteLength(text, 'utf8');
 }
 
 function yieldToEventLoop(): Promise<void> {

@@ -135,13 +135,22 @@ async function createWasmParser(): Promise<CParser> {
     // The budget is CPU time, not wall time: on a loaded machine (a CI runner, a VM
     // build beside it) a wall-clock deadline turned ordinary files into not-analysed.
     const deadline = cpuMs() + budget;
-    // tree-sitter calls back about once a microsecond of parsing; reading the CPU clock
-    // costs a few, so only one call in 1024 (about a millisecond of parse) reads it.
+    // tree-sitter calls back about once a microsecond of a normal parse (far less often in
+    // a pathological error recovery). The CPU clock costs a few microseconds to read, the
+    // wall clock far less: so every 64th call looks at the wall clock, and reads the CPU
+    // clock only when 2 ms have passed since it last did.
     let calls = 0;
+    let lastCheck = performance.now();
+    const overBudget = (): boolean => {
+      const now = performance.now();
+      if (now - lastCheck < 2) return false;
+      lastCheck = now;
+      return cpuMs() > deadline;
+    };
     const tree = timings.timed('parse', () =>
       parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined, {
         // Returning true cancels the parse (the typings say void).
-        progressCallback: (() => (++calls & 1023) === 0 && cpuMs() > deadline) as unknown as () => void,
+        progressCallback: (() => (++calls & 63) === 0 && overBudget()) as unknown as () => void,
       }),
     );
     if (!tree) {

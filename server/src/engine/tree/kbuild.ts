@@ -48,7 +48,24 @@ function ftraceRemoval(
   return null;
 }
 
+const factsCache = new WeakMap<KernelTree, Map<string, { at: number; facts: ObjectFacts }>>();
+
+/**
+ * What the Makefiles and Kconfig say about `file`'s object. Several rules ask on every
+ * keystroke, so answers are kept as long as the Kconfig answers below (the tree's
+ * Makefile text itself is kept for the tree's life). Callers must not change the result.
+ */
 export function objectFacts(tree: KernelTree, file: string): ObjectFacts {
+  let memo = factsCache.get(tree);
+  if (!memo) factsCache.set(tree, (memo = new Map()));
+  const hit = memo.get(file);
+  if (hit && Date.now() - hit.at < KCONFIG_CACHE_MS) return hit.facts;
+  const facts = readObjectFacts(tree, file);
+  memo.set(file, { at: Date.now(), facts });
+  return facts;
+}
+
+function readObjectFacts(tree: KernelTree, file: string): ObjectFacts {
   const dir = path.posix.dirname(file);
   const base = path.posix.basename(file).replace(/\.[ch]$/, '');
   const object = `${base}.o`;
