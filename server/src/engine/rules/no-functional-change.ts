@@ -189,6 +189,8 @@ export function tokenStream(text: string): string[] {
 
 /** The last text's stream: in the editor, every keystroke compares the same pre-image with a new post-image. */
 let lastStream: { text: string; stream: Stream } | null = null;
+/** The last `a` compared: a text seen a second time gets its whole stream kept (streamOf). */
+let lastSeen: string | null = null;
 
 function streamOf(text: string): Stream {
   if (lastStream?.text !== text) lastStream = { text, stream: cTokens(text) };
@@ -203,9 +205,15 @@ function streamOf(text: string): Stream {
  */
 export function sameTokens(a: string, b: string): boolean {
   if (a === b) return true;
-  const A = streamOf(a);
   const prefix = commonPrefix(a, b);
   const suffix = commonSuffix(a, b, Math.min(a.length, b.length) - prefix);
+  if (lastStream?.text !== a && lastSeen !== a) {
+    // First sight of `a` (every file of a CLI run): tokenize it only as far as the change.
+    lastSeen = a;
+    const once = sameTokensOnce(a, b, prefix, suffix);
+    if (once !== null) return once;
+  }
+  const A = streamOf(a);
   const first = lineAt(A.cpPos, prefix);
   const from = A.cpPos[first];
   const k0 = A.cpCount[first];
@@ -221,6 +229,55 @@ export function sameTokens(a: string, b: string): boolean {
   const k1 = resync >= 0 ? A.cpCount[resync] : A.tokens.length;
   if (B.tokens.length !== k1 - k0) return false;
   for (let i = 0; i < B.tokens.length; i++) if (B.tokens[i] !== A.tokens[k0 + i]) return false;
+  return true;
+}
+
+/**
+ * sameTokens without a's whole stream. The texts differ only between `prefix` and their
+ * shared tail (`suffix` long). a is tokenized from its start to its first checkpoint in
+ * the tail; b from a's last checkpoint at or before the difference to its own first
+ * checkpoint in the tail. When those two checkpoints face each other, the rest is the
+ * same text scanned from the same state, and the tokens between decide. Null when they
+ * do not (the change opens or closes a comment): the caller then compares against a's
+ * whole stream.
+ */
+function sameTokensOnce(a: string, b: string, prefix: number, suffix: number): boolean | null {
+  const tailA = a.length - suffix;
+  const tailB = b.length - suffix;
+  // The scan reports every checkpoint but its first, position 0.
+  let from = 0;
+  let k0 = 0;
+  let endA = tailA === 0 ? 0 : -1;
+  let k1 = 0;
+  const A =
+    endA === 0
+      ? null
+      : cTokens(a, 0, (pos, count) => {
+          if (pos <= prefix) {
+            from = pos;
+            k0 = count;
+          }
+          if (pos < tailA) return false;
+          endA = pos;
+          k1 = count;
+          return true;
+        });
+  if (A && endA < 0) k1 = A.tokens.length;
+  let endB = from >= tailB ? from : -1;
+  const B =
+    endB >= 0
+      ? null
+      : cTokens(b, from, (pos) => {
+          if (pos < tailB) return false;
+          endB = pos;
+          return true;
+        });
+  // Both scans ran to the end, or stopped at the same place in the shared tail.
+  const delta = b.length - a.length;
+  if (endA < 0 ? endB >= 0 : endB < 0 || endB - delta !== endA) return null;
+  const tokens = B?.tokens ?? [];
+  if (tokens.length !== k1 - k0) return false;
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] !== A!.tokens[k0 + i]) return false;
   return true;
 }
 
