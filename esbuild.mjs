@@ -49,7 +49,10 @@ const builtinCopies = {
         const call = new RegExp(`\\b${name}\\(require\\(("node:[\\w/]+")\\)\\)`, 'g');
         const rewritten = text
           .replace(call, '__builtinNamespace($1)')
-          .replace(helper[0], `var __builtinNamespaces = {}, __builtinNamespace = (id) => __builtinNamespaces[id] ??= ${name}(require(id)); ${helper[0]}`);
+          .replace(
+            helper[0],
+            `var __builtinNamespaces = {}, __builtinNamespace = (id) => __builtinNamespaces[id] ??= ${name}(require(id)); ${helper[0]}`,
+          );
         writeFileSync(out, rewritten);
       }
     });
