@@ -69,10 +69,10 @@ export class IndexPool {
     const shared = new SharedArrayBuffer(jobs.length * 4);
     this.claims = new Int32Array(shared);
     const request: WorkerRequest = { jobs, claims: shared };
+    // Required here, not imported: loading worker_threads costs every CLI run 1-2 ms, and most never start a worker.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Worker: WorkerThread } = require('node:worker_threads') as typeof import('node:worker_threads');
     for (let i = 0; i < workers; i++) {
-      // Required here, not imported: loading worker_threads costs every CLI run 1-2 ms, and most never start a worker.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { Worker: WorkerThread } = require('node:worker_threads') as typeof import('node:worker_threads');
       const w = new WorkerThread(script, { workerData: request });
       this.running++;
       w.on('message', (m: WorkerReply) => this.receive(m));

@@ -227,8 +227,13 @@ export function sameTokens(a: string, b: string): boolean {
     return true;
   });
   const k1 = resync >= 0 ? A.cpCount[resync] : A.tokens.length;
-  if (B.tokens.length !== k1 - k0) return false;
-  for (let i = 0; i < B.tokens.length; i++) if (B.tokens[i] !== A.tokens[k0 + i]) return false;
+  return sameRun(B.tokens, A.tokens, k0, k1);
+}
+
+/** True when `tokens` equals `of[from..to)`. */
+function sameRun(tokens: string[], of: string[], from: number, to: number): boolean {
+  if (tokens.length !== to - from) return false;
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] !== of[from + i]) return false;
   return true;
 }
 
@@ -275,10 +280,7 @@ function sameTokensOnce(a: string, b: string, prefix: number, suffix: number): b
   // Both scans ran to the end, or stopped at the same place in the shared tail.
   const delta = b.length - a.length;
   if (endA < 0 ? endB >= 0 : endB < 0 || endB - delta !== endA) return null;
-  const tokens = B?.tokens ?? [];
-  if (tokens.length !== k1 - k0) return false;
-  for (let i = 0; i < tokens.length; i++) if (tokens[i] !== A!.tokens[k0 + i]) return false;
-  return true;
+  return sameRun(B?.tokens ?? [], A?.tokens ?? [], k0, k1);
 }
 
 export const noFunctionalChange: Rule = {
