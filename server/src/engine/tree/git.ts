@@ -195,8 +195,8 @@ export interface BackgroundGit {
  * an exited child stays a zombie until the event loop reaps it, and /proc shows its
  * state and exit status. Null where git may not run, or without /proc (not Linux):
  * the caller runs git synchronously then, as it would have anyway. A command still
- * running when this process exits is stopped. It runs at a lower priority than
- * ours (nice 10).
+ * running when this process exits is stopped. It runs at the lowest priority
+ * (nice 19).
  */
 export function gitInBackground(root: string, args: string[], timeoutMs = 20000): BackgroundGit | null {
   if (process.platform !== 'linux') return null;
@@ -232,8 +232,12 @@ export function gitInBackground(root: string, args: string[], timeoutMs = 20000)
   // Nobody waits for it to finish: a run whose rules never ask for it exits at once.
   child.unref();
   // Work beside the caller's own: on a small machine the caller's thread comes first.
+  // Nice 19, not 10: `diff-files` preloads the index with up to 20 threads, and twenty
+  // threads at nice 10 still outweigh one at 0 (measured: a 86 KB parse beside it took
+  // 67 ms at nice 10, 47 ms at 19, 29 ms with no git running). Set before git has read
+  // its index, so the threads it starts inherit it.
   try {
-    if (child.pid !== undefined) os.setPriority(child.pid, 10);
+    if (child.pid !== undefined) os.setPriority(child.pid, 19);
   } catch {
     // it may have ended already
   }
