@@ -38,6 +38,7 @@ import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { loadTargetFacts } from './targetFacts';
 import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
 import * as timings from '../engine/util/timings';
+import { adoptTreeState, type StartedTreeState } from '../engine/tree/treeState';
 
 const VERSION = '0.1.0';
 
@@ -345,6 +346,9 @@ async function writeUnitModule(args: Args, result: Awaited<ReturnType<typeof ana
 export interface LaunchTimes {
   nodeMs: number;
   bundleMs: number;
+  /** Starting the tree-state git before the bundle loaded (ms), and what it started. */
+  gitStartMs?: number;
+  treeState?: StartedTreeState | null;
 }
 
 /** Runs the command and exits with its status once the output is flushed; `done` runs just before. */
@@ -355,7 +359,9 @@ export function run(argv: string[], done: () => void = () => {}, launch?: Launch
     // Without the launcher (the source run directly), node's startup and the load are one figure.
     timings.add('node startup', launch?.nodeMs ?? performance.now());
     if (launch) timings.add('bundle load', launch.bundleMs);
+    if (launch?.gitStartMs !== undefined) timings.add('git (started by the launcher)', launch.gitStartMs);
   }
+  if (launch?.treeState) adoptTreeState(launch.treeState);
   main(argv).then((code) => {
     if (timingsWanted) reportTimings();
     done();

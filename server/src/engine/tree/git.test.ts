@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { git, gitInBackground, gitSync, GitRefused, resolveCommit, setGitAllowed } from './git';
 import { KernelTree } from './kernelTree';
+import { adoptTreeState, startTreeState } from './treeState';
 import { tempDir } from '../../../../testing/tempDir';
 
 function repo(): string {
@@ -79,5 +80,41 @@ test(
     } finally {
       setGitAllowed(true);
     }
+  },
+);
+
+test(
+  "adoptTreeState: the launcher's early diff-files is taken for its own tree only, and stopped otherwise",
+  { skip: process.platform !== 'linux' && 'needs /proc' },
+  () => {
+    const dir = repo();
+    const other = repo();
+    const early = startTreeState(dir)!;
+    assert.ok(early);
+    adoptTreeState(early);
+    // The same tree, named through a symlink: the very same process, not a second one.
+    const link = path.join(tempDir('klp-link-'), 'tree');
+    fs.symlinkSync(dir, link);
+    assert.equal(startTreeState(link), early);
+    assert.deepEqual(early.diffFiles.result(), { status: 0, stdout: '' });
+    early.diffFiles.dispose();
+    // Another tree: a fresh start there, and the early one is stopped (its output gone).
+    const wrong = startTreeState(dir)!;
+    adoptTreeState(wrong);
+    const fresh = startTreeState(other)!;
+    assert.notEqual(fresh, wrong);
+    assert.equal(fresh.root, fs.realpathSync(other));
+    assert.equal(wrong.diffFiles.result(), null);
+    fresh.diffFiles.dispose();
+    // Untrusted since: nothing runs, and the early one is stopped.
+    const late = startTreeState(dir)!;
+    adoptTreeState(late);
+    setGitAllowed(false);
+    try {
+      assert.equal(startTreeState(dir), null);
+    } finally {
+      setGitAllowed(true);
+    }
+    assert.equal(late.diffFiles.result(), null);
   },
 );

@@ -8,8 +8,9 @@ import * as path from 'node:path';
 import { gitAllowed, gitInBackground, type BackgroundGit } from './git';
 
 // git's parallel stat (the default, forced here against a config that turns it off): it runs at
-// nice 10, so it takes the cores the CLI leaves idle. One thread made a typical run wait 50-60 ms
-// for it on a 2-core machine; two, 5-8 ms (A/B on rhel-9.1/new-globals.patch, 8 runs each).
+// nice 19 (gitInBackground), so it takes the cores the CLI leaves idle. One thread made a typical
+// run wait 50-60 ms for it on a 2-core machine; two, 5-8 ms (A/B on rhel-9.1/new-globals.patch,
+// 8 runs each, at nice 10).
 export const DIFF_FILES = [
   '-c',
   'core.preloadIndex=true',
@@ -64,6 +65,18 @@ export function headFromFiles(root: string): string | null {
   }
 }
 
+let handedOver: StartedTreeState | null = null;
+
+/**
+ * Hands over a `git diff-files` started before this code was loaded (the CLI's launcher
+ * starts it before the bundle, which takes 15-20 ms): the next startTreeState() takes it
+ * if it is for the same tree, and stops it otherwise.
+ */
+export function adoptTreeState(s: StartedTreeState | null): void {
+  handedOver?.diffFiles.dispose();
+  handedOver = s;
+}
+
 /** A `git diff-files` already running for a tree, with the HEAD it was started against. */
 export interface StartedTreeState {
   /** The tree's real path. */
@@ -79,12 +92,22 @@ export interface StartedTreeState {
  * (then git is asked when a key is needed), git may not run here, or the caches are off.
  */
 export function startTreeState(dir: string): StartedTreeState | null {
-  if (process.env.KLP_NO_GREP_CACHE || !gitAllowed()) return null;
+  const early = handedOver;
+  handedOver = null;
+  if (process.env.KLP_NO_GREP_CACHE || !gitAllowed()) {
+    early?.diffFiles.dispose();
+    return null;
+  }
   let root: string;
   try {
     root = fs.realpathSync(dir);
   } catch {
+    early?.diffFiles.dispose();
     return null;
+  }
+  if (early) {
+    if (early.root === root) return early;
+    early.diffFiles.dispose();
   }
   if (!fs.existsSync(path.join(root, '.git'))) return null;
   const head = headFromFiles(root);
