@@ -103,8 +103,8 @@ describe('livepatch-deploy against a real sshd and the stand-in kernel', { skip:
       fs.readdirSync(built).join(' '),
     );
     // The stand-in keeps the loopback machine's own `uname -r`.
-    const release = os.release().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    assert.match(r.stderr, new RegExp(`Building livepatch_ring_push_enobufs\\.ko on lab-vm against ${release}\n`));
+    const building = `Building livepatch_ring_push_enobufs.ko on lab-vm against ${os.release()}\n`;
+    assert.ok(r.stderr.includes(building), r.stderr);
   });
 
   test('--keep leaves the verified patch loaded and enabled', async () => {

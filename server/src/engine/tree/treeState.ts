@@ -94,21 +94,17 @@ export interface StartedTreeState {
 export function startTreeState(dir: string): StartedTreeState | null {
   const early = handedOver;
   handedOver = null;
-  if (process.env.KLP_NO_GREP_CACHE || !gitAllowed()) {
-    early?.diffFiles.dispose();
-    return null;
+  let root: string | null = null;
+  if (!process.env.KLP_NO_GREP_CACHE && gitAllowed()) {
+    try {
+      root = fs.realpathSync(dir);
+    } catch {
+      root = null;
+    }
   }
-  let root: string;
-  try {
-    root = fs.realpathSync(dir);
-  } catch {
-    early?.diffFiles.dispose();
-    return null;
-  }
-  if (early) {
-    if (early.root === root) return early;
-    early.diffFiles.dispose();
-  }
+  if (early && early.root === root) return early;
+  early?.diffFiles.dispose();
+  if (root === null) return null;
   if (!fs.existsSync(path.join(root, '.git'))) return null;
   const head = headFromFiles(root);
   if (head === null) return null;
