@@ -3,7 +3,8 @@
 // the ESM build, whose import.meta.url becomes {} in CJS output and makes
 // Parser.init() fail at run time without any build warning.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -18,6 +19,19 @@ mkdirSync('dist', { recursive: true });
 copyFileSync(path.join(wtsDir, 'tree-sitter.wasm'), 'dist/tree-sitter.wasm');
 copyFileSync(path.join(tscDir, 'tree-sitter-c.wasm'), 'dist/tree-sitter-c.wasm');
 
+// Names the engine build for the CLI's index store (engine/index/indexStore.ts): a hash of
+// the engine's sources and the parser's wasm, so an index made by other code is never read.
+const engineBuild = createHash('sha1');
+for (const f of readdirSync('server/src/engine', { recursive: true }).sort()) {
+  if (!/\.ts$/.test(f) || /\.test\.ts$/.test(f)) continue;
+  engineBuild
+    .update(f)
+    .update('\0')
+    .update(readFileSync(path.join('server/src/engine', f)))
+    .update('\0');
+}
+for (const f of ['dist/tree-sitter.wasm', 'dist/tree-sitter-c.wasm']) engineBuild.update(readFileSync(f));
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -30,6 +44,7 @@ const common = {
   alias: { 'web-tree-sitter': path.join(wtsDir, 'tree-sitter.cjs') },
   // The native binding is optional (benchmarks); never bundle a .node file.
   external: ['vscode', 'tree-sitter', 'tree-sitter-c'],
+  define: { KLP_ENGINE_BUILD: JSON.stringify(engineBuild.digest('hex').slice(0, 16)) },
 };
 
 // `import * as fs from 'node:fs'` becomes `__toESM(require("node:fs"))` in every file that

@@ -198,7 +198,8 @@ test('KLP_TIMINGS=1 adds one stderr line: where the run went, by phase, adding u
   const quiet = run(['--tree', demoTree, demoPatch]);
   const r = spawnSync(process.execPath, [cli, '--tree', demoTree, demoPatch], {
     encoding: 'utf8',
-    env: { ...process.env, KLP_TIMINGS: '1' },
+    // Without the index store: a stored pre-image has no whole-file parse to show.
+    env: { ...process.env, KLP_TIMINGS: '1', KLP_NO_INDEX_CACHE: '1' },
   });
   // The findings and exit status do not change.
   assert.equal(r.status, quiet.code);
@@ -216,12 +217,45 @@ test('KLP_TIMINGS=1 adds one stderr line: where the run went, by phase, adding u
 });
 
 test('a run indexed on two threads (IndexPool) prints exactly what a one-thread run prints', () => {
+  const store = tmp();
+  // Stored pre-images are not sent to the pool: the first two runs start from an empty store.
   const env = (extra: Record<string, string>) => ({ ...process.env, KLP_TIMINGS: '1', ...extra });
   const args = [cli, '--tree', demoTree, '--format', 'json', demoPatch];
-  const one = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_NO_WORKERS: '1' }) });
+  const one = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_NO_WORKERS: '1', KLP_NO_INDEX_CACHE: '1' }) });
   // No size floor: the demo's two files go to the pool.
-  const two = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_POOL_MIN_BYTES: '0' }) });
+  const two = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_POOL_MIN_BYTES: '0', KLP_INDEX_CACHE: store }) });
   assert.equal(two.status, one.status, two.stderr);
   assert.equal(two.stdout, one.stdout);
   assert.ok(JSON.parse(one.stdout).findings.length > 0);
+  // What was indexed (by the worker or this thread, whichever claimed it first) is stored: the next run parses only the changed items.
+  const three = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_POOL_MIN_BYTES: '0', KLP_INDEX_CACHE: store }) });
+  assert.equal(three.stdout, one.stdout);
+  assert.doesNotMatch(three.stderr, /"parse":/);
+});
+
+test('the index store: the next run prints the same, parsing only the changed items; KLP_NO_INDEX_CACHE=1 keeps nothing', () => {
+  const store = tmp();
+  const args = [cli, '--tree', demoTree, '--format', 'json', demoPatch];
+  const phases = (r: { stderr: string }) =>
+    JSON.parse(/livepatch-check: timings: (.*)/.exec(r.stderr)![1]).phases as Record<string, number>;
+  const off = spawnSync(process.execPath, args, {
+    encoding: 'utf8',
+    env: { ...process.env, KLP_NO_INDEX_CACHE: '1', KLP_INDEX_CACHE: store },
+  });
+  assert.deepEqual(fs.readdirSync(store), [], 'nothing kept');
+  const env = { ...process.env, KLP_TIMINGS: '1', KLP_INDEX_CACHE: store };
+  const first = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  const [build] = fs.readdirSync(store);
+  assert.match(build, /^[0-9a-f]{16}$/);
+  // The changed .c file's pre-image and the header a rule reads (the header's post-image is never kept).
+  const kept = fs.readdirSync(path.join(store, build));
+  assert.ok(kept.length >= 2, kept.join(' '));
+  assert.ok('parse' in phases(first));
+  const second = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  assert.equal(second.stdout, off.stdout);
+  assert.equal(first.stdout, off.stdout);
+  assert.equal(second.status, off.status);
+  const p = phases(second);
+  assert.ok(!('parse' in p) && 'parse (changed items)' in p, JSON.stringify(p));
+  assert.deepEqual(fs.readdirSync(path.join(store, build)).sort(), kept.sort(), 'nothing new to keep');
 });

@@ -7,6 +7,7 @@
 // changed file that was not analysed (and no other error-level finding).
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import {
@@ -38,6 +39,7 @@ import { buildOnHost, HostBuildError } from '../build/hostBuild';
 import { loadTargetFacts } from './targetFacts';
 import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
 import * as timings from '../engine/util/timings';
+import { IndexStore } from '../engine/index/indexStore';
 import { adoptTreeState, type StartedTreeState } from '../engine/tree/treeState';
 
 const VERSION = '0.1.0';
@@ -207,7 +209,9 @@ export async function main(argv: string[]): Promise<number> {
     for (const n of loaded?.notes ?? []) process.stderr.write(`livepatch-check: note: ${n}\n`);
     const inputs = args.patches.map(readInput);
     const views = args.preprocess ? expandedViews(args.headers!, args.tree!) : null;
+    const store = indexStore();
     const result = await analyzePatches(inputs, {
+      indexStore: store,
       tree: args.tree,
       config: args.config,
       facts: loaded?.facts ?? null,
@@ -224,11 +228,17 @@ export async function main(argv: string[]): Promise<number> {
         `livepatch-check: note: preprocessor's view: ${ms.length} gcc -E run(s) against ${args.headers} (${ms.join(', ') || '-'} ms)\n`,
       );
     }
-    if (args.generate !== null) return args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
+    if (args.generate !== null) {
+      const code = args.generator === 'unit' ? await writeUnitModule(args, result) : writeModule(args, result);
+      store?.flush();
+      return code;
+    }
     const out = timings.timed('output', () =>
       args.format === 'json' ? formatJson(result) : args.format === 'sarif' ? formatSarif(result, VERSION) : formatText(result),
     );
     process.stdout.write(out);
+    // After the output: what the next run will not parse again.
+    timings.timed('index store', () => store?.flush());
     return exitStatus(result.findings);
   } catch (err) {
     if (err instanceof PatchError) {
@@ -238,6 +248,20 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`livepatch-check: internal error: ${(err as Error).stack ?? err}\n`);
     return 2;
   }
+}
+
+/** Set by esbuild.mjs: names the engine build. Running from source there is none, and no store. */
+declare const KLP_ENGINE_BUILD: string | undefined;
+
+/**
+ * The index store in `~/.cache/kernel-livepatch/index` (`$KLP_CACHE/index`, or
+ * `$KLP_INDEX_CACHE`); null with KLP_NO_INDEX_CACHE=1, or when running from source.
+ */
+function indexStore(): IndexStore | null {
+  if (process.env.KLP_NO_INDEX_CACHE || typeof KLP_ENGINE_BUILD !== 'string') return null;
+  const root =
+    process.env.KLP_INDEX_CACHE ?? path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'index');
+  return new IndexStore(root, KLP_ENGINE_BUILD);
 }
 
 /** The preprocessor's views for --preprocess; a build directory that cannot preprocess is bad input. */

@@ -6,7 +6,9 @@ import type { Finding, FileIndex } from './model';
 import { readPatch, PatchError, type ParsedPatch } from './diff/readPatch';
 import { buildImages, hunkOnlyImages, type Images } from './diff/images';
 import { createParser, ParseTimeout, type Backend, type CParser } from './parse/parser';
-import { indexSource } from './index/indexer';
+import { indexTree } from './index/indexer';
+import type { IndexStore, StoredFile } from './index/indexStore';
+import { indexPostBySlice, rootItems } from './parse/slice';
 import { DocumentTrees } from './parse/documentTrees';
 import { IndexPool, type IndexJob } from './parse/indexPool';
 import { pairFile } from './compare/pair';
@@ -63,6 +65,11 @@ export interface AnalyzeOptions {
    * one-shot runs (the CLI): the findings are the same, only the time differs.
    */
   parallel?: boolean;
+  /**
+   * Indexes of tree files kept between runs (the CLI): a stored pre-image is not parsed
+   * again, and its post-image is parsed only where the patch changed it.
+   */
+  indexStore?: IndexStore | null;
   /** Polled between files and rules; when it returns true the analysis stops with AnalysisCancelled. */
   isCancelled?: () => boolean;
 }
@@ -133,6 +140,22 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   if (facts) notes.push(describeFacts(facts));
 
   const treeCache = new Map<string, FileIndex | null>();
+  // The server brings its own caches of parse trees and indexes.
+  const store = opts.indexFile || opts.trees ? null : (opts.indexStore ?? null);
+  /** A tree file's index and top-level items: from the store, or parsed now and kept in it. */
+  const storedOrIndexed = (path: string, text: string): StoredFile => {
+    const hit = store!.get(path, text);
+    if (hit) return hit;
+    const tree = parser.parse(text);
+    try {
+      const index = timings.timed('index', () => indexTree(tree.rootNode, path, text));
+      const items = rootItems(tree.rootNode);
+      store!.put(path, text, index, items);
+      return { index, items };
+    } finally {
+      tree.delete();
+    }
+  };
   const checkCancelled = () => {
     if (opts.isCancelled?.()) throw new AnalysisCancelled();
   };
@@ -143,7 +166,15 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       return null;
     }
     checkCancelled();
-    return opts.indexFile ? opts.indexFile(path, text, image) : indexSource(parser, path, text);
+    if (opts.indexFile) return opts.indexFile(path, text, image);
+    // A post-image is what the patch makes, not a tree file: it is never kept.
+    if (store && image !== 'post') return storedOrIndexed(path, text).index;
+    const tree = parser.parse(text);
+    try {
+      return timings.timed('index', () => indexTree(tree.rootNode, path, text));
+    } finally {
+      tree.delete();
+    }
   };
 
   const findings: Finding[] = [];
@@ -173,13 +204,15 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       }
       // Both images indexed together, the post-image reparsing the pre-image's tree.
       const paired = isC && !skipped && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null;
-      return { fp, path, isC, images, fuzzNote, skipped, paired, job: -1 };
+      const stored = paired && store ? store.get(fp.oldPath ?? path, images.pre!) : null;
+      return { fp, path, isC, images, fuzzNote, skipped, paired, stored, job: -1 };
     }),
   );
   const jobs: IndexJob[] = [];
   if (opts.parallel && !opts.trees && !opts.indexFile) {
     for (const f of prepared.flat()) {
-      if (!f.paired) continue;
+      // A stored pre-image leaves little to share: only the changed items are parsed.
+      if (!f.paired || f.stored) continue;
       f.job = jobs.length;
       jobs.push({ prePath: f.fp.oldPath ?? f.path, postPath: f.path, pre: f.images.pre!, post: f.images.post! });
     }
@@ -189,7 +222,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   try {
     for (let pi = 0; pi < parsed.length; pi++) {
       const files: FileChange[] = [];
-      for (const { fp, path, isC, images, fuzzNote, skipped: tooBig, paired, job } of prepared[pi]) {
+      for (const { fp, path, isC, images, fuzzNote, skipped: tooBig, paired, stored, job } of prepared[pi]) {
         // Let an editor's next keystroke in (and cancel us) between files.
         if (opts.isCancelled) await yieldToEventLoop();
         checkCancelled();
@@ -207,16 +240,27 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
             // Not indexed at all: reading a file this big is what the limit prevents.
           } else if (fromWorker) {
             if ('timeout' in fromWorker) skipped = fromWorker.timeout;
-            else ({ pre, post } = fromWorker);
+            else {
+              ({ pre, post } = fromWorker);
+              store?.put(fp.oldPath ?? path, images.pre!, pre, fromWorker.items);
+            }
           } else if (paired) {
-            // The post-image is the pre-image plus the hunks: reparse and re-index
-            // only what the hunks touched instead of parsing the whole file twice.
-            // With a shared cache (the server), going back to the pre-image on the
-            // next validation is incremental too.
             checkCancelled();
-            pre = trees.index(key, fp.oldPath ?? path, images.pre!);
-            post = trees.index(key, path, images.post!);
-            if (!opts.trees) trees.drop(key);
+            if (stored) {
+              // The pre-image's index from an earlier run: parse the post-image only where the hunks are.
+              pre = stored.index;
+              post = indexPostBySlice(parser, path, pre, stored.items, images.post!);
+            }
+            if (!post) {
+              // The post-image is the pre-image plus the hunks: reparse and re-index
+              // only what the hunks touched instead of parsing the whole file twice.
+              // With a shared cache (the server), going back to the pre-image on the
+              // next validation is incremental too.
+              pre = trees.index(key, fp.oldPath ?? path, images.pre!);
+              if (store && !stored) store.put(fp.oldPath ?? path, images.pre!, pre, rootItems(trees.tree(key)!.rootNode));
+              post = trees.index(key, path, images.post!);
+              if (!opts.trees) trees.drop(key);
+            }
           } else if (isC) {
             pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
             post = indexText(path, images.post, 'post');
@@ -324,6 +368,8 @@ interface PreparedFile {
   skipped: string | null;
   /** Pre- and post-image indexed together. */
   paired: boolean;
+  /** The pre-image's index kept by an earlier run (AnalyzeOptions.indexStore), or null. */
+  stored: StoredFile | null;
   /** Its IndexPool job, or -1. */
   job: number;
 }

@@ -737,3 +737,56 @@ function setLineFacts(index: FileIndex, facts: LineFact[]): void {
     }
   }
 }
+
+/**
+ * An index as plain data, for the on-disk index store (indexStore.ts): no text, no
+ * lines, no body facts (they are computed from the text on demand, so the stored
+ * form stays small and a rebuilt index gives the very same facts).
+ */
+export interface StoredIndex {
+  functions: Omit<FunctionDef, 'normBody' | 'staticLocals' | 'calls' | 'identifiers' | 'lineMacroUses'>[];
+  types: TypeDef[];
+  variables: VariableDef[];
+  macros: MacroDef[];
+  opaqueLines: number[];
+  facts: LineFact[];
+}
+
+export function toStoredIndex(index: FileIndex): StoredIndex {
+  return {
+    functions: index.functions.map((f) => ({
+      kind: 'function',
+      name: f.name,
+      syscallMacro: f.syscallMacro,
+      storage: f.storage,
+      inline: f.inline,
+      attributes: f.attributes,
+      signature: f.signature,
+      span: f.span,
+      bodySpan: f.bodySpan,
+    })),
+    types: index.types,
+    variables: index.variables,
+    macros: index.macros,
+    opaqueLines: index.opaqueLines,
+    facts: lineFactsOf.get(index) ?? scanLineRange(index.lines, 0, index.lines.length),
+  };
+}
+
+/** The index a StoredIndex was made from, given the same text. */
+export function fromStoredIndex(stored: StoredIndex, path: string, text: string): FileIndex {
+  const index = emptyIndex(path, text);
+  const starts = lineStarts(text);
+  startsOf.set(index, starts);
+  for (const f of stored.functions) {
+    const fn = { ...f } as FunctionDef;
+    lazyBody(fn, text, fn.bodySpan.startByte, fn.bodySpan.endByte, starts);
+    index.functions.push(fn);
+  }
+  index.types = stored.types;
+  index.variables = stored.variables;
+  index.macros = stored.macros;
+  index.opaqueLines = stored.opaqueLines;
+  setLineFacts(index, stored.facts);
+  return index;
+}

@@ -132,6 +132,11 @@ export class DocumentTrees {
     return e.index;
   }
 
+  /** The document's current tree, or null (for reading only: the cache owns it). */
+  tree(uri: string): SyntaxTree | null {
+    return this.entries.get(uri)?.tree ?? null;
+  }
+
   has(uri: string): boolean {
     return this.entries.has(uri);
   }

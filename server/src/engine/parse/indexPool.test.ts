@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { IndexPool, type IndexJob } from './indexPool';
 import { createParser } from './parser';
 import { DocumentTrees } from './documentTrees';
+import { rootItems } from './slice';
 import { tempDir } from '../../../../testing/tempDir';
 
 const script = path.join(__dirname, '..', '..', '..', '..', 'dist', 'index-worker.js');
@@ -19,7 +20,7 @@ function job(i: number): IndexJob {
   return { prePath: `drivers/demo/f${i}.c`, postPath: `drivers/demo/f${i}.c`, pre, post };
 }
 
-test('a worker indexes pre- and post-images exactly as this thread does', async () => {
+test('a worker indexes pre- and post-images exactly as this thread does, and sends the top-level items for the store', async () => {
   assert.ok(fs.existsSync(script), `${script} is built by node esbuild.mjs`);
   const jobs = Array.from({ length: 6 }, (_, i) => job(i));
   const pool = IndexPool.start(jobs, { minBytes: 0, script });
@@ -35,7 +36,10 @@ test('a worker indexes pre- and post-images exactly as this thread does', async 
     }
     const trees = new DocumentTrees(await createParser('wasm'), 1);
     for (let i = 0; i < jobs.length; i++) {
-      const here = { pre: trees.index('k', jobs[i].prePath, jobs[i].pre), post: trees.index('k', jobs[i].postPath, jobs[i].post) };
+      const pre = trees.index('k', jobs[i].prePath, jobs[i].pre);
+      // The pre-image's top-level items come along, for the index store.
+      const items = rootItems(trees.tree('k')!.rootNode);
+      const here = { pre, post: trees.index('k', jobs[i].postPath, jobs[i].post), items };
       trees.drop('k');
       assert.deepEqual(fromWorker.get(i), here, `job ${i}`);
     }

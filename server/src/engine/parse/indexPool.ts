@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { FileIndex } from '../model';
+import type { RootItems } from './slice';
 
 /** One changed file: its pre- and post-image, indexed together (the post-image reparses the pre-image's tree). */
 export interface IndexJob {
@@ -22,7 +23,7 @@ export interface IndexJob {
 }
 
 /** What a worker sends back: both indexes, or the parse timeout's message. */
-export type IndexResult = { pre: FileIndex; post: FileIndex } | { timeout: string };
+export type IndexResult = { pre: FileIndex; post: FileIndex; items: RootItems } | { timeout: string };
 
 export interface WorkerRequest {
   jobs: IndexJob[];

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createParser, ParseTimeout } from './parser';
 import { DocumentTrees } from './documentTrees';
+import { rootItems } from './slice';
 import { FREE, WORKER, type IndexResult, type WorkerReply, type WorkerRequest } from './indexPool';
 
 async function serve(): Promise<void> {
@@ -18,7 +19,10 @@ async function serve(): Promise<void> {
     const job = jobs[i];
     let result: IndexResult;
     try {
-      result = { pre: trees.index('job', job.prePath, job.pre), post: trees.index('job', job.postPath, job.post) };
+      const pre = trees.index('job', job.prePath, job.pre);
+      // The pre-image's top-level items, for the main thread's index store.
+      const items = rootItems(trees.tree('job')!.rootNode);
+      result = { pre, post: trees.index('job', job.postPath, job.post), items };
     } catch (err) {
       if (!(err instanceof ParseTimeout)) throw err;
       result = { timeout: err.message };

@@ -99,6 +99,22 @@ export interface CParser {
   parseRaw(text: string, previous?: SyntaxTree): SyntaxTree;
   /** Applies an edit to a previous tree so the next parse can reuse it. */
   edit(tree: SyntaxTree, edit: TextEdit): void;
+  /**
+   * Parses only [start, end) of an already blanked text: the tree's offsets are the
+   * whole text's, and what lies outside the range is never read (engine/parse/slice.ts).
+   */
+  parseRange?(blanked: string, start: number, end: number): SyntaxTree;
+}
+
+/** Row and column (UTF-16 units, as the offsets) of an offset. */
+function pointOf(text: string, offset: number): Point {
+  let row = 0;
+  let last = -1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    row++;
+    last = i;
+  }
+  return { row, column: offset - last - 1 };
 }
 
 /** Where dist/ keeps the wasm files; the source tree falls back to node_modules. */
@@ -130,8 +146,8 @@ async function createWasmParser(): Promise<CParser> {
   }
   const parser = new wts.Parser();
   parser.setLanguage(language);
-  const run = (text: string, previous?: SyntaxTree): SyntaxTree => {
-    const budget = parseBudgetMs(text.length);
+  const run = (text: string, previous?: SyntaxTree, range?: { start: number; end: number }): SyntaxTree => {
+    const budget = parseBudgetMs(range ? range.end - range.start : text.length);
     // The budget is CPU time, not wall time: on a loaded machine (a CI runner, a VM
     // build beside it) a wall-clock deadline turned ordinary files into not-analysed.
     const deadline = cpuMs() + budget;
@@ -147,10 +163,20 @@ async function createWasmParser(): Promise<CParser> {
       lastCheck = now;
       return cpuMs() > deadline;
     };
-    const tree = timings.timed('parse', () =>
+    const tree = timings.timed(range ? 'parse (changed items)' : 'parse', () =>
       parser.parse(text, previous as unknown as import('web-tree-sitter').Tree | undefined, {
         // Returning true cancels the parse (the typings say void).
         progressCallback: (() => (++calls & 63) === 0 && overBudget()) as unknown as () => void,
+        ...(range && {
+          includedRanges: [
+            {
+              startIndex: range.start,
+              endIndex: range.end,
+              startPosition: pointOf(text, range.start),
+              endPosition: pointOf(text, range.end),
+            },
+          ],
+        }),
       }),
     );
     if (!tree) {
@@ -167,8 +193,9 @@ async function createWasmParser(): Promise<CParser> {
         timings.timed('blank', () => blank(text)),
         previous,
       ),
-    parseRaw: run,
+    parseRaw: (text, previous) => run(text, previous),
     edit: (tree, e) => (tree as unknown as import('web-tree-sitter').Tree).edit(e),
+    parseRange: (blanked, start, end) => run(blanked, undefined, { start, end }),
   };
 }
 

@@ -1,0 +1,104 @@
+// The on-disk index store: what comes back is the index that went in, and anything
+// else (another text, path or build, a damaged file) is a miss, never a wrong index.
+
+import { test } from '../../../../testing/nodeTest';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createParser } from '../parse/parser';
+import { indexTree } from './indexer';
+import { rootItems } from '../parse/slice';
+import { IndexStore, MAX_ENTRIES } from './indexStore';
+import { tempDir } from '../../../../testing/tempDir';
+import { demo, plain, touchAll } from '../../../../testing/indexSummary';
+
+const BUILD = '0123456789abcdef';
+const OTHER_BUILD = 'fedcba9876543210';
+
+async function indexed(text: string, file = 'fs/proc/procstats.c') {
+  const parser = await createParser();
+  const tree = parser.parse(text);
+  try {
+    return { index: indexTree(tree.rootNode, file, text), items: rootItems(tree.rootNode) };
+  } finally {
+    tree.delete();
+  }
+}
+
+test('index store: an index comes back from disk equal to the one put in, body facts included', async () => {
+  const root = tempDir('klp-istore-');
+  // With an export, an initcall, an escape hatch and a static local, every part of an index is non-empty.
+  const text = demo + '\nEXPORT_SYMBOL_GPL(procstats_fill);\nKPATCH_IGNORE_FUNCTION(procstats_fill);\n';
+  const { index, items } = await indexed(text);
+  touchAll(index);
+  const store = new IndexStore(root, BUILD);
+  store.put('fs/proc/procstats.c', text, index, items);
+  assert.equal(new IndexStore(root, BUILD).get('fs/proc/procstats.c', text), null, 'nothing is written before flush()');
+  store.flush();
+  const back = new IndexStore(root, BUILD).get('fs/proc/procstats.c', text);
+  assert.ok(back);
+  assert.deepEqual(plain(back.index), plain(index));
+  assert.deepEqual(back.items, items);
+  assert.ok(back.index.exports.length && back.index.escapeHatches.size && back.index.initTargets.size);
+});
+
+test('index store: another text, path or build misses; a damaged or foreign entry misses', async () => {
+  const root = tempDir('klp-istore-');
+  const { index, items } = await indexed(demo);
+  const store = new IndexStore(root, BUILD);
+  store.put('fs/proc/procstats.c', demo, index, items);
+  store.flush();
+  const again = new IndexStore(root, BUILD);
+  assert.equal(again.get('fs/proc/procstats.c', demo + ' '), null, 'changed text');
+  assert.equal(again.get('fs/proc/other.c', demo), null, 'another path');
+  assert.equal(new IndexStore(root, OTHER_BUILD).get('fs/proc/procstats.c', demo), null, 'another build');
+  const [file] = fs.readdirSync(path.join(root, BUILD));
+  fs.writeFileSync(path.join(root, BUILD, file), 'not a stored index');
+  assert.equal(again.get('fs/proc/procstats.c', demo), null, 'damaged entry');
+  fs.writeFileSync(path.join(root, BUILD, file), Buffer.alloc(0));
+  assert.equal(again.get('fs/proc/procstats.c', demo), null, 'empty entry');
+});
+
+test('index store: a write drops other builds but leaves what is not a store alone', async () => {
+  const root = tempDir('klp-istore-');
+  const { index, items } = await indexed(demo);
+  const old = new IndexStore(root, OTHER_BUILD);
+  old.put('a.c', demo, index, items);
+  old.flush();
+  fs.mkdirSync(path.join(root, 'my-notes'));
+  const store = new IndexStore(root, BUILD);
+  store.put('a.c', demo, index, items);
+  store.flush();
+  assert.deepEqual(fs.readdirSync(root).sort(), [BUILD, 'my-notes']);
+  assert.throws(() => new IndexStore(root, '../x'), /not 16 hex digits/);
+});
+
+test('index store: past MAX_ENTRIES the oldest half goes', async () => {
+  const root = tempDir('klp-istore-');
+  const { index, items } = await indexed(demo);
+  const dir = path.join(root, BUILD);
+  fs.mkdirSync(dir, { recursive: true });
+  // Stand-ins for old entries, older than anything written now.
+  for (let i = 0; i < MAX_ENTRIES; i++) {
+    const f = path.join(dir, `old${i}.bin`);
+    fs.writeFileSync(f, '');
+    fs.utimesSync(f, 1000 + i, 1000 + i);
+  }
+  const store = new IndexStore(root, BUILD);
+  store.put('a.c', demo, index, items);
+  store.flush();
+  const left = fs.readdirSync(dir);
+  assert.equal(left.length, MAX_ENTRIES / 2);
+  assert.ok(left.includes(`old${MAX_ENTRIES - 1}.bin`) && !left.includes('old0.bin'));
+  assert.ok(new IndexStore(root, BUILD).get('a.c', demo), 'the new entry stays');
+});
+
+test('index store: a store that cannot be written costs nothing but time', async () => {
+  const root = tempDir('klp-istore-');
+  fs.writeFileSync(path.join(root, 'file'), '');
+  const { index, items } = await indexed(demo);
+  const store = new IndexStore(path.join(root, 'file'), BUILD);
+  store.put('a.c', demo, index, items);
+  store.flush();
+  assert.equal(store.get('a.c', demo), null);
+});

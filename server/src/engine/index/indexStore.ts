@@ -1,0 +1,123 @@
+// Indexes of tree files kept on disk between CLI runs: an author checks the same
+// patch against the same tree again and again, and every run parsed and indexed the
+// same pre-images and headers from scratch. An entry is keyed by the file's path and
+// content and by the engine build that made it, so a changed file, a rebuilt engine
+// or another tree simply misses; a damaged entry is a miss too. With a stored
+// pre-image index, the post-image is parsed only where the patch changed it
+// (engine/parse/slice.ts).
+//
+// Only text read from the tree goes in (pre-images, the headers rules read), never
+// a post-image: what a patch makes is new every time and would only fill the disk.
+
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import type { FileIndex } from '../model';
+import { fromStoredIndex, toStoredIndex, type StoredIndex } from './indexer';
+import type { RootItems } from '../parse/slice';
+import * as timings from '../util/timings';
+
+/** What the store keeps per file: its index and its top-level items (for slice parses). */
+export interface StoredFile {
+  index: FileIndex;
+  items: RootItems;
+}
+
+interface Entry {
+  format: number;
+  path: string;
+  length: number;
+  index: StoredIndex;
+  items: RootItems;
+}
+
+const FORMAT = 1;
+/** A build id: 16 hex digits (see esbuild.mjs). */
+export const BUILD_ID = /^[0-9a-f]{16}$/;
+/** Entries per build; past it, the oldest half go (a kernel-wide run must not fill the disk). */
+export const MAX_ENTRIES = 4000;
+
+export class IndexStore {
+  private readonly pending = new Map<string, () => Entry>();
+
+  /**
+   * @param root the folder of all builds' stores (`~/.cache/kernel-livepatch/index`)
+   * @param buildId names the engine build: an index made by other code is never read
+   */
+  constructor(
+    readonly root: string,
+    readonly buildId: string,
+  ) {
+    if (!BUILD_ID.test(buildId)) throw new Error(`index store: build id '${buildId}' is not 16 hex digits`);
+  }
+
+  private get dir(): string {
+    return path.join(this.root, this.buildId);
+  }
+
+  private fileFor(filePath: string, text: string): string {
+    const h = createHash('sha1').update(filePath).update('\0').update(text).digest('hex');
+    return path.join(this.dir, `${h}.bin`);
+  }
+
+  /** The stored index of `text` at `filePath`, or null. */
+  get(filePath: string, text: string): StoredFile | null {
+    return timings.timed('index store', () => {
+      let entry: Entry;
+      try {
+        entry = v8.deserialize(fs.readFileSync(this.fileFor(filePath, text))) as Entry;
+      } catch {
+        return null; // not stored, or unreadable
+      }
+      if (!entry || entry.format !== FORMAT || entry.path !== filePath || entry.length !== text.length || !entry.index || !entry.items) {
+        return null;
+      }
+      return { index: fromStoredIndex(entry.index, filePath, text), items: entry.items };
+    });
+  }
+
+  /** Keeps `index` for the next run; written by flush(), after the run's output. */
+  put(filePath: string, text: string, index: FileIndex, items: RootItems): void {
+    const file = this.fileFor(filePath, text);
+    this.pending.set(file, () => ({ format: FORMAT, path: filePath, length: text.length, index: toStoredIndex(index), items }));
+  }
+
+  /** Writes what put() kept. A store that cannot be written only costs the next run time. */
+  flush(): void {
+    if (!this.pending.size) return;
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+      for (const [file, make] of this.pending) {
+        const tmp = `${file}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, v8.serialize(make()));
+        fs.renameSync(tmp, file);
+      }
+      this.prune();
+    } catch {
+      // read-only or full: the next run parses again
+    } finally {
+      this.pending.clear();
+    }
+  }
+
+  /** Drops other builds' stores, and the oldest half of this one past MAX_ENTRIES. */
+  private prune(): void {
+    for (const d of fs.readdirSync(this.root)) {
+      // Only what looks like another build's store: the root may be a folder the user named.
+      if (d !== this.buildId && BUILD_ID.test(d)) fs.rmSync(path.join(this.root, d), { recursive: true, force: true });
+    }
+    const names = fs.readdirSync(this.dir).filter((n) => n.endsWith('.bin'));
+    if (names.length <= MAX_ENTRIES) return;
+    const aged = names
+      .map((n) => {
+        try {
+          return { n, t: fs.statSync(path.join(this.dir, n)).mtimeMs };
+        } catch {
+          return { n, t: 0 };
+        }
+      })
+      .sort((a, b) => a.t - b.t);
+    for (const { n } of aged.slice(0, aged.length - MAX_ENTRIES / 2)) fs.rmSync(path.join(this.dir, n), { force: true });
+  }
+}
