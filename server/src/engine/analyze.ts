@@ -9,6 +9,7 @@ import { createParser, ParseTimeout, type Backend, type CParser } from './parse/
 import { indexTree } from './index/indexer';
 import type { IndexStore, StoredFile } from './index/indexStore';
 import { indexPostBySlice, rootItems } from './parse/slice';
+import { blank } from './parse/blank';
 import { DocumentTrees } from './parse/documentTrees';
 import { IndexPool, type IndexJob } from './parse/indexPool';
 import { pairFile } from './compare/pair';
@@ -124,6 +125,10 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const parser = await parserReady;
   timings.end('wait for wasm');
   const rules = opts.rules ?? allRules;
+  // Rules that may wait for the tree cache's key (git diff-files, started at launch) run
+  // last, so git finishes while the others run; findings are put back in rule order below.
+  const ruleOrder = [...rules.filter((r) => !r.readsTreeCache), ...rules.filter((r) => r.readsTreeCache)];
+  const ruleRank = new Map(rules.map((r, i) => [r.id, i]));
   const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const notes: string[] = [];
   const facts = opts.facts ?? null;
@@ -146,12 +151,13 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
   const storedOrIndexed = (path: string, text: string): StoredFile => {
     const hit = store!.get(path, text);
     if (hit) return hit;
-    const tree = parser.parse(text);
+    const blanked = timings.timed('blank', () => blank(text));
+    const tree = parser.parseRaw(blanked);
     try {
       const index = timings.timed('index', () => indexTree(tree.rootNode, path, text));
       const items = rootItems(tree.rootNode);
-      store!.put(path, text, index, items);
-      return { index, items };
+      store!.put(path, text, index, items, blanked);
+      return { index, items, blanked };
     } finally {
       tree.delete();
     }
@@ -249,7 +255,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
             if (stored) {
               // The pre-image's index from an earlier run: parse the post-image only where the hunks are.
               pre = stored.index;
-              post = indexPostBySlice(parser, path, pre, stored.items, images.post!);
+              post = indexPostBySlice(parser, path, stored, images.post!);
             }
             if (!post) {
               // The post-image is the pre-image plus the hunks: reparse and re-index
@@ -257,7 +263,10 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
               // With a shared cache (the server), going back to the pre-image on the
               // next validation is incremental too.
               pre = trees.index(key, fp.oldPath ?? path, images.pre!);
-              if (store && !stored) store.put(fp.oldPath ?? path, images.pre!, pre, rootItems(trees.tree(key)!.rootNode));
+              if (store && !stored) {
+                const { tree, blanked } = trees.entry(key)!;
+                store.put(fp.oldPath ?? path, images.pre!, pre, rootItems(tree.rootNode), blanked);
+              }
               post = trees.index(key, path, images.post!);
               if (!opts.trees) trees.drop(key);
             }
@@ -314,7 +323,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
           return text === null ? null : expanded(path, text);
         };
       }
-      for (const rule of rules) {
+      for (const rule of ruleOrder) {
         if (skipRule(rule)) continue;
         checkCancelled();
         ctx.report = (f) => {
@@ -337,6 +346,8 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
         timings.timed(`rule ${rule.id}`, () => rule.check(ctx));
       }
     }
+    // As if the rules had run in their listed order (which finding of a duplicate is kept, which are cut below).
+    findings.sort((a, b) => (a.patchIndex ?? 0) - (b.patchIndex ?? 0) || (ruleRank.get(a.rule) ?? -1) - (ruleRank.get(b.rule) ?? -1));
     let kept = dedupe(findings);
     const maxFindings = opts.maxFindings ?? DEFAULT_MAX_FINDINGS;
     if (kept.length > maxFindings) {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { createParser } from '../parse/parser';
 import { indexTree } from './indexer';
 import { rootItems } from '../parse/slice';
+import { blank } from '../parse/blank';
 import { IndexStore, MAX_ENTRIES } from './indexStore';
 import { tempDir } from '../../../../testing/tempDir';
 import { demo, plain, touchAll } from '../../../../testing/indexSummary';
@@ -39,6 +40,7 @@ test('index store: an index comes back from disk equal to the one put in, body f
   assert.ok(back);
   assert.deepEqual(plain(back.index), plain(index));
   assert.deepEqual(back.items, items);
+  assert.equal(back.blanked, blank(text), 'the text as the parser saw it');
   assert.ok(back.index.exports.length && back.index.escapeHatches.size && back.index.initTargets.size);
 });
 

@@ -16,12 +16,15 @@ import * as v8 from 'node:v8';
 import type { FileIndex } from '../model';
 import { fromStoredIndex, toStoredIndex, type StoredIndex } from './indexer';
 import type { RootItems } from '../parse/slice';
+import { blank } from '../parse/blank';
 import * as timings from '../util/timings';
 
-/** What the store keeps per file: its index and its top-level items (for slice parses). */
+/** What the store keeps per file: its index, its top-level items and its blanked text (for slice parses). */
 export interface StoredFile {
   index: FileIndex;
   items: RootItems;
+  /** The text as the parser saw it (parse/blank.ts). */
+  blanked: string;
 }
 
 interface Entry {
@@ -30,9 +33,10 @@ interface Entry {
   length: number;
   index: StoredIndex;
   items: RootItems;
+  blanked: string;
 }
 
-const FORMAT = 1;
+const FORMAT = 2;
 /** A build id: 16 hex digits (see esbuild.mjs). */
 export const BUILD_ID = /^[0-9a-f]{16}$/;
 /** Entries per build; past it, the oldest half go (a kernel-wide run must not fill the disk). */
@@ -70,17 +74,32 @@ export class IndexStore {
       } catch {
         return null; // not stored, or unreadable
       }
-      if (!entry || entry.format !== FORMAT || entry.path !== filePath || entry.length !== text.length || !entry.index || !entry.items) {
+      if (
+        !entry ||
+        entry.format !== FORMAT ||
+        entry.path !== filePath ||
+        entry.length !== text.length ||
+        !entry.index ||
+        !entry.items ||
+        entry.blanked?.length !== text.length
+      ) {
         return null;
       }
-      return { index: fromStoredIndex(entry.index, filePath, text), items: entry.items };
+      return { index: fromStoredIndex(entry.index, filePath, text), items: entry.items, blanked: entry.blanked };
     });
   }
 
-  /** Keeps `index` for the next run; written by flush(), after the run's output. */
-  put(filePath: string, text: string, index: FileIndex, items: RootItems): void {
+  /** Keeps `index` for the next run; written by flush(), after the run's output (which blanks the text if `blanked` is not given). */
+  put(filePath: string, text: string, index: FileIndex, items: RootItems, blanked?: string): void {
     const file = this.fileFor(filePath, text);
-    this.pending.set(file, () => ({ format: FORMAT, path: filePath, length: text.length, index: toStoredIndex(index), items }));
+    this.pending.set(file, () => ({
+      format: FORMAT,
+      path: filePath,
+      length: text.length,
+      index: toStoredIndex(index),
+      items,
+      blanked: blanked ?? blank(text),
+    }));
   }
 
   /** Writes what put() kept. A store that cannot be written only costs the next run time. */

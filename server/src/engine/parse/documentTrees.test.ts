@@ -2,6 +2,7 @@
 
 import { test } from '../../../../testing/nodeTest';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createParser } from './parser';
@@ -105,4 +106,36 @@ test('the index cache answers by content: the same text again (even a copy) with
   assert.equal(made, 2);
   assert.notEqual(get('y.c', demo), first, 'another path is another entry');
   assert.equal(made, 3);
+});
+
+test('editRegion finds the same region as a character-by-character scan, block skipping or not', () => {
+  const naive = (a: string, b: string) => {
+    let start = 0;
+    while (start < Math.min(a.length, b.length) && a[start] === b[start]) start++;
+    let endA = a.length;
+    let endB = b.length;
+    while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+      endA--;
+      endB--;
+    }
+    return { start, oldEnd: endA, newEnd: endB };
+  };
+  fc.assert(
+    fc.property(
+      // Shared runs long enough to cross the 4096/256/16 blocks, middles that may repeat the runs' ends.
+      fc.string({ maxLength: 9000 }),
+      fc.string({ maxLength: 40 }),
+      fc.string({ maxLength: 40 }),
+      fc.string({ maxLength: 9000 }),
+      (head, x, y, tail) => {
+        const a = head + x + tail;
+        const b = head + y + tail;
+        assert.deepEqual(editRegion(a, b), naive(a, b));
+        assert.deepEqual(editRegion(b, a), naive(b, a));
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.deepEqual(editRegion(demo, demo), naive(demo, demo));
+  assert.deepEqual(editRegion('', demo), naive('', demo));
 });

@@ -21,7 +21,7 @@ async function serve(): Promise<void> {
     try {
       const pre = trees.index('job', job.prePath, job.pre);
       // The pre-image's top-level items, for the main thread's index store.
-      const items = rootItems(trees.tree('job')!.rootNode);
+      const items = rootItems(trees.entry('job')!.tree.rootNode);
       result = { pre, post: trees.index('job', job.postPath, job.post), items };
     } catch (err) {
       if (!(err instanceof ParseTimeout)) throw err;

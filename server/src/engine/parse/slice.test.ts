@@ -8,15 +8,17 @@ import * as path from 'node:path';
 import { createParser, type CParser } from './parser';
 import { indexSource, indexTree } from '../index/indexer';
 import { indexPostBySlice, rootItems, type RootItems } from './slice';
+import { blank } from './blank';
 import type { FileIndex } from '../model';
 import { defaultKernelTree } from '../../../../tools/parse-accuracy/accuracy';
 import { demo, edits, plain } from '../../../../testing/indexSummary';
 
 /** The pre-image's index and items, as the store keeps them. */
-function stored(parser: CParser, file: string, text: string): { index: FileIndex; items: RootItems } {
-  const tree = parser.parse(text);
+function stored(parser: CParser, file: string, text: string): { index: FileIndex; items: RootItems; blanked: string } {
+  const blanked = blank(text);
+  const tree = parser.parseRaw(blanked);
   try {
-    return { index: indexTree(tree.rootNode, file, text), items: rootItems(tree.rootNode) };
+    return { index: indexTree(tree.rootNode, file, text), items: rootItems(tree.rootNode), blanked };
   } finally {
     tree.delete();
   }
@@ -43,7 +45,7 @@ test('slice parse: each kind of edit gives the full index of the post-image, or 
     for (const [what, edit] of edits) {
       const post = conv(edit(demo));
       const { p, seen } = counting(parser);
-      const got = indexPostBySlice(p, 'x.c', pre.index, pre.items, post);
+      const got = indexPostBySlice(p, 'x.c', pre, post);
       if (what === 'open a brace that swallows what follows') {
         // The function after the edit becomes part of the one before: not provable from a slice.
         assert.equal(got, null, what);
@@ -60,9 +62,9 @@ test('slice parse: each kind of edit gives the full index of the post-image, or 
 test('slice parse: the same text gives the stored index itself; a parser without ranges gives nothing', async () => {
   const parser = await createParser();
   const pre = stored(parser, 'x.c', demo);
-  assert.equal(indexPostBySlice(parser, 'x.c', pre.index, pre.items, demo), pre.index);
+  assert.equal(indexPostBySlice(parser, 'x.c', pre, demo), pre.index);
   const { parseRange: _, ...noRanges } = parser;
-  assert.equal(indexPostBySlice(noRanges as CParser, 'x.c', pre.index, pre.items, demo + '\nint x;\n'), null);
+  assert.equal(indexPostBySlice(noRanges as CParser, 'x.c', pre, demo + '\nint x;\n'), null);
 });
 
 test('slice parse: an edit at the very start and at the very end of a file', async () => {
@@ -73,7 +75,7 @@ test('slice parse: an edit at the very start and at the very end of a file', asy
     demo + '\nstatic int last_thing(void)\n{\n\treturn 1;\n}\n',
     demo.slice(demo.indexOf('\n') + 1),
   ]) {
-    const got = indexPostBySlice(parser, 'x.c', pre.index, pre.items, post);
+    const got = indexPostBySlice(parser, 'x.c', pre, post);
     assert.ok(got);
     assert.deepEqual(plain(got), plain(indexSource(parser, 'x.c', post)));
   }
@@ -108,7 +110,7 @@ test(
           next[l] = change(lines[l]);
           const post = next.join('\n');
           total++;
-          const got = indexPostBySlice(parser, file, pre.index, pre.items, post);
+          const got = indexPostBySlice(parser, file, pre, post);
           if (!got) continue;
           sliced++;
           assert.deepEqual(plain(got), plain(indexSource(parser, file, post)), `${file}:${l + 1}: ${JSON.stringify(next[l])}`);

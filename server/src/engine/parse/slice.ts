@@ -46,7 +46,13 @@ const MAX_GUARD_STEPS = 8;
  * The post-image's index, parsing only the changed top-level items of `post`; null when
  * that cannot be shown to match a whole parse (the caller then parses the whole file).
  */
-export function indexPostBySlice(parser: CParser, path: string, pre: FileIndex, items: RootItems, post: string): FileIndex | null {
+export function indexPostBySlice(
+  parser: CParser,
+  path: string,
+  stored: { index: FileIndex; items: RootItems; blanked: string },
+  post: string,
+): FileIndex | null {
+  const { index: pre, items } = stored;
   if (!parser.parseRange) return null;
   if (post === pre.text) return pre;
   const preText = pre.text;
@@ -54,10 +60,7 @@ export function indexPostBySlice(parser: CParser, path: string, pre: FileIndex, 
   // What changed, in the text and in its blanked form (an opened comment or `#if 0`
   // blanks lines beyond the edit): the union of both.
   const raw = editRegion(preText, post);
-  const blanked = editRegion(
-    timings.timed('blank', () => blank(preText)),
-    blankedPost,
-  );
+  const blanked = editRegion(stored.blanked, blankedPost);
   const db = post.length - preText.length;
   let start = Math.min(raw.start, blanked.start);
   let oldEnd = Math.max(raw.oldEnd, blanked.oldEnd);

@@ -329,6 +329,7 @@ function includeClosure(
 
 export const exportedAbi: Rule = {
   id: 'exported-abi',
+  readsTreeCache: true,
   severity: 'error',
   title: 'Exported symbol ABI (modversion CRC) changes: prototype, reachable type or new #include',
   check(ctx) {

@@ -297,6 +297,7 @@ function reportLostInline(
 
 export const inlineCallers: Rule = {
   id: 'inline-callers',
+  readsTreeCache: true,
   severity: 'warning',
   title: 'Changed function that gets inlined: its callers change and are replaced too',
   check(ctx) {

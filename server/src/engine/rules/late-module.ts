@@ -12,6 +12,7 @@ export const lateModule: Rule = {
   severity: 'info',
   title: 'Patched code is in a module: patched when the module loads',
   needsTree: true,
+  readsTreeCache: true,
   check(ctx) {
     for (const fc of ctx.files) {
       if (!fc.post || !fc.path.endsWith('.c')) continue;

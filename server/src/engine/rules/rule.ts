@@ -63,6 +63,12 @@ export interface Rule {
   title: string;
   /** The rule cannot run without the kernel tree. */
   needsTree?: boolean;
+  /**
+   * The rule may ask for the tree's on-disk cache (git grep answers, header facts, Kconfig
+   * types), whose key waits for `git diff-files`: it runs after the other rules, which
+   * gives that git the most time to finish.
+   */
+  readsTreeCache?: boolean;
   /** Without the tree, the rule still runs when these target facts can answer for it. */
   runsOnFacts?(facts: TargetFacts): boolean;
   check(ctx: RuleContext): void;

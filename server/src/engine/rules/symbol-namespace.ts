@@ -91,6 +91,7 @@ export const symbolNamespace: Rule = {
   severity: 'warning',
   title: 'Patched built-in code uses a namespaced export: the patch module must import the namespace',
   needsTree: true,
+  readsTreeCache: true,
   // Module.symvers names every namespaced export of the target: no tree search needed.
   runsOnFacts: (facts) => facts.symvers !== null,
   check(ctx) {
