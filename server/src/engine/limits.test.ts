@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzePatches, DEFAULT_MAX_FINDINGS, PatchError } from './analyze';
 import { createParser, type CParser } from './parse/parser';
+import type { Rule } from './rules/rule';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const TREE = path.join(ROOT, 'examples', 'demo', 'tree');
@@ -94,5 +95,27 @@ test('the findings kept under the cap are the most severe, still in file and lin
     r.notes.includes(
       `${all.findings.length - errors.length} more finding(s) were dropped: at most ${errors.length} are reported, the most severe first`,
     ),
+  );
+});
+
+test('rules that may wait for the tree cache run last, yet the findings kept under the cap are those of the listed rule order', async () => {
+  const ran: string[] = [];
+  const rule = (id: string, readsTreeCache: boolean): Rule => ({
+    id,
+    severity: 'warning',
+    title: id,
+    readsTreeCache,
+    check(ctx) {
+      ran.push(id);
+      ctx.report({ file: ctx.files[0].path, line: 10, message: `from ${id}` });
+    },
+  });
+  const rules = [rule('a-cached', true), rule('b', false), rule('c-cached', true), rule('d', false)];
+  const r = await analyzePatches([{ name: 'demo.patch', text: DEMO }], { tree: TREE, parser, rules, maxFindings: 2 });
+  assert.deepEqual(ran, ['b', 'd', 'a-cached', 'c-cached']);
+  // Equal severity: the cap keeps the first findings in rule order, as when the rules ran in that order.
+  assert.deepEqual(
+    r.findings.map((f) => f.rule),
+    ['a-cached', 'b'],
   );
 });
