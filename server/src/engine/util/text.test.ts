@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { escapeRegExp, normalizeC, identifiersOf } from './text';
+import { escapeRegExp, normalizeC, identifiersOf, lineStarts } from './text';
 
 const NORM_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|("(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?)|(?:\s|\\\r?\n)+/g;
 const WORD_CHAR = /[A-Za-z0-9_]/;
@@ -83,4 +83,15 @@ test('escapeRegExp: the pattern matches the text itself, every special character
   assert.ok(new RegExp(`^${escapeRegExp(special)}$`).test(special));
   assert.ok(!new RegExp(`^${escapeRegExp('a.c')}$`).test('abc'));
   fc.assert(fc.property(fc.string(), (s) => new RegExp(`^${escapeRegExp(s)}$`).test(s)));
+});
+
+test('lineStarts: the offset after every newline, as a character scan finds them', () => {
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom('a', '\n', '\r', ' ', 'é'), { maxLength: 300 }), (chars) => {
+      const text = chars.join('');
+      const naive = [0];
+      for (let i = 0; i < text.length; i++) if (text[i] === '\n') naive.push(i + 1);
+      assert.deepEqual(lineStarts(text), naive);
+    }),
+  );
 });
