@@ -9,7 +9,7 @@ import { createParser } from '../parse/parser';
 import { indexTree } from './indexer';
 import { rootItems } from '../parse/slice';
 import { blank } from '../parse/blank';
-import { IndexStore, MAX_ENTRIES } from './indexStore';
+import { IndexStore } from './indexStore';
 import { tempDir } from '../../../../testing/tempDir';
 import { demo, plain, touchAll } from '../../../../testing/indexSummary';
 
@@ -75,23 +75,25 @@ test('index store: a write drops other builds but leaves what is not a store alo
   assert.throws(() => new IndexStore(root, '../x'), /not 16 hex digits/);
 });
 
-test('index store: past MAX_ENTRIES the oldest half goes', async () => {
+test('index store: past its size bound the oldest entries go, down to half of it', async () => {
   const root = tempDir('klp-istore-');
   const { index, items } = await indexed(demo);
   const dir = path.join(root, BUILD);
   fs.mkdirSync(dir, { recursive: true });
-  // Stand-ins for old entries, older than anything written now.
-  for (let i = 0; i < MAX_ENTRIES; i++) {
+  // Stand-ins for old entries of 110 KB each, older than anything written now: 1.1 MB in all.
+  for (let i = 0; i < 10; i++) {
     const f = path.join(dir, `old${i}.bin`);
-    fs.writeFileSync(f, '');
+    fs.writeFileSync(f, Buffer.alloc(110 * 1024));
     fs.utimesSync(f, 1000 + i, 1000 + i);
   }
-  const store = new IndexStore(root, BUILD);
+  const store = new IndexStore(root, BUILD, 1024 * 1024);
   store.put('a.c', demo, index, items);
   store.flush();
-  const left = fs.readdirSync(dir);
-  assert.equal(left.length, MAX_ENTRIES / 2);
-  assert.ok(left.includes(`old${MAX_ENTRIES - 1}.bin`) && !left.includes('old0.bin'));
+  const left = fs.readdirSync(dir).sort();
+  // Over 1 MB with the new entry: the oldest go until at most 512 KB remain.
+  const bytes = left.reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+  assert.ok(bytes <= 512 * 1024, `${bytes} bytes left`);
+  assert.ok(left.includes('old9.bin') && !left.includes('old0.bin'), left.join(' '));
   assert.ok(new IndexStore(root, BUILD).get('a.c', demo), 'the new entry stays');
 });
 

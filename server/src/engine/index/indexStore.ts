@@ -39,8 +39,8 @@ interface Entry {
 const FORMAT = 2;
 /** A build id: 16 hex digits (see esbuild.mjs). */
 export const BUILD_ID = /^[0-9a-f]{16}$/;
-/** Entries per build; past it, the oldest half go (a kernel-wide run must not fill the disk). */
-export const MAX_ENTRIES = 4000;
+/** Bytes per build (an entry is 50 KB to 1.5 MB); past it, the oldest entries go down to half of it. */
+export const MAX_BYTES = 256 * 1024 * 1024;
 
 export class IndexStore {
   private readonly pending = new Map<string, () => Entry>();
@@ -48,10 +48,12 @@ export class IndexStore {
   /**
    * @param root the folder of all builds' stores (`~/.cache/kernel-livepatch/index`)
    * @param buildId names the engine build: an index made by other code is never read
+   * @param maxBytes the store's size bound (a kernel-wide run must not fill the disk)
    */
   constructor(
     readonly root: string,
     readonly buildId: string,
+    private readonly maxBytes = MAX_BYTES,
   ) {
     if (!BUILD_ID.test(buildId)) throw new Error(`index store: build id '${buildId}' is not 16 hex digits`);
   }
@@ -120,23 +122,30 @@ export class IndexStore {
     }
   }
 
-  /** Drops other builds' stores, and the oldest half of this one past MAX_ENTRIES. */
+  /** Drops other builds' stores, and this one's oldest entries past maxBytes, down to half of it. */
   private prune(): void {
     for (const d of fs.readdirSync(this.root)) {
       // Only what looks like another build's store: the root may be a folder the user named.
       if (d !== this.buildId && BUILD_ID.test(d)) fs.rmSync(path.join(this.root, d), { recursive: true, force: true });
     }
-    const names = fs.readdirSync(this.dir).filter((n) => n.endsWith('.bin'));
-    if (names.length <= MAX_ENTRIES) return;
-    const aged = names
+    const aged = fs
+      .readdirSync(this.dir)
+      .filter((n) => n.endsWith('.bin'))
       .map((n) => {
         try {
-          return { n, t: fs.statSync(path.join(this.dir, n)).mtimeMs };
+          const st = fs.statSync(path.join(this.dir, n));
+          return { n, t: st.mtimeMs, size: st.size };
         } catch {
-          return { n, t: 0 };
+          return { n, t: 0, size: 0 };
         }
       })
       .sort((a, b) => a.t - b.t);
-    for (const { n } of aged.slice(0, aged.length - MAX_ENTRIES / 2)) fs.rmSync(path.join(this.dir, n), { force: true });
+    let total = aged.reduce((s, a) => s + a.size, 0);
+    if (total <= this.maxBytes) return;
+    for (const { n, size } of aged) {
+      if (total <= this.maxBytes / 2) break;
+      fs.rmSync(path.join(this.dir, n), { force: true });
+      total -= size;
+    }
   }
 }
