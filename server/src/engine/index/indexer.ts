@@ -257,8 +257,9 @@ function lineText(text: string, starts: number[], l: number): string {
   return text.slice(starts[l], end > starts[l] && l + 1 < starts.length && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
 }
 
-function shiftFunction(f: FunctionDef, text: string, starts: number[], db: number, dl: number): FunctionDef {
-  const fn = {
+/** A function's facts from its head (the body's are lazy properties), at the given spans. */
+function functionHead(f: StoredIndex['functions'][number], span: Span, bodySpan: Span): StoredIndex['functions'][number] {
+  return {
     kind: 'function',
     name: f.name,
     syscallMacro: f.syscallMacro,
@@ -266,9 +267,13 @@ function shiftFunction(f: FunctionDef, text: string, starts: number[], db: numbe
     inline: f.inline,
     attributes: f.attributes,
     signature: f.signature,
-    span: shiftSpan(f.span, db, dl),
-    bodySpan: shiftSpan(f.bodySpan, db, dl),
-  } as FunctionDef;
+    span,
+    bodySpan,
+  };
+}
+
+function shiftFunction(f: FunctionDef, text: string, starts: number[], db: number, dl: number): FunctionDef {
+  const fn = functionHead(f, shiftSpan(f.span, db, dl), shiftSpan(f.bodySpan, db, dl)) as FunctionDef;
   lazyBody(fn, text, fn.bodySpan.startByte, fn.bodySpan.endByte, starts, lazyState.get(f), dl);
   return fn;
 }
@@ -754,17 +759,7 @@ export interface StoredIndex {
 
 export function toStoredIndex(index: FileIndex): StoredIndex {
   return {
-    functions: index.functions.map((f) => ({
-      kind: 'function',
-      name: f.name,
-      syscallMacro: f.syscallMacro,
-      storage: f.storage,
-      inline: f.inline,
-      attributes: f.attributes,
-      signature: f.signature,
-      span: f.span,
-      bodySpan: f.bodySpan,
-    })),
+    functions: index.functions.map((f) => functionHead(f, f.span, f.bodySpan)),
     types: index.types,
     variables: index.variables,
     macros: index.macros,

@@ -4,7 +4,7 @@
 // (blanking can change a little around an edit); we find that range by
 // comparing the old and new blanked texts from both ends.
 
-import type { CParser, SyntaxTree, Point } from './parser';
+import { pointOf, type CParser, type SyntaxTree } from './parser';
 import { blank } from './blank';
 import { indexTree, reindexTree, type EditRegion } from '../index/indexer';
 import type { FileIndex } from '../model';
@@ -55,16 +55,6 @@ export function mergeRegions(a: EditRegion, b: EditRegion): EditRegion {
   return { start, oldEnd: midEnd - (a.newEnd - a.oldEnd), newEnd: midEnd + (b.newEnd - b.oldEnd) };
 }
 
-function pointAt(text: string, offset: number): Point {
-  let row = 0;
-  let last = -1;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
-    row++;
-    last = i;
-  }
-  return { row, column: offset - last - 1 };
-}
-
 export interface ParseStats {
   full: number;
   incremental: number;
@@ -97,9 +87,9 @@ export class DocumentTrees {
         startIndex: start,
         oldEndIndex: endA,
         newEndIndex: endB,
-        startPosition: pointAt(a, start),
-        oldEndPosition: pointAt(a, endA),
-        newEndPosition: pointAt(b, endB),
+        startPosition: pointOf(a, start),
+        oldEndPosition: pointOf(a, endA),
+        newEndPosition: pointOf(b, endB),
       });
       tree = this.parser.parseRaw(blanked, old.tree);
       // Structure can change outside the typed range (an unclosed brace): widen the region to cover it.

@@ -107,7 +107,7 @@ export interface CParser {
 }
 
 /** Row and column (UTF-16 units, as the offsets) of an offset. */
-function pointOf(text: string, offset: number): Point {
+export function pointOf(text: string, offset: number): Point {
   let row = 0;
   let last = -1;
   for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
