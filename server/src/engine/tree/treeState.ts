@@ -97,7 +97,7 @@ export function startTreeState(dir: string): StartedTreeState | null {
   let root: string | null = null;
   if (!process.env.KLP_NO_GREP_CACHE && gitAllowed()) {
     try {
-      root = fs.realpathSync(dir);
+      root = fs.realpathSync.native(dir);
     } catch {
       root = null;
     }
