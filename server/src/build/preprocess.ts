@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readExpanded, type ExpandedView } from '../engine/expand/expanded';
+import { cacheDir } from '../engine/util/cacheDir';
 
 export interface KbuildCompiler {
   headersDir: string;
@@ -81,7 +82,7 @@ export function compilerFromCommand(line: string, headersDir: string): KbuildCom
 }
 
 function cacheRoot(): string {
-  return path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'preprocess');
+  return cacheDir('preprocess');
 }
 
 const compilers = new Map<string, KbuildCompiler>();

@@ -8,9 +8,9 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as os from 'node:os';
 import * as vm from 'node:vm';
 import Module from 'node:module';
+import { cacheDir } from '../engine/util/cacheDir';
 
 export interface LoadedBundle {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever the bundle exports
@@ -24,7 +24,7 @@ export interface LoadedBundle {
 /** The folder of the cache, or null when switched off (KLP_NO_CODE_CACHE). */
 export function codeCacheDir(): string | null {
   if (process.env.KLP_NO_CODE_CACHE) return null;
-  return path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'v8');
+  return cacheDir('v8');
 }
 
 export function loadWithCodeCache(file: string, parent: NodeModule | undefined): LoadedBundle {

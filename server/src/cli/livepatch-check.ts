@@ -7,7 +7,6 @@
 // changed file that was not analysed (and no other error-level finding).
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import {
@@ -40,6 +39,7 @@ import { loadTargetFacts } from './targetFacts';
 import { ExpandedViews, kbuildCompiler, PreprocessError } from '../build/preprocess';
 import * as timings from '../engine/util/timings';
 import { IndexStore } from '../engine/index/indexStore';
+import { cacheDir } from '../engine/util/cacheDir';
 import { adoptTreeState, type StartedTreeState } from '../engine/tree/treeState';
 
 const VERSION = '0.1.0';
@@ -259,9 +259,7 @@ declare const KLP_ENGINE_BUILD: string | undefined;
  */
 function indexStore(): IndexStore | null {
   if (process.env.KLP_NO_INDEX_CACHE || typeof KLP_ENGINE_BUILD !== 'string') return null;
-  const root =
-    process.env.KLP_INDEX_CACHE ?? path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'index');
-  return new IndexStore(root, KLP_ENGINE_BUILD);
+  return new IndexStore(process.env.KLP_INDEX_CACHE ?? cacheDir('index'), KLP_ENGINE_BUILD);
 }
 
 /** The preprocessor's views for --preprocess; a build directory that cannot preprocess is bad input. */

@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { gitAllowed, gitSync, type BackgroundGit } from './git';
 import { DIFF_FILES, headFromFiles, startTreeState } from './treeState';
 import { createHash } from 'node:crypto';
-import * as os from 'node:os';
 import { PatchError } from '../diff/readPatch';
 import * as timings from '../util/timings';
+import { cacheDir } from '../util/cacheDir';
 
 export class KernelTree {
   readonly root: string;
@@ -315,7 +315,7 @@ export class KernelTree {
     if (process.env.KLP_NO_GREP_CACHE) return null;
     const key = this.treeKey();
     if (!key) return null;
-    return path.join(process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'), 'grep', key, name);
+    return cacheDir('grep', key, name);
   }
 
   private grepMemo = new Map<string, { out: string; complete: boolean }>();
@@ -334,15 +334,7 @@ export class KernelTree {
     if (memo) return memo;
     // Inside another repository git would search that repository's files, not the tree's.
     if (!this.git().top) return null;
-    const key = process.env.KLP_NO_GREP_CACHE ? null : this.treeKey();
-    const cacheFile = key
-      ? path.join(
-          process.env.KLP_CACHE ?? path.join(os.homedir(), '.cache', 'kernel-livepatch'),
-          'grep',
-          key,
-          createHash('sha1').update(memoKey).digest('hex') + '.txt',
-        )
-      : null;
+    const cacheFile = this.cacheFile(createHash('sha1').update(memoKey).digest('hex') + '.txt');
     if (cacheFile) {
       try {
         const out = fs.readFileSync(cacheFile, 'utf8');
