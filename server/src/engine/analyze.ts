@@ -6,7 +6,7 @@ import type { Finding, FileIndex } from './model';
 import { readPatch, PatchError, type ParsedPatch } from './diff/readPatch';
 import { buildImages, hunkOnlyImages, type Images } from './diff/images';
 import { createParser, ParseTimeout, type Backend, type CParser } from './parse/parser';
-import { indexTree } from './index/indexer';
+import { indexSource, indexTree } from './index/indexer';
 import type { IndexStore, StoredFile } from './index/indexStore';
 import { indexPostBySlice, rootItems } from './parse/slice';
 import { blank } from './parse/blank';
@@ -175,12 +175,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     if (opts.indexFile) return opts.indexFile(path, text, image);
     // A post-image is what the patch makes, not a tree file: it is never kept.
     if (store && image !== 'post') return storedOrIndexed(path, text).index;
-    const tree = parser.parse(text);
-    try {
-      return timings.timed('index', () => indexTree(tree.rootNode, path, text));
-    } finally {
-      tree.delete();
-    }
+    return indexSource(parser, path, text);
   };
 
   const findings: Finding[] = [];

@@ -30,13 +30,12 @@ export interface StoredFile {
 interface Entry {
   format: number;
   path: string;
-  length: number;
   index: StoredIndex;
   items: RootItems;
   blanked: string;
 }
 
-const FORMAT = 2;
+const FORMAT = 3;
 /** A build id: 16 hex digits (see esbuild.mjs). */
 export const BUILD_ID = /^[0-9a-f]{16}$/;
 /** Bytes per build (an entry is 50 KB to 1.5 MB); past it, the oldest entries go down to half of it. */
@@ -80,7 +79,6 @@ export class IndexStore {
         !entry ||
         entry.format !== FORMAT ||
         entry.path !== filePath ||
-        entry.length !== text.length ||
         !entry.index ||
         !entry.items ||
         entry.blanked?.length !== text.length
@@ -97,7 +95,6 @@ export class IndexStore {
     this.pending.set(file, () => ({
       format: FORMAT,
       path: filePath,
-      length: text.length,
       index: toStoredIndex(index),
       items,
       blanked: blanked ?? blank(text),
