@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -135,14 +136,25 @@ function slowPatch(files: number): string {
   return out;
 }
 
+/** CPU time (user + system, ms) the server process has used so far: clock ticks of /proc/PID/stat. */
+function serverCpuMs(): number {
+  const stat = fs.readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 test('the next edit cancels the analysis of a slow document', async () => {
   const text = slowPatch(200);
-  // How long the whole analysis takes on this machine.
+  // How long the whole analysis takes on this machine, in wall time and in the server's CPU time.
   const full = uriOf('slow-full.patch');
   let t0 = performance.now();
+  let cpu0 = serverCpuMs();
   server.open(full, 'diff', text, 1);
   const all = await server.diagnostics(full, 1);
   const fullMs = performance.now() - t0;
+  const fullCpuMs = serverCpuMs() - cpu0;
   // The whole document was analysed: the last hunk's finding is there, on the added line.
   const added = text.split('\n').indexOf('+\tpr_info("procstats ready\\n");');
   assert.deepEqual(
@@ -150,28 +162,38 @@ test('the next edit cancels the analysis of a slow document', async () => {
     [added],
     JSON.stringify(all.diagnostics.slice(0, 5)),
   );
-  // The same document, edited right after opening: version 2 must not wait for version 1.
-  const uri = uriOf('slow-edited.patch');
-  const published: number[] = [];
-  t0 = performance.now();
-  server.open(uri, 'diff', text, 1);
-  await new Promise((r) => setTimeout(r, 50));
-  server.change(uri, 2, [{ text: demoPatch }]);
-  const second = await server.diagnostics(uri, 2);
-  const editedMs = performance.now() - t0;
-  published.push(second.version!);
-  assert.ok(
-    second.diagnostics.some((d) => d.code === 'init-section'),
-    JSON.stringify(second.diagnostics.map((d) => d.code)),
-  );
-  assert.ok(
-    editedMs < fullMs * 0.6,
-    `version 2 after ${editedMs.toFixed(0)} ms; the full analysis of version 1 takes ${fullMs.toFixed(0)} ms`,
-  );
+  // The same document, edited right after opening. Version 2 must not wait for version 1 (the
+  // analysis yields between files), and version 1's analysis must stop: once version 2 is out the
+  // server goes idle instead of finishing work nobody will see. CPU time, unlike wall time, does
+  // not grow when other test files load the machine; still, up to three tries on fresh documents.
+  const tries: string[] = [];
+  const uris: string[] = [];
+  let ok = false;
+  for (let attempt = 0; attempt < 3 && !ok; attempt++) {
+    const uri = uriOf(`slow-edited-${attempt}.patch`);
+    uris.push(uri);
+    t0 = performance.now();
+    server.open(uri, 'diff', text, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    server.change(uri, 2, [{ text: demoPatch }]);
+    const second = await server.diagnostics(uri, 2);
+    const editedMs = performance.now() - t0;
+    assert.ok(
+      second.diagnostics.some((d) => d.code === 'init-section'),
+      JSON.stringify(second.diagnostics.map((d) => d.code)),
+    );
+    cpu0 = serverCpuMs();
+    await new Promise((r) => setTimeout(r, Math.max(500, fullMs)));
+    const afterCpuMs = serverCpuMs() - cpu0;
+    tries.push(`version 2 after ${editedMs.toFixed(0)} ms, then ${afterCpuMs.toFixed(0)} ms of CPU`);
+    ok = editedMs < fullMs * 0.6 && afterCpuMs < fullCpuMs * 0.25;
+  }
+  assert.ok(ok, `${tries.join('; ')}: the full analysis of version 1 takes ${fullMs.toFixed(0)} ms (${fullCpuMs.toFixed(0)} ms of CPU)`);
   // Version 1 is never published, not even late.
-  await new Promise((r) => setTimeout(r, Math.min(3000, fullMs)));
-  await assert.rejects(
-    Promise.race([server.diagnostics(uri, 1), new Promise((_, reject) => setTimeout(() => reject(new Error('none')), 200))]),
-    /none/,
-  );
+  for (const uri of uris) {
+    await assert.rejects(
+      Promise.race([server.diagnostics(uri, 1), new Promise((_, reject) => setTimeout(() => reject(new Error('none')), 200))]),
+      /none/,
+    );
+  }
 });
