@@ -233,7 +233,7 @@ test('a run indexed on two threads (IndexPool) prints exactly what a one-thread 
   assert.doesNotMatch(three.stderr, /"parse":/);
 });
 
-test('the index store: the next run prints the same, parsing only the changed items; KLP_NO_INDEX_CACHE=1 keeps nothing', () => {
+test('the index store: the same patch again parses nothing and starts no wasm; another edit parses only its items; KLP_NO_INDEX_CACHE=1 keeps nothing', () => {
   const store = tmp();
   const args = [cli, '--tree', demoTree, '--format', 'json', demoPatch];
   const phases = (r: { stderr: string }) =>
@@ -247,15 +247,69 @@ test('the index store: the next run prints the same, parsing only the changed it
   const first = spawnSync(process.execPath, args, { encoding: 'utf8', env });
   const [build] = fs.readdirSync(store);
   assert.match(build, /^[0-9a-f]{16}$/);
-  // The changed .c file's pre-image and the header a rule reads (the header's post-image is never kept).
+  // Both changed files' pre- and post-images.
   const kept = fs.readdirSync(path.join(store, build));
-  assert.ok(kept.length >= 2, kept.join(' '));
+  assert.ok(kept.length >= 4, kept.join(' '));
   assert.ok('parse' in phases(first));
   const second = spawnSync(process.execPath, args, { encoding: 'utf8', env });
   assert.equal(second.stdout, off.stdout);
   assert.equal(first.stdout, off.stdout);
   assert.equal(second.status, off.status);
   const p = phases(second);
-  assert.ok(!('parse' in p) && 'parse (changed items)' in p, JSON.stringify(p));
+  assert.ok(!('parse' in p) && !('parse (changed items)' in p) && !('wait for wasm' in p), JSON.stringify(p));
   assert.deepEqual(fs.readdirSync(path.join(store, build)).sort(), kept.sort(), 'nothing new to keep');
+  // The same file patched another way: its stored pre-image is sliced, only the changed items parsed.
+  const other = path.join(tmp(), 'other.patch');
+  fs.writeFileSync(other, fs.readFileSync(demoPatch, 'utf8').replace('= 256;', '= 512;'));
+  const otherArgs = [cli, '--tree', demoTree, '--format', 'json', other];
+  const third = spawnSync(process.execPath, otherArgs, { encoding: 'utf8', env });
+  const offOther = spawnSync(process.execPath, otherArgs, { encoding: 'utf8', env: { ...process.env, KLP_NO_INDEX_CACHE: '1' } });
+  assert.equal(third.stdout, offOther.stdout);
+  const p3 = phases(third);
+  assert.ok(!('parse' in p3) && 'parse (changed items)' in p3, JSON.stringify(p3));
+});
+
+test('the index store: a rule that must parse in an otherwise stored run gets the parser, and prints the same', () => {
+  const store = tmp();
+  // A printk added to an existing function: printk-cold parses the function (and keeps what it found).
+  const patch = path.join(tmp(), 'printk.patch');
+  fs.writeFileSync(
+    patch,
+    [
+      'diff --git a/fs/proc/procstats.c b/fs/proc/procstats.c',
+      '--- a/fs/proc/procstats.c',
+      '+++ b/fs/proc/procstats.c',
+      '@@ -14,4 +14,5 @@ static void procstats_fill(struct procstats_sample *s)',
+      ' \ts->timestamp = ktime_get_ns();',
+      ' \ts->nr_running = nr_running();',
+      ' \ts->nr_blocked = nr_iowait();',
+      '+\tpr_info("procstats: filled\\n");',
+      ' }',
+      '',
+    ].join('\n'),
+  );
+  const args = [cli, '--tree', demoTree, '--format', 'json', patch];
+  const env = { ...process.env, KLP_TIMINGS: '1', KLP_INDEX_CACHE: store };
+  const phases = (r: { stderr: string }) =>
+    JSON.parse(/livepatch-check: timings: (.*)/.exec(r.stderr)![1]).phases as Record<string, number>;
+  const off = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, KLP_NO_INDEX_CACHE: '1' } });
+  assert.ok(
+    JSON.parse(off.stdout).findings.some((f: { rule: string }) => f.rule === 'printk-cold'),
+    off.stdout,
+  );
+  spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  const [build] = fs.readdirSync(store);
+  const dir = path.join(store, build);
+  const rulesKept = fs.readdirSync(dir).filter((n) => n.endsWith('.kept.bin'));
+  assert.equal(rulesKept.length, 1, fs.readdirSync(dir).join(' '));
+  // Every image is stored, but what printk-cold kept is gone: the run has to start the parser after all.
+  fs.rmSync(path.join(dir, rulesKept[0]));
+  const again = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  assert.equal(again.stdout, off.stdout);
+  assert.equal(again.status, off.status);
+  assert.ok('wait for wasm' in phases(again) && 'parse' in phases(again), JSON.stringify(phases(again)));
+  // And kept it again: the next run parses nothing.
+  const last = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  assert.equal(last.stdout, off.stdout);
+  assert.ok(!('wait for wasm' in phases(last)), JSON.stringify(phases(last)));
 });

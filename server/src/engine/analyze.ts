@@ -9,6 +9,7 @@ import { createParser, ParseTimeout, type Backend, type CParser } from './parse/
 import { indexSource, indexTree } from './index/indexer';
 import type { IndexStore, StoredFile } from './index/indexStore';
 import { indexPostBySlice, rootItems } from './parse/slice';
+import { deferredParser } from './parse/deferredParser';
 import { blank } from './parse/blank';
 import { DocumentTrees } from './parse/documentTrees';
 import { IndexPool, type IndexJob } from './parse/indexPool';
@@ -102,10 +103,20 @@ export const DEFAULT_MAX_FINDINGS = 10_000;
 const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MB`;
 
 export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions = {}): Promise<AnalysisResult> {
+  // The server brings its own caches of parse trees and indexes.
+  const store = opts.indexFile || opts.trees ? null : (opts.indexStore ?? null);
   // The wasm parser compiles in the background (V8 compiles wasm off the main thread)
-  // while the patches are read and the tree is opened.
-  const parserReady = opts.parser ? Promise.resolve(opts.parser) : createParser(opts.backend ?? 'wasm');
-  parserReady.catch(() => {}); // awaited below; a patch error first must not leave it unhandled
+  // while the patches are read and the tree is opened. With an index store, not before the
+  // store has been asked: a run it answers whole never needs the parser.
+  let parserReady: Promise<CParser> | null = opts.parser ? Promise.resolve(opts.parser) : null;
+  const startParser = (): Promise<CParser> => {
+    if (!parserReady) {
+      parserReady = createParser(opts.backend ?? 'wasm');
+      parserReady.catch(() => {}); // awaited below; a patch error first must not leave it unhandled
+    }
+    return parserReady;
+  };
+  if (!store) startParser();
   // 1. Read every patch and check every path before reading the tree.
   const parsed: ParsedPatch[] = timings.timed('read patches', () => inputs.map((i) => readPatch(i.text, i.name)));
   const maxHunks = opts.maxHunks ?? DEFAULT_MAX_HUNKS;
@@ -121,66 +132,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       if (f.newPath) tree?.check(f.newPath);
     }
   }
-  timings.start('wait for wasm');
-  const parser = await parserReady;
-  timings.end('wait for wasm');
-  const rules = opts.rules ?? allRules;
-  // Rules that may wait for the tree cache's key (git diff-files, started at launch) run
-  // last, so git finishes while the others run; findings are put back in rule order below.
-  const ruleOrder = [...rules.filter((r) => !r.readsTreeCache), ...rules.filter((r) => r.readsTreeCache)];
-  const ruleRank = new Map(rules.map((r, i) => [r.id, i]));
   const maxFile = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
-  const notes: string[] = [];
-  const facts = opts.facts ?? null;
-  const skipRule = (r: Rule): boolean => !!r.needsTree && !tree && !(facts && r.runsOnFacts?.(facts));
-  if (!tree) {
-    notes.push(
-      'no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
-        rules
-          .filter(skipRule)
-          .map((r) => r.id)
-          .join(', '),
-    );
-  }
-  if (facts) notes.push(describeFacts(facts));
-
-  const treeCache = new Map<string, FileIndex | null>();
-  // The server brings its own caches of parse trees and indexes.
-  const store = opts.indexFile || opts.trees ? null : (opts.indexStore ?? null);
-  /** A tree file's index and top-level items: from the store, or parsed now and kept in it. */
-  const storedOrIndexed = (path: string, text: string): StoredFile => {
-    const hit = store!.get(path, text);
-    if (hit) return hit;
-    const blanked = timings.timed('blank', () => blank(text));
-    const tree = parser.parseRaw(blanked);
-    try {
-      const index = timings.timed('index', () => indexTree(tree.rootNode, path, text));
-      const items = rootItems(tree.rootNode);
-      store!.put(path, text, index, items, blanked);
-      return { index, items, blanked };
-    } finally {
-      tree.delete();
-    }
-  };
-  const checkCancelled = () => {
-    if (opts.isCancelled?.()) throw new AnalysisCancelled();
-  };
-  const indexText = (path: string, text: string | null, image: 'pre' | 'post' | 'tree' = 'tree'): FileIndex | null => {
-    if (text === null) return null;
-    if (text.length > maxFile) {
-      notes.push(`${path}: ${mb(text.length)} is over the ${mb(maxFile)} limit; not analysed`);
-      return null;
-    }
-    checkCancelled();
-    if (opts.indexFile) return opts.indexFile(path, text, image);
-    // A post-image is what the patch makes, not a tree file: it is never kept.
-    if (store && image !== 'post') return storedOrIndexed(path, text).index;
-    return indexSource(parser, path, text);
-  };
-
-  const findings: Finding[] = [];
-  const changes: FileChange[][] = [];
-  const expandedViews = new Map<string, { pre: ExpandedView | null; post: ExpandedView | null }>();
   // Every changed file's images first (tree reads, hunk placement): with them known, a big
   // run's indexing can be shared with a worker thread (IndexPool, the CLI only).
   const prepared: PreparedFile[][] = parsed.map((patch) =>
@@ -206,160 +158,242 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       // Both images indexed together, the post-image reparsing the pre-image's tree.
       const paired = isC && !skipped && (opts.trees || !opts.indexFile) && images.pre !== null && images.post !== null;
       const stored = paired && store ? store.get(fp.oldPath ?? path, images.pre!) : null;
-      return { fp, path, isC, images, fuzzNote, skipped, paired, stored, job: -1 };
+      // The post-image too, when the pre-image was there: the same patch checked again.
+      const storedPost = stored ? store!.get(path, images.post!) : null;
+      return { fp, path, isC, images, fuzzNote, skipped, paired, stored, storedPost, job: -1 };
     }),
   );
-  const jobs: IndexJob[] = [];
-  if (opts.parallel && !opts.trees && !opts.indexFile) {
-    for (const f of prepared.flat()) {
-      // A stored pre-image leaves little to share: only the changed items are parsed.
-      if (!f.paired || f.stored) continue;
-      f.job = jobs.length;
-      jobs.push({ prePath: f.fp.oldPath ?? f.path, postPath: f.path, pre: f.images.pre!, post: f.images.post! });
-    }
-  }
-  const pool = jobs.length ? IndexPool.start(jobs) : null;
-  // The worker must stop whatever happens (it would keep the process up).
+  // Only a run whose every paired file is stored both ways may go without the parser.
+  const mayNotParse =
+    !!store && !parserReady && prepared.every((files) => files.every((f) => !f.isC || !!f.skipped || (f.paired && !!f.storedPost)));
+  if (!mayNotParse) return analyzeWith(await waitForParser(startParser()));
+  const deferred = deferredParser();
   try {
-    for (let pi = 0; pi < parsed.length; pi++) {
-      const files: FileChange[] = [];
-      for (const { fp, path, isC, images, fuzzNote, skipped: tooBig, paired, stored, job } of prepared[pi]) {
-        // Let an editor's next keystroke in (and cancel us) between files.
-        if (opts.isCancelled) await yieldToEventLoop();
-        checkCancelled();
-        if (fuzzNote) notes.push(fuzzNote);
-        let skipped = tooBig;
-        let pre: FileIndex | null = null;
-        let post: FileIndex | null = null;
-        const trees = opts.trees ?? new DocumentTrees(parser, 1);
-        const key = `image:${fp.oldPath ?? path}`;
-        // Indexed by the pool's worker (null: it failed, and the file is indexed here after all).
-        const fromWorker =
-          pool && job >= 0 && !pool.claim(job) ? await timings.timedAsync('wait for index worker', () => pool.result(job)) : null;
-        try {
-          if (skipped) {
-            // Not indexed at all: reading a file this big is what the limit prevents.
-          } else if (fromWorker) {
-            if ('timeout' in fromWorker) skipped = fromWorker.timeout;
-            else {
-              ({ pre, post } = fromWorker);
-              store?.put(fp.oldPath ?? path, images.pre!, pre, fromWorker.items);
-            }
-          } else if (paired) {
-            checkCancelled();
-            if (stored) {
-              // The pre-image's index from an earlier run: parse the post-image only where the hunks are.
-              pre = stored.index;
-              post = indexPostBySlice(parser, path, stored, images.post!);
-            }
-            if (!post) {
-              // The post-image is the pre-image plus the hunks: reparse and re-index
-              // only what the hunks touched instead of parsing the whole file twice.
-              // With a shared cache (the server), going back to the pre-image on the
-              // next validation is incremental too.
-              pre = trees.index(key, fp.oldPath ?? path, images.pre!);
-              if (store && !stored) {
-                const { tree, blanked } = trees.entry(key)!;
-                store.put(fp.oldPath ?? path, images.pre!, pre, rootItems(tree.rootNode), blanked);
-              }
-              post = trees.index(key, path, images.post!);
-              if (!opts.trees) trees.drop(key);
-            }
-          } else if (isC) {
-            pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
-            post = indexText(path, images.post, 'post');
-          }
-        } catch (err) {
-          if (!(err instanceof ParseTimeout)) throw err;
-          trees.drop(key);
-          skipped = err.message;
-          pre = post = null;
-        }
-        if (skipped) findings.push(notAnalysedFinding(path, skipped, pi, fp.headerLine));
-        if (opts.expanded && isC && !skipped) {
-          // Either image's view stands in for a missing other: the macros that hide attributes rarely change.
-          const vPre = pre && images.pre !== null ? opts.expanded(fp.oldPath ?? path, images.pre) : null;
-          const vPost = post && images.post !== null ? opts.expanded(path, images.post) : null;
-          if (pre && (vPre ?? vPost)) pre = applyExpanded(pre, (vPre ?? vPost)!);
-          if (post && (vPost ?? vPre)) post = applyExpanded(post, (vPost ?? vPre)!);
-          expandedViews.set(path, { pre: vPre, post: vPost });
-        }
-        files.push(timings.timed('pair', () => makeFileChange(path, fp, isC, pre, post, images)));
-      }
-      changes.push(files);
-      const ctx: RuleContext = {
-        files,
-        tree,
-        parser,
-        facts,
-        indexTreeFile(path) {
-          if (!tree) return null;
-          if (!treeCache.has(path)) {
-            let idx: FileIndex | null = null;
-            try {
-              idx = indexText(path, tree.readFile(path));
-            } catch {
-              idx = null;
-            }
-            treeCache.set(path, idx);
-          }
-          return treeCache.get(path)!;
-        },
-        report: () => {},
-      };
-      // Absent, not a function that returns null, without a preprocessor: the rules skip the
-      // tree searches that only a view could complete (200-300 ms on a common callee).
-      const expanded = opts.expanded;
-      if (expanded) {
-        ctx.expandedView = (path, image) => {
-          const v = expandedViews.get(path);
-          if (v) return image === 'pre' ? v.pre : v.post;
-          const text = tree?.readFile(path) ?? null;
-          return text === null ? null : expanded(path, text);
-        };
-      }
-      for (const rule of ruleOrder) {
-        if (skipRule(rule)) continue;
-        checkCancelled();
-        ctx.report = (f) => {
-          const finding: Finding = {
-            rule: rule.id,
-            severity: f.severity ?? rule.severity,
-            file: f.file,
-            line: f.line,
-            endLine: f.endLine ?? f.line,
-            image: f.image ?? 'post',
-            function: f.function ?? null,
-            symbol: f.symbol ?? null,
-            message: f.message,
-            related: f.related ?? [],
-            patchIndex: pi,
-          };
-          finding.patchLine = patchLineOf(finding, files);
-          findings.push(finding);
-        };
-        timings.timed(`rule ${rule.id}`, () => rule.check(ctx));
-      }
+    const result = await analyzeWith(deferred.parser);
+    if (!deferred.used) return result;
+  } catch (err) {
+    // A rule that wanted to parse (its error may even have been caught): run again, parsing.
+    if (!deferred.used) throw err;
+  }
+  return analyzeWith(await waitForParser(startParser()));
+
+  async function analyzeWith(parser: CParser): Promise<AnalysisResult> {
+    const rules = opts.rules ?? allRules;
+    // Rules that may wait for the tree cache's key (git diff-files, started at launch) run
+    // last, so git finishes while the others run; findings are put back in rule order below.
+    const ruleOrder = [...rules.filter((r) => !r.readsTreeCache), ...rules.filter((r) => r.readsTreeCache)];
+    const ruleRank = new Map(rules.map((r, i) => [r.id, i]));
+    const notes: string[] = [];
+    const facts = opts.facts ?? null;
+    const skipRule = (r: Rule): boolean => !!r.needsTree && !tree && !(facts && r.runsOnFacts?.(facts));
+    if (!tree) {
+      notes.push(
+        'no kernel tree given (--tree): hunk-only analysis; rules that need the tree were skipped: ' +
+          rules
+            .filter(skipRule)
+            .map((r) => r.id)
+            .join(', '),
+      );
     }
-    // As if the rules had run in their listed order (which finding of a duplicate is kept, which are cut below).
-    findings.sort((a, b) => (a.patchIndex ?? 0) - (b.patchIndex ?? 0) || (ruleRank.get(a.rule) ?? -1) - (ruleRank.get(b.rule) ?? -1));
-    let kept = dedupe(findings);
-    const maxFindings = opts.maxFindings ?? DEFAULT_MAX_FINDINGS;
-    if (kept.length > maxFindings) {
-      // Keep the most severe: a dropped error must not turn the verdict into a pass.
-      const dropped = kept.length - maxFindings;
-      kept = kept.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]).slice(0, maxFindings);
-      notes.push(`${dropped} more finding(s) were dropped: at most ${maxFindings} are reported, the most severe first`);
-    }
-    return {
-      tree: tree?.root ?? null,
-      patches: parsed.map((p) => ({ name: p.name, files: p.files.map((f) => (f.newPath ?? f.oldPath)!) })),
-      findings: kept.sort(compareFindings),
-      notes: [...new Set(notes)],
-      changes,
+    if (facts) notes.push(describeFacts(facts));
+
+    const treeCache = new Map<string, FileIndex | null>();
+    /** A tree file's index and top-level items: from the store, or parsed now and kept in it. */
+    const storedOrIndexed = (path: string, text: string): StoredFile => {
+      const hit = store!.get(path, text);
+      if (hit) return hit;
+      const blanked = timings.timed('blank', () => blank(text));
+      const tree = parser.parseRaw(blanked);
+      try {
+        const index = timings.timed('index', () => indexTree(tree.rootNode, path, text));
+        const items = rootItems(tree.rootNode);
+        store!.put(path, text, index, items, blanked);
+        return { index, items, blanked };
+      } finally {
+        tree.delete();
+      }
     };
-  } finally {
-    pool?.close();
+    const checkCancelled = () => {
+      if (opts.isCancelled?.()) throw new AnalysisCancelled();
+    };
+    const indexText = (path: string, text: string | null, image: 'pre' | 'post' | 'tree' = 'tree'): FileIndex | null => {
+      if (text === null) return null;
+      if (text.length > maxFile) {
+        notes.push(`${path}: ${mb(text.length)} is over the ${mb(maxFile)} limit; not analysed`);
+        return null;
+      }
+      checkCancelled();
+      if (opts.indexFile) return opts.indexFile(path, text, image);
+      if (store) return storedOrIndexed(path, text).index;
+      return indexSource(parser, path, text);
+    };
+
+    const findings: Finding[] = [];
+    const changes: FileChange[][] = [];
+    const expandedViews = new Map<string, { pre: ExpandedView | null; post: ExpandedView | null }>();
+    const jobs: IndexJob[] = [];
+    if (opts.parallel && !opts.trees && !opts.indexFile) {
+      for (const f of prepared.flat()) {
+        // A stored pre-image leaves little to share: only the changed items are parsed.
+        if (!f.paired || f.stored) continue;
+        f.job = jobs.length;
+        jobs.push({ prePath: f.fp.oldPath ?? f.path, postPath: f.path, pre: f.images.pre!, post: f.images.post! });
+      }
+    }
+    const pool = jobs.length ? IndexPool.start(jobs) : null;
+    // The worker must stop whatever happens (it would keep the process up).
+    try {
+      for (let pi = 0; pi < parsed.length; pi++) {
+        const files: FileChange[] = [];
+        for (const { fp, path, isC, images, fuzzNote, skipped: tooBig, paired, stored, storedPost, job } of prepared[pi]) {
+          // Let an editor's next keystroke in (and cancel us) between files.
+          if (opts.isCancelled) await yieldToEventLoop();
+          checkCancelled();
+          if (fuzzNote) notes.push(fuzzNote);
+          let skipped = tooBig;
+          let pre: FileIndex | null = null;
+          let post: FileIndex | null = null;
+          const trees = opts.trees ?? new DocumentTrees(parser, 1);
+          const key = `image:${fp.oldPath ?? path}`;
+          // Indexed by the pool's worker (null: it failed, and the file is indexed here after all).
+          const fromWorker =
+            pool && job >= 0 && !pool.claim(job) ? await timings.timedAsync('wait for index worker', () => pool.result(job)) : null;
+          try {
+            if (skipped) {
+              // Not indexed at all: reading a file this big is what the limit prevents.
+            } else if (fromWorker) {
+              if ('timeout' in fromWorker) skipped = fromWorker.timeout;
+              else {
+                ({ pre, post } = fromWorker);
+                store?.put(fp.oldPath ?? path, images.pre!, pre, fromWorker.items);
+              }
+            } else if (paired) {
+              checkCancelled();
+              if (stored && storedPost) {
+                // The same file patched the same way before: nothing to parse.
+                pre = stored.index;
+                post = storedPost.index;
+              } else if (stored) {
+                // The pre-image's index from an earlier run: parse the post-image only where the hunks are.
+                pre = stored.index;
+                const sliced = indexPostBySlice(parser, path, stored, images.post!);
+                if (sliced && sliced !== stored) store!.put(path, images.post!, sliced.index, sliced.items, sliced.blanked);
+                post = sliced?.index ?? null;
+              }
+              if (!post) {
+                // The post-image is the pre-image plus the hunks: reparse and re-index
+                // only what the hunks touched instead of parsing the whole file twice.
+                // With a shared cache (the server), going back to the pre-image on the
+                // next validation is incremental too.
+                pre = trees.index(key, fp.oldPath ?? path, images.pre!);
+                if (store && !stored) {
+                  const { tree, blanked } = trees.entry(key)!;
+                  store.put(fp.oldPath ?? path, images.pre!, pre, rootItems(tree.rootNode), blanked);
+                }
+                post = trees.index(key, path, images.post!);
+                if (store) {
+                  const { tree, blanked } = trees.entry(key)!;
+                  store.put(path, images.post!, post, rootItems(tree.rootNode), blanked);
+                }
+                if (!opts.trees) trees.drop(key);
+              }
+            } else if (isC) {
+              pre = indexText(fp.oldPath ?? path, images.pre, 'pre');
+              post = indexText(path, images.post, 'post');
+            }
+          } catch (err) {
+            if (!(err instanceof ParseTimeout)) throw err;
+            trees.drop(key);
+            skipped = err.message;
+            pre = post = null;
+          }
+          if (skipped) findings.push(notAnalysedFinding(path, skipped, pi, fp.headerLine));
+          if (opts.expanded && isC && !skipped) {
+            // Either image's view stands in for a missing other: the macros that hide attributes rarely change.
+            const vPre = pre && images.pre !== null ? opts.expanded(fp.oldPath ?? path, images.pre) : null;
+            const vPost = post && images.post !== null ? opts.expanded(path, images.post) : null;
+            if (pre && (vPre ?? vPost)) pre = applyExpanded(pre, (vPre ?? vPost)!);
+            if (post && (vPost ?? vPre)) post = applyExpanded(post, (vPost ?? vPre)!);
+            expandedViews.set(path, { pre: vPre, post: vPost });
+          }
+          files.push(timings.timed('pair', () => makeFileChange(path, fp, isC, pre, post, images)));
+        }
+        changes.push(files);
+        const ctx: RuleContext = {
+          files,
+          tree,
+          parser,
+          facts,
+          indexTreeFile(path) {
+            if (!tree) return null;
+            if (!treeCache.has(path)) {
+              let idx: FileIndex | null = null;
+              try {
+                idx = indexText(path, tree.readFile(path));
+              } catch {
+                idx = null;
+              }
+              treeCache.set(path, idx);
+            }
+            return treeCache.get(path)!;
+          },
+          report: () => {},
+          kept: (kind, input, compute) => (store ? store.kept(kind, input, compute) : compute()),
+        };
+        // Absent, not a function that returns null, without a preprocessor: the rules skip the
+        // tree searches that only a view could complete (200-300 ms on a common callee).
+        const expanded = opts.expanded;
+        if (expanded) {
+          ctx.expandedView = (path, image) => {
+            const v = expandedViews.get(path);
+            if (v) return image === 'pre' ? v.pre : v.post;
+            const text = tree?.readFile(path) ?? null;
+            return text === null ? null : expanded(path, text);
+          };
+        }
+        for (const rule of ruleOrder) {
+          if (skipRule(rule)) continue;
+          checkCancelled();
+          ctx.report = (f) => {
+            const finding: Finding = {
+              rule: rule.id,
+              severity: f.severity ?? rule.severity,
+              file: f.file,
+              line: f.line,
+              endLine: f.endLine ?? f.line,
+              image: f.image ?? 'post',
+              function: f.function ?? null,
+              symbol: f.symbol ?? null,
+              message: f.message,
+              related: f.related ?? [],
+              patchIndex: pi,
+            };
+            finding.patchLine = patchLineOf(finding, files);
+            findings.push(finding);
+          };
+          timings.timed(`rule ${rule.id}`, () => rule.check(ctx));
+        }
+      }
+      // As if the rules had run in their listed order (which finding of a duplicate is kept, which are cut below).
+      findings.sort((a, b) => (a.patchIndex ?? 0) - (b.patchIndex ?? 0) || (ruleRank.get(a.rule) ?? -1) - (ruleRank.get(b.rule) ?? -1));
+      let kept = dedupe(findings);
+      const maxFindings = opts.maxFindings ?? DEFAULT_MAX_FINDINGS;
+      if (kept.length > maxFindings) {
+        // Keep the most severe: a dropped error must not turn the verdict into a pass.
+        const dropped = kept.length - maxFindings;
+        kept = kept.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]).slice(0, maxFindings);
+        notes.push(`${dropped} more finding(s) were dropped: at most ${maxFindings} are reported, the most severe first`);
+      }
+      return {
+        tree: tree?.root ?? null,
+        patches: parsed.map((p) => ({ name: p.name, files: p.files.map((f) => (f.newPath ?? f.oldPath)!) })),
+        findings: kept.sort(compareFindings),
+        notes: [...new Set(notes)],
+        changes,
+      };
+    } finally {
+      pool?.close();
+    }
   }
 }
 
@@ -376,6 +410,8 @@ interface PreparedFile {
   paired: boolean;
   /** The pre-image's index kept by an earlier run (AnalyzeOptions.indexStore), or null. */
   stored: StoredFile | null;
+  /** The post-image's, looked up only when the pre-image's was there. */
+  storedPost: StoredFile | null;
   /** Its IndexPool job, or -1. */
   job: number;
 }
@@ -387,6 +423,15 @@ interface PreparedFile {
 function utf8Bytes(text: string | null, limit: number): number {
   if (text === null) return 0;
   return text.length * 3 <= limit ? text.length : Buffer.byteLength(text, 'utf8');
+}
+
+async function waitForParser(ready: Promise<CParser>): Promise<CParser> {
+  timings.start('wait for wasm');
+  try {
+    return await ready;
+  } finally {
+    timings.end('wait for wasm');
+  }
 }
 
 function yieldToEventLoop(): Promise<void> {

@@ -106,3 +106,25 @@ test('index store: a store that cannot be written costs nothing but time', async
   store.flush();
   assert.equal(store.get('a.c', demo), null);
 });
+
+test('index store: a kept value is computed once and comes back for the same kind and input only', () => {
+  const root = tempDir('klp-istore-');
+  let computed = 0;
+  const value = () => (computed++, new Map([[3, { conditional: true, jiffiesGuard: false }]]));
+  const store = new IndexStore(root, BUILD);
+  assert.deepEqual(store.kept('contexts', 'int f(void) { }', value), value());
+  computed = 0;
+  store.flush();
+  const again = new IndexStore(root, BUILD);
+  assert.deepEqual(again.kept('contexts', 'int f(void) { }', value), new Map([[3, { conditional: true, jiffiesGuard: false }]]));
+  assert.equal(computed, 0, 'read back, not computed');
+  again.kept('contexts', 'int f(void) { } ', value);
+  again.kept('other kind', 'int f(void) { }', value);
+  new IndexStore(root, OTHER_BUILD).kept('contexts', 'int f(void) { }', value);
+  assert.equal(computed, 3, 'another input, kind or build computes');
+  // A damaged entry is computed again, not trusted.
+  const [file] = fs.readdirSync(path.join(root, BUILD)).filter((n) => n.endsWith('.kept.bin'));
+  fs.writeFileSync(path.join(root, BUILD, file), 'damaged');
+  new IndexStore(root, BUILD).kept('contexts', 'int f(void) { }', value);
+  assert.equal(computed, 4);
+});

@@ -6,8 +6,8 @@
 // pre-image index, the post-image is parsed only where the patch changed it
 // (engine/parse/slice.ts).
 //
-// Only text read from the tree goes in (pre-images, the headers rules read), never
-// a post-image: what a patch makes is new every time and would only fill the disk.
+// Pre-images, the headers rules read and post-images go in: the same patch checked again
+// (a CI job run anew, an author who fixed one file of three) then parses nothing.
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -35,6 +35,13 @@ interface Entry {
   blanked: string;
 }
 
+interface KeptEntry {
+  format: number;
+  kind: string;
+  input: string;
+  value: unknown;
+}
+
 const FORMAT = 3;
 /** A build id: 16 hex digits (see esbuild.mjs). */
 export const BUILD_ID = /^[0-9a-f]{16}$/;
@@ -42,7 +49,7 @@ export const BUILD_ID = /^[0-9a-f]{16}$/;
 export const MAX_BYTES = 256 * 1024 * 1024;
 
 export class IndexStore {
-  private readonly pending = new Map<string, () => Entry>();
+  private readonly pending = new Map<string, () => Entry | KeptEntry>();
 
   /**
    * @param root the folder of all builds' stores (`~/.cache/kernel-livepatch/index`)
@@ -101,7 +108,28 @@ export class IndexStore {
     }));
   }
 
-  /** Writes what put() kept. A store that cannot be written only costs the next run time. */
+  /**
+   * A value that depends on `input` alone (a rule's parse of one function's text), kept
+   * like an index: a run whose indexes are all stored then parses nothing. `compute` runs
+   * on a miss; its value must survive v8.serialize and is not to be changed by the caller.
+   */
+  kept<T>(kind: string, input: string, compute: () => T): T {
+    const file = path.join(this.dir, `${createHash('sha1').update(kind).update('\0').update(input).digest('hex')}.kept.bin`);
+    const hit = timings.timed('index store', () => {
+      try {
+        const e = v8.deserialize(fs.readFileSync(file)) as KeptEntry;
+        return e && e.format === FORMAT && e.kind === kind && e.input === input ? e : null;
+      } catch {
+        return null; // not kept yet, or unreadable
+      }
+    });
+    if (hit) return hit.value as T;
+    const value = compute();
+    this.pending.set(file, () => ({ format: FORMAT, kind, input, value }));
+    return value;
+  }
+
+  /** Writes what put() and kept() kept. A store that cannot be written only costs the next run time. */
   flush(): void {
     if (!this.pending.size) return;
     try {

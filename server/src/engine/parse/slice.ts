@@ -29,8 +29,12 @@ export interface RootItems {
 }
 
 export function rootItems(root: SyntaxNode): RootItems {
+  return itemsOf(children(root));
+}
+
+function itemsOf(nodes: SyntaxNode[]): RootItems {
   const out: RootItems = { starts: [], ends: [], types: [], errors: [] };
-  for (const c of children(root)) {
+  for (const c of nodes) {
     out.starts.push(c.startIndex);
     out.ends.push(c.endIndex);
     out.types.push(c.type);
@@ -39,22 +43,25 @@ export function rootItems(root: SyntaxNode): RootItems {
   return out;
 }
 
+/** What the store keeps of a file and a slice parse gives back: its index, top-level items and blanked text. */
+export interface SlicedFile {
+  index: FileIndex;
+  items: RootItems;
+  blanked: string;
+}
+
 /** How many erroneous items next to the change a guard may step over before giving up. */
 const MAX_GUARD_STEPS = 8;
 
 /**
- * The post-image's index, parsing only the changed top-level items of `post`; null when
- * that cannot be shown to match a whole parse (the caller then parses the whole file).
+ * The post-image's index and top-level items, parsing only the changed top-level items of
+ * `post`; null when that cannot be shown to match a whole parse (the caller then parses
+ * the whole file).
  */
-export function indexPostBySlice(
-  parser: CParser,
-  path: string,
-  stored: { index: FileIndex; items: RootItems; blanked: string },
-  post: string,
-): FileIndex | null {
+export function indexPostBySlice(parser: CParser, path: string, stored: SlicedFile, post: string): SlicedFile | null {
   const { index: pre, items } = stored;
+  if (post === pre.text) return stored;
   if (!parser.parseRange) return null;
-  if (post === pre.text) return pre;
   const preText = pre.text;
   const blankedPost = timings.timed('blank', () => blank(post));
   // What changed, in the text and in its blanked form (an opened comment or `#if 0`
@@ -107,11 +114,26 @@ export function indexPostBySlice(
     const innerStart = before >= 0 ? items.ends[before] : 0;
     const innerEnd = after < n ? items.starts[after] : preText.length;
     timings.start('index');
+    let index: FileIndex;
     try {
-      return reindexTree(tree.rootNode, path, post, pre, { start: innerStart, oldEnd: innerEnd, newEnd: innerEnd + db });
+      index = reindexTree(tree.rootNode, path, post, pre, { start: innerStart, oldEnd: innerEnd, newEnd: innerEnd + db });
     } finally {
       timings.end('index');
     }
+    // The post-image's items: the pre-image's up to the first guard, the slice's, then the rest moved by the change.
+    const tail = (list: number[]) => list.slice(after + 1).map((x) => x + db);
+    const mid = itemsOf(got);
+    const keep = Math.max(before, 0);
+    return {
+      index,
+      items: {
+        starts: [...items.starts.slice(0, keep), ...mid.starts, ...tail(items.starts)],
+        ends: [...items.ends.slice(0, keep), ...mid.ends, ...tail(items.ends)],
+        types: [...items.types.slice(0, keep), ...mid.types, ...items.types.slice(after + 1)],
+        errors: [...items.errors.slice(0, keep), ...mid.errors, ...items.errors.slice(after + 1)],
+      },
+      blanked: blankedPost,
+    };
   } finally {
     tree.delete();
   }

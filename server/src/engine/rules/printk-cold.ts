@@ -30,11 +30,22 @@ interface Context {
   jiffiesGuard: boolean;
 }
 
-/** For each printer call line in a function: is it on a conditional path, is it under a jiffies guard. */
+/**
+ * For each printer call line in a function: is it on a conditional path, is it under a
+ * jiffies guard. Worked out for every printer call of the function's text (rows counted
+ * from its first line), so the answer depends on that text alone and a run can keep it.
+ */
 function callContexts(ctx: RuleContext, fc: FileChange, fn: FunctionDef, lines: Set<number>): Map<number, Context> {
-  const out = new Map<number, Context>();
   const text = fc.post!.text.slice(fn.span.startByte, fn.span.endByte);
   const baseRow = fn.span.start;
+  const byRow = ctx.kept('printk-cold contexts', text, () => printerContexts(ctx, text));
+  const out = new Map<number, Context>();
+  for (const [row, c] of byRow) if (lines.has(row + baseRow)) out.set(row + baseRow, c);
+  return out;
+}
+
+function printerContexts(ctx: RuleContext, text: string): Map<number, Context> {
+  const out = new Map<number, Context>();
   const tree = ctx.parser.parse(text);
   try {
     // Pre-order, children left to right, with an explicit stack: a deeply
@@ -43,9 +54,9 @@ function callContexts(ctx: RuleContext, fc: FileChange, fn: FunctionDef, lines: 
     while (stack.length) {
       const [n, c] = stack.pop()!;
       if (n.type === 'call_expression') {
-        const row = n.startPosition.row + baseRow;
+        const row = n.startPosition.row;
         const callee = n.childForFieldName('function');
-        if (callee && lines.has(row) && COLD_PRINTERS.test(text.slice(callee.startIndex, callee.endIndex)) && !out.has(row)) {
+        if (callee && COLD_PRINTERS.test(text.slice(callee.startIndex, callee.endIndex)) && !out.has(row)) {
           out.set(row, c);
         }
       }

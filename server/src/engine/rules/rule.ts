@@ -49,6 +49,12 @@ export interface RuleContext {
   indexTreeFile(path: string): FileIndex | null;
   report(f: NewFinding): void;
   /**
+   * `compute()`, a value that depends on `input` alone, kept between runs where the run
+   * has an index store (the CLI), so a run whose indexes are stored parses nothing.
+   * The value must survive v8.serialize; do not change it.
+   */
+  kept<T>(kind: string, input: string, compute: () => T): T;
+  /**
    * The preprocessor's view (engine/expand) of a patched file's image, or of a tree file
    * (read from the tree; `image` ignored); null when none is at hand: rules then keep the raw answer.
    */
