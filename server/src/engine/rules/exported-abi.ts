@@ -15,6 +15,7 @@ import { FUNCTION_ATTRIBUTES } from '../index/attributes';
 import { ANNOTATION_MACROS } from '../parse/blank';
 import { lineAt, lineStarts } from '../util/text';
 import type { KernelTree } from '../tree/kernelTree';
+import { WHOLE_TREE } from '../tree/treeState';
 
 const ATTRS = new Set([...FUNCTION_ATTRIBUTES, ...ANNOTATION_MACROS, 'inline', '__inline', '__inline__', 'extern']);
 
@@ -263,7 +264,7 @@ function resolveInclude(tree: KernelTree, from: string, spec: string): string | 
 
 /** Header facts persisted per tree commit: reading thousands of headers costs seconds, a JSON file milliseconds. */
 function loadHeaderFacts(tree: KernelTree): Map<string, HeaderFacts | null> {
-  const file = tree.cacheFile('header-facts.json');
+  const file = tree.cacheFile('header-facts.json', WHOLE_TREE);
   const map = new Map<string, HeaderFacts | null>();
   if (!file) return map;
   try {
@@ -276,7 +277,7 @@ function loadHeaderFacts(tree: KernelTree): Map<string, HeaderFacts | null> {
 }
 
 function saveHeaderFacts(tree: KernelTree, facts: Map<string, HeaderFacts | null>): void {
-  const file = tree.cacheFile('header-facts.json');
+  const file = tree.cacheFile('header-facts.json', WHOLE_TREE);
   if (!file) return;
   const raw: Record<string, [string[], string[], string[]] | null> = {};
   for (const [k, v] of facts) raw[k] = v ? [v.includes, [...v.mentioned], [...v.defined]] : null;

@@ -50,8 +50,9 @@ function writeCache(file: string, text: string): void {
 function namespacedExports(tree: KernelTree): Map<string, { ns: string; file: string }> {
   const hit = nsCache.get(tree.root);
   if (hit && Date.now() - hit.at < TREE_CACHE_MS) return hit.map;
-  // Reading every exporting file costs 50-200 ms a run: the table is kept on disk per tree state.
-  const cacheFile = tree.cacheFile('namespaced-exports.json');
+  // Reading every exporting file costs 50-200 ms a run: the table is kept on disk per state of the
+  // tree's .c files (all it reads), so its key waits only for their stat.
+  const cacheFile = tree.cacheFile('namespaced-exports.json', ['c']);
   if (cacheFile) {
     try {
       const map = new Map(JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as [string, { ns: string; file: string }][]);

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KernelTree, readConfigFile } from './kernelTree';
-import { headFromFiles } from './treeState';
+import { headFromFiles, scopesOfSpecs, WHOLE_TREE, type TreeScope } from './treeState';
 import { setGitAllowed } from './git';
 import { tempDir } from '../../../../testing/tempDir';
 
@@ -67,18 +67,18 @@ test('startCacheKey: the cache key is worked out in the background, equal to the
       t.startCacheKey();
       setGitAllowed(false);
       try {
-        return t.cacheFile('facts.json');
+        return t.cacheFile('facts.json', ['c']);
       } finally {
         setGitAllowed(true);
       }
     };
     const clean = keyed();
     assert.ok(clean, 'a key for a git checkout');
-    assert.equal(clean, KernelTree.open(dir).cacheFile('facts.json'));
+    assert.equal(clean, KernelTree.open(dir).cacheFile('facts.json', ['c']));
     // Without startCacheKey() and without git, there is no key at all: the one above came from the background run.
     setGitAllowed(false);
     try {
-      assert.equal(KernelTree.open(dir).cacheFile('facts.json'), null);
+      assert.equal(KernelTree.open(dir).cacheFile('facts.json', ['c']), null);
     } finally {
       setGitAllowed(true);
     }
@@ -87,13 +87,13 @@ test('startCacheKey: the cache key is worked out in the background, equal to the
     const dirty = keyed();
     assert.ok(dirty);
     assert.notEqual(dirty, clean);
-    assert.equal(dirty, KernelTree.open(dir).cacheFile('facts.json'));
+    assert.equal(dirty, KernelTree.open(dir).cacheFile('facts.json', ['c']));
 
     // Not a git checkout: nothing to prepare, no key.
     const plain = tempDir('klp-plain-');
     const t = KernelTree.open(plain);
     t.startCacheKey();
-    assert.equal(t.cacheFile('facts.json'), null);
+    assert.equal(t.cacheFile('facts.json', ['c']), null);
   } finally {
     setGitAllowed(true);
     if (saved === undefined) delete process.env.KLP_CACHE;
@@ -151,4 +151,61 @@ test('readConfigFile: a FIFO, a device and an oversized file are refused without
   const tree = KernelTree.open(dir);
   assert.equal(tree.kernelConfig(), null);
   assert.match(tree.configProblem ?? '', /not a regular file/);
+});
+
+test('cache keys by scope: an edit changes the key of the answers that read its part of the tree, and only theirs', () => {
+  const cache = tempDir('klp-scopecache-');
+  const saved = process.env.KLP_CACHE;
+  process.env.KLP_CACHE = cache;
+  try {
+    const dir = tempDir('klp-scope-');
+    fs.mkdirSync(path.join(dir, 'fs'));
+    fs.writeFileSync(path.join(dir, 'fs', 'a.c'), 'int a(void) { return 0; }\n');
+    fs.writeFileSync(path.join(dir, 'fs', 'a.h'), 'int a(void);\n');
+    fs.writeFileSync(path.join(dir, 'fs', 'Kconfig'), 'config A\n\ttristate "a"\n');
+    fs.writeFileSync(path.join(dir, 'fs', 'Makefile'), 'obj-$(CONFIG_A) += a.o\n');
+    commitAll(dir);
+    const scopes: Record<string, readonly TreeScope[]> = { c: ['c'], h: ['h'], kconfig: ['kconfig'], whole: WHOLE_TREE };
+    const keys = () => {
+      const t = KernelTree.open(dir);
+      t.startCacheKey();
+      return Object.fromEntries(Object.entries(scopes).map(([k, s]) => [k, t.cacheFile('x', s)]));
+    };
+    const clean = keys();
+    // A clean tree: every scope has the committed state's key.
+    assert.equal(new Set(Object.values(clean)).size, 1, JSON.stringify(clean));
+    const changed = (edit: () => void): string[] => {
+      const before = keys();
+      edit();
+      const after = keys();
+      return Object.keys(scopes).filter((k) => after[k] !== before[k]);
+    };
+    assert.deepEqual(
+      changed(() => fs.appendFileSync(path.join(dir, 'fs', 'a.c'), '// more\n')),
+      ['c', 'whole'],
+    );
+    assert.deepEqual(
+      changed(() => fs.appendFileSync(path.join(dir, 'fs', 'a.h'), '// more\n')),
+      ['h', 'whole'],
+    );
+    assert.deepEqual(
+      changed(() => fs.appendFileSync(path.join(dir, 'fs', 'Kconfig'), '# more\n')),
+      ['kconfig', 'whole'],
+    );
+    assert.deepEqual(
+      changed(() => fs.appendFileSync(path.join(dir, 'fs', 'Makefile'), '# more\n')),
+      ['whole'],
+    );
+    // git grep's pathspecs pick the scopes.
+    assert.deepEqual(scopesOfSpecs(['*.c']), ['c']);
+    assert.deepEqual(scopesOfSpecs(['*.c', '*.h']), ['c', 'h']);
+    assert.deepEqual(scopesOfSpecs(['fs/proc/*.h', 'fs/proc/*.c']), ['c', 'h']);
+    assert.deepEqual(scopesOfSpecs(['*Kconfig*']), ['kconfig']);
+    assert.deepEqual(scopesOfSpecs(['fs/proc/']), WHOLE_TREE);
+    assert.deepEqual(scopesOfSpecs(['*.c', 'Makefile']), WHOLE_TREE);
+    assert.deepEqual(scopesOfSpecs([':(icase)*.C']), WHOLE_TREE);
+  } finally {
+    if (saved === undefined) delete process.env.KLP_CACHE;
+    else process.env.KLP_CACHE = saved;
+  }
 });

@@ -4,8 +4,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { gitAllowed, gitSync, type BackgroundGit } from './git';
-import { DIFF_FILES, headFromFiles, startTreeState } from './treeState';
+import { gitAllowed, gitInBackground, gitSync, type BackgroundGit } from './git';
+import { diffFilesArgs, EARLY_SCOPE, headFromFiles, scopesOfSpecs, startTreeState, type TreeScope } from './treeState';
 import { createHash } from 'node:crypto';
 import { PatchError } from '../diff/readPatch';
 import * as timings from '../util/timings';
@@ -237,59 +237,72 @@ export class KernelTree {
     return { top: isTop, key };
   }
 
-  private stateKey: string | null | undefined;
+  /** Each scope's dirty stamp once known (null: git could not say). */
+  private stamps = new Map<TreeScope, string | null>();
+  /** Each scope's `git diff-files` while it runs. */
+  private running = new Map<TreeScope, BackgroundGit>();
 
   /**
-   * Key of the on-disk cache: the committed state plus the tracked files that
-   * differ from the index. git grep reads the working tree, so an unstaged edit
-   * (a new caller of an inline function) must not be answered from the cache.
+   * Key of the on-disk cache for an answer that reads `scopes` of the tree: the committed
+   * state plus the tracked files there that differ from the index. git grep reads the
+   * working tree, so an unstaged edit (a new caller of an inline function) must not be
+   * answered from the cache. A clean tree has the committed state's key whatever the scope.
    */
-  private treeKey(): string | null {
-    if (this.stateKey === undefined) {
-      const { key } = this.git();
-      const dirty = key ? this.dirtyStamp() : null;
-      this.stateKey = this.stateKeyOf(key, dirty);
+  private treeKey(scopes: readonly TreeScope[]): string | null {
+    const { key } = this.git();
+    if (!key) return null;
+    // The scopes not asked about yet run side by side.
+    for (const s of scopes) {
+      if (this.stamps.has(s) || this.running.has(s)) continue;
+      const started = gitInBackground(this.root, diffFilesArgs(s), 10000);
+      if (started) this.running.set(s, started);
     }
-    return this.stateKey;
+    const dirty: string[] = [];
+    for (const s of scopes) {
+      const stamp = this.dirtyStamp(s);
+      if (stamp === null) return null;
+      if (stamp) dirty.push(`${s}:${stamp}`);
+    }
+    return dirty.length
+      ? createHash('sha1')
+          .update(`${key}\0${dirty.join('\0')}`)
+          .digest('hex')
+          .slice(0, 20)
+      : key;
   }
-
-  private stateKeyOf(key: string | null, dirty: string | null): string | null {
-    return key && dirty !== null ? (dirty ? createHash('sha1').update(`${key}\0${dirty}`).digest('hex').slice(0, 20) : key) : null;
-  }
-
-  private background: BackgroundGit | null | undefined;
 
   /**
-   * Starts working out the on-disk cache's key: `git diff-files` (it stats every
-   * tracked file: ~100 ms on a kernel tree) runs in its own process while the caller
-   * reads and parses the patch. The first rule that needs the key takes its answer,
-   * waiting only for what is left of it; a run whose rules never ask does not wait at
-   * all. The key is the one treeKey() computes on the spot. Does nothing where HEAD
-   * cannot be read from .git itself: then treeKey() asks git when needed, as before.
+   * Starts working out the on-disk cache's key: `git diff-files` on the part of the tree
+   * most runs ask about first (EARLY_SCOPE) runs in its own process while the caller reads
+   * and parses the patch. The first rule that needs the key takes its answer, waiting only
+   * for what is left of it; a run whose rules never ask does not wait at all. Does nothing
+   * where HEAD cannot be read from .git itself: then treeKey() asks git when needed.
    */
   startCacheKey(): void {
-    if (this.stateKey !== undefined || this.background !== undefined) return;
+    if (this.stamps.has(EARLY_SCOPE) || this.running.has(EARLY_SCOPE)) return;
     const s = startTreeState(this.root);
     if (!s) return;
     this.gitState ??= this.gitStateOf(s.head);
-    this.background = s.diffFiles;
+    this.running.set(s.scope, s.diffFiles);
   }
 
-  /**
-   * The tracked files whose stat differs from the index (a stat compare, no
-   * content read), with their size and mtime; null when git cannot say.
-   */
-  private dirtyStamp(): string | null {
-    const started = this.background;
-    this.background = null;
+  /** The files of `scope` whose stat differs from the index (a stat compare, no content read), with their size and mtime; null when git cannot say. */
+  private dirtyStamp(scope: TreeScope): string | null {
+    if (this.stamps.has(scope)) return this.stamps.get(scope)!;
+    const started = this.running.get(scope);
+    this.running.delete(scope);
+    let stamp: string | null | undefined;
     if (started) {
       const done = timings.timed('git (waiting for diff-files)', () => started.result());
       started.dispose();
-      if (done) return done.status === 0 ? this.stampOf(done.stdout) : null;
+      if (done) stamp = done.status === 0 ? this.stampOf(done.stdout) : null;
     }
-    const r = gitSync(this.root, DIFF_FILES, { timeoutMs: 10000 });
-    if (!r || r.status !== 0) return null;
-    return this.stampOf(r.stdout);
+    if (stamp === undefined) {
+      const r = gitSync(this.root, diffFilesArgs(scope), { timeoutMs: 10000 });
+      stamp = r && r.status === 0 ? this.stampOf(r.stdout) : null;
+    }
+    this.stamps.set(scope, stamp);
+    return stamp;
   }
 
   /** The dirty stamp from `git diff-files --name-only -z`'s output. */
@@ -310,10 +323,13 @@ export class KernelTree {
     return h.digest('hex');
   }
 
-  /** A file in the on-disk cache for this tree's state; null when the tree is not a git checkout. */
-  cacheFile(name: string): string | null {
+  /**
+   * A file in the on-disk cache for the state of the parts of the tree (`scopes`) its
+   * content was read from; null when the tree is not a git checkout.
+   */
+  cacheFile(name: string, scopes: readonly TreeScope[]): string | null {
     if (process.env.KLP_NO_GREP_CACHE) return null;
-    const key = this.treeKey();
+    const key = this.treeKey(scopes);
     if (!key) return null;
     return cacheDir('grep', key, name);
   }
@@ -334,7 +350,8 @@ export class KernelTree {
     if (memo) return memo;
     // Inside another repository git would search that repository's files, not the tree's.
     if (!this.git().top) return null;
-    const cacheFile = this.cacheFile(createHash('sha1').update(memoKey).digest('hex') + '.txt');
+    const specs = args.indexOf('--') >= 0 ? args.slice(args.indexOf('--') + 1) : [];
+    const cacheFile = this.cacheFile(createHash('sha1').update(memoKey).digest('hex') + '.txt', scopesOfSpecs(specs));
     if (cacheFile) {
       try {
         const out = fs.readFileSync(cacheFile, 'utf8');
