@@ -351,6 +351,11 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
             return text === null ? null : expanded(path, text);
           };
         }
+        if (tree && opts.prepareTreeCache) {
+          // The tree state the rules will ask about on these files: its git diff-files start now.
+          const scopes = new Set(ruleOrder.flatMap((r) => (skipRule(r) ? [] : (r.treeScopes?.(files) ?? []))));
+          tree.prefetchCacheKey([...scopes]);
+        }
         for (const rule of ruleOrder) {
           if (skipRule(rule)) continue;
           checkCancelled();

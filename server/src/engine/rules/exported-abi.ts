@@ -15,7 +15,7 @@ import { FUNCTION_ATTRIBUTES } from '../index/attributes';
 import { ANNOTATION_MACROS } from '../parse/blank';
 import { lineAt, lineStarts } from '../util/text';
 import type { KernelTree } from '../tree/kernelTree';
-import { WHOLE_TREE } from '../tree/treeState';
+import { WHOLE_TREE, type TreeScope } from '../tree/treeState';
 
 const ATTRS = new Set([...FUNCTION_ATTRIBUTES, ...ANNOTATION_MACROS, 'inline', '__inline', '__inline__', 'extern']);
 
@@ -333,6 +333,18 @@ export const exportedAbi: Rule = {
   readsTreeCache: true,
   severity: 'error',
   title: 'Exported symbol ABI (modversion CRC) changes: prototype, reachable type or new #include',
+  treeScopes(files) {
+    const scopes = new Set<TreeScope>();
+    for (const fc of files) {
+      if (!fc.isC) continue;
+      // A changed type: its exporters are searched in the .c and .h files (exportersOf).
+      if (fc.pairing.types.some((t) => t.kind === 'body' && t.old && t.new)) for (const s of ['c', 'h'] as const) scopes.add(s);
+      // A new #include: the header facts, read from any file an include reaches (includeClosure).
+      if (fc.pre && fc.post && fc.path.endsWith('.c') && fc.post.includes.some((i) => fc.maps.added.has(i.line)))
+        for (const s of WHOLE_TREE) scopes.add(s);
+    }
+    return [...scopes];
+  },
   check(ctx) {
     for (const fc of ctx.files) {
       if (!fc.isC) continue;

@@ -8,6 +8,7 @@ import type { FileIndex, Finding, Severity } from '../model';
 import type { FilePairing } from '../compare/pair';
 import type { LineMaps } from '../diff/images';
 import type { FilePatch } from '../diff/readPatch';
+import type { TreeScope } from '../tree/treeState';
 import type { KernelTree } from '../tree/kernelTree';
 import type { TargetFacts } from '../target/facts';
 import type { ExpandedView } from '../expand/expanded';
@@ -75,6 +76,11 @@ export interface Rule {
    * gives that git the most time to finish.
    */
   readsTreeCache?: boolean;
+  /**
+   * The parts of the tree whose cache key the rule will likely ask for on these files:
+   * their `git diff-files` start before any rule runs, instead of when the rule asks.
+   */
+  treeScopes?(files: FileChange[]): readonly TreeScope[];
   /** Without the tree, the rule still runs when these target facts can answer for it. */
   runsOnFacts?(facts: TargetFacts): boolean;
   check(ctx: RuleContext): void;

@@ -196,6 +196,25 @@ test('cache keys by scope: an edit changes the key of the answers that read its 
       changed(() => fs.appendFileSync(path.join(dir, 'fs', 'Makefile'), '# more\n')),
       ['whole'],
     );
+    // prefetchCacheKey() starts the scopes' git in the background, once startCacheKey() has read HEAD:
+    // with git refused afterwards, the keys still come, equal to the ones worked out on the spot.
+    const refused = (t: KernelTree, scopes: readonly TreeScope[]): string | null => {
+      setGitAllowed(false);
+      try {
+        return t.cacheFile('x', scopes);
+      } finally {
+        setGitAllowed(true);
+      }
+    };
+    const early = KernelTree.open(dir);
+    early.prefetchCacheKey(['h']);
+    assert.equal(refused(early, ['h']), null, 'nothing started before startCacheKey()');
+    const started = KernelTree.open(dir);
+    started.startCacheKey();
+    started.prefetchCacheKey(['h']);
+    const key = refused(started, ['c', 'h']);
+    assert.ok(key);
+    assert.equal(key, KernelTree.open(dir).cacheFile('x', ['c', 'h']));
     // git grep's pathspecs pick the scopes.
     assert.deepEqual(scopesOfSpecs(['*.c']), ['c']);
     assert.deepEqual(scopesOfSpecs(['*.c', '*.h']), ['c', 'h']);

@@ -251,12 +251,7 @@ export class KernelTree {
   private treeKey(scopes: readonly TreeScope[]): string | null {
     const { key } = this.git();
     if (!key) return null;
-    // The scopes not asked about yet run side by side.
-    for (const s of scopes) {
-      if (this.stamps.has(s) || this.running.has(s)) continue;
-      const started = gitInBackground(this.root, diffFilesArgs(s), 10000);
-      if (started) this.running.set(s, started);
-    }
+    this.startScopes(scopes);
     const dirty: string[] = [];
     for (const s of scopes) {
       const stamp = this.dirtyStamp(s);
@@ -284,6 +279,23 @@ export class KernelTree {
     if (!s) return;
     this.gitState ??= this.gitStateOf(s.head);
     this.running.set(s.scope, s.diffFiles);
+  }
+
+  /** Starts the `git diff-files` of the scopes not asked about yet; they run side by side. */
+  private startScopes(scopes: readonly TreeScope[]): void {
+    for (const s of scopes) {
+      if (this.stamps.has(s) || this.running.has(s)) continue;
+      const started = gitInBackground(this.root, diffFilesArgs(s), 10000);
+      if (started) this.running.set(s, started);
+    }
+  }
+
+  /**
+   * Starts working out the key of `scopes` ahead of the rules that will ask for it. Only
+   * once startCacheKey() has read HEAD from .git's files: nothing here runs git synchronously.
+   */
+  prefetchCacheKey(scopes: readonly TreeScope[]): void {
+    if (scopes.length && this.gitState?.key) this.startScopes(scopes);
   }
 
   /** The files of `scope` whose stat differs from the index (a stat compare, no content read), with their size and mtime; null when git cannot say. */
