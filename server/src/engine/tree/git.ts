@@ -89,7 +89,24 @@ function prefix(overrides: [string, string][]): string[] {
   return out;
 }
 
-const namedCache = new Map<string, { at: number; stamp: string; overrides: [string, string][] | null }>();
+/** The overrides for a repository's named drivers, when they were listed, and its config's stamp then. */
+export interface KnownOverrides {
+  at: number;
+  stamp: string;
+  overrides: [string, string][] | null;
+}
+
+const namedCache = new Map<string, KnownOverrides>();
+
+/** What namedOverrides() last listed for `root` (the CLI's launcher hands it to the command's bundle). */
+export function knownOverrides(root: string): KnownOverrides | null {
+  return namedCache.get(root) ?? null;
+}
+
+/** Takes overrides another bundle of this process listed; they are used under the same rules as our own. */
+export function adoptOverrides(root: string, known: KnownOverrides): void {
+  if (!namedCache.has(root)) namedCache.set(root, known);
+}
 
 function configStamp(root: string): string {
   try {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gitAllowed, gitInBackground, gitSync, type BackgroundGit } from './git';
-import { diffFilesArgs, EARLY_SCOPE, headFromFiles, scopesOfSpecs, startTreeState, type TreeScope } from './treeState';
+import { diffFilesArgs, EARLY_SCOPES, headFromFiles, inScope, scopesOfSpecs, startTreeState, type TreeScope } from './treeState';
 import { createHash } from 'node:crypto';
 import { PatchError } from '../diff/readPatch';
 import * as timings from '../util/timings';
@@ -239,8 +239,8 @@ export class KernelTree {
 
   /** Each scope's dirty stamp once known (null: git could not say). */
   private stamps = new Map<TreeScope, string | null>();
-  /** Each scope's `git diff-files` while it runs. */
-  private running = new Map<TreeScope, BackgroundGit>();
+  /** Each scope's `git diff-files` while it runs (one git may check several scopes). */
+  private running = new Map<TreeScope, { git: BackgroundGit; scopes: readonly TreeScope[] }>();
 
   /**
    * Key of the on-disk cache for an answer that reads `scopes` of the tree: the committed
@@ -274,19 +274,21 @@ export class KernelTree {
    * where HEAD cannot be read from .git itself: then treeKey() asks git when needed.
    */
   startCacheKey(): void {
-    if (this.stamps.has(EARLY_SCOPE) || this.running.has(EARLY_SCOPE)) return;
+    if (EARLY_SCOPES.some((s) => this.stamps.has(s) || this.running.has(s))) return;
     const s = startTreeState(this.root);
     if (!s) return;
     this.gitState ??= this.gitStateOf(s.head);
-    this.running.set(s.scope, s.diffFiles);
+    for (const scope of s.scopes) this.running.set(scope, { git: s.diffFiles, scopes: s.scopes });
   }
 
   /** Starts the `git diff-files` of the scopes not asked about yet; they run side by side. */
   private startScopes(scopes: readonly TreeScope[]): void {
-    for (const s of scopes) {
-      if (this.stamps.has(s) || this.running.has(s)) continue;
-      const started = gitInBackground(this.root, diffFilesArgs(s), 10000);
-      if (started) this.running.set(s, started);
+    const todo = scopes.filter((s) => !this.stamps.has(s) && !this.running.has(s));
+    // One git for all but `other` (its pathspec excludes), which runs beside it.
+    for (const group of [todo.filter((s) => s !== 'other'), todo.filter((s) => s === 'other')]) {
+      if (!group.length) continue;
+      const git = gitInBackground(this.root, diffFilesArgs(group), 10000);
+      if (git) for (const s of group) this.running.set(s, { git, scopes: group });
     }
   }
 
@@ -302,24 +304,28 @@ export class KernelTree {
   private dirtyStamp(scope: TreeScope): string | null {
     if (this.stamps.has(scope)) return this.stamps.get(scope)!;
     const started = this.running.get(scope);
-    this.running.delete(scope);
-    let stamp: string | null | undefined;
     if (started) {
-      const done = timings.timed('git (waiting for diff-files)', () => started.result());
-      started.dispose();
-      if (done) stamp = done.status === 0 ? this.stampOf(done.stdout) : null;
+      for (const s of started.scopes) this.running.delete(s);
+      const done = timings.timed('git (waiting for diff-files)', () => started.git.result());
+      started.git.dispose();
+      if (done) {
+        // Every scope that git checked is known now.
+        for (const s of started.scopes) this.stamps.set(s, done.status === 0 ? this.stampOf(done.stdout, s) : null);
+        return this.stamps.get(scope)!;
+      }
     }
-    if (stamp === undefined) {
-      const r = gitSync(this.root, diffFilesArgs(scope), { timeoutMs: 10000 });
-      stamp = r && r.status === 0 ? this.stampOf(r.stdout) : null;
-    }
+    const r = gitSync(this.root, diffFilesArgs([scope]), { timeoutMs: 10000 });
+    const stamp = r && r.status === 0 ? this.stampOf(r.stdout, scope) : null;
     this.stamps.set(scope, stamp);
     return stamp;
   }
 
   /** The dirty stamp from `git diff-files --name-only -z`'s output. */
-  private stampOf(diffFiles: string): string {
-    const files = diffFiles.split('\0').filter(Boolean).sort();
+  private stampOf(diffFiles: string, scope: TreeScope): string {
+    const files = diffFiles
+      .split('\0')
+      .filter((f) => f && inScope(scope, f))
+      .sort();
     if (!files.length) return '';
     const h = createHash('sha1');
     for (const f of files) {
