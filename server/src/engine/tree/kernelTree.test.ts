@@ -19,11 +19,22 @@ function commitAll(dir: string): void {
   g('-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'base');
 }
 
-test('git grep cache: an unstaged new caller of an inline function is found, and an unchanged tree is answered from the cache', () => {
-  const cache = tempDir('klp-grepcache-');
+/** Runs `fn` with KLP_CACHE set to a fresh folder (handed to `fn`), restored afterwards. */
+function withCacheDir(fn: (cache: string) => void): void {
   const saved = process.env.KLP_CACHE;
+  const cache = tempDir('klp-cache-');
   process.env.KLP_CACHE = cache;
   try {
+    fn(cache);
+  } finally {
+    setGitAllowed(true);
+    if (saved === undefined) delete process.env.KLP_CACHE;
+    else process.env.KLP_CACHE = saved;
+  }
+}
+
+test('git grep cache: an unstaged new caller of an inline function is found, and an unchanged tree is answered from the cache', () => {
+  withCacheDir((cache) => {
     const dir = tempDir('klp-inline-callers-');
     fs.mkdirSync(path.join(dir, 'include'));
     fs.writeFileSync(path.join(dir, 'include', 'helper.h'), 'static inline int helper(void) { return 1; }\n');
@@ -46,17 +57,11 @@ test('git grep cache: an unstaged new caller of an inline function is found, and
     const newest = files.sort((x, y) => fs.statSync(y).mtimeMs - fs.statSync(x).mtimeMs)[0];
     fs.writeFileSync(newest, 'from-cache.c\n');
     assert.deepEqual(KernelTree.open(dir).grepWord('helper'), ['from-cache.c']);
-  } finally {
-    if (saved === undefined) delete process.env.KLP_CACHE;
-    else process.env.KLP_CACHE = saved;
-  }
+  });
 });
 
 test('startCacheKey: the cache key is worked out in the background, equal to the one asked for on the spot, and an unstaged edit changes it', () => {
-  const cache = tempDir('klp-prepcache-');
-  const saved = process.env.KLP_CACHE;
-  process.env.KLP_CACHE = cache;
-  try {
+  withCacheDir(() => {
     const dir = tempDir('klp-prepare-');
     fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 0; }\n');
     commitAll(dir);
@@ -94,11 +99,7 @@ test('startCacheKey: the cache key is worked out in the background, equal to the
     const t = KernelTree.open(plain);
     t.startCacheKey();
     assert.equal(t.cacheFile('facts.json', ['c']), null);
-  } finally {
-    setGitAllowed(true);
-    if (saved === undefined) delete process.env.KLP_CACHE;
-    else process.env.KLP_CACHE = saved;
-  }
+  });
 });
 
 test('headFromFiles reads what git rev-parse --show-toplevel HEAD prints (loose ref, packed ref, detached), and gives up on other layouts', () => {
@@ -154,10 +155,7 @@ test('readConfigFile: a FIFO, a device and an oversized file are refused without
 });
 
 test('cache keys by scope: an edit changes the key of the answers that read its part of the tree, and only theirs', () => {
-  const cache = tempDir('klp-scopecache-');
-  const saved = process.env.KLP_CACHE;
-  process.env.KLP_CACHE = cache;
-  try {
+  withCacheDir(() => {
     const dir = tempDir('klp-scope-');
     fs.mkdirSync(path.join(dir, 'fs'));
     fs.writeFileSync(path.join(dir, 'fs', 'a.c'), 'int a(void) { return 0; }\n');
@@ -223,8 +221,5 @@ test('cache keys by scope: an edit changes the key of the answers that read its 
     assert.deepEqual(scopesOfSpecs(['fs/proc/']), WHOLE_TREE);
     assert.deepEqual(scopesOfSpecs(['*.c', 'Makefile']), WHOLE_TREE);
     assert.deepEqual(scopesOfSpecs([':(icase)*.C']), WHOLE_TREE);
-  } finally {
-    if (saved === undefined) delete process.env.KLP_CACHE;
-    else process.env.KLP_CACHE = saved;
-  }
+  });
 });
