@@ -160,13 +160,13 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
       const stored = paired && store ? store.get(fp.oldPath ?? path, images.pre!) : null;
       // The post-image too, when the pre-image was there: the same patch checked again.
       const storedPost = stored ? store!.get(path, images.post!) : null;
+      // A file the store cannot answer: the parser will be needed, start it now.
+      if (isC && !skipped && !storedPost) startParser();
       return { fp, path, isC, images, fuzzNote, skipped, paired, stored, storedPost, job: -1 };
     }),
   );
-  // Only a run whose every paired file is stored both ways may go without the parser.
-  const mayNotParse =
-    !!store && !parserReady && prepared.every((files) => files.every((f) => !f.isC || !!f.skipped || (f.paired && !!f.storedPost)));
-  if (!mayNotParse) return analyzeWith(await waitForParser(startParser()));
+  // Only a run whose every changed C file is stored both ways may go without the parser.
+  if (parserReady) return analyzeWith(await waitForParser(parserReady));
   const deferred = deferredParser();
   try {
     const result = await analyzeWith(deferred.parser);
