@@ -227,10 +227,33 @@ test('a run indexed on two threads (IndexPool) prints exactly what a one-thread 
   assert.equal(two.status, one.status, two.stderr);
   assert.equal(two.stdout, one.stdout);
   assert.ok(JSON.parse(one.stdout).findings.length > 0);
-  // What was indexed (by the worker or this thread, whichever claimed it first) is stored: the next run parses only the changed items.
+  // What was indexed (by the worker or this thread, whichever claimed it first) is stored, both images: the next run parses nothing.
   const three = spawnSync(process.execPath, args, { encoding: 'utf8', env: env({ KLP_POOL_MIN_BYTES: '0', KLP_INDEX_CACHE: store }) });
   assert.equal(three.stdout, one.stdout);
-  assert.doesNotMatch(three.stderr, /"parse":/);
+  assert.doesNotMatch(three.stderr, /"parse|"wait for wasm"/);
+});
+
+test('the index store keeps what the IndexPool worker indexed, both images: the same big patch again parses nothing', () => {
+  // 40 files of 150 functions: the main thread is still parsing when the worker starts taking files from the end.
+  const tree = tmp();
+  fs.mkdirSync(path.join(tree, 'fs', 'big'), { recursive: true });
+  let patch = '';
+  for (let f = 0; f < 40; f++) {
+    const body = Array.from({ length: 150 }, (_, i) => `static int big${f}_fn${i}(int x)\n{\n\treturn x + ${i};\n}\n`).join('\n');
+    fs.writeFileSync(path.join(tree, 'fs', 'big', `f${f}.c`), body);
+    const lines = body.split('\n');
+    patch += `--- a/fs/big/f${f}.c\n+++ b/fs/big/f${f}.c\n@@ -3,2 +3,2 @@\n-${lines[2]}\n+\treturn x + 100;\n ${lines[3]}\n`;
+  }
+  const patchFile = path.join(tmp(), 'big.patch');
+  fs.writeFileSync(patchFile, patch);
+  const store = tmp();
+  const args = [cli, '--tree', tree, '--format', 'json', patchFile];
+  const env = { ...process.env, KLP_TIMINGS: '1', KLP_POOL_MIN_BYTES: '0', KLP_INDEX_CACHE: store };
+  const first = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  const again = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  assert.equal(again.stdout, first.stdout);
+  assert.equal(again.status, first.status, again.stderr);
+  assert.doesNotMatch(again.stderr, /"parse|"wait for wasm"/);
 });
 
 test('the index store: the same patch again parses nothing and starts no wasm; another edit parses only its items; KLP_NO_INDEX_CACHE=1 keeps nothing', () => {

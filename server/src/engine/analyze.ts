@@ -266,6 +266,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
               else {
                 ({ pre, post } = fromWorker);
                 store?.put(fp.oldPath ?? path, images.pre!, pre, fromWorker.items);
+                store?.put(path, images.post!, post, fromWorker.postItems);
               }
             } else if (paired) {
               checkCancelled();

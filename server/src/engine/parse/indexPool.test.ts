@@ -37,9 +37,10 @@ test('a worker indexes pre- and post-images exactly as this thread does, and sen
     const trees = new DocumentTrees(await createParser('wasm'), 1);
     for (let i = 0; i < jobs.length; i++) {
       const pre = trees.index('k', jobs[i].prePath, jobs[i].pre);
-      // The pre-image's top-level items come along, for the index store.
+      // Each image's top-level items come along, for the index store.
       const items = rootItems(trees.entry('k')!.tree.rootNode);
-      const here = { pre, post: trees.index('k', jobs[i].postPath, jobs[i].post), items };
+      const post = trees.index('k', jobs[i].postPath, jobs[i].post);
+      const here = { pre, post, items, postItems: rootItems(trees.entry('k')!.tree.rootNode) };
       trees.drop('k');
       assert.deepEqual(fromWorker.get(i), here, `job ${i}`);
     }

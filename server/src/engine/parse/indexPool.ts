@@ -23,7 +23,7 @@ export interface IndexJob {
 }
 
 /** What a worker sends back: both indexes, or the parse timeout's message. */
-export type IndexResult = { pre: FileIndex; post: FileIndex; items: RootItems } | { timeout: string };
+export type IndexResult = { pre: FileIndex; post: FileIndex; items: RootItems; postItems: RootItems } | { timeout: string };
 
 export interface WorkerRequest {
   jobs: IndexJob[];

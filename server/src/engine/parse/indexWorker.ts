@@ -20,9 +20,10 @@ async function serve(): Promise<void> {
     let result: IndexResult;
     try {
       const pre = trees.index('job', job.prePath, job.pre);
-      // The pre-image's top-level items, for the main thread's index store.
+      // Each image's top-level items, for the main thread's index store.
       const items = rootItems(trees.entry('job')!.tree.rootNode);
-      result = { pre, post: trees.index('job', job.postPath, job.post), items };
+      const post = trees.index('job', job.postPath, job.post);
+      result = { pre, post, items, postItems: rootItems(trees.entry('job')!.tree.rootNode) };
     } catch (err) {
       if (!(err instanceof ParseTimeout)) throw err;
       result = { timeout: err.message };
