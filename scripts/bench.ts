@@ -449,7 +449,7 @@ function seriesBench(args: Args, cli: string, checked: CorpusPatch[]): string {
     .join('');
   const bigFile = path.join(os.tmpdir(), `klp-bench-50-${process.pid}.patch`);
   fs.writeFileSync(bigFile, big);
-  // Twice: the first run parses 50 whole files, the second finds their pre-images in the index store.
+  // Twice: the first run parses 50 whole files, the second finds both images of each in the index store.
   const first = spawnNode([cli, '--tree', args.tree, '--format', 'json', bigFile], true);
   const ours = spawnNode([cli, '--tree', args.tree, '--format', 'json', bigFile], true);
   const checkpatch = path.join(args.tree, 'scripts', 'checkpatch.pl');
