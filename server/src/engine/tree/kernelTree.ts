@@ -268,7 +268,7 @@ export class KernelTree {
 
   /**
    * Starts working out the on-disk cache's key: `git diff-files` on the part of the tree
-   * most runs ask about first (EARLY_SCOPE) runs in its own process while the caller reads
+   * most runs ask about first (EARLY_SCOPES) runs in its own process while the caller reads
    * and parses the patch. The first rule that needs the key takes its answer, waiting only
    * for what is left of it; a run whose rules never ask does not wait at all. Does nothing
    * where HEAD cannot be read from .git itself: then treeKey() asks git when needed.
