@@ -68,9 +68,10 @@ export class IndexStore {
     return path.join(this.root, this.buildId);
   }
 
-  private fileFor(filePath: string, text: string): string {
-    const h = createHash('sha1').update(filePath).update('\0').update(text).digest('hex');
-    return path.join(this.dir, `${h}.bin`);
+  /** The entry file for a key of two strings (path and text, or kind and input). */
+  private fileFor(first: string, second: string, suffix = '.bin'): string {
+    const h = createHash('sha1').update(first).update('\0').update(second).digest('hex');
+    return path.join(this.dir, `${h}${suffix}`);
   }
 
   /** The stored index of `text` at `filePath`, or null. */
@@ -114,7 +115,7 @@ export class IndexStore {
    * on a miss; its value must survive v8.serialize and is not to be changed by the caller.
    */
   kept<T>(kind: string, input: string, compute: () => T): T {
-    const file = path.join(this.dir, `${createHash('sha1').update(kind).update('\0').update(input).digest('hex')}.kept.bin`);
+    const file = this.fileFor(kind, input, '.kept.bin');
     const hit = timings.timed('index store', () => {
       try {
         const e = v8.deserialize(fs.readFileSync(file)) as KeptEntry;

@@ -11,7 +11,7 @@ import { adoptOverrides, gitAllowed, gitInBackground, knownOverrides, type Backg
 // nice 19 (gitInBackground), so it takes the cores the CLI leaves idle. One thread made a typical
 // run wait 50-60 ms for it on a 2-core machine; two, 5-8 ms (A/B on rhel-9.1/new-globals.patch,
 // 8 runs each, at nice 10).
-export const DIFF_FILES = [
+const DIFF_FILES = [
   '-c',
   'core.preloadIndex=true',
   'diff-files',
