@@ -68,7 +68,15 @@ export const edits: [string, (t: string) => string][] = [
 export function plain(ix: FileIndex) {
   return {
     ...ix,
-    functions: ix.functions.map((f) => ({ ...f, identifiers: [...f.identifiers].sort() })),
+    // A function's body facts are getters on its prototype, which a spread does not copy.
+    functions: ix.functions.map((f) => ({
+      ...f,
+      normBody: f.normBody,
+      staticLocals: f.staticLocals,
+      calls: f.calls,
+      lineMacroUses: f.lineMacroUses,
+      identifiers: [...f.identifiers].sort(),
+    })),
     initTargets: [...ix.initTargets],
     escapeHatches: [...ix.escapeHatches],
   };

@@ -6,7 +6,7 @@ import type { Finding, FileIndex } from './model';
 import { readPatch, PatchError, type ParsedPatch } from './diff/readPatch';
 import { buildImages, hunkOnlyImages, type Images } from './diff/images';
 import { createParser, ParseTimeout, type Backend, type CParser } from './parse/parser';
-import { indexSource, indexTree } from './index/indexer';
+import { fromStoredIndex, indexSource, indexTree } from './index/indexer';
 import type { IndexStore, StoredFile } from './index/indexStore';
 import { indexPostBySlice, rootItems } from './parse/slice';
 import { deferredParser } from './parse/deferredParser';
@@ -264,7 +264,8 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
             } else if (fromWorker) {
               if ('timeout' in fromWorker) skipped = fromWorker.timeout;
               else {
-                ({ pre, post } = fromWorker);
+                pre = fromStoredIndex(fromWorker.pre, fp.oldPath ?? path, images.pre!);
+                post = fromStoredIndex(fromWorker.post, path, images.post!);
                 store?.put(fp.oldPath ?? path, images.pre!, pre, fromWorker.items);
                 store?.put(path, images.post!, post, fromWorker.postItems);
               }

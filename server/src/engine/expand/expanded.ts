@@ -7,6 +7,7 @@
 
 import { posix } from 'node:path';
 import type { FileIndex, FunctionDef } from '../model';
+import { withAttributes } from '../index/indexer';
 
 export interface ExpandedFunction {
   name: string;
@@ -289,7 +290,7 @@ export function applyExpanded(index: FileIndex, view: ExpandedView): FileIndex {
     const added = shown.filter((a) => !kept.includes(a) && !(a === 'notrace' && kept.includes('__no_instrument_function')));
     if (!added.length && kept.length === fn.attributes.length) return fn;
     changed = true;
-    return { ...fn, attributes: [...kept, ...added], expansion: { added, dropped: fn.attributes.filter((a) => !kept.includes(a)) } };
+    return withAttributes(fn, [...kept, ...added], { added, dropped: fn.attributes.filter((a) => !kept.includes(a)) });
   });
   return changed ? { ...index, functions } : index;
 }

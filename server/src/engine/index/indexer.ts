@@ -258,7 +258,7 @@ function lineText(text: string, starts: number[], l: number): string {
 }
 
 /** A function's facts from its head (the body's are lazy properties), at the given spans. */
-function functionHead(f: StoredIndex['functions'][number], span: Span, bodySpan: Span): StoredIndex['functions'][number] {
+function functionHead(f: FunctionHead, span: Span, bodySpan: Span): FunctionHead {
   return {
     kind: 'function',
     name: f.name,
@@ -273,9 +273,8 @@ function functionHead(f: StoredIndex['functions'][number], span: Span, bodySpan:
 }
 
 function shiftFunction(f: FunctionDef, text: string, starts: number[], db: number, dl: number): FunctionDef {
-  const fn = functionHead(f, shiftSpan(f.span, db, dl), shiftSpan(f.bodySpan, db, dl)) as FunctionDef;
-  lazyBody(fn, text, fn.bodySpan.startByte, fn.bodySpan.endByte, starts, lazyState.get(f), dl);
-  return fn;
+  const head = functionHead(f, shiftSpan(f.span, db, dl), shiftSpan(f.bodySpan, db, dl));
+  return IndexedFunction.make(head, text, starts, IndexedFunction.stateOf(f), dl);
 }
 
 /** The identifier a declarator declares, walking pointer/array/function/parenthesized layers. */
@@ -356,7 +355,7 @@ function addFunction(ctx: Ctx, node: SyntaxNode): void {
     : tokens.some((t) => t === 'inline' || t === '__inline' || t === '__inline__')
       ? 'inline'
       : 'none';
-  const fn = {
+  const head: FunctionHead = {
     kind: 'function',
     name,
     syscallMacro,
@@ -366,9 +365,8 @@ function addFunction(ctx: Ctx, node: SyntaxNode): void {
     signature: normalizeC(headText),
     span: spanOf(ctx, headStart, node.endIndex),
     bodySpan: spanOf(ctx, body.startIndex, body.endIndex),
-  } as FunctionDef;
-  lazyBody(fn, ctx.text, body.startIndex, body.endIndex, ctx.starts);
-  ctx.index.functions.push(fn);
+  };
+  ctx.index.functions.push(IndexedFunction.make(head, ctx.text, ctx.starts));
 }
 
 /** The identifier before the first top-level `(` that is not an attribute-like macro. */
@@ -478,7 +476,6 @@ interface LazyState {
   /** Facts computed for the same body in an earlier index, `dl` lines higher up. */
   moved: { facts: BodyFacts; dl: number } | null;
 }
-const lazyState = new WeakMap<FunctionDef, LazyState>();
 
 /** The facts of a body moved by dl lines: the same names, on lines dl further down. */
 function shiftFacts(f: BodyFacts, dl: number): BodyFacts {
@@ -492,52 +489,85 @@ function shiftFacts(f: BodyFacts, dl: number): BodyFacts {
   };
 }
 
-function bodyFacts(fn: FunctionDef): BodyFacts {
-  const st = lazyState.get(fn)!;
-  if (!st.facts) {
-    st.facts = st.moved ? shiftFacts(st.moved.facts, st.moved.dl) : scanBodyText(st.text, st.start, st.end, st.starts);
-    st.moved = null;
-  }
-  return st.facts;
-}
-
-function normBody(fn: FunctionDef): string {
-  const st = lazyState.get(fn)!;
-  return (st.norm ??= normalizeC(st.text.slice(st.start, st.end)));
-}
-
-// Shared getters (no closures per function: an edit re-creates every function after it).
-const BODY_PROPERTIES: PropertyDescriptorMap = {
-  ...Object.fromEntries(
-    (['staticLocals', 'calls', 'identifiers', 'lineMacroUses'] as const).map((k) => [
-      k,
-      {
-        get: function (this: FunctionDef) {
-          return bodyFacts(this)[k];
-        },
-        enumerable: true,
-      },
-    ]),
-  ),
-  normBody: {
-    get: function (this: FunctionDef) {
-      return normBody(this);
-    },
-    enumerable: true,
-  },
-};
+/** What a function's head gives: the fields an index stores (the body's facts are computed from the text). */
+export type FunctionHead = Omit<FunctionDef, 'normBody' | 'staticLocals' | 'calls' | 'identifiers' | 'lineMacroUses'>;
 
 /**
- * Defines the body facts of `fn` as lazily computed properties. A function that
- * an edit only moved by dl lines (`prev`: its state in the previous index) takes
- * them from there when they were computed already, instead of rescanning every
- * body of the file after each keystroke.
+ * A function of an index: its head as own data, its body's facts as getters on the
+ * prototype, computed from the text on first use. One prototype rather than getters on
+ * each object: an index read from the store makes thousands of these per run, and an
+ * edit re-creates every function after it. A copy must go through withAttributes()
+ * (spreading one drops the body's facts).
  */
-function lazyBody(fn: FunctionDef, text: string, start: number, end: number, starts: number[], prev?: LazyState, dl = 0): void {
-  const moved = prev?.facts ? { facts: prev.facts, dl } : prev?.moved ? { facts: prev.moved.facts, dl: prev.moved.dl + dl } : null;
-  lazyState.set(fn, { text, start, end, starts, facts: null, norm: prev?.norm ?? null, moved });
-  Object.defineProperties(fn, BODY_PROPERTIES);
+class IndexedFunction implements FunctionDef {
+  declare readonly kind: 'function';
+  declare name: string;
+  declare syscallMacro: string | null;
+  declare storage: FunctionDef['storage'];
+  declare inline: FunctionDef['inline'];
+  declare attributes: string[];
+  declare signature: string;
+  declare span: Span;
+  declare bodySpan: Span;
+  declare expansion?: { added: string[]; dropped: string[] };
+  #lazy: LazyState;
+
+  private constructor(head: FunctionHead, lazy: LazyState) {
+    Object.assign(this, head);
+    this.#lazy = lazy;
+  }
+
+  /**
+   * A function at `head` in `text`. One that an edit only moved by dl lines (`prev`: its
+   * state in the previous index) takes its body's facts from there when they were
+   * computed already, instead of rescanning every body of the file after each keystroke.
+   */
+  static make(head: FunctionHead, text: string, starts: number[], prev?: LazyState, dl = 0): IndexedFunction {
+    const moved = prev?.facts ? { facts: prev.facts, dl } : prev?.moved ? { facts: prev.moved.facts, dl: prev.moved.dl + dl } : null;
+    const start = head.bodySpan.startByte;
+    const end = head.bodySpan.endByte;
+    return new IndexedFunction(head, { text, start, end, starts, facts: null, norm: prev?.norm ?? null, moved });
+  }
+
+  static stateOf(fn: FunctionDef): LazyState | undefined {
+    return fn instanceof IndexedFunction ? fn.#lazy : undefined;
+  }
+
+  /** The same function with other attributes (the body's facts stay shared and lazy). */
+  static withAttributes(fn: FunctionDef, attributes: string[], expansion: FunctionDef['expansion']): FunctionDef {
+    if (!(fn instanceof IndexedFunction)) return { ...fn, attributes, expansion };
+    return new IndexedFunction({ ...functionHead(fn, fn.span, fn.bodySpan), attributes, expansion }, fn.#lazy);
+  }
+
+  private facts(): BodyFacts {
+    const st = this.#lazy;
+    if (!st.facts) {
+      st.facts = st.moved ? shiftFacts(st.moved.facts, st.moved.dl) : scanBodyText(st.text, st.start, st.end, st.starts);
+      st.moved = null;
+    }
+    return st.facts;
+  }
+
+  get staticLocals(): StaticLocal[] {
+    return this.facts().staticLocals;
+  }
+  get calls(): CallSite[] {
+    return this.facts().calls;
+  }
+  get identifiers(): Set<string> {
+    return this.facts().identifiers;
+  }
+  get lineMacroUses(): CallSite[] {
+    return this.facts().lineMacroUses;
+  }
+  /** Body text normalised: comments dropped, whitespace collapsed. */
+  get normBody(): string {
+    const st = this.#lazy;
+    return (st.norm ??= normalizeC(st.text.slice(st.start, st.end)));
+  }
 }
+
+export const withAttributes = IndexedFunction.withAttributes;
 
 const MACRO_VAR_TEXT_RE = /^\s*((?:static\s+|extern\s+)*)((?:DEFINE|DECLARE)_[A-Z0-9_]+|LIST_HEAD|HLIST_HEAD|LLIST_HEAD)\s*\(/;
 
@@ -749,7 +779,7 @@ function setLineFacts(index: FileIndex, facts: LineFact[]): void {
  * form stays small and a rebuilt index gives the very same facts).
  */
 export interface StoredIndex {
-  functions: Omit<FunctionDef, 'normBody' | 'staticLocals' | 'calls' | 'identifiers' | 'lineMacroUses'>[];
+  functions: FunctionHead[];
   types: TypeDef[];
   variables: VariableDef[];
   macros: MacroDef[];
@@ -773,11 +803,7 @@ export function fromStoredIndex(stored: StoredIndex, path: string, text: string)
   const index = emptyIndex(path, text);
   const starts = lineStarts(text);
   startsOf.set(index, starts);
-  for (const f of stored.functions) {
-    const fn = { ...f } as FunctionDef;
-    lazyBody(fn, text, fn.bodySpan.startByte, fn.bodySpan.endByte, starts);
-    index.functions.push(fn);
-  }
+  for (const f of stored.functions) index.functions.push(IndexedFunction.make(f, text, starts));
   index.types = stored.types;
   index.variables = stored.variables;
   index.macros = stored.macros;

@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { IndexPool, type IndexJob } from './indexPool';
+import { IndexPool, type IndexJob, type IndexResult } from './indexPool';
+import { fromStoredIndex } from '../index/indexer';
+import { summary } from '../../../../testing/indexSummary';
 import { createParser } from './parser';
 import { DocumentTrees } from './documentTrees';
 import { rootItems } from './slice';
@@ -28,7 +30,7 @@ test('a worker indexes pre- and post-images exactly as this thread does, and sen
   try {
     // Leave every job to the worker: wait for it to claim them all (it takes them from the last).
     const deadline = Date.now() + 30_000;
-    const fromWorker = new Map<number, unknown>();
+    const fromWorker = new Map<number, IndexResult | null>();
     for (let i = jobs.length - 1; i >= 0; i--) {
       while (Date.now() < deadline && pool.claimedByWorker(i) === false) await new Promise((r) => setTimeout(r, 5));
       assert.equal(pool.claim(i), false, `job ${i} was the worker's`);
@@ -40,9 +42,14 @@ test('a worker indexes pre- and post-images exactly as this thread does, and sen
       // Each image's top-level items come along, for the index store.
       const items = rootItems(trees.entry('k')!.tree.rootNode);
       const post = trees.index('k', jobs[i].postPath, jobs[i].post);
-      const here = { pre, post, items, postItems: rootItems(trees.entry('k')!.tree.rootNode) };
+      const postItems = rootItems(trees.entry('k')!.tree.rootNode);
       trees.drop('k');
-      assert.deepEqual(fromWorker.get(i), here, `job ${i}`);
+      const got = fromWorker.get(i);
+      assert.ok(got && !('timeout' in got), `job ${i}: indexed`);
+      // The worker sends plain data; the index made from it here must say all the same things, body facts included.
+      assert.deepEqual(summary(fromStoredIndex(got.pre, jobs[i].prePath, jobs[i].pre)), summary(pre), `job ${i}: pre-image`);
+      assert.deepEqual(summary(fromStoredIndex(got.post, jobs[i].postPath, jobs[i].post)), summary(post), `job ${i}: post-image`);
+      assert.deepEqual({ items: got.items, postItems: got.postItems }, { items, postItems }, `job ${i}: top-level items`);
     }
   } finally {
     pool.close();

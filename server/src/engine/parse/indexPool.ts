@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import type { FileIndex } from '../model';
+import type { StoredIndex } from '../index/indexer';
 import type { RootItems } from './slice';
 
 /** One changed file: its pre- and post-image, indexed together (the post-image reparses the pre-image's tree). */
@@ -23,7 +23,11 @@ export interface IndexJob {
 }
 
 /** What a worker sends back: both indexes, or the parse timeout's message. */
-export type IndexResult = { pre: FileIndex; post: FileIndex; items: RootItems; postItems: RootItems } | { timeout: string };
+/**
+ * A worker's indexes as plain data (toStoredIndex): a function's body facts are getters
+ * computed on first use, which a message between threads does not carry.
+ */
+export type IndexResult = { pre: StoredIndex; post: StoredIndex; items: RootItems; postItems: RootItems } | { timeout: string };
 
 export interface WorkerRequest {
   jobs: IndexJob[];

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createParser, ParseTimeout } from './parser';
 import { DocumentTrees } from './documentTrees';
 import { rootItems } from './slice';
+import { toStoredIndex } from '../index/indexer';
 import { FREE, WORKER, type IndexResult, type WorkerReply, type WorkerRequest } from './indexPool';
 
 async function serve(): Promise<void> {
@@ -19,10 +20,10 @@ async function serve(): Promise<void> {
     const job = jobs[i];
     let result: IndexResult;
     try {
-      const pre = trees.index('job', job.prePath, job.pre);
+      const pre = toStoredIndex(trees.index('job', job.prePath, job.pre));
       // Each image's top-level items, for the main thread's index store.
       const items = rootItems(trees.entry('job')!.tree.rootNode);
-      const post = trees.index('job', job.postPath, job.post);
+      const post = toStoredIndex(trees.index('job', job.postPath, job.post));
       result = { pre, post, items, postItems: rootItems(trees.entry('job')!.tree.rootNode) };
     } catch (err) {
       if (!(err instanceof ParseTimeout)) throw err;

@@ -16,11 +16,11 @@ export const lateModule: Rule = {
   check(ctx) {
     for (const fc of ctx.files) {
       if (!fc.post || !fc.path.endsWith('.c')) continue;
-      const facts = buildOf(ctx, fc.path);
-      if (!facts || !isModuleBuild(facts.build)) continue;
       const touched = touchedFunctions(fc).filter((t) => !isIgnoredFunction(fc, t.new.name));
       const first = touched.find((t) => t.kind !== 'added') ?? touched[0];
       if (!first) continue;
+      const facts = buildOf(ctx, fc.path);
+      if (!facts || !isModuleBuild(facts.build)) continue;
       const fn = first.new;
       const line = (() => {
         for (let l = fn.span.start; l <= fn.span.end; l++) if (fc.maps.added.has(l)) return l;

@@ -102,11 +102,12 @@ export const symbolNamespace: Rule = {
     let ns: { ns: string; file: string; expanded?: boolean } | undefined;
     for (const fc of ctx.files) {
       if (!fc.post || !fc.path.endsWith('.c')) continue;
+      const touched = touchedFunctions(fc).filter((t) => !isIgnoredFunction(fc, t.new.name));
       // Module code already needs MODULE_IMPORT_NS() in its own source to build at all.
-      if (isModuleBuild(buildOf(ctx, fc.path)?.build)) continue;
+      // (Asked after `touched`: the build may wait for a git over the tree's Kconfig files.)
+      if (!touched.length || isModuleBuild(buildOf(ctx, fc.path)?.build)) continue;
       const local = new Set([...fc.post.functions.map((f) => f.name), ...fc.post.variables.map((v) => v.name)]);
-      for (const t of touchedFunctions(fc)) {
-        if (isIgnoredFunction(fc, t.new.name)) continue;
+      for (const t of touched) {
         const names = newNames(
           new Set((t.old?.calls ?? []).map((c) => c.name)),
           t.new.calls,

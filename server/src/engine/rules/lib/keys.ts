@@ -57,11 +57,14 @@ export function keyUses(
   const seen = new Set<string>();
   for (const fc of ctx.files) {
     if (!fc.post || !fc.isC) continue;
-    const facts = buildOf(ctx, fc.path);
-    if (facts?.build === 'builtin') continue;
+    // The object's build is asked only once a use turns up: it may wait for a git
+    // over the tree's Kconfig files, and most patches use no key.
+    let facts: ObjectFacts | null | undefined;
     for (const fn of touchedFunctions(fc)) {
       if (isIgnoredFunction(fc, fn.new.name)) continue;
       for (const use of usesIn(fc.post, fn.new, re)) {
+        if (facts === undefined) facts = buildOf(ctx, fc.path);
+        if (facts?.build === 'builtin') break;
         const id = `${fc.path}\0${fn.new.name}\0${keyText(use)}`;
         if (seen.has(id)) continue;
         seen.add(id);
