@@ -1,6 +1,7 @@
 // Pairs old and new definitions of one file and says how each changed.
 
-import type { FileIndex, FunctionDef, MacroDef, TypeDef, VariableDef } from '../model';
+import type { FileIndex, FunctionDef, MacroDef, Span, TypeDef, VariableDef } from '../model';
+import { startsFor } from '../index/indexer';
 
 export type ChangeKind =
   | 'added'
@@ -68,6 +69,20 @@ export function sameLineRange(x: readonly string[], s1: number, e1: number, y: r
   return true;
 }
 
+/**
+ * True when the whole lines of two spans are the same text (line ends included): then
+ * their split lines are the same too, and the files need not be split into lines (a
+ * big patch pairs every function of a hundred files). False may still be equal lines
+ * (CRLF against LF); sameLineRange decides then.
+ */
+function sameRawLines(x: FileIndex, a: Span, y: FileIndex, b: Span): boolean {
+  const xs = startsFor(x);
+  const ys = startsFor(y);
+  if (a.end - a.start !== b.end - b.start || a.end + 1 >= xs.length || b.end + 1 >= ys.length) return false;
+  const n = xs[a.end + 1] - xs[a.start];
+  return n === ys[b.end + 1] - ys[b.start] && x.text.startsWith(y.text.slice(ys[b.start], ys[b.end + 1]), xs[a.start]);
+}
+
 function rawText(index: FileIndex, start: number, end: number): string {
   return index.lines.slice(start, end + 1).join('\n');
 }
@@ -95,7 +110,8 @@ export function pairFile(pre: FileIndex | null, post: FileIndex | null): FilePai
       if (!sameRaw && o.normBody !== n.normBody) return 'body';
       if (
         pre && post
-          ? !sameLineRange(pre.lines, o.span.start, o.span.end, post.lines, n.span.start, n.span.end)
+          ? !sameRawLines(pre, o.span, post, n.span) &&
+            !sameLineRange(pre.lines, o.span.start, o.span.end, post.lines, n.span.start, n.span.end)
           : textOf(pre, o.span.start, o.span.end) !== textOf(post, n.span.start, n.span.end)
       )
         return 'cosmetic';

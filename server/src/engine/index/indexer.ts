@@ -82,7 +82,8 @@ function emptyIndex(path: string, text: string, lines: string[] = splitLines(tex
 const startsOf = new WeakMap<FileIndex, number[]>();
 const lineFactsOf = new WeakMap<FileIndex, LineFact[]>();
 
-function startsFor(index: FileIndex): number[] {
+/** Where each line of the index's text starts (computed once per index). */
+export function startsFor(index: FileIndex): number[] {
   let starts = startsOf.get(index);
   if (!starts) startsOf.set(index, (starts = lineStarts(index.text)));
   return starts;
@@ -249,6 +250,12 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
     ...oldFacts.filter((f) => f.line > bOld).map((f) => ({ ...f, line: f.line + dl })),
   ]);
   return index;
+}
+
+/** `index.lines[l]` without splitting the whole text into lines (undefined past the end). */
+export function lineOf(index: FileIndex, l: number): string | undefined {
+  const starts = startsFor(index);
+  return l >= 0 && l < starts.length ? lineText(index.text, starts, l) : undefined;
 }
 
 /** Line `l` of `text` as splitLines() gives it (without its \r\n or \n). */
@@ -470,7 +477,8 @@ interface LazyState {
   text: string;
   start: number;
   end: number;
-  starts: number[];
+  /** The text's line starts, or how to get them (an index from the store splits its text on first use). */
+  starts: number[] | (() => number[]);
   facts: BodyFacts | null;
   norm: string | null;
   /** Facts computed for the same body in an earlier index, `dl` lines higher up. */
@@ -522,7 +530,7 @@ class IndexedFunction implements FunctionDef {
    * state in the previous index) takes its body's facts from there when they were
    * computed already, instead of rescanning every body of the file after each keystroke.
    */
-  static make(head: FunctionHead, text: string, starts: number[], prev?: LazyState, dl = 0): IndexedFunction {
+  static make(head: FunctionHead, text: string, starts: LazyState['starts'], prev?: LazyState, dl = 0): IndexedFunction {
     const moved = prev?.facts ? { facts: prev.facts, dl } : prev?.moved ? { facts: prev.moved.facts, dl: prev.moved.dl + dl } : null;
     const start = head.bodySpan.startByte;
     const end = head.bodySpan.endByte;
@@ -542,6 +550,7 @@ class IndexedFunction implements FunctionDef {
   private facts(): BodyFacts {
     const st = this.#lazy;
     if (!st.facts) {
+      if (typeof st.starts === 'function') st.starts = st.starts();
       st.facts = st.moved ? shiftFacts(st.moved.facts, st.moved.dl) : scanBodyText(st.text, st.start, st.end, st.starts);
       st.moved = null;
     }
@@ -798,11 +807,30 @@ export function toStoredIndex(index: FileIndex): StoredIndex {
   };
 }
 
-/** The index a StoredIndex was made from, given the same text. */
+const LAZY_LINES: string[] = [];
+/** `lines` as a getter that splits the text once, then is a plain property again. */
+const LINES_ON_FIRST_USE: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: FileIndex): string[] {
+    const lines = splitLines(this.text);
+    Object.defineProperty(this, 'lines', { value: lines, writable: true, enumerable: true, configurable: true });
+    return lines;
+  },
+  set(this: FileIndex, lines: string[]): void {
+    Object.defineProperty(this, 'lines', { value: lines, writable: true, enumerable: true, configurable: true });
+  },
+};
+
+/**
+ * The index a StoredIndex was made from, given the same text. Its lines and line starts
+ * are split on first use: a big patch reads a hundred stored indexes, and most of their
+ * files are only paired, not read line by line.
+ */
 export function fromStoredIndex(stored: StoredIndex, path: string, text: string): FileIndex {
-  const index = emptyIndex(path, text);
-  const starts = lineStarts(text);
-  startsOf.set(index, starts);
+  const index = emptyIndex(path, text, LAZY_LINES);
+  Object.defineProperty(index, 'lines', LINES_ON_FIRST_USE);
+  const starts = () => startsFor(index);
   for (const f of stored.functions) index.functions.push(IndexedFunction.make(f, text, starts));
   index.types = stored.types;
   index.variables = stored.variables;

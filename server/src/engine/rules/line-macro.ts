@@ -524,7 +524,8 @@ function lineDirective(text: string): number | null {
  * identity (l + 1) when the file has none.
  */
 function logicalLines(index: FileIndex): (line: number) => number {
-  if (!/^\s*#\s*(?:line\s+)?\d/m.test(index.text)) return (l) => l + 1;
+  // Unanchored: a quick scan for "#" that finds every line LINE_DIRECTIVE matches, and a few more.
+  if (!/#\s*(?:line\s+)?\d/.test(index.text)) return (l) => l + 1;
   const map = new Int32Array(index.lines.length);
   let next = 1;
   for (let i = 0; i < index.lines.length; i++) {

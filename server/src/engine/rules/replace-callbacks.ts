@@ -4,6 +4,7 @@
 
 import type { Rule } from './rule';
 import type { FileChange } from './rule';
+import { lineOf } from '../index/indexer';
 
 const CALLBACK_RE = /\b((?:KPATCH|KLP)_(?:PRE|POST)_(?:PATCH|UNPATCH)_CALLBACK)\s*\(\s*(\w+)?/;
 const SHADOW_RE = /\b(klp_shadow_(?:alloc|get_or_alloc|get|free|free_all))\s*\(/;
@@ -36,7 +37,7 @@ export const replaceCallbacks: Rule = {
           callbackHeads.set(f.span.start, f.name);
       }
       for (const l of changedLines(fc)) {
-        const text = fc.post.lines[l] ?? '';
+        const text = lineOf(fc.post, l) ?? '';
         const cb = CALLBACK_RE.exec(text);
         if (cb && !callback) callback = { line: l, macro: cb[1], fn: cb[2] ?? '' };
         const head = callbackHeads.get(l);
