@@ -1,7 +1,6 @@
 // Pairs old and new definitions of one file and says how each changed.
 
 import type { FileIndex, FunctionDef, MacroDef, Span, TypeDef, VariableDef } from '../model';
-import { startsFor } from '../index/indexer';
 
 export type ChangeKind =
   | 'added'
@@ -72,15 +71,19 @@ export function sameLineRange(x: readonly string[], s1: number, e1: number, y: r
 /**
  * True when the whole lines of two spans are the same text (line ends included): then
  * their split lines are the same too, and the files need not be split into lines (a
- * big patch pairs every function of a hundred files). False may still be equal lines
- * (CRLF against LF); sameLineRange decides then.
+ * big patch pairs every function of a hundred files). The lines are found from the
+ * spans' byte offsets. False may still be equal lines (CRLF against LF); sameLineRange
+ * decides then.
  */
-function sameRawLines(x: FileIndex, a: Span, y: FileIndex, b: Span): boolean {
-  const xs = startsFor(x);
-  const ys = startsFor(y);
-  if (a.end - a.start !== b.end - b.start || a.end + 1 >= xs.length || b.end + 1 >= ys.length) return false;
-  const n = xs[a.end + 1] - xs[a.start];
-  return n === ys[b.end + 1] - ys[b.start] && x.text.startsWith(y.text.slice(ys[b.start], ys[b.end + 1]), xs[a.start]);
+function sameRawLines(x: string, a: Span, y: string, b: Span): boolean {
+  if (a.end - a.start !== b.end - b.start) return false;
+  const xFrom = x.lastIndexOf('\n', a.startByte - 1) + 1;
+  const yFrom = y.lastIndexOf('\n', b.startByte - 1) + 1;
+  const xNl = x.indexOf('\n', Math.max(a.startByte, a.endByte - 1));
+  const yNl = y.indexOf('\n', Math.max(b.startByte, b.endByte - 1));
+  const xTo = xNl < 0 ? x.length : xNl + 1;
+  const yTo = yNl < 0 ? y.length : yNl + 1;
+  return xTo - xFrom === yTo - yFrom && x.startsWith(y.slice(yFrom, yTo), xFrom);
 }
 
 function rawText(index: FileIndex, start: number, end: number): string {
@@ -110,7 +113,7 @@ export function pairFile(pre: FileIndex | null, post: FileIndex | null): FilePai
       if (!sameRaw && o.normBody !== n.normBody) return 'body';
       if (
         pre && post
-          ? !sameRawLines(pre, o.span, post, n.span) &&
+          ? !sameRawLines(pre.text, o.span, post.text, n.span) &&
             !sameLineRange(pre.lines, o.span.start, o.span.end, post.lines, n.span.start, n.span.end)
           : textOf(pre, o.span.start, o.span.end) !== textOf(post, n.span.start, n.span.end)
       )

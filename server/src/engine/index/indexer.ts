@@ -83,7 +83,7 @@ const startsOf = new WeakMap<FileIndex, number[]>();
 const lineFactsOf = new WeakMap<FileIndex, LineFact[]>();
 
 /** Where each line of the index's text starts (computed once per index). */
-export function startsFor(index: FileIndex): number[] {
+function startsFor(index: FileIndex): number[] {
   let starts = startsOf.get(index);
   if (!starts) startsOf.set(index, (starts = lineStarts(index.text)));
   return starts;

@@ -111,8 +111,11 @@ function report(ctx: RuleContext, fc: FileChange, at: HunkDelta, shifted: Shifte
 /** With the tree: functions whose text is unchanged but whose __LINE__ users moved. */
 function shiftedWithTree(fc: FileChange, kinds: Map<string, LineKind>): Shifted[] {
   const out: Shifted[] = [];
-  const preLine = logicalLines(fc.pre!);
-  const postLine = logicalLines(fc.post!);
+  const preDirectives = mayHaveLineDirective(fc.pre!);
+  const postDirectives = mayHaveLineDirective(fc.post!);
+  const preLine = preDirectives ? logicalLines(fc.pre!) : (l: number) => l + 1;
+  const postLine = postDirectives ? logicalLines(fc.post!) : (l: number) => l + 1;
+  const noDirectives = !preDirectives && !postDirectives;
   const mayUse = mayUseLine(fc.post!, kinds);
   for (const c of fc.pairing.functions) {
     if ((c.kind !== 'moved' && c.kind !== 'cosmetic') || !c.old || !c.new) continue;
@@ -120,10 +123,14 @@ function shiftedWithTree(fc: FileChange, kinds: Map<string, LineKind>): Shifted[
     if (isIgnoredFunction(fc, c.name)) continue;
     const now = lineUsesOf(c.new, kinds);
     if (!now.length) continue;
-    const before = lineUsesOf(c.old, kinds);
+    // A moved function has the very lines it had: with no #line in either image, each of
+    // its uses moved by the function's own shift, and its old uses need not be read
+    // (a blank line added at the top of a file moves every function below it).
+    const before = c.kind === 'moved' && noDirectives ? null : lineUsesOf(c.old, kinds);
     // Compare __LINE__ values, not physical lines: a `#line` directive can restore them.
     const spanShift = postLine(c.new.span.start) - preLine(c.old.span.start);
-    const shiftOf = (u: LineUse, i: number) => (before.length === now.length ? postLine(u.line) - preLine(before[i].line) : spanShift);
+    const shiftOf = (u: LineUse, i: number) =>
+      before && before.length === now.length ? postLine(u.line) - preLine(before[i].line) : spanShift;
     const moved = now.filter((u, i) => shiftOf(u, i) !== 0);
     if (!moved.length) continue;
     const first = moved[0];
@@ -519,13 +526,13 @@ function lineDirective(text: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/**
- * __LINE__ value (1-based) of each 0-based line, honouring `#line` directives;
- * identity (l + 1) when the file has none.
- */
+/** False when no line of the text can be a `#line` directive (an unanchored scan: a few false trues). */
+function mayHaveLineDirective(index: FileIndex): boolean {
+  return /#\s*(?:line\s+)?\d/.test(index.text);
+}
+
+/** __LINE__ value (1-based) of each 0-based line, honouring `#line` directives. */
 function logicalLines(index: FileIndex): (line: number) => number {
-  // Unanchored: a quick scan for "#" that finds every line LINE_DIRECTIVE matches, and a few more.
-  if (!/#\s*(?:line\s+)?\d/.test(index.text)) return (l) => l + 1;
   const map = new Int32Array(index.lines.length);
   let next = 1;
   for (let i = 0; i < index.lines.length; i++) {
