@@ -9,8 +9,8 @@
 //     that prints process.resourceUsage().maxRSS at exit).
 // (e) A series: 50 corpus patches (those that check, cycled) in one `livepatch-check` process
 //     against the same 50 in one process each; and one synthetic 50-file patch against
-//     the tree's `scripts/checkpatch.pl --no-tree` on the same patch (ours run twice: the
-//     first run stores the 50 pre-images' indexes, W is the second).
+//     the tree's `scripts/checkpatch.pl --no-tree` on the same patch (the first run of ours
+//     stores the indexes of both images of the 50 files; W and V are medians of 3 runs after it).
 // (f) Where the time of the (a) runs goes, by phase: each run prints its own breakdown (KLP_TIMINGS=1).
 // Plus a baseline taken in the same run: `node -e 0` and `livepatch-check --version` up front, and
 // `node -e 0` again just before each (a) run: the (a) ratios are against those.
@@ -449,28 +449,32 @@ function seriesBench(args: Args, cli: string, checked: CorpusPatch[]): string {
     .join('');
   const bigFile = path.join(os.tmpdir(), `klp-bench-50-${process.pid}.patch`);
   fs.writeFileSync(bigFile, big);
-  // Twice: the first run parses 50 whole files, the second finds both images of each in the index store.
+  // The first run parses 50 whole files; the next ones find both images of each in the index
+  // store. Ours and checkpatch's figures are medians of RUNS runs, taken in turn: one run
+  // each swung by 50% on a loaded host.
+  const RUNS = 3;
   const first = spawnNode([cli, '--tree', args.tree, '--format', 'json', bigFile], true);
-  const ours = spawnNode([cli, '--tree', args.tree, '--format', 'json', bigFile], true);
   const checkpatch = path.join(args.tree, 'scripts', 'checkpatch.pl');
-  let cp = NaN;
-  let cpNote = '';
-  if (fs.existsSync(checkpatch)) {
+  const runs: ReturnType<typeof spawnNode>[] = [];
+  const cps: number[] = [];
+  let cpNote = fs.existsSync(checkpatch) ? '' : ' (no scripts/checkpatch.pl in the tree)';
+  for (let i = 0; i < RUNS; i++) {
+    runs.push(spawnNode([cli, '--tree', args.tree, '--format', 'json', bigFile], true));
+    if (cpNote) continue;
     const t0 = performance.now();
     const r = spawnSync('perl', [checkpatch, '--no-tree', '--no-color', bigFile], {
       cwd: args.tree,
       stdio: ['ignore', 'pipe', 'pipe'],
       maxBuffer: 64 * 1024 * 1024,
     });
-    cp = performance.now() - t0;
-    if (r.error) {
-      cp = NaN;
-      cpNote = ` (${r.error.message})`;
-    }
-  } else cpNote = ' (no scripts/checkpatch.pl in the tree)';
+    if (r.error) cpNote = ` (${r.error.message})`;
+    else cps.push(performance.now() - t0);
+  }
+  const ours = runs.sort((a, b) => a.wallMs - b.wallMs)[RUNS >> 1];
+  const cp = cps.length === RUNS ? quantile(cps, 0.5) : NaN;
   fs.rmSync(bigFile, { force: true });
   console.log(
-    `    ${files.length}-file patch: livepatch-check ${fmt(ours.wallMs)} ms (exit ${ours.code}, CPU ${fmt(ours.cpuMs)} ms; ` +
+    `    ${files.length}-file patch, median of ${RUNS}: livepatch-check ${fmt(ours.wallMs)} ms (exit ${ours.code}, CPU ${fmt(ours.cpuMs)} ms; ` +
       `first run, 50 pre-images not yet stored: ${fmt(first.wallMs)} ms, CPU ${fmt(first.cpuMs)} ms), checkpatch.pl --no-tree ${fmt(cp)} ms${cpNote}`,
   );
   return (
