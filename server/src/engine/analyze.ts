@@ -453,6 +453,22 @@ function makeFileChange(
   post: FileIndex | null,
   images: Images,
 ): FileChange {
+  // Built on first use (a quick fix asks; no rule does): this runs on every keystroke.
+  let postToPre: (number | null)[] | null = null;
+  return {
+    path,
+    patch: fp,
+    isC,
+    pre,
+    post,
+    pairing: pairFile(pre, post),
+    maps: images.maps,
+    postToPre: (line) => (postToPre ??= postToPreTable(images))[line] ?? null,
+  };
+}
+
+/** The pre-image line of each post-image line; null for an added line. */
+function postToPreTable(images: Images): (number | null)[] {
   const postToPre: (number | null)[] = [];
   let p = 0;
   let q = 0;
@@ -464,23 +480,14 @@ function makeFileChange(
       else postToPre[q++] = null;
     }
   }
-  // Lines of the post-image, counted without splitting it (this runs on every keystroke).
+  // Lines of the post-image, counted without splitting it.
   let postLen = 0;
   if (images.post) {
     postLen = 1;
     for (let i = images.post.indexOf('\n'); i !== -1; i = images.post.indexOf('\n', i + 1)) postLen++;
   }
   while (q < postLen) postToPre[q++] = p++;
-  return {
-    path,
-    patch: fp,
-    isC,
-    pre,
-    post,
-    pairing: pairFile(pre, post),
-    maps: images.maps,
-    postToPre: (line) => postToPre[line] ?? null,
-  };
+  return postToPre;
 }
 
 /** The patch line a finding belongs on: its own line if the patch shows it, else the nearest hunk line inside its range, else the file header. */
