@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bufferPatch } from './bufferDiff';
 import type { Diagnostic, DiagnosticRelatedInformation } from 'vscode-languageserver';
 import { DiagnosticSeverity } from 'vscode-languageserver';
+import { lineStarts } from '../engine/util/text';
 import { analyzePatches, PatchError, type AnalysisResult } from '../engine/analyze';
 import type { CParser } from '../engine/parse/parser';
 import type { Finding } from '../engine/model';
@@ -192,9 +193,15 @@ export class DocumentAnalyzer {
 
   private toDiagnostics(a: DocAnalysis, settings: Settings, docText: string): DocAnalysis {
     const result = a.result!;
-    // Split only when there is something to place: most keystrokes leave no finding.
-    let split: string[] | null = null;
-    const docLines = () => (split ??= docText.split('\n'));
+    // Line starts only, and only when there is something to place: most keystrokes leave
+    // no finding, and a finding needs one or two lines of a 10,000-line buffer.
+    let starts: number[] | null = null;
+    const lineCount = () => (starts ??= lineStarts(docText)).length;
+    const lineText = (l: number): string | undefined => {
+      starts ??= lineStarts(docText);
+      if (l < 0 || l >= starts.length) return undefined;
+      return docText.slice(starts[l], l + 1 < starts.length ? starts[l + 1] - 1 : docText.length);
+    };
     for (const f of result.findings) {
       const sev = effectiveSeverity(settings, f.rule, f.severity);
       if (!sev) continue;
@@ -208,9 +215,8 @@ export class DocumentAnalyzer {
         line = f.image === 'pre' ? 0 : f.line;
         endLine = f.image === 'pre' ? 0 : Math.min(f.endLine, f.line); // squiggle the trigger line, not the whole function
       }
-      const lines = docLines();
-      line = Math.min(line, Math.max(0, lines.length - 1));
-      const text = lines[line] ?? '';
+      line = Math.min(line, Math.max(0, lineCount() - 1));
+      const text = lineText(line) ?? '';
       const first = Math.max(0, text.search(/\S/));
       const related: DiagnosticRelatedInformation[] = f.related
         .filter(() => !!a.tree)
@@ -224,7 +230,7 @@ export class DocumentAnalyzer {
       const d: Diagnostic = {
         range: {
           start: { line, character: first },
-          end: { line: Math.max(line, endLine), character: (lines[Math.max(line, endLine)] ?? '').length },
+          end: { line: Math.max(line, endLine), character: (lineText(Math.max(line, endLine)) ?? '').length },
         },
         severity: SEVERITY[sev],
         code: f.rule,
