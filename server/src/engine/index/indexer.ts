@@ -143,6 +143,25 @@ function indexTopLevel(ctx: Ctx, child: SyntaxNode): void {
   }
 }
 
+/**
+ * indexTopLevel for the region [rs, end) of a re-index: a container (an #ifdef block of
+ * a hundred functions) is entered only for its children that can give a definition in
+ * the region. A definition starts no earlier than the start of its node's first line and
+ * ends with its node, so a child that ends by rs, or whose first line starts at or after
+ * end, gives only definitions the region filter drops.
+ */
+function indexNear(ctx: Ctx, node: SyntaxNode, rs: number, end: number): void {
+  if (!CONTAINERS.has(node.type)) {
+    indexTopLevel(ctx, node);
+    return;
+  }
+  for (const child of children(node)) {
+    if (child.endIndex <= rs) continue;
+    if (ctx.starts[lineAt(ctx.starts, child.startIndex)] >= end) break;
+    indexNear(ctx, child, rs, end);
+  }
+}
+
 /** A byte range of an edit: [start, oldEnd) in the old text became [start, newEnd) in the new one. */
 export interface EditRegion {
   start: number;
@@ -206,7 +225,8 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   // deeply nested expression, which corrupts the parser for every later parse.)
   const node: SyntaxNode | null = root.firstChildForIndex ? root.firstChildForIndex(rs) : null;
   if (node) {
-    for (let n: SyntaxNode | null = node; n && n.startIndex < Math.max(reNew, rs + 1); n = n.nextSibling) indexTopLevel(fresh, n);
+    const end = Math.max(reNew, rs + 1);
+    for (let n: SyntaxNode | null = node; n && n.startIndex < end; n = n.nextSibling) indexNear(fresh, n, rs, end);
   } else {
     walkTop(fresh, root);
   }
@@ -238,9 +258,10 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
   index.variables.sort(byStart);
   index.macros.sort(byStart);
   const rsLine = lineAt(ctx.starts, rs);
+  const reNewLine = lineAt(ctx.starts, Math.max(rs, reNew - 1));
   index.opaqueLines = [
     ...old.opaqueLines.filter((l) => l < rsLine),
-    ...fresh.index.opaqueLines,
+    ...fresh.index.opaqueLines.filter((l) => l >= rsLine && l <= reNewLine),
     ...old.opaqueLines.filter((l) => l > lineAt(oldStarts, reOld)).map((l) => l + dl),
   ];
   const oldFacts = lineFactsOf.get(old) ?? scanLineRange(old.lines, 0, old.lines.length);

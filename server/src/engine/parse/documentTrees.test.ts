@@ -34,6 +34,62 @@ test('incremental re-index equals a full index after each kind of edit', async (
   }
 });
 
+test("an edit inside an #ifdef block re-indexes to what a full index gives, the block's other definitions included", async () => {
+  const parser = await createParser();
+  const base = [
+    '#include <linux/kernel.h>',
+    '',
+    '#ifdef CONFIG_DEMO_STATS',
+    'static int demo_count;',
+    '',
+    'static int demo_first(void)',
+    '{',
+    '\treturn demo_count;',
+    '}',
+    '',
+    // A head whose name is a macro: the indexer keeps only its line.
+    'static int DEMO_ENTRY',
+    '{',
+    '\treturn 0;',
+    '}',
+    '',
+    'static int demo_second(int x)',
+    '{',
+    '\tWARN_ON(x < 0);',
+    '\treturn x + demo_count;',
+    '}',
+    '',
+    '#define DEMO_LIMIT 16',
+    '',
+    'static int demo_third(void)',
+    '{',
+    '\treturn DEMO_LIMIT;',
+    '}',
+    '#endif /* CONFIG_DEMO_STATS */',
+    '',
+    'int demo_outside(void)',
+    '{',
+    '\treturn 1;',
+    '}',
+    '',
+  ].join('\n');
+  const full = indexSource(parser, 'x.c', base);
+  assert.ok(full.opaqueLines.length > 0, 'the fixture has a function the indexer cannot name');
+  for (const [what, next] of [
+    ['a statement of the middle function', base.replace('return x + demo_count;', 'return x + demo_count + 1;')],
+    ['a line added in the first function', base.replace('\treturn demo_count;', '\tdemo_count++;\n\treturn demo_count;')],
+    ['the opaque function', base.replace('\treturn 0;\n}\n\nstatic int demo_second', '\treturn 2;\n}\n\nstatic int demo_second')],
+    ['the macro between functions', base.replace('DEMO_LIMIT 16', 'DEMO_LIMIT 32')],
+  ] as const) {
+    const trees = new DocumentTrees(parser);
+    touchAll(trees.index('u', 'x.c', base));
+    assert.notEqual(next, base, what);
+    const inc = trees.index('u', 'x.c', next);
+    assert.equal(trees.stats.incremental, 1, what);
+    assert.deepEqual(summary(inc), summary(indexSource(parser, 'x.c', next)), what);
+  }
+});
+
 const coreC = path.join(defaultKernelTree(), 'kernel', 'sched', 'core.c');
 test(
   'incremental re-index of kernel/sched/core.c equals a full index after one-line edits across the file',
