@@ -52,6 +52,12 @@ test('applyExpanded adds what a macro hid and drops what expands to nothing, on 
   // __kprobes is no section here (the view shows .init.text): corrected; __cold comes with __init.
   assert.deepEqual(fn('setup_x').attributes, ['__init']);
   assert.deepEqual(fn('setup_x').expansion?.dropped, ['__kprobes']);
+  // A corrected copy still reads its body: the facts are the original's.
+  const orig = idx.functions.find((f) => f.name === 'setup_x')!;
+  assert.equal(fn('setup_x').normBody, orig.normBody);
+  assert.ok(fn('setup_x').normBody.includes('return 0'), fn('setup_x').normBody);
+  assert.deepEqual([...fn('setup_x').identifiers], [...orig.identifiers]);
+  assert.deepEqual(fn('setup_x').calls, orig.calls);
   assert.equal(
     fn('plain'),
     idx.functions.find((f) => f.name === 'plain'),
