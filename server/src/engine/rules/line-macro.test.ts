@@ -7,7 +7,9 @@ import { before, describe, test } from '../../../../testing/nodeTest';
 import { createParser, type CParser } from '../parse/parser';
 import { indexSource } from '../index/indexer';
 import { codeIdentifiers } from './lib/codeText';
-import { lineMacroKinds, lineUsesOf, mayTakeKinds, mayUseLine, textDefines } from './line-macro';
+import { lineMacroKinds, lineUsesOf, logicalLines, mayTakeKinds, mayUseLine, textDefines } from './line-macro';
+import type { FileIndex } from '../model';
+import { splitLines } from '../util/text';
 import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
 
 const rule = 'line-macro';
@@ -336,5 +338,45 @@ describe('text defines against the indexer', () => {
       const skipped = skipsOnlyEmpty(fs.readFileSync(path.join(tree, 'arch/x86/kvm/x86.c'), 'utf8'), lineMacroKinds([]));
       assert.ok(skipped > 200, `${skipped} skipped`);
     },
+  );
+});
+
+test('logicalLines gives each line the __LINE__ a line-by-line reading of the #line directives gives', () => {
+  // The definition: every line read, a directive sets the number of the line after it.
+  const byLines = (text: string) => {
+    const lines = splitLines(text);
+    const map: number[] = [];
+    let next = 1;
+    for (const l of lines) {
+      map.push(next);
+      const m = /^\s*#\s*(?:line\s+)?(\d+)(?:\s+"[^"]*")?\s*$/.exec(l);
+      next = m ? Number(m[1]) : next + 1;
+    }
+    return map;
+  };
+  const piece = fc.constantFrom(
+    '#line 100',
+    '# 7 "drivers/x.c"',
+    '  #  line 42  ',
+    '#define X 1',
+    '#1',
+    'a = b #3',
+    '#',
+    '5',
+    '\tWARN_ON(x);',
+    '',
+    '/* #line 9 */',
+    '#line 12 "a.c" junk',
+  );
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 12 }), fc.constantFrom('\n', '\r\n'), fc.boolean(), (pieces, nl, finalNl) => {
+      const text = pieces.join(nl) + (finalNl ? nl : '');
+      const want = byLines(text);
+      const got = logicalLines({ text } as FileIndex);
+      for (let l = -1; l <= want.length; l++) {
+        assert.equal(got(l), l >= 0 && l < want.length ? want[l] : l + 1, `line ${l} of ${JSON.stringify(text)}`);
+      }
+    }),
+    { numRuns: 3000 },
   );
 });

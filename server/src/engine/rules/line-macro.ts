@@ -531,16 +531,49 @@ function mayHaveLineDirective(index: FileIndex): boolean {
   return /#\s*(?:line\s+)?\d/.test(index.text);
 }
 
-/** __LINE__ value (1-based) of each 0-based line, honouring `#line` directives. */
-function logicalLines(index: FileIndex): (line: number) => number {
-  const map = new Int32Array(index.lines.length);
-  let next = 1;
-  for (let i = 0; i < index.lines.length; i++) {
-    map[i] = next;
-    const n = lineDirective(index.lines[i]);
-    next = n !== null ? n : next + 1;
+/**
+ * __LINE__ value (1-based) of each 0-based line, honouring `#line` directives. Only the
+ * lines the unanchored scan finds are read as directives (a match's first character is
+ * its `#`, so no directive hides inside another match), and each line after a directive
+ * counts on from it: the lines of a 10,000-line file are not split for the few that can be one.
+ */
+export function logicalLines(index: FileIndex): (line: number) => number {
+  const text = index.text;
+  const directives: number[] = []; // line of each directive, ascending
+  const values: number[] = []; // the __LINE__ of the line after it
+  let line = 0;
+  let counted = 0; // text before this offset is counted into `line`
+  let lastLine = -1;
+  const re = /#\s*(?:line\s+)?\d/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    for (let nl = text.indexOf('\n', counted); nl !== -1 && nl < m.index; nl = text.indexOf('\n', nl + 1)) {
+      line++;
+      counted = nl + 1;
+    }
+    if (line === lastLine) continue;
+    lastLine = line;
+    const end = text.indexOf('\n', m.index);
+    // The line as splitLines() gives it: without its \r\n or \n.
+    const lineText = end < 0 ? text.slice(counted) : text.slice(counted, end > counted && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
+    const n = lineDirective(lineText);
+    if (n === null) continue;
+    directives.push(line);
+    values.push(n);
   }
-  return (l) => (l >= 0 && l < map.length ? map[l] : l + 1);
+  let lineCount = 1;
+  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) lineCount++;
+  return (l) => {
+    if (l < 0 || l >= lineCount) return l + 1;
+    // The last directive above line l.
+    let lo = 0;
+    let hi = directives.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (directives[mid] < l) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 ? l + 1 : values[lo - 1] + (l - directives[lo - 1] - 1);
+  };
 }
 
 export const lineMacro: Rule = {
