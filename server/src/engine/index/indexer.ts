@@ -438,6 +438,11 @@ const NOT_CALLS = new Set([
   '_Generic',
   '__builtin_expect',
 ]);
+/** [A-Za-z0-9_], as \\w. */
+function isWordChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+}
+
 const BODY_TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*/g;
 
 interface BodyFacts {
@@ -457,17 +462,24 @@ function scanBodyText(text: string, start: number, end: number, starts: number[]
   const re = new RegExp(BODY_TOKEN_RE.source, 'g');
   re.lastIndex = start;
   let m: RegExpExecArray | null;
+  // Character codes rather than one-character strings and slices, and the line carried
+  // forward rather than searched for (the matches come in order): this runs on every
+  // body a rule reads.
+  let line = lineAt(starts, start);
   while ((m = re.exec(text)) && m.index < end) {
     const w = m[0];
+    const at = m.index;
     const c = w.charCodeAt(0);
     if (c === 47 || c === 34 || c === 39) continue;
-    if (m.index > 0 && /\w/.test(text[m.index - 1])) continue;
-    const line = lineAt(starts, m.index);
-    let k = m.index + w.length;
-    while (k < end && (text[k] === ' ' || text[k] === '\t' || text[k] === '\n')) k++;
-    const prev = text.slice(Math.max(start, m.index - 2), m.index);
-    const member = prev.endsWith('.') || prev.endsWith('->');
-    if (text[k] === '(' && !NOT_CALLS.has(w) && !member) {
+    if (at > 0 && isWordChar(text.charCodeAt(at - 1))) continue;
+    while (line + 1 < starts.length && starts[line + 1] <= at) line++;
+    let k = at + w.length;
+    for (let ch = text.charCodeAt(k); k < end && (ch === 32 || ch === 9 || ch === 10); ch = text.charCodeAt(++k));
+    // After `.` or `->` (within the body): a member, not a call.
+    const member =
+      (at - 1 >= start && text.charCodeAt(at - 1) === 46) ||
+      (at - 2 >= start && text.charCodeAt(at - 1) === 62 && text.charCodeAt(at - 2) === 45);
+    if (text.charCodeAt(k) === 40 && !NOT_CALLS.has(w) && !member) {
       const site: CallSite = { name: w, line };
       facts.calls.push(site);
       if (LINE_MACROS.has(w)) facts.lineMacroUses.push(site);
