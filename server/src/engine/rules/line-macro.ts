@@ -12,6 +12,7 @@ import { isIgnoredFunction } from './lib/changedFunctions';
 import { codeIdentifiers } from './lib/codeText';
 import { hunkDeltas, type HunkDelta } from './lib/hunks';
 import { listNames, plural } from './lib/wording';
+import { firstAtLeast } from '../util/text';
 
 const MAX_RELATED = 20;
 
@@ -484,16 +485,9 @@ export function mayUseLine(index: FileIndex, kinds: Map<string, LineKind>): (fn:
   const hits: number[] = [];
   for (let m = re.exec(index.text); m; m = re.exec(index.text)) hits.push(m.index);
   return (fn) => {
-    // The first hit at or after the body's start, by binary search.
-    const start = fn.bodySpan.startByte;
-    let lo = 0;
-    let hi = hits.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (hits[mid] < start) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < hits.length && hits[lo] < fn.bodySpan.endByte;
+    // The first hit at or after the body's start.
+    const i = firstAtLeast(hits, fn.bodySpan.startByte);
+    return i < hits.length && hits[i] < fn.bodySpan.endByte;
   };
 }
 
@@ -565,14 +559,8 @@ export function logicalLines(index: FileIndex): (line: number) => number {
   return (l) => {
     if (l < 0 || l >= lineCount) return l + 1;
     // The last directive above line l.
-    let lo = 0;
-    let hi = directives.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (directives[mid] < l) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo === 0 ? l + 1 : values[lo - 1] + (l - directives[lo - 1] - 1);
+    const i = firstAtLeast(directives, l) - 1;
+    return i < 0 ? l + 1 : values[i] + (l - directives[i] - 1);
   };
 }
 

@@ -18,6 +18,18 @@ export function lineStarts(text: string): number[] {
   return starts;
 }
 
+/** The first index of an ascending list whose value is at least x (the list's length if none is). */
+export function firstAtLeast(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export function lineAt(starts: number[], offset: number): number {
   let lo = 0;
   let hi = starts.length - 1;
