@@ -287,16 +287,15 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
                 // only what the hunks touched instead of parsing the whole file twice.
                 // With a shared cache (the server), going back to the pre-image on the
                 // next validation is incremental too.
+                // The store keeps each image with the tree it was just parsed into.
+                const keep = (p: string, text: string, index: FileIndex) => {
+                  const { tree, blanked } = trees.entry(key)!;
+                  store!.put(p, text, index, rootItems(tree.rootNode), blanked);
+                };
                 pre = trees.index(key, fp.oldPath ?? path, images.pre!);
-                if (store && !stored) {
-                  const { tree, blanked } = trees.entry(key)!;
-                  store.put(fp.oldPath ?? path, images.pre!, pre, rootItems(tree.rootNode), blanked);
-                }
+                if (store && !stored) keep(fp.oldPath ?? path, images.pre!, pre);
                 post = trees.index(key, path, images.post!);
-                if (store) {
-                  const { tree, blanked } = trees.entry(key)!;
-                  store.put(path, images.post!, post, rootItems(tree.rootNode), blanked);
-                }
+                if (store) keep(path, images.post!, post);
                 if (!opts.trees) trees.drop(key);
               }
             } else if (isC) {

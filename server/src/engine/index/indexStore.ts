@@ -19,7 +19,7 @@ import type { RootItems } from '../parse/slice';
 import { blank } from '../parse/blank';
 import * as timings from '../util/timings';
 
-/** What the store keeps per file: its index, its top-level items and its blanked text (for slice parses). */
+/** What the store keeps per file, and what a slice parse gives back: its index, its top-level items and its blanked text (for slice parses). */
 export interface StoredFile {
   index: FileIndex;
   items: RootItems;

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createParser, type CParser } from './parser';
 import { indexTree } from '../index/indexer';
-import { indexPostBySlice, rootItems, type RootItems, type SlicedFile } from './slice';
+import { indexPostBySlice, rootItems, type RootItems } from './slice';
+import type { StoredFile } from '../index/indexStore';
 import { blank } from './blank';
 import type { FileIndex } from '../model';
 import { defaultKernelTree } from '../../../../tools/parse-accuracy/accuracy';
@@ -25,7 +26,7 @@ function stored(parser: CParser, file: string, text: string): { index: FileIndex
 }
 
 /** A sliced result must be what the store would keep after a whole parse: the same index, items and blanked text. */
-function assertWhole(parser: CParser, file: string, got: SlicedFile, post: string, what: string): void {
+function assertWhole(parser: CParser, file: string, got: StoredFile, post: string, what: string): void {
   const whole = stored(parser, file, post);
   assert.deepEqual(plain(got.index), plain(whole.index), what);
   assert.deepEqual(got.items, whole.items, `${what}: top-level items`);

@@ -18,6 +18,7 @@ import { blank } from './blank';
 import { editRegion } from './documentTrees';
 import { reindexTree } from '../index/indexer';
 import type { FileIndex } from '../model';
+import type { StoredFile } from '../index/indexStore';
 import * as timings from '../util/timings';
 
 /** The top-level items of a tree: where each starts and ends, its node type, and whether it holds an error. */
@@ -43,13 +44,6 @@ function itemsOf(nodes: SyntaxNode[]): RootItems {
   return out;
 }
 
-/** What the store keeps of a file and a slice parse gives back: its index, top-level items and blanked text. */
-export interface SlicedFile {
-  index: FileIndex;
-  items: RootItems;
-  blanked: string;
-}
-
 /** How many erroneous items next to the change a guard may step over before giving up. */
 const MAX_GUARD_STEPS = 8;
 
@@ -58,7 +52,7 @@ const MAX_GUARD_STEPS = 8;
  * `post`; null when that cannot be shown to match a whole parse (the caller then parses
  * the whole file).
  */
-export function indexPostBySlice(parser: CParser, path: string, stored: SlicedFile, post: string): SlicedFile | null {
+export function indexPostBySlice(parser: CParser, path: string, stored: StoredFile, post: string): StoredFile | null {
   const { index: pre, items } = stored;
   if (post === pre.text) return stored;
   if (!parser.parseRange) return null;

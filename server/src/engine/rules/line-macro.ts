@@ -520,9 +520,15 @@ function lineDirective(text: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** False when no line of the text can be a `#line` directive (an unanchored scan: a few false trues). */
+/**
+ * Where a `#line` directive may be: unanchored, so a scan for `#`, finding every line
+ * LINE_DIRECTIVE matches and a few more.
+ */
+const DIRECTIVE_HINT = /#\s*(?:line\s+)?\d/;
+
+/** False when no line of the text can be a `#line` directive. */
 function mayHaveLineDirective(index: FileIndex): boolean {
-  return /#\s*(?:line\s+)?\d/.test(index.text);
+  return DIRECTIVE_HINT.test(index.text);
 }
 
 /**
@@ -538,7 +544,7 @@ export function logicalLines(index: FileIndex): (line: number) => number {
   let line = 0;
   let counted = 0; // text before this offset is counted into `line`
   let lastLine = -1;
-  const re = /#\s*(?:line\s+)?\d/g;
+  const re = new RegExp(DIRECTIVE_HINT.source, 'g');
   for (let m = re.exec(text); m; m = re.exec(text)) {
     for (let nl = text.indexOf('\n', counted); nl !== -1 && nl < m.index; nl = text.indexOf('\n', nl + 1)) {
       line++;

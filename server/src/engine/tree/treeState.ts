@@ -73,11 +73,16 @@ export function headFromFiles(root: string): string | null {
  * tracked file once; kconfig is its own, for the Kconfig greps.
  */
 export type TreeScope = 'c' | 'h' | 'other' | 'kconfig';
-const SCOPE_SPECS: Record<TreeScope, string[]> = {
-  c: ['*.c'],
-  h: ['*.h'],
-  other: [':(exclude)*.c', ':(exclude)*.h'],
-  kconfig: ['*Kconfig*'],
+/**
+ * Each scope's pathspec, and which of one `git diff-files`'s names belong to it: what the
+ * pathspec matches (a pathspec `*` matches `/` too), or more (case aside), never less: a
+ * name too many only changes a key more often. `other` is never run together with another scope.
+ */
+const SCOPES: Record<TreeScope, { specs: string[]; has: (name: string) => boolean }> = {
+  c: { specs: ['*.c'], has: (f) => /\.c$/i.test(f) },
+  h: { specs: ['*.h'], has: (f) => /\.h$/i.test(f) },
+  other: { specs: [':(exclude)*.c', ':(exclude)*.h'], has: () => true },
+  kconfig: { specs: ['*Kconfig*'], has: (f) => /kconfig/i.test(f) },
 };
 /** Every tracked file. */
 export const WHOLE_TREE: readonly TreeScope[] = ['c', 'h', 'other'];
@@ -88,26 +93,14 @@ export const WHOLE_TREE: readonly TreeScope[] = ['c', 'h', 'other'];
  */
 export const EARLY_SCOPES: readonly TreeScope[] = ['c'];
 
-/**
- * Which of one `git diff-files`'s names belong to a scope: what its pathspec matches (a
- * pathspec `*` matches `/` too), or more (case aside), never less: a name too many only
- * changes a key more often. `other` is never run together with another scope.
- */
-const IN_SCOPE: Record<TreeScope, (name: string) => boolean> = {
-  c: (f) => /\.c$/i.test(f),
-  h: (f) => /\.h$/i.test(f),
-  other: () => true,
-  kconfig: (f) => /kconfig/i.test(f),
-};
-
 export function inScope(scope: TreeScope, name: string): boolean {
-  return IN_SCOPE[scope](name);
+  return SCOPES[scope].has(name);
 }
 
 /** One `git diff-files` for `scopes` together (`other`, whose pathspec excludes, only alone). */
 export function diffFilesArgs(scopes: readonly TreeScope[]): string[] {
   if (scopes.length > 1 && scopes.includes('other')) throw new Error('diffFilesArgs: "other" runs alone');
-  return [...DIFF_FILES, '--', ...scopes.flatMap((s) => SCOPE_SPECS[s])];
+  return [...DIFF_FILES, '--', ...scopes.flatMap((s) => SCOPES[s].specs)];
 }
 
 /**
@@ -115,7 +108,7 @@ export function diffFilesArgs(scopes: readonly TreeScope[]): string[] {
  * matches only such files; anything else may read any file.
  */
 export function scopesOfSpecs(specs: readonly string[]): readonly TreeScope[] {
-  if (specs.length === 1 && specs[0] === SCOPE_SPECS.kconfig[0]) return ['kconfig'];
+  if (specs.length === 1 && specs[0] === SCOPES.kconfig.specs[0]) return ['kconfig'];
   const out = new Set<TreeScope>();
   for (const s of specs) {
     const glob = !s.startsWith(':') && s.includes('*');
