@@ -243,11 +243,14 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
     const pool = jobs.length ? IndexPool.start(jobs) : null;
     // The worker must stop whatever happens (it would keep the process up).
     try {
+      let first = true;
       for (let pi = 0; pi < parsed.length; pi++) {
         const files: FileChange[] = [];
         for (const { fp, path, isC, images, fuzzNote, skipped: tooBig, paired, stored, storedPost, job } of prepared[pi]) {
-          // Let an editor's next keystroke in (and cancel us) between files.
-          if (opts.isCancelled) await yieldToEventLoop();
+          // Let an editor's next keystroke in (and cancel us) between files. Not before the
+          // first: the caller's queue has just given the event loop its turn.
+          if (opts.isCancelled && !first) await yieldToEventLoop();
+          first = false;
           checkCancelled();
           if (fuzzNote) notes.push(fuzzNote);
           let skipped = tooBig;

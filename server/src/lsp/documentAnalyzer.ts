@@ -100,6 +100,12 @@ export class DocumentAnalyzer {
     return docKind(doc) === 'patch' ? (this.opts.workspaceTrees()[0] ?? null) : null;
   }
 
+  /** Frees the trees kept for a closed document (its buffer's and its base's). */
+  forget(uri: string): void {
+    this.trees.drop(uri);
+    this.trees.drop(baseKey(uri));
+  }
+
   async analyze(doc: Doc, settings: Settings, isCancelled: () => boolean): Promise<DocAnalysis> {
     const kind = docKind(doc);
     const empty: DocAnalysis = { kind, tree: null, rel: null, result: null, diagnostics: [], findings: [], patchText: null };
@@ -179,8 +185,16 @@ export class DocumentAnalyzer {
         maxFileBytes: settings.maxFileBytes,
         maxFileBytesName: 'livepatch.maxFileBytes',
         readPreImage: (p) => (p === rel ? baseText : null),
+        // The base keeps its tree beside the buffer's: an edit after an undo back to the
+        // base reparses from it (one spot) instead of from the undone edit's tree.
         indexFile: (p, text, image) =>
-          image === 'post' && p === rel && text === doc.text ? this.trees.index(uri, p, text) : indexFile(p, text),
+          p !== rel
+            ? indexFile(p, text)
+            : image === 'post' && text === doc.text
+              ? this.trees.index(uri, p, text, baseKey(uri))
+              : image === 'pre' && text === baseText
+                ? this.trees.index(baseKey(uri), p, text)
+                : indexFile(p, text),
       });
     } catch (err) {
       // The buffer is not something the engine can read (NUL bytes, invalid text): say so
@@ -257,6 +271,11 @@ export class DocumentAnalyzer {
     }
     return a;
   }
+}
+
+/** The DocumentTrees key of a buffer's base image. */
+function baseKey(uri: string): string {
+  return `${uri}#base`;
 }
 
 function notAnalysed(message: string): Diagnostic {

@@ -124,7 +124,7 @@ export class LivepatchServer {
       this.queue.cancel(e.document.uri);
       this.analyses.delete(e.document.uri);
       this.clean.delete(e.document.uri);
-      this.analyzer.trees.drop(e.document.uri);
+      this.analyzer.forget(e.document.uri);
       this.settingsCache.delete(e.document.uri);
       void c.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
     });

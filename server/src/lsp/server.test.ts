@@ -111,6 +111,22 @@ test('a kernel source shows findings for the live buffer against HEAD, and none 
   // Undo: back to the base text, diagnostics clear.
   server.change(uri, 3, [{ range: { start: { line: at, character: 0 }, end: { line: at + 1, character: 0 } }, text: '' }]);
   assert.deepEqual((await server.diagnostics(uri, 3)).diagnostics, []);
+  // Then an edit in another function (reparsed from the base's tree, not from the undone edit's).
+  const fill =
+    lines.indexOf(
+      '{',
+      lines.findIndex((l) => l.startsWith('static void procstats_fill')),
+    ) + 1;
+  server.change(uri, 4, [
+    { range: { start: { line: fill, character: 0 }, end: { line: fill, character: 0 } }, text: '\tstatic int calls;\n' },
+  ]);
+  const d4 = (await server.diagnostics(uri, 4)).diagnostics;
+  assert.deepEqual(
+    byCode(d4, 'static-local-new').map((d) => d.range.start.line),
+    [fill],
+    JSON.stringify(d4),
+  );
+  assert.deepEqual(byCode(d4, 'init-section'), []);
 });
 
 test('livepatch/analyzeWorkspaceChanges reports unsaved buffers against the base', async () => {

@@ -126,6 +126,32 @@ test('several edits between two index requests are merged correctly', async () =
   assert.deepEqual(summary(trees.index('u', 'x.c', t)), summary(indexSource(parser, 'x.c', t)));
 });
 
+test("an edit after an undo back to the base reparses from the base's tree: one spot, and the same index as a full parse", async () => {
+  const parser = await createParser();
+  const trees = new DocumentTrees(parser);
+  // The demo file with 40 more functions below it, so that two edits can lie far apart.
+  const base = demo + Array.from({ length: 40 }, (_, i) => `\nstatic int filler_${i}(int x)\n{\n\treturn x + ${i};\n}\n`).join('');
+  const [, first] = edits[0];
+  trees.index('base', 'x.c', base);
+  trees.index('u', 'x.c', first(base));
+  // The buffer went back to the base (nothing parsed for it), then changed near its end.
+  const next = base.replace('return x + 38;', 'return x - 38;');
+  const e = trees.update('u', 'x.c', next, 'base');
+  const firstAt = editRegion(base, first(base)).start;
+  assert.ok(e.previous, 'reparsed, not parsed anew');
+  // From the buffer's last tree, the region would run from the first edit to this one.
+  assert.ok(e.previous.region.start > firstAt + 1000, `${JSON.stringify(e.previous.region)}; the undone edit was at ${firstAt}`);
+  assert.deepEqual(summary(trees.index('u', 'x.c', next)), summary(indexSource(parser, 'x.c', next)));
+  // The base keeps its own tree and index.
+  assert.equal(trees.entry('base')!.tree.rootNode.endIndex, base.length);
+  assert.deepEqual(summary(trees.index('base', 'x.c', base)), summary(indexSource(parser, 'x.c', base)));
+  // When the buffer's own last tree is the closer one, that one is used.
+  const typed = next.replace('return x + 39;', 'return x + 3;');
+  const e2 = trees.update('u', 'x.c', typed, 'base');
+  assert.ok(e2.previous && e2.previous.region.start > next.indexOf('filler_38'), JSON.stringify(e2.previous?.region));
+  assert.deepEqual(summary(trees.index('u', 'x.c', typed)), summary(indexSource(parser, 'x.c', typed)));
+});
+
 test('mergeRegions composes two edits', () => {
   const a = 'abcdefghij';
   const mid = 'abXXXefghij'; // cd -> XXX

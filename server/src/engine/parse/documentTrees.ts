@@ -69,21 +69,38 @@ export class DocumentTrees {
     private readonly capacity = 20,
   ) {}
 
-  /** The tree for the document's current text, reusing the previous tree when there is one. */
-  update(uri: string, path: string, text: string): Entry {
+  /**
+   * The tree for the document's current text, reusing the previous tree when there is one.
+   * `alternate` names another entry to start from when it is closer to the new text: the
+   * buffer's base, so that an edit after an undo back to the base reparses one spot, not
+   * everything between the undone edit and the new one.
+   */
+  update(uri: string, path: string, text: string, alternate?: string): Entry {
     const old = this.entries.get(uri);
     if (old && old.text === text) {
       this.touch(uri, old);
       return old;
     }
     const blanked = timings.timed('blank', () => blank(text));
+    let from = old;
+    let changed = old ? editRegion(old.blanked, blanked) : null;
+    const alt = alternate === undefined ? undefined : this.entries.get(alternate);
+    if (alt && alt !== old && alt.tree.copy) {
+      const r = editRegion(alt.blanked, blanked);
+      if (!changed || r.oldEnd + r.newEnd - 2 * r.start < changed.oldEnd + changed.newEnd - 2 * changed.start) {
+        from = alt;
+        changed = r;
+      }
+    }
     let tree: SyntaxTree;
     let previous: Entry['previous'] = null;
-    if (old) {
-      const a = old.blanked;
+    if (from && changed) {
+      // The alternate keeps its own tree: edit a copy of it.
+      const base = from === old ? from.tree : from.tree.copy!();
+      const a = from.blanked;
       const b = blanked;
-      const { start, oldEnd: endA, newEnd: endB } = editRegion(a, b);
-      this.parser.edit(old.tree, {
+      const { start, oldEnd: endA, newEnd: endB } = changed;
+      this.parser.edit(base, {
         startIndex: start,
         oldEndIndex: endA,
         newEndIndex: endB,
@@ -91,27 +108,34 @@ export class DocumentTrees {
         oldEndPosition: pointOf(a, endA),
         newEndPosition: pointOf(b, endB),
       });
-      tree = this.parser.parseRaw(blanked, old.tree);
+      try {
+        tree = this.parser.parseRaw(blanked, base);
+      } catch (err) {
+        if (base !== from.tree) base.delete();
+        throw err;
+      }
       // Structure can change outside the typed range (an unclosed brace): widen the region to cover it.
       const region: EditRegion = { start, oldEnd: endA, newEnd: endB };
       // The index reads names and attributes from the original text, which blanking hides
       // (`__init` -> `__exit` leaves the blanked text unchanged): cover the original edit too.
-      const raw = editRegion(old.text, text);
+      const raw = editRegion(from.text, text);
       region.start = Math.min(region.start, raw.start);
       if (raw.newEnd > region.newEnd) {
         region.oldEnd += raw.newEnd - region.newEnd;
         region.newEnd = raw.newEnd;
       }
-      for (const r of old.tree.getChangedRanges?.(tree) ?? []) {
+      for (const r of base.getChangedRanges?.(tree) ?? []) {
         region.start = Math.min(region.start, r.startIndex);
         const end = Math.max(region.newEnd, r.endIndex);
         region.oldEnd += end - region.newEnd;
         region.newEnd = end;
       }
-      old.tree.delete();
+      base.delete();
+      if (from !== old) old?.tree.delete();
       this.stats.incremental++;
-      if (old.index) previous = { index: old.index, region };
-      else if (old.previous) previous = { index: old.previous.index, region: mergeRegions(old.previous.region, region) };
+      if (from.index) previous = { index: from.index, region };
+      else if (from.previous) previous = { index: from.previous.index, region: mergeRegions(from.previous.region, region) };
+      if (from !== old) this.touch(alternate!, from);
     } else {
       tree = this.parser.parseRaw(blanked);
       this.stats.full++;
@@ -122,8 +146,8 @@ export class DocumentTrees {
   }
 
   /** The FileIndex of the document's current text (cached until the text changes). */
-  index(uri: string, path: string, text: string): FileIndex {
-    const e = this.update(uri, path, text);
+  index(uri: string, path: string, text: string, alternate?: string): FileIndex {
+    const e = this.update(uri, path, text, alternate);
     if (!e.index) {
       timings.start('index');
       e.index = e.previous

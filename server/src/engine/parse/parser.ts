@@ -78,6 +78,8 @@ export interface SyntaxTree {
   delete(): void;
   /** Ranges whose syntax changed; the receiver is the edited old tree. */
   getChangedRanges?(other: SyntaxTree): { startIndex: number; endIndex: number }[];
+  /** A copy that shares the unchanged parts (cheap): edit it and keep the original. */
+  copy?(): SyntaxTree;
 }
 
 export interface TextEdit {
