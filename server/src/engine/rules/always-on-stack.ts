@@ -6,23 +6,24 @@ import type { FunctionDef, RelatedLocation } from '../model';
 import type { FileChange, Rule } from './rule';
 import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
 import { describeFunction } from './lib/wording';
+import { firstAfter } from './lib/codeText';
 
 const IDLE = /^(?:do_idle|cpu_idle\w*|cpu_startup_entry|cpu_bringup_and_idle|default_idle\w*|arch_cpu_idle\w*|\w+_idle_loop|idle_loop)$/;
 const KTHREAD_START =
-  /\b(?:kthread_run|kthread_run_on_cpu|kthread_create|kthread_create_on_node|kthread_create_on_cpu|kernel_thread)\s*\(\s*&?\s*([A-Za-z_]\w*)/g;
+  /\b(?:kthread_run|kthread_run_on_cpu|kthread_create|kthread_create_on_node|kthread_create_on_cpu|kernel_thread)\s*\(\s*&?\s*$/;
 const FOREVER = /\bfor\(;;\)|\bwhile\((?:1|true|!kthread_should_stop\(\)|!kthread_freezable_should_stop\([^()]*\))\)/g;
 const SLEEP =
   /\b(?:schedule|schedule_timeout\w*|schedule_hrtimeout\w*|io_schedule\w*|freezable_schedule\w*|wait_event\w*|swait_event\w*|wait_for_completion\w*|msleep\w*|ssleep|usleep_range\w*|wait_woken|kthread_parkme|try_to_freeze)\(/;
 const KTHREAD_HINT = /\bkthread_(?:should_stop|should_park|freezable_should_stop|parkme)\(|\bset_freezable\(|\btry_to_freeze\(/;
 
-/** Functions this file starts as kthreads, with the line that starts each. */
-function kthreadTargets(fc: FileChange): Map<string, number> {
-  const out = new Map<string, number>();
+/** The line that starts `name` as a kthread in this file, or undefined. */
+function kthreadStart(fc: FileChange, name: string): number | undefined {
   const text = fc.post!.text;
-  for (const m of text.matchAll(KTHREAD_START)) {
-    if (!out.has(m[1])) out.set(m[1], text.slice(0, m.index).split('\n').length - 1);
-  }
-  return out;
+  const at = firstAfter(text, name, KTHREAD_START);
+  if (!at) return undefined;
+  let line = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < at.index; i = text.indexOf('\n', i + 1)) line++;
+  return line;
 }
 
 /** The text of the statement a loop header governs, from the normalised body. */
@@ -61,11 +62,9 @@ export const alwaysOnStack: Rule = {
   check(ctx) {
     for (const fc of ctx.files) {
       if (!fc.post) continue;
-      let kthreads: Map<string, number> | null = null;
       for (const c of changedFunctions(fc)) {
         const fn = c.new;
         if (isIgnoredFunction(fc, fn.name)) continue;
-        kthreads ??= kthreadTargets(fc);
         const base = { file: fc.path, line: firstChangedLine(fc, fn), endLine: fn.span.end, function: fn.name, symbol: fn.name };
         // Idle tasks are switched by the idle loop itself (klp_update_patch_state() at the end of
         // do_idle()), so the idle loop never stalls the transition; an endless one just never reruns.
@@ -81,7 +80,7 @@ export const alwaysOnStack: Rule = {
         if (fn.attributes.includes('__sched') || c.old.attributes.includes('__sched')) {
           reasons.push('it is __sched, part of the sleep path that sleeping tasks have on their stacks');
         }
-        const started = kthreads.get(fn.name);
+        const started = kthreadStart(fc, fn.name);
         if (started !== undefined) {
           reasons.push('it is the main function of a kthread started in this file, and the kthread stays in it for its whole life');
           related.push({ file: fc.path, line: started, message: `${fn.name}() is started as a kthread here` });

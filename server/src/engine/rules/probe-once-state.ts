@@ -6,9 +6,10 @@ import type { FunctionDef } from '../model';
 import type { FileChange, Rule } from './rule';
 import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
 import { describeFunction } from './lib/wording';
+import { firstAfter } from './lib/codeText';
 
 const ONCE_NAME = /_(probe|setup|init|attach|bind|ctor)(?:_one)?$/;
-const ONCE_MEMBER = /\.(probe|setup|init|init_one|attach|bind|ctor)\s*=\s*&?\s*([A-Za-z_]\w*)/g;
+const ONCE_MEMBER = /\.(probe|setup|init|init_one|attach|bind|ctor)\s*=\s*&?\s*$/;
 // init-section and exit-section own these.
 const OWNED_ELSEWHERE = ['__init', '__meminit', '__init_or_module', '__ref', '__cpuinit', '__head', '__exit'];
 // Lines that store state into the object being set up.
@@ -29,12 +30,10 @@ export const probeOnceState: Rule = {
   check(ctx) {
     for (const fc of ctx.files) {
       if (!fc.post) continue;
-      const fromOps = new Map<string, string>();
-      for (const m of fc.post.text.matchAll(ONCE_MEMBER)) if (!fromOps.has(m[2])) fromOps.set(m[2], m[1]);
       for (const c of changedFunctions(fc)) {
         const fn = c.new;
         if (isIgnoredFunction(fc, fn.name) || ownedElsewhere(fc.post.initTargets, fn, c.old)) continue;
-        const member = fromOps.get(fn.name);
+        const member = firstAfter(fc.post.text, fn.name, ONCE_MEMBER)?.match[1];
         const named = ONCE_NAME.exec(fn.name);
         if (!member && !named) continue;
         const role = member ? `is a .${member} callback` : `looks like a ${named![1]} routine`;

@@ -30,6 +30,18 @@ test('obj-y is built in; obj-$(CONFIG_X) follows the .config, else the tristate 
   assert.equal(objectFacts(tree(DRIVER, 'CONFIG_DEMO=y\n'), 'drivers/demo/demo.c').build, 'builtin');
 });
 
+test('the answers kept between analyses follow edits to the Makefile and to the .config', () => {
+  const first = tree(DRIVER, 'CONFIG_DEMO=m\n');
+  const root = first.root;
+  assert.equal(objectFacts(first, 'drivers/demo/demo.c').build, 'module');
+  // The language server opens the tree anew for each analysis: the same answer, until a file changes.
+  assert.equal(objectFacts(KernelTree.open(root), 'drivers/demo/demo.c').build, 'module');
+  fs.writeFileSync(path.join(root, '.config'), 'CONFIG_DEMO=y\n');
+  assert.equal(objectFacts(KernelTree.open(root), 'drivers/demo/demo.c').build, 'builtin');
+  fs.writeFileSync(path.join(root, 'drivers/demo/Makefile'), 'obj-m += demo.o\n');
+  assert.equal(objectFacts(KernelTree.open(root), 'drivers/demo/demo.c').build, 'module');
+});
+
 test('a composite module names itself and takes its build from its own obj- line', () => {
   const f = objectFacts(tree(DRIVER), 'drivers/demo/b.c');
   assert.deepEqual([f.moduleName, f.symbol, f.build], ['demo_mod', 'CONFIG_DEMO_MOD', 'builtin']);

@@ -48,20 +48,24 @@ function ftraceRemoval(
   return null;
 }
 
-const factsCache = new WeakMap<KernelTree, Map<string, { at: number; facts: ObjectFacts }>>();
+// By tree and file: the language server opens a KernelTree per analysis, and several rules
+// ask on every keystroke.
+const factsCache = new Map<string, { at: number; stamp: string; facts: ObjectFacts }>();
 
 /**
- * What the Makefiles and Kconfig say about `file`'s object. Several rules ask on every
- * keystroke, so answers are kept as long as the Kconfig answers below (the tree's
- * Makefile text itself is kept for the tree's life). Callers must not change the result.
+ * What the Makefiles and Kconfig say about `file`'s object. Answers are kept while the
+ * directory's Makefile/Kbuild and the kernel config are unchanged (their times and sizes),
+ * for as long as the Kconfig answers below. Callers must not change the result.
  */
 export function objectFacts(tree: KernelTree, file: string): ObjectFacts {
-  let memo = factsCache.get(tree);
-  if (!memo) factsCache.set(tree, (memo = new Map()));
-  const hit = memo.get(file);
-  if (hit && Date.now() - hit.at < KCONFIG_CACHE_MS) return hit.facts;
+  const dir = path.posix.dirname(file);
+  const key = `${tree.root}\0${file}`;
+  const stamp = tree.stamp([`${dir}/Kbuild`, `${dir}/Makefile`]);
+  const hit = factsCache.get(key);
+  if (hit && hit.stamp === stamp && Date.now() - hit.at < KCONFIG_CACHE_MS) return hit.facts;
   const facts = readObjectFacts(tree, file);
-  memo.set(file, { at: Date.now(), facts });
+  if (factsCache.size >= 1024) factsCache.delete(factsCache.keys().next().value!);
+  factsCache.set(key, { at: Date.now(), stamp, facts });
   return facts;
 }
 

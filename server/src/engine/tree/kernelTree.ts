@@ -99,6 +99,20 @@ export class KernelTree {
     }
   }
 
+  /**
+   * What changes when any of these tree files (or the kernel config) changes: their
+   * modification times and sizes, for caches that outlive one KernelTree.
+   */
+  stamp(rels: string[]): string {
+    const files = [...rels.map((r) => this.resolve(r)), this.configPath ?? path.join(this.root, '.config')];
+    return files
+      .map((f) => {
+        const st = fs.statSync(f, { throwIfNoEntry: false });
+        return st ? `${st.mtimeMs}:${st.size}` : '-';
+      })
+      .join(' ');
+  }
+
   /** The Makefile (or Kbuild) text of a directory, cached. */
   makefile(dir: string): string | null {
     if (!this.makefiles.has(dir)) {

@@ -8,7 +8,7 @@ import { createParser } from '../../parse/parser';
 import { DocumentTrees } from '../../parse/documentTrees';
 import { indexSource } from '../../index/indexer';
 import type { FileIndex } from '../../model';
-import { codeIdentifiers, codeLines, codeLinesStats, codeOnly, functionsNaming, noteLineEdit } from './codeText';
+import { codeIdentifiers, codeLines, codeLinesStats, codeOnly, firstAfter, functionsNaming, noteLineEdit } from './codeText';
 
 test('codeIdentifiers drops comments spanning lines and // comments on every line', () => {
   const decl = 'static int /* was\n __read_mostly */ hits // per_cpu here\n = 0; /* x */';
@@ -173,4 +173,35 @@ describe('codeLines on a file of the 6.1 tree', { skip: fs.existsSync(CORE) ? fa
     }
     assert.equal(codeLinesStats.incremental - before, asked);
   });
+});
+
+test('property: firstAfter finds for a name what a global scan for the pattern and any name finds first (unless names nest)', () => {
+  const KTHREAD = ['kthread_run', 'kthread_create', 'kernel_thread', 'xkthread_run'];
+  const piece = fc.oneof(
+    fc.constantFrom(...KTHREAD).map((k) => `${k}(`),
+    fc.constantFrom('fn', 'fn2', 'my_fn', 'afn', 'fn_x'),
+    fc.constantFrom(' ', '\n', '\t', '&', ', ', ';', '(', '.probe = ', '.init_one=&', '.init =', '/* fn */'),
+  );
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 40 }), fc.constantFrom('fn', 'fn2', 'my_fn'), (pieces, name) => {
+      const text = pieces.join('');
+      for (const [global, anchored] of [
+        [
+          /\b(?:kthread_run|kthread_create|kernel_thread)\s*\(\s*&?\s*([A-Za-z_]\w*)/g,
+          /\b(?:kthread_run|kthread_create|kernel_thread)\s*\(\s*&?\s*$/,
+        ],
+        [/\.(probe|init|init_one)\s*=\s*&?\s*([A-Za-z_]\w*)/g, /\.(probe|init|init_one)\s*=\s*&?\s*$/],
+      ] as const) {
+        const all = [...text.matchAll(global)];
+        // `kthread_run(kthread_run(fn`: the scan takes the inner keyword for the name and skips
+        // fn, where firstAfter finds fn. Not C that anything starts a kthread with.
+        if (all.some((m) => KTHREAD.includes(m[m.length - 1]))) continue;
+        const want = all.find((m) => m[m.length - 1] === name);
+        const got = firstAfter(text, name, anchored);
+        assert.equal(got?.index, want?.index, JSON.stringify(text));
+        if (want && want.length > 2) assert.equal(got?.match[1], want[1]);
+      }
+    }),
+    { numRuns: 2000 },
+  );
 });
