@@ -22,7 +22,7 @@ import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../ut
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
 import { matchParen, splitTopLevel } from '../parse/blank';
 import * as timings from '../util/timings';
-import { noteLineEdit } from '../rules/lib/codeText';
+import { noteLineEdit } from './lineEdits';
 
 const SYSCALL_HEAD_RE = /^\s*(?:static\s+)?((?:COMPAT_|KPATCH_|KLP_)?SYSCALL(?:32)?_DEFINE[0-6]|(?:NOTRACE_)?BPF_CALL_[0-5])\s*\(\s*(\w+)/;
 const EXPORT_RE = /^\s*(EXPORT_(?:SYMBOL|TRACEPOINT_SYMBOL|STATIC_CALL)\w*)\s*\(\s*(\w+)\s*(?:,\s*"?(\w+)"?\s*)?\)/;
@@ -271,6 +271,12 @@ export function reindexTree(root: SyntaxNode, path: string, text: string, old: F
     ...oldFacts.filter((f) => f.line > bOld).map((f) => ({ ...f, line: f.line + dl })),
   ]);
   return index;
+}
+
+/** Where line `l` of the index's text starts (the text's length past the last line). */
+export function lineStartOf(index: FileIndex, l: number): number {
+  const starts = startsFor(index);
+  return l < 0 ? 0 : l < starts.length ? starts[l] : index.text.length;
 }
 
 /** `index.lines[l]` without splitting the whole text into lines (undefined past the end). */

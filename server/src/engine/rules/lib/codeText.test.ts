@@ -8,7 +8,8 @@ import { createParser } from '../../parse/parser';
 import { DocumentTrees } from '../../parse/documentTrees';
 import { indexSource } from '../../index/indexer';
 import type { FileIndex } from '../../model';
-import { codeIdentifiers, codeLines, codeLinesStats, codeOnly, firstAfter, functionsNaming, noteLineEdit } from './codeText';
+import { codeIdentifiers, codeLines, codeLinesStats, codeOnly, firstAfter, functionsNaming } from './codeText';
+import { noteLineEdit } from '../../index/lineEdits';
 
 test('codeIdentifiers drops comments spanning lines and // comments on every line', () => {
   const decl = 'static int /* was\n __read_mostly */ hits // per_cpu here\n = 0; /* x */';

@@ -2,6 +2,7 @@
 
 import type { FileIndex, FunctionDef } from '../../model';
 import { escapeRegExp } from '../../util/text';
+import { LineDerived, type LineEdit } from '../../index/lineEdits';
 
 /** Same-length copy of C text with comments, string and char literals replaced by spaces (newlines kept). */
 export function codeOnly(text: string): string {
@@ -50,57 +51,19 @@ function blankLines(text: string): CodeState {
   return { code, open };
 }
 
-const codeLinesCache = new WeakMap<FileIndex, CodeState>();
-
-/** How the lines of an index came from those of an earlier one (see noteLineEdit). */
-interface LineEdit {
-  prev: CodeState;
-  aLine: number;
-  bOld: number;
-  bNew: number;
-}
-const lineEdits = new WeakMap<FileIndex, LineEdit>();
+// Blanked again only around the lines an incremental re-index changed.
+const codeState = new LineDerived<CodeState>(
+  (idx) => blankLines(idx.lines.join('\n')),
+  (prev, edit, idx) => reblank(prev, edit, idx.lines),
+  (st, idx) => st.code.length === idx.lines.length,
+);
 
 /** How many codeLines results were blanked over the whole text and how many around an edit (for tests). */
-export const codeLinesStats = { whole: 0, incremental: 0 };
-
-/**
- * Records that `next.lines` is `prev.lines` with lines [aLine, bOld] replaced by
- * next's lines [aLine, bNew] (the rest the same strings), so that codeLines(next)
- * re-blanks only around the edit. When prev's code lines were never asked for (most
- * keystrokes run no rule that reads them), the edit is joined to the one prev came
- * from, so a later codeLines still starts from the last index that had them.
- */
-export function noteLineEdit(prev: FileIndex, next: FileIndex, aLine: number, bOld: number, bNew: number): void {
-  const st = codeLinesCache.get(prev);
-  if (st) {
-    if (st.code.length === prev.lines.length) lineEdits.set(next, { prev: st, aLine, bOld, bNew });
-    return;
-  }
-  const e = lineEdits.get(prev);
-  if (!e) return;
-  // e: lines [e.aLine, e.bOld] of the base became [e.aLine, e.bNew] of prev; then prev's
-  // [aLine, bOld] became next's [aLine, bNew]. Together: the span covering both, in prev's lines.
-  const midEnd = Math.max(e.bNew, bOld);
-  lineEdits.set(next, {
-    prev: e.prev,
-    aLine: Math.min(e.aLine, aLine),
-    bOld: midEnd - (e.bNew - e.bOld),
-    bNew: midEnd + (bNew - bOld),
-  });
-}
+export const codeLinesStats = codeState.stats;
 
 /** The index's lines with comments and literals blanked. */
 export function codeLines(idx: FileIndex): string[] {
-  let st = codeLinesCache.get(idx);
-  if (!st) {
-    const edit = lineEdits.get(idx);
-    st = edit ? reblank(edit, idx.lines) : blankLines(idx.lines.join('\n'));
-    codeLinesStats[edit ? 'incremental' : 'whole']++;
-    lineEdits.delete(idx);
-    codeLinesCache.set(idx, st);
-  }
-  return st.code;
+  return codeState.get(idx).code;
 }
 
 /**
@@ -108,8 +71,8 @@ export function codeLines(idx: FileIndex): string[] {
  * at the last line at or before the edit that is not open, and stops at the first line
  * after it that is not open in either text; the lines outside are the old ones.
  */
-function reblank(e: LineEdit, lines: string[]): CodeState {
-  const { prev, aLine, bOld, bNew } = e;
+function reblank(prev: CodeState, e: LineEdit, lines: string[]): CodeState {
+  const { aLine, bOld, bNew } = e;
   const dl = bNew - bOld;
   let k = aLine;
   while (k > 0 && prev.open[k]) k--;

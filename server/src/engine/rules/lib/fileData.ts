@@ -5,6 +5,8 @@ import { matchParen, splitTopLevel } from '../../parse/blank';
 import { normalizeC } from '../../util/text';
 import type { FileChange } from '../rule';
 import { codeOnly } from './codeText';
+import { lineStartOf } from '../../index/indexer';
+import { LineDerived, type LineEdit } from '../../index/lineEdits';
 
 export interface DataVar {
   name: string;
@@ -84,13 +86,23 @@ function insideFunction(idx: FileIndex): (line: number) => boolean {
 /** Only these macro names can define an object (macroVarShape): the others are passed over unread. */
 const DATA_MACRO_NAME = /^(?:DEFINE_|DECLARE_|LIST_HEAD$|HLIST_HEAD$|LLIST_HEAD$)/;
 
-/** File-scope objects made by DEFINE_*()/LIST_HEAD()-style macros. */
-function macroVars(idx: FileIndex): DataVar[] {
+/**
+ * File-scope objects made by DEFINE_*()/LIST_HEAD()-style macros on lines [fromLine, toLine],
+ * and for every file-scope macro call read there, the line its arguments end on (Infinity
+ * when they never close): what a line finds depends only on the text from its start to there.
+ */
+interface MacroVars {
+  vars: DataVar[];
+  reach: { line: number; end: number }[];
+}
+
+function macroVars(idx: FileIndex, fromLine = 0, toLine = Infinity): MacroVars {
   const raw = idx.text;
+  const end = lineStartOf(idx, toLine + 1);
   // Line numbers by counting newlines from the previous match on (the matches come in
   // order): a table of every line start cost more than the rest of the scan.
-  let counted = 0;
-  let countedLine = 0;
+  let counted = lineStartOf(idx, fromLine);
+  let countedLine = fromLine;
   const lineOf = (offset: number) => {
     for (let nl = raw.indexOf('\n', counted); nl >= 0 && nl < offset; nl = raw.indexOf('\n', nl + 1)) {
       countedLine++;
@@ -104,6 +116,7 @@ function macroVars(idx: FileIndex): DataVar[] {
     return n;
   };
   const out: DataVar[] = [];
+  const reach: MacroVars['reach'] = [];
   // Sticky: tried at the start of each line that names a data macro (the only lines whose
   // match can pass DATA_MACRO_NAME), instead of at every line start of the file.
   const re = /[ \t]*((?:static|extern)[ \t]+)?(?:(?:const|__\w+)[ \t]+)*([A-Z][A-Z0-9_]*)[ \t]*\(/y;
@@ -113,7 +126,8 @@ function macroVars(idx: FileIndex): DataVar[] {
   let lastLineStart = -1;
   // The pattern anchors at a line start, so comment lines (` * FOO(`) never match and
   // the raw text can be scanned without blanking the whole file first.
-  for (let hit = named.exec(raw); hit; hit = named.exec(raw)) {
+  named.lastIndex = counted;
+  for (let hit = named.exec(raw); hit && hit.index < end; hit = named.exec(raw)) {
     const lineStart = raw.lastIndexOf('\n', hit.index) + 1;
     if (lineStart === lastLineStart) continue;
     lastLineStart = lineStart;
@@ -125,6 +139,8 @@ function macroVars(idx: FileIndex): DataVar[] {
     const line = lineOf(m.index);
     if (inFunction(line)) continue;
     const close = matchParen(raw, open);
+    const endLine = close < 0 ? Infinity : line + newlinesIn(m.index, close);
+    reach.push({ line, end: endLine });
     if (close < 0) continue;
     const local = raw.slice(open, close + 1);
     const shape = macroVarShape(macro, splitArgs(codeOnly(local), local, 0, local.length - 1));
@@ -134,12 +150,41 @@ function macroVars(idx: FileIndex): DataVar[] {
       ...shape,
       storage: m[1]?.trim() === 'static' ? 'static' : m[1]?.trim() === 'extern' ? 'extern' : 'none',
       attributes: attrs ? [attrs[0]] : [],
-      span: { start: line, end: line + newlinesIn(m.index, close) },
+      span: { start: line, end: endLine },
       macro,
     });
   }
-  return out;
+  return { vars: out, reach };
 }
+
+/**
+ * The macro-made objects of an index re-indexed around an edit: those of the index it came
+ * from, with the changed lines read again, and the lines above them whose macro call reads
+ * into them. The lines below are the same text and find the same objects, moved.
+ */
+function macroVarsAround(prev: MacroVars, { aLine, bOld, bNew }: LineEdit, idx: FileIndex): MacroVars {
+  let lo = aLine;
+  for (const r of prev.reach) if (r.line < aLine && r.end >= aLine) lo = Math.min(lo, r.line);
+  const dl = bNew - bOld;
+  const fresh = macroVars(idx, lo, bNew);
+  return {
+    vars: [
+      ...prev.vars.filter((v) => v.span.start < lo),
+      ...fresh.vars,
+      ...prev.vars.filter((v) => v.span.start > bOld).map((v) => ({ ...v, span: { start: v.span.start + dl, end: v.span.end + dl } })),
+    ],
+    reach: [
+      ...prev.reach.filter((r) => r.line < lo),
+      ...fresh.reach,
+      ...prev.reach.filter((r) => r.line > bOld).map((r) => ({ line: r.line + dl, end: r.end + dl })),
+    ],
+  };
+}
+
+const macroVarsOf = new LineDerived<MacroVars>((idx) => macroVars(idx), macroVarsAround);
+
+/** How many macro-made object lists were read from the whole text and how many around an edit (for tests). */
+export const macroVarsStats = macroVarsOf.stats;
 
 const dataCache = new WeakMap<FileIndex, DataVar[]>();
 
@@ -151,7 +196,7 @@ const dataCache = new WeakMap<FileIndex, DataVar[]>();
 export function fileData(idx: FileIndex): DataVar[] {
   const cached = dataCache.get(idx);
   if (cached) return cached;
-  const macros = macroVars(idx);
+  const macros = macroVarsOf.get(idx).vars;
   const macroLines = new Set<number>();
   for (const v of macros) for (let l = v.span.start; l <= v.span.end; l++) macroLines.add(l);
   const out: DataVar[] = [];
