@@ -35,8 +35,14 @@ export class KernelTree {
     return new KernelTree(root, configPath);
   }
 
+  // Paths proven to stay inside the tree: a patch's paths are checked, then read, then
+  // asked about by several rules, and each proof costs a realpath(3).
+  private resolved = new Map<string, string>();
+
   /** Absolute path of a tree-relative path, proven to stay inside the tree. */
   resolve(rel: string): string {
+    const known = this.resolved.get(rel);
+    if (known !== undefined) return known;
     if (path.isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || rel.includes('\0')) {
       throw new PatchError(`path '${rel}' escapes the kernel tree`);
     }
@@ -55,6 +61,8 @@ export class KernelTree {
     if (real !== this.root && !real.startsWith(this.root + path.sep)) {
       throw new PatchError(`path '${rel}' escapes the kernel tree through a symlink`);
     }
+    // Only a path that exists: one that does not yet may be created as a link later.
+    if (probe === abs) this.resolved.set(rel, abs);
     return abs;
   }
 

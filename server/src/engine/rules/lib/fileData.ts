@@ -98,10 +98,11 @@ interface MacroVars {
 
 function macroVars(idx: FileIndex, fromLine = 0, toLine = Infinity): MacroVars {
   const raw = idx.text;
-  const end = lineStartOf(idx, toLine + 1);
+  // The whole text without its line starts: a stored index has not split them.
+  const end = toLine === Infinity ? raw.length : lineStartOf(idx, toLine + 1);
   // Line numbers by counting newlines from the previous match on (the matches come in
   // order): a table of every line start cost more than the rest of the scan.
-  let counted = lineStartOf(idx, fromLine);
+  let counted = fromLine === 0 ? 0 : lineStartOf(idx, fromLine);
   let countedLine = fromLine;
   const lineOf = (offset: number) => {
     for (let nl = raw.indexOf('\n', counted); nl >= 0 && nl < offset; nl = raw.indexOf('\n', nl + 1)) {
