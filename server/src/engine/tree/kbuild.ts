@@ -58,6 +58,17 @@ const factsCache = new Map<string, { at: number; stamp: string; facts: ObjectFac
  * for as long as the Kconfig answers below. Callers must not change the result.
  */
 export function objectFacts(tree: KernelTree, file: string): ObjectFacts {
+  // Within one analysis (one KernelTree) the files are not checked again.
+  let mine = factsOfTree.get(tree);
+  if (!mine) factsOfTree.set(tree, (mine = new Map()));
+  let facts = mine.get(file);
+  if (!facts) mine.set(file, (facts = keptObjectFacts(tree, file)));
+  return facts;
+}
+
+const factsOfTree = new WeakMap<KernelTree, Map<string, ObjectFacts>>();
+
+function keptObjectFacts(tree: KernelTree, file: string): ObjectFacts {
   const dir = path.posix.dirname(file);
   const key = `${tree.root}\0${file}`;
   const stamp = tree.stamp([`${dir}/Kbuild`, `${dir}/Makefile`]);
