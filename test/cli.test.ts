@@ -290,6 +290,21 @@ test('the index store: the same patch again parses nothing and starts no wasm; a
   assert.equal(third.stdout, offOther.stdout);
   const p3 = phases(third);
   assert.ok(!('parse' in p3) && 'parse (changed items)' in p3, JSON.stringify(p3));
+  // The items and blanked texts lost (a store pruned half-way): the stored index cannot be
+  // sliced, so both images are parsed whole; the output is the same, and they are kept again.
+  const auxes = () => fs.readdirSync(path.join(store, build)).filter((n) => n.endsWith('.aux.bin'));
+  assert.ok(auxes().length >= 4, auxes().join(' '));
+  for (const n of auxes()) fs.rmSync(path.join(store, build, n));
+  const fourthPatch = path.join(tmp(), 'fourth.patch');
+  fs.writeFileSync(fourthPatch, fs.readFileSync(demoPatch, 'utf8').replace('= 256;', '= 1024;'));
+  const fourthArgs = [cli, '--tree', demoTree, '--format', 'json', fourthPatch];
+  const fourth = spawnSync(process.execPath, fourthArgs, { encoding: 'utf8', env });
+  const offFourth = spawnSync(process.execPath, fourthArgs, { encoding: 'utf8', env: { ...process.env, KLP_NO_INDEX_CACHE: '1' } });
+  assert.equal(fourth.stdout, offFourth.stdout);
+  assert.equal(fourth.status, offFourth.status, fourth.stderr);
+  assert.ok('parse' in phases(fourth), JSON.stringify(phases(fourth)));
+  // The changed file's two images (the header, patched as before, was not parsed: its entries stay as they are).
+  assert.equal(auxes().length, 2, 'the sliced file kept whole again');
 });
 
 test('the index store: a rule that must parse in an otherwise stored run gets the parser, and prints the same', () => {

@@ -7,7 +7,7 @@ import { readPatch, PatchError, type ParsedPatch } from './diff/readPatch';
 import { buildImages, hunkOnlyImages, type Images } from './diff/images';
 import { createParser, ParseTimeout, type Backend, type CParser } from './parse/parser';
 import { fromStoredIndex, indexSource, indexTree } from './index/indexer';
-import type { IndexStore, StoredFile } from './index/indexStore';
+import { IndexStoreMiss, type IndexStore, type StoredFile } from './index/indexStore';
 import { indexPostBySlice, rootItems } from './parse/slice';
 import { deferredParser } from './parse/deferredParser';
 import { blank } from './parse/blank';
@@ -254,6 +254,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
           checkCancelled();
           if (fuzzNote) notes.push(fuzzNote);
           let skipped = tooBig;
+          let auxLost = false;
           let pre: FileIndex | null = null;
           let post: FileIndex | null = null;
           const trees = opts.trees ?? new DocumentTrees(parser, 1);
@@ -281,7 +282,14 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
               } else if (stored) {
                 // The pre-image's index from an earlier run: parse the post-image only where the hunks are.
                 pre = stored.index;
-                const sliced = indexPostBySlice(parser, path, stored, images.post!);
+                let sliced: StoredFile | null = null;
+                try {
+                  sliced = indexPostBySlice(parser, path, stored, images.post!);
+                } catch (err) {
+                  // The stored pre-image lost its items: parse both images below, and store both again.
+                  if (!(err instanceof IndexStoreMiss)) throw err;
+                  auxLost = true;
+                }
                 if (sliced && sliced !== stored) store!.put(path, images.post!, sliced.index, sliced.items, sliced.blanked);
                 post = sliced?.index ?? null;
               }
@@ -296,7 +304,7 @@ export async function analyzePatches(inputs: PatchInput[], opts: AnalyzeOptions 
                   store!.put(p, text, index, rootItems(tree.rootNode), blanked);
                 };
                 pre = trees.index(key, fp.oldPath ?? path, images.pre!);
-                if (store && !stored) keep(fp.oldPath ?? path, images.pre!, pre);
+                if (store && (!stored || auxLost)) keep(fp.oldPath ?? path, images.pre!, pre);
                 post = trees.index(key, path, images.post!);
                 if (store) keep(path, images.post!, post);
                 if (!opts.trees) trees.drop(key);

@@ -9,9 +9,9 @@ import { createParser } from '../parse/parser';
 import { indexTree } from './indexer';
 import { rootItems } from '../parse/slice';
 import { blank } from '../parse/blank';
-import { IndexStore } from './indexStore';
+import { IndexStore, IndexStoreMiss } from './indexStore';
 import { tempDir } from '../../../../testing/tempDir';
-import { demo, plain, touchAll } from '../../../../testing/indexSummary';
+import { demo, plain, summary, touchAll } from '../../../../testing/indexSummary';
 
 const BUILD = '0123456789abcdef';
 const OTHER_BUILD = 'fedcba9876543210';
@@ -54,11 +54,29 @@ test('index store: another text, path or build misses; a damaged or foreign entr
   assert.equal(again.get('fs/proc/procstats.c', demo + ' '), null, 'changed text');
   assert.equal(again.get('fs/proc/other.c', demo), null, 'another path');
   assert.equal(new IndexStore(root, OTHER_BUILD).get('fs/proc/procstats.c', demo), null, 'another build');
-  const [file] = fs.readdirSync(path.join(root, BUILD));
+  const [file] = fs.readdirSync(path.join(root, BUILD)).filter((f) => !f.endsWith('.aux.bin'));
   fs.writeFileSync(path.join(root, BUILD, file), 'not a stored index');
   assert.equal(again.get('fs/proc/procstats.c', demo), null, 'damaged entry');
   fs.writeFileSync(path.join(root, BUILD, file), Buffer.alloc(0));
   assert.equal(again.get('fs/proc/procstats.c', demo), null, 'empty entry');
+});
+
+test('index store: an entry whose items and blanked text are lost still gives its index, and says so when they are asked for', async () => {
+  const root = tempDir('klp-istore-');
+  const { index, items } = await indexed(demo);
+  const store = new IndexStore(root, BUILD);
+  store.put('fs/proc/procstats.c', demo, index, items);
+  store.flush();
+  const [aux] = fs.readdirSync(path.join(root, BUILD)).filter((f) => f.endsWith('.aux.bin'));
+  assert.ok(aux, 'the items and blanked text go in a file of their own');
+  for (const damage of [() => fs.writeFileSync(path.join(root, BUILD, aux), 'damaged'), () => fs.rmSync(path.join(root, BUILD, aux))]) {
+    damage();
+    const back = new IndexStore(root, BUILD).get('fs/proc/procstats.c', demo);
+    assert.ok(back);
+    assert.deepEqual(summary(back.index), summary(index));
+    assert.throws(() => back.items, IndexStoreMiss);
+    assert.throws(() => back.blanked, IndexStoreMiss);
+  }
 });
 
 test('index store: a write drops other builds but leaves what is not a store alone', async () => {

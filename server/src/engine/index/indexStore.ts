@@ -27,12 +27,28 @@ export interface StoredFile {
   blanked: string;
 }
 
+// An entry is two files: the index, which every run that hits it reads, and the top-level
+// items and blanked text, which only a slice parse of a post-image reads. A run that finds
+// both images of every file (the same patch checked again) reads a tenth of the bytes.
 interface Entry {
   format: number;
   path: string;
   index: StoredIndex;
+}
+
+interface AuxEntry {
+  format: number;
+  path: string;
   items: RootItems;
   blanked: string;
+}
+
+/** A stored index whose items and blanked text are gone or damaged (a slice parse then gives way to a whole parse). */
+export class IndexStoreMiss extends Error {
+  constructor(file: string) {
+    super(`index store: ${file} cannot be read`);
+    this.name = 'IndexStoreMiss';
+  }
 }
 
 interface KeptEntry {
@@ -42,14 +58,14 @@ interface KeptEntry {
   value: unknown;
 }
 
-const FORMAT = 3;
+const FORMAT = 4;
 /** A build id: 16 hex digits (see esbuild.mjs). */
 export const BUILD_ID = /^[0-9a-f]{16}$/;
 /** Bytes per build (an entry is 50 KB to 1.5 MB); past it, the oldest entries go down to half of it. */
 export const MAX_BYTES = 256 * 1024 * 1024;
 
 export class IndexStore {
-  private readonly pending = new Map<string, () => Entry | KeptEntry>();
+  private readonly pending = new Map<string, () => Entry | AuxEntry | KeptEntry>();
 
   /**
    * @param root the folder of all builds' stores (`~/.cache/kernel-livepatch/index`)
@@ -74,39 +90,53 @@ export class IndexStore {
     return path.join(this.dir, `${h}${suffix}`);
   }
 
-  /** The stored index of `text` at `filePath`, or null. */
+  /**
+   * The stored index of `text` at `filePath`, or null. Its items and blanked text are read
+   * on first use, and throw IndexStoreMiss if they cannot be.
+   */
   get(filePath: string, text: string): StoredFile | null {
     return timings.timed('index store', () => {
+      const file = this.fileFor(filePath, text);
       let entry: Entry;
       try {
-        entry = v8.deserialize(fs.readFileSync(this.fileFor(filePath, text))) as Entry;
+        entry = v8.deserialize(fs.readFileSync(file)) as Entry;
       } catch {
         return null; // not stored, or unreadable
       }
-      if (
-        !entry ||
-        entry.format !== FORMAT ||
-        entry.path !== filePath ||
-        !entry.index ||
-        !entry.items ||
-        entry.blanked?.length !== text.length
-      ) {
-        return null;
-      }
-      return { index: fromStoredIndex(entry.index, filePath, text), items: entry.items, blanked: entry.blanked };
+      if (!entry || entry.format !== FORMAT || entry.path !== filePath || !entry.index) return null;
+      const index = fromStoredIndex(entry.index, filePath, text);
+      let aux: AuxEntry | null = null;
+      const readAux = (): AuxEntry => {
+        if (aux) return aux;
+        const name = auxFile(file);
+        try {
+          aux = timings.timed('index store', () => v8.deserialize(fs.readFileSync(name)) as AuxEntry);
+        } catch {
+          throw new IndexStoreMiss(name);
+        }
+        if (!aux || aux.format !== FORMAT || aux.path !== filePath || !aux.items || aux.blanked?.length !== text.length) {
+          aux = null;
+          throw new IndexStoreMiss(name);
+        }
+        return aux;
+      };
+      return {
+        index,
+        get items() {
+          return readAux().items;
+        },
+        get blanked() {
+          return readAux().blanked;
+        },
+      };
     });
   }
 
   /** Keeps `index` for the next run; written by flush(), after the run's output (which blanks the text if `blanked` is not given). */
   put(filePath: string, text: string, index: FileIndex, items: RootItems, blanked?: string): void {
     const file = this.fileFor(filePath, text);
-    this.pending.set(file, () => ({
-      format: FORMAT,
-      path: filePath,
-      index: toStoredIndex(index),
-      items,
-      blanked: blanked ?? blank(text),
-    }));
+    this.pending.set(file, () => ({ format: FORMAT, path: filePath, index: toStoredIndex(index) }));
+    this.pending.set(auxFile(file), () => ({ format: FORMAT, path: filePath, items, blanked: blanked ?? blank(text) }));
   }
 
   /**
@@ -174,4 +204,9 @@ export class IndexStore {
       total -= size;
     }
   }
+}
+
+/** The file of an entry's items and blanked text. */
+function auxFile(file: string): string {
+  return file.replace(/\.bin$/, '.aux.bin');
 }
