@@ -32,16 +32,19 @@ function emptyMaps(): LineMaps {
   return { postToPatch: new Map(), preToPatch: new Map(), added: new Set(), removed: new Set(), placements: [] };
 }
 
-function matchesAt(pre: readonly string[], at: number, want: string[], skipHead: number, skipTail: number): boolean {
-  if (at < 0 || at + want.length > pre.length) return false;
+function matchesAt(pre: PreLines, at: number, want: string[], skipHead: number, skipTail: number): boolean {
+  if (at < 0 || at + want.length > pre.count) return false;
+  const { text, starts } = pre;
   for (let i = skipHead; i < want.length - skipTail; i++) {
-    if (pre[at + i] !== want[i]) return false;
+    const from = starts[at + i];
+    // Lengths first: most candidate places differ there, and nothing is sliced for them.
+    if (starts[at + i + 1] - 1 - from !== want[i].length || text.slice(from, from + want[i].length) !== want[i]) return false;
   }
   return true;
 }
 
 /** Finds where a hunk's old side sits in the pre-image: exact position first, then nearest offset, then fuzz. */
-function locate(pre: readonly string[], hunk: Hunk, from: number, maxFuzz: number): { at: number; fuzz: number } | null {
+function locate(pre: PreLines, hunk: Hunk, from: number, maxFuzz: number): { at: number; fuzz: number } | null {
   const want = hunk.lines.filter((l) => l.op !== '+').map((l) => l.text);
   const expected = Math.max(0, hunk.oldStart - (hunk.oldLines === 0 ? 0 : 1));
   const leading = hunk.lines.findIndex((l) => l.op !== ' ');
@@ -50,12 +53,12 @@ function locate(pre: readonly string[], hunk: Hunk, from: number, maxFuzz: numbe
     const head = Math.min(fuzz, Math.max(0, leading));
     const tail = Math.min(fuzz, Math.max(0, trailing));
     if (fuzz > 0 && head === 0 && tail === 0) break;
-    for (let off = 0; off <= pre.length; off++) {
+    for (let off = 0; off <= pre.count; off++) {
       for (const at of off === 0 ? [expected] : [expected - off, expected + off]) {
         if (at < from) continue;
         if (matchesAt(pre, at, want, head, tail)) return { at, fuzz };
       }
-      if (expected - off < from && expected + off > pre.length) break;
+      if (expected - off < from && expected + off > pre.count) break;
     }
   }
   return null;
@@ -77,7 +80,8 @@ export function buildImages(file: FilePatch, preText: string | null, maxFuzz = 2
   }
   if (preText === null) throw new PatchError(`${file.oldPath}: not found in the tree`);
   const endsWithNewline = preText.endsWith('\n');
-  const { lines: pre, starts } = preLines(preText);
+  const pre = preLines(preText);
+  const { starts } = pre;
   // The post-image as pieces joined by \n: a run of untouched lines is one slice of the
   // pre-image, so a keystroke in a 10,000-line file copies two slices, not every line.
   const post: string[] = [];
@@ -104,7 +108,7 @@ export function buildImages(file: FilePatch, preText: string | null, maxFuzz = 2
       if (l.op === ' ') {
         maps.preToPatch.set(p, l.patchLine);
         maps.postToPatch.set(postCount, l.patchLine);
-        post.push(pre[p]); // keep the tree's text where fuzz ignored the context
+        post.push(lineOf(pre, p)); // keep the tree's text where fuzz ignored the context
         postCount++;
         p++;
       } else if (l.op === '-') {
@@ -121,33 +125,38 @@ export function buildImages(file: FilePatch, preText: string | null, maxFuzz = 2
     maps.placements.push({ hunk, preStart: where.at, postStart, fuzz: where.fuzz });
     cursor = p;
   }
-  copy(cursor, pre.length);
+  copy(cursor, pre.count);
   if (file.status === 'deleted') return { pre: preText, post: null, maps, fuzz: maxUsed };
-  return { pre: preText, post: post.join('\n') + (endsWithNewline || !pre.length ? '\n' : ''), maps, fuzz: maxUsed };
+  return { pre: preText, post: post.join('\n') + (endsWithNewline || !pre.count ? '\n' : ''), maps, fuzz: maxUsed };
 }
 
-/** A pre-image's lines (without the final newline's empty line) and their start offsets, plus one past the last line. */
+/**
+ * A pre-image's lines (without the final newline's empty line) as their start offsets, plus
+ * one past the last line: a hunk reads a few lines of a file of thousands, so the text is
+ * not split.
+ */
 interface PreLines {
   text: string;
-  lines: readonly string[];
+  count: number;
   starts: number[];
 }
 
-// The editor checks the same base text on every keystroke: split it once.
+// The editor checks the same base text on every keystroke: find its lines once.
 let lastPre: PreLines | null = null;
 
 function preLines(text: string): PreLines {
   if (lastPre?.text === text) return lastPre;
-  const lines = text === '' ? [] : (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
-  const starts = new Array<number>(lines.length + 1);
-  let at = 0;
-  for (let i = 0; i < lines.length; i++) {
-    starts[i] = at;
-    at += lines[i].length + 1;
-  }
-  starts[lines.length] = at;
-  lastPre = { text, lines, starts };
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  // Text after the last newline is a line too (one past its end is where its newline would be).
+  if (text.length && !text.endsWith('\n')) starts.push(text.length + 1);
+  lastPre = { text, count: starts.length - 1, starts };
   return lastPre;
+}
+
+/** Line `i` of a pre-image, without its newline. */
+function lineOf(pre: PreLines, i: number): string {
+  return pre.text.slice(pre.starts[i], pre.starts[i + 1] - 1);
 }
 
 /** Net `{` minus `}` over lines, and the lowest running value (comments and literals skipped). */
