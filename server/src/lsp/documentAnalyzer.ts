@@ -169,7 +169,11 @@ export class DocumentAnalyzer {
         ],
       };
     }
-    if (baseText === doc.text) return { ...empty, tree, rel };
+    if (baseText === doc.text) {
+      // Back at its base (an undo): the base's tree is this text's, and the next edit reparses from it.
+      this.trees.drop(doc.uri);
+      return { ...empty, tree, rel };
+    }
     const patchText = bufferPatch(rel, baseText, doc.text);
     if (!/^@@/m.test(patchText)) return { ...empty, tree, rel };
     const uri = doc.uri;
