@@ -1,5 +1,5 @@
-// Data that rules derive from an index's whole text (blanked code lines, macro-made
-// objects), brought up to date around an edit instead of recomputed over the file.
+// Data that rules derive from an index's whole text (the macro-made file-scope objects),
+// brought up to date around an edit instead of recomputed over the file.
 // The incremental re-index (reindexTree) says which lines of the new index replaced
 // which lines of the old one; each kind of derived data registers here to hear it.
 

@@ -2,7 +2,7 @@
 
 import type { FileIndex, FunctionDef } from '../../model';
 import { escapeRegExp } from '../../util/text';
-import { LineDerived, type LineEdit } from '../../index/lineEdits';
+import { lineOf, lineStartOf } from '../../index/indexer';
 
 /** Same-length copy of C text with comments, string and char literals replaced by spaces (newlines kept). */
 export function codeOnly(text: string): string {
@@ -22,93 +22,29 @@ function blankMatch(m: string): string {
 }
 
 /**
- * Blanked lines of a text, and per line whether the newline before it lies inside a
- * comment or literal (`open`): at a line that is not open the blanking starts afresh,
- * so the text from there on blanks the same whatever comes before it.
+ * Lines [fn.bodySpan.start, fn.bodySpan.end] with comments and literals blanked, by blanking
+ * the function alone: its first token is code, never inside a comment or a literal, so from
+ * there its text blanks as it would in the whole file, and a check of one changed function
+ * need not blank a 10,000-line file. Text that shares its first or last line is spaces.
  */
-interface CodeState {
-  code: string[];
-  open: Uint8Array;
-}
-
-function blankLines(text: string): CodeState {
-  const inside: number[] = [];
-  const blanked = text.replace(CODE_ONLY_RE, (m: string, at: number) => {
-    for (let i = m.indexOf('\n'); i !== -1; i = m.indexOf('\n', i + 1)) inside.push(at + i);
-    return blankMatch(m);
-  });
-  const code = blanked.split('\n');
-  const open = new Uint8Array(code.length);
-  // Line numbers of the newlines inside matches (offsets ascending).
-  let line = 0;
-  let pos = 0;
-  for (const nl of inside) {
-    for (let i = text.indexOf('\n', pos); i !== -1 && i < nl; i = text.indexOf('\n', i + 1)) line++;
-    pos = nl + 1;
-    line++;
-    open[line] = 1;
-  }
-  return { code, open };
-}
-
-// Blanked again only around the lines an incremental re-index changed.
-const codeState = new LineDerived<CodeState>(
-  (idx) => blankLines(idx.lines.join('\n')),
-  (prev, edit, idx) => reblank(prev, edit, idx.lines),
-  (st, idx) => st.code.length === idx.lines.length,
-);
-
-/** How many codeLines results were blanked over the whole text and how many around an edit (for tests). */
-export const codeLinesStats = codeState.stats;
-
-/** The index's lines with comments and literals blanked. */
-export function codeLines(idx: FileIndex): string[] {
-  return codeState.get(idx).code;
-}
-
-/**
- * The code state of `lines` from that of the lines before an edit: blanking restarts
- * at the last line at or before the edit that is not open, and stops at the first line
- * after it that is not open in either text; the lines outside are the old ones.
- */
-function reblank(prev: CodeState, e: LineEdit, lines: string[]): CodeState {
-  const { aLine, bOld, bNew } = e;
-  const dl = bNew - bOld;
-  let k = aLine;
-  while (k > 0 && prev.open[k]) k--;
-  let end = Math.min(lines.length, bNew + 33);
-  for (;;) {
-    // Blanking the window's lines alone is exact up to `stop`: a line not open in the
-    // window is not open in the text, and the lines before it depend only on text before it.
-    const win = blankLines(lines.slice(k, end).join('\n'));
-    let stop = -1;
-    for (let l = bNew + 1; l < end; l++) {
-      if (!win.open[l - k] && !prev.open[l - dl]) {
-        stop = l;
-        break;
-      }
-    }
-    if (stop === -1) {
-      if (end < lines.length) {
-        end = Math.min(lines.length, k + 2 * (end - k));
-        continue;
-      }
-      stop = lines.length;
-    }
-    const code = prev.code.slice(0, k).concat(win.code.slice(0, stop - k), prev.code.slice(stop - dl));
-    const open = new Uint8Array(lines.length);
-    open.set(prev.open.subarray(0, k));
-    open.set(win.open.subarray(0, stop - k), k);
-    open.set(prev.open.subarray(stop - dl), stop);
-    return { code, open };
-  }
+function bodyCodeLines(idx: FileIndex, fn: FunctionDef): string[] {
+  const first = fn.span.start;
+  const lines: string[] = [];
+  for (let l = first; l <= fn.bodySpan.end; l++) lines.push(lineOf(idx, l) ?? '');
+  // What shares the function's first line before it, or its last line after it, is not the function's.
+  const before = fn.span.startByte - lineStartOf(idx, first);
+  if (before > 0) lines[0] = ' '.repeat(before) + lines[0].slice(before);
+  const last = lines.length - 1;
+  const upTo = fn.bodySpan.endByte - lineStartOf(idx, fn.bodySpan.end);
+  if (upTo < lines[last].length) lines[last] = lines[last].slice(0, upTo) + ' '.repeat(lines[last].length - upTo);
+  return codeOnly(lines.join('\n'))
+    .split('\n')
+    .slice(fn.bodySpan.start - first);
 }
 
 /** Code of a function body (comments and literals blanked), lines joined with \n. */
 export function bodyCode(idx: FileIndex, fn: FunctionDef): string {
-  return codeLines(idx)
-    .slice(fn.bodySpan.start, fn.bodySpan.end + 1)
-    .join('\n');
+  return bodyCodeLines(idx, fn).join('\n');
 }
 
 export interface Use {
@@ -122,11 +58,12 @@ export interface Use {
 /** Matches of `re` (global; group 1 = name) in a function's body, with image lines. */
 export function usesIn(idx: FileIndex, fn: FunctionDef, re: RegExp): Use[] {
   const out: Use[] = [];
-  const lines = codeLines(idx);
-  for (let l = fn.bodySpan.start; l <= fn.bodySpan.end && l < lines.length; l++) {
+  const lines = bodyCodeLines(idx, fn);
+  for (let i = 0; i < lines.length; i++) {
+    const l = fn.bodySpan.start + i;
     re.lastIndex = 0;
     let m: RegExpExecArray | null;
-    while ((m = re.exec(lines[l]))) {
+    while ((m = re.exec(lines[i]))) {
       out.push({ name: m[1], line: l, groups: m.slice(2).map((g) => g ?? '') });
       if (m[0].length === 0) re.lastIndex++;
     }
