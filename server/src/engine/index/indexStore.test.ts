@@ -10,6 +10,7 @@ import { indexTree } from './indexer';
 import { rootItems } from '../parse/slice';
 import { blank } from '../parse/blank';
 import { IndexStore, IndexStoreMiss } from './indexStore';
+import type { FileIndex } from '../model';
 import { tempDir } from '../../../../testing/tempDir';
 import { demo, plain, summary, touchAll } from '../../../../testing/indexSummary';
 
@@ -44,12 +45,18 @@ test('index store: an index comes back from disk equal to the one put in, body f
   assert.ok(back.index.exports.length && back.index.escapeHatches.size && back.index.initTargets.size);
 });
 
-test('index store: another text, path or build misses; a damaged or foreign entry misses', async () => {
+/** A store holding the demo file's index. */
+async function storedDemo(): Promise<{ root: string; index: FileIndex }> {
   const root = tempDir('klp-istore-');
   const { index, items } = await indexed(demo);
   const store = new IndexStore(root, BUILD);
   store.put('fs/proc/procstats.c', demo, index, items);
   store.flush();
+  return { root, index };
+}
+
+test('index store: another text, path or build misses; a damaged or foreign entry misses', async () => {
+  const { root } = await storedDemo();
   const again = new IndexStore(root, BUILD);
   assert.equal(again.get('fs/proc/procstats.c', demo + ' '), null, 'changed text');
   assert.equal(again.get('fs/proc/other.c', demo), null, 'another path');
@@ -62,11 +69,7 @@ test('index store: another text, path or build misses; a damaged or foreign entr
 });
 
 test('index store: an entry whose items and blanked text are lost still gives its index, and says so when they are asked for', async () => {
-  const root = tempDir('klp-istore-');
-  const { index, items } = await indexed(demo);
-  const store = new IndexStore(root, BUILD);
-  store.put('fs/proc/procstats.c', demo, index, items);
-  store.flush();
+  const { root, index } = await storedDemo();
   const [aux] = fs.readdirSync(path.join(root, BUILD)).filter((f) => f.endsWith('.aux.bin'));
   assert.ok(aux, 'the items and blanked text go in a file of their own');
   for (const damage of [() => fs.writeFileSync(path.join(root, BUILD, aux), 'damaged'), () => fs.rmSync(path.join(root, BUILD, aux))]) {
