@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { caseDir, ofRule, runCase } from '../../../../testing/fixtures';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { caseDir, makePatch, ofRule, runCase } from '../../../../testing/fixtures';
+import { tempDir } from '../../../../testing/tempDir';
+import { analyzePatches } from '../analyze';
 import { abiPrototype } from './exported-abi';
 
 const rule = 'exported-abi';
@@ -65,4 +70,42 @@ test('abiPrototype ignores attributes and parameter names, not types', () => {
   assert.equal(abiPrototype('noinline int foo(struct bar *b, int n)'), abiPrototype('int foo(struct bar *, int count)'));
   assert.notEqual(abiPrototype('int foo(int n)'), abiPrototype('int foo(long n)'));
   assert.equal(abiPrototype('unsigned int foo(unsigned int)'), abiPrototype('unsigned int foo(unsigned int x)'));
+});
+
+test('the header facts kept for a git tree follow a header edited in the working tree', async () => {
+  const dir = caseDir(rule, 'new-include-nothing-new');
+  const tree = tempDir('klp-abi-tree-');
+  fs.cpSync(path.join(dir, 'before'), tree, { recursive: true });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { cwd: tree, stdio: 'pipe' });
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-qm', 'base');
+  const saved = process.env.KLP_CACHE;
+  process.env.KLP_CACHE = tempDir('klp-abi-cache-');
+  try {
+    const patch = makePatch(dir);
+    const run = async () => ofRule(await analyzePatches([{ name: 'case.patch', text: patch }], { tree }), rule);
+    assert.deepEqual(await run(), []);
+    const kept = fs.readdirSync(process.env.KLP_CACHE, { recursive: true }).map(String);
+    assert.ok(
+      kept.some((f) => f.endsWith('header-facts.json')),
+      kept.join(' '),
+    );
+    // The header the patch includes now defines the struct the file only declared (not committed).
+    const header = path.join(tree, 'include/linux/demo_trace.h');
+    fs.writeFileSync(
+      header,
+      fs
+        .readFileSync(header, 'utf8')
+        .replace('void demo_trace_point', 'struct demo_ops {\n\tint (*open)(void);\n};\n\nvoid demo_trace_point'),
+    );
+    const [f, ...rest] = await run();
+    assert.equal(rest.length, 0);
+    assert.equal(f.severity, 'error');
+    assert.match(f.message, /struct demo_ops/);
+  } finally {
+    if (saved === undefined) delete process.env.KLP_CACHE;
+    else process.env.KLP_CACHE = saved;
+  }
 });

@@ -15,7 +15,7 @@ import { FUNCTION_ATTRIBUTES } from '../index/attributes';
 import { ANNOTATION_MACROS } from '../parse/blank';
 import { lineAt, lineStarts } from '../util/text';
 import type { KernelTree } from '../tree/kernelTree';
-import { WHOLE_TREE, type TreeScope } from '../tree/treeState';
+import type { TreeScope } from '../tree/treeState';
 
 const ATTRS = new Set([...FUNCTION_ATTRIBUTES, ...ANNOTATION_MACROS, 'inline', '__inline', '__inline__', 'extern']);
 
@@ -219,10 +219,12 @@ interface HeaderFacts {
   mentioned: Set<string>;
   /** Tags defined with a body. */
   defined: Set<string>;
+  /** The file's KernelTree.fileStamp when these were read. */
+  stamp: string | null;
 }
 const headerCache = new Map<string, { at: number; facts: Map<string, HeaderFacts | null> }>();
 
-function headerFactsOf(text: string): HeaderFacts {
+function headerFactsOf(text: string, stamp: string | null = null): HeaderFacts {
   const code = codeOnly(text);
   const includes: string[] = [];
   // Include paths live in a string literal, which codeOnly blanked: read them from the raw text.
@@ -234,7 +236,7 @@ function headerFactsOf(text: string): HeaderFacts {
     mentioned.add(tag);
     if (m[3]) defined.add(tag);
   }
-  return { includes, mentioned, defined };
+  return { includes, mentioned, defined, stamp };
 }
 
 const includeMemo = new Map<string, Map<string, string | null>>();
@@ -262,14 +264,21 @@ function resolveInclude(tree: KernelTree, from: string, spec: string): string | 
   return found;
 }
 
-/** Header facts persisted per tree commit: reading thousands of headers costs seconds, a JSON file milliseconds. */
+/**
+ * Header facts persisted per tree commit: reading thousands of headers costs seconds, a JSON
+ * file milliseconds. Each file's facts carry its size, time and inode when they were read,
+ * and are read again when those differ: a header edited in the working tree is noticed
+ * without asking git about the state of the whole tree.
+ */
 function loadHeaderFacts(tree: KernelTree): Map<string, HeaderFacts | null> {
-  const file = tree.cacheFile('header-facts.json', WHOLE_TREE);
+  const file = tree.cacheFile('header-facts.json', []);
   const map = new Map<string, HeaderFacts | null>();
   if (!file) return map;
   try {
-    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, [string[], string[], string[]] | null>;
-    for (const [k, v] of Object.entries(raw)) map.set(k, v ? { includes: v[0], mentioned: new Set(v[1]), defined: new Set(v[2]) } : null);
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, [string[], string[], string[], string] | null>;
+    for (const [k, v] of Object.entries(raw)) {
+      if (v && typeof v[3] === 'string') map.set(k, { includes: v[0], mentioned: new Set(v[1]), defined: new Set(v[2]), stamp: v[3] });
+    }
   } catch {
     // first run for this commit
   }
@@ -277,10 +286,10 @@ function loadHeaderFacts(tree: KernelTree): Map<string, HeaderFacts | null> {
 }
 
 function saveHeaderFacts(tree: KernelTree, facts: Map<string, HeaderFacts | null>): void {
-  const file = tree.cacheFile('header-facts.json', WHOLE_TREE);
+  const file = tree.cacheFile('header-facts.json', []);
   if (!file) return;
-  const raw: Record<string, [string[], string[], string[]] | null> = {};
-  for (const [k, v] of facts) raw[k] = v ? [v.includes, [...v.mentioned], [...v.defined]] : null;
+  const raw: Record<string, [string[], string[], string[], string]> = {};
+  for (const [k, v] of facts) if (v?.stamp) raw[k] = [v.includes, [...v.mentioned], [...v.defined], v.stamp];
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file + '.tmp', JSON.stringify(raw));
@@ -297,13 +306,18 @@ function includeClosure(
   roots: string[],
   limit = 4000,
 ): { files: Map<string, HeaderFacts>; unresolved: string[] } {
-  let cache = headerCache.get(tree.root);
+  // In memory by the same key as on disk (the commit), or by the tree for one that git does not track.
+  const key = tree.cacheFile('header-facts.json', []) ?? tree.root;
+  let cache = headerCache.get(key);
   if (!cache || Date.now() - cache.at > TREE_CACHE_MS) {
     cache = { at: Date.now(), facts: loadHeaderFacts(tree) };
-    headerCache.set(tree.root, cache);
+    headerCache.delete(key);
+    headerCache.set(key, cache);
+    // Another commit gives a new key: keep the last two (thousands of headers each).
+    while (headerCache.size > 2) headerCache.delete(headerCache.keys().next().value!);
   }
   const facts = cache.facts;
-  const known = facts.size;
+  let grew = false;
   const files = new Map<string, HeaderFacts>();
   const unresolved: string[] = [];
   const queue: { from: string; spec: string }[] = roots.map((spec) => ({ from, spec }));
@@ -315,16 +329,19 @@ function includeClosure(
       continue;
     }
     if (files.has(rel)) continue;
-    if (!facts.has(rel)) {
+    const stamp = tree.fileStamp(rel);
+    let hf = facts.get(rel);
+    if (hf === undefined || hf?.stamp !== stamp) {
       const t = safeRead(tree, rel);
-      facts.set(rel, t === null ? null : headerFactsOf(t));
+      hf = t === null ? null : headerFactsOf(t, stamp);
+      facts.set(rel, hf);
+      grew ||= hf !== null;
     }
-    const hf = facts.get(rel);
     if (!hf) continue;
     files.set(rel, hf);
     for (const inc of hf.includes) queue.push({ from: rel, spec: inc });
   }
-  if (facts.size > known) saveHeaderFacts(tree, facts);
+  if (grew) saveHeaderFacts(tree, facts);
   return { files, unresolved };
 }
 
@@ -339,9 +356,6 @@ export const exportedAbi: Rule = {
       if (!fc.isC) continue;
       // A changed type: its exporters are searched in the .c and .h files (exportersOf).
       if (fc.pairing.types.some((t) => t.kind === 'body' && t.old && t.new)) for (const s of ['c', 'h'] as const) scopes.add(s);
-      // A new #include: the header facts, read from any file an include reaches (includeClosure).
-      if (fc.pre && fc.post && fc.path.endsWith('.c') && fc.post.includes.some((i) => fc.maps.added.has(i.line)))
-        for (const s of WHOLE_TREE) scopes.add(s);
     }
     return [...scopes];
   },

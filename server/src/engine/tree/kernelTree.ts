@@ -95,8 +95,24 @@ export class KernelTree {
    * (include lookups run thousands of times). Reading still goes through resolve().
    */
   existsInTree(rel: string): boolean {
-    if (path.isAbsolute(rel) || rel.split('/').includes('..')) return false;
-    return fs.existsSync(path.join(this.root, rel));
+    return this.fileStamp(rel) !== null;
+  }
+
+  private stampsOf = new Map<string, string | null>();
+
+  /**
+   * The size, modification time and inode of a tree file (once per KernelTree), or null when
+   * it does not exist: what a cache of facts read from the file compares to know them current.
+   */
+  fileStamp(rel: string): string | null {
+    if (path.isAbsolute(rel) || rel.split('/').includes('..')) return null;
+    let stamp = this.stampsOf.get(rel);
+    if (stamp === undefined) {
+      const st = fs.statSync(path.join(this.root, rel), { throwIfNoEntry: false });
+      stamp = st ? `${st.size}:${st.mtimeMs}:${st.ino}` : null;
+      this.stampsOf.set(rel, stamp);
+    }
+    return stamp;
   }
 
   exists(rel: string): boolean {
