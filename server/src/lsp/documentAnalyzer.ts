@@ -189,16 +189,13 @@ export class DocumentAnalyzer {
         maxFileBytes: settings.maxFileBytes,
         maxFileBytesName: 'livepatch.maxFileBytes',
         readPreImage: (p) => (p === rel ? baseText : null),
-        // The base keeps its tree beside the buffer's: an edit after an undo back to the
-        // base reparses from it (one spot) instead of from the undone edit's tree.
-        indexFile: (p, text, image) =>
-          p !== rel
-            ? indexFile(p, text)
-            : image === 'post' && text === doc.text
-              ? this.trees.index(uri, p, text, baseKey(uri))
-              : image === 'pre' && text === baseText
-                ? this.trees.index(baseKey(uri), p, text)
-                : indexFile(p, text),
+        indexFile: (p, text, image) => {
+          // The buffer and its base each keep a tree: an edit after an undo back to the base
+          // reparses from the base's (one spot) instead of from the undone edit's tree.
+          if (p === rel && image === 'post' && text === doc.text) return this.trees.index(uri, p, text, baseKey(uri));
+          if (p === rel && image === 'pre' && text === baseText) return this.trees.index(baseKey(uri), p, text);
+          return indexFile(p, text);
+        },
       });
     } catch (err) {
       // The buffer is not something the engine can read (NUL bytes, invalid text): say so

@@ -18,7 +18,7 @@ import type {
   TypeDef,
   VariableDef,
 } from '../model';
-import { identifiersOf, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
+import { identifiersOf, isWordChar, lineAt, lineStarts, normalizeC, splitLines } from '../util/text';
 import { DATA_ATTRIBUTES, FUNCTION_ATTRIBUTES, LINE_MACROS } from './attributes';
 import { matchParen, splitTopLevel } from '../parse/blank';
 import * as timings from '../util/timings';
@@ -279,6 +279,11 @@ export function lineStartOf(index: FileIndex, l: number): number {
   return l < 0 ? 0 : l < starts.length ? starts[l] : index.text.length;
 }
 
+/** The line of the index's text that holds `offset`. */
+export function lineAtOffset(index: FileIndex, offset: number): number {
+  return lineAt(startsFor(index), offset);
+}
+
 /** `index.lines[l]` without splitting the whole text into lines (undefined past the end). */
 export function lineOf(index: FileIndex, l: number): string | undefined {
   const starts = startsFor(index);
@@ -444,11 +449,6 @@ const NOT_CALLS = new Set([
   '_Generic',
   '__builtin_expect',
 ]);
-/** [A-Za-z0-9_], as \\w. */
-function isWordChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
-}
-
 const BODY_TOKEN_RE = /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[A-Za-z_]\w*/g;
 
 interface BodyFacts {

@@ -7,6 +7,7 @@ import type { FileChange, Rule } from './rule';
 import { changedFunctions, firstChangedLine, isIgnoredFunction } from './lib/changedFunctions';
 import { describeFunction } from './lib/wording';
 import { firstAfter } from './lib/codeText';
+import { lineAtOffset } from '../index/indexer';
 
 const IDLE = /^(?:do_idle|cpu_idle\w*|cpu_startup_entry|cpu_bringup_and_idle|default_idle\w*|arch_cpu_idle\w*|\w+_idle_loop|idle_loop)$/;
 const KTHREAD_START =
@@ -18,12 +19,8 @@ const KTHREAD_HINT = /\bkthread_(?:should_stop|should_park|freezable_should_stop
 
 /** The line that starts `name` as a kthread in this file, or undefined. */
 function kthreadStart(fc: FileChange, name: string): number | undefined {
-  const text = fc.post!.text;
-  const at = firstAfter(text, name, KTHREAD_START);
-  if (!at) return undefined;
-  let line = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < at.index; i = text.indexOf('\n', i + 1)) line++;
-  return line;
+  const at = firstAfter(fc.post!.text, name, KTHREAD_START);
+  return at ? lineAtOffset(fc.post!, at.index) : undefined;
 }
 
 /** The text of the statement a loop header governs, from the normalised body. */

@@ -270,8 +270,7 @@ function resolveInclude(tree: KernelTree, from: string, spec: string): string | 
  * and are read again when those differ: a header edited in the working tree is noticed
  * without asking git about the state of the whole tree.
  */
-function loadHeaderFacts(tree: KernelTree): Map<string, HeaderFacts | null> {
-  const file = tree.cacheFile('header-facts.json', []);
+function loadHeaderFacts(file: string | null): Map<string, HeaderFacts | null> {
   const map = new Map<string, HeaderFacts | null>();
   if (!file) return map;
   try {
@@ -285,8 +284,7 @@ function loadHeaderFacts(tree: KernelTree): Map<string, HeaderFacts | null> {
   return map;
 }
 
-function saveHeaderFacts(tree: KernelTree, facts: Map<string, HeaderFacts | null>): void {
-  const file = tree.cacheFile('header-facts.json', []);
+function saveHeaderFacts(file: string | null, facts: Map<string, HeaderFacts | null>): void {
   if (!file) return;
   const raw: Record<string, [string[], string[], string[], string]> = {};
   for (const [k, v] of facts) if (v?.stamp) raw[k] = [v.includes, [...v.mentioned], [...v.defined], v.stamp];
@@ -307,10 +305,11 @@ function includeClosure(
   limit = 4000,
 ): { files: Map<string, HeaderFacts>; unresolved: string[] } {
   // In memory by the same key as on disk (the commit), or by the tree for one that git does not track.
-  const key = tree.cacheFile('header-facts.json', []) ?? tree.root;
+  const file = tree.cacheFile('header-facts.json', []);
+  const key = file ?? tree.root;
   let cache = headerCache.get(key);
   if (!cache || Date.now() - cache.at > TREE_CACHE_MS) {
-    cache = { at: Date.now(), facts: loadHeaderFacts(tree) };
+    cache = { at: Date.now(), facts: loadHeaderFacts(file) };
     headerCache.delete(key);
     headerCache.set(key, cache);
     // Another commit gives a new key: keep the last two (thousands of headers each).
@@ -341,7 +340,7 @@ function includeClosure(
     files.set(rel, hf);
     for (const inc of hf.includes) queue.push({ from: rel, spec: inc });
   }
-  if (grew) saveHeaderFacts(tree, facts);
+  if (grew) saveHeaderFacts(file, facts);
   return { files, unresolved };
 }
 

@@ -107,11 +107,7 @@ export class KernelTree {
   fileStamp(rel: string): string | null {
     if (path.isAbsolute(rel) || rel.split('/').includes('..')) return null;
     let stamp = this.stampsOf.get(rel);
-    if (stamp === undefined) {
-      const st = fs.statSync(path.join(this.root, rel), { throwIfNoEntry: false });
-      stamp = st ? `${st.size}:${st.mtimeMs}:${st.ino}` : null;
-      this.stampsOf.set(rel, stamp);
-    }
+    if (stamp === undefined) this.stampsOf.set(rel, (stamp = statStamp(path.join(this.root, rel))));
     return stamp;
   }
 
@@ -128,12 +124,8 @@ export class KernelTree {
    * modification times and sizes, for caches that outlive one KernelTree.
    */
   stamp(rels: string[]): string {
-    const files = [...rels.map((r) => this.resolve(r)), this.configPath ?? path.join(this.root, '.config')];
-    return files
-      .map((f) => {
-        const st = fs.statSync(f, { throwIfNoEntry: false });
-        return st ? `${st.mtimeMs}:${st.size}` : '-';
-      })
+    return [...rels.map((r) => this.fileStamp(r)), statStamp(this.configPath ?? path.join(this.root, '.config'))]
+      .map((s) => s ?? '-')
       .join(' ');
   }
 
@@ -492,4 +484,10 @@ export function parseKernelConfig(text: string): Map<string, string> {
     if (m) map.set(m[1], m[2].replace(/^"(.*)"$/, '$1'));
   }
   return map;
+}
+
+/** A file's size, modification time and inode, or null when it does not exist. */
+function statStamp(file: string): string | null {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st ? `${st.size}:${st.mtimeMs}:${st.ino}` : null;
 }

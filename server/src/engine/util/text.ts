@@ -58,7 +58,8 @@ function isSpace(c: number): boolean {
   );
 }
 
-function isWordChar(c: number): boolean {
+/** [A-Za-z0-9_], as \\w, for a character code. */
+export function isWordChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
 }
 

@@ -1,7 +1,7 @@
 // C code as text for rule heuristics: comments and literals blanked, identifiers, word matches.
 
 import type { FileIndex, FunctionDef } from '../../model';
-import { escapeRegExp } from '../../util/text';
+import { escapeRegExp, firstAtLeast } from '../../util/text';
 import { lineOf, lineStartOf } from '../../index/indexer';
 
 /** Same-length copy of C text with comments, string and char literals replaced by spaces (newlines kept). */
@@ -105,14 +105,8 @@ export function functionsNaming(index: FileIndex, word: string): FunctionDef[] {
   const at = hits;
   return index.functions.filter((f) => {
     // The first hit at or after the body's start.
-    let lo = 0;
-    let hi = at.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (at[mid] < f.bodySpan.startByte) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < at.length && at[lo] < f.bodySpan.endByte;
+    const i = firstAtLeast(at, f.bodySpan.startByte);
+    return i < at.length && at[i] < f.bodySpan.endByte;
   });
 }
 

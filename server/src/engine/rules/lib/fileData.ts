@@ -2,7 +2,7 @@
 
 import type { FileIndex, VariableDef } from '../../model';
 import { matchParen, splitTopLevel } from '../../parse/blank';
-import { normalizeC } from '../../util/text';
+import { firstAtLeast, normalizeC } from '../../util/text';
 import type { FileChange } from '../rule';
 import { codeOnly } from './codeText';
 import { lineStartOf } from '../../index/indexer';
@@ -72,14 +72,8 @@ function insideFunction(idx: FileIndex): (line: number) => boolean {
   for (const s of spans) reach.push(Math.max(s.end, reach.length ? reach[reach.length - 1] : -Infinity));
   return (line) => {
     // The last function starting at or before the line.
-    let lo = 0;
-    let hi = starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (starts[mid] <= line) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo > 0 && reach[lo - 1] >= line;
+    const i = firstAtLeast(starts, line + 1) - 1;
+    return i >= 0 && reach[i] >= line;
   };
 }
 
